@@ -1,0 +1,1 @@
+"""chainmall.core: the protocol as typed Python (formats, references, ledger)."""

@@ -1,0 +1,72 @@
+"""Every protocol constant and limit, in one place; relations checked at import.
+
+Names carry their unit last (`TX_BYTES_MAX`, `SIGNATURE_BYTES`). Changing a
+consensus constant is a protocol change: bump the matching version.
+"""
+
+from __future__ import annotations
+
+# --- versions (first byte of every canonical encoding) ---------------------
+TX_VERSION = 1
+BLOCK_VERSION = 1
+COMMIT_VERSION = 1
+
+# --- sizes of primitives ----------------------------------------------------
+HASH_BYTES = 32
+PUBLIC_KEY_BYTES = 32
+SEED_BYTES = 32
+SIGNATURE_BYTES = 64
+ADDRESS_BYTES = 20
+
+# --- chain id ----------------------------------------------------------------
+CHAIN_ID_BYTES_MIN = 1
+CHAIN_ID_BYTES_MAX = 32
+CHAIN_ID_ALPHABET = b"abcdefghijklmnopqrstuvwxyz0123456789-"
+
+# --- integer ranges ------------------------------------------------------------
+U8_MAX = 2**8 - 1
+U16_MAX = 2**16 - 1
+U32_MAX = 2**32 - 1
+U64_MAX = 2**64 - 1
+
+# --- transaction limits (enforced on decode) --------------------------------
+# A signed tx is body || signature. The body is capped at one BLAKE3 chunk
+# (1024 bytes) so every tx id is one single-chunk hash, the case the SIMD
+# kernel is built for.
+TX_BODY_BYTES_MAX = 1024
+TX_BYTES_MAX = TX_BODY_BYTES_MAX + SIGNATURE_BYTES
+TX_PAYLOAD_BYTES_MAX = 896
+# Fixed part of a body: version(1) chain_id_len(1) type(2) sender(32) nonce(8)
+# fee(8) expiry_height(8) payload_len(4); chain id and payload vary.
+TX_BODY_FIXED_BYTES = 1 + 1 + 2 + PUBLIC_KEY_BYTES + 8 + 8 + 8 + 4
+TX_BYTES_MIN = TX_BODY_FIXED_BYTES + CHAIN_ID_BYTES_MIN + SIGNATURE_BYTES
+
+# --- block limits --------------------------------------------------------------
+BLOCK_TXS_MAX = 20_000
+BLOCK_BYTES_MAX = 32 * 1024 * 1024
+COMMIT_SIGNATURES_MAX = 256
+
+# --- batch kernels -------------------------------------------------------------
+BATCH_ITEMS_MAX = 1_000_000          # messages or txs per kernel call
+MERKLE_LEAVES_MAX = 1 << 24          # leaves per tree
+BLAKE3_KERNEL_INPUT_BYTES_MAX = 1024  # one BLAKE3 chunk; larger inputs use the blake3 package
+
+# --- domain separation -------------------------------------------------------
+# Ed25519 signs DOMAIN || chain_id_len || chain_id || BLAKE3(body): a tx signature
+# can never be replayed on another chain nor taken for a vote or a header.
+TX_SIGN_DOMAIN = b"chainmall/tx/sign/v1\x00"
+# BLAKE3 derive_key contexts: each gives a 32-byte key for keyed hashing.
+MERKLE_LEAF_CONTEXT = "chainmall 2026-11 merkle leaf v1"
+MERKLE_NODE_CONTEXT = "chainmall 2026-11 merkle node v1"
+ADDRESS_CONTEXT = "chainmall 2026-11 address v1"
+BLOCK_HASH_CONTEXT = "chainmall 2026-11 block header v1"
+
+# --- addresses -------------------------------------------------------------------
+ADDRESS_HRP = "cm"
+
+# --- relations ---------------------------------------------------------------------
+assert TX_BODY_FIXED_BYTES + CHAIN_ID_BYTES_MAX + TX_PAYLOAD_BYTES_MAX <= TX_BODY_BYTES_MAX
+assert TX_BODY_BYTES_MAX <= BLAKE3_KERNEL_INPUT_BYTES_MAX
+assert BLOCK_TXS_MAX * TX_BYTES_MIN <= BLOCK_BYTES_MAX
+assert BLOCK_TXS_MAX <= BATCH_ITEMS_MAX
+assert set(CHAIN_ID_ALPHABET).isdisjoint(b"\x00")

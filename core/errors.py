@@ -1,0 +1,143 @@
+"""The exception tree and its append-only registry of numeric codes.
+
+Every error class carries a `code: int`. Codes are stored in receipts and
+returned by the batch kernels, so they are never renumbered or reused; the
+table in `docs/errors.md` lists them (a test compares). Input errors are also
+`ValueError`s, so callers that only know the builtins still catch them.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+TX_OK = 0
+
+_REGISTRY: dict[int, type[ChainmallError]] = {}
+
+
+class ChainmallError(Exception):
+    """Root of every error chainmall raises on purpose."""
+
+    code: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" not in cls.__dict__:
+            raise TypeError(f"{cls.__name__} must define its own code")
+        if cls.code in _REGISTRY:
+            raise TypeError(f"code {cls.code} of {cls.__name__} is taken by {_REGISTRY[cls.code]}")
+        _REGISTRY[cls.code] = cls
+
+
+_REGISTRY[ChainmallError.code] = ChainmallError
+
+
+def error_class(code: int) -> type[ChainmallError]:
+    """The error class registered under `code` (KeyError if none)."""
+    return _REGISTRY[code]
+
+
+def registry() -> dict[int, type[ChainmallError]]:
+    """A copy of the code -> class table, in code order."""
+    return dict(sorted(_REGISTRY.items()))
+
+
+class InvalidInput(ChainmallError, ValueError):
+    """Input that breaks a format or protocol rule."""
+
+    code = 100
+
+
+class DecodeError(InvalidInput):
+    """Bytes that are not the one canonical encoding of a value."""
+
+    code = 101
+
+
+class TxTooLarge(DecodeError):
+    """A transaction longer than TX_BYTES_MAX."""
+
+    code = 102
+
+
+class BlockTooLarge(DecodeError):
+    """A block longer than BLOCK_BYTES_MAX or with more than BLOCK_TXS_MAX txs."""
+
+    code = 103
+
+
+class InvalidTx(InvalidInput):
+    """A well-formed transaction that breaks a stateless rule."""
+
+    code = 110
+
+
+class WrongChain(InvalidTx):
+    """A transaction signed for another chain id."""
+
+    code = 111
+
+
+class TxExpired(InvalidTx):
+    """A transaction whose expiry height is below the block's height."""
+
+    code = 112
+
+
+class BadSignature(InvalidTx):
+    """A signature that libsodium's strict Ed25519 rule rejects."""
+
+    code = 113
+
+
+class InvalidBlock(InvalidInput):
+    """A block whose header, tx root or commit does not check out."""
+
+    code = 120
+
+
+class InvalidProof(InvalidInput):
+    """A Merkle proof that is malformed or does not lead to the root."""
+
+    code = 121
+
+
+class InvalidAddress(InvalidInput):
+    """Address text with a wrong prefix, alphabet, length or checksum."""
+
+    code = 130
+
+
+class InvalidKey(InvalidInput):
+    """A key that is malformed, or a key file that cannot be read."""
+
+    code = 131
+
+
+class KeyStoreError(ChainmallError):
+    """A key directory problem: missing key, name taken, wrong passphrase."""
+
+    code = 140
+
+
+class StorageError(ChainmallError):
+    """The ledger store cannot do what was asked."""
+
+    code = 200
+
+
+class NetworkError(ChainmallError):
+    """A peer or RPC connection failed."""
+
+    code = 300
+
+
+# Stateless per-tx verdicts, in the fixed order every node checks them.
+# The batch kernel and the reference return exactly these codes.
+TX_CHECK_ORDER: tuple[type[ChainmallError], ...] = (
+    TxTooLarge,
+    DecodeError,
+    WrongChain,
+    TxExpired,
+    BadSignature,
+)
