@@ -1,0 +1,70 @@
+"""Ed25519 key pairs and the single-signature verification path (libsodium via PyNaCl).
+
+One verification rule everywhere: libsodium's strict rule (docs/verification.md).
+The batch kernel in `chainmall.ext._verify` must agree with `verify_signature`
+on every vector; the tests run both through the same cases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import nacl.bindings
+import nacl.exceptions
+import nacl.signing
+
+from .address import address_from_public_key
+from .constants import PUBLIC_KEY_BYTES, SEED_BYTES, SIGNATURE_BYTES
+from .errors import InvalidKey
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """An Ed25519 key pair, kept as its 32-byte seed (libsodium's secret is seed || pk)."""
+
+    seed: bytes = field(repr=False)
+    public_key: bytes = field(init=False)
+    _signer: nacl.signing.SigningKey = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seed, bytes) or len(self.seed) != SEED_BYTES:
+            raise InvalidKey(f"an Ed25519 seed is {SEED_BYTES} bytes")
+        signer = nacl.signing.SigningKey(self.seed)
+        object.__setattr__(self, "_signer", signer)
+        object.__setattr__(self, "public_key", bytes(signer.verify_key))
+
+    @classmethod
+    def generate(cls) -> KeyPair:
+        """A new key pair from the operating system's randomness."""
+        return cls(bytes(nacl.signing.SigningKey.generate()))
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> KeyPair:
+        """The key pair of a 32-byte seed (deterministic)."""
+        return cls(bytes(seed))
+
+    @property
+    def address(self) -> bytes:
+        """The 20-byte account address of the public key."""
+        return address_from_public_key(self.public_key)
+
+    def sign(self, message: bytes) -> bytes:
+        """The 64-byte detached Ed25519 signature of `message`."""
+        return self._signer.sign(bytes(message)).signature
+
+
+def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """libsodium's strict Ed25519 verdict; False (never an exception) for any bad input."""
+    if (
+        not isinstance(public_key, bytes | bytearray | memoryview)
+        or not isinstance(signature, bytes | bytearray | memoryview)
+        or len(public_key) != PUBLIC_KEY_BYTES
+        or len(signature) != SIGNATURE_BYTES
+    ):
+        return False
+    try:
+        nacl.bindings.crypto_sign_open(bytes(signature) + bytes(message), bytes(public_key))
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError,
+            nacl.exceptions.TypeError):
+        return False
+    return True

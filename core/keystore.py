@@ -1,0 +1,203 @@
+"""A key directory: one JSON file per Ed25519 key, secret mode 0600, optionally encrypted.
+
+A plain file holds the seed in hex; an encrypted one holds the seed sealed
+with XSalsa20-Poly1305 (libsodium SecretBox) under a key derived from the
+passphrase with argon2id, whose salt and limits are stored beside it. Files
+are written to a temporary name and linked into place, so a crash never
+leaves a half-written key and an existing key is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import nacl.exceptions
+import nacl.pwhash
+import nacl.secret
+import nacl.utils
+
+from .address import address_from_public_key, encode_address
+from .constants import PUBLIC_KEY_BYTES, SEED_BYTES
+from .errors import InvalidKey, KeyStoreError
+from .keys import KeyPair
+
+KEY_FILE_VERSION = 1
+KEY_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+KEY_FILE_BYTES_MAX = 4096
+_KDF = nacl.pwhash.argon2id
+_OPSLIMIT = _KDF.OPSLIMIT_INTERACTIVE
+_MEMLIMIT = _KDF.MEMLIMIT_INTERACTIVE
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """The public facts of a stored key."""
+
+    name: str
+    public_key: bytes
+    address_text: str
+    encrypted: bool
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not KEY_NAME_PATTERN.fullmatch(name):
+        raise KeyStoreError(
+            f"invalid key name {name!r}: use 1-64 of a-z, 0-9, '_' and '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def _seal(seed: bytes, passphrase: str) -> dict[str, object]:
+    salt = nacl.utils.random(_KDF.SALTBYTES)
+    key = _KDF.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase.encode(), salt,
+                   opslimit=_OPSLIMIT, memlimit=_MEMLIMIT)
+    sealed = nacl.secret.SecretBox(key).encrypt(seed)
+    return {
+        "kdf": "argon2id",
+        "salt": salt.hex(),
+        "opslimit": _OPSLIMIT,
+        "memlimit": _MEMLIMIT,
+        "cipher": "xsalsa20poly1305",
+        "ciphertext": bytes(sealed).hex(),
+    }
+
+
+def _unseal(box: dict[str, object], passphrase: str) -> bytes:
+    try:
+        salt = bytes.fromhex(str(box["salt"]))
+        opslimit, memlimit = int(box["opslimit"]), int(box["memlimit"])  # type: ignore[arg-type]
+        ciphertext = bytes.fromhex(str(box["ciphertext"]))
+        if box.get("kdf") != "argon2id" or box.get("cipher") != "xsalsa20poly1305":
+            raise InvalidKey("key file uses an unknown kdf or cipher")
+        key = _KDF.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase.encode(), salt,
+                       opslimit=opslimit, memlimit=memlimit)
+        return nacl.secret.SecretBox(key).decrypt(ciphertext)
+    except nacl.exceptions.CryptoError as error:
+        raise KeyStoreError("wrong passphrase or corrupted key file") from error
+    except (KeyError, ValueError, TypeError) as error:
+        raise InvalidKey(f"malformed encrypted key: {error}") from error
+
+
+class KeyStore:
+    """Keys stored as `<name>.json` files in one directory (mode 0700)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def _file(self, name: str) -> Path:
+        return self.path / f"{_check_name(name)}.json"
+
+    def _read(self, name: str) -> dict[str, object]:
+        path = self._file(name)
+        try:
+            with path.open("rb") as handle:
+                raw = handle.read(KEY_FILE_BYTES_MAX + 1)
+        except FileNotFoundError:
+            raise KeyStoreError(f"no key named {name!r} in {self.path}") from None
+        if len(raw) > KEY_FILE_BYTES_MAX:
+            raise InvalidKey(f"key file {path} is too large")
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise InvalidKey(f"key file {path} is not valid JSON") from error
+        if not isinstance(data, dict) or data.get("version") != KEY_FILE_VERSION:
+            raise InvalidKey(f"key file {path} has an unknown format")
+        return data
+
+    def _info(self, name: str, data: dict[str, object]) -> KeyInfo:
+        try:
+            public_key = bytes.fromhex(str(data["public_key"]))
+        except (KeyError, ValueError) as error:
+            raise InvalidKey(f"key {name!r}: bad public key field") from error
+        if len(public_key) != PUBLIC_KEY_BYTES:
+            raise InvalidKey(f"key {name!r}: public key is not {PUBLIC_KEY_BYTES} bytes")
+        address = encode_address(address_from_public_key(public_key))
+        return KeyInfo(name, public_key, address, "sealed" in data)
+
+    def _write_new(self, name: str, data: dict[str, object]) -> None:
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target = self._file(name)
+        temporary = self.path / f".{name}.{secrets.token_hex(8)}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, indent=2, sort_keys=True)
+                handle.write("\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, target)  # fails if the name exists: never overwrite
+            except FileExistsError:
+                raise KeyStoreError(f"a key named {name!r} already exists") from None
+        finally:
+            temporary.unlink(missing_ok=True)
+        directory = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+    def import_seed(self, name: str, seed: bytes, passphrase: str | None = None) -> KeyInfo:
+        """Store the key pair of `seed` under `name` (encrypted when a passphrase is given)."""
+        _check_name(name)
+        if len(seed) != SEED_BYTES:
+            raise InvalidKey(f"a seed is {SEED_BYTES} bytes")
+        keypair = KeyPair.from_seed(bytes(seed))
+        data: dict[str, object] = {
+            "version": KEY_FILE_VERSION,
+            "name": name,
+            "public_key": keypair.public_key.hex(),
+            "address": encode_address(keypair.address),
+        }
+        if passphrase is None:
+            data["seed"] = keypair.seed.hex()
+        else:
+            data["sealed"] = _seal(keypair.seed, passphrase)
+        self._write_new(name, data)
+        return self._info(name, data)
+
+    def create(self, name: str, passphrase: str | None = None) -> KeyInfo:
+        """Generate and store a new key pair."""
+        return self.import_seed(name, KeyPair.generate().seed, passphrase)
+
+    def load(self, name: str, passphrase: str | None = None) -> KeyPair:
+        """The key pair `name`; encrypted keys need their passphrase."""
+        data = self._read(name)
+        info = self._info(name, data)
+        if "sealed" in data:
+            if passphrase is None:
+                raise KeyStoreError(f"key {name!r} is encrypted: a passphrase is needed")
+            box = data["sealed"]
+            if not isinstance(box, dict):
+                raise InvalidKey(f"key {name!r}: malformed sealed field")
+            seed = _unseal(box, passphrase)
+        else:
+            try:
+                seed = bytes.fromhex(str(data["seed"]))
+            except (KeyError, ValueError) as error:
+                raise InvalidKey(f"key {name!r}: bad seed field") from error
+        if len(seed) != SEED_BYTES:
+            raise InvalidKey(f"key {name!r}: seed is not {SEED_BYTES} bytes")
+        keypair = KeyPair.from_seed(seed)
+        if keypair.public_key != info.public_key:
+            raise InvalidKey(f"key {name!r}: seed does not match its public key")
+        return keypair
+
+    def show(self, name: str) -> KeyInfo:
+        """The public facts of key `name` (never the secret)."""
+        return self._info(name, self._read(name))
+
+    def list(self) -> list[KeyInfo]:
+        """Every key in the directory, sorted by name."""
+        if not self.path.is_dir():
+            return []
+        names = sorted(
+            p.stem for p in self.path.glob("*.json") if KEY_NAME_PATTERN.fullmatch(p.stem)
+        )
+        return [self.show(name) for name in names]
