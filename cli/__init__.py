@@ -1,0 +1,1 @@
+"""chainmall.cli: the `chainmall` command (click)."""

@@ -1,0 +1,129 @@
+"""The `chainmall` command end to end: real processes for exit codes, CliRunner for output."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from chainmall.cli.main import cli, package_version
+from click.testing import CliRunner
+
+
+def run(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the installed CLI in a child process, as a user would."""
+    inherited = {k: v for k, v in os.environ.items() if k != "CHAINMALL_PASSPHRASE"}
+    full_env = {**inherited, "CHAINMALL_HOME": str(home), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "chainmall.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> CliRunner:
+    return CliRunner(env={"CHAINMALL_HOME": str(tmp_path), "CHAINMALL_PASSPHRASE": ""})
+
+
+def test_version(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert package_version() in result.output
+
+
+def test_every_command_has_help(runner: CliRunner) -> None:
+    for args in (["--help"], ["keys", "--help"], ["keys", "new", "--help"], ["doctor", "--help"],
+                 ["demo", "--help"]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, args
+        assert "Usage:" in result.output
+
+
+def test_keys_new_show_list(tmp_path: Path, runner: CliRunner) -> None:
+    created = runner.invoke(cli, ["--json", "keys", "new", "alice"])
+    assert created.exit_code == 0, created.output
+    alice = json.loads(created.output)
+    assert alice["address"].startswith("cm1") and not alice["encrypted"]
+    key_files = list((tmp_path / "keys").iterdir())
+    assert len(key_files) == 1
+    assert stat.S_IMODE(key_files[0].stat().st_mode) == 0o600
+
+    shown = json.loads(runner.invoke(cli, ["--json", "keys", "show", "alice"]).output)
+    assert shown == alice
+    assert runner.invoke(cli, ["keys", "new", "bob"]).exit_code == 0
+    listed = json.loads(runner.invoke(cli, ["--json", "keys", "list"]).output)
+    assert [k["name"] for k in listed] == ["alice", "bob"]
+    human = runner.invoke(cli, ["keys", "list"]).output
+    assert "alice" in human and alice["address"] in human
+
+
+def test_encrypted_key_with_passphrase_file(tmp_path: Path, runner: CliRunner) -> None:
+    secret = tmp_path / "pass.txt"
+    secret.write_text("correct horse battery staple\n")
+    args = ["--json", "keys", "new", "vault", "--passphrase-file", str(secret)]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["encrypted"] is True
+    key_text = next((tmp_path / "keys").iterdir()).read_text()
+    assert "correct horse" not in key_text
+
+
+def test_errors_are_one_line_with_nonzero_exit(tmp_path: Path) -> None:
+    missing = run(tmp_path, "keys", "show", "nobody")
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("error: ")
+    assert len(missing.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in missing.stderr
+
+    assert run(tmp_path, "keys", "new", "carol").returncode == 0
+    taken = run(tmp_path, "keys", "new", "carol")
+    assert taken.returncode == 1 and len(taken.stderr.strip().splitlines()) == 1
+
+    bad_name = run(tmp_path, "keys", "new", "Not A Name!")
+    assert bad_name.returncode == 1 and bad_name.stderr.startswith("error: ")
+
+    no_tty = run(tmp_path, "keys", "new", "dave", "--encrypt")
+    assert no_tty.returncode == 1 and "passphrase" in no_tty.stderr
+
+    usage = run(tmp_path, "keys", "frobnicate")
+    assert usage.returncode == 2
+
+
+def test_debug_shows_traceback(tmp_path: Path) -> None:
+    result = run(tmp_path, "--debug", "keys", "show", "nobody")
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize("pure", ["0", "1"], ids=["kernels", "pure-python"])
+def test_doctor_passes_on_both_paths(tmp_path: Path, pure: str) -> None:
+    result = run(tmp_path, "--json", "doctor", env={"CHAINMALL_PURE": pure})
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert set(report["checks"].values()) == {"ok"}
+    in_use = {k["name"]: k["in_use"] for k in report["kernels"]}
+    if pure == "1":
+        assert set(in_use.values()) == {"reference"}
+    else:
+        assert all(k["compiled"] for k in report["kernels"]), report["kernels"]
+        assert set(in_use.values()) == {"kernel"}
+
+
+@pytest.mark.parametrize("pure", ["0", "1"], ids=["kernels", "pure-python"])
+def test_demo_builds_validates_and_proves(tmp_path: Path, pure: str) -> None:
+    result = run(tmp_path, "--json", "demo", "--txs", "64", env={"CHAINMALL_PURE": pure})
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["accepted"] == 64
+    assert report["rejected"] == {"BadSignature": 1, "TxExpired": 1, "WrongChain": 1}
+    assert report["proof_verifies"] is True
+    assert report["tampered_proof_verifies"] is False
+    assert report["block_round_trip"] is True
