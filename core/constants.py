@@ -49,6 +49,7 @@ COMMIT_SIGNATURES_MAX = 256
 # --- batch kernels -------------------------------------------------------------
 BATCH_ITEMS_MAX = 1_000_000          # messages or txs per kernel call
 MERKLE_LEAVES_MAX = 1 << 24          # leaves per tree
+VERIFY_THREADS_MAX = 256             # OpenMP threads one batch verify may use
 BLAKE3_KERNEL_INPUT_BYTES_MAX = 1024  # one BLAKE3 chunk; larger inputs use the blake3 package
 
 # --- domain separation -------------------------------------------------------

@@ -127,6 +127,5 @@ class Reader:
     def finish(self) -> None:
         """Reject trailing bytes: a canonical encoding is consumed exactly."""
         if self._pos != len(self._data):
-            raise DecodeError(
-                f"{self._what}: {len(self._data) - self._pos} trailing bytes after offset {self._pos}"
-            )
+            trailing = len(self._data) - self._pos
+            raise DecodeError(f"{self._what}: {trailing} trailing bytes after offset {self._pos}")

@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from chainmall.core import errors
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "errors.md"

@@ -1,0 +1,408 @@
+# cython: language_level=3
+"""Stateless batch validation in C: tx parse and checks, BLAKE3 tx ids, Ed25519 over OpenMP.
+
+Kernel of `chainmall.core.verify` (same signatures, same results). Arguments
+are checked at Python level; then each batch runs in one GIL release: parse and
+check every tx, hash every decodable body with the SIMD BLAKE3 kernel, and
+verify the signatures that still matter with libsodium under `prange`. Nothing
+inside the nogil region can raise: a bad tx only yields its code.
+
+This module imports nothing from `chainmall.core`; the protocol numbers it needs
+are duplicated below and a test compares them with core/constants.py and
+core/errors.py.
+"""
+
+import operator
+import os
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cython.parallel cimport prange, threadid
+from libc.stdint cimport int32_t, uint32_t, uint64_t
+from libc.string cimport memcmp, memcpy, memset
+
+# Absolute `ext.` cimports: Cython resolves them from the project root (the
+# build's working directory); `._x` would look for chainmall/ext/_x.pxd.
+from ext._blake3 cimport cm_blake3_backend, cm_blake3_backend_name, cm_blake3_hash_many_var
+from ext._sodium cimport (
+    crypto_sign_BYTES,
+    crypto_sign_PUBLICKEYBYTES,
+    crypto_sign_verify_detached,
+    sodium_init,
+    sodium_version_string,
+)
+
+
+# --- protocol numbers (copies of core/constants.py and core/errors.py) -------
+TX_OK = 0
+DECODE_ERROR = 101
+TX_TOO_LARGE = 102
+WRONG_CHAIN = 111
+TX_EXPIRED = 112
+BAD_SIGNATURE = 113
+
+TX_VERSION = 1
+CHAIN_ID_BYTES_MIN = 1
+CHAIN_ID_BYTES_MAX = 32
+CHAIN_ID_ALPHABET = b"abcdefghijklmnopqrstuvwxyz0123456789-"
+TX_PAYLOAD_BYTES_MAX = 896
+TX_BODY_FIXED_BYTES = 64
+TX_BYTES_MAX = 1088
+TX_SIGN_DOMAIN = b"chainmall/tx/sign/v1\x00"
+HASH_BYTES = 32
+PUBLIC_KEY_BYTES = 32
+SIGNATURE_BYTES = 64
+U64_MAX = 2**64 - 1
+BATCH_ITEMS_MAX = 1_000_000
+# Upper bound on the `threads` argument (a count needs a limit; see the report
+# to move it into core/constants.py as VERIFY_THREADS_MAX).
+VERIFY_THREADS_MAX = 256
+
+# The same numbers for C code (enum members are compile-time constants).
+cdef enum:
+    C_TX_OK = 0
+    C_DECODE_ERROR = 101
+    C_TX_TOO_LARGE = 102
+    C_WRONG_CHAIN = 111
+    C_TX_EXPIRED = 112
+    C_BAD_SIGNATURE = 113
+    C_PENDING = -1          # passed every check before the signature
+    C_TX_VERSION = 1
+    C_CHAIN_ID_MIN = 1
+    C_CHAIN_ID_MAX = 32
+    C_PAYLOAD_MAX = 896
+    C_BODY_FIXED = 64       # version .. payload length, without chain id and payload
+    C_SIG = 64
+    C_PK = 32
+    C_HASH = 32
+    C_TX_BYTES_MAX = 1088
+    C_TX_BYTES_MIN = 129    # C_BODY_FIXED + C_CHAIN_ID_MIN + C_SIG
+    C_SIGN_SLOT = 128       # >= len(TX_SIGN_DOMAIN) + 1 + C_CHAIN_ID_MAX + C_HASH
+    C_CHUNK = 16            # prange chunk: ~1 ms of work, small enough to balance
+
+assert crypto_sign_BYTES == C_SIG and crypto_sign_PUBLICKEYBYTES == C_PK
+assert len(TX_SIGN_DOMAIN) + 1 + CHAIN_ID_BYTES_MAX + HASH_BYTES <= C_SIGN_SLOT
+
+# chain id byte -> 1 if allowed; built once from CHAIN_ID_ALPHABET.
+cdef unsigned char _CHAIN_ID_TABLE[256]
+memset(_CHAIN_ID_TABLE, 0, 256)
+for _byte in CHAIN_ID_ALPHABET:
+    _CHAIN_ID_TABLE[_byte] = 1
+
+# Pointer for empty buffers (a zero-length view has no element 0 to address).
+cdef unsigned char _EMPTY[1]
+_EMPTY[0] = 0
+
+if sodium_init() < 0:
+    raise ImportError("sodium_init() failed: libsodium cannot be used")
+
+_index = operator.index
+
+
+# --- helpers run with the GIL (argument checks) ------------------------------
+cdef inline const unsigned char *_ptr(const unsigned char[::1] view) noexcept:
+    if view.shape[0] == 0:
+        return _EMPTY
+    return &view[0]
+
+
+cdef Py_ssize_t _item_count(object offsets) except -1:
+    """n from the n + 1 offsets, checked against BATCH_ITEMS_MAX."""
+    cdef Py_ssize_t entries = len(offsets)
+    if entries < 1:
+        raise ValueError("offsets must hold n + 1 entries, at least one")
+    if entries - 1 > BATCH_ITEMS_MAX:
+        raise ValueError(f"{entries - 1} items is over BATCH_ITEMS_MAX ({BATCH_ITEMS_MAX})")
+    return entries - 1
+
+
+cdef int _fill_offsets(object offsets, Py_ssize_t n, Py_ssize_t data_len,
+                       uint64_t *out) except -1:
+    """Copy offsets into `out`, each in [0, data_len] and non-decreasing."""
+    cdef Py_ssize_t k
+    cdef uint64_t previous = 0
+    cdef uint64_t current
+    for k in range(n + 1):
+        value = _index(offsets[k])
+        if value < 0 or value > data_len:
+            raise ValueError(f"offsets[{k}] = {value} is outside [0, {data_len}]")
+        current = <uint64_t>value
+        if current < previous:
+            raise ValueError(f"offsets decrease at index {k}")
+        out[k] = current
+        previous = current
+    return 0
+
+
+cdef int _resolve_threads(object threads) except -1:
+    """Thread count to use: `threads`, or os.cpu_count() for 0."""
+    if isinstance(threads, bool) or not isinstance(threads, int):
+        raise TypeError(f"threads must be an int, got {type(threads).__name__}")
+    if threads < 0 or threads > VERIFY_THREADS_MAX:
+        raise ValueError(f"threads must be in [0, {VERIFY_THREADS_MAX}], got {threads}")
+    if threads == 0:
+        return min(os.cpu_count() or 1, VERIFY_THREADS_MAX)
+    return threads
+
+
+cdef bytes _check_chain_id(object chain_id):
+    """The expected chain id as bytes; ValueError unless it is a valid chain id."""
+    value = bytes(memoryview(chain_id))
+    if not CHAIN_ID_BYTES_MIN <= len(value) <= CHAIN_ID_BYTES_MAX:
+        raise ValueError(
+            f"chain id must be {CHAIN_ID_BYTES_MIN}..{CHAIN_ID_BYTES_MAX} bytes, got {len(value)}"
+        )
+    if value.translate(None, CHAIN_ID_ALPHABET):
+        raise ValueError(f"chain id {value!r} has a byte outside CHAIN_ID_ALPHABET")
+    return value
+
+
+cdef uint64_t _check_height(object height) except? 0:
+    if isinstance(height, bool):
+        raise TypeError("height must be an int, got bool")
+    value = _index(height)
+    if value < 0 or value > U64_MAX:
+        raise ValueError(f"height {value} is outside [0, 2^64)")
+    return <uint64_t>value
+
+
+cdef void *_alloc(size_t size) except NULL:
+    cdef void *block = PyMem_Malloc(size if size else 1)
+    if block == NULL:
+        raise MemoryError()
+    return block
+
+
+# --- C code (no GIL, never raises) ---------------------------------------------
+cdef inline uint32_t _be32(const unsigned char *p) noexcept nogil:
+    return ((<uint32_t>p[0]) << 24) | ((<uint32_t>p[1]) << 16) | ((<uint32_t>p[2]) << 8) | p[3]
+
+
+cdef inline uint64_t _be64(const unsigned char *p) noexcept nogil:
+    return ((<uint64_t>_be32(p)) << 32) | _be32(p + 4)
+
+
+cdef int _check_tx(const unsigned char *tx, size_t tx_len,
+                   const unsigned char *chain_id, size_t chain_id_len,
+                   uint64_t height, size_t *body_len) noexcept nogil:
+    """Code of one tx up to (not including) the signature check; C_PENDING if all pass.
+
+    Sets body_len to the body length when the tx decodes, else to 0.
+    Offsets follow the wire table in docs/verification.md (L = chain id length).
+    """
+    cdef size_t L, P, k
+    body_len[0] = 0
+    if tx_len > C_TX_BYTES_MAX:
+        return C_TX_TOO_LARGE
+    if tx_len < C_TX_BYTES_MIN:
+        return C_DECODE_ERROR
+    if tx[0] != C_TX_VERSION:
+        return C_DECODE_ERROR
+    L = tx[1]
+    if L < C_CHAIN_ID_MIN or L > C_CHAIN_ID_MAX:
+        return C_DECODE_ERROR
+    if tx_len < C_BODY_FIXED + C_SIG + L:    # the payload length field lies inside
+        return C_DECODE_ERROR
+    for k in range(L):
+        if not _CHAIN_ID_TABLE[tx[2 + k]]:
+            return C_DECODE_ERROR
+    P = _be32(tx + 60 + L)
+    if P > C_PAYLOAD_MAX:
+        return C_DECODE_ERROR
+    if tx_len != C_BODY_FIXED + C_SIG + L + P:
+        return C_DECODE_ERROR
+    body_len[0] = C_BODY_FIXED + L + P
+    if L != chain_id_len or memcmp(tx + 2, chain_id, L) != 0:
+        return C_WRONG_CHAIN
+    if height > _be64(tx + 52 + L):
+        return C_TX_EXPIRED
+    return C_PENDING
+
+
+cdef void _verify_all(const unsigned char *public_keys, const unsigned char *messages,
+                      const uint64_t *offsets, const unsigned char *signatures,
+                      Py_ssize_t n, int threads, unsigned char *ok) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in prange(n, num_threads=threads, schedule="dynamic", chunksize=C_CHUNK):
+        ok[i] = crypto_sign_verify_detached(
+            signatures + C_SIG * i, messages + offsets[i], offsets[i + 1] - offsets[i],
+            public_keys + C_PK * i,
+        ) == 0
+
+
+cdef void _validate_all(const unsigned char *txs, const uint64_t *offsets, Py_ssize_t n,
+                        const unsigned char *chain_id, size_t chain_id_len, uint64_t height,
+                        int threads, const unsigned char *sign_prefix, size_t sign_prefix_len,
+                        int32_t *codes, unsigned char *ids,
+                        unsigned char *bodies, uint64_t *body_offsets, uint32_t *decoded,
+                        uint32_t *pending, unsigned char *id_scratch,
+                        unsigned char *sign_slots) noexcept nogil:
+    """Fill codes (n) and ids (n * 32, zeroed beforehand) for one batch.
+
+    Scratch: bodies (>= sum of body lengths), body_offsets (n + 1), decoded and
+    pending (n each), id_scratch (n * 32), sign_slots (threads * C_SIGN_SLOT).
+    """
+    cdef Py_ssize_t i, j, decoded_count = 0, pending_count = 0
+    cdef size_t body_len
+    cdef const unsigned char *tx
+    cdef unsigned char *slot
+    cdef int code
+
+    # 1. Parse and check every tx; pack decodable bodies back to back for hashing.
+    body_offsets[0] = 0
+    for i in range(n):
+        tx = txs + offsets[i]
+        code = _check_tx(tx, offsets[i + 1] - offsets[i], chain_id, chain_id_len, height,
+                         &body_len)
+        codes[i] = code
+        if body_len:
+            memcpy(bodies + body_offsets[decoded_count], tx, body_len)
+            body_offsets[decoded_count + 1] = body_offsets[decoded_count] + body_len
+            decoded[decoded_count] = <uint32_t>i
+            decoded_count += 1
+            if code == C_PENDING:
+                pending[pending_count] = <uint32_t>i
+                pending_count += 1
+
+    # 2. tx ids: BLAKE3 of every decodable body (SIMD across bodies).
+    if decoded_count:
+        cm_blake3_hash_many_var(bodies, body_offsets, decoded_count, NULL, id_scratch)
+    for j in range(decoded_count):
+        memcpy(ids + C_HASH * decoded[j], id_scratch + C_HASH * j, C_HASH)
+
+    # 3. Signatures of txs that passed every earlier check. Each thread owns one
+    # slot holding the shared prefix DOMAIN || L || chain_id; only the id changes.
+    for j in range(threads):
+        memcpy(sign_slots + C_SIGN_SLOT * j, sign_prefix, sign_prefix_len)
+    for j in prange(pending_count, num_threads=threads, schedule="dynamic", chunksize=C_CHUNK):
+        i = pending[j]
+        slot = sign_slots + C_SIGN_SLOT * threadid()
+        memcpy(slot + sign_prefix_len, ids + C_HASH * i, C_HASH)
+        tx = txs + offsets[i]
+        if crypto_sign_verify_detached(
+            txs + offsets[i + 1] - C_SIG, slot, sign_prefix_len + C_HASH,
+            tx + 4 + chain_id_len,
+        ) == 0:
+            codes[i] = C_TX_OK
+        else:
+            codes[i] = C_BAD_SIGNATURE
+
+
+# --- public API ----------------------------------------------------------------
+def verify_batch(const unsigned char[::1] public_keys not None,
+                 const unsigned char[::1] messages not None,
+                 offsets,
+                 const unsigned char[::1] signatures not None,
+                 threads=0):
+    """Ed25519-verify n signatures (libsodium's strict rule); one bool per item.
+
+    public_keys: n * 32 bytes; messages: one buffer, message i is
+    messages[offsets[i]:offsets[i + 1]]; signatures: n * 64 bytes. threads=0
+    uses every core. ValueError for malformed shapes; a bad item is just False.
+    """
+    cdef Py_ssize_t n = _item_count(offsets)
+    cdef Py_ssize_t i
+    cdef int thread_count = _resolve_threads(threads)
+    cdef uint64_t *offs = NULL
+    cdef unsigned char *ok = NULL
+    cdef const unsigned char *pk_ptr
+    cdef const unsigned char *msg_ptr
+    cdef const unsigned char *sig_ptr
+    if public_keys.shape[0] != C_PK * n:
+        raise ValueError(f"public_keys must be {C_PK * n} bytes, got {public_keys.shape[0]}")
+    if signatures.shape[0] != C_SIG * n:
+        raise ValueError(f"signatures must be {C_SIG * n} bytes, got {signatures.shape[0]}")
+    offs = <uint64_t *>_alloc(sizeof(uint64_t) * (n + 1))
+    try:
+        _fill_offsets(offsets, n, messages.shape[0], offs)
+        ok = <unsigned char *>_alloc(n)
+        pk_ptr = _ptr(public_keys)
+        msg_ptr = _ptr(messages)
+        sig_ptr = _ptr(signatures)
+        with nogil:
+            _verify_all(pk_ptr, msg_ptr, offs, sig_ptr, n, thread_count, ok)
+        return [ok[i] != 0 for i in range(n)]
+    finally:
+        PyMem_Free(offs)
+        PyMem_Free(ok)
+
+
+def validate_batch(const unsigned char[::1] txs not None, offsets, chain_id, height,
+                   threads=0):
+    """Stateless checks of n packed txs: (per-tx codes, n * 32 bytes of tx ids).
+
+    Tx i is txs[offsets[i]:offsets[i + 1]]. Codes, first failure wins: 102 too
+    large, 101 malformed, 111 wrong chain, 112 expired (height > expiry_height),
+    113 bad signature, 0 ok. Ids are BLAKE3 of the body, zeros where the tx did
+    not decode. ValueError for malformed arguments; never for a bad tx.
+    """
+    cdef Py_ssize_t n = _item_count(offsets)
+    cdef Py_ssize_t i
+    cdef bytes chain = _check_chain_id(chain_id)
+    cdef uint64_t height_value = _check_height(height)
+    cdef int thread_count = _resolve_threads(threads)
+    cdef bytes prefix = TX_SIGN_DOMAIN + bytes((len(chain),)) + chain
+    cdef Py_ssize_t txs_len = txs.shape[0]
+    cdef uint64_t *offs = NULL
+    cdef int32_t *codes = NULL
+    cdef unsigned char *bodies = NULL
+    cdef uint64_t *body_offsets = NULL
+    cdef uint32_t *decoded = NULL
+    cdef uint32_t *pending = NULL
+    cdef unsigned char *id_scratch = NULL
+    cdef unsigned char *sign_slots = NULL
+    cdef const unsigned char *txs_ptr = _ptr(txs)
+    cdef const unsigned char *chain_ptr = <const unsigned char *>PyBytes_AS_STRING(chain)
+    cdef const unsigned char *prefix_ptr = <const unsigned char *>PyBytes_AS_STRING(prefix)
+    cdef size_t chain_len = len(chain)
+    cdef size_t prefix_len = len(prefix)
+    cdef unsigned char *ids_ptr
+    ids = PyBytes_FromStringAndSize(NULL, C_HASH * n)
+    ids_ptr = <unsigned char *>PyBytes_AS_STRING(ids)
+    memset(ids_ptr, 0, C_HASH * n)
+    try:
+        offs = <uint64_t *>_alloc(sizeof(uint64_t) * (n + 1))
+        _fill_offsets(offsets, n, txs_len, offs)
+        codes = <int32_t *>_alloc(sizeof(int32_t) * n)
+        bodies = <unsigned char *>_alloc(txs_len)
+        body_offsets = <uint64_t *>_alloc(sizeof(uint64_t) * (n + 1))
+        decoded = <uint32_t *>_alloc(sizeof(uint32_t) * n)
+        pending = <uint32_t *>_alloc(sizeof(uint32_t) * n)
+        id_scratch = <unsigned char *>_alloc(C_HASH * n)
+        sign_slots = <unsigned char *>_alloc(C_SIGN_SLOT * thread_count)
+        with nogil:
+            _validate_all(txs_ptr, offs, n, chain_ptr, chain_len, height_value, thread_count,
+                          prefix_ptr, prefix_len, codes, ids_ptr, bodies, body_offsets,
+                          decoded, pending, id_scratch, sign_slots)
+        result = [codes[i] for i in range(n)]
+        if C_PENDING in result:
+            raise AssertionError("validate_batch left a tx without a verdict")
+        return result, ids
+    finally:
+        PyMem_Free(offs)
+        PyMem_Free(codes)
+        PyMem_Free(bodies)
+        PyMem_Free(body_offsets)
+        PyMem_Free(decoded)
+        PyMem_Free(pending)
+        PyMem_Free(id_scratch)
+        PyMem_Free(sign_slots)
+
+
+def sodium_version() -> str:
+    """Version of the libsodium this kernel is linked against (e.g. "1.0.18")."""
+    return sodium_version_string().decode("ascii")
+
+
+def blake3_backend() -> str:
+    """Name of the BLAKE3 back end the tx ids are hashed with."""
+    return cm_blake3_backend_name(cm_blake3_backend()).decode("ascii")
+
+
+def describe() -> str:
+    """One line for `doctor` and benchmarks: libsodium, threading, BLAKE3 back end."""
+    threads = min(os.cpu_count() or 1, VERIFY_THREADS_MAX)
+    return (
+        f"libsodium {sodium_version()}, OpenMP, {threads} threads, "
+        f"BLAKE3 {blake3_backend()}"
+    )
