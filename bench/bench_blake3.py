@@ -13,11 +13,11 @@ baseline and the kernel alike. A table is printed at the end of the module.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 
 import blake3
 import pytest
+from benchutil import machine, verdict
 from chainmall import ext
 
 KERNEL = ext.load("_blake3")
@@ -35,22 +35,6 @@ BACKENDS = ("portable", "sse41", "avx2")
 RATES: dict[tuple[str, int], float] = {}
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
-def _machine() -> str:
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{_cpu_model()}, {os.cpu_count()} cores ({usable} usable)"
-
-
 def _packed(size: int) -> bytes:
     """MESSAGES deterministic messages of `size` bytes, back to back."""
     return blake3.blake3(b"chainmall bench %d" % size).digest(length=MESSAGES * size)
@@ -61,15 +45,11 @@ def _run(benchmark, function: Callable[[], object], rounds: int, label: tuple[st
     RATES[label] = MESSAGES / benchmark.stats.stats.min
 
 
-def _verdict(met: bool) -> str:
-    return "MET" if met else "NOT MET"
-
-
 def _report() -> str:
     lines = [
         f"BLAKE3 batch hashing, {MESSAGES:,} messages per case; rates in hashes/s "
         "(best round)",
-        f"machine: {_machine()}",
+        f"machine: {machine()}",
         f"kernel: {KERNEL.describe()}",
         "",
         f"{'case':<22}{'baseline':>14}{'kernel':>14}{'ratio':>9}  {'target':<26}"
@@ -89,7 +69,7 @@ def _report() -> str:
             met = met and kernel >= RATE_64_TARGET
         lines.append(
             f"{f'{size}-byte x {MESSAGES:,}':<22}{base:>14,.0f}{kernel:>14,.0f}{ratio:>8.1f}x  "
-            f"{target:<26}{_verdict(met):<9}{best}"
+            f"{target:<26}{verdict(met):<9}{best}"
         )
     base_64 = RATES.get(("loop", 64))
     for name in BACKENDS:
@@ -101,7 +81,7 @@ def _report() -> str:
         lines.append(
             f"{'64-byte, ' + name:<22}{base}{rate:>14,.0f}{ratio}  "
             f"{'>= ' + str(RATE_64_TARGET // 10**6) + 'M/s (per core)':<26}"
-            f"{_verdict(rate >= RATE_64_TARGET):<9}{name}"
+            f"{verdict(rate >= RATE_64_TARGET):<9}{name}"
         )
     return "\n".join(lines)
 

@@ -14,11 +14,11 @@ end of the module.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 
 import blake3
 import pytest
+from benchutil import machine, verdict
 from chainmall import ext
 from chainmall.core import merkle as reference
 
@@ -37,36 +37,16 @@ VERIFY_COUNT = 2_000  # proofs checked per verification round
 SECONDS: dict[str, float] = {}
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
-def _machine() -> str:
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{_cpu_model()}, {os.cpu_count()} cores ({usable} usable), 1 thread used"
-
-
 def _timed(benchmark, function: Callable[[], object], rounds: int, label: str) -> object:
     result = benchmark.pedantic(function, rounds=rounds, iterations=1, warmup_rounds=0)
     SECONDS[label] = benchmark.stats.stats.min
     return result
 
 
-def _verdict(met: bool) -> str:
-    return "MET" if met else "NOT MET"
-
-
 def _report() -> str:
     lines = [
         f"Merkle root of {LEAVES:,} 32-byte leaves (best round, seconds)",
-        f"machine: {_machine()}",
+        f"machine: {machine('1 thread used')}",
         f"kernel:  {KERNEL.describe()}",
         "",
         f"{'case':<26}{'seconds':>10}{'vs reference':>14}  {'target':<24}result",
@@ -81,7 +61,7 @@ def _report() -> str:
         met = kernel <= SECONDS_TARGET and (base is None or ratio >= RATIO_TARGET)
         lines.append(
             f"{'kernel ' + KERNEL.backend():<26}{kernel:>10.3f}{ratio:>13.1f}x  "
-            f"{target:<24}{_verdict(met)}"
+            f"{target:<24}{verdict(met)}"
         )
     for name in BACKENDS:
         seconds = SECONDS.get(f"kernel {name}")
@@ -91,7 +71,7 @@ def _report() -> str:
         met = seconds <= SECONDS_TARGET and (base is None or ratio >= RATIO_TARGET)
         lines.append(
             f"{'kernel, forced ' + name:<26}{seconds:>10.3f}{ratio:>13.1f}x  "
-            f"{'same (informative)':<24}{_verdict(met)}"
+            f"{'same (informative)':<24}{verdict(met)}"
         )
     verify_ref = SECONDS.get("verify reference")
     verify_kernel = SECONDS.get("verify kernel")

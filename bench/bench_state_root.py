@@ -34,11 +34,11 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import random
 from collections.abc import Iterator
 
 import pytest
+from benchutil import machine, verdict
 from chainmall.core.state.root import MemoryNodeStore, StateTree, TreeUpdate
 
 SIZES = (1_000, 10_000, 100_000)
@@ -76,23 +76,6 @@ def _block(n: int, round_index: int) -> dict[bytes, bytes | None]:
     return changes
 
 
-def _machine() -> str:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, 1 thread used"
-
-
-def _verdict(met: bool) -> str:
-    return "MET" if met else "NOT MET"
-
-
 def _touched_per_key(update: TreeUpdate) -> float:
     return (update.nodes_read + len(update.new_nodes)) / TOUCHED
 
@@ -101,7 +84,7 @@ def _report() -> str:
     lines = [
         f"State tree: one block of {TOUCHED:,} touched keys "
         f"({UPDATES} updates, {DELETES} deletes, {INSERTS} inserts), best of {ROUNDS}",
-        f"machine: {_machine()}",
+        f"machine: {machine('1 thread used')}",
         "",
         f"{'entries':>9}{'log2 n':>8}{'ms/block':>10}{'us/key':>8}"
         f"{'read/key':>10}{'written/key':>13}{'touched/key':>13}{'bound':>7}",
@@ -136,11 +119,11 @@ def _report() -> str:
         "  nodes touched per key, per 10x of n: "
         + ", ".join(f"{step:+.2f}" for step in steps)
         + f" (log growth adds a constant; allowed <= {step_max:.1f}; bound above)  "
-        + _verdict(structural),
+        + verdict(structural),
         f"  from {small:,} to {large:,} entries: time per block {time_growth:.2f}x, "
         f"node work {work_growth:.2f}x, log2 n {log_growth:.2f}x, n {large // small}x "
-        f"(allowed: time <= 1.5 x node work = {1.5 * work_growth:.2f}x)  {_verdict(timing)}",
-        f"overall: {_verdict(structural and timing)}",
+        f"(allowed: time <= 1.5 x node work = {1.5 * work_growth:.2f}x)  {verdict(timing)}",
+        f"overall: {verdict(structural and timing)}",
     ]
     return "\n".join(lines)
 

@@ -23,7 +23,6 @@ sharing the cores. The load average is printed to judge the run.
 from __future__ import annotations
 
 import os
-import platform
 import struct
 from collections.abc import Callable, Iterator
 
@@ -31,6 +30,7 @@ import blake3
 import nacl
 import nacl.signing
 import pytest
+from benchutil import cpu_model, verdict
 from chainmall import ext
 
 KERNEL = ext.load("_verify")
@@ -47,17 +47,6 @@ SCALING_TARGET = 1.8
 
 _results: dict[str, float] = {}  # name -> best seconds per block
 _tx_bytes_mean: list[float] = []
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 class Block:
@@ -134,10 +123,6 @@ def test_validate_batch(benchmark, block: Block, threads: int) -> None:
     assert codes == [0] * TXS_PER_BLOCK
 
 
-def _verdict(ok: bool) -> str:
-    return "MET" if ok else "NOT MET"
-
-
 @pytest.fixture(scope="module", autouse=True)
 def report() -> Iterator[None]:
     yield
@@ -154,7 +139,7 @@ def report() -> Iterator[None]:
         "",
         "chainmall bench_verify: one valid block of "
         f"{TXS_PER_BLOCK:,} txs (mean {_tx_bytes_mean[0]:.0f} bytes)",
-        f"machine: {_cpu_model()}, {cores} cores, load average "
+        f"machine: {cpu_model()}, {cores} cores, load average "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}",
         f"kernel: {KERNEL.describe()}; PyNaCl {nacl.__version__} (bundled libsodium)",
         f"best of {ROUNDS} rounds per line",
@@ -171,9 +156,9 @@ def report() -> Iterator[None]:
         "",
         f"{'measure':<44}{'target':>10}{'measured':>10}  verdict",
         f"{'per-core validate / raw libsodium verify':<44}{'>= 0.90':>10}{per_core:>10.3f}  "
-        f"{_verdict(per_core >= PER_CORE_TARGET)}",
+        f"{verdict(per_core >= PER_CORE_TARGET)}",
         f"{f'scaling, {cores} threads vs 1':<44}{'>= 1.80':>10}{scaling:>10.2f}  "
-        f"{_verdict(scaling >= SCALING_TARGET) if cores == 2 else 'n/a (target is for 2 cores)'}",
+        f"{verdict(scaling >= SCALING_TARGET) if cores == 2 else 'n/a (target is for 2 cores)'}",
         f"{'speedup vs Python PyNaCl loop (all cores)':<44}{'-':>10}{speedup:>10.1f}x",
     ]
     print("\n".join(lines))

@@ -1,0 +1,36 @@
+"""What every benchmark prints beside its figures: the machine and a target verdict."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (or the platform's guess)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def usable_cores() -> int:
+    """Cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def machine(note: str = "") -> str:
+    """One line naming the CPU and cores, plus an optional note (threads used)."""
+    line = f"{cpu_model()}, {os.cpu_count()} cores ({usable_cores()} usable)"
+    return f"{line}, {note}" if note else line
+
+
+def verdict(met: bool) -> str:
+    """The word printed beside a target."""
+    return "MET" if met else "NOT MET"
