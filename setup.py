@@ -136,5 +136,6 @@ setup(
     package_dir=PACKAGE_DIR,
     package_data={"chainmall.ext": ["*.pyi", "*.pxd", "py.typed"]},
     ext_modules=_extensions(),
+    include_package_data=False,  # csrc/ is compiled in, not shipped as package data
     zip_safe=False,
 )

@@ -54,8 +54,6 @@ PUBLIC_KEY_BYTES = 32
 SIGNATURE_BYTES = 64
 U64_MAX = 2**64 - 1
 BATCH_ITEMS_MAX = 1_000_000
-# Upper bound on the `threads` argument (a count needs a limit; see the report
-# to move it into core/constants.py as VERIFY_THREADS_MAX).
 VERIFY_THREADS_MAX = 256
 
 # The same numbers for C code (enum members are compile-time constants).
