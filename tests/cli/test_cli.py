@@ -127,3 +127,35 @@ def test_demo_builds_validates_and_proves(tmp_path: Path, pure: str) -> None:
     assert report["proof_verifies"] is True
     assert report["tampered_proof_verifies"] is False
     assert report["block_round_trip"] is True
+
+
+BLOCK_KERNEL_IMPORT = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "chainmall.ext._merkle":
+            raise ImportError("simulated: extension not built")
+        return None
+sys.meta_path.insert(0, Block())
+sys.argv = ["chainmall", "--json", "doctor"]
+from chainmall.cli.main import cli
+cli()
+"""
+
+
+def test_doctor_reports_a_missing_kernel_and_the_fallback_works(tmp_path: Path) -> None:
+    env = {**os.environ, "CHAINMALL_HOME": str(tmp_path), "CHAINMALL_PURE": "0"}
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCK_KERNEL_IMPORT],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    merkle_kernel = next(k for k in report["kernels"] if k["name"] == "_merkle")
+    assert merkle_kernel == {
+        "name": "_merkle",
+        "compiled": False,
+        "in_use": "reference",
+        "detail": "extension not built: pure-Python reference in use (run `make setup`)",
+    }
+    assert report["checks"]["merkle"] == "ok"
