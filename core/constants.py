@@ -65,9 +65,47 @@ BLOCK_HASH_CONTEXT = "chainmall 2026-11 block header v1"
 # --- addresses -------------------------------------------------------------------
 ADDRESS_HRP = "cm"
 
+# --- state tree ------------------------------------------------------------
+STATE_KEY_BYTES_MAX = 128
+STATE_VALUE_BYTES_MAX = 64 * 1024
+STATE_CHANGES_MAX = 1 << 20  # changes per `apply` call (a block, or a bulk load)
+STATE_PATH_BITS = 256
+STATE_NODE_VERSION = 1
+STATE_PROOF_VERSION = 1
+STATE_PATH_CONTEXT = "chainmall 2026-11 state path v1"
+STATE_VALUE_CONTEXT = "chainmall 2026-11 state value v1"
+STATE_LEAF_CONTEXT = "chainmall 2026-11 state leaf v1"
+STATE_NODE_CONTEXT = "chainmall 2026-11 state node v1"
+
+# --- storage ---------------------------------------------------------------
+STORE_FORMAT_VERSION = 1
+MAP_SIZE_BYTES_DEFAULT = 1 << 30  # 1 GiB; doubled on MapFullError
+MAP_SIZE_BYTES_MAX = 1 << 40  # 1 TiB: growth stops here
+STORE_DBS_MAX = 16
+
+# --- genesis ---------------------------------------------------------------
+GENESIS_VERSION = 1
+GENESIS_FILE_BYTES_MAX = 256 * 1024 * 1024
+GENESIS_BALANCES_MAX = 1_000_000
+GENESIS_VALIDATORS_MAX = 256  # == COMMIT_SIGNATURES_MAX
+VALIDATOR_SET_CONTEXT = "chainmall 2026-11 validator set v1"
+
+# --- accounts and transfers ------------------------------------------------
+ACCOUNT_VERSION = 1
+FEE_POOL_VERSION = 1
+TABLE_ACCOUNTS = 0x01
+TABLE_FEE_POOL = 0x02
+TX_TYPE_TRANSFER = 1
+
+# --- receipts --------------------------------------------------------------
+RECEIPTS_VERSION = 1
+
 # --- relations ---------------------------------------------------------------------
 assert TX_BODY_FIXED_BYTES + CHAIN_ID_BYTES_MAX + TX_PAYLOAD_BYTES_MAX <= TX_BODY_BYTES_MAX
 assert TX_BODY_BYTES_MAX <= BLAKE3_KERNEL_INPUT_BYTES_MAX
 assert BLOCK_TXS_MAX * TX_BYTES_MIN <= BLOCK_BYTES_MAX
 assert BLOCK_TXS_MAX <= BATCH_ITEMS_MAX
 assert set(CHAIN_ID_ALPHABET).isdisjoint(b"\x00")
+assert MAP_SIZE_BYTES_DEFAULT <= MAP_SIZE_BYTES_MAX
+assert GENESIS_VALIDATORS_MAX <= COMMIT_SIGNATURES_MAX
+assert TABLE_ACCOUNTS != TABLE_FEE_POOL

@@ -132,6 +132,92 @@ class NetworkError(ChainmallError):
     code = 300
 
 
+# Admission failures (150-153) make a block invalid; execution failures
+# (154-157) are receipt codes: the tx still pays its fee.
+class UnknownSender(InvalidTx):
+    """The sender has no account."""
+
+    code = 150
+
+
+class NonceMismatch(InvalidTx):
+    """The tx nonce is not the sender's next nonce (too low in check_tx)."""
+
+    code = 151
+
+
+class FeeTooLow(InvalidTx):
+    """The fee is below the chain's fee_min."""
+
+    code = 152
+
+
+class InsufficientFee(InvalidTx):
+    """The sender's balance cannot pay the fee."""
+
+    code = 153
+
+
+class InsufficientBalance(InvalidTx):
+    """The sender's balance (after the fee) cannot pay the amount."""
+
+    code = 154
+
+
+class UnknownTxType(InvalidTx):
+    """No handler is registered for the tx type."""
+
+    code = 155
+
+
+class MalformedPayload(InvalidTx):
+    """A payload that is not the canonical encoding for its tx type."""
+
+    code = 156
+
+
+class BalanceOverflow(InvalidTx):
+    """A credit that would take a balance past 2^64 - 1."""
+
+    code = 157
+
+
+class InvalidGenesis(InvalidInput):
+    """A genesis file that breaks a genesis rule (the message names the field)."""
+
+    code = 160
+
+
+class StoreNotInitialised(StorageError):
+    """The data directory holds no chain yet (run init first)."""
+
+    code = 201
+
+
+class StoreAlreadyInitialised(StorageError):
+    """The data directory already holds a chain."""
+
+    code = 202
+
+
+class StoreChainMismatch(StorageError):
+    """The data directory holds another chain (chain id or genesis hash differ)."""
+
+    code = 203
+
+
+class StoreCorrupt(StorageError):
+    """Stored data that breaks the store's own invariants."""
+
+    code = 204
+
+
+class StoreConflict(StorageError):
+    """A block commit that does not extend the stored chain tip."""
+
+    code = 205
+
+
 # Stateless per-tx verdicts, in the fixed order every node checks them.
 # The batch kernel and the reference return exactly these codes.
 TX_CHECK_ORDER: tuple[type[ChainmallError], ...] = (

@@ -31,22 +31,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..constants import HASH_BYTES
+from ..constants import (
+    HASH_BYTES,
+    STATE_CHANGES_MAX,
+    STATE_KEY_BYTES_MAX,
+    STATE_LEAF_CONTEXT,
+    STATE_NODE_CONTEXT,
+    STATE_NODE_VERSION,
+    STATE_PATH_BITS,
+    STATE_PATH_CONTEXT,
+    STATE_PROOF_VERSION,
+    STATE_VALUE_BYTES_MAX,
+    STATE_VALUE_CONTEXT,
+)
 from ..encoding import Reader, Writer
 from ..errors import DecodeError, InvalidInput, StorageError
 from ..hashing import digest, domain_key
-
-# TODO(lead): move to constants.py (state tree limits, versions and contexts).
-STATE_KEY_BYTES_MAX = 128
-STATE_VALUE_BYTES_MAX = 64 * 1024
-STATE_CHANGES_MAX = 1 << 20  # changes per `apply` call (a block, or a bulk load)
-STATE_PATH_BITS = 256
-STATE_NODE_VERSION = 1
-STATE_PROOF_VERSION = 1
-STATE_PATH_CONTEXT = "chainmall 2026-11 state path v1"
-STATE_VALUE_CONTEXT = "chainmall 2026-11 state value v1"
-STATE_LEAF_CONTEXT = "chainmall 2026-11 state leaf v1"
-STATE_NODE_CONTEXT = "chainmall 2026-11 state node v1"
 
 STATE_PATH_KEY = domain_key(STATE_PATH_CONTEXT)
 STATE_VALUE_KEY = domain_key(STATE_VALUE_CONTEXT)

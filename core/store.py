@@ -1,0 +1,382 @@
+"""The ledger store: one LMDB environment per data directory, one write txn per block.
+
+Normative layout in docs/state.md. Named databases (all keys sort for range
+scans: heights are u64 big-endian, state keys are table id || id):
+
+    meta         b"chain_id", b"genesis_hash", b"last_height" (u64),
+                 b"last_app_hash", b"last_block_hash", b"format_version" (u32)
+    blocks       height u64 -> canonical block bytes
+    block_index  block hash -> height u64
+    tx_index     tx id -> height u64 || index u32
+    receipts     height u64 -> receipts bytes (core/state/receipts.py)
+    roots        height u64 -> state root (32 bytes)
+    state        state key -> value
+    tree         state tree node hash -> node bytes (core/state/root.py)
+
+Crash safety: `init_genesis` and `commit_block` each write everything in ONE
+LMDB write transaction, opened with `sync=True`, so after a crash the store
+holds either all of a block or none of it. Readers (`with store.reader() as
+view`) are MVCC snapshots and never block the writer. When the map is full,
+the write txn is aborted, the map size doubled (`env.set_mapsize`) and the
+whole transaction retried, up to `MAP_SIZE_BYTES_MAX`. Growing closes the
+read snapshots this process holds open: their next read raises StorageError
+(open a new reader); the 1 GiB default makes growth rare.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import lmdb
+
+from .constants import (
+    HASH_BYTES,
+    MAP_SIZE_BYTES_DEFAULT,
+    MAP_SIZE_BYTES_MAX,
+    STORE_DBS_MAX,
+    STORE_FORMAT_VERSION,
+    U64_MAX,
+)
+from .errors import (
+    StorageError,
+    StoreAlreadyInitialised,
+    StoreChainMismatch,
+    StoreConflict,
+    StoreCorrupt,
+    StoreNotInitialised,
+)
+
+TX_LOCATION_BYTES = 8 + 4
+
+
+
+_DB_NAMES = ("meta", "blocks", "block_index", "tx_index", "receipts", "roots", "state", "tree")
+_U64 = struct.Struct(">Q")
+_U32 = struct.Struct(">I")
+_LOCATION = struct.Struct(">QI")
+
+META_CHAIN_ID = b"chain_id"
+META_GENESIS_HASH = b"genesis_hash"
+META_LAST_HEIGHT = b"last_height"
+META_LAST_APP_HASH = b"last_app_hash"
+META_LAST_BLOCK_HASH = b"last_block_hash"
+META_FORMAT_VERSION = b"format_version"
+
+
+def height_key(height: int) -> bytes:
+    """A height as a database key: u64 big-endian, so keys sort by height."""
+    if type(height) is not int or not 0 <= height <= U64_MAX:
+        raise ValueError(f"height must be a u64, got {height!r}")
+    return _U64.pack(height)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainTip:
+    """What `meta` says about the last committed block (height 0: genesis)."""
+
+    chain_id: str
+    genesis_hash: bytes
+    height: int
+    app_hash: bytes
+    block_hash: bytes  # the genesis hash at height 0
+
+
+@dataclass(frozen=True, slots=True)
+class BlockCommit:
+    """Everything one block writes, applied by `Store.commit_block` in one txn.
+
+    `parent_app_hash` is the app hash the block was executed on: the commit is
+    refused (StoreConflict) unless it is still the stored tip's.
+    """
+
+    height: int
+    block_hash: bytes
+    block_bytes: bytes
+    tx_ids: Sequence[bytes]
+    receipts_bytes: bytes
+    parent_app_hash: bytes
+    app_hash: bytes
+    state_changes: Mapping[bytes, bytes | None]
+    new_nodes: Mapping[bytes, bytes]
+
+
+class StoreView:
+    """A read snapshot of the store (a NodeReader too); valid inside `store.reader()`."""
+
+    __slots__ = ("_dbs", "_txn")
+
+    def __init__(self, txn: lmdb.Transaction, dbs: Mapping[str, object]) -> None:
+        self._txn = txn
+        self._dbs = dbs
+
+    def _get(self, db: str, key: bytes) -> bytes | None:
+        try:
+            return self._txn.get(key, db=self._dbs[db])
+        except lmdb.Error as exc:
+            raise _stale(exc) from exc
+
+    def get_state(self, key: bytes) -> bytes | None:
+        """The committed value of a state key, None if absent."""
+        return self._get("state", key)
+
+    def get_node(self, node_hash: bytes) -> bytes | None:
+        """A state tree node by hash (NodeReader)."""
+        return self._get("tree", node_hash)
+
+    def block(self, height: int) -> bytes | None:
+        """The canonical bytes of the block at `height`, None if not stored."""
+        return self._get("blocks", height_key(height))
+
+    def height_of(self, block_hash: bytes) -> int | None:
+        """The height of a stored block hash, None if unknown."""
+        raw = self._get("block_index", block_hash)
+        return None if raw is None else _U64.unpack(raw)[0]
+
+    def tx_location(self, tx_id: bytes) -> tuple[int, int] | None:
+        """(height, index in block) of a committed tx id, None if unknown."""
+        raw = self._get("tx_index", tx_id)
+        if raw is None:
+            return None
+        if len(raw) != TX_LOCATION_BYTES:
+            raise StoreCorrupt(f"tx index entry for {tx_id.hex()} is {len(raw)} bytes")
+        height, index = _LOCATION.unpack(raw)
+        return height, index
+
+    def receipts(self, height: int) -> bytes | None:
+        """The receipts bytes of the block at `height`, None if not stored."""
+        return self._get("receipts", height_key(height))
+
+    def root(self, height: int) -> bytes | None:
+        """The state root after `height` (0: genesis), None if not stored."""
+        return self._get("roots", height_key(height))
+
+    def state_items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """Committed state entries whose key starts with `prefix`, in key order."""
+        try:
+            with self._txn.cursor(db=self._dbs["state"]) as cursor:
+                if not cursor.set_range(prefix):
+                    return
+                for key, value in cursor:
+                    if not key.startswith(prefix):
+                        return
+                    yield key, value
+        except lmdb.Error as exc:
+            raise _stale(exc) from exc
+
+    def last(self) -> ChainTip:
+        """The chain tip from `meta`; StoreNotInitialised if there is no chain."""
+        try:
+            return _read_tip(self._txn, self._dbs["meta"])
+        except lmdb.Error as exc:
+            raise _stale(exc) from exc
+
+
+def _stale(exc: lmdb.Error) -> StorageError:
+    """A read on a snapshot LMDB closed (map growth closes this process's open txns)."""
+    return StorageError(f"read snapshot is no longer valid (the map grew?), open a new "
+                        f"reader: {exc}")
+
+
+def _read_tip(txn: lmdb.Transaction, meta: object) -> ChainTip:
+    fields = {
+        key: txn.get(key, db=meta)
+        for key in (META_CHAIN_ID, META_GENESIS_HASH, META_LAST_HEIGHT, META_LAST_APP_HASH,
+                    META_LAST_BLOCK_HASH, META_FORMAT_VERSION)
+    }
+    if all(value is None for value in fields.values()):
+        raise StoreNotInitialised("the data directory holds no chain: run `chainmall init`")
+    missing = [key.decode() for key, value in fields.items() if value is None]
+    if missing:
+        raise StoreCorrupt(f"meta is missing {', '.join(missing)}")
+    version = _U32.unpack(fields[META_FORMAT_VERSION])[0]
+    if version != STORE_FORMAT_VERSION:
+        raise StoreCorrupt(f"store format version {version}, this build reads "
+                           f"{STORE_FORMAT_VERSION}")
+    tip = ChainTip(
+        fields[META_CHAIN_ID].decode("ascii"),
+        fields[META_GENESIS_HASH],
+        _U64.unpack(fields[META_LAST_HEIGHT])[0],
+        fields[META_LAST_APP_HASH],
+        fields[META_LAST_BLOCK_HASH],
+    )
+    if len(tip.app_hash) != HASH_BYTES or len(tip.block_hash) != HASH_BYTES:
+        raise StoreCorrupt("meta holds an app hash or block hash that is not 32 bytes")
+    return tip
+
+
+class Store:
+    """One LMDB environment over a data directory: the ledger's only durable state."""
+
+    def __init__(self, path: str | os.PathLike[str],
+                 map_size_bytes: int = MAP_SIZE_BYTES_DEFAULT) -> None:
+        if not 0 < map_size_bytes <= MAP_SIZE_BYTES_MAX:
+            raise ValueError(f"map size must be in (0, {MAP_SIZE_BYTES_MAX}], got {map_size_bytes}")
+        self.path = Path(path)
+        try:
+            self._env = lmdb.open(str(self.path), map_size=map_size_bytes, max_dbs=STORE_DBS_MAX,
+                                  subdir=True, sync=True, lock=True, create=True)
+        except lmdb.Error as exc:
+            raise StorageError(f"cannot open the store at {self.path}: {exc}") from exc
+        self._dbs = {name: self._env.open_db(name.encode()) for name in _DB_NAMES}
+        self._map_size_bytes = map_size_bytes
+        self.grow_count = 0  # map growths so far (for tests and the doctor)
+        self._failpoint: Callable[[str], None] = _env_failpoint
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the environment (idempotent)."""
+        self._env.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def map_size_bytes(self) -> int:
+        """The current LMDB map size."""
+        return self._map_size_bytes
+
+    # --- reads -------------------------------------------------------------------
+
+    @contextmanager
+    def reader(self) -> Iterator[StoreView]:
+        """A read snapshot: `with store.reader() as view:`; never blocks the writer."""
+        with self._env.begin(write=False) as txn:
+            yield StoreView(txn, self._dbs)
+
+    def is_initialised(self) -> bool:
+        """Whether this data directory holds a chain."""
+        with self._env.begin(write=False) as txn:
+            return txn.get(META_CHAIN_ID, db=self._dbs["meta"]) is not None
+
+    def last(self) -> ChainTip:
+        """The chain tip (StoreNotInitialised if none)."""
+        with self.reader() as view:
+            return view.last()
+
+    def check_chain(self, chain_id: str, genesis_hash: bytes) -> ChainTip:
+        """The tip, after checking the store holds chain `chain_id` from `genesis_hash`."""
+        tip = self.last()
+        if tip.chain_id != chain_id:
+            raise StoreChainMismatch(
+                f"data directory {self.path} holds chain {tip.chain_id!r}, not {chain_id!r}")
+        if tip.genesis_hash != genesis_hash:
+            raise StoreChainMismatch(
+                f"data directory {self.path} holds chain {chain_id!r} from genesis "
+                f"{tip.genesis_hash.hex()}, not {genesis_hash.hex()}")
+        return tip
+
+    # --- writes ------------------------------------------------------------------
+
+    def _write(self, body: Callable[[lmdb.Transaction], None]) -> None:
+        """Run `body` in one write txn; on MapFullError abort, double the map, retry."""
+        while True:
+            try:
+                with self._env.begin(write=True) as txn:
+                    body(txn)
+                return
+            except lmdb.MapFullError:
+                self._grow()
+            except lmdb.Error as exc:
+                raise StorageError(f"store write failed at {self.path}: {exc}") from exc
+
+    def _grow(self) -> None:
+        new_size = self._map_size_bytes * 2
+        if new_size > MAP_SIZE_BYTES_MAX:
+            raise StorageError(
+                f"store map is full at {self._map_size_bytes} bytes and may not grow past "
+                f"MAP_SIZE_BYTES_MAX ({MAP_SIZE_BYTES_MAX})")
+        try:
+            self._env.set_mapsize(new_size)  # closes this process's open read txns
+        except lmdb.Error as exc:
+            raise StorageError(
+                f"store map is full and cannot grow to {new_size} bytes: {exc}") from exc
+        self._map_size_bytes = new_size
+        self.grow_count += 1
+
+    def init_genesis(self, chain_id: str, genesis_hash: bytes, state: Mapping[bytes, bytes],
+                     new_nodes: Mapping[bytes, bytes], app_hash: bytes) -> None:
+        """Write the genesis state (height 0) in one txn; StoreAlreadyInitialised if any."""
+        assert len(genesis_hash) == HASH_BYTES
+        assert len(app_hash) == HASH_BYTES
+        dbs = self._dbs
+
+        def body(txn: lmdb.Transaction) -> None:
+            if txn.get(META_CHAIN_ID, db=dbs["meta"]) is not None:
+                raise StoreAlreadyInitialised(f"data directory {self.path} already holds a chain")
+            for key in sorted(state):
+                txn.put(key, state[key], db=dbs["state"])
+            for node_hash, node in new_nodes.items():
+                txn.put(node_hash, node, db=dbs["tree"])
+            txn.put(height_key(0), app_hash, db=dbs["roots"])
+            meta = dbs["meta"]
+            txn.put(META_FORMAT_VERSION, _U32.pack(STORE_FORMAT_VERSION), db=meta)
+            txn.put(META_CHAIN_ID, chain_id.encode("ascii"), db=meta)
+            txn.put(META_GENESIS_HASH, genesis_hash, db=meta)
+            txn.put(META_LAST_HEIGHT, height_key(0), db=meta)
+            txn.put(META_LAST_APP_HASH, app_hash, db=meta)
+            txn.put(META_LAST_BLOCK_HASH, genesis_hash, db=meta)
+
+        self._write(body)
+
+    def commit_block(self, commit: BlockCommit) -> None:
+        """Write a block, its indexes, receipts, root, state changes, nodes and meta: ONE txn.
+
+        StoreConflict unless the block extends the stored tip (height and app hash).
+        """
+        assert len(commit.block_hash) == HASH_BYTES
+        assert len(commit.app_hash) == HASH_BYTES
+        dbs = self._dbs
+        key = height_key(commit.height)
+
+        def body(txn: lmdb.Transaction) -> None:
+            tip = _read_tip(txn, dbs["meta"])
+            if tip.height + 1 != commit.height:
+                raise StoreConflict(f"block {commit.height} does not follow the stored tip "
+                                    f"{tip.height}")
+            if tip.app_hash != commit.parent_app_hash:
+                raise StoreConflict(f"block {commit.height} was executed on another state "
+                                    "than the stored tip's")
+            if not txn.put(key, commit.block_bytes, db=dbs["blocks"], overwrite=False):
+                raise StoreCorrupt(f"a block is already stored at height {commit.height}")
+            if not txn.put(commit.block_hash, key, db=dbs["block_index"], overwrite=False):
+                raise StoreCorrupt(f"block hash {commit.block_hash.hex()} is already indexed")
+            for index, tx_id in enumerate(commit.tx_ids):
+                location = _LOCATION.pack(commit.height, index)
+                if not txn.put(tx_id, location, db=dbs["tx_index"], overwrite=False):
+                    raise StoreCorrupt(f"tx {tx_id.hex()} is already indexed")
+            txn.put(key, commit.receipts_bytes, db=dbs["receipts"])
+            txn.put(key, commit.app_hash, db=dbs["roots"])
+            self._failpoint("store.commit.before_state")
+            state = dbs["state"]
+            for state_key in sorted(commit.state_changes):
+                value = commit.state_changes[state_key]
+                if value is None:
+                    txn.delete(state_key, db=state)
+                else:
+                    txn.put(state_key, value, db=state)
+            tree = dbs["tree"]
+            for node_hash, node in commit.new_nodes.items():
+                txn.put(node_hash, node, db=tree)
+            self._failpoint("store.commit.before_meta")
+            meta = dbs["meta"]
+            txn.put(META_LAST_HEIGHT, key, db=meta)
+            txn.put(META_LAST_APP_HASH, commit.app_hash, db=meta)
+            txn.put(META_LAST_BLOCK_HASH, commit.block_hash, db=meta)
+            assert _read_tip(txn, meta).height == commit.height
+
+        self._write(body)
+
+
+def _env_failpoint(name: str) -> None:
+    """CHAINMALL_FAILPOINT=<name> ends the process at that point (kill tests)."""
+    if os.environ.get("CHAINMALL_FAILPOINT") == name:
+        os._exit(86)

@@ -1,0 +1,143 @@
+"""The LMDB store: one write txn per block, map growth, snapshot readers."""
+
+from __future__ import annotations
+
+import pytest
+from chainmall.core.errors import (
+    StorageError,
+    StoreAlreadyInitialised,
+    StoreChainMismatch,
+    StoreConflict,
+    StoreNotInitialised,
+)
+from chainmall.core.store import BlockCommit, Store, height_key
+
+GENESIS_HASH = b"\x11" * 32
+ROOT0 = b"\x22" * 32
+
+
+def _commit(height: int, parent: bytes, root: bytes, state: dict, nodes: dict | None = None,
+            block: bytes = b"block") -> BlockCommit:
+    return BlockCommit(
+        height=height, block_hash=bytes([height]) * 32, block_bytes=block + bytes([height]),
+        tx_ids=[bytes([height, 1]) * 16, bytes([height, 2]) * 16], receipts_bytes=b"r",
+        parent_app_hash=parent, app_hash=root, state_changes=state, new_nodes=nodes or {},
+    )
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "data") as store:
+        store.init_genesis("test", GENESIS_HASH, {b"\x01a": b"1"}, {b"n" * 32: b"node"}, ROOT0)
+        yield store
+
+
+def test_genesis_and_tip(store: Store) -> None:
+    tip = store.last()
+    assert (tip.chain_id, tip.height, tip.app_hash, tip.block_hash) == (
+        "test", 0, ROOT0, GENESIS_HASH)
+    with store.reader() as view:
+        assert view.get_state(b"\x01a") == b"1"
+        assert view.get_node(b"n" * 32) == b"node"
+        assert view.root(0) == ROOT0
+        assert view.block(0) is None
+
+
+def test_init_twice_and_not_initialised(store: Store, tmp_path) -> None:
+    with pytest.raises(StoreAlreadyInitialised):
+        store.init_genesis("test", GENESIS_HASH, {}, {}, ROOT0)
+    with Store(tmp_path / "empty") as empty:
+        assert not empty.is_initialised()
+        with pytest.raises(StoreNotInitialised, match="init"):
+            empty.last()
+
+
+def test_chain_mismatch(store: Store) -> None:
+    assert store.check_chain("test", GENESIS_HASH).height == 0
+    with pytest.raises(StoreChainMismatch, match="holds chain 'test'"):
+        store.check_chain("other", GENESIS_HASH)
+    with pytest.raises(StoreChainMismatch, match="genesis"):
+        store.check_chain("test", b"\x00" * 32)
+
+
+def test_commit_block_writes_everything(store: Store) -> None:
+    root1 = b"\x33" * 32
+    store.commit_block(_commit(1, ROOT0, root1, {b"\x01a": None, b"\x01b": b"2"}))
+    tip = store.last()
+    assert (tip.height, tip.app_hash, tip.block_hash) == (1, root1, b"\x01" * 32)
+    with store.reader() as view:
+        assert view.block(1) == b"block\x01"
+        assert view.height_of(b"\x01" * 32) == 1
+        assert view.tx_location(bytes([1, 2]) * 16) == (1, 1)
+        assert view.receipts(1) == b"r"
+        assert view.root(1) == root1
+        assert view.get_state(b"\x01a") is None
+        assert list(view.state_items(b"\x01")) == [(b"\x01b", b"2")]
+
+
+def test_commit_must_extend_the_tip(store: Store) -> None:
+    with pytest.raises(StoreConflict, match="follow"):
+        store.commit_block(_commit(2, ROOT0, b"\x33" * 32, {}))
+    with pytest.raises(StoreConflict, match="another state"):
+        store.commit_block(_commit(1, b"\x44" * 32, b"\x33" * 32, {}))
+    assert store.last().height == 0
+
+
+@pytest.mark.parametrize("failpoint", ["store.commit.before_state", "store.commit.before_meta"])
+def test_commit_that_raises_midway_leaves_nothing(store: Store, failpoint: str) -> None:
+    def fail(name: str) -> None:
+        if name == failpoint:
+            raise RuntimeError("injected")
+
+    store._failpoint = fail
+    with pytest.raises(RuntimeError, match="injected"):
+        store.commit_block(_commit(1, ROOT0, b"\x33" * 32, {b"\x01a": None, b"\x01c": b"3"},
+                                   {b"m" * 32: b"node2"}))
+    tip = store.last()
+    assert (tip.height, tip.app_hash) == (0, ROOT0)
+    with store.reader() as view:
+        assert view.block(1) is None
+        assert view.height_of(b"\x01" * 32) is None
+        assert view.tx_location(bytes([1, 1]) * 16) is None
+        assert view.receipts(1) is None and view.root(1) is None
+        assert view.get_state(b"\x01a") == b"1" and view.get_state(b"\x01c") is None
+        assert view.get_node(b"m" * 32) is None
+
+
+def test_map_full_grows_and_retries(tmp_path) -> None:
+    with Store(tmp_path / "tiny", map_size_bytes=64 * 1024) as store:
+        store.init_genesis("test", GENESIS_HASH, {}, {}, ROOT0)
+        parent = ROOT0
+        for height in range(1, 6):
+            state = {b"\x01" + height_key(height) + bytes([i]): bytes(2000) for i in range(64)}
+            root = bytes([height]) * 32
+            store.commit_block(_commit(height, parent, root, state, block=bytes(50_000)))
+            parent = root
+        assert store.grow_count >= 1
+        assert store.map_size_bytes > 64 * 1024
+        assert store.last().height == 5
+        with store.reader() as view:
+            assert len(list(view.state_items(b"\x01"))) == 5 * 64
+    with Store(tmp_path / "tiny", map_size_bytes=64 * 1024) as reopened:
+        assert reopened.last().height == 5
+
+
+def test_readers_do_not_block_the_writer(store: Store) -> None:
+    with store.reader() as old:
+        store.commit_block(_commit(1, ROOT0, b"\x33" * 32, {b"\x01a": b"new"}))
+        assert old.last().height == 0  # the snapshot is unchanged
+        assert old.get_state(b"\x01a") == b"1"
+        with store.reader() as new:
+            assert new.last().height == 1
+            assert new.get_state(b"\x01a") == b"new"
+
+
+def test_growth_invalidates_open_snapshots_with_a_clear_error(tmp_path) -> None:
+    with Store(tmp_path / "tiny", map_size_bytes=64 * 1024) as store:
+        store.init_genesis("test", GENESIS_HASH, {}, {}, ROOT0)
+        with store.reader() as view:
+            store.commit_block(_commit(1, ROOT0, b"\x33" * 32, {}, block=bytes(300_000)))
+            assert store.grow_count >= 1
+            with pytest.raises(StorageError, match="open a new reader"):
+                view.last()
+        assert store.last().height == 1
