@@ -18,6 +18,7 @@ from .context import Context, package_version
 from .demo import demo
 from .doctor import doctor
 from .keys import keys
+from .node import init
 
 EXIT_ERROR = 1
 
@@ -61,6 +62,7 @@ def cli(ctx: click.Context, home: Path | None, json_output: bool, debug: bool) -
 cli.add_command(keys)
 cli.add_command(doctor)
 cli.add_command(demo)
+cli.add_command(init)
 
 if __name__ == "__main__":  # pragma: no cover
     cli()
