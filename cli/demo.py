@@ -1,145 +1,197 @@
-"""`chainmall demo`: sign, batch-validate, encode and Merkle-prove one block.
+"""`chainmall demo`: a local ledger with demo data, end to end.
 
-The main job until the node exists: it exercises every kernel on a realistic
-block and shows what a rejected transaction looks like.
+The main job until the node exists. It creates a data directory with a
+genesis that funds eight demo accounts, shows the batch validator rejecting
+faulty transactions, then builds, executes and commits blocks of signed
+transfers into the LMDB ledger, and proves one transaction (Merkle proof
+against the header's tx root) and one account (state proof against the
+header's state root).
 """
 
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 
 import click
 from chainmall.core import accel
-from chainmall.core.block import decode_block, make_block
-from chainmall.core.constants import BLOCK_TXS_MAX, HASH_BYTES
-from chainmall.core.errors import TX_OK, error_class
+from chainmall.core.address import encode_address
+from chainmall.core.block import decode_block
+from chainmall.core.constants import BLOCK_TXS_MAX, HASH_BYTES, TX_TYPE_TRANSFER
+from chainmall.core.errors import TX_OK, StoreAlreadyInitialised, error_class
+from chainmall.core.genesis import load_genesis, make_genesis, write_genesis
 from chainmall.core.hashing import digest
 from chainmall.core.keys import KeyPair
+from chainmall.core.state.accounts import encode_transfer
 from chainmall.core.tx import Tx, pack_txs, sign_tx
 
 from .context import Context
+from .datadir import GENESIS_FILE, LEDGER_DIR, open_ledger
 
 CHAIN_ID = "chainmall-demo"
-DEMO_TX_TYPE = 1  # a transfer: payload = recipient address (20 bytes) || amount (u64)
-DEMO_HEIGHT = 1
-DEMO_TIMESTAMP_MS = 1_764_000_000_000  # fixed: the demo output is reproducible
+DEMO_TIMESTAMP_MS = 1_764_000_000_000  # fixed: the demo's hashes are reproducible
+BLOCK_INTERVAL_MS = 1_000
 ACCOUNTS = 8
+INITIAL_BALANCE = 10**12
+FEE = 10
+EXPIRY_BLOCKS = 100
 
 
 def _elapsed_ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 3)
 
 
-def _demo_txs(keys: list[KeyPair], count: int) -> list[Tx]:
+def _prepare_data_dir(directory: Path) -> None:
+    """Recreate the demo's own data directory; never touch any other chain's."""
+    if not directory.exists():
+        return
+    genesis_file = directory / GENESIS_FILE
+    if genesis_file.is_file() and load_genesis(genesis_file).chain_id == CHAIN_ID:
+        shutil.rmtree(directory)
+        return
+    raise StoreAlreadyInitialised(
+        f"{directory} exists and is not demo data; pick another --data-dir"
+    )
+
+
+def _transfers(keys: list[KeyPair], nonces: list[int], count: int, height: int) -> list[Tx]:
     txs = []
     for i in range(count):
-        sender = keys[i % len(keys)]
-        recipient = keys[(i + 1) % len(keys)]
-        payload = recipient.address + (1_000 + i).to_bytes(8, "big")
-        txs.append(sign_tx(sender, CHAIN_ID, DEMO_TX_TYPE, i // len(keys), 10, 100, payload))
+        sender_index = i % len(keys)
+        recipient = keys[(sender_index + 1) % len(keys)]
+        payload = encode_transfer(recipient.address, 1_000 + i)
+        txs.append(sign_tx(keys[sender_index], CHAIN_ID, TX_TYPE_TRANSFER, nonces[sender_index],
+                           FEE, height + EXPIRY_BLOCKS, payload))
+        nonces[sender_index] += 1
     return txs
 
 
-def _faulty_txs(key: KeyPair) -> list[Tx]:
-    """One tx per stateless fault the demo shows being rejected."""
-    good = sign_tx(key, CHAIN_ID, DEMO_TX_TYPE, 10**6, 10, 100, b"tampered")
+def _faulty_txs(key: KeyPair, height: int) -> list[Tx]:
+    """One tx per stateless fault the batch validator must reject."""
+    good = sign_tx(key, CHAIN_ID, TX_TYPE_TRANSFER, 10**6, FEE, height + 1, b"")
     flipped = good.signature[:-1] + bytes([good.signature[-1] ^ 0x01])
     tampered = Tx(good.chain_id, good.tx_type, good.sender, good.nonce, good.fee,
                   good.expiry_height, good.payload, flipped)
-    other_chain = sign_tx(key, "some-other-chain", DEMO_TX_TYPE, 10**6 + 1, 10, 100, b"")
-    expired = sign_tx(key, CHAIN_ID, DEMO_TX_TYPE, 10**6 + 2, 10, DEMO_HEIGHT - 1, b"")
+    other_chain = sign_tx(key, "some-other-chain", TX_TYPE_TRANSFER, 10**6, FEE, height + 1, b"")
+    expired = sign_tx(key, CHAIN_ID, TX_TYPE_TRANSFER, 10**6, FEE, height - 1, b"")
     return [tampered, other_chain, expired]
 
 
-@click.command()
-@click.option("--txs", "tx_count", type=click.IntRange(1, BLOCK_TXS_MAX - 3), default=2000,
-              show_default=True, help="Valid transactions in the block.")
-@click.pass_obj
-def demo(obj: Context, tx_count: int) -> None:
-    """Build a block of signed transfers, validate it in one batch, prove one tx."""
-    keys = [KeyPair.from_seed(digest(b"chainmall demo account %d" % i)) for i in range(ACCOUNTS)]
-
-    start = time.perf_counter()
-    candidates = _demo_txs(keys, tx_count) + _faulty_txs(keys[0])
-    sign_ms = _elapsed_ms(start)
-
+def _rejections(candidates: list[Tx], height: int) -> tuple[dict[str, int], float]:
     packed, offsets = pack_txs([tx.encode() for tx in candidates])
     start = time.perf_counter()
-    codes, tx_ids = accel.validate_batch(packed, offsets, CHAIN_ID.encode(), DEMO_HEIGHT)
-    validate_ms = _elapsed_ms(start)
-    accepted = [tx for tx, code in zip(candidates, codes, strict=True) if code == TX_OK]
+    codes, _ = accel.validate_batch(packed, offsets, CHAIN_ID.encode(), height)
+    elapsed = _elapsed_ms(start)
     rejected: dict[str, int] = {}
     for code in codes:
         if code != TX_OK:
             name = error_class(code).__name__
             rejected[name] = rejected.get(name, 0) + 1
+    return dict(sorted(rejected.items())), elapsed
 
-    start = time.perf_counter()
-    block = make_block(
-        chain_id=CHAIN_ID,
-        height=DEMO_HEIGHT,
-        prev_hash=bytes(HASH_BYTES),
-        timestamp_ms=DEMO_TIMESTAMP_MS,
-        proposer=keys[0].public_key,
-        txs=accepted,
-        state_root=bytes(HASH_BYTES),
-        validator_set_hash=digest(keys[0].public_key),
-    )
-    encoded = block.encode()
-    decoded = decode_block(encoded)
-    decoded.check_tx_root()
-    block_ms = _elapsed_ms(start)
 
-    accepted_ids = b"".join(
-        tx_ids[i * HASH_BYTES : (i + 1) * HASH_BYTES]
-        for i, code in enumerate(codes)
-        if code == TX_OK
-    )
-    index = len(accepted) // 2
-    leaf = accepted_ids[index * HASH_BYTES : (index + 1) * HASH_BYTES]
-    start = time.perf_counter()
-    proof = accel.merkle_proof(accepted_ids, index)
-    proof_ok = accel.merkle_verify(block.header.tx_root, leaf, index, len(accepted), proof)
-    prove_ms = _elapsed_ms(start)
-    bad_proof = [proof[0][:-1] + bytes([proof[0][-1] ^ 1]), *proof[1:]] if proof else proof
-    tampered_ok = accel.merkle_verify(block.header.tx_root, leaf, index, len(accepted), bad_proof)
+@click.command()
+@click.option("--txs", "tx_count", type=click.IntRange(1, BLOCK_TXS_MAX), default=2000,
+              show_default=True, help="Transfers per block.")
+@click.option("--blocks", "block_count", type=click.IntRange(1, 1000), default=3,
+              show_default=True, help="Blocks to build, execute and commit.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the demo ledger lives (recreated each run) "
+                   "[default: HOME/chainmall-demo].")
+@click.pass_obj
+def demo(obj: Context, tx_count: int, block_count: int, data_dir: Path | None) -> None:
+    """Run a local ledger with demo data: validate, execute, commit and prove blocks."""
+    directory = data_dir or obj.home / CHAIN_ID
+    _prepare_data_dir(directory)
+    keys = [KeyPair.from_seed(digest(b"chainmall demo account %d" % i)) for i in range(ACCOUNTS)]
+    genesis = make_genesis(CHAIN_ID, [(k.address, INITIAL_BALANCE) for k in keys],
+                           [(keys[0].public_key, 10)], genesis_time_ms=DEMO_TIMESTAMP_MS,
+                           fee_min=1)
+    (directory / LEDGER_DIR).mkdir(parents=True)
+    write_genesis(directory / GENESIS_FILE, genesis)
+    store, genesis, machine = open_ledger(directory)
+    with store:
+        nonces = [0] * ACCOUNTS
+        timings: dict[str, float] = {"sign": 0.0, "build": 0.0, "finalize": 0.0, "commit": 0.0}
+        rejected: dict[str, int] = {}
+        blocks = []
+        for height in range(1, block_count + 1):
+            start = time.perf_counter()
+            txs = _transfers(keys, nonces, tx_count, height)
+            timings["sign"] += _elapsed_ms(start)
+            if height == 1:
+                rejected, timings["validate_batch"] = _rejections(
+                    txs + _faulty_txs(keys[0], height), height)
+            start = time.perf_counter()
+            block = machine.build_block(txs, DEMO_TIMESTAMP_MS + height * BLOCK_INTERVAL_MS,
+                                        keys[0].public_key)
+            timings["build"] += _elapsed_ms(start)
+            start = time.perf_counter()
+            result = machine.finalize_block(block)
+            timings["finalize"] += _elapsed_ms(start)
+            start = time.perf_counter()
+            machine.commit()
+            timings["commit"] += _elapsed_ms(start)
+            assert result.app_hash == block.header.state_root
+            blocks.append((block, result))
 
+        last, last_result = blocks[-1]
+        encoded = last.encode()
+        round_trip = decode_block(encoded) == last and decode_block(encoded).encode() == encoded
+        tx_ids = b"".join(tx.tx_id for tx in last.txs)
+        index = len(last.txs) // 2
+        leaf = tx_ids[index * HASH_BYTES : (index + 1) * HASH_BYTES]
+        proof = accel.merkle_proof(tx_ids, index)
+        proof_ok = accel.merkle_verify(last.header.tx_root, leaf, index, len(last.txs), proof)
+        bad_proof = [proof[0][:-1] + bytes([proof[0][-1] ^ 1]), *proof[1:]] if proof else proof
+        tampered_ok = accel.merkle_verify(last.header.tx_root, leaf, index, len(last.txs),
+                                          bad_proof)
+        account = machine.prove_account(keys[1].address)
+        account_ok = account.verify(last.header.state_root)
+        height, app_hash = machine.info()
+
+    successes = sum(1 for r in last_result.tx_results if r.code == TX_OK)
     data = {
         "chain_id": CHAIN_ID,
-        "height": DEMO_HEIGHT,
-        "block_hash": block.hash().hex(),
-        "tx_root": block.header.tx_root.hex(),
+        "data_dir": str(directory),
+        "height": height,
+        "state_root": app_hash.hex(),
+        "block_hash": last.hash().hex(),
+        "tx_root": last.header.tx_root.hex(),
         "block_bytes": len(encoded),
-        "accepted": len(accepted),
-        "rejected": dict(sorted(rejected.items())),
-        "block_round_trip": decoded == block and decoded.encode() == encoded,
+        "accepted": len(blocks[0][0].txs),
+        "rejected": rejected,
+        "last_block_successful_txs": successes,
+        "block_round_trip": round_trip,
         "proof_index": index,
         "proof_tx_id": leaf.hex(),
         "proof_length": len(proof),
         "proof_verifies": proof_ok,
         "tampered_proof_verifies": tampered_ok,
-        "timings_ms": {
-            "sign": sign_ms,
-            "validate_batch": validate_ms,
-            "build_encode_decode": block_ms,
-            "prove_verify": prove_ms,
-        },
+        "account_proof_verifies": account_ok,
+        "timings_ms": {k: round(v, 3) for k, v in timings.items()},
         "implementations": {s.name: s.in_use for s in accel.status()},
     }
-    rejected_text = ", ".join(f"{n} x{c}" for n, c in data["rejected"].items()) or "none"
+    rejected_text = ", ".join(f"{n} x{c}" for n, c in rejected.items()) or "none"
+    per_block = round(timings["finalize"] / block_count, 1)
     human = "\n".join(
         [
-            f"chain {CHAIN_ID}, block {DEMO_HEIGHT}: {block.hash().hex()}",
-            f"  signed {len(candidates)} txs in {sign_ms} ms",
-            f"  validate_batch: {len(accepted)} accepted, rejected: {rejected_text} "
-            f"({validate_ms} ms)",
-            f"  block: {len(encoded)} bytes, tx root {block.header.tx_root.hex()}, "
-            f"encode/decode round trip {'ok' if data['block_round_trip'] else 'FAILED'}",
-            f"  tx #{index} ({leaf.hex()[:16]}...) proven with {len(proof)} hashes: "
+            f"demo ledger {CHAIN_ID} in {directory}",
+            f"  batch validation of block 1's candidates: {tx_count} accepted, rejected: "
+            f"{rejected_text} ({timings['validate_batch']} ms)",
+            f"  committed {block_count} blocks of {tx_count} transfers to LMDB "
+            f"(finalize {per_block} ms per block); height {height}",
+            f"  state root {app_hash.hex()}",
+            f"  block {height}: {last.hash().hex()}, {len(encoded)} bytes, "
+            f"round trip {'ok' if round_trip else 'FAILED'}",
+            f"  tx #{index} proven against the tx root with {len(proof)} hashes: "
             f"{'verifies' if proof_ok else 'FAILS'}; tampered proof "
             f"{'verifies (BUG)' if tampered_ok else 'rejected'}",
+            f"  account {encode_address(keys[1].address)} proven against the state root: "
+            f"{'verifies' if account_ok else 'FAILS'}",
         ]
     )
     obj.emit(human, data)
-    if not (proof_ok and not tampered_ok and data["block_round_trip"]):
+    if not (proof_ok and not tampered_ok and round_trip and account_ok):
         raise SystemExit(1)

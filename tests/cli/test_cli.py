@@ -119,14 +119,42 @@ def test_doctor_passes_on_both_paths(tmp_path: Path, pure: str) -> None:
 
 @pytest.mark.parametrize("pure", ["0", "1"], ids=["kernels", "pure-python"])
 def test_demo_builds_validates_and_proves(tmp_path: Path, pure: str) -> None:
-    result = run(tmp_path, "--json", "demo", "--txs", "64", env={"CHAINMALL_PURE": pure})
+    args = ("--json", "demo", "--txs", "64", "--blocks", "2")
+    result = run(tmp_path, *args, env={"CHAINMALL_PURE": pure})
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["accepted"] == 64
+    assert report["height"] == 2
+    assert report["last_block_successful_txs"] == 64
+    assert report["account_proof_verifies"] is True
     assert report["rejected"] == {"BadSignature": 1, "TxExpired": 1, "WrongChain": 1}
     assert report["proof_verifies"] is True
     assert report["tampered_proof_verifies"] is False
     assert report["block_round_trip"] is True
+    # Run again: the demo recreates its own data directory and reaches the same state.
+    again = json.loads(run(tmp_path, *args, env={"CHAINMALL_PURE": pure}).stdout)
+    assert again["state_root"] == report["state_root"]
+
+
+def test_demo_refuses_a_data_dir_that_is_not_demo_data(tmp_path: Path) -> None:
+    assert run(tmp_path, "init", "--chain-id", "mine").returncode == 0
+    result = run(tmp_path, "demo", "--txs", "8", "--blocks", "1",
+                 "--data-dir", str(tmp_path / "mine"))
+    assert result.returncode == 1 and "not demo data" in result.stderr
+    assert (tmp_path / "mine" / "genesis.json").is_file()
+
+
+def test_init_creates_a_ledger_once(tmp_path: Path) -> None:
+    first = run(tmp_path, "--json", "init")
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["height"] == 0 and report["chain_id"] == "local"
+    assert (tmp_path / "local" / "ledger" / "data.mdb").is_file()
+    again = run(tmp_path, "init")
+    assert again.returncode == 1 and "already initialised" in again.stderr
+    bad = run(tmp_path, "init", "--chain-id", "other", "--balance", "cm1nope=5")
+    assert bad.returncode == 1 and bad.stderr.startswith("error: ")
+    assert not (tmp_path / "other" / "genesis.json").exists()
 
 
 BLOCK_KERNEL_IMPORT = """
