@@ -1,16 +1,16 @@
 """Account addresses: derived from a public key with keyed BLAKE3; text form bech32m.
 
 The text form is BIP-350 bech32m with the human-readable prefix `cm`, e.g.
-`cm1...`. Its BCH checksum detects any error of up to 4 characters, and
-every substitution or adjacent transposition (tests check both). It is a
-short spec function written here because no well-kept Python package
-provides it.
+`cm1...`. Its BCH checksum detects any substitution of up to 4 characters,
+so every single typo and every adjacent transposition (tests check both). It is
+written here, some 40 lines against BIP-350, because no well-kept,
+maintained Python package provides bech32m.
 """
 
 from __future__ import annotations
 
 from .constants import ADDRESS_BYTES, ADDRESS_HRP, PUBLIC_KEY_BYTES
-from .errors import InvalidAddress
+from .errors import InvalidAddress, InvalidKey
 from .hashing import ADDRESS_KEY, digest
 
 _CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
@@ -19,12 +19,13 @@ _BECH32M_CONST = 0x2BC830A3
 _GENERATORS = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
 _CHECKSUM_CHARS = 6
 _TEXT_CHARS_MAX = 90
+_DATA_CHARS = (ADDRESS_BYTES * 8 + 4) // 5  # 32 five-bit groups, no padding bits
 
 
 def address_from_public_key(public_key: bytes) -> bytes:
     """The 20-byte address of an Ed25519 public key: keyed BLAKE3, truncated."""
-    if len(public_key) != PUBLIC_KEY_BYTES:
-        raise InvalidAddress(f"a public key is {PUBLIC_KEY_BYTES} bytes, got {len(public_key)}")
+    if not isinstance(public_key, bytes | bytearray) or len(public_key) != PUBLIC_KEY_BYTES:
+        raise InvalidKey(f"a public key is {PUBLIC_KEY_BYTES} bytes")
     return digest(bytes(public_key), ADDRESS_KEY)[:ADDRESS_BYTES]
 
 
@@ -94,8 +95,8 @@ def _split(text: str) -> tuple[str, list[int]]:
 
 def encode_address(address: bytes) -> str:
     """The bech32m text form (`cm1...`) of a 20-byte address."""
-    if len(address) != ADDRESS_BYTES:
-        raise InvalidAddress(f"an address is {ADDRESS_BYTES} bytes, got {len(address)}")
+    if not isinstance(address, bytes | bytearray) or len(address) != ADDRESS_BYTES:
+        raise InvalidAddress(f"an address is {ADDRESS_BYTES} bytes")
     values = _regroup(bytes(address), 8, 5, pad=True)
     polymod = _polymod(_expand_hrp(ADDRESS_HRP) + values + [0] * _CHECKSUM_CHARS)
     checksum = [(polymod ^ _BECH32M_CONST) >> 5 * (5 - i) & 31 for i in range(_CHECKSUM_CHARS)]
@@ -107,7 +108,11 @@ def decode_address(text: str) -> bytes:
     hrp, values = _split(text)
     if hrp != ADDRESS_HRP:
         raise InvalidAddress(f"address prefix is {hrp!r}, expected {ADDRESS_HRP!r}")
+    if len(values) != _DATA_CHARS:
+        raise InvalidAddress(
+            f"address has {len(values)} data characters, expected {_DATA_CHARS} "
+            f"({ADDRESS_BYTES} bytes)"
+        )
     address = bytes(_regroup(values, 5, 8, pad=False))
-    if len(address) != ADDRESS_BYTES:
-        raise InvalidAddress(f"address holds {len(address)} bytes, expected {ADDRESS_BYTES}")
+    assert len(address) == ADDRESS_BYTES
     return address

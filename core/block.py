@@ -3,7 +3,8 @@
 The block hash covers the header only. The commit certificate (validator
 signatures over that hash, filled in by the consensus issues) travels with
 the block outside the header, since it cannot sign itself. Normative layout
-in docs/formats.md.
+in docs/formats.md. Every type is validated when built and every decoder is
+strict: one encoding per value, limits checked before anything is allocated.
 """
 
 from __future__ import annotations
@@ -22,17 +23,40 @@ from .constants import (
     PUBLIC_KEY_BYTES,
     SIGNATURE_BYTES,
     TX_BYTES_MAX,
+    TX_BYTES_MIN,
     U16_MAX,
+    U32_MAX,
+    U64_MAX,
 )
 from .encoding import Reader, Writer
-from .errors import BlockTooLarge, DecodeError, InvalidBlock, InvalidInput
+from .errors import BlockTooLarge, DecodeError, InvalidBlock, InvalidInput, TxTooLarge
 from .hashing import BLOCK_HASH_KEY, digest
 from .tx import Tx, check_chain_id, decode_tx
 
+# Smallest encoding of one tx inside a block: u16 length + the smallest tx.
+_BLOCK_TX_BYTES_MIN = 2 + TX_BYTES_MIN
 
-def _check_hash(name: str, value: bytes, length: int = HASH_BYTES) -> None:
-    if not isinstance(value, bytes) or len(value) != length:
+
+def _check_fixed(name: str, value: object, length: int = HASH_BYTES) -> None:
+    if type(value) is not bytes or len(value) != length:
         raise InvalidInput(f"{name} must be {length} bytes")
+
+
+def _check_uint(name: str, value: object, limit: int) -> None:
+    if type(value) is not int or not 0 <= value <= limit:
+        raise InvalidInput(f"{name} must be an integer in [0, {limit}], got {value!r}")
+
+
+def _byte_size(data: bytes | bytearray | memoryview) -> int:
+    return data.nbytes if isinstance(data, memoryview) else len(data)
+
+
+def _check_input(data: object, what: str) -> None:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise DecodeError(f"{what}: expected bytes, got {type(data).__name__}")
+
+
+# --- header ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,25 +73,27 @@ class Header:
     state_root: bytes
     validator_set_hash: bytes
     round: int = 0
+    _encoded: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        check_chain_id(self.chain_id)
+        raw_chain_id = check_chain_id(self.chain_id)
+        _check_uint("height", self.height, U64_MAX)
+        _check_uint("timestamp_ms", self.timestamp_ms, U64_MAX)
+        _check_uint("tx count", self.tx_count, BLOCK_TXS_MAX)
+        _check_uint("round", self.round, U32_MAX)
         for name in ("prev_hash", "tx_root", "state_root", "validator_set_hash"):
-            _check_hash(name, getattr(self, name))
-        _check_hash("proposer", self.proposer, PUBLIC_KEY_BYTES)
-        if not 0 <= self.tx_count <= BLOCK_TXS_MAX:
-            raise InvalidInput(f"tx count {self.tx_count} is over the limit of {BLOCK_TXS_MAX}")
-        self.encode()  # range-checks every integer
-
-    def encode(self) -> bytes:
-        """Canonical header bytes (version byte first)."""
-        writer = Writer().u8(BLOCK_VERSION)
-        writer.sized(self.chain_id.encode("ascii"), 1, CHAIN_ID_BYTES_MAX)
+            _check_fixed(name, getattr(self, name))
+        _check_fixed("proposer", self.proposer, PUBLIC_KEY_BYTES)
+        writer = Writer().u8(BLOCK_VERSION).sized(raw_chain_id, 1, CHAIN_ID_BYTES_MAX)
         writer.u64(self.height).fixed(self.prev_hash, HASH_BYTES).u64(self.timestamp_ms)
         writer.fixed(self.proposer, PUBLIC_KEY_BYTES).u32(self.tx_count)
         writer.fixed(self.tx_root, HASH_BYTES).fixed(self.state_root, HASH_BYTES)
         writer.fixed(self.validator_set_hash, HASH_BYTES).u32(self.round)
-        return writer.getvalue()
+        object.__setattr__(self, "_encoded", writer.getvalue())
+
+    def encode(self) -> bytes:
+        """Canonical header bytes (version byte first)."""
+        return self._encoded
 
     def hash(self) -> bytes:
         """The block hash: keyed BLAKE3 (BLOCK_HASH_KEY) of the encoded header."""
@@ -75,39 +101,43 @@ class Header:
 
 
 def block_hash(header: Header) -> bytes:
-    """Keyed BLAKE3 of the canonical header bytes."""
+    """Keyed BLAKE3 (BLOCK_HASH_KEY) of the canonical header bytes."""
     return digest(header.encode(), BLOCK_HASH_KEY)
 
 
 def _read_header(reader: Reader) -> Header:
     version = reader.u8("header version")
     if version != BLOCK_VERSION:
-        raise DecodeError(f"block: unsupported header version {version}")
+        raise DecodeError(f"block: unsupported header version {version}, expected {BLOCK_VERSION}")
     chain_id = reader.sized(1, CHAIN_ID_BYTES_MAX, "chain id")
     height = reader.u64("height")
     prev_hash = reader.fixed(HASH_BYTES, "prev hash")
     timestamp_ms = reader.u64("timestamp")
     proposer = reader.fixed(PUBLIC_KEY_BYTES, "proposer")
     tx_count = reader.u32("tx count")
+    if tx_count > BLOCK_TXS_MAX:
+        raise BlockTooLarge(f"block: header tx count {tx_count}, limit {BLOCK_TXS_MAX}")
     tx_root = reader.fixed(HASH_BYTES, "tx root")
     state_root = reader.fixed(HASH_BYTES, "state root")
     validator_set_hash = reader.fixed(HASH_BYTES, "validator set hash")
     round_number = reader.u32("round")
-    if tx_count > BLOCK_TXS_MAX:
-        raise BlockTooLarge(f"block: {tx_count} txs, limit {BLOCK_TXS_MAX}")
     try:
         return Header(chain_id.decode("ascii"), height, prev_hash, timestamp_ms, proposer,
                       tx_count, tx_root, state_root, validator_set_hash, round_number)
-    except (InvalidInput, UnicodeDecodeError) as error:
+    except (InvalidInput, UnicodeDecodeError) as error:  # only the chain id can be bad
         raise DecodeError(f"block header: {error}") from error
 
 
-def decode_header(data: bytes) -> Header:
-    """Strictly decode a header on its own."""
+def decode_header(data: bytes | bytearray | memoryview) -> Header:
+    """Strictly decode a header on its own (DecodeError)."""
+    _check_input(data, "header")
     reader = Reader(data, "header")
     header = _read_header(reader)
     reader.finish()
     return header
+
+
+# --- commit certificate ---------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +147,18 @@ class CommitSig:
     validator_index: int
     signature: bytes
 
+    def __post_init__(self) -> None:
+        _check_uint("validator index", self.validator_index, U16_MAX)
+        _check_fixed("commit signature", self.signature, SIGNATURE_BYTES)
+
 
 @dataclass(frozen=True, slots=True)
 class CommitCert:
-    """A certificate that validators signed block `block_hash` at `height` in `round`."""
+    """A certificate that validators signed block `block_hash` at `height` in `round`.
+
+    Signatures are in strictly increasing validator index order (one
+    encoding per set of signers, no validator counted twice).
+    """
 
     height: int
     round: int
@@ -128,19 +166,28 @@ class CommitCert:
     signatures: tuple[CommitSig, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_hash("block hash", self.block_hash)
-        if len(self.signatures) > COMMIT_SIGNATURES_MAX:
-            raise InvalidInput(f"more than {COMMIT_SIGNATURES_MAX} commit signatures")
+        _check_uint("commit height", self.height, U64_MAX)
+        _check_uint("commit round", self.round, U32_MAX)
+        _check_fixed("block hash", self.block_hash)
+        signatures = tuple(self.signatures)
+        object.__setattr__(self, "signatures", signatures)
+        if len(signatures) > COMMIT_SIGNATURES_MAX:
+            raise InvalidInput(
+                f"{len(signatures)} commit signatures, limit {COMMIT_SIGNATURES_MAX}"
+            )
         previous = -1
-        for sig in self.signatures:
-            if not previous < sig.validator_index <= U16_MAX:
-                raise InvalidInput("commit validator indexes must be strictly increasing u16")
-            _check_hash("commit signature", sig.signature, SIGNATURE_BYTES)
+        for sig in signatures:
+            if not isinstance(sig, CommitSig):
+                raise InvalidInput(f"commit signatures must be CommitSig, got {type(sig).__name__}")
+            if sig.validator_index <= previous:
+                raise InvalidInput(
+                    f"validator index {sig.validator_index} after {previous}: "
+                    "indexes must be strictly increasing"
+                )
             previous = sig.validator_index
-        self.encode()
 
     def encode(self) -> bytes:
-        """Canonical certificate bytes."""
+        """Canonical certificate bytes (version byte first)."""
         writer = Writer().u8(COMMIT_VERSION).u64(self.height).u32(self.round)
         writer.fixed(self.block_hash, HASH_BYTES).u16(len(self.signatures))
         for sig in self.signatures:
@@ -151,7 +198,7 @@ class CommitCert:
 def _read_commit(reader: Reader) -> CommitCert:
     version = reader.u8("commit version")
     if version != COMMIT_VERSION:
-        raise DecodeError(f"commit: unsupported version {version}")
+        raise DecodeError(f"commit: unsupported version {version}, expected {COMMIT_VERSION}")
     height = reader.u64("commit height")
     round_number = reader.u32("commit round")
     hash_value = reader.fixed(HASH_BYTES, "commit block hash")
@@ -164,16 +211,20 @@ def _read_commit(reader: Reader) -> CommitCert:
     )
     try:
         return CommitCert(height, round_number, hash_value, signatures)
-    except InvalidInput as error:
+    except InvalidInput as error:  # unsorted or duplicate validator indexes
         raise DecodeError(f"commit: {error}") from error
 
 
-def decode_commit(data: bytes) -> CommitCert:
-    """Strictly decode a commit certificate."""
+def decode_commit(data: bytes | bytearray | memoryview) -> CommitCert:
+    """Strictly decode a commit certificate (DecodeError)."""
+    _check_input(data, "commit")
     reader = Reader(data, "commit")
     commit = _read_commit(reader)
     reader.finish()
     return commit
+
+
+# --- block ------------------------------------------------------------------------
 
 
 def compute_tx_root(txs: Sequence[Tx]) -> bytes:
@@ -185,25 +236,45 @@ def compute_tx_root(txs: Sequence[Tx]) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """A header, its transactions, and optionally the certificate that commits it."""
+    """A header, its transactions, and optionally the certificate that commits it.
+
+    The tx count must match the header, and a commit, when present, must be
+    for this block (its height and header hash). The tx root is checked
+    separately (`check_tx_root`), since it costs a Merkle tree.
+    """
 
     header: Header
-    txs: tuple[Tx, ...] = field(default=())
+    txs: tuple[Tx, ...] = ()
     commit: CommitCert | None = None
 
     def __post_init__(self) -> None:
-        if len(self.txs) != self.header.tx_count:
-            raise InvalidInput(
-                f"header says {self.header.tx_count} txs, block has {len(self.txs)}"
-            )
+        if not isinstance(self.header, Header):
+            raise InvalidInput(f"a block header is a Header, got {type(self.header).__name__}")
+        txs = tuple(self.txs)
+        object.__setattr__(self, "txs", txs)
+        if len(txs) != self.header.tx_count:
+            raise InvalidInput(f"header says {self.header.tx_count} txs, block has {len(txs)}")
+        if not all(isinstance(tx, Tx) for tx in txs):
+            raise InvalidInput("block txs must be Tx values")
+        if self.commit is not None:
+            if not isinstance(self.commit, CommitCert):
+                raise InvalidInput(f"a commit is a CommitCert, got {type(self.commit).__name__}")
+            if self.commit.height != self.header.height or self.commit.block_hash != self.hash():
+                raise InvalidInput(
+                    f"block {self.header.height}: its commit certifies another block "
+                    f"(height {self.commit.height})"
+                )
 
     def hash(self) -> bytes:
         """The block hash (of the header)."""
-        return self.header.hash()
+        return block_hash(self.header)
 
     def encode(self) -> bytes:
-        """Canonical block bytes: header, txs (u16 length each), commit flag and cert."""
-        writer = Writer().raw(self.header.encode())
+        """Canonical block bytes: header, u32 tx count, txs (u16 length each), commit.
+
+        BlockTooLarge if the result would be over BLOCK_BYTES_MAX.
+        """
+        writer = Writer().raw(self.header.encode()).u32(len(self.txs))
         for tx in self.txs:
             writer.sized(tx.encode(), 2, TX_BYTES_MAX)
         if self.commit is None:
@@ -216,26 +287,44 @@ class Block:
         return encoded
 
     def check_tx_root(self) -> None:
-        """InvalidBlock unless the header's tx root is the Merkle root of the txs."""
+        """InvalidBlock unless the header's tx root is the Merkle root of the tx ids."""
         if compute_tx_root(self.txs) != self.header.tx_root:
             raise InvalidBlock(f"block {self.header.height}: tx root does not match its txs")
 
 
+def _read_block_tx(reader: Reader, index: int) -> Tx:
+    length = reader.u16(f"tx {index} length")
+    if length > TX_BYTES_MAX:
+        raise TxTooLarge(f"block: tx {index} is {length} bytes, limit {TX_BYTES_MAX}")
+    try:
+        return decode_tx(reader.fixed(length, f"tx {index}"))
+    except DecodeError as error:  # same class, with the tx's place in the block
+        raise type(error)(f"block: tx {index}: {error}") from error
+
+
 def decode_block(data: bytes | bytearray | memoryview) -> Block:
-    """Strictly decode a block; every tx is decoded too (BlockTooLarge, DecodeError)."""
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise DecodeError(f"block: expected bytes, got {type(data).__name__}")
-    if len(data) > BLOCK_BYTES_MAX:
-        raise BlockTooLarge(f"block is {len(data)} bytes, limit {BLOCK_BYTES_MAX}")
+    """Strictly decode a block, every tx included (BlockTooLarge, TxTooLarge, DecodeError)."""
+    _check_input(data, "block")
+    size = _byte_size(data)
+    if size > BLOCK_BYTES_MAX:
+        raise BlockTooLarge(f"block is {size} bytes, limit {BLOCK_BYTES_MAX}")
     reader = Reader(data, "block")
     header = _read_header(reader)
-    txs = tuple(decode_tx(reader.sized(2, TX_BYTES_MAX, "tx")) for _ in range(header.tx_count))
+    tx_count = reader.u32("tx count")
+    if tx_count != header.tx_count:
+        raise DecodeError(f"block: {tx_count} txs follow a header that says {header.tx_count}")
+    if tx_count * _BLOCK_TX_BYTES_MIN + 1 > reader.remaining:  # + the commit flag
+        raise DecodeError(f"block: {reader.remaining} bytes cannot hold {tx_count} txs")
+    txs = tuple(_read_block_tx(reader, index) for index in range(tx_count))
     flag = reader.u8("commit flag")
     if flag not in (0, 1):
         raise DecodeError(f"block: commit flag must be 0 or 1, got {flag}")
     commit = _read_commit(reader) if flag else None
     reader.finish()
-    return Block(header, txs, commit)
+    try:
+        return Block(header, txs, commit)
+    except InvalidInput as error:  # a commit for another block
+        raise DecodeError(f"block: {error}") from error
 
 
 def make_block(
@@ -248,8 +337,10 @@ def make_block(
     state_root: bytes,
     validator_set_hash: bytes,
     round: int = 0,
+    commit: CommitCert | None = None,
 ) -> Block:
     """A block whose header's tx count and tx root are computed from `txs`."""
+    txs = tuple(txs)
     header = Header(chain_id, height, prev_hash, timestamp_ms, proposer, len(txs),
                     compute_tx_root(txs), state_root, validator_set_hash, round)
-    return Block(header, tuple(txs))
+    return Block(header, txs, commit)

@@ -57,8 +57,9 @@ class Writer:
 
     def sized(self, data: bytes, prefix_bytes: int, max_bytes: int) -> Writer:
         """A length prefix of `prefix_bytes` (big-endian), then the bytes."""
-        if len(data) > min(max_bytes, _WIDTH_MAX[prefix_bytes]):
-            raise ValueError(f"{len(data)} bytes is over the limit of {max_bytes}")
+        limit = min(max_bytes, _WIDTH_MAX[prefix_bytes])  # the prefix width may bind first
+        if len(data) > limit:
+            raise ValueError(f"{len(data)} bytes is over the limit of {limit}")
         self._parts += len(data).to_bytes(prefix_bytes, "big")
         self._parts += data
         return self

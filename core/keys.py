@@ -17,17 +17,22 @@ from .address import address_from_public_key
 from .constants import PUBLIC_KEY_BYTES, SEED_BYTES, SIGNATURE_BYTES
 from .errors import InvalidKey
 
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
 
 @dataclass(frozen=True)
 class KeyPair:
-    """An Ed25519 key pair, kept as its 32-byte seed (libsodium's secret is seed || pk)."""
+    """An Ed25519 key pair, kept as its 32-byte seed (libsodium's secret is seed || pk).
+
+    The seed never appears in `repr`; build one with `from_seed` or `generate`.
+    """
 
     seed: bytes = field(repr=False)
     public_key: bytes = field(init=False)
     _signer: nacl.signing.SigningKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.seed, bytes) or len(self.seed) != SEED_BYTES:
+        if type(self.seed) is not bytes or len(self.seed) != SEED_BYTES:
             raise InvalidKey(f"an Ed25519 seed is {SEED_BYTES} bytes")
         signer = nacl.signing.SigningKey(self.seed)
         object.__setattr__(self, "_signer", signer)
@@ -40,7 +45,9 @@ class KeyPair:
 
     @classmethod
     def from_seed(cls, seed: bytes) -> KeyPair:
-        """The key pair of a 32-byte seed (deterministic)."""
+        """The key pair of a 32-byte seed (deterministic); InvalidKey for anything else."""
+        if not isinstance(seed, _BYTES_LIKE):  # bytes(32) would make an all-zero seed
+            raise InvalidKey(f"a seed is bytes, got {type(seed).__name__}")
         return cls(bytes(seed))
 
     @property
@@ -55,15 +62,13 @@ class KeyPair:
 
 def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
     """libsodium's strict Ed25519 verdict; False (never an exception) for any bad input."""
-    if (
-        not isinstance(public_key, bytes | bytearray | memoryview)
-        or not isinstance(signature, bytes | bytearray | memoryview)
-        or len(public_key) != PUBLIC_KEY_BYTES
-        or len(signature) != SIGNATURE_BYTES
-    ):
+    if not all(isinstance(x, _BYTES_LIKE) for x in (public_key, message, signature)):
+        return False
+    public_key, signature = bytes(public_key), bytes(signature)
+    if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
         return False
     try:
-        nacl.bindings.crypto_sign_open(bytes(signature) + bytes(message), bytes(public_key))
+        nacl.bindings.crypto_sign_open(signature + bytes(message), public_key)
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError,
             nacl.exceptions.TypeError):
         return False

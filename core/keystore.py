@@ -32,6 +32,11 @@ KEY_FILE_BYTES_MAX = 4096
 _KDF = nacl.pwhash.argon2id
 _OPSLIMIT = _KDF.OPSLIMIT_INTERACTIVE
 _MEMLIMIT = _KDF.MEMLIMIT_INTERACTIVE
+_OPSLIMIT_MAX = _KDF.OPSLIMIT_SENSITIVE  # bounds on what a key file may ask for
+_MEMLIMIT_MAX = _KDF.MEMLIMIT_SENSITIVE
+_SEALED_BYTES = (
+    nacl.secret.SecretBox.NONCE_SIZE + nacl.secret.SecretBox.MACBYTES + SEED_BYTES
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ def _check_name(name: str) -> str:
 
 
 def _seal(seed: bytes, passphrase: str) -> dict[str, object]:
+    if not isinstance(passphrase, str) or not passphrase:
+        raise KeyStoreError("the passphrase is empty")
     salt = nacl.utils.random(_KDF.SALTBYTES)
     key = _KDF.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase.encode(), salt,
                    opslimit=_OPSLIMIT, memlimit=_MEMLIMIT)
@@ -68,20 +75,41 @@ def _seal(seed: bytes, passphrase: str) -> dict[str, object]:
     }
 
 
-def _unseal(box: dict[str, object], passphrase: str) -> bytes:
+def _sealed_fields(name: str, box: object) -> tuple[bytes, int, int, bytes]:
+    """Salt, opslimit, memlimit, ciphertext of a sealed seed; InvalidKey if malformed.
+
+    The limits come from the file, so they are bounded: a crafted file must
+    not make `load` spend gigabytes of memory or minutes of CPU.
+    """
+    if not isinstance(box, dict):
+        raise InvalidKey(f"key {name!r}: malformed sealed field")
+    if box.get("kdf") != "argon2id" or box.get("cipher") != "xsalsa20poly1305":
+        raise InvalidKey(f"key {name!r}: unknown kdf or cipher")
+    opslimit, memlimit = box.get("opslimit"), box.get("memlimit")
+    if type(opslimit) is not int or not _KDF.OPSLIMIT_MIN <= opslimit <= _OPSLIMIT_MAX:
+        raise InvalidKey(f"key {name!r}: opslimit out of range")
+    if type(memlimit) is not int or not _KDF.MEMLIMIT_MIN <= memlimit <= _MEMLIMIT_MAX:
+        raise InvalidKey(f"key {name!r}: memlimit out of range")
     try:
         salt = bytes.fromhex(str(box["salt"]))
-        opslimit, memlimit = int(box["opslimit"]), int(box["memlimit"])  # type: ignore[arg-type]
         ciphertext = bytes.fromhex(str(box["ciphertext"]))
-        if box.get("kdf") != "argon2id" or box.get("cipher") != "xsalsa20poly1305":
-            raise InvalidKey("key file uses an unknown kdf or cipher")
-        key = _KDF.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase.encode(), salt,
-                       opslimit=opslimit, memlimit=memlimit)
+    except (KeyError, ValueError) as error:
+        raise InvalidKey(f"key {name!r}: bad salt or ciphertext field") from error
+    if len(salt) != _KDF.SALTBYTES or len(ciphertext) != _SEALED_BYTES:
+        raise InvalidKey(f"key {name!r}: salt or ciphertext has the wrong length")
+    return salt, opslimit, memlimit, ciphertext
+
+
+def _unseal(name: str, box: object, passphrase: str) -> bytes:
+    if not isinstance(passphrase, str):
+        raise KeyStoreError(f"a passphrase is text, got {type(passphrase).__name__}")
+    salt, opslimit, memlimit, ciphertext = _sealed_fields(name, box)
+    key = _KDF.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase.encode(), salt,
+                   opslimit=opslimit, memlimit=memlimit)
+    try:
         return nacl.secret.SecretBox(key).decrypt(ciphertext)
-    except nacl.exceptions.CryptoError as error:
-        raise KeyStoreError("wrong passphrase or corrupted key file") from error
-    except (KeyError, ValueError, TypeError) as error:
-        raise InvalidKey(f"malformed encrypted key: {error}") from error
+    except nacl.exceptions.CryptoError:
+        raise KeyStoreError("wrong passphrase or corrupted key file") from None
 
 
 class KeyStore:
@@ -104,7 +132,7 @@ class KeyStore:
             raise InvalidKey(f"key file {path} is too large")
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, RecursionError) as error:  # RecursionError: nesting too deep
             raise InvalidKey(f"key file {path} is not valid JSON") from error
         if not isinstance(data, dict) or data.get("version") != KEY_FILE_VERSION:
             raise InvalidKey(f"key file {path} has an unknown format")
@@ -121,12 +149,15 @@ class KeyStore:
         return KeyInfo(name, public_key, address, "sealed" in data)
 
     def _write_new(self, name: str, data: dict[str, object]) -> None:
-        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.path.is_dir():
+            self.path.mkdir(mode=0o700, parents=True)
+            os.chmod(self.path, 0o700)  # mkdir's mode is filtered by the umask
         target = self._file(name)
         temporary = self.path / f".{name}.{secrets.token_hex(8)}.tmp"
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                os.fchmod(handle.fileno(), 0o600)  # exactly 0600 whatever the umask
                 json.dump(data, handle, indent=2, sort_keys=True)
                 handle.write("\n")
                 handle.flush()
@@ -146,9 +177,7 @@ class KeyStore:
     def import_seed(self, name: str, seed: bytes, passphrase: str | None = None) -> KeyInfo:
         """Store the key pair of `seed` under `name` (encrypted when a passphrase is given)."""
         _check_name(name)
-        if len(seed) != SEED_BYTES:
-            raise InvalidKey(f"a seed is {SEED_BYTES} bytes")
-        keypair = KeyPair.from_seed(bytes(seed))
+        keypair = KeyPair.from_seed(seed)  # InvalidKey unless 32 bytes
         data: dict[str, object] = {
             "version": KEY_FILE_VERSION,
             "name": name,
@@ -173,10 +202,7 @@ class KeyStore:
         if "sealed" in data:
             if passphrase is None:
                 raise KeyStoreError(f"key {name!r} is encrypted: a passphrase is needed")
-            box = data["sealed"]
-            if not isinstance(box, dict):
-                raise InvalidKey(f"key {name!r}: malformed sealed field")
-            seed = _unseal(box, passphrase)
+            seed = _unseal(name, data["sealed"], passphrase)
         else:
             try:
                 seed = bytes.fromhex(str(data["seed"]))

@@ -1,20 +1,26 @@
 """Transactions: the v1 wire format, tx id, sign bytes, signing and strict decoding.
 
 Normative layout in docs/formats.md; `ext/_verify.pyx` parses the same bytes
-in C and the tests hold the two to identical verdicts.
+in C and the tests hold the two to identical verdicts. A `Tx` is validated
+when it is built (so an out-of-range one cannot exist) and keeps its body
+bytes and tx id, which every later step needs: the id is computed once.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .constants import (
     CHAIN_ID_ALPHABET,
     CHAIN_ID_BYTES_MAX,
     CHAIN_ID_BYTES_MIN,
+    HASH_BYTES,
     PUBLIC_KEY_BYTES,
     SIGNATURE_BYTES,
+    TX_BODY_BYTES_MAX,
+    TX_BODY_FIXED_BYTES,
     TX_BYTES_MAX,
     TX_PAYLOAD_BYTES_MAX,
     TX_SIGN_DOMAIN,
@@ -22,19 +28,23 @@ from .constants import (
     U16_MAX,
     U64_MAX,
 )
-from .encoding import Reader, Writer
+from .encoding import Writer
 from .errors import DecodeError, InvalidInput, TxTooLarge
 from .hashing import digest
 from .keys import KeyPair, verify_signature
 
 _ALLOWED_CHAIN_ID_BYTES = frozenset(CHAIN_ID_ALPHABET)
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+# Body fields after the chain id: tx_type, sender, nonce, fee, expiry_height, P.
+_FIXED = struct.Struct(">H32sQQQI")
+assert 2 + _FIXED.size == TX_BODY_FIXED_BYTES
 
 
 def check_chain_id(chain_id: str) -> bytes:
-    """The chain id as bytes, or InvalidInput if it breaks the chain id rule."""
+    """The chain id as ASCII bytes, or InvalidInput if it breaks the chain id rule."""
     if not isinstance(chain_id, str):
-        raise InvalidInput("a chain id is text")
-    raw = chain_id.encode("ascii", errors="replace")
+        raise InvalidInput(f"a chain id is text, got {type(chain_id).__name__}")
+    raw = chain_id.encode("ascii", errors="replace")  # non-ASCII -> '?', rejected below
     if not CHAIN_ID_BYTES_MIN <= len(raw) <= CHAIN_ID_BYTES_MAX:
         raise InvalidInput(
             f"chain id must be {CHAIN_ID_BYTES_MIN}..{CHAIN_ID_BYTES_MAX} bytes, got {len(raw)}"
@@ -44,9 +54,15 @@ def check_chain_id(chain_id: str) -> bytes:
     return raw
 
 
-def _check_u64(name: str, value: int) -> None:
-    if type(value) is not int or not 0 <= value <= U64_MAX:
-        raise InvalidInput(f"{name} must be an integer in [0, 2^64), got {value!r}")
+def _check_bytes(name: str, value: object) -> bytes:
+    if not isinstance(value, _BYTES_LIKE):
+        raise InvalidInput(f"{name} must be bytes, got {type(value).__name__}")
+    return bytes(value)
+
+
+def _check_uint(name: str, value: object, limit: int) -> None:
+    if type(value) is not int or not 0 <= value <= limit:
+        raise InvalidInput(f"{name} must be an integer in [0, {limit}], got {value!r}")
 
 
 def encode_body(
@@ -58,20 +74,23 @@ def encode_body(
     expiry_height: int,
     payload: bytes,
 ) -> bytes:
-    """The canonical body (everything the signature covers, via the tx id)."""
+    """The canonical body (what the tx id hashes); InvalidInput for any bad field."""
     raw_chain_id = check_chain_id(chain_id)
-    if type(tx_type) is not int or not 0 <= tx_type <= U16_MAX:
-        raise InvalidInput(f"tx type must be an integer in [0, 65535], got {tx_type!r}")
+    _check_uint("tx type", tx_type, U16_MAX)
+    sender = _check_bytes("sender", sender)
     if len(sender) != PUBLIC_KEY_BYTES:
-        raise InvalidInput(f"sender public key must be {PUBLIC_KEY_BYTES} bytes")
+        raise InvalidInput(f"sender public key must be {PUBLIC_KEY_BYTES} bytes, got {len(sender)}")
     for name, value in (("nonce", nonce), ("fee", fee), ("expiry height", expiry_height)):
-        _check_u64(name, value)
+        _check_uint(name, value, U64_MAX)
+    payload = _check_bytes("payload", payload)
     if len(payload) > TX_PAYLOAD_BYTES_MAX:
         raise InvalidInput(f"payload is {len(payload)} bytes, limit {TX_PAYLOAD_BYTES_MAX}")
     writer = Writer().u8(TX_VERSION).sized(raw_chain_id, 1, CHAIN_ID_BYTES_MAX)
-    writer.u16(tx_type).fixed(bytes(sender), PUBLIC_KEY_BYTES)
+    writer.u16(tx_type).fixed(sender, PUBLIC_KEY_BYTES)
     writer.u64(nonce).u64(fee).u64(expiry_height)
-    return writer.sized(bytes(payload), 4, TX_PAYLOAD_BYTES_MAX).getvalue()
+    body = writer.sized(payload, 4, TX_PAYLOAD_BYTES_MAX).getvalue()
+    assert len(body) <= TX_BODY_BYTES_MAX
+    return body
 
 
 def tx_id_of_body(body: bytes) -> bytes:
@@ -80,14 +99,17 @@ def tx_id_of_body(body: bytes) -> bytes:
 
 
 def sign_bytes(chain_id: str, tx_id: bytes) -> bytes:
-    """What Ed25519 signs: domain tag, chain id, tx id (no cross-chain replay)."""
+    """What Ed25519 signs: domain tag, u8 chain id length, chain id, tx id."""
     raw_chain_id = check_chain_id(chain_id)
-    return TX_SIGN_DOMAIN + bytes([len(raw_chain_id)]) + raw_chain_id + bytes(tx_id)
+    tx_id = _check_bytes("tx id", tx_id)
+    if len(tx_id) != HASH_BYTES:
+        raise InvalidInput(f"a tx id is {HASH_BYTES} bytes, got {len(tx_id)}")
+    return TX_SIGN_DOMAIN + bytes([len(raw_chain_id)]) + raw_chain_id + tx_id
 
 
 @dataclass(frozen=True, slots=True)
 class Tx:
-    """A signed transaction (version TX_VERSION)."""
+    """A signed transaction (version TX_VERSION); ValueError (InvalidInput) if out of range."""
 
     chain_id: str
     tx_type: int
@@ -97,39 +119,44 @@ class Tx:
     expiry_height: int
     payload: bytes
     signature: bytes
+    _body: bytes = field(init=False, repr=False, compare=False)
+    _tx_id: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        for name in ("sender", "payload", "signature"):
+            value = getattr(self, name)
+            if type(value) is not bytes:  # immutable, so a Tx is hashable
+                raise InvalidInput(f"tx {name} must be bytes, got {type(value).__name__}")
         if len(self.signature) != SIGNATURE_BYTES:
             raise InvalidInput(f"signature must be {SIGNATURE_BYTES} bytes")
-        encode_body(  # validates every other field
+        body = encode_body(  # validates every other field
             self.chain_id, self.tx_type, self.sender, self.nonce, self.fee,
             self.expiry_height, self.payload,
         )
+        object.__setattr__(self, "_body", body)
+        object.__setattr__(self, "_tx_id", tx_id_of_body(body))
 
     @property
     def body(self) -> bytes:
         """The canonical body bytes."""
-        return encode_body(
-            self.chain_id, self.tx_type, self.sender, self.nonce, self.fee,
-            self.expiry_height, self.payload,
-        )
+        return self._body
 
     @property
     def tx_id(self) -> bytes:
         """BLAKE3-256 of the body."""
-        return tx_id_of_body(self.body)
+        return self._tx_id
 
     @property
     def sign_bytes(self) -> bytes:
         """The message the signature is over."""
-        return sign_bytes(self.chain_id, self.tx_id)
+        return sign_bytes(self.chain_id, self._tx_id)
 
     def encode(self) -> bytes:
         """The wire form: body || signature."""
-        return self.body + self.signature
+        return self._body + self.signature
 
     def verify_signature(self) -> bool:
-        """libsodium's strict verdict on the signature."""
+        """libsodium's strict verdict on the signature (False, never an exception)."""
         return verify_signature(self.sender, self.sign_bytes, self.signature)
 
 
@@ -145,34 +172,68 @@ def sign_tx(
     """A transaction from `keypair`, signed for `chain_id`."""
     body = encode_body(chain_id, tx_type, keypair.public_key, nonce, fee, expiry_height, payload)
     signature = keypair.sign(sign_bytes(chain_id, tx_id_of_body(body)))
-    return Tx(chain_id, tx_type, keypair.public_key, nonce, fee, expiry_height, payload, signature)
+    return _tx_from_parts(chain_id, tx_type, keypair.public_key, nonce, fee, expiry_height,
+                          bytes(payload), signature, body)
+
+
+def _tx_from_parts(chain_id: str, tx_type: int, sender: bytes, nonce: int, fee: int,
+                   expiry_height: int, payload: bytes, signature: bytes, body: bytes) -> Tx:
+    """A Tx from fields already checked (by a strict decode or `encode_body`) and their body.
+
+    Skips `__post_init__`, which would re-encode the body: decoding is on
+    every block's path, and this halves its cost.
+    """
+    tx = object.__new__(Tx)
+    for name, value in (
+        ("chain_id", chain_id), ("tx_type", tx_type), ("sender", sender), ("nonce", nonce),
+        ("fee", fee), ("expiry_height", expiry_height), ("payload", payload),
+        ("signature", signature), ("_body", body), ("_tx_id", tx_id_of_body(body)),
+    ):
+        object.__setattr__(tx, name, value)
+    return tx
 
 
 def decode_tx(data: bytes | bytearray | memoryview) -> Tx:
     """Strictly decode a wire tx: TxTooLarge first, then DecodeError for any other fault."""
-    if not isinstance(data, bytes | bytearray | memoryview):
+    if not isinstance(data, _BYTES_LIKE):
         raise DecodeError(f"tx: expected bytes, got {type(data).__name__}")
-    if len(data) > TX_BYTES_MAX:
-        raise TxTooLarge(f"tx is {len(data)} bytes, limit {TX_BYTES_MAX}")
-    reader = Reader(data, "tx")
-    version = reader.u8("version")
-    if version != TX_VERSION:
-        raise DecodeError(f"tx: unsupported version {version}")
-    raw_chain_id = reader.sized(1, CHAIN_ID_BYTES_MAX, "chain id")
-    if len(raw_chain_id) < CHAIN_ID_BYTES_MIN or not _ALLOWED_CHAIN_ID_BYTES.issuperset(
-        raw_chain_id
-    ):
-        raise DecodeError("tx: chain id is empty or has a byte outside a-z, 0-9, '-'")
-    tx_type = reader.u16("tx type")
-    sender = reader.fixed(PUBLIC_KEY_BYTES, "sender")
-    nonce = reader.u64("nonce")
-    fee = reader.u64("fee")
-    expiry_height = reader.u64("expiry height")
-    payload = reader.sized(4, TX_PAYLOAD_BYTES_MAX, "payload")
-    signature = reader.fixed(SIGNATURE_BYTES, "signature")
-    reader.finish()
-    return Tx(raw_chain_id.decode("ascii"), tx_type, sender, nonce, fee, expiry_height,
-              payload, signature)
+    size = data.nbytes if isinstance(data, memoryview) else len(data)
+    if size > TX_BYTES_MAX:
+        raise TxTooLarge(f"tx is {size} bytes, limit {TX_BYTES_MAX}")
+    data = bytes(data)
+    if size < 2:
+        raise DecodeError(f"tx: truncated: {size} bytes")
+    if data[0] != TX_VERSION:
+        raise DecodeError(f"tx: unsupported version {data[0]}, expected {TX_VERSION}")
+    chain_id_bytes = data[1]
+    if not CHAIN_ID_BYTES_MIN <= chain_id_bytes <= CHAIN_ID_BYTES_MAX:
+        raise DecodeError(
+            f"tx: chain id length {chain_id_bytes} is outside "
+            f"{CHAIN_ID_BYTES_MIN}..{CHAIN_ID_BYTES_MAX}"
+        )
+    payload_start = 2 + chain_id_bytes + _FIXED.size
+    if size < payload_start + SIGNATURE_BYTES:
+        raise DecodeError(f"tx: truncated: {size} bytes, need at least "
+                          f"{payload_start + SIGNATURE_BYTES} for chain id length "
+                          f"{chain_id_bytes}")
+    raw_chain_id = data[2 : 2 + chain_id_bytes]
+    if not _ALLOWED_CHAIN_ID_BYTES.issuperset(raw_chain_id):
+        raise DecodeError("tx: chain id has a byte outside a-z, 0-9, '-'")
+    tx_type, sender, nonce, fee, expiry_height, payload_bytes = _FIXED.unpack_from(
+        data, 2 + chain_id_bytes
+    )
+    if payload_bytes > TX_PAYLOAD_BYTES_MAX:
+        raise DecodeError(f"tx: payload is {payload_bytes} bytes, limit {TX_PAYLOAD_BYTES_MAX}")
+    body_end = payload_start + payload_bytes
+    if size != body_end + SIGNATURE_BYTES:
+        raise DecodeError(
+            f"tx: {size} bytes, but its chain id and payload lengths make "
+            f"{body_end + SIGNATURE_BYTES}"
+        )
+    return _tx_from_parts(
+        raw_chain_id.decode("ascii"), tx_type, sender, nonce, fee, expiry_height,
+        data[payload_start:body_end], data[body_end:], data[:body_end],
+    )
 
 
 def pack_txs(txs: Sequence[bytes]) -> tuple[bytes, list[int]]:
