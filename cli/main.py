@@ -15,6 +15,7 @@ import click
 from chainmall.core.errors import ChainmallError
 
 from .context import Context, package_version
+from .db import db
 from .demo import demo
 from .doctor import doctor
 from .keys import keys
@@ -63,6 +64,7 @@ cli.add_command(keys)
 cli.add_command(doctor)
 cli.add_command(demo)
 cli.add_command(init)
+cli.add_command(db)
 
 if __name__ == "__main__":  # pragma: no cover
     cli()

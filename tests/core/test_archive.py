@@ -1,0 +1,243 @@
+"""core/archive.py: export/import round trips, corrupted archives, `check_store` on tampering."""
+
+from __future__ import annotations
+
+import random
+import struct
+from pathlib import Path
+
+import lmdb
+import pytest
+from chainmall.core.archive import (
+    ARCHIVE_MAGIC,
+    check_store,
+    export_chain,
+    import_chain,
+    read_archive_info,
+)
+from chainmall.core.errors import DecodeError, InvalidBlock, StoreAlreadyInitialised
+from chainmall.core.genesis import make_genesis
+from chainmall.core.keys import KeyPair
+from chainmall.core.state.accounts import encode_transfer
+from chainmall.core.state.machine import StateMachine
+from chainmall.core.store import Store, height_key
+from chainmall.core.tx import sign_tx
+
+CHAIN = "archive-test"
+KEYS = [KeyPair.from_seed(bytes([i]) * 32) for i in range(1, 5)]
+VALIDATOR = KeyPair.from_seed(b"v" * 32)
+BALANCE = 1_000_000
+GENESIS = make_genesis(CHAIN, [(k.address, BALANCE) for k in KEYS], [(VALIDATOR.public_key, 1)],
+                       genesis_time_ms=1_000, fee_min=2)
+BLOCKS = 6
+
+
+def build_chain(path: Path, blocks: int = BLOCKS, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    nonces = [0] * len(KEYS)
+    with Store(path) as store:
+        machine = StateMachine(store, GENESIS)
+        for height in range(1, blocks + 1):
+            txs = []
+            for _ in range(rng.randrange(1, 6)):
+                i = rng.randrange(len(KEYS))
+                to = KEYS[rng.randrange(len(KEYS))].address
+                txs.append(sign_tx(KEYS[i], CHAIN, 1, nonces[i], 2, 1_000_000,
+                                   encode_transfer(to, rng.randrange(0, 1000))))
+                nonces[i] += 1
+            block = machine.build_block(txs, 2_000 + height, VALIDATOR.public_key)
+            machine.finalize_block(block)
+            machine.commit()
+
+
+def roots(path: Path) -> tuple[object, list[bytes | None]]:
+    with Store(path) as store, store.reader() as view:
+        tip = view.last()
+        return tip, [view.root(h) for h in range(tip.height + 1)]
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("chain")
+    build_chain(base / "ledger")
+    with Store(base / "ledger") as store:
+        assert export_chain(store, GENESIS, base / "chain.cma") == BLOCKS
+    return base / "ledger", base / "chain.cma"
+
+
+def frame_offsets(archive: bytes) -> list[tuple[int, int]]:
+    """(start of block bytes, length) per frame."""
+    offset = len(ARCHIVE_MAGIC) + 4
+    genesis_size = struct.unpack_from(">I", archive, offset)[0]
+    offset += 4 + genesis_size + 32
+    out = []
+    for _ in range(BLOCKS):
+        length = struct.unpack_from(">I", archive, offset)[0]
+        out.append((offset + 4, length))
+        offset += 4 + length + 32
+    assert offset == len(archive) - 40
+    return out
+
+
+def test_round_trip(chain, tmp_path: Path) -> None:
+    ledger, archive = chain
+    info = read_archive_info(archive)
+    assert info.genesis == GENESIS and info.block_count == BLOCKS
+    with Store(tmp_path / "copy") as store:
+        assert import_chain(archive, store) == BLOCKS
+    assert roots(tmp_path / "copy") == roots(ledger)
+    with Store(tmp_path / "copy") as store:
+        assert check_store(store, GENESIS) == (BLOCKS, [])
+        export_chain(store, GENESIS, tmp_path / "again.cma")
+    assert (tmp_path / "again.cma").read_bytes() == archive.read_bytes()
+
+
+def test_import_refuses_a_store_with_a_chain(chain, tmp_path: Path) -> None:
+    _, archive = chain
+    with Store(tmp_path / "x") as store:
+        StateMachine(store, GENESIS)
+        with pytest.raises(StoreAlreadyInitialised):
+            import_chain(archive, store)
+
+
+def _rehash(data: bytearray) -> bytes:
+    import blake3
+
+    data[-32:] = blake3.blake3(bytes(data[:-32])).digest()
+    return bytes(data)
+
+
+def _import_expecting(path: Path, target: Path, error: type[Exception], match: str) -> int:
+    """Import, expect `error`; the height the target was left at (-1: nothing written)."""
+    with Store(target) as store:
+        with pytest.raises(error, match=match):
+            import_chain(path, store)
+        if not store.is_initialised():
+            return -1
+        return store.last().height
+
+
+@pytest.mark.parametrize("case", ["flip_block", "truncated", "bad_magic", "trailer",
+                                  "wrong_count"])
+def test_corrupt_archive_writes_nothing(chain, tmp_path: Path, case: str) -> None:
+    _, archive = chain
+    data = bytearray(archive.read_bytes())
+    start, length = frame_offsets(bytes(data))[2]
+    match = "trailer hash mismatch"
+    if case == "flip_block":
+        data[start + length // 2] ^= 0x01
+    elif case == "truncated":
+        del data[-100:]
+    elif case == "bad_magic":
+        data[0] ^= 0xFF
+        match = "bad magic"
+    elif case == "trailer":
+        data[-1] ^= 0x80
+    elif case == "wrong_count":
+        data[-40:-32] = struct.pack(">Q", BLOCKS + 1)
+    bad = tmp_path / "bad.cma"
+    bad.write_bytes(bytes(data))
+    assert _import_expecting(bad, tmp_path / "t", DecodeError, match) == -1
+
+
+def test_wrong_recorded_root_stops_at_last_good_block(chain, tmp_path: Path) -> None:
+    ledger, archive = chain
+    data = bytearray(archive.read_bytes())
+    start, length = frame_offsets(bytes(data))[3]  # block 4's recorded root
+    data[start + length] ^= 0x01
+    bad = tmp_path / "bad.cma"
+    bad.write_bytes(_rehash(data))
+    assert _import_expecting(bad, tmp_path / "t", InvalidBlock, "block 4: app hash") == 3
+    _, good_roots = roots(ledger)
+    assert roots(tmp_path / "t")[1] == good_roots[:4]
+
+
+def test_tampered_block_with_valid_trailer_stops_at_last_good_block(chain, tmp_path) -> None:
+    _, archive = chain
+    data = bytearray(archive.read_bytes())
+    start, length = frame_offsets(bytes(data))[1]  # block 2, inside the last tx's signature
+    data[start + length - 5] ^= 0x01
+    bad = tmp_path / "bad.cma"
+    bad.write_bytes(_rehash(data))
+    with Store(tmp_path / "t") as store:
+        with pytest.raises((InvalidBlock, DecodeError)):
+            import_chain(bad, store)
+        assert store.last().height == 1
+
+
+def test_frame_over_block_bytes_max(chain, tmp_path: Path) -> None:
+    _, archive = chain
+    data = bytearray(archive.read_bytes())
+    start, _ = frame_offsets(bytes(data))[0]
+    data[start - 4:start] = struct.pack(">I", 0xFFFFFFFF)
+    bad = tmp_path / "bad.cma"
+    bad.write_bytes(_rehash(data))
+    assert _import_expecting(bad, tmp_path / "t", DecodeError, "BLOCK_BYTES_MAX") == 0
+
+
+def _overwrite(ledger: Path, db: bytes, key: bytes, change) -> None:
+    env = lmdb.open(str(ledger), max_dbs=16, subdir=True)
+    try:
+        handle = env.open_db(db)
+        with env.begin(write=True) as txn:
+            value = txn.get(key, db=handle)
+            assert value is not None
+            txn.put(key, change(value), db=handle)
+    finally:
+        env.close()
+
+
+def _flip_last(value: bytes) -> bytes:
+    return value[:-1] + bytes([value[-1] ^ 1])
+
+
+@pytest.mark.parametrize(("db", "key", "expect"), [
+    (b"blocks", height_key(3), "block 3"),
+    (b"roots", height_key(2), "block 2"),
+    (b"receipts", height_key(5), "block 5"),
+    (b"state", None, "rebuild"),
+])
+def test_check_finds_tampering(tmp_path: Path, db: bytes, key: bytes | None, expect: str) -> None:
+    ledger = tmp_path / "ledger"
+    build_chain(ledger)
+    with Store(ledger) as store:
+        assert check_store(store, GENESIS) == (BLOCKS, [])
+        if key is None:
+            with store.reader() as view:
+                key = next(iter(view.state_items()))[0]
+    _overwrite(ledger, db, key, _flip_last)
+    with Store(ledger) as store:
+        height, problems = check_store(store, GENESIS)
+    assert height == BLOCKS
+    assert problems and any(expect in p for p in problems), problems
+
+
+def test_check_finds_a_tampered_tree_node(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    build_chain(ledger)
+    with Store(ledger) as store:
+        tip = store.last()
+    _overwrite(ledger, b"tree", tip.app_hash, _flip_last)
+    with Store(ledger) as store:
+        _, problems = check_store(store, GENESIS)
+    assert any("state tree" in p for p in problems), problems
+
+
+def test_round_trip_at_genesis(tmp_path: Path) -> None:
+    with Store(tmp_path / "a") as store:
+        StateMachine(store, GENESIS)
+        assert export_chain(store, GENESIS, tmp_path / "g.cma") == 0
+    assert (tmp_path / "g.cma").read_bytes()[:12].hex() == "43484d414c4c415200000001"
+    with Store(tmp_path / "b") as store:
+        assert import_chain(tmp_path / "g.cma", store) == 0
+    assert roots(tmp_path / "b") == roots(tmp_path / "a")
+
+
+def test_wrong_genesis_root_writes_no_block(chain, tmp_path: Path) -> None:
+    _, archive = chain
+    data = bytearray(archive.read_bytes())
+    start, _ = frame_offsets(bytes(data))[0]
+    data[start - 5] ^= 0x01  # last byte of root0
+    bad = tmp_path / "bad.cma"
+    bad.write_bytes(_rehash(data))
+    assert _import_expecting(bad, tmp_path / "t", InvalidBlock, "genesis root") == 0
