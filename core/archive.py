@@ -20,7 +20,15 @@ from typing import BinaryIO
 import blake3
 
 from .block import decode_block
-from .constants import BLOCK_BYTES_MAX, GENESIS_FILE_BYTES_MAX, HASH_BYTES
+from .constants import (
+    ARCHIVE_BLOCKS_MAX,
+    ARCHIVE_FORMAT_VERSION,
+    ARCHIVE_MAGIC,
+    ARCHIVE_READ_BYTES,
+    BLOCK_BYTES_MAX,
+    GENESIS_FILE_BYTES_MAX,
+    HASH_BYTES,
+)
 from .errors import (
     DecodeError,
     InvalidBlock,
@@ -33,11 +41,6 @@ from .state.machine import StateMachine
 from .state.receipts import decode_receipts, encode_receipts
 from .state.root import MemoryNodeStore, StateTree, value_hash
 from .store import Store
-
-ARCHIVE_MAGIC = b"CHMALLAR"
-ARCHIVE_FORMAT_VERSION = 1
-ARCHIVE_BLOCKS_MAX = 1 << 32  # bounds the trailer's count (u64 on the wire)
-ARCHIVE_READ_BYTES = 1 << 20  # streaming chunk for the trailer hash
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")

@@ -100,6 +100,12 @@ TX_TYPE_TRANSFER = 1
 # --- receipts --------------------------------------------------------------
 RECEIPTS_VERSION = 1
 
+# --- chain archives (export/import) --------------------------------------
+ARCHIVE_MAGIC = b"CHMALLAR"
+ARCHIVE_FORMAT_VERSION = 1
+ARCHIVE_BLOCKS_MAX = 1 << 32  # bounds the trailer's count (u64 on the wire)
+ARCHIVE_READ_BYTES = 1 << 20  # streaming chunk for the trailer hash
+
 # --- relations ---------------------------------------------------------------------
 assert TX_BODY_FIXED_BYTES + CHAIN_ID_BYTES_MAX + TX_PAYLOAD_BYTES_MAX <= TX_BODY_BYTES_MAX
 assert TX_BODY_BYTES_MAX <= BLAKE3_KERNEL_INPUT_BYTES_MAX
