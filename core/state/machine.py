@@ -252,9 +252,15 @@ class StateMachine:
                 return CheckTxResult(exc.code, str(exc))
         return CheckTxResult(TX_OK)
 
-    def _admit(self, get: Callable[[bytes], bytes | None], tx: Tx, exact_nonce: bool) -> Account:
-        """The sender's account if `tx` may be included; the first failing rule otherwise."""
-        raw = get(account_key(address_from_public_key(tx.sender)))
+    def _admit(self, get: Callable[[bytes], bytes | None], tx: Tx, exact_nonce: bool,
+               sender: bytes | None = None) -> Account:
+        """The sender's account if `tx` may be included; the first failing rule otherwise.
+
+        `sender` is tx.sender's address when the caller has it already.
+        """
+        if sender is None:
+            sender = address_from_public_key(tx.sender)
+        raw = get(account_key(sender))
         if raw is None:
             raise UnknownSender("the sender has no account")
         account = decode_account(raw)
@@ -272,10 +278,10 @@ class StateMachine:
 
     # --- execution -------------------------------------------------------------------
 
-    def _execute_one(self, overlay: _Overlay, tx: Tx, height: int, timestamp_ms: int) -> TxResult:
+    def _execute_one(self, overlay: _Overlay, tx: Tx, height: int, timestamp_ms: int,
+                     sender: bytes) -> TxResult:
         """Pay the fee, bump the nonce, then run the handler (its writes kept on success)."""
-        sender = address_from_public_key(tx.sender)
-        account = self._admit(overlay.get, tx, exact_nonce=True)
+        account = self._admit(overlay.get, tx, exact_nonce=True, sender=sender)
         put_account(overlay, sender, Account(account.balance - tx.fee, account.nonce + 1))
         credit_fee_pool(overlay, tx.fee)
         handler = self._handlers.get(tx.tx_type)
@@ -294,10 +300,15 @@ class StateMachine:
         overlay = _Overlay(view.get_state)
         kept: list[Tx] = []
         results: list[TxResult] = []
+        # A block has far fewer senders than txs: hash each public key once.
+        senders: dict[bytes, bytes] = {}
         for index, tx in enumerate(txs):
+            sender = senders.get(tx.sender)
+            if sender is None:
+                sender = senders[tx.sender] = address_from_public_key(tx.sender)
             scratch = overlay.child()
             try:
-                result = self._execute_one(scratch, tx, height, timestamp_ms)
+                result = self._execute_one(scratch, tx, height, timestamp_ms, sender)
             except InvalidTx as exc:
                 if skip_inadmissible:
                     continue
@@ -305,18 +316,23 @@ class StateMachine:
             overlay.merge(scratch)
             kept.append(tx)
             results.append(result)
-        changes = {key: value for key, value in sorted(overlay.writes.items())
-                   if view.get_state(key) != value}
+        # Each written key's committed value is read once, for the diff and the supply check.
+        committed = {key: view.get_state(key) for key in sorted(overlay.writes)}
+        changes = {key: overlay.writes[key] for key, value in committed.items()
+                   if value != overlay.writes[key]}
         update = StateTree(view, self._tip.app_hash).apply(changes)
-        self._check_supply(view, changes)
+        self._check_supply(committed, changes)
         return _Execution(kept, results, changes, update.root, update.new_nodes)
 
-    def _check_supply(self, view: StoreView, changes: Mapping[bytes, bytes | None]) -> None:
-        """Safety invariant: the changed entries keep the sum of balances + fee pool."""
+    def _check_supply(self, committed: Mapping[bytes, bytes | None],
+                      changes: Mapping[bytes, bytes | None]) -> None:
+        """Safety invariant: the changed entries keep the sum of balances + fee pool.
+
+        `committed` holds the committed value of every changed key.
+        """
         before = after = 0
         for key, value in changes.items():
-            old = view.get_state(key)
-            before += _amount_of(key, old)
+            before += _amount_of(key, committed[key])
             after += _amount_of(key, value)
         invariant(before == after, f"supply changed by {after - before} in one block")
 
