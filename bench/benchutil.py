@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import os
-import platform
 
+from chainmall.cli.doctor import cpu_model
 
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (or the platform's guess)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+__all__ = ["cpu_model", "machine", "usable_cores", "verdict"]
 
 
 def usable_cores() -> int:

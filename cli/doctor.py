@@ -19,7 +19,8 @@ from .context import Context, package_version
 ED25519_ORDER = 2**252 + 27742317777372353535851937790883648493
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (or the platform's guess)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             for line in handle:
@@ -95,7 +96,7 @@ def doctor(obj: Context) -> None:
     data = {
         "version": package_version(),
         "python": sys.version.split()[0],
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "cpu_features": flags,
         "kernels": [
