@@ -131,17 +131,24 @@ def render() -> str:
     return json.dumps(build(), indent=1) + "\n"
 
 
-def main(argv: list[str]) -> int:
-    text = render()
+def write_or_check(output: Path, text: str, generator: str, argv: list[str]) -> int:
+    """Write `text` to `output`, or with --check report (exit 1) whether it is stale.
+
+    Shared by the vector generators in this folder.
+    """
     if "--check" in argv:
-        current = OUTPUT.read_text() if OUTPUT.exists() else ""
+        current = output.read_text() if output.exists() else ""
         if current != text:
-            print(f"{OUTPUT} is stale: run {Path(__file__).name}", file=sys.stderr)
+            print(f"{output} is stale: run {generator}", file=sys.stderr)
             return 1
         return 0
-    OUTPUT.write_text(text)
-    print(f"wrote {OUTPUT}")
+    output.write_text(text)
+    print(f"wrote {output}")
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return write_or_check(OUTPUT, render(), Path(__file__).name, argv)
 
 
 if __name__ == "__main__":
