@@ -1,4 +1,4 @@
-"""Benchmark applying blocks into LMDB, and the state root's per-block cost as state grows.
+"""Benchmark applying blocks of signed transfers into LMDB, split by phase.
 
 Run: .venv/bin/pytest bench/bench_apply.py --benchmark-only -s -q
 
@@ -8,8 +8,6 @@ Issue targets:
   second applied, with the share of time in signature checks, state updates
   and commit. Target: >= 20,000 applied tx/s on this 2-core machine with
   signatures checked."
-* "State-root update cost per block as the state grows from 10^4 to 10^7
-  accounts: it must stay flat (O(touched * log n)), shown as a table."
 
 Apply: the blocks are signed and built OUTSIDE the measured region (with
 `StateMachine.build_block` over a separate store), encoded, then decoded and
@@ -20,17 +18,11 @@ the state tree update (`StateTree.apply`), and the LMDB commit. Sizes come
 from CHAINMALL_BENCH_BLOCKS / CHAINMALL_BENCH_TXS (default 10 x 10,000, a
 run of about two minutes in pure Python; the issue's size is 100 x 10,000).
 
-State root: a block of TOUCHED keys (updates of existing keys plus inserts)
-over a tree of n entries in a MemoryNodeStore; n = 10^4, 10^5, 10^6 by
-default, 10^7 only with CHAINMALL_BENCH_ROOT_MAX_EXP=7 (building 10^7 entries
-takes far too long and too much memory in pure Python for a default run).
+The state root's growth benchmark is bench/bench_state_root.py.
 """
 
 from __future__ import annotations
 
-import gc
-import itertools
-import math
 import os
 import random
 import tempfile
@@ -47,7 +39,7 @@ from chainmall.core.keys import KeyPair
 from chainmall.core.state import machine as machine_module
 from chainmall.core.state.accounts import encode_transfer
 from chainmall.core.state.machine import StateMachine
-from chainmall.core.state.root import MemoryNodeStore, StateTree
+from chainmall.core.state.root import StateTree
 from chainmall.core.store import Store
 from chainmall.core.tx import sign_tx
 
@@ -61,12 +53,7 @@ BALANCE = 10**15
 FEE = 1
 BLOCK_TIME_MS = 1_000
 
-ROOT_MAX_EXP = int(os.environ.get("CHAINMALL_BENCH_ROOT_MAX_EXP", "6"))
-ROOT_TOUCHED = int(os.environ.get("CHAINMALL_BENCH_ROOT_TOUCHED", "1000"))
-ROOT_ROUNDS = 5
-
 assert BLOCKS >= 1 and TXS_PER_BLOCK >= 1 and SENDERS >= 2
-assert 4 <= ROOT_MAX_EXP <= 7
 
 
 class _Timer:
@@ -186,67 +173,3 @@ def test_apply_blocks(benchmark: Any) -> None:
     print(f"{'total':<34}{split['total']:>10.2f}{1:>9.0%}{split['total'] * 1000 / BLOCKS:>11.1f}")
     print(f"applied: {tx_per_s:,.0f} tx/s; target >= {TARGET_TX_PER_S:,} tx/s with "
           f"signatures checked: {verdict(tx_per_s >= TARGET_TX_PER_S)}")
-
-
-def _root_key(index: int) -> bytes:
-    return b"\x01account/%09d" % index
-
-
-def _root_value(index: int, version: int) -> bytes:
-    return index.to_bytes(8, "big") + version.to_bytes(8, "big")
-
-
-def test_state_root_growth(benchmark: Any) -> None:
-    sizes = [10**exp for exp in range(4, ROOT_MAX_EXP + 1)]
-    rows = []
-    for n in sizes:
-        store = MemoryNodeStore()
-        built = StateTree(store).apply({_root_key(i): _root_value(i, 0) for i in range(n)})
-        store.put_nodes(built.new_nodes)
-        tree = StateTree(store, built.root)
-        best = math.inf
-        update = None
-        for round_index in range(ROOT_ROUNDS):
-            rng = random.Random(n + round_index)
-            updates = ROOT_TOUCHED * 4 // 5
-            changes: dict[bytes, bytes | None] = {
-                _root_key(i): _root_value(i, round_index + 1)
-                for i in rng.sample(range(n), updates)}
-            for j in range(ROOT_TOUCHED - updates):
-                changes[_root_key(n + j)] = _root_value(j, round_index)
-            gc.collect()
-            gc.disable()  # the large tree makes collections costly and erratic
-            try:
-                start = time.perf_counter()
-                update = tree.apply(changes)
-                best = min(best, time.perf_counter() - start)
-            finally:
-                gc.enable()
-        assert update is not None
-        rows.append((n, best, update.nodes_read / ROOT_TOUCHED,
-                     len(update.new_nodes) / ROOT_TOUCHED))
-        del store, built, tree
-    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
-    print()
-    print(f"machine: {machine()}; touched per block: {ROOT_TOUCHED:,} (80% updates, 20% inserts)")
-    print(f"{'accounts n':>12}{'ms/block':>10}{'us/key':>9}{'reads/key':>11}"
-          f"{'writes/key':>12}{'us/(key*log2 n)':>17}")
-    for n, best, reads, writes in rows:
-        per_key_us = best * 1e6 / ROOT_TOUCHED
-        print(f"{n:>12,}{best * 1000:>10.1f}{per_key_us:>9.1f}{reads:>11.1f}{writes:>12.1f}"
-              f"{per_key_us / math.log2(n):>17.2f}")
-    if ROOT_MAX_EXP < 7:
-        print("10^7 was not run: building 10^7 entries in pure Python takes tens of minutes and "
-              "several GB; set CHAINMALL_BENCH_ROOT_MAX_EXP=7 to run it")
-    # Structural (deterministic): each 10x of n adds at most 2 * log2(10) + 1 node
-    # visits per key (one read and one write per extra level). Time: the cost per
-    # (key * log2 n) stays within 2x across sizes (memory gets slower as n grows).
-    steps = [(b[2] + b[3]) - (a[2] + a[3]) for a, b in itertools.pairwise(rows)]
-    log_growth = all(step <= 2 * math.log2(10) + 1 for step in steps)
-    normalised = [best / math.log2(n) for n, best, _, _ in rows]
-    time_flat = max(normalised) <= 2 * min(normalised)
-    growth = rows[-1][1] / rows[0][1]
-    print(f"node visits per key grow by {', '.join(f'{s:.1f}' for s in steps)} per 10x "
-          f"(log bound {2 * math.log2(10) + 1:.1f}); time grows {growth:.2f}x over "
-          f"{rows[-1][0] // rows[0][0]:,}x accounts")
-    print(f"flat per (touched * log n): {verdict(log_growth and time_flat)}")
