@@ -31,7 +31,7 @@ from .constants import (
 from .encoding import Reader, Writer
 from .errors import BlockTooLarge, DecodeError, InvalidBlock, InvalidInput, TxTooLarge
 from .hashing import BLOCK_HASH_KEY, digest
-from .tx import Tx, check_chain_id, decode_tx
+from .tx import Tx, check_chain_id, decode_txs
 
 # Smallest encoding of one tx inside a block: u16 length + the smallest tx.
 _BLOCK_TX_BYTES_MIN = 2 + TX_BYTES_MIN
@@ -246,6 +246,9 @@ class Block:
     header: Header
     txs: tuple[Tx, ...] = ()
     commit: CommitCert | None = None
+    # The canonical bytes, kept by `decode_block` (strict, so they are what
+    # `encode` would build) and by the first `encode`.
+    _encoded: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.header, Header):
@@ -274,6 +277,8 @@ class Block:
 
         BlockTooLarge if the result would be over BLOCK_BYTES_MAX.
         """
+        if self._encoded is not None:
+            return self._encoded
         writer = Writer().raw(self.header.encode()).u32(len(self.txs))
         for tx in self.txs:
             writer.sized(tx.encode(), 2, TX_BYTES_MAX)
@@ -284,6 +289,7 @@ class Block:
         encoded = writer.getvalue()
         if len(encoded) > BLOCK_BYTES_MAX:
             raise BlockTooLarge(f"block is {len(encoded)} bytes, limit {BLOCK_BYTES_MAX}")
+        object.__setattr__(self, "_encoded", encoded)
         return encoded
 
     def check_tx_root(self) -> None:
@@ -292,14 +298,12 @@ class Block:
             raise InvalidBlock(f"block {self.header.height}: tx root does not match its txs")
 
 
-def _read_block_tx(reader: Reader, index: int) -> Tx:
+def _read_block_tx(reader: Reader, index: int) -> bytes:
+    """The wire bytes of tx `index` (u16 length prefix); decoded with the others later."""
     length = reader.u16(f"tx {index} length")
     if length > TX_BYTES_MAX:
         raise TxTooLarge(f"block: tx {index} is {length} bytes, limit {TX_BYTES_MAX}")
-    try:
-        return decode_tx(reader.fixed(length, f"tx {index}"))
-    except DecodeError as error:  # same class, with the tx's place in the block
-        raise type(error)(f"block: tx {index}: {error}") from error
+    return reader.fixed(length, f"tx {index}")
 
 
 def decode_block(data: bytes | bytearray | memoryview) -> Block:
@@ -315,16 +319,22 @@ def decode_block(data: bytes | bytearray | memoryview) -> Block:
         raise DecodeError(f"block: {tx_count} txs follow a header that says {header.tx_count}")
     if tx_count * _BLOCK_TX_BYTES_MIN + 1 > reader.remaining:  # + the commit flag
         raise DecodeError(f"block: {reader.remaining} bytes cannot hold {tx_count} txs")
-    txs = tuple(_read_block_tx(reader, index) for index in range(tx_count))
+    wire_txs = [_read_block_tx(reader, index) for index in range(tx_count)]
     flag = reader.u8("commit flag")
     if flag not in (0, 1):
         raise DecodeError(f"block: commit flag must be 0 or 1, got {flag}")
     commit = _read_commit(reader) if flag else None
     reader.finish()
     try:
-        return Block(header, txs, commit)
+        txs = decode_txs(wire_txs)
+    except DecodeError as error:  # same class, with the tx's place in the block
+        raise type(error)(f"block: {error}") from error
+    try:
+        block = Block(header, txs, commit)
     except InvalidInput as error:  # a commit for another block
         raise DecodeError(f"block: {error}") from error
+    object.__setattr__(block, "_encoded", bytes(data))
+    return block
 
 
 def make_block(

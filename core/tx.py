@@ -9,7 +9,7 @@ bytes and tx id, which every later step needs: the id is computed once.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .constants import (
@@ -176,25 +176,73 @@ def sign_tx(
                           bytes(payload), signature, body)
 
 
+# Slot setters of the frozen Tx, for building one from fields already checked.
+_SETTERS = tuple(getattr(Tx, name).__set__ for name in (
+    "chain_id", "tx_type", "sender", "nonce", "fee", "expiry_height", "payload", "signature",
+    "_body", "_tx_id"))
+_SET_TX_ID = _SETTERS[-1]
+
+
 def _tx_from_parts(chain_id: str, tx_type: int, sender: bytes, nonce: int, fee: int,
-                   expiry_height: int, payload: bytes, signature: bytes, body: bytes) -> Tx:
+                   expiry_height: int, payload: bytes, signature: bytes, body: bytes,
+                   tx_id: bytes | None = None) -> Tx:
     """A Tx from fields already checked (by a strict decode or `encode_body`) and their body.
 
     Skips `__post_init__`, which would re-encode the body: decoding is on
-    every block's path, and this halves its cost.
+    every block's path. `tx_id` None: hashed here; decoders of many txs
+    pass b"" and set the ids from one batch hash (`decode_txs`).
     """
     tx = object.__new__(Tx)
-    for name, value in (
-        ("chain_id", chain_id), ("tx_type", tx_type), ("sender", sender), ("nonce", nonce),
-        ("fee", fee), ("expiry_height", expiry_height), ("payload", payload),
-        ("signature", signature), ("_body", body), ("_tx_id", tx_id_of_body(body)),
-    ):
-        object.__setattr__(tx, name, value)
+    (set_chain_id, set_type, set_sender, set_nonce, set_fee, set_expiry, set_payload,
+     set_signature, set_body, set_id) = _SETTERS
+    set_chain_id(tx, chain_id)
+    set_type(tx, tx_type)
+    set_sender(tx, sender)
+    set_nonce(tx, nonce)
+    set_fee(tx, fee)
+    set_expiry(tx, expiry_height)
+    set_payload(tx, payload)
+    set_signature(tx, signature)
+    set_body(tx, body)
+    set_id(tx, tx_id_of_body(body) if tx_id is None else tx_id)
     return tx
 
 
 def decode_tx(data: bytes | bytearray | memoryview) -> Tx:
     """Strictly decode a wire tx: TxTooLarge first, then DecodeError for any other fault."""
+    return _decode(data, None)
+
+
+def decode_txs(wire_txs: Iterable[bytes | bytearray | memoryview]) -> list[Tx]:
+    """Strictly decode many wire txs, hashing their ids in one batch.
+
+    The same txs and errors as `decode_tx` on each in turn, the message of
+    the first bad one prefixed with "tx <index>: ".
+    """
+    txs = []
+    for index, data in enumerate(wire_txs):
+        try:
+            txs.append(_decode(data, b""))
+        except DecodeError as error:  # same class, with the tx's place
+            raise type(error)(f"tx {index}: {error}") from error
+    set_tx_ids(txs)
+    return txs
+
+
+def set_tx_ids(txs: Sequence[Tx]) -> None:
+    """Give txs decoded without an id (`_decode(data, b"")`) their ids, in one batch."""
+    if not txs:
+        return
+    from . import accel  # deferred: accel imports the verifier, which imports this module
+
+    data, offsets = pack_txs([tx._body for tx in txs])
+    ids = accel.digest_many(data, offsets)
+    for tx, start in zip(txs, range(0, len(ids), HASH_BYTES), strict=True):
+        _SET_TX_ID(tx, ids[start : start + HASH_BYTES])
+
+
+def _decode(data: bytes | bytearray | memoryview, tx_id: bytes | None) -> Tx:
+    """`decode_tx`; with `tx_id` b"" the id is left for `set_tx_ids`."""
     if not isinstance(data, _BYTES_LIKE):
         raise DecodeError(f"tx: expected bytes, got {type(data).__name__}")
     size = data.nbytes if isinstance(data, memoryview) else len(data)
@@ -232,7 +280,7 @@ def decode_tx(data: bytes | bytearray | memoryview) -> Tx:
         )
     return _tx_from_parts(
         raw_chain_id.decode("ascii"), tx_type, sender, nonce, fee, expiry_height,
-        data[payload_start:body_end], data[body_end:], data[:body_end],
+        data[payload_start:body_end], data[body_end:], data[:body_end], tx_id,
     )
 
 

@@ -8,12 +8,13 @@ code u16 per tx, in block order.
 
 from __future__ import annotations
 
+import sys
+from array import array
 from collections.abc import Sequence
 
 from ..constants import (
     BLOCK_TXS_MAX,
     RECEIPTS_VERSION,
-    U16_MAX,
 )
 from ..encoding import Reader, Writer
 from ..errors import TX_OK, DecodeError
@@ -25,12 +26,16 @@ def encode_receipts(codes: Sequence[int]) -> bytes:
     """Canonical bytes of a block's result codes."""
     if len(codes) > BLOCK_TXS_MAX:
         raise ValueError(f"{len(codes)} receipts, limit {BLOCK_TXS_MAX}")
-    writer = Writer().u8(RECEIPTS_VERSION).u32(len(codes))
-    for code in codes:
-        if type(code) is not int or not 0 <= code <= U16_MAX:
-            raise ValueError(f"a result code is a u16, got {code!r}")
-        writer.u16(code)
-    return writer.getvalue()
+    if not all(type(code) is int for code in codes):
+        raise ValueError("a result code is a u16 int")
+    try:
+        packed = array("H", codes)  # C unsigned short: range-checked, 2 bytes
+    except OverflowError as exc:
+        raise ValueError(f"a result code is a u16: {exc}") from exc
+    assert packed.itemsize == 2
+    if sys.byteorder == "little":
+        packed.byteswap()  # to big-endian
+    return Writer().u8(RECEIPTS_VERSION).u32(len(codes)).getvalue() + packed.tobytes()
 
 
 def decode_receipts(data: bytes) -> tuple[int, ...]:

@@ -7,6 +7,7 @@ The header layout and the block hash are rebuilt here with `struct` and the
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Callable
 
@@ -290,6 +291,14 @@ def test_block_round_trip() -> None:
     assert BLOCK.encode().endswith(b"\x00")
     empty = make_block(CHAIN, 0, bytes(32), 0, KEY.public_key, [], STATE, VALIDATORS)
     assert decode_block(empty.encode()) == empty
+
+
+def test_a_decoded_block_keeps_its_bytes_and_a_changed_copy_does_not() -> None:
+    data = COMMITTED.encode()
+    decoded = decode_block(memoryview(data))
+    assert decoded.encode() == data and type(decoded.encode()) is bytes
+    stripped = dataclasses.replace(decoded, commit=None)
+    assert stripped.encode() == BLOCK.encode()
 
 
 def test_block_txs_are_length_prefixed_in_order() -> None:

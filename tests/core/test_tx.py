@@ -22,6 +22,7 @@ from chainmall.core.tx import (
     Tx,
     check_chain_id,
     decode_tx,
+    decode_txs,
     encode_body,
     pack_txs,
     sign_bytes,
@@ -389,3 +390,21 @@ def test_pack_txs_offsets() -> None:
 
 def test_pack_txs_empty() -> None:
     assert pack_txs([]) == (b"", [0])
+
+
+# --- many at once -----------------------------------------------------------------
+
+
+def test_decode_txs_is_decode_tx_on_each() -> None:
+    txs = [sign_tx(KEY, CHAIN, 1, nonce, 250, 1000, b"x" * nonce) for nonce in range(20)]
+    decoded = decode_txs([tx.encode() for tx in txs])
+    assert decoded == txs
+    assert [tx.tx_id for tx in decoded] == [tx_id_of_body(tx.body) for tx in txs]
+    assert decode_txs([]) == []
+
+
+def test_decode_txs_names_the_first_bad_tx() -> None:
+    with pytest.raises(DecodeError, match=r"^tx 2: tx: unsupported version 2"):
+        decode_txs([WIRE, WIRE, wire(version=2), b""])
+    with pytest.raises(TxTooLarge, match=r"^tx 1: "):
+        decode_txs([WIRE, bytes(TX_BYTES_MAX + 1)])
