@@ -37,7 +37,8 @@ from .errors import (
     StoreCorrupt,
 )
 from .genesis import Genesis, parse_genesis
-from .state.machine import StateMachine
+from .state.machine import CheckedTxs, StateMachine
+from .state.pipeline import checked_ahead
 from .state.receipts import decode_receipts, encode_receipts
 from .state.root import MemoryNodeStore, StateTree, value_hash
 from .store import Store
@@ -194,7 +195,9 @@ def import_chain(path: str | os.PathLike[str], store: Store) -> int:
     The trailer is checked before anything is written. Each block goes
     through `finalize_block` + `commit`, and its app hash must equal the
     recorded root; on any failure the error is raised and the store is left
-    at the last committed (fully verified) block.
+    at the last committed (fully verified) block. The next block is decoded
+    and its signatures checked in a worker thread while one executes
+    (`state/pipeline.py`).
     """
     source = Path(path)
     if store.is_initialised():
@@ -206,14 +209,19 @@ def import_chain(path: str | os.PathLike[str], store: Store) -> int:
     assert height == 0
     if app_hash != info.genesis_root:
         raise InvalidBlock("archive: the recorded genesis root is not the genesis's state root")
-    for height, block_bytes, root in _frames(source, info):
+
+    def prepare(frame: tuple[int, bytes, bytes]) -> CheckedTxs:
+        height, block_bytes, _ = frame
         try:
             block = decode_block(block_bytes)
         except DecodeError as exc:
             raise DecodeError(f"archive: block {height}: {exc}") from exc
         if block.header.height != height:
             raise InvalidBlock(f"archive: frame {height} holds block {block.header.height}")
-        result = machine.finalize_block(block)
+        return machine.check_block_txs(block)
+
+    for (height, _, root), checked in checked_ahead(_frames(source, info), prepare):
+        result = machine.finalize_block(checked.block, checked)
         if result.app_hash != root:
             raise InvalidBlock(f"archive: block {height}: app hash {result.app_hash.hex()} is "
                                f"not the recorded root {root.hex()}")

@@ -70,23 +70,39 @@ class Account:
         return _ACCOUNT.pack(ACCOUNT_VERSION, self.balance, self.nonce)
 
 
-def decode_account(data: bytes) -> Account:
-    """Strictly decode an account value (exactly ACCOUNT_BYTES, version 1)."""
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise DecodeError(f"account: expected bytes, got {type(data).__name__}")
+def unpack_account(data: bytes) -> tuple[int, int]:
+    """(balance, nonce) of an account value; DecodeError unless exactly version 1's layout.
+
+    The hot path of execution: no Account object is built.
+    """
     if len(data) != ACCOUNT_BYTES:
         raise DecodeError(f"account: {len(data)} bytes, expected {ACCOUNT_BYTES}")
     version, balance, nonce = _ACCOUNT.unpack(data)
     if version != ACCOUNT_VERSION:
         raise DecodeError(f"account: unsupported version {version}")
-    return Account(balance, nonce)
+    return balance, nonce
+
+
+def pack_account(balance: int, nonce: int) -> bytes:
+    """The value of an account (`Account(balance, nonce).encode()`, for values in range)."""
+    return _ACCOUNT.pack(ACCOUNT_VERSION, balance, nonce)
+
+
+def decode_account(data: bytes) -> Account:
+    """Strictly decode an account value (exactly ACCOUNT_BYTES, version 1)."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise DecodeError(f"account: expected bytes, got {type(data).__name__}")
+    return Account(*unpack_account(data))
+
+
+_ACCOUNT_PREFIX = bytes([TABLE_ACCOUNTS])
 
 
 def account_key(address: bytes) -> bytes:
     """The state key of an account: 0x01 || address."""
     if len(address) != ADDRESS_BYTES:
         raise ValueError(f"an address is {ADDRESS_BYTES} bytes, got {len(address)}")
-    return bytes([TABLE_ACCOUNTS]) + bytes(address)
+    return _ACCOUNT_PREFIX + address
 
 
 def encode_fee_pool(amount: int) -> bytes:
@@ -122,20 +138,18 @@ def get_fee_pool(state: StateAccess) -> int:
 
 
 def credit(balance: int, amount: int) -> int:
-    """balance + amount, BalanceOverflow past U64_MAX."""
-    assert 0 <= balance <= U64_MAX
-    assert 0 <= amount <= U64_MAX
+    """balance + amount, BalanceOverflow past U64_MAX (both are u64 already)."""
     total = balance + amount
     if total > U64_MAX:
         raise BalanceOverflow(f"balance {balance} + {amount} exceeds 2^64 - 1")
     return total
 
 
-def credit_fee_pool(state: StateAccess, fee: int) -> None:
-    state.set(FEE_POOL_KEY, encode_fee_pool(credit(get_fee_pool(state), fee)))
-
-
 # --- TRANSFER (tx type 1) ----------------------------------------------------
+
+
+_TRANSFER = struct.Struct(f">{ADDRESS_BYTES}sQ")
+assert _TRANSFER.size == TRANSFER_PAYLOAD_BYTES
 
 
 def encode_transfer(recipient: bytes, amount: int) -> bytes:
@@ -144,14 +158,14 @@ def encode_transfer(recipient: bytes, amount: int) -> bytes:
 
 
 def decode_transfer(payload: bytes) -> tuple[bytes, int]:
-    """(recipient, amount) of a TRANSFER payload; MalformedPayload unless canonical."""
+    """(recipient, amount) of a TRANSFER payload; MalformedPayload unless canonical.
+
+    The layout is fixed (no length fields), so exactly 28 bytes is canonical.
+    """
     if len(payload) != TRANSFER_PAYLOAD_BYTES:
         raise MalformedPayload(
             f"transfer payload is {len(payload)} bytes, expected {TRANSFER_PAYLOAD_BYTES}")
-    reader = Reader(payload, "transfer")
-    recipient = reader.fixed(ADDRESS_BYTES, "recipient")
-    amount = reader.u64("amount")
-    reader.finish()
+    recipient, amount = _TRANSFER.unpack(payload)
     return recipient, amount
 
 
@@ -160,14 +174,19 @@ def apply_transfer(state: StateAccess, sender: bytes, payload: bytes) -> None:
 
     Runs after the fee is paid. MalformedPayload, InsufficientBalance or
     BalanceOverflow leave the state untouched (the machine discards the
-    tx's writes on any failure).
+    tx's writes on any failure). A transfer to oneself checks the balance
+    and changes nothing.
     """
     recipient, amount = decode_transfer(payload)
-    source = get_account(state, sender)
-    invariant(source is not None, "transfer sender has no account after paying the fee")
-    assert source is not None
-    if source.balance < amount:
-        raise InsufficientBalance(f"balance {source.balance} is below the amount {amount}")
-    put_account(state, sender, Account(source.balance - amount, source.nonce))
-    target = get_account(state, recipient) or Account(0, 0)
-    put_account(state, recipient, Account(credit(target.balance, amount), target.nonce))
+    source_key = account_key(sender)
+    raw = state.get(source_key)
+    invariant(raw is not None, "transfer sender has no account after paying the fee")
+    assert raw is not None
+    balance, nonce = unpack_account(raw)
+    if balance < amount:
+        raise InsufficientBalance(f"balance {balance} is below the amount {amount}")
+    state.set(source_key, pack_account(balance - amount, nonce))
+    target_key = account_key(recipient)
+    raw = state.get(target_key)
+    target_balance, target_nonce = (0, 0) if raw is None else unpack_account(raw)
+    state.set(target_key, pack_account(credit(target_balance, amount), target_nonce))

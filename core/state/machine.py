@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .. import accel
 from ..address import address_from_public_key
@@ -43,18 +44,18 @@ from .accounts import (
     StateAccess,
     account_key,
     apply_transfer,
-    credit_fee_pool,
-    decode_account,
     decode_fee_pool,
     encode_fee_pool,
     invariant,
-    put_account,
+    pack_account,
+    unpack_account,
 )
 from .receipts import encode_receipts
 from .root import MemoryNodeStore, Proof, StateTree, verify_proof
 
 __all__ = [
     "CheckTxResult",
+    "CheckedTxs",
     "ExecContext",
     "FinalizeResult",
     "StateMachine",
@@ -66,9 +67,11 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class ExecContext:
-    """What a tx handler sees: the block's height and time, the tx, its sender address."""
+class ExecContext(NamedTuple):
+    """What a tx handler sees: the block's height and time, the tx, its sender address.
+
+    A NamedTuple: one is built per executed tx.
+    """
 
     height: int
     timestamp_ms: int
@@ -104,6 +107,9 @@ class TxResult:
     log: str = ""
 
 
+_TX_SUCCESS = TxResult(TX_OK)
+
+
 @dataclass(frozen=True, slots=True)
 class FinalizeResult:
     """ABCI FinalizeBlock: per-tx results in block order and the new app hash."""
@@ -127,19 +133,57 @@ class StateProof:
         return verify_proof(self.root if root is None else root, self.key, self.value, self.proof)
 
 
-class _Overlay:
-    """Pending writes over a base reader; `child()` for one tx, `merge()` on success."""
+_ABSENT = object()  # "not in this mapping", distinct from a deleted entry (None)
 
-    __slots__ = ("_base", "writes")
 
-    def __init__(self, base: Callable[[bytes], bytes | None]) -> None:
-        self._base = base
+class _BlockState:
+    """The block's pending writes over the committed state.
+
+    Remembers the committed value of every key it read through to the store,
+    so the block's diff and supply check do not read them again.
+    """
+
+    __slots__ = ("_read_committed", "committed", "writes")
+
+    def __init__(self, read_committed: Callable[[bytes], bytes | None]) -> None:
+        self._read_committed = read_committed
+        self.writes: dict[bytes, bytes | None] = {}
+        self.committed: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        value = self.writes.get(key, _ABSENT)
+        if value is _ABSENT:
+            value = self.committed.get(key, _ABSENT)
+            if value is _ABSENT:
+                value = self.committed[key] = self._read_committed(key)
+        return value  # type: ignore[return-value]
+
+    def set(self, key: bytes, value: bytes) -> None:
+        assert isinstance(value, bytes)
+        self.writes[key] = value
+
+    def committed_value(self, key: bytes) -> bytes | None:
+        """The value of `key` before this block."""
+        value = self.committed.get(key, _ABSENT)
+        if value is _ABSENT:
+            value = self.committed[key] = self._read_committed(key)
+        return value  # type: ignore[return-value]
+
+
+class _Scratch:
+    """One handler's writes over the block state; merged only if the handler succeeds."""
+
+    __slots__ = ("_parent", "writes")
+
+    def __init__(self, parent: _BlockState) -> None:
+        self._parent = parent
         self.writes: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
-        if key in self.writes:
-            return self.writes[key]
-        return self._base(key)
+        writes = self.writes
+        if key in writes:
+            return writes[key]
+        return self._parent.get(key)
 
     def set(self, key: bytes, value: bytes) -> None:
         assert isinstance(value, bytes)
@@ -148,11 +192,14 @@ class _Overlay:
     def delete(self, key: bytes) -> None:
         self.writes[key] = None
 
-    def child(self) -> _Overlay:
-        return _Overlay(self.get)
 
-    def merge(self, child: _Overlay) -> None:
-        self.writes.update(child.writes)
+@dataclass(frozen=True, slots=True)
+class CheckedTxs:
+    """`StateMachine.check_block_txs` passed for `block`: its tx ids and its encoding."""
+
+    block: Block
+    tx_ids: list[bytes]
+    block_bytes: bytes
 
 
 @dataclass(slots=True)
@@ -245,83 +292,93 @@ class StateMachine:
         if codes[0] != TX_OK:
             return CheckTxResult(codes[0], "stateless check failed")
         tx = decode_tx(tx_bytes)
+        sender = address_from_public_key(tx.sender)
         with self.store.reader() as view:
-            try:
-                self._admit(view.get_state, tx, exact_nonce=False)
-            except InvalidTx as exc:
-                return CheckTxResult(exc.code, str(exc))
+            raw = view.get_state(account_key(sender))
+        try:
+            self._admit(raw, tx, exact_nonce=False)
+        except InvalidTx as exc:
+            return CheckTxResult(exc.code, str(exc))
         return CheckTxResult(TX_OK)
 
-    def _admit(self, get: Callable[[bytes], bytes | None], tx: Tx, exact_nonce: bool,
-               sender: bytes | None = None) -> Account:
-        """The sender's account if `tx` may be included; the first failing rule otherwise.
+    def _admit(self, raw: bytes | None, tx: Tx, exact_nonce: bool) -> tuple[int, int]:
+        """The sender's (balance, nonce) if `tx` may be included; the first failing rule if not.
 
-        `sender` is tx.sender's address when the caller has it already.
+        `raw` is the sender's account value (None: no account).
         """
-        if sender is None:
-            sender = address_from_public_key(tx.sender)
-        raw = get(account_key(sender))
         if raw is None:
             raise UnknownSender("the sender has no account")
-        account = decode_account(raw)
-        if exact_nonce and tx.nonce != account.nonce:
-            raise NonceMismatch(f"nonce {tx.nonce}, expected {account.nonce}")
-        if tx.nonce < account.nonce:
-            raise NonceMismatch(f"nonce {tx.nonce} is below the account's {account.nonce}")
-        if account.nonce == U64_MAX:
+        balance, nonce = unpack_account(raw)
+        if tx.nonce != nonce:
+            if exact_nonce:
+                raise NonceMismatch(f"nonce {tx.nonce}, expected {nonce}")
+            if tx.nonce < nonce:
+                raise NonceMismatch(f"nonce {tx.nonce} is below the account's {nonce}")
+        if nonce == U64_MAX:
             raise NonceMismatch("the account's nonce is exhausted")
         if tx.fee < self.genesis.fee_min:
             raise FeeTooLow(f"fee {tx.fee} is below fee_min {self.genesis.fee_min}")
-        if account.balance < tx.fee:
-            raise InsufficientFee(f"balance {account.balance} cannot pay the fee {tx.fee}")
-        return account
+        if balance < tx.fee:
+            raise InsufficientFee(f"balance {balance} cannot pay the fee {tx.fee}")
+        return balance, nonce
 
     # --- execution -------------------------------------------------------------------
 
-    def _execute_one(self, overlay: _Overlay, tx: Tx, height: int, timestamp_ms: int,
-                     sender: bytes) -> TxResult:
-        """Pay the fee, bump the nonce, then run the handler (its writes kept on success)."""
-        account = self._admit(overlay.get, tx, exact_nonce=True, sender=sender)
-        put_account(overlay, sender, Account(account.balance - tx.fee, account.nonce + 1))
-        credit_fee_pool(overlay, tx.fee)
-        handler = self._handlers.get(tx.tx_type)
-        if handler is None:
-            return TxResult(UnknownTxType.code, f"no handler for tx type {tx.tx_type}")
-        scratch = overlay.child()
-        try:
-            handler(scratch, ExecContext(height, timestamp_ms, tx, sender))
-        except InvalidInput as exc:
-            return TxResult(exc.code, str(exc))
-        overlay.merge(scratch)
-        return TxResult(TX_OK)
-
     def _execute(self, view: StoreView, txs: Iterable[Tx], height: int, timestamp_ms: int,
                  skip_inadmissible: bool) -> _Execution:
-        overlay = _Overlay(view.get_state)
+        """Run `txs` in order over the committed state (docs/state.md section 4).
+
+        Per tx: admission (an inadmissible tx makes the block invalid, or is
+        skipped when building one), then fee and nonce, then the handler over
+        a scratch copy kept only on success. The block's fees are credited to
+        the fee pool once, after its last tx.
+        """
+        state = _BlockState(view.get_state)
+        handlers = self._handlers
+        admit = self._admit
         kept: list[Tx] = []
         results: list[TxResult] = []
+        fees = 0
         # A block has far fewer senders than txs: hash each public key once.
-        senders: dict[bytes, bytes] = {}
+        senders: dict[bytes, tuple[bytes, bytes]] = {}  # public key -> (address, state key)
         for index, tx in enumerate(txs):
-            sender = senders.get(tx.sender)
-            if sender is None:
-                sender = senders[tx.sender] = address_from_public_key(tx.sender)
-            scratch = overlay.child()
+            known = senders.get(tx.sender)
+            if known is None:
+                address = address_from_public_key(tx.sender)
+                known = senders[tx.sender] = (address, account_key(address))
+            sender, sender_key = known
             try:
-                result = self._execute_one(scratch, tx, height, timestamp_ms, sender)
+                balance, nonce = admit(state.get(sender_key), tx, True)
             except InvalidTx as exc:
                 if skip_inadmissible:
                     continue
                 raise InvalidBlock(f"block {height}: tx {index} is not admissible: {exc}") from exc
-            overlay.merge(scratch)
+            state.writes[sender_key] = pack_account(balance - tx.fee, nonce + 1)
+            fees += tx.fee
             kept.append(tx)
-            results.append(result)
-        # Each written key's committed value is read once, for the diff and the supply check.
-        committed = {key: view.get_state(key) for key in sorted(overlay.writes)}
-        changes = {key: overlay.writes[key] for key, value in committed.items()
-                   if value != overlay.writes[key]}
+            handler = handlers.get(tx.tx_type)
+            if handler is None:
+                results.append(TxResult(UnknownTxType.code,
+                                        f"no handler for tx type {tx.tx_type}"))
+                continue
+            scratch = _Scratch(state)
+            try:
+                handler(scratch, ExecContext(height, timestamp_ms, tx, sender))
+            except InvalidInput as exc:
+                results.append(TxResult(exc.code, str(exc)))
+                continue
+            state.writes.update(scratch.writes)
+            results.append(_TX_SUCCESS)
+        if fees:
+            pool = state.get(FEE_POOL_KEY)
+            total = (0 if pool is None else decode_fee_pool(pool)) + fees
+            invariant(total <= U64_MAX, "the fee pool overflows u64")
+            state.set(FEE_POOL_KEY, encode_fee_pool(total))
+        # The diff against committed state (a key written back to its old value is no change).
+        changes = {key: value for key, value in sorted(state.writes.items())
+                   if value != state.committed_value(key)}
         update = StateTree(view, self._tip.app_hash).apply(changes)
-        self._check_supply(committed, changes)
+        self._check_supply(state.committed, changes)
         return _Execution(kept, results, changes, update.root, update.new_nodes)
 
     def _check_supply(self, committed: Mapping[bytes, bytes | None],
@@ -354,17 +411,16 @@ class StateMachine:
         if header.validator_set_hash != self.genesis.validator_set_hash:
             raise InvalidBlock(f"block {header.height}: unknown validator set hash")
 
-    def finalize_block(self, block: Block) -> FinalizeResult:
-        """Validate and execute `block` over committed state; keep the result pending.
+    def check_block_txs(self, block: Block) -> CheckedTxs:
+        """The stateless checks of `block`'s txs (InvalidBlock on the first fault).
 
-        InvalidBlock (nothing pending, nothing stored) for a bad header, tx
-        count or tx root, any tx failing a stateless check, any tx failing
-        admission, or a state root other than the one execution gives. A
-        second call before `commit` replaces the pending result.
+        Tx count against the header, the batch checks of every tx at the
+        block's height (decode, chain id, expiry, signature), the tx root,
+        no tx twice, the block's size. Depends on nothing but the block and
+        the chain id, so it may run ahead of `finalize_block`, in another
+        thread (the batch kernel releases the GIL): `core/state/pipeline.py`.
         """
-        self._pending = None
         header = block.header
-        self._check_header(header)
         if len(block.txs) != header.tx_count:
             raise InvalidBlock(f"block {header.height}: tx count does not match its txs")
         # One batch call gives the stateless verdicts and the tx ids; the tx
@@ -388,6 +444,24 @@ class StateMachine:
             raise InvalidBlock(f"block {header.height}: {exc}") from exc
         if len(set(tx_ids)) != len(tx_ids):
             raise InvalidBlock(f"block {header.height}: a tx appears twice")
+        return CheckedTxs(block, tx_ids, block_bytes)
+
+    def finalize_block(self, block: Block, checked: CheckedTxs | None = None) -> FinalizeResult:
+        """Validate and execute `block` over committed state; keep the result pending.
+
+        InvalidBlock (nothing pending, nothing stored) for a bad header, any
+        fault `check_block_txs` finds, any tx failing admission, or a state
+        root other than the one execution gives. `checked`, when given, is
+        `check_block_txs(block)` for this very block object, run earlier; it
+        is not repeated. A second call before `commit` replaces the pending
+        result.
+        """
+        self._pending = None
+        header = block.header
+        self._check_header(header)
+        if checked is None or checked.block is not block:
+            checked = self.check_block_txs(block)
+        tx_ids, block_bytes = checked.tx_ids, checked.block_bytes
         with self.store.reader() as view:
             invariant(view.last() == self._tip, "the store moved under the state machine")
             run = self._execute(view, block.txs, header.height, header.timestamp_ms,
@@ -470,8 +544,8 @@ def _amount_of(key: bytes, value: bytes | None) -> int:
     """The supply an entry holds: an account's balance, the fee pool; 0 otherwise."""
     if value is None:
         return 0
-    if key[:1] == bytes([TABLE_ACCOUNTS]):
-        return decode_account(value).balance
+    if key[0] == TABLE_ACCOUNTS:
+        return unpack_account(value)[0]
     if key == FEE_POOL_KEY:
         return decode_fee_pool(value)
     return 0

@@ -374,6 +374,12 @@ def test_receipts_round_trip(codes: list[int]) -> None:
     assert decode_receipts(encode_receipts(codes)) == tuple(codes)
 
 
+@pytest.mark.parametrize("codes", [[-1], [2**16], [1.0], [True], [None]])
+def test_receipts_refuse_a_code_that_is_not_a_u16(codes: list[object]) -> None:
+    with pytest.raises(ValueError, match="u16"):
+        encode_receipts(codes)  # type: ignore[arg-type]
+
+
 def test_worked_examples_of_docs_state_md() -> None:
     address = bytes(range(1, 21))
     assert account_key(address).hex() == "01" + address.hex()
