@@ -298,14 +298,6 @@ class Block:
             raise InvalidBlock(f"block {self.header.height}: tx root does not match its txs")
 
 
-def _read_block_tx(reader: Reader, index: int) -> bytes:
-    """The wire bytes of tx `index` (u16 length prefix); decoded with the others later."""
-    length = reader.u16(f"tx {index} length")
-    if length > TX_BYTES_MAX:
-        raise TxTooLarge(f"block: tx {index} is {length} bytes, limit {TX_BYTES_MAX}")
-    return reader.fixed(length, f"tx {index}")
-
-
 def decode_block(data: bytes | bytearray | memoryview) -> Block:
     """Strictly decode a block, every tx included (BlockTooLarge, TxTooLarge, DecodeError)."""
     _check_input(data, "block")
@@ -319,7 +311,10 @@ def decode_block(data: bytes | bytearray | memoryview) -> Block:
         raise DecodeError(f"block: {tx_count} txs follow a header that says {header.tx_count}")
     if tx_count * _BLOCK_TX_BYTES_MIN + 1 > reader.remaining:  # + the commit flag
         raise DecodeError(f"block: {reader.remaining} bytes cannot hold {tx_count} txs")
-    wire_txs = [_read_block_tx(reader, index) for index in range(tx_count)]
+    wire_txs = reader.u16_sized_many(tx_count, "tx")
+    for index, wire_tx in enumerate(wire_txs):
+        if len(wire_tx) > TX_BYTES_MAX:
+            raise TxTooLarge(f"block: tx {index} is {len(wire_tx)} bytes, limit {TX_BYTES_MAX}")
     flag = reader.u8("commit flag")
     if flag not in (0, 1):
         raise DecodeError(f"block: commit flag must be 0 or 1, got {flag}")

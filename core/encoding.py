@@ -125,6 +125,25 @@ class Reader:
             raise DecodeError(f"{self._what}: {field} is {length} bytes, limit {max_bytes}")
         return self._take(length, field)
 
+    def u16_sized_many(self, count: int, field: str = "item") -> list[bytes]:
+        """`count` byte strings, each after a u16 length prefix (limits are the caller's)."""
+        data, pos, size = self._data, self._pos, len(self._data)
+        unpack = _U16.unpack_from
+        items = []
+        for index in range(count):
+            if pos + 2 > size:
+                self._pos = pos
+                self._take(2, f"{field} {index} length")  # raises: truncated
+            (length,) = unpack(data, pos)
+            end = pos + 2 + length
+            if end > size:
+                self._pos = pos + 2
+                self._take(length, f"{field} {index}")  # raises: truncated
+            items.append(data[pos + 2 : end])
+            pos = end
+        self._pos = pos
+        return items
+
     def finish(self) -> None:
         """Reject trailing bytes: a canonical encoding is consumed exactly."""
         if self._pos != len(self._data):
