@@ -236,8 +236,9 @@ def check_store(store: Store, genesis: Genesis) -> tuple[int, list[str]]:
 
     Replays the chain from genesis into a temporary store and compares every
     height's root with the stored one and the header's; checks the hash
-    chain, tx roots, receipts, and that the stored state rebuilds to the tip's
-    app hash.
+    chain, tx roots, the tx and block indexes, receipts, that no table holds
+    entries the chain does not account for (e.g. above the tip), and that the
+    stored state rebuilds to the tip's app hash.
     """
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="chainmall-check-") as temp, \
@@ -251,6 +252,7 @@ def check_store(store: Store, genesis: Genesis) -> tuple[int, list[str]]:
         if view.root(0) != replay.info()[1]:
             problems.append("height 0: stored root is not the genesis state root")
         prev_hash = tip.genesis_hash
+        indexed_txs = 0
         for height in range(1, tip.height + 1):
             raw = view.block(height)
             if raw is None:
@@ -275,6 +277,11 @@ def check_store(store: Store, genesis: Genesis) -> tuple[int, list[str]]:
                 block.check_tx_root()
             except InvalidBlock as exc:
                 problems.append(f"block {height}: {exc}")
+            indexed_txs += len(block.txs)
+            for index, tx in enumerate(block.txs):
+                if view.tx_location(tx.tx_id) != (height, index):
+                    problems.append(f"block {height}: tx index does not map tx {index} here")
+                    break
             receipts = view.receipts(height)
             try:
                 codes = decode_receipts(receipts if receipts is not None else b"")
@@ -303,6 +310,14 @@ def check_store(store: Store, genesis: Genesis) -> tuple[int, list[str]]:
         if view.root(tip.height) != tip.app_hash:
             problems.append("meta's tip app hash is not the stored root of the tip height")
         items = dict(view.state_items())
+        # Entries beyond what the chain accounts for: stray keys (above the tip, or unindexed).
+        expected = {"blocks": tip.height, "block_index": tip.height, "receipts": tip.height,
+                    "roots": tip.height + 1, "tx_index": indexed_txs, "state": len(items)}
+        counts = view.entry_counts()
+        for name, count in expected.items():
+            if counts[name] != count:
+                problems.append(f"the {name} table holds {counts[name]} entries; the chain to "
+                                f"height {tip.height} accounts for {count}")
         rebuilt = StateTree(MemoryNodeStore()).apply(items).root if items else None
         if rebuilt != tip.app_hash:
             problems.append("the stored state does not rebuild to the tip's app hash")

@@ -168,6 +168,13 @@ class StoreView:
         except lmdb.Error as exc:
             raise _stale(exc) from exc
 
+    def entry_counts(self) -> dict[str, int]:
+        """How many entries each named database holds (for `db check` and `db info`)."""
+        try:
+            return {name: self._txn.stat(db)["entries"] for name, db in self._dbs.items()}
+        except lmdb.Error as exc:
+            raise _stale(exc) from exc
+
     def last(self) -> ChainTip:
         """The chain tip from `meta`; StoreNotInitialised if there is no chain."""
         try:

@@ -15,6 +15,7 @@ from chainmall.core.archive import (
     import_chain,
     read_archive_info,
 )
+from chainmall.core.block import decode_block
 from chainmall.core.errors import DecodeError, InvalidBlock, StoreAlreadyInitialised
 from chainmall.core.genesis import make_genesis
 from chainmall.core.keys import KeyPair
@@ -210,6 +211,45 @@ def test_check_finds_tampering(tmp_path: Path, db: bytes, key: bytes | None, exp
         height, problems = check_store(store, GENESIS)
     assert height == BLOCKS
     assert problems and any(expect in p for p in problems), problems
+
+
+def _insert(ledger: Path, db: bytes, key: bytes, value: bytes) -> None:
+    env = lmdb.open(str(ledger), max_dbs=16, subdir=True)
+    try:
+        handle = env.open_db(db)  # before the write txn: open_db takes the write lock too
+        with env.begin(write=True) as txn:
+            assert txn.put(key, value, db=handle, overwrite=False)
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize(("db", "key", "value", "expect"), [
+    (b"blocks", height_key(BLOCKS + 1), b"stray", "the blocks table holds"),
+    (b"roots", height_key(BLOCKS + 1), bytes(32), "the roots table holds"),
+    (b"receipts", height_key(BLOCKS + 7), b"\x01", "the receipts table holds"),
+    (b"block_index", bytes(32), height_key(BLOCKS + 1), "the block_index table holds"),
+    (b"tx_index", bytes(32), struct.pack(">QI", BLOCKS + 1, 0), "the tx_index table holds"),
+])
+def test_check_finds_stray_entries_above_the_tip(tmp_path: Path, db: bytes, key: bytes,
+                                                  value: bytes, expect: str) -> None:
+    ledger = tmp_path / "ledger"
+    build_chain(ledger)
+    _insert(ledger, db, key, value)
+    with Store(ledger) as store:
+        height, problems = check_store(store, GENESIS)
+    assert height == BLOCKS
+    assert any(expect in p for p in problems), problems
+
+
+def test_check_finds_a_wrong_tx_index_entry(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    build_chain(ledger)
+    with Store(ledger) as store, store.reader() as view:
+        tx_id = decode_block(view.block(2)).txs[0].tx_id
+    _overwrite(ledger, b"tx_index", tx_id, lambda _: struct.pack(">QI", 1, 0))
+    with Store(ledger) as store:
+        _, problems = check_store(store, GENESIS)
+    assert any("block 2: tx index does not map tx 0 here" in p for p in problems), problems
 
 
 def test_check_finds_a_tampered_tree_node(tmp_path: Path) -> None:
