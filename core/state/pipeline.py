@@ -2,14 +2,17 @@
 
 Signature checks are most of a block's cost, and they depend on nothing but
 the block (`StateMachine.check_block_txs`). The batch kernel releases the
-GIL, so while the calling thread executes and commits block N, one worker
-thread decodes block N+1 and checks its signatures on the other cores. The
+GIL, so while the calling thread executes and commits block N, worker
+threads decode blocks N+1 and N+2 and check their signatures on the other
+cores. The
 result is the same as the plain loop `finalize_block(b); commit()` over the
 blocks, in the same order, with the same errors; only the time differs.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
@@ -21,32 +24,31 @@ __all__ = ["checked_ahead"]
 Item = TypeVar("Item")
 
 
-def checked_ahead(items: Iterable[Item],
-                  prepare: Callable[[Item], CheckedTxs]) -> Iterator[tuple[Item, CheckedTxs]]:
-    """Yield `(item, prepare(item))` in order, preparing the next item in a worker meanwhile.
+def checked_ahead(items: Iterable[Item], prepare: Callable[[Item], CheckedTxs],
+                  depth: int = 2) -> Iterator[tuple[Item, CheckedTxs]]:
+    """Yield `(item, prepare(item))` in order, preparing up to `depth` next items meanwhile.
 
     `prepare` (typically: decode a block, then `machine.check_block_txs`)
-    runs in one worker thread, one item ahead of the consumer. Its exception
-    for an item is raised here when the consumer reaches that item, so every
-    earlier item has been yielded (and, in an import, committed) first.
-    Closing the generator early waits for the worker and drops its result.
+    runs in `depth` worker threads, ahead of the consumer. With two, one
+    worker's GIL-free signature checks overlap the other's decoding, which
+    holds the GIL. A `prepare` exception for an item is raised here when the
+    consumer reaches that item, so every earlier item has been yielded (and,
+    in an import, committed) first. Closing the generator early cancels what
+    has not started and waits for what has.
     """
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1, got {depth}")
     source = iter(items)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chainmall-check") as worker:
-        ahead: tuple[Item, Future[CheckedTxs]] | None = None
-        for item in source:
-            ahead = (item, worker.submit(prepare, item))
-            break
-        while ahead is not None:
-            item, future = ahead
-            ahead = None
-            for following in source:
-                ahead = (following, worker.submit(prepare, following))
-                break
-            try:
-                checked = future.result()
-            except BaseException:
-                if ahead is not None:
-                    ahead[1].cancel()
-                raise
-            yield item, checked
+    ahead: deque[tuple[Item, Future[CheckedTxs]]] = deque()
+    with ThreadPoolExecutor(max_workers=depth, thread_name_prefix="chainmall-check") as workers:
+        try:
+            for item in itertools.islice(source, depth):
+                ahead.append((item, workers.submit(prepare, item)))
+            while ahead:
+                item, future = ahead.popleft()
+                for following in itertools.islice(source, 1):
+                    ahead.append((following, workers.submit(prepare, following)))
+                yield item, future.result()
+        finally:
+            for _, pending in ahead:
+                pending.cancel()

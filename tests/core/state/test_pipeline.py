@@ -71,22 +71,29 @@ def test_pipelined_import_matches_the_plain_loop(tmp_path) -> None:
     assert roots["plain"] == roots["pipelined"]
 
 
-def test_checks_run_in_a_worker_one_block_ahead() -> None:
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_items_are_prepared_in_workers_ahead_and_yielded_in_order(depth: int) -> None:
     seen: list[tuple[str, int]] = []
     consumer = threading.get_ident()
 
     def prepare(item: int) -> CheckedTxs:
         assert threading.get_ident() != consumer
         seen.append(("prepare", item))
-        return item  # type: ignore[return-value]
+        return item * 10  # type: ignore[return-value]
 
-    for item, prepared in checked_ahead(range(4), prepare):
-        assert prepared == item
-        seen.append(("consume", item))
-    # Item n + 1 is submitted before item n is handed over.
-    for item in range(3):
-        assert seen.index(("prepare", item + 1)) < seen.index(("consume", item + 1))
-    assert [s for s in seen if s[0] == "consume"] == [("consume", i) for i in range(4)]
+    consumed = []
+    for item, prepared in checked_ahead(range(7), prepare, depth=depth):
+        assert prepared == item * 10
+        # Never more than `depth` items beyond the one handed over are prepared.
+        assert max(prepared_item for _, prepared_item in seen) <= item + depth
+        consumed.append(item)
+    assert consumed == list(range(7))
+    assert sorted(item for _, item in seen) == list(range(7))
+
+
+def test_depth_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="depth"):
+        next(checked_ahead(range(3), lambda item: item, depth=0))  # type: ignore[arg-type]
 
 
 def test_a_bad_block_fails_after_every_earlier_block_is_committed(tmp_path) -> None:
@@ -106,7 +113,7 @@ def test_a_bad_block_fails_after_every_earlier_block_is_committed(tmp_path) -> N
         assert store.last().height == 2
 
 
-def test_closing_early_waits_for_the_worker() -> None:
+def test_closing_early_waits_for_running_work_and_drops_the_rest() -> None:
     started = threading.Event()
     release = threading.Event()
     prepared: list[int] = []
@@ -118,7 +125,7 @@ def test_closing_early_waits_for_the_worker() -> None:
             assert release.wait(timeout=30)
         return item  # type: ignore[return-value]
 
-    stream = checked_ahead(range(3), prepare)
+    stream = checked_ahead(range(5), prepare, depth=1)
     assert next(stream) == (0, 0)
     assert started.wait(timeout=30)
     release.set()
