@@ -152,11 +152,7 @@ class _BlockState:
 
     def get(self, key: bytes) -> bytes | None:
         value = self.writes.get(key, _ABSENT)
-        if value is _ABSENT:
-            value = self.committed.get(key, _ABSENT)
-            if value is _ABSENT:
-                value = self.committed[key] = self._read_committed(key)
-        return value  # type: ignore[return-value]
+        return self.committed_value(key) if value is _ABSENT else value  # type: ignore[return-value]
 
     def set(self, key: bytes, value: bytes) -> None:
         assert isinstance(value, bytes)
