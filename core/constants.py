@@ -78,7 +78,8 @@ STATE_LEAF_CONTEXT = "chainmall 2026-11 state leaf v1"
 STATE_NODE_CONTEXT = "chainmall 2026-11 state node v1"
 
 # --- storage ---------------------------------------------------------------
-STORE_FORMAT_VERSION = 1
+STORE_FORMAT_VERSION = 2  # 2: staged tx_index and tree tables (core/store.py)
+STORE_MERGE_BLOCKS = 16  # staged entries move into their main tables every this many blocks
 MAP_SIZE_BYTES_DEFAULT = 1 << 30  # 1 GiB; doubled on MapFullError
 MAP_SIZE_BYTES_MAX = 1 << 40  # 1 TiB: growth stops here
 STORE_DBS_MAX = 16

@@ -12,6 +12,16 @@ scans: heights are u64 big-endian, state keys are table id || id):
     roots        height u64 -> state root (32 bytes)
     state        state key -> value
     tree         state tree node hash -> node bytes (core/state/root.py)
+    tx_index_recent, tree_recent
+                 the same entries, staged: see "Staged tables" below
+
+Staged tables: tx ids and node hashes are random keys, and each block adds
+~10^4 of them. Inserted straight into a large B-tree, nearly every insert
+dirties another leaf page, so a block's commit writes (and fsyncs) a number
+of pages that grows with the chain. So each block writes them into a small
+`<table>_recent` database, and every STORE_MERGE_BLOCKS blocks that block's
+transaction moves the staged entries into the main table in key order (one
+pass over it) and empties the staging table. Reads look in both.
 
 Crash safety: `init_genesis` and `commit_block` each write everything in ONE
 LMDB write transaction, opened with `sync=True`, so after a crash the store
@@ -40,6 +50,7 @@ from .constants import (
     MAP_SIZE_BYTES_MAX,
     STORE_DBS_MAX,
     STORE_FORMAT_VERSION,
+    STORE_MERGE_BLOCKS,
     U64_MAX,
 )
 from .errors import (
@@ -55,7 +66,9 @@ TX_LOCATION_BYTES = 8 + 4
 
 
 
-_DB_NAMES = ("meta", "blocks", "block_index", "tx_index", "receipts", "roots", "state", "tree")
+_STAGED = {"tx_index": "tx_index_recent", "tree": "tree_recent"}  # main -> staging table
+_DB_NAMES = ("meta", "blocks", "block_index", "tx_index", "receipts", "roots", "state", "tree",
+             *_STAGED.values())
 _U64 = struct.Struct(">Q")
 _U32 = struct.Struct(">I")
 _LOCATION = struct.Struct(">QI")
@@ -124,9 +137,13 @@ class StoreView:
         """The committed value of a state key, None if absent."""
         return self._get("state", key)
 
+    def _get_staged(self, table: str, key: bytes) -> bytes | None:
+        value = self._get(_STAGED[table], key)
+        return self._get(table, key) if value is None else value
+
     def get_node(self, node_hash: bytes) -> bytes | None:
         """A state tree node by hash (NodeReader)."""
-        return self._get("tree", node_hash)
+        return self._get_staged("tree", node_hash)
 
     def block(self, height: int) -> bytes | None:
         """The canonical bytes of the block at `height`, None if not stored."""
@@ -139,7 +156,7 @@ class StoreView:
 
     def tx_location(self, tx_id: bytes) -> tuple[int, int] | None:
         """(height, index in block) of a committed tx id, None if unknown."""
-        raw = self._get("tx_index", tx_id)
+        raw = self._get_staged("tx_index", tx_id)
         if raw is None:
             return None
         if len(raw) != TX_LOCATION_BYTES:
@@ -169,11 +186,14 @@ class StoreView:
             raise _stale(exc) from exc
 
     def entry_counts(self) -> dict[str, int]:
-        """How many entries each named database holds (for `db check` and `db info`)."""
+        """How many entries each table holds (a staged table: with its staging part)."""
         try:
-            return {name: self._txn.stat(db)["entries"] for name, db in self._dbs.items()}
+            counts = {name: self._txn.stat(db)["entries"] for name, db in self._dbs.items()}
         except lmdb.Error as exc:
             raise _stale(exc) from exc
+        for table, staging in _STAGED.items():
+            counts[table] += counts.pop(staging)
+        return counts
 
     def last(self) -> ChainTip:
         """The chain tip from `meta`; StoreNotInitialised if there is no chain."""
@@ -334,6 +354,19 @@ class Store:
 
         self._write(body)
 
+    def _merge_staged(self, txn: lmdb.Transaction) -> None:
+        """Move every staged entry into its main table, in key order; empty the staging."""
+        for table, staging in _STAGED.items():
+            source = self._dbs[staging]
+            staged = txn.stat(source)["entries"]
+            # A tx id is indexed once; a node hash names one content, so a re-put is harmless.
+            overwrite = table == "tree"
+            _, added = txn.cursor(self._dbs[table]).putmulti(
+                txn.cursor(source).iternext(), overwrite=overwrite)
+            if not overwrite and added != staged:
+                raise StoreCorrupt(f"{table}: {staged - added} staged entries were already there")
+            txn.drop(source, delete=False)
+
     def commit_block(self, commit: BlockCommit) -> None:
         """Write a block, its indexes, receipts, root, state changes, nodes and meta: ONE txn.
 
@@ -359,7 +392,10 @@ class Store:
             locations = [(tx_id, _LOCATION.pack(commit.height, index))
                          for index, tx_id in enumerate(commit.tx_ids)]
             locations.sort()  # B-tree inserts in key order touch fewer pages
-            _, added = txn.cursor(dbs["tx_index"]).putmulti(locations, overwrite=False)
+            indexed = dbs["tx_index"]
+            if any(txn.get(tx_id, db=indexed) is not None for tx_id, _ in locations):
+                raise StoreCorrupt(f"block {commit.height}: a tx is already indexed")
+            _, added = txn.cursor(dbs["tx_index_recent"]).putmulti(locations, overwrite=False)
             if added != len(locations):
                 raise StoreCorrupt(f"block {commit.height}: a tx is already indexed")
             txn.put(key, commit.receipts_bytes, db=dbs["receipts"])
@@ -371,7 +407,9 @@ class Store:
                 if value is None:
                     txn.delete(state_key, db=state)
             txn.cursor(state).putmulti([item for item in changes if item[1] is not None])
-            txn.cursor(dbs["tree"]).putmulti(sorted(commit.new_nodes.items()))
+            txn.cursor(dbs["tree_recent"]).putmulti(sorted(commit.new_nodes.items()))
+            if commit.height % STORE_MERGE_BLOCKS == 0:
+                self._merge_staged(txn)
             self._failpoint("store.commit.before_meta")
             meta = dbs["meta"]
             txn.put(META_LAST_HEIGHT, key, db=meta)

@@ -177,13 +177,18 @@ def test_frame_over_block_bytes_max(chain, tmp_path: Path) -> None:
 
 
 def _overwrite(ledger: Path, db: bytes, key: bytes, change) -> None:
+    """Change the value of `key` in table `db`, or in its staging part if it is there."""
     env = lmdb.open(str(ledger), max_dbs=16, subdir=True)
     try:
-        handle = env.open_db(db)
+        handles = [env.open_db(name) for name in (db + b"_recent", db)
+                   if name in (db, b"tx_index_recent", b"tree_recent")]
         with env.begin(write=True) as txn:
-            value = txn.get(key, db=handle)
-            assert value is not None
-            txn.put(key, change(value), db=handle)
+            for handle in handles:
+                value = txn.get(key, db=handle)
+                if value is not None:
+                    txn.put(key, change(value), db=handle)
+                    return
+            raise AssertionError(f"{key.hex()} is not in {db!r}")
     finally:
         env.close()
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from chainmall.core.constants import STORE_MERGE_BLOCKS
 from chainmall.core.errors import (
     StorageError,
     StoreAlreadyInitialised,
     StoreChainMismatch,
     StoreConflict,
+    StoreCorrupt,
     StoreNotInitialised,
 )
 from chainmall.core.store import BlockCommit, Store, height_key
@@ -73,6 +75,42 @@ def test_commit_block_writes_everything(store: Store) -> None:
         assert view.root(1) == root1
         assert view.get_state(b"\x01a") is None
         assert list(view.state_items(b"\x01")) == [(b"\x01b", b"2")]
+
+
+def _chain(store: Store, heights: range) -> bytes:
+    """Commit blocks at `heights` (each with its two txs and one node); the last root."""
+    root = store.last().app_hash
+    for height in heights:
+        new_root = bytes([height % 256]) * 31 + b"\x01"
+        nodes = {bytes([height]) * 32: b"n%d" % height}
+        store.commit_block(_commit(height, root, new_root, {}, nodes))
+        root = new_root
+    return root
+
+
+def test_staged_tables_merge_every_store_merge_blocks(store: Store) -> None:
+    last = STORE_MERGE_BLOCKS + 3
+    _chain(store, range(1, last + 1))
+    with store.reader() as view:
+        for height in range(1, last + 1):  # merged (1..16) and staged (17..19) alike
+            assert view.tx_location(bytes([height, 2]) * 16) == (height, 1)
+            assert view.get_node(bytes([height]) * 32) == b"n%d" % height
+        assert view.get_node(b"n" * 32) == b"node"  # genesis nodes go to the main table
+        assert view.entry_counts()["tx_index"] == 2 * last
+        assert view.entry_counts()["tree"] == last + 1
+    with store._env.begin() as txn:  # the staging tables hold only the blocks after the merge
+        assert txn.stat(store._dbs["tx_index_recent"])["entries"] == 2 * 3
+        assert txn.stat(store._dbs["tree_recent"])["entries"] == 3
+
+
+def test_a_tx_indexed_before_the_merge_cannot_be_indexed_again(store: Store) -> None:
+    root = _chain(store, range(1, STORE_MERGE_BLOCKS + 1))
+    height = STORE_MERGE_BLOCKS + 1
+    again = _commit(height, root, b"\x44" * 32, {})
+    again.tx_ids[1] = bytes([1, 2]) * 16  # block 1's, now in the main table
+    with pytest.raises(StoreCorrupt, match="already indexed"):
+        store.commit_block(again)
+    assert store.last().height == STORE_MERGE_BLOCKS
 
 
 def test_commit_must_extend_the_tip(store: Store) -> None:
