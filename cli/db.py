@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 from chainmall.core.archive import check_store, export_chain, import_chain, read_archive_info
-from chainmall.core.errors import StoreAlreadyInitialised, StoreCorrupt
+from chainmall.core.errors import StoreAlreadyInitialised, StoreChainMismatch, StoreCorrupt
 from chainmall.core.genesis import write_genesis
 from chainmall.core.store import Store
 
@@ -76,23 +76,37 @@ def export_command(obj: Context, chain_id: str, data_dir: Path | None, file: Pat
 
 @db.command(name="import")
 @data_dir_options
+@click.option("--resume", is_flag=True,
+              help="Continue an import that stopped: the data directory must hold a prefix "
+                   "of the archive's chain.")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.pass_obj
-def import_command(obj: Context, chain_id: str, data_dir: Path | None, file: Path) -> None:
+def import_command(obj: Context, chain_id: str, data_dir: Path | None, resume: bool,
+                   file: Path) -> None:
     """Initialise a data directory from the archive FILE, replaying every block."""
     directory = resolve_data_dir(obj.home, chain_id, data_dir)
-    if (directory / GENESIS_FILE).exists() or (directory / LEDGER_DIR).exists():
-        raise StoreAlreadyInitialised(f"{directory} is already initialised")
     archive = read_archive_info(file)  # trailer first: a bad file writes nothing
-    (directory / LEDGER_DIR).mkdir(parents=True)
-    try:
-        write_genesis(directory / GENESIS_FILE, archive.genesis)
-    except BaseException:
-        shutil.rmtree(directory / LEDGER_DIR, ignore_errors=True)
-        raise
-    # A replay failure keeps the verified blocks (the store is at the last good one).
-    with Store(directory / LEDGER_DIR) as store:
-        height = import_chain(file, store)
+    initialised = (directory / GENESIS_FILE).exists() or (directory / LEDGER_DIR).exists()
+    if initialised and not resume:
+        raise StoreAlreadyInitialised(f"{directory} is already initialised (to continue an "
+                                      "import that stopped, add --resume)")
+    if initialised:
+        store, genesis, _ = open_ledger(directory)
+        if genesis != archive.genesis:
+            store.close()
+            raise StoreChainMismatch(f"{directory}'s genesis.json is not the archive's genesis")
+    else:
+        (directory / LEDGER_DIR).mkdir(parents=True)
+        try:
+            write_genesis(directory / GENESIS_FILE, archive.genesis)
+        except BaseException:
+            shutil.rmtree(directory / LEDGER_DIR, ignore_errors=True)
+            raise
+        store = Store(directory / LEDGER_DIR)
+    # A replay failure keeps the verified blocks (the store is at the last good one);
+    # `--resume` continues from there.
+    with store:
+        height = import_chain(file, store, resume=resume)
         tip = store.last()
     obj.emit(
         f"imported {height} blocks of chain {tip.chain_id} into {directory}\n"

@@ -189,26 +189,39 @@ def _frames(path: Path, info: ArchiveInfo) -> Iterator[tuple[int, bytes, bytes]]
             raise DecodeError("archive: bytes between the last frame and the trailer")
 
 
-def import_chain(path: str | os.PathLike[str], store: Store) -> int:
-    """Replay the archive at `path` into an empty `store`; the imported height.
+def import_chain(path: str | os.PathLike[str], store: Store, resume: bool = False) -> int:
+    """Replay the archive at `path` into `store`; the imported height.
 
     The trailer is checked before anything is written. Each block goes
     through `finalize_block` + `commit`, and its app hash must equal the
     recorded root; on any failure the error is raised and the store is left
-    at the last committed (fully verified) block. The next block is decoded
-    and its signatures checked in a worker thread while one executes
+    at the last committed (fully verified) block. The next blocks are decoded
+    and their signatures checked in worker threads while one executes
     (`state/pipeline.py`).
+
+    The store must be empty, unless `resume`: then a store that holds a
+    prefix of the archive's chain (an import that stopped, for any reason)
+    continues from its tip. Its genesis must be the archive's
+    (StoreChainMismatch), and its tip block and root those the archive
+    records at that height (InvalidBlock).
     """
     source = Path(path)
-    if store.is_initialised():
+    if store.is_initialised() and not resume:
         raise StoreAlreadyInitialised(f"{store.path} already holds a chain; import needs an "
-                                      "empty store")
+                                      "empty store (or resume)")
     info = read_archive_info(source)
     machine = StateMachine(store, info.genesis)
     height, app_hash = machine.info()
-    assert height == 0
-    if app_hash != info.genesis_root:
-        raise InvalidBlock("archive: the recorded genesis root is not the genesis's state root")
+    if height > info.block_count:
+        raise InvalidBlock(f"archive: the store is at height {height}, past the archive's "
+                           f"{info.block_count} blocks")
+    frames = _frames(source, info)
+    if height == 0:
+        if app_hash != info.genesis_root:
+            raise InvalidBlock("archive: the recorded genesis root is not the genesis's state "
+                               "root")
+    else:
+        _check_stored_prefix(store, frames, height)
 
     def prepare(frame: tuple[int, bytes, bytes]) -> CheckedTxs:
         height, block_bytes, _ = frame
@@ -220,7 +233,7 @@ def import_chain(path: str | os.PathLike[str], store: Store) -> int:
             raise InvalidBlock(f"archive: frame {height} holds block {block.header.height}")
         return machine.check_block_txs(block)
 
-    for (height, _, root), checked in checked_ahead(_frames(source, info), prepare):
+    for (height, _, root), checked in checked_ahead(frames, prepare):
         result = machine.finalize_block(checked.block, checked)
         if result.app_hash != root:
             raise InvalidBlock(f"archive: block {height}: app hash {result.app_hash.hex()} is "
@@ -229,6 +242,20 @@ def import_chain(path: str | os.PathLike[str], store: Store) -> int:
     final_height, _ = machine.info()
     assert final_height == info.block_count
     return final_height
+
+
+def _check_stored_prefix(store: Store, frames: Iterator[tuple[int, bytes, bytes]],
+                         height: int) -> None:
+    """Consume frames 1..height; InvalidBlock unless the store's tip block and root are the
+    archive's at `height` (every stored block was verified when it was committed)."""
+    for frame_height, block_bytes, root in frames:
+        if frame_height == height:
+            with store.reader() as view:
+                if view.block(height) != block_bytes or view.root(height) != root:
+                    raise InvalidBlock(f"archive: the store's block {height} is not the "
+                                       "archive's: another chain")
+            return
+    raise AssertionError("the archive has fewer frames than its trailer says")
 
 
 def check_store(store: Store, genesis: Genesis) -> tuple[int, list[str]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import lmdb
 import pytest
+from chainmall.core.block import decode_block
 from chainmall.core.genesis import make_genesis, write_genesis
 from chainmall.core.keys import KeyPair
 from chainmall.core.state.accounts import encode_transfer
@@ -84,6 +85,29 @@ def test_info_check_export_import(tmp_path: Path, node: Path) -> None:
 
     again = run(tmp_path, "db", "import", "--data-dir", str(copy), str(archive))
     assert "already initialised" in one_line_error(again)
+
+
+def test_import_resumes_where_it_stopped(tmp_path: Path, node: Path) -> None:
+    archive = tmp_path / "chain.cma"
+    assert run(tmp_path, "db", "export", "--data-dir", str(node), str(archive)).returncode == 0
+    # A data directory holding the first BLOCKS - 2 blocks (an import that stopped).
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    write_genesis(partial / "genesis.json", GENESIS)
+    with Store(partial / "ledger") as store:
+        machine = StateMachine(store, GENESIS)
+        with Store(node / "ledger") as source, source.reader() as view:
+            for height in range(1, BLOCKS - 1):
+                machine.finalize_block(decode_block(view.block(height)))
+                machine.commit()
+    refused = run(tmp_path, "db", "import", "--data-dir", str(partial), str(archive))
+    assert "--resume" in one_line_error(refused)
+    resumed = run(tmp_path, "--json", "db", "import", "--resume", "--data-dir", str(partial),
+                  str(archive))
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["height"] == BLOCKS
+    check = run(tmp_path, "--json", "db", "check", "--data-dir", str(partial))
+    assert json.loads(check.stdout) == {"ok": True, "height": BLOCKS, "problems": []}
 
 
 def test_import_of_a_corrupt_archive(tmp_path: Path, node: Path) -> None:

@@ -16,7 +16,12 @@ from chainmall.core.archive import (
     read_archive_info,
 )
 from chainmall.core.block import decode_block
-from chainmall.core.errors import DecodeError, InvalidBlock, StoreAlreadyInitialised
+from chainmall.core.errors import (
+    DecodeError,
+    InvalidBlock,
+    StoreAlreadyInitialised,
+    StoreChainMismatch,
+)
 from chainmall.core.genesis import make_genesis
 from chainmall.core.keys import KeyPair
 from chainmall.core.state.accounts import encode_transfer
@@ -91,6 +96,35 @@ def test_round_trip(chain, tmp_path: Path) -> None:
         assert check_store(store, GENESIS) == (BLOCKS, [])
         export_chain(store, GENESIS, tmp_path / "again.cma")
     assert (tmp_path / "again.cma").read_bytes() == archive.read_bytes()
+
+
+def test_resume_continues_a_prefix_of_the_archive(chain, tmp_path: Path) -> None:
+    ledger, archive = chain
+    for done in (0, 1, 4, BLOCKS):
+        target = tmp_path / f"resume-{done}"
+        build_chain(target, blocks=done)  # the same first `done` blocks (same seed)
+        with Store(target) as store:
+            assert import_chain(archive, store, resume=True) == BLOCKS
+            assert check_store(store, GENESIS) == (BLOCKS, [])
+        assert roots(target) == roots(ledger)
+
+
+def test_resume_refuses_another_chain_or_a_longer_one(chain, tmp_path: Path) -> None:
+    _, archive = chain
+    build_chain(tmp_path / "other", blocks=3, seed=8)  # same genesis, other blocks
+    with Store(tmp_path / "other") as store:
+        with pytest.raises(InvalidBlock, match="block 3 is not the archive's"):
+            import_chain(archive, store, resume=True)
+        assert store.last().height == 3
+    build_chain(tmp_path / "longer", blocks=BLOCKS + 1)
+    with Store(tmp_path / "longer") as store, \
+            pytest.raises(InvalidBlock, match="past the archive's"):
+        import_chain(archive, store, resume=True)
+    other_genesis = make_genesis(CHAIN, [(KEYS[0].address, 5)], [(VALIDATOR.public_key, 1)])
+    with Store(tmp_path / "foreign") as store:
+        StateMachine(store, other_genesis)
+        with pytest.raises(StoreChainMismatch):
+            import_chain(archive, store, resume=True)
 
 
 def test_import_refuses_a_store_with_a_chain(chain, tmp_path: Path) -> None:
