@@ -82,7 +82,7 @@ STORE_FORMAT_VERSION = 2  # 2: staged tx_index and tree tables (core/store.py)
 STORE_MERGE_BLOCKS = 16  # staged entries move into their main tables every this many blocks
 MAP_SIZE_BYTES_DEFAULT = 1 << 30  # 1 GiB; doubled on MapFullError
 MAP_SIZE_BYTES_MAX = 1 << 40  # 1 TiB: growth stops here
-STORE_DBS_MAX = 16
+STORE_DBS_MAX = 32  # named LMDB databases: the chain tables plus one per state table
 
 # --- genesis ---------------------------------------------------------------
 GENESIS_VERSION = 1
@@ -96,6 +96,9 @@ ACCOUNT_VERSION = 1
 FEE_POOL_VERSION = 1
 TABLE_ACCOUNTS = 0x01
 TABLE_FEE_POOL = 0x02
+# Every state table: its id (a state key's first byte) and its LMDB database.
+# Domain tables (merchants, products, orders, ...) are added here.
+STATE_TABLES = {TABLE_ACCOUNTS: "accounts", TABLE_FEE_POOL: "fee_pool"}
 TX_TYPE_TRANSFER = 1
 
 # --- receipts --------------------------------------------------------------
@@ -116,3 +119,4 @@ assert set(CHAIN_ID_ALPHABET).isdisjoint(b"\x00")
 assert MAP_SIZE_BYTES_DEFAULT <= MAP_SIZE_BYTES_MAX
 assert GENESIS_VALIDATORS_MAX <= COMMIT_SIGNATURES_MAX
 assert TABLE_ACCOUNTS != TABLE_FEE_POOL
+assert 10 + len(STATE_TABLES) <= STORE_DBS_MAX

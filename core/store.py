@@ -10,7 +10,9 @@ scans: heights are u64 big-endian, state keys are table id || id):
     tx_index     tx id -> height u64 || index u32
     receipts     height u64 -> receipts bytes (core/state/receipts.py)
     roots        height u64 -> state root (32 bytes)
-    state        state key -> value
+    accounts, fee_pool, ...
+                 state key -> value, one database per state table (STATE_TABLES:
+                 a key's first byte is its table id, so a table is also a key range)
     tree         state tree node hash -> node bytes (core/state/root.py)
     tx_index_recent, tree_recent
                  the same entries, staged: see "Staged tables" below
@@ -48,12 +50,14 @@ from .constants import (
     HASH_BYTES,
     MAP_SIZE_BYTES_DEFAULT,
     MAP_SIZE_BYTES_MAX,
+    STATE_TABLES,
     STORE_DBS_MAX,
     STORE_FORMAT_VERSION,
     STORE_MERGE_BLOCKS,
     U64_MAX,
 )
 from .errors import (
+    InvalidInput,
     StorageError,
     StoreAlreadyInitialised,
     StoreChainMismatch,
@@ -64,11 +68,11 @@ from .errors import (
 
 TX_LOCATION_BYTES = 8 + 4
 
-
-
 _STAGED = {"tx_index": "tx_index_recent", "tree": "tree_recent"}  # main -> staging table
-_DB_NAMES = ("meta", "blocks", "block_index", "tx_index", "receipts", "roots", "state", "tree",
-             *_STAGED.values())
+_DB_NAMES = ("meta", "blocks", "block_index", "tx_index", "receipts", "roots", "tree",
+             *_STAGED.values(), *STATE_TABLES.values())
+_STATE_DB_NAMES = tuple(STATE_TABLES[table] for table in sorted(STATE_TABLES))  # key order
+
 _U64 = struct.Struct(">Q")
 _U32 = struct.Struct(">I")
 _LOCATION = struct.Struct(">QI")
@@ -86,6 +90,14 @@ def height_key(height: int) -> bytes:
     if type(height) is not int or not 0 <= height <= U64_MAX:
         raise ValueError(f"height must be a u64, got {height!r}")
     return _U64.pack(height)
+
+
+def state_table(key: bytes) -> str:
+    """The database of a state key: the table its first byte names (InvalidInput if none)."""
+    name = STATE_TABLES.get(key[0]) if key else None
+    if name is None:
+        raise InvalidInput(f"state key {key.hex()!r} names no state table")
+    return name
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +147,7 @@ class StoreView:
 
     def get_state(self, key: bytes) -> bytes | None:
         """The committed value of a state key, None if absent."""
-        return self._get("state", key)
+        return self._get(state_table(key), key)
 
     def _get_staged(self, table: str, key: bytes) -> bytes | None:
         value = self._get(_STAGED[table], key)
@@ -174,14 +186,16 @@ class StoreView:
 
     def state_items(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         """Committed state entries whose key starts with `prefix`, in key order."""
+        names = (state_table(prefix),) if prefix else _STATE_DB_NAMES
         try:
-            with self._txn.cursor(db=self._dbs["state"]) as cursor:
-                if not cursor.set_range(prefix):
-                    return
-                for key, value in cursor:
-                    if not key.startswith(prefix):
-                        return
-                    yield key, value
+            for name in names:
+                with self._txn.cursor(db=self._dbs[name]) as cursor:
+                    if not cursor.set_range(prefix):
+                        continue
+                    for key, value in cursor:
+                        if not key.startswith(prefix):
+                            break
+                        yield key, value
         except lmdb.Error as exc:
             raise _stale(exc) from exc
 
@@ -193,6 +207,7 @@ class StoreView:
             raise _stale(exc) from exc
         for table, staging in _STAGED.items():
             counts[table] += counts.pop(staging)
+        counts["state"] = sum(counts.pop(name) for name in _STATE_DB_NAMES)
         return counts
 
     def last(self) -> ChainTip:
@@ -340,7 +355,7 @@ class Store:
             if txn.get(META_CHAIN_ID, db=dbs["meta"]) is not None:
                 raise StoreAlreadyInitialised(f"data directory {self.path} already holds a chain")
             for key in sorted(state):
-                txn.put(key, state[key], db=dbs["state"])
+                txn.put(key, state[key], db=dbs[state_table(key)])
             for node_hash, node in new_nodes.items():
                 txn.put(node_hash, node, db=dbs["tree"])
             txn.put(height_key(0), app_hash, db=dbs["roots"])
@@ -401,12 +416,15 @@ class Store:
             txn.put(key, commit.receipts_bytes, db=dbs["receipts"])
             txn.put(key, commit.app_hash, db=dbs["roots"])
             self._failpoint("store.commit.before_state")
-            state = dbs["state"]
-            changes = sorted(commit.state_changes.items())
-            for state_key, value in changes:
+            by_table: dict[str, list[tuple[bytes, bytes]]] = {}
+            for state_key, value in sorted(commit.state_changes.items()):
+                table = dbs[state_table(state_key)]
                 if value is None:
-                    txn.delete(state_key, db=state)
-            txn.cursor(state).putmulti([item for item in changes if item[1] is not None])
+                    txn.delete(state_key, db=table)
+                else:
+                    by_table.setdefault(table, []).append((state_key, value))
+            for table, items in by_table.items():
+                txn.cursor(table).putmulti(items)
             txn.cursor(dbs["tree_recent"]).putmulti(sorted(commit.new_nodes.items()))
             if commit.height % STORE_MERGE_BLOCKS == 0:
                 self._merge_staged(txn)

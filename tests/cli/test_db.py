@@ -123,7 +123,7 @@ def test_import_of_a_corrupt_archive(tmp_path: Path, node: Path) -> None:
 
 
 def test_check_reports_a_tampered_block(tmp_path: Path, node: Path) -> None:
-    env = lmdb.open(str(node / "ledger"), max_dbs=16, subdir=True)
+    env = lmdb.open(str(node / "ledger"), max_dbs=32, subdir=True)
     with env.begin(write=True) as txn:
         blocks = env.open_db(b"blocks", txn=txn)
         value = txn.get(height_key(2), db=blocks)

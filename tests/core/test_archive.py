@@ -212,7 +212,7 @@ def test_frame_over_block_bytes_max(chain, tmp_path: Path) -> None:
 
 def _overwrite(ledger: Path, db: bytes, key: bytes, change) -> None:
     """Change the value of `key` in table `db`, or in its staging part if it is there."""
-    env = lmdb.open(str(ledger), max_dbs=16, subdir=True)
+    env = lmdb.open(str(ledger), max_dbs=32, subdir=True)
     try:
         handles = [env.open_db(name) for name in (db + b"_recent", db)
                    if name in (db, b"tx_index_recent", b"tree_recent")]
@@ -235,7 +235,7 @@ def _flip_last(value: bytes) -> bytes:
     (b"blocks", height_key(3), "block 3"),
     (b"roots", height_key(2), "block 2"),
     (b"receipts", height_key(5), "block 5"),
-    (b"state", None, "rebuild"),
+    (b"accounts", None, "rebuild"),
 ])
 def test_check_finds_tampering(tmp_path: Path, db: bytes, key: bytes | None, expect: str) -> None:
     ledger = tmp_path / "ledger"
@@ -253,7 +253,7 @@ def test_check_finds_tampering(tmp_path: Path, db: bytes, key: bytes | None, exp
 
 
 def _insert(ledger: Path, db: bytes, key: bytes, value: bytes) -> None:
-    env = lmdb.open(str(ledger), max_dbs=16, subdir=True)
+    env = lmdb.open(str(ledger), max_dbs=32, subdir=True)
     try:
         handle = env.open_db(db)  # before the write txn: open_db takes the write lock too
         with env.begin(write=True) as txn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from chainmall.core.constants import STORE_MERGE_BLOCKS
 from chainmall.core.errors import (
+    InvalidInput,
     StorageError,
     StoreAlreadyInitialised,
     StoreChainMismatch,
@@ -111,6 +112,25 @@ def test_a_tx_indexed_before_the_merge_cannot_be_indexed_again(store: Store) -> 
     with pytest.raises(StoreCorrupt, match="already indexed"):
         store.commit_block(again)
     assert store.last().height == STORE_MERGE_BLOCKS
+
+
+def test_each_state_table_is_its_own_database(store: Store) -> None:
+    store.commit_block(_commit(1, ROOT0, b"\x33" * 32, {b"\x01b": b"2", b"\x02pool": b"7"}))
+    with store._env.begin() as txn:
+        accounts, pool = store._dbs["accounts"], store._dbs["fee_pool"]
+        assert list(txn.cursor(accounts).iternext()) == [(b"\x01a", b"1"), (b"\x01b", b"2")]
+        assert list(txn.cursor(pool).iternext()) == [(b"\x02pool", b"7")]
+    with store.reader() as view:
+        assert list(view.state_items()) == [(b"\x01a", b"1"), (b"\x01b", b"2"),
+                                            (b"\x02pool", b"7")]
+        assert list(view.state_items(b"\x02")) == [(b"\x02pool", b"7")]
+        assert view.entry_counts()["state"] == 3
+        for key in (b"\x7fx", b""):
+            with pytest.raises(InvalidInput, match="names no state table"):
+                view.get_state(key)
+    with pytest.raises(InvalidInput, match="names no state table"):
+        store.commit_block(_commit(2, b"\x33" * 32, b"\x44" * 32, {b"\x7fx": b"1"}))
+    assert store.last().height == 1
 
 
 def test_commit_must_extend_the_tip(store: Store) -> None:
