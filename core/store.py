@@ -381,6 +381,7 @@ class Store:
             if not overwrite and added != staged:
                 raise StoreCorrupt(f"{table}: {staged - added} staged entries were already there")
             txn.drop(source, delete=False)
+            self._failpoint(f"store.merge.after_{table}")
 
     def commit_block(self, commit: BlockCommit) -> None:
         """Write a block, its indexes, receipts, root, state changes, nodes and meta: ONE txn.

@@ -162,6 +162,29 @@ def test_commit_that_raises_midway_leaves_nothing(store: Store, failpoint: str) 
         assert view.get_node(b"m" * 32) is None
 
 
+def test_a_merge_that_fails_midway_leaves_the_staged_entries(store: Store) -> None:
+    root = _chain(store, range(1, STORE_MERGE_BLOCKS))
+
+    def fail(name: str) -> None:
+        if name == "store.merge.after_tx_index":  # tx_index merged, tree not yet
+            raise RuntimeError("injected")
+
+    store._failpoint = fail
+    with pytest.raises(RuntimeError, match="injected"):
+        _chain(store, range(STORE_MERGE_BLOCKS, STORE_MERGE_BLOCKS + 1))
+    assert store.last().app_hash == root
+    with store._env.begin() as txn:
+        assert txn.stat(store._dbs["tx_index"])["entries"] == 0
+        assert txn.stat(store._dbs["tx_index_recent"])["entries"] == 2 * (STORE_MERGE_BLOCKS - 1)
+    with store.reader() as view:
+        assert view.tx_location(bytes([1, 2]) * 16) == (1, 1)
+    store._failpoint = lambda name: None
+    _chain(store, range(STORE_MERGE_BLOCKS, STORE_MERGE_BLOCKS + 1))
+    with store._env.begin() as txn:
+        assert txn.stat(store._dbs["tx_index"])["entries"] == 2 * STORE_MERGE_BLOCKS
+        assert txn.stat(store._dbs["tx_index_recent"])["entries"] == 0
+
+
 def test_map_full_grows_and_retries(tmp_path) -> None:
     with Store(tmp_path / "tiny", map_size_bytes=64 * 1024) as store:
         store.init_genesis("test", GENESIS_HASH, {}, {}, ROOT0)

@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 import pytest
-from chainmall.core.constants import TX_TYPE_TRANSFER
+from chainmall.core.block import decode_block
+from chainmall.core.constants import STORE_MERGE_BLOCKS, TX_TYPE_TRANSFER
 from chainmall.core.genesis import make_genesis, write_genesis
 from chainmall.core.keys import KeyPair
 from chainmall.core.state.accounts import encode_transfer
@@ -34,6 +35,7 @@ from chainmall.core.tx import sign_tx
 WORKER = Path(__file__).with_name("import_worker.py")
 CHAIN = "kill-test"
 BLOCKS = 60
+assert BLOCKS > STORE_MERGE_BLOCKS  # imports cross merges of the staged tables
 TXS_PER_BLOCK = 50
 KILLS = 15
 LINE_DEADLINE_S = 60.0
@@ -137,6 +139,11 @@ def _check_store(data: Path, roots: list[bytes], committed: int) -> int:
         assert rebuilt == tip.app_hash
         for height in range(tip.height + 1):
             assert view.root(height) == roots[height], height
+        for height in range(1, tip.height + 1):  # the tx index, staged or merged
+            for index, tx in enumerate(decode_block(view.block(height)).txs):
+                assert view.tx_location(tx.tx_id) == (height, index)
+        assert view.entry_counts()["tx_index"] == sum(
+            len(decode_block(view.block(height)).txs) for height in range(1, tip.height + 1))
         assert view.block(tip.height + 1) is None
         assert view.root(tip.height + 1) is None
         return tip.height
@@ -171,13 +178,19 @@ def test_kill_9_at_random_moments(chain, tmp_path) -> None:
         raise
 
 
-@pytest.mark.parametrize("failpoint", ["store.commit.before_state", "store.commit.before_meta"])
-def test_exit_inside_the_commit_txn(chain, tmp_path, failpoint: str) -> None:
+@pytest.mark.parametrize(("failpoint", "survives"), [
+    ("store.commit.before_state", 0),
+    ("store.commit.before_meta", 0),
+    # The first merge of the staged tables is in block STORE_MERGE_BLOCKS's commit.
+    ("store.merge.after_tx_index", STORE_MERGE_BLOCKS - 1),
+    ("store.merge.after_tree", STORE_MERGE_BLOCKS - 1),
+])
+def test_exit_inside_the_commit_txn(chain, tmp_path, failpoint: str, survives: int) -> None:
     genesis, blocks, roots = chain
     data = tmp_path / "data"
     worker = _Worker(genesis, blocks, data, env={"CHAINMALL_FAILPOINT": failpoint})
     assert worker.finish() == 86
-    assert _check_store(data, roots, 0) == 0
+    assert _check_store(data, roots, survives) == survives
     worker = _Worker(genesis, blocks, data)
     assert worker.finish() == 0
     assert _check_store(data, roots, BLOCKS) == BLOCKS
