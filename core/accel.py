@@ -42,9 +42,10 @@ _verify = _load("_verify")
 
 hash_many_fixed = _blake3.hash_many_fixed if _blake3 else hashing.hash_many_fixed
 hash_many = _blake3.hash_many if _blake3 else hashing.hash_many
-# Hashing on the hot path (tx ids of a decoded block): without the kernel,
+# Hashing on the hot path (tx ids of a decoded block, state tree nodes): without the kernel,
 # the blake3 package, never the slow reference.
 digest_many = _blake3.hash_many if _blake3 else hashing.digest_many
+digest_many_fixed = _blake3.hash_many_fixed if _blake3 else hashing.digest_many_fixed
 merkle_root = _merkle.merkle_root if _merkle else merkle.merkle_root
 merkle_proof = _merkle.merkle_proof if _merkle else merkle.merkle_proof
 merkle_verify = _merkle.merkle_verify if _merkle else merkle.merkle_verify

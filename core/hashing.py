@@ -304,12 +304,19 @@ def digest(data: BytesLike, key: bytes | None = None) -> bytes:
     return _blake3_package.blake3(data, key=key).digest()
 
 
-def digest_many(data: BytesLike, offsets: Sequence[int]) -> bytes:
-    """`hash_many` (unkeyed) through the blake3 package: accel's fallback when the
-    kernel is not built (the pure-Python reference is for checking, far too slow)."""
+def digest_many(data: BytesLike, offsets: Sequence[int], key: bytes | None = None) -> bytes:
+    """`hash_many` through the blake3 package: accel's fallback when the kernel is
+    not built (the pure-Python reference is for checking, far too slow)."""
     view = memoryview(data)
-    return b"".join(_blake3_package.blake3(view[start:end]).digest()
+    return b"".join(_blake3_package.blake3(view[start:end], key=key).digest()
                     for start, end in itertools.pairwise(offsets))
+
+
+def digest_many_fixed(data: BytesLike, item_bytes: int, key: bytes | None = None) -> bytes:
+    """`hash_many_fixed` through the blake3 package (accel's fast fallback, as above)."""
+    view = memoryview(data)
+    return b"".join(_blake3_package.blake3(view[start : start + item_bytes], key=key).digest()
+                    for start in range(0, len(view), item_bytes))
 
 
 def domain_key(context: str) -> bytes:

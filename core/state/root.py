@@ -19,7 +19,10 @@ The spec is docs/state-root.md; in short:
   block's state changes). Old nodes stay; pruning history is later work.
 
 `apply(k changes)` visits each touched path once, in path order, and reads and
-writes O(k * log n) nodes. `prove` / `verify_proof` give inclusion and
+writes O(k * log n) nodes; it decides the new shape first, then checks the
+nodes it read and hashes the new ones in batch calls (one per tree level).
+`build_tree(entries)` builds the same tree as `apply` on an empty tree,
+bottom-up, for large states. `prove` / `verify_proof` give inclusion and
 non-inclusion proofs against a root.
 """
 
@@ -27,10 +30,12 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from .. import accel
 from ..constants import (
     HASH_BYTES,
     STATE_CHANGES_MAX,
@@ -129,6 +134,7 @@ def _prefix(path_int: int, depth: int) -> int:
 # --- nodes ----------------------------------------------------------------------
 
 _LEAF_TAG = bytes((STATE_NODE_VERSION, KIND_LEAF))
+_EMPTY_PAIR = EMPTY_ROOT + EMPTY_ROOT  # the fields of an internal node that does not exist
 _INTERNAL_TAG = bytes((STATE_NODE_VERSION, KIND_INTERNAL))
 
 
@@ -391,17 +397,85 @@ def verify_proof(root: bytes, key: bytes, value: bytes | None, proof: Proof) -> 
     return node == root
 
 
+# --- batch hashing --------------------------------------------------------------
+
+
+def _split_hashes(packed: bytes) -> list[bytes]:
+    """Packed 32-byte hashes, as a list."""
+    return [packed[start : start + HASH_BYTES] for start in range(0, len(packed), HASH_BYTES)]
+
+
+def _hash_each(messages: list[bytes], key: bytes) -> list[bytes]:
+    """keyed_hash(key, message) of each message, in one batch call."""
+    if not messages:
+        return []
+    offsets = [0, *itertools.accumulate(map(len, messages))]
+    return _split_hashes(accel.digest_many(b"".join(messages), offsets, key))
+
+
+def _hash_bodies(bodies: list[bytes], key: bytes) -> bytes:
+    """keyed_hash(key, body) of each 64-byte node body (a node's two fields), packed."""
+    if not bodies:
+        return b""
+    return accel.digest_many_fixed(b"".join(bodies), 2 * HASH_BYTES, key)
+
+
+_path_int = operator.itemgetter(0)  # a change's path as an int: the sort key
+
+
+def _check_entries(keys: list[bytes], values: list[bytes | None], deletes: bool) -> None:
+    """`_check_key` on each key, `_check_value` on each value (None too, unless `deletes`).
+
+    The first bad one, in order, raises; a quick look at all of them first
+    skips the per-item checks in the usual case.
+    """
+    value_types = {bytes, type(None)} if deletes else {bytes}
+    if (
+        set(map(type, keys)) <= {bytes}
+        and set(map(type, values)) <= value_types
+        and max(map(len, keys), default=0) <= STATE_KEY_BYTES_MAX
+        and max(map(len, filter(None, values)), default=0) <= STATE_VALUE_BYTES_MAX
+    ):
+        return
+    for key, value in zip(keys, values, strict=True):
+        _check_key(key)
+        if value is not None or not deletes:
+            _check_value(value)
+
+
+def _sorted_changes(changes: Mapping[bytes, bytes | None]) -> list[tuple[int, bytes, bytes | None]]:
+    """(path as an int, path, value hash or None to delete) per change, sorted by path.
+
+    Every key and value is checked before any is hashed, in the mapping's
+    order; InvalidInput if two keys share a path.
+    """
+    keys, values = list(changes), list(changes.values())
+    _check_entries(keys, values, deletes=True)
+    paths = _hash_each(keys, STATE_PATH_KEY)
+    hashed = iter(_hash_each([value for value in values if value is not None], STATE_VALUE_KEY))
+    batch = [
+        (int.from_bytes(path, "big"), path, None if value is None else next(hashed))
+        for path, value in zip(paths, values, strict=True)
+    ]
+    batch.sort(key=_path_int)
+    for before, after in itertools.pairwise(batch):
+        if before[0] == after[0]:
+            raise InvalidInput(f"two state keys share the path {before[1].hex()}")
+    return batch
+
+
 # --- the tree -------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class TreeUpdate:
-    """The result of `StateTree.apply`: the new root and the nodes to persist with it.
+    """The result of `StateTree.apply` or `build_tree`: the new root and the nodes to persist.
 
-    `new_nodes` maps node hash -> encoding, in the order they were built (post
-    order along ascending paths); every one is reachable from `root`, and every
-    node reachable from `root` is either here or already in the store.
-    `nodes_read` counts the store reads `apply` made.
+    `new_nodes` maps node hash -> encoding; every one is reachable from
+    `root`, and every node reachable from `root` is either here or already in
+    the store. `apply` lists them in post order along ascending paths,
+    `build_tree` lists the leaves first, then the internal nodes level by
+    level from the deepest. `nodes_read` counts the store reads made.
     """
 
     root: bytes
@@ -482,83 +556,213 @@ class StateTree:
             raise TypeError(f"changes must be a Mapping, not {type(changes).__name__}")
         if len(changes) > STATE_CHANGES_MAX:
             raise InvalidInput(f"{len(changes)} state changes, limit {STATE_CHANGES_MAX}")
-        batch: list[tuple[int, bytes, bytes | None]] = []
-        for key, value in changes.items():
-            path = key_path(key)
-            hashed = None if value is None else value_hash(value)
-            batch.append((int.from_bytes(path, "big"), path, hashed))
-        batch.sort(key=lambda change: change[0])
-        for before, after in itertools.pairwise(batch):
-            if before[0] == after[0]:
-                raise InvalidInput(f"two state keys share the path {before[1].hex()}")
+        batch = _sorted_changes(changes)
         if not batch:
             return TreeUpdate(self._root, {}, 0)
         run = _Apply(self._reader, batch)
-        root, _ = run.update(self._root, 0, 0, len(batch))
-        assert len(root) == HASH_BYTES
-        assert root == EMPTY_ROOT or root in run.new_nodes or run.nodes_read > 0
-        return TreeUpdate(root, run.new_nodes, run.nodes_read)
+        try:
+            root, _ = run.update(self._root, 0, 0, len(batch))
+        except StorageError:
+            run.check_reads()  # a node that does not hash to its key is the fault to report
+            raise
+        return run.finish(root)
+
+
+# A subtree during `apply`: its hash when known (unchanged, Empty, or a stored
+# node), else the index of its new root node, hashed at the end.
+_Ref = bytes | int
 
 
 class _Apply:
     """One batch update: sorted changes in, new root and new nodes out.
 
-    Both recursions work on index ranges [lo, hi) of a list sorted by path,
+    Two passes. `update` walks down the touched paths, reading the stored
+    nodes it needs, and decides the shape of the new tree without hashing:
+    each new node gets an index, and a subtree is a `_Ref`. Hashes compare
+    structurally: a subtree whose entries did not change keeps its old hash,
+    and a rebuilt one always differs (content addressing). `finish` then
+    checks every node read against the hash it was read under and hashes the
+    new nodes, one batch call for the leaves and one per level of internal
+    nodes, from the deepest up.
+
+    The recursions work on index ranges [lo, hi) of a list sorted by path,
     all of whose paths share the first `depth` bits; they return the new
-    subtree's (hash, kind).
+    subtree's (reference, kind).
     """
 
-    __slots__ = ("_changes", "_paths", "_reader", "new_nodes", "nodes_read")
+    __slots__ = (
+        "_changes", "_first", "_leaves", "_levels", "_paths", "_read_fields", "_read_hashes",
+        "_reader", "_second", "nodes_read",
+    )
 
     def __init__(self, reader: NodeReader, changes: list[tuple[int, bytes, bytes | None]]) -> None:
         self._reader = reader
         self._changes = changes
         self._paths = [change[0] for change in changes]
-        self.new_nodes: dict[bytes, bytes] = {}
+        # New node i: (path, value hash) of a leaf or (left, right) of an internal node.
+        self._first: list[_Ref] = []
+        self._second: list[_Ref] = []
+        self._leaves: list[int] = []  # the new leaves' indexes
+        self._levels: list[list[int]] = [[] for _ in range(STATE_PATH_BITS)]  # internal, by depth
+        # Each node read, by kind: its hash and its fields, to check in one batch.
+        self._read_hashes: tuple[list[bytes], ...] = ([], [], [])
+        self._read_fields: tuple[list[bytes], ...] = ([], [], [])
         self.nodes_read = 0
 
-    def _read(self, node_hash: bytes) -> tuple[int, bytes, bytes]:
+    def _read(self, node_hash: bytes) -> tuple[int, bytes]:
+        """(kind, fields) of a stored node; its hash is checked by `check_reads`."""
+        assert node_hash != EMPTY_ROOT
         self.nodes_read += 1
-        return _load(self._reader, node_hash)
+        return self._accept(node_hash, self._reader.get_node(node_hash))
 
-    def _emit_leaf(self, path: bytes, hashed_value: bytes, stored: bytes | None) -> bytes:
-        assert len(path) == HASH_BYTES
-        assert len(hashed_value) == HASH_BYTES
-        fields = path + hashed_value
-        node_hash = digest(fields, STATE_LEAF_KEY)
-        if node_hash != stored:  # a leaf that only moved down is already in the store
-            self.new_nodes[node_hash] = _LEAF_TAG + fields
-        return node_hash
+    def _accept(self, node_hash: bytes, data: object) -> tuple[int, bytes]:
+        """(kind, fields) of `data`, read under `node_hash`, queued for `check_reads`."""
+        if data.__class__ is not bytes and isinstance(data, bytearray | memoryview):
+            data = bytes(data)
+        kind = 0
+        if data.__class__ is bytes and len(data) == NODE_BYTES and data[0] == STATE_NODE_VERSION:
+            kind = data[1]
+        fields = data[2:] if kind else b""  # type: ignore[index]
+        if not (kind == KIND_LEAF or (kind == KIND_INTERNAL and fields != _EMPTY_PAIR)):
+            # The slow path finds what is wrong.
+            if data is None:
+                raise _corrupt(f"node {node_hash.hex()} is missing from the store")
+            try:
+                _parse_node(data)
+            except DecodeError as exc:
+                raise _corrupt(f"node {node_hash.hex()} is malformed: {exc}") from exc
+            raise AssertionError("_parse_node accepted a node the fast path refused")
+        self._read_hashes[kind].append(node_hash)
+        self._read_fields[kind].append(fields)
+        return kind, fields
 
-    def _emit_internal(self, left: bytes, right: bytes) -> bytes:
-        assert len(left) == HASH_BYTES
-        assert len(right) == HASH_BYTES
+    def check_reads(self) -> None:
+        """StorageError unless every node read so far hashes to the hash it was read under."""
+        for kind, key in ((KIND_LEAF, STATE_LEAF_KEY), (KIND_INTERNAL, STATE_NODE_KEY)):
+            hashes, fields = self._read_hashes[kind], self._read_fields[kind]
+            if _hash_bodies(fields, key) == b"".join(hashes):
+                continue
+            computed = _split_hashes(_hash_bodies(fields, key))
+            for node_hash, packed in zip(computed, hashes, strict=True):
+                if node_hash != packed:
+                    raise _corrupt(f"node stored under {packed.hex()} does not hash to it")
+            raise AssertionError("the batch hash changed between two calls")
+
+    def _leaf(self, path: bytes, hashed_value: bytes) -> int:
+        index = len(self._first)
+        self._first.append(path)
+        self._second.append(hashed_value)
+        self._leaves.append(index)
+        return index
+
+    def _internal(self, left: _Ref, right: _Ref, depth: int) -> int:
         assert left != EMPTY_ROOT or right != EMPTY_ROOT
-        fields = left + right
-        node_hash = digest(fields, STATE_NODE_KEY)
-        self.new_nodes[node_hash] = _INTERNAL_TAG + fields
-        return node_hash
+        index = len(self._first)
+        self._first.append(left)
+        self._second.append(right)
+        self._levels[depth].append(index)
+        return index
 
-    def update(self, node_hash: bytes, depth: int, lo: int, hi: int) -> tuple[bytes, int]:
+    def update(self, node_hash: bytes, depth: int, lo: int, hi: int) -> tuple[_Ref, int]:
         """Apply changes[lo:hi] to the stored subtree `node_hash` at `depth`."""
         assert 0 <= lo < hi <= len(self._changes)
         assert depth <= STATE_PATH_BITS
-        assert _prefix(self._paths[lo], depth) == _prefix(self._paths[hi - 1], depth)
+        if hi - lo == 1:
+            return self._update_one(node_hash, depth, lo)
         if node_hash == EMPTY_ROOT:
-            entries = [(p, path, v) for p, path, v in self._changes[lo:hi] if v is not None]
+            entries = [change for change in self._changes[lo:hi] if change[2] is not None]
             return self._build(entries, depth, 0, len(entries), None)
-        kind, old_left, old_right = self._read(node_hash)
+        kind, fields = self._read(node_hash)
+        old_left, old_right = fields[:HASH_BYTES], fields[HASH_BYTES:]
         if kind == KIND_LEAF:
-            return self._update_leaf(node_hash, LeafNode(old_left, old_right), depth, lo, hi)
+            return self._update_leaf((node_hash, old_left, old_right), depth, lo, hi)
         if depth >= STATE_PATH_BITS:
             raise _corrupt(f"internal node {node_hash.hex()} below depth {STATE_PATH_BITS}")
         split = self._split(depth, lo, hi)
-        left, left_kind = old_left, _KIND_UNKNOWN
-        right, right_kind = old_right, _KIND_UNKNOWN
+        left: _Ref = old_left
+        right: _Ref = old_right
+        left_kind = right_kind = _KIND_UNKNOWN
         if lo < split:
             left, left_kind = self.update(old_left, depth + 1, lo, split)
         if split < hi:
             right, right_kind = self.update(old_right, depth + 1, split, hi)
+        return self._join(node_hash, depth, old_left, old_right, left, left_kind, right, right_kind)
+
+    def _update_one(self, node_hash: bytes, depth: int, index: int) -> tuple[_Ref, int]:
+        """`update` for the one change changes[index], without recursion.
+
+        Down the change's path to a leaf or Empty, then back up, joining each
+        new child with its unread sibling.
+        """
+        path_int, path, hashed_value = self._changes[index]
+        above: list[tuple[bytes, bytes]] = []  # (hash, fields) of each internal node passed
+        get_node = self._reader.get_node
+        internal_hashes = self._read_hashes[KIND_INTERNAL]
+        internal_fields = self._read_fields[KIND_INTERNAL]
+        while node_hash != EMPTY_ROOT:
+            self.nodes_read += 1
+            data = get_node(node_hash)
+            if (  # `_read` inlined for the common case, a well-formed internal node
+                data.__class__ is bytes
+                and len(data) == NODE_BYTES
+                and data[:2] == _INTERNAL_TAG
+                and (fields := data[2:]) != _EMPTY_PAIR
+            ):
+                internal_hashes.append(node_hash)
+                internal_fields.append(fields)
+            elif self._accept(node_hash, data)[0] == KIND_LEAF:
+                fields = self._read_fields[KIND_LEAF][-1]
+                leaf = (node_hash, fields[:HASH_BYTES], fields[HASH_BYTES:])
+                node, node_kind = self._update_leaf(leaf, depth, index, index + 1)
+                break
+            else:
+                fields = internal_fields[-1]
+            if depth >= STATE_PATH_BITS:
+                raise _corrupt(f"internal node {node_hash.hex()} below depth {STATE_PATH_BITS}")
+            above.append((node_hash, fields))
+            if path_int >> (STATE_PATH_BITS - 1 - depth) & 1:
+                node_hash = fields[HASH_BYTES:]
+            else:
+                node_hash = fields[:HASH_BYTES]
+            depth += 1
+        else:
+            node, node_kind = EMPTY_ROOT, _KIND_EMPTY
+            if hashed_value is not None:
+                node, node_kind = self._leaf(path, hashed_value), KIND_LEAF
+        first, second, levels = self._first, self._second, self._levels
+        for node_hash, fields in reversed(above):
+            depth -= 1
+            old_left, old_right = fields[:HASH_BYTES], fields[HASH_BYTES:]
+            on_right = path_int >> (STATE_PATH_BITS - 1 - depth) & 1
+            if node.__class__ is int and (old_left if on_right else old_right) != EMPTY_ROOT:
+                # The common case, inline: a new child beside a stored sibling.
+                first.append(old_left if on_right else node)
+                second.append(node if on_right else old_right)
+                node = len(first) - 1
+                levels[depth].append(node)
+                node_kind = KIND_INTERNAL
+            elif on_right:
+                node, node_kind = self._join(
+                    node_hash, depth, old_left, old_right, old_left, _KIND_UNKNOWN, node, node_kind
+                )
+            else:
+                node, node_kind = self._join(
+                    node_hash, depth, old_left, old_right, node, node_kind, old_right, _KIND_UNKNOWN
+                )
+        return node, node_kind
+
+    def _join(
+        self,
+        node_hash: bytes,
+        depth: int,
+        old_left: bytes,
+        old_right: bytes,
+        left: _Ref,
+        left_kind: int,
+        right: _Ref,
+        right_kind: int,
+    ) -> tuple[_Ref, int]:
+        """The subtree that replaces internal node `node_hash` (at `depth`) given new children."""
         if left == old_left and right == old_right:
             return node_hash, KIND_INTERNAL
         if left == EMPTY_ROOT and right == EMPTY_ROOT:
@@ -568,10 +772,11 @@ class _Apply:
             # entry); an internal node stays, with an Empty sibling.
             other, other_kind = (right, right_kind) if left == EMPTY_ROOT else (left, left_kind)
             if other_kind == _KIND_UNKNOWN:
-                other_kind = self._read(other)[0]
+                assert isinstance(other, bytes)
+                other_kind, _ = self._read(other)
             if other_kind == KIND_LEAF:
                 return other, KIND_LEAF
-        return self._emit_internal(left, right), KIND_INTERNAL
+        return self._internal(left, right, depth), KIND_INTERNAL
 
     def _split(self, depth: int, lo: int, hi: int) -> int:
         """First index in [lo, hi) whose path has bit `depth` set (hi if none)."""
@@ -580,19 +785,24 @@ class _Apply:
         return bisect.bisect_left(self._paths, boundary, lo, hi)
 
     def _update_leaf(
-        self, node_hash: bytes, leaf: LeafNode, depth: int, lo: int, hi: int
-    ) -> tuple[bytes, int]:
-        """Merge changes[lo:hi] with the one stored entry of this subtree, then rebuild."""
-        leaf_int = int.from_bytes(leaf.path, "big")
+        self, leaf: tuple[bytes, bytes, bytes], depth: int, lo: int, hi: int
+    ) -> tuple[_Ref, int]:
+        """Merge changes[lo:hi] with the one stored entry of this subtree, then rebuild.
+
+        `leaf` is the stored leaf: (hash, path, value hash).
+        """
+        node_hash, leaf_path, leaf_value = leaf
+        leaf_int = int.from_bytes(leaf_path, "big")
         if _prefix(leaf_int, depth) != _prefix(self._paths[lo], depth):
             raise _corrupt(f"leaf {node_hash.hex()} is off its path at depth {depth}")
         at = bisect.bisect_left(self._paths, leaf_int, lo, hi)
         replaced = at < hi and self._paths[at] == leaf_int
-        entries = [(p, path, v) for p, path, v in self._changes[lo:at] if v is not None]
+        changes = self._changes
+        entries = [change for change in changes[lo:at] if change[2] is not None]
         if not replaced:
-            entries.append((leaf_int, leaf.path, leaf.value_hash))
-        entries += [(p, path, v) for p, path, v in self._changes[at:hi] if v is not None]
-        return self._build(entries, depth, 0, len(entries), node_hash)
+            entries.append((leaf_int, leaf_path, leaf_value))
+        entries += [change for change in changes[at:hi] if change[2] is not None]
+        return self._build(entries, depth, 0, len(entries), leaf)
 
     def _build(
         self,
@@ -600,32 +810,165 @@ class _Apply:
         depth: int,
         lo: int,
         hi: int,
-        stored: bytes | None,
-    ) -> tuple[bytes, int]:
-        """The canonical subtree at `depth` holding entries[lo:hi] (sorted, all set)."""
+        stored: tuple[bytes, bytes, bytes] | None,
+    ) -> tuple[_Ref, int]:
+        """The canonical subtree at `depth` holding entries[lo:hi] (sorted, all set).
+
+        `stored` is the leaf that held this subtree, (hash, path, value hash):
+        a leaf with the same fields (moved down, or set to its current value)
+        is reused.
+        """
         assert 0 <= lo <= hi <= len(entries)
         if lo == hi:
             return EMPTY_ROOT, _KIND_EMPTY
         if hi - lo == 1:
             _, path, hashed_value = entries[lo]
             assert hashed_value is not None
-            return self._emit_leaf(path, hashed_value, stored), KIND_LEAF
+            if stored is not None and path == stored[1] and hashed_value == stored[2]:
+                return stored[0], KIND_LEAF
+            return self._leaf(path, hashed_value), KIND_LEAF
         first, last = entries[lo][0], entries[hi - 1][0]
         assert first < last
         # The first and last paths differ first where the range splits.
         split_depth = STATE_PATH_BITS - (first ^ last).bit_length()
         assert depth <= split_depth < STATE_PATH_BITS
         boundary = (_prefix(last, split_depth + 1)) << (STATE_PATH_BITS - 1 - split_depth)
-        mid = bisect.bisect_left(entries, boundary, lo, hi, key=lambda entry: entry[0])
+        mid = bisect.bisect_left(entries, boundary, lo, hi, key=_path_int)
         assert lo < mid < hi
         left, _ = self._build(entries, split_depth + 1, lo, mid, stored)
         right, _ = self._build(entries, split_depth + 1, mid, hi, stored)
-        node_hash = self._emit_internal(left, right)
+        node = self._internal(left, right, split_depth)
         # Above the split, every entry takes the same side: one internal node
         # per bit, with an Empty sibling, up to `depth`.
         for chain_depth in range(split_depth - 1, depth - 1, -1):
             if _bit(first, chain_depth):
-                node_hash = self._emit_internal(EMPTY_ROOT, node_hash)
+                node = self._internal(EMPTY_ROOT, node, chain_depth)
             else:
-                node_hash = self._emit_internal(node_hash, EMPTY_ROOT)
-        return node_hash, KIND_INTERNAL
+                node = self._internal(node, EMPTY_ROOT, chain_depth)
+        return node, KIND_INTERNAL
+
+    def finish(self, root: _Ref) -> TreeUpdate:
+        """Check the reads, hash the new nodes level by level, and return the update."""
+        self.check_reads()
+        first, second = self._first, self._second
+        hash_of: dict[int, bytes] = {}  # new node index -> its hash
+        encoding_of: dict[int, bytes] = {}
+        groups = [(self._leaves, STATE_LEAF_KEY, _LEAF_TAG)]
+        groups += [(level, STATE_NODE_KEY, _INTERNAL_TAG) for level in reversed(self._levels)]
+        for indexes, key, tag in groups:
+            if not indexes:
+                continue
+            # A level's children are leaves or one level deeper: hashed already.
+            # hash_of.get(ref, ref) is a new child's hash, or the known hash itself.
+            lefts = list(map(first.__getitem__, indexes))
+            rights = list(map(second.__getitem__, indexes))
+            bodies = list(
+                map(bytes.__add__, map(hash_of.get, lefts, lefts), map(hash_of.get, rights, rights))
+            )
+            hash_of.update(zip(indexes, _split_hashes(_hash_bodies(bodies, key)), strict=True))
+            encoding_of.update(zip(indexes, map(tag.__add__, bodies), strict=True))
+        order = range(len(first))  # the order the nodes were made in: post order
+        new_nodes = dict(
+            zip(map(hash_of.__getitem__, order), map(encoding_of.__getitem__, order), strict=True)
+        )
+        root_hash = root if isinstance(root, bytes) else hash_of[root]
+        assert len(root_hash) == HASH_BYTES
+        assert root_hash == EMPTY_ROOT or new_nodes or self.nodes_read > 0
+        return TreeUpdate(root_hash, new_nodes, self.nodes_read)
+
+
+# --- bulk building ----------------------------------------------------------------
+
+
+def build_tree(entries: Mapping[bytes, bytes]) -> TreeUpdate:
+    """The canonical tree of `entries` (key -> value), built bottom-up with batch hashing.
+
+    The same root and the same nodes as `StateTree(reader, EMPTY_ROOT).apply(entries)`
+    (for a mapping of values only), without a walk: the keys, the values and
+    the leaves are hashed in one batch call each, and the internal nodes in
+    one per tree level. It is meant for large states (it has no
+    STATE_CHANGES_MAX limit); `nodes_read` is 0. TypeError / InvalidInput for
+    a bad key or value, as `apply`.
+    """
+    if not isinstance(entries, Mapping):
+        raise TypeError(f"entries must be a Mapping, not {type(entries).__name__}")
+    keys, values = list(entries), list(entries.values())
+    _check_entries(keys, values, deletes=False)
+    paths = _hash_each(keys, STATE_PATH_KEY)
+    del keys
+    hashed = _hash_each(values, STATE_VALUE_KEY)
+    del values
+    # Leaf fields (path || value hash) in path order: paths are 32 bytes each.
+    return _build_sorted(sorted(map(bytes.__add__, paths, hashed)))
+
+
+def _build_sorted(leaves: list[bytes]) -> TreeUpdate:
+    """The tree over leaf fields (path || value hash), sorted by path.
+
+    Entry i and i + 1 part at depth splits[i] (their first differing bit):
+    that is where their branching node sits, one per neighbouring pair. A
+    leaf sits just below the deeper of its two splits. Level by level from
+    the deepest, each subtree at depth d + 1 (a span of entries and its hash)
+    gets its parent at depth d: the branching node it shares with the next
+    span if the split between them is at d, else a chain node with an Empty
+    sibling. Spans stay sorted, so a branching node's two children are
+    neighbours in the level.
+    """
+    count = len(leaves)
+    if count == 0:
+        return TreeUpdate(EMPTY_ROOT, {}, 0)
+    # Whole leaf fields as 512-bit ints: distinct paths differ in their first 256 bits.
+    ints = list(map(int.from_bytes, leaves))
+    xors = map(operator.xor, ints, itertools.islice(ints, 1, None))
+    splits = list(map((2 * STATE_PATH_BITS).__sub__, map(int.bit_length, xors)))
+    if splits and max(splits) >= STATE_PATH_BITS:
+        index = next(i for i, split in enumerate(splits) if split >= STATE_PATH_BITS)
+        raise InvalidInput(f"two state keys share the path {leaves[index][:HASH_BYTES].hex()}")
+    splits.append(-1)  # after the last entry, and (as splits[-1]) before the first
+    leaf_hashes = _split_hashes(_hash_bodies(leaves, STATE_LEAF_KEY))
+    new_nodes = dict(zip(leaf_hashes, map(_LEAF_TAG.__add__, leaves), strict=True))
+    del leaves
+    levels: list[list[tuple[int, int, bytes]]] = [[] for _ in range(STATE_PATH_BITS + 1)]
+    leaf_depths = map(max, splits, itertools.chain((-1,), splits))
+    for index, (depth, node_hash) in enumerate(zip(leaf_depths, leaf_hashes, strict=True)):
+        levels[depth + 1].append((index, index, node_hash))
+    del leaf_hashes
+    deepest = max(depth for depth, level in enumerate(levels) if level)
+    for depth in range(deepest - 1, -1, -1):
+        below = levels[depth + 1]
+        levels[depth + 1] = []
+        below.sort(key=_path_int)  # leaves, then nodes built at depth + 1: two sorted runs
+        los, his, bodies = _parents(below, depth, ints, splits)
+        del below
+        node_hashes = _split_hashes(_hash_bodies(bodies, STATE_NODE_KEY))
+        levels[depth].extend(zip(los, his, node_hashes, strict=True))
+        new_nodes.update(zip(node_hashes, map(_INTERNAL_TAG.__add__, bodies), strict=True))
+    (root,) = levels[0]
+    assert root[:2] == (0, count - 1)
+    return TreeUpdate(root[2], new_nodes, 0)
+
+
+def _parents(
+    below: list[tuple[int, int, bytes]], depth: int, ints: list[int], splits: list[int]
+) -> tuple[list[int], list[int], list[bytes]]:
+    """The nodes at `depth` over the sorted subtrees `below` at depth + 1.
+
+    Returns each node's span (first and last entry) and its fields.
+    """
+    los: list[int] = []
+    his: list[int] = []
+    bodies: list[bytes] = []
+    shift = 2 * STATE_PATH_BITS - 1 - depth  # bit `depth` of a 512-bit leaf int
+    spans = iter(below)
+    for lo, hi, node_hash in spans:
+        los.append(lo)
+        if splits[hi] == depth:  # a branching node: the next span is its right side
+            right_lo, right_hi, right_hash = next(spans)
+            assert right_lo == hi + 1
+            his.append(right_hi)
+            bodies.append(node_hash + right_hash)
+        else:  # a chain node: the whole span takes one side
+            his.append(hi)
+            on_right = ints[lo] >> shift & 1
+            bodies.append(EMPTY_ROOT + node_hash if on_right else node_hash + EMPTY_ROOT)
+    return los, his, bodies
