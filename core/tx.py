@@ -225,11 +225,11 @@ def decode_txs(wire_txs: Iterable[bytes | bytearray | memoryview]) -> list[Tx]:
             txs.append(_decode(data, b""))
         except DecodeError as error:  # same class, with the tx's place
             raise type(error)(f"tx {index}: {error}") from error
-    set_tx_ids(txs)
+    _set_tx_ids(txs)
     return txs
 
 
-def set_tx_ids(txs: Sequence[Tx]) -> None:
+def _set_tx_ids(txs: Sequence[Tx]) -> None:
     """Give txs decoded without an id (`_decode(data, b"")`) their ids, in one batch."""
     if not txs:
         return
@@ -242,7 +242,7 @@ def set_tx_ids(txs: Sequence[Tx]) -> None:
 
 
 def _decode(data: bytes | bytearray | memoryview, tx_id: bytes | None) -> Tx:
-    """`decode_tx`; with `tx_id` b"" the id is left for `set_tx_ids`."""
+    """`decode_tx`; with `tx_id` b"" the id is left for `_set_tx_ids`."""
     if not isinstance(data, _BYTES_LIKE):
         raise DecodeError(f"tx: expected bytes, got {type(data).__name__}")
     size = data.nbytes if isinstance(data, memoryview) else len(data)

@@ -121,22 +121,6 @@ def decode_fee_pool(data: bytes) -> int:
     return amount
 
 
-def get_account(state: StateAccess, address: bytes) -> Account | None:
-    """The account at `address`, None if it does not exist."""
-    raw = state.get(account_key(address))
-    return None if raw is None else decode_account(raw)
-
-
-def put_account(state: StateAccess, address: bytes, account: Account) -> None:
-    state.set(account_key(address), account.encode())
-
-
-def get_fee_pool(state: StateAccess) -> int:
-    """The fee pool's balance (0 if the entry is absent)."""
-    raw = state.get(FEE_POOL_KEY)
-    return 0 if raw is None else decode_fee_pool(raw)
-
-
 def credit(balance: int, amount: int) -> int:
     """balance + amount, BalanceOverflow past U64_MAX (both are u64 already)."""
     total = balance + amount
