@@ -13,7 +13,7 @@ scans: heights are u64 big-endian, state keys are table id || id):
     accounts, fee_pool, ...
                  state key -> value, one database per state table (STATE_TABLES:
                  a key's first byte is its table id, so a table is also a key range)
-    tree         state tree node hash -> node bytes (core/state/root.py)
+    tree         state tree node hash -> node bytes (core/state/root/)
     tx_index_recent, tree_recent
                  the same entries, staged: see "Staged tables" below
 
