@@ -17,6 +17,7 @@ from .constants import (
     BLOCK_TXS_MAX,
     BLOCK_VERSION,
     CHAIN_ID_BYTES_MAX,
+    COMMIT_SIGN_DOMAIN,
     COMMIT_SIGNATURES_MAX,
     COMMIT_VERSION,
     HASH_BYTES,
@@ -193,6 +194,17 @@ class CommitCert:
         for sig in self.signatures:
             writer.u16(sig.validator_index).fixed(sig.signature, SIGNATURE_BYTES)
         return writer.getvalue()
+
+
+def commit_sign_bytes(chain_id: str, height: int, round_number: int, block_hash: bytes) -> bytes:
+    """What a validator signs to commit a block: COMMIT_SIGN_DOMAIN, u8 chain id length,
+    chain id, height u64, round u32, block hash (docs/formats.md section 7)."""
+    raw_chain_id = check_chain_id(chain_id)
+    _check_uint("commit height", height, U64_MAX)
+    _check_uint("commit round", round_number, U32_MAX)
+    _check_fixed("block hash", block_hash)
+    writer = Writer().raw(COMMIT_SIGN_DOMAIN).sized(raw_chain_id, 1, CHAIN_ID_BYTES_MAX)
+    return writer.u64(height).u32(round_number).fixed(block_hash, HASH_BYTES).getvalue()
 
 
 def _read_commit(reader: Reader) -> CommitCert:

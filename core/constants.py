@@ -56,6 +56,9 @@ BLAKE3_KERNEL_INPUT_BYTES_MAX = 1024  # one BLAKE3 chunk; larger inputs use the 
 # Ed25519 signs DOMAIN || chain_id_len || chain_id || BLAKE3(body): a tx signature
 # can never be replayed on another chain nor taken for a vote or a header.
 TX_SIGN_DOMAIN = b"chainmall/tx/sign/v1\x00"
+# A validator signs COMMIT_SIGN_DOMAIN || chain_id_len || chain_id || height u64 || round u32
+# || block hash: a commit signature is never valid for another chain, height or tx.
+COMMIT_SIGN_DOMAIN = b"chainmall/commit/sign/v1\x00"
 # BLAKE3 derive_key contexts: each gives a 32-byte key for keyed hashing.
 MERKLE_LEAF_CONTEXT = "chainmall 2026-11 merkle leaf v1"
 MERKLE_NODE_CONTEXT = "chainmall 2026-11 merkle node v1"
