@@ -7,7 +7,14 @@ BIN := $(VENV)/bin
 APT_PACKAGES := build-essential pkg-config libsodium-dev python3-dev python3-venv
 SOURCES := setup.py pyproject.toml $(wildcard ext/*.pyx ext/*.pxd ext/csrc/*.c ext/csrc/*.h)
 
-.PHONY: run setup system-deps test bench lint clean
+.PHONY: run setup system-deps cometbft test bench lint clean
+
+# CometBFT, the consensus engine of validator networks (docs/cometbft.md): an
+# exact release built with `go install` into the project's tool dir. The stamp
+# file names the version, so changing COMETBFT_VERSION reinstalls.
+COMETBFT_VERSION := v0.38.26
+TOOLS_BIN := .tools/bin
+COMETBFT_STAMP := $(TOOLS_BIN)/.cometbft-$(COMETBFT_VERSION)
 
 run: setup
 	$(BIN)/chainmall doctor
@@ -41,7 +48,21 @@ $(VENV)/.installed: $(SOURCES) | system-deps
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-test: setup
+cometbft: $(COMETBFT_STAMP)
+
+$(COMETBFT_STAMP):
+	@command -v go >/dev/null 2>&1 || { \
+	  echo "error: Go (1.22 or newer) is needed to build CometBFT $(COMETBFT_VERSION);" \
+	       "install it (https://go.dev/doc/install), then rerun 'make cometbft'" >&2; exit 1; }
+	@echo "installing CometBFT $(COMETBFT_VERSION) into $(TOOLS_BIN) (go install, about a minute)"
+	mkdir -p $(TOOLS_BIN)
+	GOBIN="$(abspath $(TOOLS_BIN))" GOFLAGS=-buildvcs=false \
+	    go install github.com/cometbft/cometbft/cmd/cometbft@$(COMETBFT_VERSION)
+	$(TOOLS_BIN)/cometbft version
+	rm -f $(TOOLS_BIN)/.cometbft-v*
+	touch $@
+
+test: setup cometbft
 	$(BIN)/python -m pytest -q
 
 bench: setup
@@ -51,4 +72,4 @@ lint: setup
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf build $(VENV) ext/*.so ext/_*.c *.egg-info
+	rm -rf build $(VENV) .tools ext/*.so ext/_*.c *.egg-info
