@@ -218,6 +218,30 @@ class StoreConflict(StorageError):
     code = 205
 
 
+class AbciError(NetworkError):
+    """The ABCI connection to the consensus engine (CometBFT) failed."""
+
+    code = 320
+
+
+class AbciFrameError(AbciError):
+    """An ABCI message that is malformed or longer than ABCI_REQUEST_BYTES_MAX."""
+
+    code = 321
+
+
+class AbciAppFailed(AbciError):
+    """The application raised in an ABCI call that has no error code: serving stops."""
+
+    code = 322
+
+
+class CometBFTMissing(AbciError):
+    """The CometBFT binary is missing, is not the pinned version, or does not run."""
+
+    code = 323
+
+
 # Stateless per-tx verdicts, in the fixed order every node checks them.
 # The batch kernel and the reference return exactly these codes.
 TX_CHECK_ORDER: tuple[type[ChainmallError], ...] = (

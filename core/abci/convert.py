@@ -1,0 +1,337 @@
+"""Conversions between CometBFT's ABCI protobuf messages and the values of `types.py`.
+
+`*_from_proto` reads a message into a value, `*_to_proto` builds the message
+from a value; the server uses one direction, clients and tests the other.
+Units change at this edge only: protobuf Timestamps become integer
+milliseconds since the Unix epoch (floored; the header time is what all
+validators agreed on), validator keys become raw Ed25519 bytes (any other key
+type is refused), event attributes are always marked for indexing.
+
+Some value fields have no place in CometBFT's messages and do not cross the
+socket: `CheckTxResult.priority/sender/nonce` (v0.38 dropped them from
+ResponseCheckTx) and `FinalizeBlockResult.block_hash` (chainmall's own record).
+The tx id travels in the `data` field of CheckTx and of each ExecTxResult.
+"""
+
+from __future__ import annotations
+
+import json
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from ..constants import PUBLIC_KEY_BYTES
+from ..errors import InvalidKey
+from .proto.tendermint.abci import types_pb2 as abci
+from .proto.tendermint.crypto import keys_pb2, proof_pb2
+from .types import (
+    BlockRequest,
+    CheckTxResult,
+    CommitResult,
+    Event,
+    ExecTxResult,
+    FinalizeBlockResult,
+    InfoResult,
+    InitChainRequest,
+    InitChainResult,
+    Misbehavior,
+    MisbehaviorKind,
+    QueryRequest,
+    QueryResult,
+    ValidatorUpdate,
+)
+
+# ProofOp.type of a chainmall state proof in a Query response (docs/state-root.md).
+STATE_PROOF_OP_TYPE = "chainmall/state"
+
+BlockRequestMessage = (
+    abci.RequestPrepareProposal | abci.RequestProcessProposal | abci.RequestFinalizeBlock
+)
+
+
+# --- units -------------------------------------------------------------------
+
+
+def time_ms_from_proto(timestamp: Timestamp) -> int:
+    """Milliseconds since the Unix epoch, floored (sub-millisecond digits dropped)."""
+    return timestamp.seconds * 1000 + timestamp.nanos // 1_000_000
+
+
+def time_ms_to_proto(time_ms: int, timestamp: Timestamp) -> None:
+    """Set `timestamp` to `time_ms` milliseconds since the Unix epoch."""
+    seconds, millis = divmod(time_ms, 1000)
+    timestamp.seconds = seconds
+    timestamp.nanos = millis * 1_000_000
+
+
+def ed25519_key_from_proto(key: keys_pb2.PublicKey) -> bytes:
+    """The raw Ed25519 key; `InvalidKey` for any other key type or a wrong length."""
+    kind = key.WhichOneof("sum")
+    if kind != "ed25519":
+        raise InvalidKey(f"validator key type {kind or 'none'} is not supported: "
+                         "chainmall validators use Ed25519")
+    if len(key.ed25519) != PUBLIC_KEY_BYTES:
+        raise InvalidKey(f"an Ed25519 validator key is {PUBLIC_KEY_BYTES} bytes, "
+                         f"got {len(key.ed25519)}")
+    return key.ed25519
+
+
+# --- shared parts --------------------------------------------------------------
+
+
+def event_to_proto(event: Event) -> abci.Event:
+    """An ABCI event; every attribute is marked for indexing."""
+    return abci.Event(
+        type=event.type,
+        attributes=[abci.EventAttribute(key=k, value=v, index=True) for k, v in event.attributes],
+    )
+
+
+def event_from_proto(message: abci.Event) -> Event:
+    """An event value (the attributes' index flags are dropped)."""
+    return Event(message.type, tuple((a.key, a.value) for a in message.attributes))
+
+
+def validator_update_to_proto(update: ValidatorUpdate) -> abci.ValidatorUpdate:
+    """A validator update with an Ed25519 key."""
+    return abci.ValidatorUpdate(
+        pub_key=keys_pb2.PublicKey(ed25519=update.public_key), power=update.power
+    )
+
+
+def validator_update_from_proto(message: abci.ValidatorUpdate) -> ValidatorUpdate:
+    """A validator update value; `InvalidKey` unless the key is Ed25519."""
+    return ValidatorUpdate(ed25519_key_from_proto(message.pub_key), message.power)
+
+
+def misbehavior_to_proto(item: Misbehavior) -> abci.Misbehavior:
+    """Evidence as CometBFT reports it."""
+    message = abci.Misbehavior(
+        type=int(item.kind),
+        validator=abci.Validator(address=item.validator_address, power=item.validator_power),
+        height=item.height,
+        total_voting_power=item.total_voting_power,
+    )
+    time_ms_to_proto(item.time_ms, message.time)
+    return message
+
+
+def misbehavior_from_proto(message: abci.Misbehavior) -> Misbehavior:
+    """An evidence value (an unknown type number reads as UNKNOWN)."""
+    try:
+        kind = MisbehaviorKind(message.type)
+    except ValueError:
+        kind = MisbehaviorKind.UNKNOWN
+    return Misbehavior(
+        kind=kind,
+        validator_address=message.validator.address,
+        validator_power=message.validator.power,
+        height=message.height,
+        time_ms=time_ms_from_proto(message.time),
+        total_voting_power=message.total_voting_power,
+    )
+
+
+def exec_tx_result_to_proto(result: ExecTxResult) -> abci.ExecTxResult:
+    """One tx's outcome; the tx id goes in `data`."""
+    return abci.ExecTxResult(
+        code=result.code, data=result.tx_id, log=result.log,
+        events=[event_to_proto(e) for e in result.events],
+    )
+
+
+def exec_tx_result_from_proto(message: abci.ExecTxResult) -> ExecTxResult:
+    """One tx's outcome value."""
+    return ExecTxResult(
+        code=message.code, log=message.log,
+        events=tuple(event_from_proto(e) for e in message.events), tx_id=message.data,
+    )
+
+
+# --- Info, InitChain ---------------------------------------------------------------
+
+
+def info_result_to_proto(result: InfoResult, data: str = "chainmall") -> abci.ResponseInfo:
+    """ResponseInfo: the last committed height and app hash."""
+    return abci.ResponseInfo(
+        data=data, version=result.version, app_version=result.app_version,
+        last_block_height=result.last_block_height,
+        last_block_app_hash=result.last_block_app_hash,
+    )
+
+
+def info_result_from_proto(message: abci.ResponseInfo) -> InfoResult:
+    """An Info value."""
+    return InfoResult(
+        last_block_height=message.last_block_height,
+        last_block_app_hash=message.last_block_app_hash,
+        version=message.version, app_version=message.app_version,
+    )
+
+
+def init_chain_request_to_proto(request: InitChainRequest) -> abci.RequestInitChain:
+    """RequestInitChain (no consensus params: the engine's genesis holds those)."""
+    message = abci.RequestInitChain(
+        chain_id=request.chain_id,
+        validators=[validator_update_to_proto(v) for v in request.validators],
+        app_state_bytes=request.app_state_bytes, initial_height=request.initial_height,
+    )
+    time_ms_to_proto(request.time_ms, message.time)
+    return message
+
+
+def init_chain_request_from_proto(message: abci.RequestInitChain) -> InitChainRequest:
+    """An InitChain value; `InvalidKey` if a genesis validator's key is not Ed25519."""
+    return InitChainRequest(
+        chain_id=message.chain_id,
+        time_ms=time_ms_from_proto(message.time),
+        validators=tuple(validator_update_from_proto(v) for v in message.validators),
+        app_state_bytes=message.app_state_bytes,
+        initial_height=message.initial_height,
+    )
+
+
+def init_chain_result_to_proto(result: InitChainResult) -> abci.ResponseInitChain:
+    """ResponseInitChain: the app's validators (none: keep the engine's) and app hash."""
+    return abci.ResponseInitChain(
+        validators=[validator_update_to_proto(v) for v in result.validators],
+        app_hash=result.app_hash,
+    )
+
+
+def init_chain_result_from_proto(message: abci.ResponseInitChain) -> InitChainResult:
+    """An InitChain result value."""
+    return InitChainResult(
+        validators=tuple(validator_update_from_proto(v) for v in message.validators),
+        app_hash=message.app_hash,
+    )
+
+
+# --- CheckTx -------------------------------------------------------------------------
+
+
+def check_tx_result_to_proto(result: CheckTxResult) -> abci.ResponseCheckTx:
+    """ResponseCheckTx: code, log and the tx id in `data`."""
+    return abci.ResponseCheckTx(code=result.code, data=result.tx_id, log=result.log)
+
+
+def check_tx_result_from_proto(message: abci.ResponseCheckTx) -> CheckTxResult:
+    """A CheckTx value (priority, sender and nonce do not cross the socket)."""
+    return CheckTxResult(code=message.code, log=message.log, tx_id=message.data)
+
+
+# --- PrepareProposal, ProcessProposal, FinalizeBlock ----------------------------------
+
+
+def block_request_from_proto(message: BlockRequestMessage) -> BlockRequest:
+    """The block a PrepareProposal, ProcessProposal or FinalizeBlock request carries."""
+    is_prepare = isinstance(message, abci.RequestPrepareProposal)
+    return BlockRequest(
+        height=message.height,
+        time_ms=time_ms_from_proto(message.time),
+        txs=tuple(message.txs),
+        proposer_address=message.proposer_address,
+        hash=b"" if is_prepare else message.hash,
+        misbehavior=tuple(misbehavior_from_proto(m) for m in message.misbehavior),
+        max_tx_bytes=message.max_tx_bytes if is_prepare else 0,
+    )
+
+
+def block_request_to_proto(
+    request: BlockRequest, kind: type[BlockRequestMessage]
+) -> BlockRequestMessage:
+    """A PrepareProposal, ProcessProposal or FinalizeBlock request (`kind`) for the block."""
+    message = kind(
+        txs=request.txs,
+        height=request.height,
+        proposer_address=request.proposer_address,
+        misbehavior=[misbehavior_to_proto(m) for m in request.misbehavior],
+    )
+    if isinstance(message, abci.RequestPrepareProposal):
+        message.max_tx_bytes = request.max_tx_bytes
+    else:
+        message.hash = request.hash
+    time_ms_to_proto(request.time_ms, message.time)
+    return message
+
+
+def finalize_block_result_to_proto(result: FinalizeBlockResult) -> abci.ResponseFinalizeBlock:
+    """ResponseFinalizeBlock: tx results in request order, events, validator updates, app hash."""
+    return abci.ResponseFinalizeBlock(
+        events=[event_to_proto(e) for e in result.events],
+        tx_results=[exec_tx_result_to_proto(r) for r in result.tx_results],
+        validator_updates=[validator_update_to_proto(v) for v in result.validator_updates],
+        app_hash=result.app_hash,
+    )
+
+
+def finalize_block_result_from_proto(message: abci.ResponseFinalizeBlock) -> FinalizeBlockResult:
+    """A FinalizeBlock value (without chainmall's own block hash)."""
+    return FinalizeBlockResult(
+        tx_results=tuple(exec_tx_result_from_proto(r) for r in message.tx_results),
+        events=tuple(event_from_proto(e) for e in message.events),
+        validator_updates=tuple(validator_update_from_proto(v) for v in message.validator_updates),
+        app_hash=message.app_hash,
+    )
+
+
+# --- Commit, Query ---------------------------------------------------------------------
+
+
+def commit_result_to_proto(result: CommitResult) -> abci.ResponseCommit:
+    """ResponseCommit: the retain height."""
+    return abci.ResponseCommit(retain_height=result.retain_height)
+
+
+def commit_result_from_proto(message: abci.ResponseCommit) -> CommitResult:
+    """A Commit value."""
+    return CommitResult(retain_height=message.retain_height)
+
+
+def query_request_to_proto(request: QueryRequest) -> abci.RequestQuery:
+    """RequestQuery."""
+    return abci.RequestQuery(
+        path=request.path, data=request.data, height=request.height, prove=request.prove
+    )
+
+
+def query_request_from_proto(message: abci.RequestQuery) -> QueryRequest:
+    """A Query value."""
+    return QueryRequest(
+        path=message.path, data=message.data, height=message.height, prove=message.prove
+    )
+
+
+def query_result_to_proto(result: QueryResult) -> abci.ResponseQuery:
+    """ResponseQuery; a proof travels as one ProofOp of type STATE_PROOF_OP_TYPE and
+    `info` as canonical JSON text."""
+    message = abci.ResponseQuery(
+        code=result.code, log=result.log, key=result.key, value=result.value,
+        height=result.height,
+        info=json.dumps(result.info, sort_keys=True, separators=(",", ":"), default=str)
+        if result.info else "",
+    )
+    if result.proof:
+        message.proof_ops.ops.append(
+            proof_pb2.ProofOp(type=STATE_PROOF_OP_TYPE, key=result.key, data=result.proof)
+        )
+    return message
+
+
+def query_result_from_proto(message: abci.ResponseQuery) -> QueryResult:
+    """A Query result value (the first chainmall state proof op, if any)."""
+    proof = next((op.data for op in message.proof_ops.ops if op.type == STATE_PROOF_OP_TYPE), b"")
+    return QueryResult(
+        code=message.code, log=message.log, key=message.key, value=message.value,
+        proof=proof, height=message.height, info=_info_from_text(message.info),
+    )
+
+
+def _info_from_text(text: str) -> dict[str, object]:
+    """The `info` of a query result: a JSON object, else the text under "info"."""
+    if not text:
+        return {}
+    try:
+        info = json.loads(text)
+    except ValueError:
+        return {"info": text}
+    return info if isinstance(info, dict) else {"info": info}
