@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := build-essential pkg-config libsodium-dev python3-dev python3-venv
 SOURCES := setup.py pyproject.toml $(wildcard ext/*.pyx ext/*.pxd ext/csrc/*.c ext/csrc/*.h)
 
-.PHONY: run setup system-deps cometbft test bench lint clean
+.PHONY: run setup system-deps cometbft abci-proto test test-protobuf-range bench lint clean
 
 # CometBFT, the consensus engine of validator networks (docs/cometbft.md): an
 # exact release built with `go install` into the project's tool dir. The stamp
@@ -62,8 +62,27 @@ $(COMETBFT_STAMP):
 	rm -f $(TOOLS_BIN)/.cometbft-v*
 	touch $@
 
+# Regenerates core/abci/proto/ from CometBFT's .proto files (docs/cometbft.md).
+abci-proto: cometbft
+	$(PYTHON) core/abci/proto/generate.py
+
+# The suite fails, rather than skips, the CometBFT tests when the binary is missing.
 test: setup cometbft
-	$(BIN)/python -m pytest -q
+	CHAINMALL_REQUIRE_COMETBFT=1 $(BIN)/python -m pytest -q
+
+# The generated ABCI classes under the oldest protobuf runtime pyproject.toml allows
+# and a middle one (`make test` runs the newest, which pip installs).
+PROTOBUF_VERSIONS := 5.29.5 6.33.0
+test-protobuf-range: setup cometbft
+	@for v in $(PROTOBUF_VERSIONS); do \
+	  dir="$(abspath .tools)/protobuf-$$v"; \
+	  test -d "$$dir" || $(BIN)/python -m pip install -q --target "$$dir" "protobuf==$$v" \
+	    || exit 1; \
+	  PYTHONPATH="$$dir" $(BIN)/python -c \
+	    "import google.protobuf as p; print('tests/core/abci under protobuf', p.__version__)"; \
+	  PYTHONPATH="$$dir" CHAINMALL_REQUIRE_COMETBFT=1 \
+	    $(BIN)/python -m pytest -q -p no:cacheprovider tests/core/abci || exit 1; \
+	done
 
 bench: setup
 	$(BIN)/python -m pytest bench --benchmark-only -s -q

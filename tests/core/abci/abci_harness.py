@@ -14,6 +14,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -214,8 +215,11 @@ class CometNode:
         """One CometBFT RPC call (URI form); its `result`, or AssertionError on an RPC error."""
         query = urllib.parse.urlencode({k: str(v) for k, v in params.items()})
         url = f"http://127.0.0.1:{self.rpc_port}/{method}" + (f"?{query}" if query else "")
-        with urllib.request.urlopen(url, timeout=DEADLINE_S) as response:
-            body = json.loads(response.read())
+        try:
+            with urllib.request.urlopen(url, timeout=DEADLINE_S) as response:
+                body = json.loads(response.read())
+        except urllib.error.HTTPError as error:  # CometBFT sends RPC errors with status 500
+            body = json.loads(error.read())
         if "error" in body:
             raise AssertionError(f"{method}: {body['error']}")
         return body["result"]
