@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 
 import pytest
 from chainmall.core.abci import convert
@@ -149,3 +150,19 @@ def test_overlong_prefix_is_refused() -> None:
 def test_non_minimal_prefix_is_read_as_go_reads_it() -> None:
     decoder = FrameDecoder(FRAME_MAX)
     assert decoder.feed(b"\x83\x00abc") == [b"abc"]
+
+
+def test_worked_examples_in_the_docs() -> None:
+    """docs/cometbft.md's frame table: each message, in protobuf text form, frames to its hex."""
+    from pathlib import Path
+
+    from google.protobuf import text_format
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "cometbft.md").read_text()
+    rows = re.findall(r"^\| `(Request|Response)\{(.*)\}` \| `([0-9a-f ]+)` \|$", doc, re.MULTILINE)
+    assert len(rows) >= 6
+    for kind, body, frame in rows:
+        message = text_format.Parse(body.replace(", ", " "), getattr(abci, kind)())
+        assert encode_frame(message.SerializeToString()).hex(" ") == frame, body
+        [decoded] = FrameDecoder(FRAME_MAX).feed(bytes.fromhex(frame))
+        assert getattr(abci, kind).FromString(decoded) == message
