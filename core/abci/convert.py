@@ -78,12 +78,14 @@ def ed25519_key_from_proto(key: keys_pb2.PublicKey) -> bytes:
 # --- shared parts --------------------------------------------------------------
 
 
-def event_to_proto(event: Event) -> abci.Event:
-    """An ABCI event; every attribute is marked for indexing."""
-    return abci.Event(
-        type=event.type,
-        attributes=[abci.EventAttribute(key=k, value=v, index=True) for k, v in event.attributes],
-    )
+def event_to_proto(event: Event, into: abci.Event | None = None) -> abci.Event:
+    """An ABCI event (filled in `into` if given); every attribute is marked for indexing."""
+    message = abci.Event() if into is None else into
+    message.type = event.type
+    add = message.attributes.add
+    for key, value in event.attributes:
+        add(key=key, value=value, index=True)
+    return message
 
 
 def event_from_proto(message: abci.Event) -> Event:
@@ -131,12 +133,17 @@ def misbehavior_from_proto(message: abci.Misbehavior) -> Misbehavior:
     )
 
 
-def exec_tx_result_to_proto(result: ExecTxResult) -> abci.ExecTxResult:
-    """One tx's outcome; the tx id goes in `data`."""
-    return abci.ExecTxResult(
-        code=result.code, data=result.tx_id, log=result.log,
-        events=[event_to_proto(e) for e in result.events],
-    )
+def exec_tx_result_to_proto(
+    result: ExecTxResult, into: abci.ExecTxResult | None = None
+) -> abci.ExecTxResult:
+    """One tx's outcome (filled in `into` if given); the tx id goes in `data`."""
+    message = abci.ExecTxResult() if into is None else into
+    message.code = result.code
+    message.data = result.tx_id
+    message.log = result.log
+    for event in result.events:
+        event_to_proto(event, message.events.add())
+    return message
 
 
 def exec_tx_result_from_proto(message: abci.ExecTxResult) -> ExecTxResult:
@@ -209,9 +216,15 @@ def init_chain_result_from_proto(message: abci.ResponseInitChain) -> InitChainRe
 # --- CheckTx -------------------------------------------------------------------------
 
 
-def check_tx_result_to_proto(result: CheckTxResult) -> abci.ResponseCheckTx:
-    """ResponseCheckTx: code, log and the tx id in `data`."""
-    return abci.ResponseCheckTx(code=result.code, data=result.tx_id, log=result.log)
+def check_tx_result_to_proto(
+    result: CheckTxResult, into: abci.ResponseCheckTx | None = None
+) -> abci.ResponseCheckTx:
+    """ResponseCheckTx (filled in `into` if given): code, log and the tx id in `data`."""
+    message = abci.ResponseCheckTx() if into is None else into
+    message.code = result.code
+    message.data = result.tx_id
+    message.log = result.log
+    return message
 
 
 def check_tx_result_from_proto(message: abci.ResponseCheckTx) -> CheckTxResult:
@@ -254,14 +267,20 @@ def block_request_to_proto(
     return message
 
 
-def finalize_block_result_to_proto(result: FinalizeBlockResult) -> abci.ResponseFinalizeBlock:
-    """ResponseFinalizeBlock: tx results in request order, events, validator updates, app hash."""
-    return abci.ResponseFinalizeBlock(
-        events=[event_to_proto(e) for e in result.events],
-        tx_results=[exec_tx_result_to_proto(r) for r in result.tx_results],
-        validator_updates=[validator_update_to_proto(v) for v in result.validator_updates],
-        app_hash=result.app_hash,
-    )
+def finalize_block_result_to_proto(
+    result: FinalizeBlockResult, into: abci.ResponseFinalizeBlock | None = None
+) -> abci.ResponseFinalizeBlock:
+    """ResponseFinalizeBlock (filled in `into` if given): tx results in request order,
+    events, validator updates, app hash."""
+    message = abci.ResponseFinalizeBlock() if into is None else into
+    for event in result.events:
+        event_to_proto(event, message.events.add())
+    add_result = message.tx_results.add
+    for tx_result in result.tx_results:  # one per tx: built in place, not copied
+        exec_tx_result_to_proto(tx_result, add_result())
+    message.validator_updates.extend(validator_update_to_proto(v) for v in result.validator_updates)
+    message.app_hash = result.app_hash
+    return message
 
 
 def finalize_block_result_from_proto(message: abci.ResponseFinalizeBlock) -> FinalizeBlockResult:

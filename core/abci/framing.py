@@ -57,13 +57,18 @@ class FrameDecoder:
         buffer += data
         frames: list[bytes] = []
         start = 0
-        while True:
-            prefix = self._read_prefix(start)
-            if prefix is None:  # the length prefix continues in a later read
-                break
-            length, body = prefix
+        size = len(buffer)
+        while start < size:
+            first = buffer[start]
+            if first < 0x80 and first <= self._frame_bytes_max:  # a one-byte prefix (< 128)
+                length, body = first, start + 1
+            else:
+                prefix = self._read_prefix(start)
+                if prefix is None:  # the length prefix continues in a later read
+                    break
+                length, body = prefix
             end = body + length
-            if end > len(buffer):  # the message continues in a later read
+            if end > size:  # the message continues in a later read
                 break
             frames.append(bytes(buffer[body:end]))
             start = end

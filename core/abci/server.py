@@ -62,6 +62,8 @@ _LOCAL_REQUESTS = frozenset({
 # App failures in these calls become a code in the response; in any other, serving stops.
 _CODED_REQUESTS = frozenset({"check_tx", "query"})
 INTERNAL_ERROR_CODE = ChainmallError.code
+_NEW, _RECHECK = CheckTxKind.NEW, CheckTxKind.RECHECK
+assert abci.NEW == _NEW and abci.RECHECK == _RECHECK
 
 
 def parse_address(address: str) -> tuple[str, str, int]:
@@ -316,10 +318,15 @@ class AbciServer:
         result = self._app.query(convert.query_request_from_proto(request.query))
         return abci.Response(query=convert.query_result_to_proto(result))
 
+    # The hot paths (a CheckTx per tx per node, an ExecTxResult per tx) fill the Response
+    # in place: wrapping a finished sub-message copies it.
     def _check_tx(self, request: abci.Request) -> abci.Response:
-        kind = CheckTxKind.RECHECK if request.check_tx.type == abci.RECHECK else CheckTxKind.NEW
-        result = self._app.check_tx(request.check_tx.tx, kind)
-        return abci.Response(check_tx=convert.check_tx_result_to_proto(result))
+        message = request.check_tx
+        result = self._app.check_tx(message.tx, _RECHECK if message.type else _NEW)
+        response = abci.Response()
+        response.check_tx.SetInParent()
+        convert.check_tx_result_to_proto(result, response.check_tx)
+        return response
 
     def _prepare_proposal(self, request: abci.Request) -> abci.Response:
         txs = self._app.prepare_proposal(
@@ -343,7 +350,10 @@ class AbciServer:
                 f"the application returned {len(result.tx_results)} tx results for the "
                 f"{len(block.txs)} txs of block {block.height}"
             )
-        return abci.Response(finalize_block=convert.finalize_block_result_to_proto(result))
+        response = abci.Response()
+        response.finalize_block.SetInParent()
+        convert.finalize_block_result_to_proto(result, response.finalize_block)
+        return response
 
     def _commit(self, request: abci.Request) -> abci.Response:
         return abci.Response(commit=convert.commit_result_to_proto(self._app.commit()))

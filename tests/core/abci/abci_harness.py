@@ -71,9 +71,10 @@ def cometbft_binary() -> Path:
 class ServerThread:
     """An `AbciServer` on an event loop of its own thread, driven from blocking test code."""
 
-    def __init__(self, app: AbciApplication, address: str,
-                 executor: Executor | None = None) -> None:
-        self.loop = asyncio.new_event_loop()
+    def __init__(self, app: AbciApplication, address: str, executor: Executor | None = None,
+                 loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
+                 ) -> None:
+        self.loop = loop_factory()
         self._thread = threading.Thread(target=self.loop.run_forever, name="abci-test-loop",
                                         daemon=True)
         self._thread.start()

@@ -1,11 +1,13 @@
 """The ABCI socket server against a raw wire client: order, Flush, errors, limits, shutdown.
 
 Each test runs over TCP and a Unix socket, with application calls inline on
-the loop and in a thread pool (whose calls must still come one at a time).
+the loop and in a thread pool (whose calls must still come one at a time),
+on asyncio's own event loop and on uvloop (which the node runs).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 import socket
@@ -17,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import uvloop
 from abci_harness import RawClient, ServerThread, poll
 from abci_kv_app import BAD_TX_CODE, KvApp, state_hash
 from chainmall.core.abci import convert
@@ -33,12 +36,14 @@ from chainmall.core.constants import ABCI_CONNECTIONS_MAX
 from chainmall.core.errors import AbciAppFailed, ChainmallError
 from test_abci_framing import request_stream
 
+LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
-@pytest.fixture(params=list(itertools.product(["tcp", "unix"], ["inline", "executor"])),
+
+@pytest.fixture(params=list(itertools.product(["tcp", "unix"], ["inline", "executor"], LOOPS)),
                 ids=lambda p: "-".join(p))
 def serve(request: pytest.FixtureRequest) -> Iterator[object]:
     """A factory: serve(app) -> ServerThread on a fresh address; all closed afterwards."""
-    transport, mode = request.param
+    transport, mode, loop = request.param
     started: list[ServerThread] = []
     executor = ThreadPoolExecutor(4, thread_name_prefix="abci-app") if mode == "executor" \
         else None
@@ -46,7 +51,7 @@ def serve(request: pytest.FixtureRequest) -> Iterator[object]:
         def start(app: KvApp) -> ServerThread:
             address = f"unix://{tmp}/abci{len(started)}.sock" if transport == "unix" \
                 else "tcp://127.0.0.1:0"
-            server = ServerThread(app, address, executor)
+            server = ServerThread(app, address, executor, LOOPS[loop])
             started.append(server)
             return server
         yield start
