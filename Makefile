@@ -15,6 +15,8 @@ SOURCES := setup.py pyproject.toml $(wildcard ext/*.pyx ext/*.pxd ext/csrc/*.c e
 COMETBFT_VERSION := v0.38.26
 TOOLS_BIN := .tools/bin
 COMETBFT_STAMP := $(TOOLS_BIN)/.cometbft-$(COMETBFT_VERSION)
+# Go from PATH, else where the official tarball installs it.
+GO ?= $(shell command -v go 2>/dev/null || { test -x /usr/local/go/bin/go && echo /usr/local/go/bin/go; })
 
 run: setup
 	$(BIN)/chainmall doctor
@@ -51,20 +53,20 @@ $(VENV)/.installed: $(SOURCES) | system-deps
 cometbft: $(COMETBFT_STAMP)
 
 $(COMETBFT_STAMP):
-	@command -v go >/dev/null 2>&1 || { \
-	  echo "error: Go (1.22 or newer) is needed to build CometBFT $(COMETBFT_VERSION);" \
+	@test -n "$(GO)" || { \
+	  echo "error: Go (1.22.11 or newer) is needed to build CometBFT $(COMETBFT_VERSION);" \
 	       "install it (https://go.dev/doc/install), then rerun 'make cometbft'" >&2; exit 1; }
 	@echo "installing CometBFT $(COMETBFT_VERSION) into $(TOOLS_BIN) (go install, about a minute)"
 	mkdir -p $(TOOLS_BIN)
 	GOBIN="$(abspath $(TOOLS_BIN))" GOFLAGS=-buildvcs=false \
-	    go install github.com/cometbft/cometbft/cmd/cometbft@$(COMETBFT_VERSION)
+	    $(GO) install github.com/cometbft/cometbft/cmd/cometbft@$(COMETBFT_VERSION)
 	$(TOOLS_BIN)/cometbft version
 	rm -f $(TOOLS_BIN)/.cometbft-v*
 	touch $@
 
 # Regenerates core/abci/proto/ from CometBFT's .proto files (docs/cometbft.md).
 abci-proto: cometbft
-	$(PYTHON) core/abci/proto/generate.py
+	PATH="$(dir $(GO)):$$PATH" $(PYTHON) core/abci/proto/generate.py
 
 # The suite fails, rather than skips, the CometBFT tests when the binary is missing.
 test: setup cometbft
