@@ -87,7 +87,8 @@ class AbciServer:
     `start(address)` listens (a TCP port 0 picks a free port: see `address`);
     `stop()` closes the listener and every connection and returns once no
     application call is running; `wait_closed()` returns after `stop()` and
-    raises `AbciAppFailed` if serving stopped because the application failed.
+    raises `AbciAppFailed` as soon as serving stops because the application
+    failed (the connections are then closing: `stop()` waits for them).
     """
 
     def __init__(
