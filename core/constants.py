@@ -124,6 +124,8 @@ ABCI_REQUEST_BYTES_MAX = BLOCK_BYTES_MAX + 4 * 1024 * 1024
 ABCI_CONNECTIONS_MAX = 8  # CometBFT opens 4; a restarted engine may overlap the old ones
 ABCI_READ_BYTES_MAX = 256 * 1024  # one socket read
 ABCI_BATCH_REQUESTS_MAX = 1024  # requests answered between two socket writes
+# One state proof in a Query response: at most 256 siblings of 32 bytes plus a leaf.
+ABCI_QUERY_PROOF_BYTES_MAX = 64 * 1024
 
 # --- relations ---------------------------------------------------------------------
 assert TX_BODY_FIXED_BYTES + CHAIN_ID_BYTES_MAX + TX_PAYLOAD_BYTES_MAX <= TX_BODY_BYTES_MAX
@@ -136,3 +138,4 @@ assert GENESIS_VALIDATORS_MAX <= COMMIT_SIGNATURES_MAX
 assert TABLE_ACCOUNTS != TABLE_FEE_POOL
 assert 10 + len(STATE_TABLES) <= STORE_DBS_MAX
 assert BLOCK_BYTES_MAX < ABCI_REQUEST_BYTES_MAX
+assert STATE_PATH_BITS * HASH_BYTES < ABCI_QUERY_PROOF_BYTES_MAX

@@ -11,6 +11,7 @@ Some value fields have no place in CometBFT's messages and do not cross the
 socket: `CheckTxResult.priority/sender/nonce` (v0.38 dropped them from
 ResponseCheckTx) and `FinalizeBlockResult.block_hash` (chainmall's own record).
 The tx id travels in the `data` field of CheckTx and of each ExecTxResult.
+A Query result's entries travel as ProofOps (`encode_query_entry`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import json
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from ..constants import PUBLIC_KEY_BYTES
-from ..errors import InvalidKey
+from ..constants import ABCI_QUERY_PROOF_BYTES_MAX, PUBLIC_KEY_BYTES, STATE_VALUE_BYTES_MAX
+from ..encoding import Reader, Writer
+from ..errors import DecodeError, InvalidKey
 from .proto.tendermint.abci import types_pb2 as abci
-from .proto.tendermint.crypto import keys_pb2, proof_pb2
+from .proto.tendermint.crypto import keys_pb2
 from .types import (
     BlockRequest,
     CheckTxResult,
@@ -35,13 +37,15 @@ from .types import (
     InitChainResult,
     Misbehavior,
     MisbehaviorKind,
+    ProvenEntry,
     QueryRequest,
     QueryResult,
     ValidatorUpdate,
 )
 
-# ProofOp.type of a chainmall state proof in a Query response (docs/state-root.md).
-STATE_PROOF_OP_TYPE = "chainmall/state"
+# ProofOp.type of one entry of a Query response, and its encoding's version byte.
+QUERY_ENTRY_OP_TYPE = "chainmall/entry"
+QUERY_ENTRY_VERSION = 1
 
 BlockRequestMessage = (
     abci.RequestPrepareProposal | abci.RequestProcessProposal | abci.RequestFinalizeBlock
@@ -320,37 +324,55 @@ def query_request_from_proto(message: abci.RequestQuery) -> QueryRequest:
     )
 
 
+def encode_query_entry(entry: ProvenEntry) -> bytes:
+    """One entry of a Query response: version u8, present u8, value (u32-sized, empty
+    when absent), proof (u32-sized, empty when not asked for)."""
+    return (Writer().u8(QUERY_ENTRY_VERSION).u8(int(entry.value is not None))
+            .sized(entry.value or b"", 4, STATE_VALUE_BYTES_MAX)
+            .sized(entry.proof, 4, ABCI_QUERY_PROOF_BYTES_MAX).getvalue())
+
+
+def decode_query_entry(key: bytes, data: bytes) -> ProvenEntry:
+    """The entry `encode_query_entry` wrote for `key`; `DecodeError` on anything else."""
+    reader = Reader(data, "query entry")
+    if reader.u8("version") != QUERY_ENTRY_VERSION:
+        raise DecodeError(f"query entry version is not {QUERY_ENTRY_VERSION}")
+    present = reader.u8("present")
+    if present > 1:
+        raise DecodeError("query entry: present is not 0 or 1")
+    value = reader.sized(4, STATE_VALUE_BYTES_MAX, "value")
+    if not present and value:
+        raise DecodeError("query entry: an absent entry with a value")
+    proof = reader.sized(4, ABCI_QUERY_PROOF_BYTES_MAX, "proof")
+    reader.finish()
+    return ProvenEntry(key, value if present else None, proof)
+
+
 def query_result_to_proto(result: QueryResult) -> abci.ResponseQuery:
-    """ResponseQuery; a proof travels as one ProofOp of type STATE_PROOF_OP_TYPE and
-    `info` as canonical JSON text."""
+    """ResponseQuery: `key`/`value` are the first entry's (as `abci_query` shows them);
+    every entry, with its proof, is one ProofOp of type QUERY_ENTRY_OP_TYPE, in order;
+    `info` is {"root": hex} when the result names its root."""
     message = abci.ResponseQuery(
         code=result.code, log=result.log, key=result.key, value=result.value,
         height=result.height,
-        info=json.dumps(result.info, sort_keys=True, separators=(",", ":"), default=str)
-        if result.info else "",
+        info=json.dumps({"root": result.root.hex()}) if result.root else "",
     )
-    if result.proof:
-        message.proof_ops.ops.append(
-            proof_pb2.ProofOp(type=STATE_PROOF_OP_TYPE, key=result.key, data=result.proof)
-        )
+    add = message.proof_ops.ops.add
+    for entry in result.entries:
+        add(type=QUERY_ENTRY_OP_TYPE, key=entry.key, data=encode_query_entry(entry))
     return message
 
 
 def query_result_from_proto(message: abci.ResponseQuery) -> QueryResult:
-    """A Query result value (the first chainmall state proof op, if any)."""
-    proof = next((op.data for op in message.proof_ops.ops if op.type == STATE_PROOF_OP_TYPE), b"")
-    return QueryResult(
-        code=message.code, log=message.log, key=message.key, value=message.value,
-        proof=proof, height=message.height, info=_info_from_text(message.info),
-    )
-
-
-def _info_from_text(text: str) -> dict[str, object]:
-    """The `info` of a query result: a JSON object, else the text under "info"."""
-    if not text:
-        return {}
-    try:
-        info = json.loads(text)
-    except ValueError:
-        return {"info": text}
-    return info if isinstance(info, dict) else {"info": info}
+    """A Query result value; `DecodeError` if an entry or the info is malformed."""
+    entries = tuple(decode_query_entry(op.key, op.data) for op in message.proof_ops.ops
+                    if op.type == QUERY_ENTRY_OP_TYPE)
+    root = b""
+    if message.info:
+        try:
+            root = bytes.fromhex(json.loads(message.info)["root"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise DecodeError(f"query info {message.info!r} is not {{\"root\": hex}}") \
+                from error
+    return QueryResult(code=message.code, log=message.log, height=message.height, root=root,
+                       entries=entries)

@@ -7,6 +7,7 @@ Nothing here sleeps to wait: `poll` retries a condition until a deadline.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import signal
@@ -166,7 +167,7 @@ class CometNode:
     """
 
     def __init__(self, binary: Path, home: Path, proxy_app: str,
-                 app_state: dict[str, str] | None = None) -> None:
+                 app_state: dict[str, str] | None = None, chain_id: str | None = None) -> None:
         self.binary = binary
         self.home = home
         init_home(binary, home)
@@ -186,7 +187,11 @@ class CometNode:
         self.genesis = json.loads(genesis_path.read_text())
         if app_state is not None:
             self.genesis["app_state"] = app_state
-            genesis_path.write_text(json.dumps(self.genesis, indent=2))
+        if chain_id is not None:
+            self.genesis["chain_id"] = chain_id
+        genesis_path.write_text(json.dumps(self.genesis, indent=2))
+        self.validator_key = base64.b64decode(json.loads(
+            (home / "config" / "priv_validator_key.json").read_text())["pub_key"]["value"])
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

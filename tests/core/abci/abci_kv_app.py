@@ -29,6 +29,7 @@ from chainmall.core.abci.types import (
     InfoResult,
     InitChainRequest,
     InitChainResult,
+    ProvenEntry,
     QueryRequest,
     QueryResult,
 )
@@ -162,6 +163,7 @@ class KvApp:
         self._record("query", request.path)
         if request.path != "/key":
             raise ValueError(f"unknown path {request.path}")
-        value = self.entries.get(request.data, b"")
-        return QueryResult(0, key=request.data, value=value, height=self.saved.height,
-                           proof=b"proof:" + request.data if request.prove else b"")
+        entry = ProvenEntry(request.data, self.entries.get(request.data),
+                            b"proof:" + request.data if request.prove else b"")
+        return QueryResult(0, height=self.saved.height, root=self.saved.app_hash,
+                           entries=(entry,))

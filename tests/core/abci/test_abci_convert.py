@@ -20,11 +20,12 @@ from chainmall.core.abci.types import (
     InitChainResult,
     Misbehavior,
     MisbehaviorKind,
+    ProvenEntry,
     QueryRequest,
     QueryResult,
     ValidatorUpdate,
 )
-from chainmall.core.errors import InvalidKey
+from chainmall.core.errors import DecodeError, InvalidKey
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given
 from hypothesis import strategies as st
@@ -141,19 +142,41 @@ def test_query_request(value: QueryRequest) -> None:
     assert convert.query_request_from_proto(message) == value
 
 
-@given(st.builds(QueryResult, U32, TEXT, st.binary(max_size=40), st.binary(max_size=40),
-                 st.binary(max_size=80), I64,
-                 st.dictionaries(st.text(max_size=5), st.integers() | TEXT, max_size=3)))
+proven_entries = st.builds(ProvenEntry, st.binary(max_size=40),
+                           st.none() | st.binary(max_size=40), st.binary(max_size=80))
+
+
+@given(st.builds(QueryResult, U32, TEXT, I64, st.just(b"") | HASH,
+                 st.lists(proven_entries, max_size=4).map(tuple)))
 def test_query_result(value: QueryResult) -> None:
     message = through_wire(convert.query_result_to_proto(value))
-    if value.proof:
-        assert [op.type for op in message.proof_ops.ops] == [convert.STATE_PROOF_OP_TYPE]
+    assert [op.key for op in message.proof_ops.ops] == [e.key for e in value.entries]
+    assert (message.key, message.value) == (value.key, value.value)  # what abci_query shows
     assert convert.query_result_from_proto(message) == value
 
 
-def test_query_info_that_is_not_json_is_kept_as_text() -> None:
-    result = convert.query_result_from_proto(abci.ResponseQuery(info="plain words"))
-    assert result.info == {"info": "plain words"}
+def test_query_entry_bytes() -> None:
+    present = convert.encode_query_entry(ProvenEntry(b"k", b"v", b"pp"))
+    assert present.hex(" ") == "01 01 00 00 00 01 76 00 00 00 02 70 70"
+    absent = convert.encode_query_entry(ProvenEntry(b"k", None))
+    assert absent.hex(" ") == "01 00 00 00 00 00 00 00 00 00"
+    assert convert.decode_query_entry(b"k", present) == ProvenEntry(b"k", b"v", b"pp")
+    assert convert.decode_query_entry(b"k", absent) == ProvenEntry(b"k", None)
+
+
+@pytest.mark.parametrize("data", [
+    b"", bytes.fromhex("02 01 00000000 00000000"), bytes.fromhex("01 02 00000000 00000000"),
+    bytes.fromhex("01 00 00000001 76 00000000"), bytes.fromhex("01 01 00000000 00000000 00"),
+    bytes.fromhex("01 01 00000005 76"),
+])
+def test_malformed_query_entries_are_refused(data: bytes) -> None:
+    with pytest.raises(DecodeError):
+        convert.decode_query_entry(b"k", data)
+
+
+def test_query_info_must_name_the_root() -> None:
+    with pytest.raises(DecodeError):
+        convert.query_result_from_proto(abci.ResponseQuery(info="plain words"))
 
 
 @pytest.mark.parametrize(("seconds", "nanos", "ms"), [

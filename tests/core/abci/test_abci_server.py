@@ -30,6 +30,7 @@ from chainmall.core.abci.types import (
     CheckTxResult,
     FinalizeBlockResult,
     InitChainRequest,
+    ProvenEntry,
 )
 from chainmall.core.constants import ABCI_CONNECTIONS_MAX
 from chainmall.core.errors import AbciAppFailed, ChainmallError
@@ -133,7 +134,8 @@ def test_every_call_answered_in_order(serve) -> None:
     assert final.finalize_block.app_hash == state_hash({b"a": b"1", b"b": b"2"})
     assert commit.commit.retain_height == 0
     assert (query.query.code, query.query.value, query.query.height) == (0, b"2", 1)
-    assert query.query.proof_ops.ops[0].data == b"proof:b"
+    assert convert.query_result_from_proto(query.query).entries == \
+        (ProvenEntry(b"b", b"2", b"proof:b"),)
     assert (info1.info.last_block_height, info1.info.last_block_app_hash) == \
         (1, final.finalize_block.app_hash)
     client.close()

@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 from abci_harness import CometNode, ServerThread, cometbft_binary, poll
 from abci_kv_app import BAD_TX_CODE, KvApp, Snapshot, state_hash
-from chainmall.core.abci.types import ValidatorUpdate
+from chainmall.core.abci import convert
+from chainmall.core.abci.types import ProvenEntry, ValidatorUpdate
 from chainmall.core.errors import AbciAppFailed
 
 pytestmark = pytest.mark.slow
@@ -143,7 +144,12 @@ def test_handshake_txs_and_query(tmp_path: Path) -> None:
         response = answer["response"]
         assert base64.b64decode(response["value"]) == b"v3"
         assert int(response["height"]) == tip
-        assert base64.b64decode(response["proofOps"]["ops"][0]["data"]) == b"proof:k3"
+        [op] = response["proofOps"]["ops"]
+        assert op["type"] == "chainmall/entry"
+        assert convert.decode_query_entry(base64.b64decode(op["key"]),
+                                          base64.b64decode(op["data"])) == \
+            ProvenEntry(b"k3", b"v3", b"proof:k3")
+        assert json.loads(response["info"]) == {"root": app.saved.app_hash.hex()}
 
 
 def test_restart_contract(tmp_path: Path) -> None:
