@@ -269,14 +269,14 @@ class RpcClient:
                 self._http = aiohttp.ClientSession(
                     timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_S))
                 await self.call("rpc_methods")  # fail now, not at the first real call
+            if self.token and address.scheme in ("tcp", "ws"):
+                await self.call("auth", {"token": self.token})
         except (OSError, TimeoutError) as error:
             await self.close()
             raise self._unreachable(_reason(error)) from None
         except BaseException:
             await self.close()
             raise
-        if self.token and address.scheme in ("tcp", "ws"):
-            await self.call("auth", {"token": self.token})
 
     async def _open_websocket(self, address: NodeAddress) -> _Connection:
         import aiohttp
@@ -298,6 +298,7 @@ class RpcClient:
 
     async def close(self) -> None:
         """Close the connection; pending calls fail with NodeUnreachable."""
+        self._lost("the client closed the connection")
         connection, self._connection = self._connection, None
         if connection is not None:
             await connection.close()
@@ -366,7 +367,7 @@ class RpcClient:
         timeout = self.timeout_s if timeout_s is None else timeout_s
         if self._http is not None and method not in _CONNECTION_METHODS:
             return await self._post(request, timeout)
-        if self._connection is None:
+        if self._connection is None or self._closed_reason:
             raise self._unreachable(self._closed_reason or "not connected")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = (future, on_result)
@@ -392,7 +393,7 @@ class RpcClient:
             responses = await self._post(requests, timeout, raw=True)
             by_id = {r.get("id"): r for r in responses if isinstance(r, dict)}
             return [_outcome(by_id.get(request_id)) for request_id in ids]
-        if self._connection is None:
+        if self._connection is None or self._closed_reason:
             raise self._unreachable(self._closed_reason or "not connected")
         loop = asyncio.get_running_loop()
         futures = []
@@ -505,9 +506,12 @@ class RpcClient:
 
     async def _subscribe(self, params: dict[str, Any],
                          parse: Callable[[Any], T]) -> Subscription[T]:
-        if self._connection is None and self._http is not None:
+        if self._http is not None and (self._connection is None or self._closed_reason):
             # http://: calls go by POST, subscriptions need the WebSocket on the same port
+            if self._connection is not None:
+                await self._connection.close()
             self._connection = await self._open_websocket(self.address)
+            self._closed_reason = ""
         subscription: Subscription[T] = Subscription(self, parse)
 
         def register(result: Any) -> None:  # runs in the reader, before any notification

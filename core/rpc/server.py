@@ -129,7 +129,10 @@ class StreamSession(Session, asyncio.Protocol):
         except FrameTooLarge as error:
             self._fail(RpcFault(INVALID_REQUEST, str(error)))
             return
-        self._partial_since = now if self._decoder.pending_bytes else None
+        if not self._decoder.pending_bytes:
+            self._partial_since = None
+        elif frames or self._partial_since is None:  # a new frame has started: its clock
+            self._partial_since = now
         loop = asyncio.get_running_loop()
         for frame in frames:
             if not frame.strip():
