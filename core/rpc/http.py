@@ -122,13 +122,18 @@ class HttpConnection(Session, asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
     def _schedule_watchdog(self) -> None:
         self._watchdog = asyncio.get_running_loop().call_later(
             self.limits.write_ms_max / 1000 / WATCHDOG_DIVISOR, self._check_write)
 
     def _check_write(self) -> None:
         self._watchdog = None
-        if self.closed or self.transport is None:
+        if self.transport is None:
             return
         paused = self._write_paused_since
         if paused is not None and time.monotonic() - paused >= self.limits.write_ms_max / 1000:

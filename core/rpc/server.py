@@ -47,6 +47,7 @@ from .session import Session
 LOG = logging.getLogger("chainmall.rpc")
 WRITE_HIGH_WATER_BYTES = 256 * 1024  # the transport asks us to pause above this
 WATCHDOG_DIVISOR = 4  # the watchdog runs this many times per shortest time-out
+STOP_FLUSH_S = 1.0  # on stop, closing connections get this long to flush, then are aborted
 
 
 class _Registry:
@@ -89,6 +90,7 @@ class StreamSession(Session, asyncio.Protocol):
         self._partial_since: float | None = None
         self._write_paused_since: float | None = None
         self._watchdog: asyncio.TimerHandle | None = None
+        self._force_close: asyncio.TimerHandle | None = None
 
     # --- asyncio.Protocol ---------------------------------------------------------
 
@@ -112,9 +114,10 @@ class StreamSession(Session, asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._server.registry.release(self)
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
+        for handle in (self._watchdog, self._force_close):
+            if handle is not None:
+                handle.cancel()
+        self._watchdog = self._force_close = None
         self.end_subscriptions()
         for task in list(self._tasks):  # nobody is left to answer
             task.cancel()
@@ -171,10 +174,14 @@ class StreamSession(Session, asyncio.Protocol):
         transport.write(encode_frame(payload))
 
     def close(self, reason: str = "") -> None:
-        if self._transport is not None and not self._transport.is_closing():
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
             if reason:
                 LOG.debug("rpc: closing %s: %s", self.peer, reason)
-            self._transport.close()
+            transport.close()  # flushes what is buffered first...
+            if transport.get_write_buffer_size():  # ...unless the client never takes it
+                self._force_close = asyncio.get_running_loop().call_later(
+                    self.limits.write_ms_max / 1000, transport.abort)
         self.closed = True
 
     def abort(self) -> None:
@@ -298,6 +305,11 @@ class RpcServer:
         for session in list(self.registry.sessions):
             session.end_subscriptions()
             session.close("server stopping")
+        deadline = time.monotonic() + STOP_FLUSH_S
+        while self.registry.sessions and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for session in list(self.registry.sessions):  # clients that take nothing more
+            session.abort()
         if http is not None:
             await http.close()
         for server in self._servers:

@@ -84,6 +84,10 @@ class Session:
         """Close the connection; subscriptions end, in-flight results are dropped."""
         raise NotImplementedError
 
+    def abort(self) -> None:
+        """Drop the connection at once, without flushing (the default: `close`)."""
+        self.close("aborted")
+
     # --- shared ---------------------------------------------------------------------
 
     def take_requests(self, count: int) -> bool:

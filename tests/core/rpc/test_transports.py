@@ -259,9 +259,9 @@ def test_connection_limit(run: Run, tmp_path: Path) -> None:
             assert refusal["error"]["data"]["class"] == "LimitExceeded"
             assert await asyncio.wait_for(reader.read(), 5) == b""  # then closed
             writer.close()
-            async with aiohttp.ClientSession() as http:
-                async with http.post(server.addresses["http"] + "/", json={}) as response:
-                    assert response.status == 503
+            async with aiohttp.ClientSession() as http, \
+                    http.post(server.addresses["http"] + "/", json={}) as response:
+                assert response.status == 503
             assert server.stats()["refused"] == 2
             for client in clients:
                 await client.close()
