@@ -353,7 +353,7 @@ class HttpTransport:
         session = WsSession(self, ws, connection.peer if connection else "ws",
                             self._bearer_ok(request))
         self._ws_sessions.add(session)
-        self.server.registry.sessions.add(session)  # counted by its HTTP connection
+        self.server.registry.attach(session)  # counted by its HTTP connection
         try:
             await session.receive_loop()
         finally:

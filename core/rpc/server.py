@@ -51,22 +51,40 @@ STOP_FLUSH_S = 1.0  # on stop, closing connections get this long to flush, then 
 
 
 class _Registry:
-    """Open sessions of every transport, for the connection limit, stats and stop."""
+    """Open sessions of every transport, for the connection limit, stats and stop.
+
+    `connections` count against the limit (TCP, Unix and HTTP connections);
+    `attached` sessions ride on one of them (a WebSocket on its HTTP
+    connection) and are only tracked.
+    """
 
     def __init__(self, connections_max: int) -> None:
         self.connections_max = connections_max
-        self.sessions: set[Session] = set()
+        self.connections: set[Session] = set()
+        self.attached: set[Session] = set()
         self.refused = 0
 
+    @property
+    def sessions(self) -> set[Session]:
+        """Every open session."""
+        return self.connections | self.attached
+
     def admit(self, session: Session) -> bool:
-        if len(self.sessions) >= self.connections_max:
+        """Count a new connection; False (and counted as refused) past the limit."""
+        if len(self.connections) >= self.connections_max:
             self.refused += 1
             return False
-        self.sessions.add(session)
+        self.connections.add(session)
         return True
 
+    def attach(self, session: Session) -> None:
+        """Track a session carried by an admitted connection."""
+        self.attached.add(session)
+
     def release(self, session: Session) -> None:
-        self.sessions.discard(session)
+        """Forget a closed session."""
+        self.connections.discard(session)
+        self.attached.discard(session)
 
 
 def too_many_connections(connections_max: int) -> bytes:
@@ -324,7 +342,8 @@ class RpcServer:
     def stats(self) -> dict[str, int]:
         """Open connections (by transport), subscriptions, requests in flight, refusals."""
         sessions = list(self.registry.sessions)
-        counts = {"connections": len(sessions), "refused": self.registry.refused,
+        counts = {"connections": len(self.registry.connections),
+                  "refused": self.registry.refused,
                   "subscriptions": sum(s.subscription_count for s in sessions),
                   "inflight": sum(s.inflight for s in sessions)}
         for kind in ("tcp", "unix", "ws", "http"):
