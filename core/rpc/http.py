@@ -273,6 +273,7 @@ class HttpTransport:
             app.router.add_get("/{name:.+}", self._static)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                      keepalive_timeout=limits.idle_ms_max / 1000,
+                                     lingering_time=0,  # never wait for an unread body
                                      shutdown_timeout=limits.shutdown_ms_max / 1000)
         self._listener: asyncio.AbstractServer | None = None
         self._ws_sessions: set[WsSession] = set()
@@ -331,8 +332,10 @@ class HttpTransport:
             return _json_error(413, RpcFault(
                 INVALID_REQUEST, f"body of more than {limits.frame_bytes_max} bytes"))
         except TimeoutError:
-            connection.close("request body past the read time-out")
-            return _json_error(408, RpcFault(INVALID_REQUEST, "request body too slow"))
+            response = _json_error(408, RpcFault(
+                INVALID_REQUEST, f"request body not complete within {limits.read_ms_max} ms"))
+            response.force_close()  # answer, then close: the rest of the body may never come
+            return response
         connection.authenticated = True
         connection.last_activity = time.monotonic()
         connection.inflight += 1

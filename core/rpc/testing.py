@@ -25,7 +25,7 @@ import struct
 import sys
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from ..abci.types import Event, QueryRequest, QueryResult
@@ -82,11 +82,13 @@ FAKE_VERSION = "chainmall-fake/1"
 class _Feed:
     """One subscriber's bounded queue, as an async iterator; `aclose` unsubscribes."""
 
-    def __init__(self, registry: set[_Feed], limit: int | None = None) -> None:
+    def __init__(self, registry: set[_Feed], limit: int | None = None,
+                 on_close: Callable[[], None] | None = None) -> None:
         self._queue: asyncio.Queue[Any] = asyncio.Queue(FEED_ITEMS_MAX)
         self._registry = registry
         self._limit = limit  # items before the feed ends by itself (a tx's finality: 1)
         self._overflowed = False
+        self._on_close = on_close  # drops the registry's entry once it is empty
         registry.add(self)
 
     def put(self, item: Any) -> None:
@@ -111,6 +113,8 @@ class _Feed:
 
     async def aclose(self) -> None:
         self._registry.discard(self)
+        if self._on_close is not None and not self._registry:
+            self._on_close()
 
 
 class FakeNode:
@@ -280,13 +284,20 @@ class FakeNode:
 
     def subscribe_tx(self, tx_id: bytes) -> AsyncIterator[TxInfo]:
         feeds = self._tx_feeds.setdefault(tx_id, set())
-        feed = _Feed(feeds, limit=1)
+        feed = _Feed(feeds, 1, lambda: _drop_if_empty(self._tx_feeds, tx_id))
         if tx_id in self._final:
             feed.put(self._final[tx_id])
         return feed
 
     def subscribe_events(self, address: bytes) -> AsyncIterator[AddressEvent]:
-        return _Feed(self._event_feeds.setdefault(address, set()))
+        feeds = self._event_feeds.setdefault(address, set())
+        return _Feed(feeds, None, lambda: _drop_if_empty(self._event_feeds, address))
+
+    @property
+    def subscriber_count(self) -> int:
+        """Open subscriptions of every kind (tests check that closing frees them)."""
+        return (len(self._block_feeds) + sum(map(len, self._tx_feeds.values()))
+                + sum(map(len, self._event_feeds.values())))
 
     # --- admission and execution --------------------------------------------------------------
 
@@ -421,6 +432,11 @@ class FakeNode:
 
     def _prove(self, key: bytes, height: int) -> bytes:
         return StateTree(self._nodes, self._roots[height]).prove(key).encode()
+
+
+def _drop_if_empty(feeds: dict[bytes, set[_Feed]], key: bytes) -> None:
+    if not feeds.get(key, True):
+        del feeds[key]
 
 
 class _Overlay:

@@ -227,6 +227,29 @@ def _big_request(node: NodeProcess) -> bytes:
                        "params": {"height": height, "txs": True}}).encode()
 
 
+def slow_http(node: NodeProcess) -> None:
+    """HTTP headers that trickle in forever are cut at the idle time-out; a body that stops
+    half-way gets 408 at the read time-out."""
+    host, port = _host_port(node.addresses["http"])
+    with socket.create_connection((host, port), timeout=10) as sock:
+        started = time.monotonic()
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
+        sock.settimeout(0.1)
+        while True:
+            try:
+                sock.sendall(b"X")
+                if sock.recv(1) == b"":
+                    break
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            assert time.monotonic() - started < IDLE_MS / 1000 * 5, "slow headers not cut off"
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"json")
+        assert read_until_closed(sock).startswith(b"HTTP/1.1 408")
+
+
 def stops_reading_tcp(node: NodeProcess) -> None:
     """Pipelines requests with big answers and reads nothing: the server drops it."""
     request = _big_request(node) + b"\n"
@@ -325,6 +348,7 @@ def test_thousand_idle_connections_are_held_then_timed_out(node: NodeProcess) ->
 
 def test_slow_frame_is_cut_off(node: NodeProcess) -> None:
     slow_frame(node)
+    slow_http(node)
     wait_drained(node)
 
 

@@ -27,8 +27,10 @@ from chainmall.core.errors import (
     WrongChain,
 )
 from chainmall.core.rpc.client import RpcClient
-from chainmall.core.rpc.config import RpcLimits
+from chainmall.core.rpc.config import RpcConfig, RpcLimits
+from chainmall.core.rpc.server import RpcServer
 from chainmall.core.rpc.services import TxState
+from chainmall.core.rpc.testing import FakeNode
 from chainmall.core.state.accounts import account_key, pack_account
 from chainmall.core.state.root import decode_proof, verify_proof
 from rpc_helpers import ALICE, ALICE_BALANCE, BOB, CAROL, addresses_of, poll, serving, transfer
@@ -148,29 +150,92 @@ def test_batch(run: Run, tmp_path: Path, transport: str) -> None:
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_subscriptions(run: Run, tmp_path: Path, transport: str) -> None:
     async def go() -> None:
-        async with serving(tmp_path) as (_, server), \
-                await RpcClient.connect(url_for(server, transport)) as client:
-            blocks = await client.subscribe_blocks()
-            bob_events = await client.subscribe_events(BOB.address)
-            tx = transfer(ALICE, 0, BOB.address, 77)
-            finality = await client.subscribe_tx(tx.tx_id)
-            await client.submit_tx(tx.encode())
-            block = await asyncio.wait_for(blocks.__anext__(), 10)
-            assert block.tx_ids == (tx.tx_id,)
-            final = [item async for item in finality]  # one item, then the end
-            assert len(final) == 1 and final[0].state is TxState.FINAL
-            event = await asyncio.wait_for(bob_events.__anext__(), 10)
-            assert event.tx_id == tx.tx_id and event.event.type == "transfer"
-            assert event.event.attribute("amount") == "77"
-            already = await client.subscribe_tx(tx.tx_id)  # final before subscribing
-            assert [item.height async for item in already] == [block.height]
+        async with serving(tmp_path) as (node, server):
+            async with await RpcClient.connect(url_for(server, transport)) as client:
+                await _subscriptions(client, node)
+            await poll(lambda: node.subscriber_count == 0, what="node iterators closed")
+    run(go())
 
-            await blocks.close()
-            await client.submit_tx_wait(transfer(ALICE, 1, CAROL.address, 1).encode())
-            async for _ in blocks:
-                raise AssertionError("a closed subscription still yields")
-            assert (await client.call("unsubscribe", ["ff"])) is False
-            await bob_events.close()
+
+async def _subscriptions(client: RpcClient, node: FakeNode) -> None:
+    """Every topic, then unsubscribing; one subscription is left for the disconnect."""
+    blocks = await client.subscribe_blocks()
+    bob_events = await client.subscribe_events(BOB.address)
+    tx = transfer(ALICE, 0, BOB.address, 77)
+    finality = await client.subscribe_tx(tx.tx_id)
+    await client.submit_tx(tx.encode())
+    block = await asyncio.wait_for(blocks.__anext__(), 10)
+    assert block.tx_ids == (tx.tx_id,)
+    final = [item async for item in finality]  # one item, then the end
+    assert len(final) == 1 and final[0].state is TxState.FINAL
+    event = await asyncio.wait_for(bob_events.__anext__(), 10)
+    assert event.tx_id == tx.tx_id and event.event.type == "transfer"
+    assert event.event.attribute("amount") == "77"
+    already = await client.subscribe_tx(tx.tx_id)  # final before subscribing
+    assert [item.height async for item in already] == [block.height]
+
+    await blocks.close()
+    await client.submit_tx_wait(transfer(ALICE, 1, CAROL.address, 1).encode())
+    async for _ in blocks:
+        raise AssertionError("a closed subscription still yields")
+    assert (await client.call("unsubscribe", ["ff"])) is False
+    await bob_events.close()
+    await client.subscribe_events(CAROL.address)  # left open: freed on disconnect
+    await poll(lambda: node.subscriber_count == 1, what="one subscriber left")
+
+
+class EndingNode(FakeNode):
+    """A node whose block subscriptions end with an error after one block."""
+
+    def subscribe_blocks(self) -> Any:
+        feed = super().subscribe_blocks()
+
+        async def one_then_fail() -> Any:
+            try:
+                yield await feed.__anext__()
+                raise LimitExceeded("subscriber fell behind")
+            finally:
+                await feed.aclose()  # type: ignore[attr-defined]
+
+        return one_then_fail()
+
+
+def test_subscription_ended_by_the_node(run: Run, tmp_path: Path) -> None:
+    async def go() -> None:
+        node = EndingNode(balances={ALICE.address: ALICE_BALANCE}, block_interval_ms=20)
+        server = RpcServer(node, RpcConfig(tcp=("127.0.0.1", 0)))
+        await node.start()
+        await server.start()
+        try:
+            async with await RpcClient.connect(server.addresses["tcp"]) as client:
+                blocks = await client.subscribe_blocks()
+                await client.submit_tx(transfer(ALICE, 0, BOB.address, 1).encode())
+                assert (await asyncio.wait_for(blocks.__anext__(), 10)).height == 1
+                with pytest.raises(LimitExceeded, match="fell behind"):
+                    await asyncio.wait_for(blocks.__anext__(), 10)
+                assert server.stats()["subscriptions"] == 0
+                assert (await client.status()).height == 1  # the connection lives on
+        finally:
+            await server.stop()
+            await node.stop()
+    run(go())
+
+
+def test_subscribers_are_not_idle(run: Run, tmp_path: Path) -> None:
+    async def go() -> None:
+        limits = RpcLimits(idle_ms_max=200, read_ms_max=200, write_ms_max=200)
+        async with serving(tmp_path, limits) as (_, server):
+            listener = await RpcClient.connect(server.addresses["tcp"])
+            idle = await RpcClient.connect(server.addresses["tcp"])
+            events = await listener.subscribe_events(BOB.address)
+            await poll(lambda: server.stats()["connections"] == 1, what="idle one closed")
+            with pytest.raises(NodeUnreachable):
+                await idle.status()
+            async with await RpcClient.connect(server.addresses["tcp"]) as sender:
+                await sender.submit_tx(transfer(ALICE, 0, BOB.address, 3).encode())
+            assert (await asyncio.wait_for(events.__anext__(), 10)).event.type == "transfer"
+            await listener.close()
+            await idle.close()
     run(go())
 
 
