@@ -29,7 +29,7 @@ from typing import Any, Generic, TypeVar
 
 from ..abci.types import QueryResult
 from ..address import encode_address
-from ..constants import BLOCK_BYTES_MAX, RPC_WAIT_MS_DEFAULT
+from ..constants import RPC_CLIENT_QUEUE_ITEMS_MAX, RPC_RESPONSE_BYTES_MAX, RPC_WAIT_MS_DEFAULT
 from ..errors import (
     ChainmallError,
     InvalidInput,
@@ -49,8 +49,6 @@ T = TypeVar("T")
 CALL_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
 WAIT_MARGIN_S = 5.0  # a submit-and-wait call may take this much past its own time-out
-RESPONSE_BYTES_MAX = 2 * BLOCK_BYTES_MAX + (1 << 20)  # a full block in hex, and the envelope
-SUBSCRIPTION_QUEUE_ITEMS_MAX = 10_000  # notifications kept for a slow consumer
 
 _END = object()
 _CONNECTION_METHODS = ("subscribe", "unsubscribe")  # never by POST: they need the connection
@@ -82,7 +80,7 @@ class Subscription(Generic[T]):
 
     Ends when the node ends it (e.g. after a tx's finality), raising the
     node's error if it ended with one; LimitExceeded if the consumer fell
-    more than SUBSCRIPTION_QUEUE_ITEMS_MAX items behind.
+    more than RPC_CLIENT_QUEUE_ITEMS_MAX items behind.
     """
 
     def __init__(self, client: RpcClient, parse: Callable[[Any], T]) -> None:
@@ -93,7 +91,7 @@ class Subscription(Generic[T]):
         self._done = False
 
     def _push(self, item: Any) -> None:
-        if self._queue.qsize() >= SUBSCRIPTION_QUEUE_ITEMS_MAX:
+        if self._queue.qsize() >= RPC_CLIENT_QUEUE_ITEMS_MAX:
             self._end(LimitExceeded("subscription consumer fell too far behind"))
             return
         self._queue.put_nowait(item)
@@ -155,7 +153,7 @@ class _StreamConnection(_Connection):
         self._task = asyncio.get_running_loop().create_task(self._read_loop())
 
     async def _read_loop(self) -> None:
-        decoder = FrameDecoder(RESPONSE_BYTES_MAX)
+        decoder = FrameDecoder(RPC_RESPONSE_BYTES_MAX)
         reason = "the node closed the connection"
         try:
             while True:
@@ -287,7 +285,7 @@ class RpcClient:
             timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_S))
         try:
             ws = await session.ws_connect(url, headers=self._auth_headers(),
-                                          max_msg_size=RESPONSE_BYTES_MAX, autoping=True)
+                                          max_msg_size=RPC_RESPONSE_BYTES_MAX, autoping=True)
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
             await session.close()
             raise self._unreachable(_reason(error)) from None

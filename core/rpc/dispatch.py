@@ -17,6 +17,7 @@ import json
 import logging
 from typing import Any
 
+from ..constants import RPC_METHOD_CHARS_MAX
 from ..errors import ChainmallError, RateLimited, Unauthorized
 from .config import RpcLimits
 from .jsonrpc import (
@@ -35,7 +36,6 @@ from .services import NodeServices
 from .session import Session
 
 LOG = logging.getLogger("chainmall.rpc")
-METHOD_CHARS_MAX = 64
 _NO_ID = object()
 
 
@@ -101,7 +101,7 @@ class Dispatcher:
     async def _call(self, session: Session, method_name: str, params: Any) -> Any:
         method = self.methods.get(method_name)
         if method is None:
-            raise RpcFault(METHOD_NOT_FOUND, f"no method {method_name[:METHOD_CHARS_MAX]!r}")
+            raise RpcFault(METHOD_NOT_FOUND, f"no method {method_name[:RPC_METHOD_CHARS_MAX]!r}")
         if method.needs_auth and not session.authenticated:
             raise domain_fault(Unauthorized("this connection must call auth with the token "
                                             "first"))

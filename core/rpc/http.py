@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, cast
 from aiohttp import WSMsgType, web
 from aiohttp.web_exceptions import HTTPRequestEntityTooLarge
 
+from ..constants import RPC_STATIC_DEPTH_MAX
 from ..errors import Unauthorized
 from .jsonrpc import INVALID_REQUEST, RpcFault, domain_fault, encode_json, error_response
 from .server import WATCHDOG_DIVISOR, too_many_connections
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 LOG = logging.getLogger("chainmall.rpc")
 JSON_TYPE = "application/json"
 _STATIC_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
-STATIC_DEPTH_MAX = 8
 
 
 class HttpConnection(Session, asyncio.Protocol):
@@ -374,7 +374,7 @@ class HttpTransport:
 
     async def _static(self, request: web.Request) -> web.StreamResponse:
         parts = tuple(request.match_info["name"].split("/"))
-        if len(parts) > STATIC_DEPTH_MAX or not all(_STATIC_NAME.fullmatch(p) for p in parts):
+        if len(parts) > RPC_STATIC_DEPTH_MAX or not all(_STATIC_NAME.fullmatch(p) for p in parts):
             raise web.HTTPNotFound()
         return self._file(parts)
 

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..abci.types import QueryRequest
-from ..constants import HASH_BYTES, STATE_KEY_BYTES_MAX, TX_BYTES_MAX
+from ..constants import (
+    HASH_BYTES,
+    RPC_QUERY_DATA_BYTES_MAX,
+    RPC_QUERY_PATH_CHARS_MAX,
+    RPC_SUBSCRIPTION_ID_CHARS_MAX,
+    RPC_TOKEN_CHARS_MAX,
+    STATE_KEY_BYTES_MAX,
+    TX_BYTES_MAX,
+)
 from ..errors import (
     InvalidInput,
     NotFinal,
@@ -31,9 +39,6 @@ from .jsonrpc import INVALID_PARAMS, RpcFault, domain_fault
 from .services import NodeServices, TxState
 from .session import Session
 
-QUERY_PATH_CHARS_MAX = 256
-QUERY_DATA_BYTES_MAX = 4096
-SUBSCRIPTION_ID_CHARS_MAX = 16
 TOPICS = ("blocks", "tx", "events")
 
 _REQUIRED = object()
@@ -158,18 +163,18 @@ def _state_key(value: Any, name: str) -> bytes:
 
 
 def _query_data(value: Any, name: str) -> bytes:
-    return codec.parse_hex(value, name, length_max=QUERY_DATA_BYTES_MAX)
+    return codec.parse_hex(value, name, length_max=RPC_QUERY_DATA_BYTES_MAX)
 
 
 def _query_path(value: Any, name: str) -> str:
-    path = codec.parse_text(value, name, QUERY_PATH_CHARS_MAX)
+    path = codec.parse_text(value, name, RPC_QUERY_PATH_CHARS_MAX)
     if not path.startswith("/"):
         raise InvalidInput(f"{name}: a query path starts with '/'")
     return path
 
 
 def _token(value: Any, name: str) -> str:
-    return codec.parse_text(value, name, 1024)
+    return codec.parse_text(value, name, RPC_TOKEN_CHARS_MAX)
 
 
 def _topic(value: Any, name: str) -> str:
@@ -179,7 +184,7 @@ def _topic(value: Any, name: str) -> str:
 
 
 def _subscription_id(value: Any, name: str) -> str:
-    return codec.parse_text(value, name, SUBSCRIPTION_ID_CHARS_MAX)
+    return codec.parse_text(value, name, RPC_SUBSCRIPTION_ID_CHARS_MAX)
 
 
 # --- handlers ----------------------------------------------------------------------------

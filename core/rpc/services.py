@@ -6,7 +6,9 @@ loop, so an implementation must not block it (CPU-bound or LMDB work goes to
 an executor). Domain faults are raised as `ChainmallError` subclasses
 (`NotFound`, `InvalidInput`, ...) and reach the client as JSON-RPC errors
 with the class's code; anything else is an internal error (-32603) and is
-logged.
+logged. A call whose client disconnects is cancelled, so every method must
+be safe to cancel at any `await` (a tx already handed to the mempool stays
+there).
 
 "Final" means committed: a tx is final once the block that holds it is
 durably committed (and its commit certificate signed); the node reports
