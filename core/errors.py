@@ -182,6 +182,12 @@ class BalanceOverflow(InvalidTx):
     code = 157
 
 
+class QueryError(InvalidInput):
+    """A query for an unknown path, with malformed data, or at a height not served."""
+
+    code = 170
+
+
 class InvalidGenesis(InvalidInput):
     """A genesis file that breaks a genesis rule (the message names the field)."""
 
@@ -221,7 +227,7 @@ class StoreConflict(StorageError):
 class NotFound(ChainmallError):
     """A block, tx or state entry the node does not have (yet)."""
 
-    code = 170
+    code = 171
 
 
 # RPC (core/rpc/): domain-level faults of a connection or call. Protocol

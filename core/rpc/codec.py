@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..abci.types import Event, QueryResult
+from ..abci.types import Event, ProvenEntry, QueryResult
 from ..address import address_from_public_key, decode_address, encode_address
 from ..block import CommitCert, CommitSig, Header, block_hash
 from ..constants import HASH_BYTES, U64_MAX
@@ -453,27 +453,37 @@ def status_from_json(obj: object) -> NodeStatus:
 
 
 def query_json(result: QueryResult) -> JsonObject:
-    """A successful query: the key, the value (hex; null when absent), the height, the proof."""
+    """A successful query: the height and state root read at (root null for chain records:
+    `/tx`, `/block`), and each entry read with its value (hex; null when absent, "" for an
+    empty value) and its proof under the root (null unless asked for)."""
     return {
-        "key": hex_text(result.key),
-        "value": hex_text(result.value) if result.value else None,
         "height": result.height,
-        "proof": hex_text(result.proof) if result.proof else None,
-        "info": {str(k): v for k, v in result.info.items()
-                 if isinstance(v, str | int | bool) or v is None},
+        "root": hex_text(result.root) if result.root else None,
+        "entries": [{"key": hex_text(entry.key),
+                     "value": None if entry.value is None else hex_text(entry.value),
+                     "proof": hex_text(entry.proof) if entry.proof else None}
+                    for entry in result.entries],
+        "log": result.log,
     }
 
 
 def query_from_json(obj: object) -> QueryResult:
-    """The QueryResult of `query_json` (code 0; an absent value is b"")."""
-    value, proof, info = (_field(obj, name, "query") for name in ("value", "proof", "info"))
+    """The QueryResult of `query_json` (code 0)."""
+    entries = []
+    for item in _list(_field(obj, "entries", "query"), "query.entries"):
+        value, proof = _field(item, "value", "query entry"), _field(item, "proof", "query entry")
+        entries.append(ProvenEntry(
+            parse_hex(_field(item, "key", "query entry"), "query.key"),
+            None if value is None else parse_hex(value, "query.value"),
+            b"" if proof is None else parse_hex(proof, "query.proof")))
+    log = _field(obj, "log", "query")
+    root = _field(obj, "root", "query")
     return QueryResult(
         code=0,
-        key=parse_hex(_field(obj, "key", "query"), "query.key"),
-        value=b"" if value is None else parse_hex(value, "query.value"),
-        proof=b"" if proof is None else parse_hex(proof, "query.proof"),
+        log=log if isinstance(log, str) else "",
         height=parse_count(_field(obj, "height", "query"), "query.height"),
-        info=dict(info) if isinstance(info, dict) else {},
+        root=b"" if root is None else parse_hex(root, "query.root", HASH_BYTES),
+        entries=tuple(entries),
     )
 
 

@@ -170,8 +170,8 @@ class NodeServices(Protocol):
         ...
 
     async def account(self, address: bytes, height: int = 0, prove: bool = False) -> AccountInfo:
-        """The account of a 20-byte address at `height` (0: latest); NotFound for a height
-        the node cannot read (above the tip, or pruned)."""
+        """The account of a 20-byte address at `height` (0: latest); a ChainmallError
+        (NotFound, QueryError) for a height the node does not serve."""
         ...
 
     async def status(self) -> NodeStatus:

@@ -28,7 +28,7 @@ import tracemalloc
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from ..abci.types import Event, QueryRequest, QueryResult
+from ..abci.types import Event, ProvenEntry, QueryRequest, QueryResult
 from ..address import address_from_public_key, decode_address, encode_address
 from ..block import Block, CommitCert, CommitSig, commit_sign_bytes, make_block
 from ..constants import ADDRESS_BYTES, TX_TYPE_TRANSFER
@@ -42,6 +42,7 @@ from ..errors import (
     LimitExceeded,
     NonceMismatch,
     NotFound,
+    QueryError,
     TxExpired,
     UnknownSender,
     UnknownTxType,
@@ -251,33 +252,39 @@ class FakeNode:
 
     async def query(self, request: QueryRequest) -> QueryResult:
         try:
-            height = self._read_height(request.height)
-        except NotFound as error:
-            return QueryResult(NotFound.code, str(error))
+            return self._query(request)
+        except ChainmallError as error:
+            return QueryResult(error.code, str(error))
+
+    def _query(self, request: QueryRequest) -> QueryResult:
+        if request.height > self.height:
+            raise QueryError(f"height {request.height} is above the tip {self.height}")
+        height = request.height or self.height
         data = request.data
-        if request.path in ("/state", "/account"):
-            if request.path == "/account":
-                if len(data) != ADDRESS_BYTES:
-                    return QueryResult(InvalidInput.code, "an address is 20 bytes")
-                data = account_key(data)
-            value = self._value_at(data, height)
-            proof = self._prove(data, height) if request.prove else b""
-            return QueryResult(0, key=data, value=value or b"", proof=proof, height=height)
         if request.path == "/tx":
             info = self._final.get(data)
-            if info is None or info.height > height:
-                return QueryResult(0, key=data, height=height)
-            value = struct.pack(">QIH", info.height, info.index, info.code)
-            return QueryResult(0, key=data, value=value, height=height)
+            value = None
+            if info is not None and info.height <= height:
+                value = struct.pack(">QIH", info.height, info.index, info.code)
+            return QueryResult(0, "" if value else "not found", height, b"",
+                               (ProvenEntry(data, value),))
         if request.path == "/block":
             if len(data) != 8:
-                return QueryResult(InvalidInput.code, "a height is a u64")
+                raise QueryError("/block needs a u64 height")
             (wanted,) = struct.unpack(">Q", data)
             if not 1 <= wanted <= height:
-                return QueryResult(NotFound.code, f"no block at height {wanted}")
-            return QueryResult(0, key=data, value=self._blocks[wanted - 1].block.encode(),
-                               height=height)
-        return QueryResult(InvalidInput.code, f"unknown query path {request.path!r}")
+                raise QueryError(f"no block at height {wanted}")
+            return QueryResult(0, "", height, b"", (ProvenEntry(
+                data, self._blocks[wanted - 1].block.encode()),))
+        if request.path == "/account":
+            if len(data) != ADDRESS_BYTES:
+                raise QueryError(f"/account needs a {ADDRESS_BYTES}-byte address")
+            data = account_key(data)
+        elif request.path != "/state" or not data:
+            raise QueryError(f"unknown query path {request.path!r} or no key")
+        proof = self._prove(data, height) if request.prove else b""
+        return QueryResult(0, "", height, self._roots[height],
+                           (ProvenEntry(data, self._value_at(data, height), proof),))
 
     def subscribe_blocks(self) -> AsyncIterator[BlockInfo]:
         return _Feed(self._block_feeds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from chainmall.core.abci.types import Event, QueryResult
+from chainmall.core.abci.types import Event, ProvenEntry, QueryResult
 from chainmall.core.constants import U64_MAX
 from chainmall.core.errors import InvalidAddress, InvalidInput
 from chainmall.core.rpc import codec
@@ -82,8 +82,11 @@ def test_values_roundtrip_through_json() -> None:
     assert codec.account_from_json(roundtrip(account_data)) == account
     status = NodeStatus("c", 5, bytes(32), bytes(range(32)), 123, 4, 500, "v", ALICE.public_key)
     assert codec.status_from_json(roundtrip(codec.status_json(status))) == status
-    query = QueryResult(0, key=b"\x01", value=b"", proof=b"\x07", height=3)
-    assert codec.query_from_json(roundtrip(codec.query_json(query))) == query
+    query = QueryResult(0, "", 3, bytes(range(32)), (
+        ProvenEntry(b"\x01", b"", b"\x07"), ProvenEntry(b"\x02", None), ProvenEntry(b"\x03", b"v")))
+    data = codec.query_json(query)
+    assert [entry["value"] for entry in data["entries"]] == ["", None, "76"]  # empty != absent
+    assert codec.query_from_json(roundtrip(data)) == query
     item = AddressEvent(4, tx.tx_id, 1, event)
     assert codec.address_event_from_json(roundtrip(codec.address_event_json(item))) == item
 

@@ -90,7 +90,9 @@ def test_every_method(run: Run, tmp_path: Path, transport: str) -> None:
             assert old.nonce == 1 and old.balance == ALICE_BALANCE - 1_000 - 10
 
             entry = await client.state(account_key(BOB.address), prove=True)
-            assert entry.value == value and entry.proof
+            assert entry.value == value and entry.root == account.state_root
+            assert verify_proof(entry.root, account_key(BOB.address), value,
+                                decode_proof(entry.proof))
             by_tx = await client.query("/tx", second.tx_id)
             assert struct.unpack(">QIH", by_tx.value) == (info.height, 0, 0)
             stored = await client.query("/block", struct.pack(">Q", 1))
