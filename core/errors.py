@@ -246,6 +246,58 @@ class CometBFTMissing(AbciError):
     """The CometBFT binary is missing, is not the pinned version, or does not run."""
 
     code = 323
+class NotFound(ChainmallError):
+    """A block, tx or state entry the node does not have (yet)."""
+
+    code = 171
+
+
+# RPC (core/rpc/): domain-level faults of a connection or call. Protocol
+# faults (malformed JSON, unknown method, bad params) use JSON-RPC's own codes.
+class NodeUnreachable(NetworkError):
+    """The node cannot be reached at its address (refused, closed, or no answer)."""
+
+    code = 301
+
+
+class RpcTimeout(NetworkError):
+    """An RPC call or a wait did not finish in time."""
+
+    code = 302
+
+
+class NotFinal(RpcTimeout):
+    """A submitted tx was not final within the wait (it may still become final)."""
+
+    code = 303
+
+
+class RpcProtocolError(NetworkError):
+    """A JSON-RPC protocol fault (bad frame, unknown method, bad params); keeps its code."""
+
+    code = 304
+
+    def __init__(self, message: str = "", rpc_code: int = -32600) -> None:
+        super().__init__(message)
+        self.rpc_code = rpc_code
+
+
+class RateLimited(NetworkError):
+    """A connection sent requests faster than its rate allows."""
+
+    code = 305
+
+
+class Unauthorized(NetworkError):
+    """A request without the bearer token the listener requires."""
+
+    code = 306
+
+
+class LimitExceeded(NetworkError):
+    """A server or connection limit is reached (connections, subscriptions, in-flight)."""
+
+    code = 307
 
 
 # Stateless per-tx verdicts, in the fixed order every node checks them.
