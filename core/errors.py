@@ -218,6 +218,30 @@ class StoreConflict(StorageError):
     code = 205
 
 
+class DataDirDamaged(StorageError):
+    """A data directory with part of its chain missing (the message says how to recover)."""
+
+    code = 210
+
+
+class StoreTruncated(StoreCorrupt):
+    """A ledger file shorter than its own LMDB header says it is."""
+
+    code = 211
+
+
+class DiskFull(StorageError):
+    """A write that failed for lack of space (the message names the path)."""
+
+    code = 212
+
+
+class DataDirInUse(StorageError):
+    """Another process writes this data directory (it holds the writers' lock)."""
+
+    code = 213
+
+
 # Stateless per-tx verdicts, in the fixed order every node checks them.
 # The batch kernel and the reference return exactly these codes.
 TX_CHECK_ORDER: tuple[type[ChainmallError], ...] = (
