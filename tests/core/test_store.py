@@ -51,7 +51,7 @@ def test_init_twice_and_not_initialised(store: Store, tmp_path) -> None:
         store.init_genesis("test", GENESIS_HASH, {}, {}, ROOT0)
     with Store(tmp_path / "empty") as empty:
         assert not empty.is_initialised()
-        with pytest.raises(StoreNotInitialised, match="init"):
+        with pytest.raises(StoreNotInitialised, match="no chain"):
             empty.last()
 
 
