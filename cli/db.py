@@ -10,6 +10,7 @@ from chainmall.core.archive import check_store, export_chain, import_chain, read
 from chainmall.core.errors import StoreAlreadyInitialised, StoreChainMismatch, StoreCorrupt
 
 from .context import Context
+from .crashguard import guard_ledger_reads
 from .datadir import (
     GENESIS_FILE,
     LEDGER_DIR,
@@ -30,7 +31,9 @@ def db() -> None:
 @click.pass_obj
 def info(obj: Context, chain_id: str, data_dir: Path | None) -> None:
     """Chain id, tip height, app hash, tip block hash and map size."""
-    store, _, _ = open_ledger(resolve_data_dir(obj.home, chain_id, data_dir), write=False)
+    directory = resolve_data_dir(obj.home, chain_id, data_dir)
+    guard_ledger_reads(directory, "db info")
+    store, _, _ = open_ledger(directory, write=False)
     with store:
         tip = store.last()
         data = {
@@ -48,7 +51,9 @@ def info(obj: Context, chain_id: str, data_dir: Path | None) -> None:
 @click.pass_obj
 def check(obj: Context, chain_id: str, data_dir: Path | None) -> None:
     """Re-verify every stored block, receipt and root by replaying from genesis."""
-    store, genesis, _ = open_ledger(resolve_data_dir(obj.home, chain_id, data_dir), write=False)
+    directory = resolve_data_dir(obj.home, chain_id, data_dir)
+    guard_ledger_reads(directory, "db check")
+    store, genesis, _ = open_ledger(directory, write=False)
     with store:
         height, problems = check_store(store, genesis)
     data = {"ok": not problems, "height": height, "problems": problems}
@@ -72,7 +77,9 @@ def check(obj: Context, chain_id: str, data_dir: Path | None) -> None:
 @click.pass_obj
 def export_command(obj: Context, chain_id: str, data_dir: Path | None, file: Path) -> None:
     """Write the chain to FILE (an archive, docs/archive.md)."""
-    store, genesis, _ = open_ledger(resolve_data_dir(obj.home, chain_id, data_dir), write=False)
+    directory = resolve_data_dir(obj.home, chain_id, data_dir)
+    guard_ledger_reads(directory, "db export")
+    store, genesis, _ = open_ledger(directory, write=False)
     with store:
         count = export_chain(store, genesis, file)
     obj.emit(f"exported {count} blocks to {file}", {"file": str(file), "blocks": count})
@@ -89,6 +96,7 @@ def import_command(obj: Context, chain_id: str, data_dir: Path | None, resume: b
                    file: Path) -> None:
     """Initialise a data directory from the archive FILE, replaying every block."""
     directory = resolve_data_dir(obj.home, chain_id, data_dir)
+    guard_ledger_reads(directory, "db import")
     archive = read_archive_info(file)  # trailer first: a bad file writes nothing
     initialised = (directory / GENESIS_FILE).exists() or (directory / LEDGER_DIR).exists()
     if initialised and not resume:
