@@ -232,7 +232,7 @@ class StoreView:
                         break
                     yield key, value
         except lmdb.Error as exc:
-            raise _stale(exc) from exc
+            raise read_error(exc, self._path) from exc
 
     def entry_counts(self) -> dict[str, int]:
         """How many entries each table holds (a staged table: with its staging part)."""
