@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,39 +26,25 @@ from chainmall.core.errors import (
     StoreAlreadyInitialised,
     StoreChainMismatch,
     StoreNotInitialised,
-    StoreTruncated,
 )
 from chainmall.core.genesis import make_genesis, write_genesis
-from chainmall.core.keys import KeyPair
-from chainmall.core.state.accounts import encode_transfer
-from chainmall.core.store import DATA_FILE
-from chainmall.core.tx import sign_tx
+from ledgers import (
+    CHAIN,
+    DAMAGES,
+    GENESIS,
+    KEYS,
+    RECOVERY_HINT,
+    VALIDATOR,
+    build_node,
+    empty_meta,
+    files,
+)
 
-CHAIN = "datadir-test"
-KEYS = [KeyPair.from_seed(bytes([i]) * 32) for i in range(1, 4)]
-VALIDATOR = KeyPair.from_seed(b"v" * 32)
-GENESIS = make_genesis(CHAIN, [(k.address, 1_000_000) for k in KEYS],
-                       [(VALIDATOR.public_key, 1)], genesis_time_ms=1_000, fee_min=2)
 BLOCKS = 3
 
 
-def files(directory: Path) -> dict[str, bytes | None]:
-    """Every entry under `directory`: file bytes, None for a directory."""
-    return {str(p.relative_to(directory)): (p.read_bytes() if p.is_file() else None)
-            for p in sorted(directory.rglob("*"))}
-
-
 def build(directory: Path, blocks: int = BLOCKS) -> None:
-    """A data directory holding `blocks` blocks of transfers (its lock released)."""
-    store, _, machine = create_data_dir(directory, GENESIS, command="test")
-    with store:
-        for height in range(1, blocks + 1):
-            txs = [sign_tx(key, CHAIN, 1, height - 1, 2, 1_000_000,
-                           encode_transfer(KEYS[(i + 1) % len(KEYS)].address, 10 * height))
-                   for i, key in enumerate(KEYS)]
-            machine.finalize_block(machine.build_block(txs, 2_000 + height,
-                                                       VALIDATOR.public_key))
-            machine.commit()
+    build_node(directory, blocks)
 
 
 @pytest.fixture
@@ -86,33 +71,6 @@ def test_reading_writes_nothing(node: Path, remove: str | None) -> None:
     assert files(node) == before
 
 
-def _empty_meta(node: Path) -> None:
-    env = lmdb.open(str(node / LEDGER_DIR), max_dbs=32)
-    with env.begin(write=True) as txn:
-        txn.drop(env.open_db(b"meta", txn=txn), delete=False)
-    env.close()
-
-
-def _truncate(node: Path) -> None:
-    data = node / LEDGER_DIR / DATA_FILE
-    with data.open("r+b") as handle:
-        handle.truncate(data.stat().st_size // 2)
-
-
-DAMAGES = {
-    "no-ledger-dir": (lambda n: shutil.rmtree(n / LEDGER_DIR), DataDirDamaged,
-                      "genesis.json but no ledger/"),
-    "no-genesis": (lambda n: (n / GENESIS_FILE).unlink(), DataDirDamaged,
-                   "ledger/ directory but no genesis.json"),
-    "no-data-file": (lambda n: (n / LEDGER_DIR / DATA_FILE).unlink(), DataDirDamaged,
-                     "holds no data.mdb"),
-    "empty-data-file": (lambda n: (n / LEDGER_DIR / DATA_FILE).write_bytes(b""),
-                        DataDirDamaged, "is empty"),
-    "empty-meta": (_empty_meta, DataDirDamaged, r"holds no chain \(its meta table is empty\)"),
-    "truncated": (_truncate, StoreTruncated, r"the ledger file is truncated \(\d+ of \d+ bytes\)"),
-}
-
-
 @pytest.mark.parametrize("write", [False, True], ids=["read", "write"])
 @pytest.mark.parametrize("damage", sorted(DAMAGES))
 def test_a_damaged_directory_is_named_and_left_alone(node: Path, damage: str,
@@ -122,7 +80,7 @@ def test_a_damaged_directory_is_named_and_left_alone(node: Path, damage: str,
     before = files(node)
     with pytest.raises(error, match=message) as raised:
         open_ledger(node, write=write)
-    assert "to recover, restore the chain from an export" in str(raised.value)
+    assert RECOVERY_HINT in str(raised.value)
     assert "run `chainmall init`" not in str(raised.value)
     after = files(node)
     if write and after[LOCK_FILE] != before[LOCK_FILE]:  # the writer took the lock, no more
@@ -143,7 +101,7 @@ def test_a_ledger_of_another_chain(node: Path) -> None:
     other = make_genesis("other-chain", [(KEYS[0].address, 5)], [(VALIDATOR.public_key, 1)])
     write_genesis(node / GENESIS_FILE, other)
     for write in (False, True):
-        with pytest.raises(StoreChainMismatch, match="holds chain 'datadir-test'"):
+        with pytest.raises(StoreChainMismatch, match=f"holds chain {CHAIN!r}"):
             open_ledger(node, write=write)
 
 
@@ -249,12 +207,12 @@ def test_replace_only_the_named_chain(tmp_path: Path) -> None:
     with store:
         assert machine.info()[0] == 0
     assert sorted(os.listdir(tmp_path)) == ["node"]
-    with pytest.raises(StoreAlreadyInitialised, match="holds chain 'datadir-test', not 'x'"):
+    with pytest.raises(StoreAlreadyInitialised, match=f"holds chain {CHAIN!r}, not 'x'"):
         create_data_dir(target, GENESIS, command="demo", replace_chain_id="x")
 
 
 def test_writing_never_recreates_a_ledger_from_genesis(node: Path) -> None:
-    _empty_meta(node)
+    empty_meta(node)
     blocks_before = _table_entries(node, b"blocks")
     with pytest.raises(DataDirDamaged):
         open_ledger(node, write=True)
