@@ -52,6 +52,7 @@ from .diskio import fsync_directory, writing
 from .errors import (
     DataDirDamaged,
     DataDirInUse,
+    DiskFull,
     InvalidInput,
     StorageError,
     StoreAlreadyInitialised,
@@ -396,10 +397,15 @@ def _build_and_move(target: Path, genesis: Genesis, command: str,
         with writing(temporary):
             fsync_directory(temporary)
         _move_into_place(temporary, target, replacing)
-    except BaseException:
+    except BaseException as exc:
         if lock is not None:
             lock.release()
         shutil.rmtree(temporary, ignore_errors=True)
+        if isinstance(exc, DiskFull) and exc.path is not None:  # name the user's path
+            failed = Path(exc.path)
+            inside = failed.relative_to(temporary) if failed.is_relative_to(temporary) else failed
+            raise DiskFull(f"no space left on device: cannot create {target} ({inside} did "
+                           "not fit); nothing was left behind", os.fspath(target)) from exc
         raise
     return lock
 

@@ -45,12 +45,12 @@ def disk_full(error: BaseException, path: str | os.PathLike[str]) -> DiskFull | 
     code = getattr(error, "errno", None)
     text = str(error)
     if code in _SPACE_ERRNOS or "No space left on device" in text or "quota exceeded" in text:
-        return DiskFull(f"no space left on device: cannot write {path}")
+        return DiskFull(f"no space left on device: cannot write {path}", os.fspath(path))
     if code == errno.EIO or "Input/output error" in text:
         free = free_bytes(path)
         if free is not None and free <= DISK_FULL_FREE_BYTES_MAX:
             return DiskFull(f"no space left on device: cannot write {path} "
-                            f"(a short write, {free} bytes free)")
+                            f"(a short write, {free} bytes free)", os.fspath(path))
     return None
 
 

@@ -241,6 +241,10 @@ class DiskFull(StorageError):
 
     code = 212
 
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path  # the file or directory that could not be written
+
 
 class DataDirInUse(StorageError):
     """Another process writes this data directory (it holds the writers' lock)."""
