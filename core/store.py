@@ -81,7 +81,7 @@ from .ledger_file import read_ledger_header
 
 TX_LOCATION_BYTES = 8 + 4
 DATA_FILE = "data.mdb"  # LMDB's names inside the ledger directory
-LOCK_FILE = "lock.mdb"
+LMDB_LOCK_FILE = "lock.mdb"
 # LMDB's lock file for STORE_READERS_MAX readers: two 64-byte header lines and one
 # 64-byte line per reader slot (liblmdb MDB_txninfo, MDB_reader).
 _LOCK_FILE_BYTES = 64 * (STORE_READERS_MAX + 2)
@@ -285,7 +285,7 @@ def _reserve_lock_file(path: Path) -> None:
     a full disk, the first store into a hole is SIGBUS. `posix_fallocate`
     fails cleanly with ENOSPC instead, and keeps the existing contents.
     """
-    lock_path = path / LOCK_FILE
+    lock_path = path / LMDB_LOCK_FILE
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         size = os.fstat(fd).st_size

@@ -20,7 +20,7 @@ from chainmall.core.errors import (
 )
 from chainmall.core.store import (
     DATA_FILE,
-    LOCK_FILE,
+    LMDB_LOCK_FILE,
     BlockCommit,
     Store,
     height_key,
@@ -257,7 +257,7 @@ def closed(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("drop_lock_file", [False, True], ids=["lock-file", "no-lock-file"])
 def test_read_only_without_lmdb_lock_writes_nothing(closed: Path, drop_lock_file: bool) -> None:
     if drop_lock_file:
-        (closed / LOCK_FILE).unlink()
+        (closed / LMDB_LOCK_FILE).unlink()
     before = _files(closed)
     with Store(closed, readonly=True, lmdb_lock=False) as store:
         assert store.last().height == 3
