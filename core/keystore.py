@@ -175,12 +175,7 @@ class KeyStore:
 
     def _info(self, name: str, data: dict[str, object], mode: int = KEY_FILE_MODE) -> KeyInfo:
         """The public facts; for a plain file, after checking the public key is the seed's."""
-        try:
-            public_key = bytes.fromhex(str(data["public_key"]))
-        except (KeyError, ValueError) as error:
-            raise InvalidKey(f"key {name!r}: bad public key field") from error
-        if len(public_key) != PUBLIC_KEY_BYTES:
-            raise InvalidKey(f"key {name!r}: public key is not {PUBLIC_KEY_BYTES} bytes")
+        public_key = _hex_field(name, data, "public_key", PUBLIC_KEY_BYTES)
         if "sealed" not in data:
             _check_pair(name, _plain_seed(name, data), public_key)
         address = encode_address(address_from_public_key(public_key))
@@ -269,15 +264,21 @@ class KeyStore:
         return entries
 
 
+def _hex_field(name: str, data: dict[str, object], field: str, size: int) -> bytes:
+    """A hex field of `size` bytes (InvalidKey naming it if absent or malformed)."""
+    what = field.replace("_", " ")
+    try:
+        value = bytes.fromhex(str(data[field]))
+    except (KeyError, ValueError) as error:
+        raise InvalidKey(f"key {name!r}: bad {what} field") from error
+    if len(value) != size:
+        raise InvalidKey(f"key {name!r}: {what} is not {size} bytes")
+    return value
+
+
 def _plain_seed(name: str, data: dict[str, object]) -> bytes:
     """The seed of a plain key file (InvalidKey if absent or malformed)."""
-    try:
-        seed = bytes.fromhex(str(data["seed"]))
-    except (KeyError, ValueError) as error:
-        raise InvalidKey(f"key {name!r}: bad seed field") from error
-    if len(seed) != SEED_BYTES:
-        raise InvalidKey(f"key {name!r}: seed is not {SEED_BYTES} bytes")
-    return seed
+    return _hex_field(name, data, "seed", SEED_BYTES)
 
 
 def _check_pair(name: str, seed: bytes, public_key: bytes) -> KeyPair:
