@@ -36,7 +36,6 @@ end.
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import secrets
 import shutil
@@ -47,11 +46,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, overload
 
-from .constants import DATA_DIR_LOCK_ATTEMPTS_MAX
+from .dirlock import LOCK_FILE, WriterLock, lock_for_reading
 from .diskio import fsync_directory, writing
 from .errors import (
     DataDirDamaged,
-    DataDirInUse,
     DiskFull,
     InvalidInput,
     StorageError,
@@ -63,14 +61,23 @@ from .genesis import Genesis, load_genesis, write_genesis
 from .state.machine import StateMachine
 from .store import DATA_FILE, Store
 
+__all__ = [
+    "GENESIS_FILE",
+    "LEDGER_DIR",
+    "LOCK_FILE",
+    "WriterLock",
+    "check_layout",
+    "check_new_data_dir",
+    "create_data_dir",
+    "open_ledger",
+]
+
 GENESIS_FILE = "genesis.json"
 LEDGER_DIR = "ledger"
-LOCK_FILE = "LOCK"
 RECOVERY = ("to recover, restore the chain from an export into a new directory "
             "(`chainmall db import --data-dir NEW ARCHIVE`) or start a new chain there "
             "(`chainmall init --data-dir NEW`)")
 CREATE = "create one with `chainmall init` or `chainmall db import`"
-_LOCK_TEXT_BYTES_MAX = 256  # what a refused writer reads of the holder's "<pid> <command>"
 
 
 # --- layout and damage ----------------------------------------------------------------
@@ -139,101 +146,6 @@ def _found(directory: Path, entries: list[str]) -> str:
             "chain is created only in a new or empty directory")
 
 
-# --- the writers' lock ----------------------------------------------------------------
-
-def _same_file(fd: int, path: Path) -> bool:
-    """Whether `fd` is still the file at `path` (a replaced directory has a new one)."""
-    try:
-        current = os.stat(path)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(fd)
-    return (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino)
-
-
-class WriterLock:
-    """The exclusive flock on DATA/LOCK that a writer holds for its whole run."""
-
-    def __init__(self, fd: int, data_dir: Path) -> None:
-        self._fd: int | None = fd
-        self.data_dir = data_dir
-
-    @classmethod
-    def acquire(cls, data_dir: str | os.PathLike[str], command: str) -> WriterLock:
-        """Lock `data_dir` (an existing directory) for writing; DataDirInUse if taken."""
-        directory = Path(data_dir)
-        lock_path = directory / LOCK_FILE
-        for _ in range(DATA_DIR_LOCK_ATTEMPTS_MAX):
-            with writing(lock_path):
-                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                message = _in_use(fd, directory)
-                os.close(fd)
-                raise DataDirInUse(message) from None
-            if not _same_file(fd, lock_path):  # replaced meanwhile: lock the new one
-                os.close(fd)
-                continue
-            try:
-                with writing(lock_path):
-                    os.ftruncate(fd, 0)
-                    os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
-            except BaseException:
-                os.close(fd)
-                raise
-            return cls(fd, directory)
-        raise DataDirInUse(f"{directory} keeps being replaced by another process; try again")
-
-    def release(self) -> None:
-        """Release the lock (idempotent). The LOCK file stays: it names the last writer."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> WriterLock:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.release()
-
-
-def _in_use(fd: int, directory: Path) -> str:
-    """Why the exclusive lock on `fd` was refused: a writer, or only readers."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, _LOCK_TEXT_BYTES_MAX, 0).decode("utf-8", "replace").split()
-        who = f" (pid {holder[0]}: {' '.join(holder[1:])})" if holder else ""
-        return (f"{directory} is in use by another writer{who}; one writer at a time: wait "
-                "for it to finish, or stop it")
-    fcntl.flock(fd, fcntl.LOCK_UN)
-    return (f"{directory} is being read by another chainmall command (db info, check or "
-            "export); try again when it has finished")
-
-
-def _lock_for_reading(data_dir: Path) -> tuple[int | None, bool]:
-    """(fd holding a shared lock on DATA/LOCK, or None; whether a writer holds it).
-
-    Opens the LOCK file read-only and never creates it: a reader writes nothing.
-    """
-    lock_path = data_dir / LOCK_FILE
-    for _ in range(DATA_DIR_LOCK_ATTEMPTS_MAX):
-        try:
-            fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return None, False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None, True
-        if _same_file(fd, lock_path):
-            return fd, False
-        os.close(fd)
-    raise DataDirInUse(f"{data_dir} keeps being replaced by another process; try again")
-
-
 # --- opening --------------------------------------------------------------------------
 
 @overload
@@ -266,7 +178,7 @@ def open_ledger(data_dir: str | os.PathLike[str], *, write: bool,
 
 def _open_for_reading(directory: Path) -> tuple[Store, Genesis, None]:
     check_layout(directory)
-    fd, writer_runs = _lock_for_reading(directory)
+    fd, writer_runs = lock_for_reading(directory)
 
     def release() -> None:
         if fd is not None:

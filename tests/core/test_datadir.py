@@ -109,9 +109,10 @@ def test_a_ledger_of_another_chain(node: Path) -> None:
 
 READ_HEIGHT = """
 import sys
-from chainmall.core.datadir import _lock_for_reading, open_ledger
+from chainmall.core.datadir import open_ledger
+from chainmall.core.dirlock import lock_for_reading
 from pathlib import Path
-print(_lock_for_reading(Path(sys.argv[1]))[1])
+print(lock_for_reading(Path(sys.argv[1]))[1])
 store, _, _ = open_ledger(sys.argv[1], write=False)
 print(store.last().height)
 """
