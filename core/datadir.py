@@ -132,8 +132,7 @@ def _reported_as_damage(data_dir: Path) -> Iterator[None]:
 
 def _found(directory: Path, entries: list[str]) -> str:
     """What an existing, non-empty directory holds, for a refused creation."""
-    has_genesis = GENESIS_FILE in entries
-    if has_genesis or LEDGER_DIR in entries:
+    if GENESIS_FILE in entries or LEDGER_DIR in entries:
         problem = _damage(directory)
         if problem is None:
             return (f"{directory} is already initialised (it holds genesis.json and ledger/); "
