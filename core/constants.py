@@ -89,6 +89,11 @@ STORE_MERGE_BLOCKS = 16  # staged entries move into their main tables every this
 MAP_SIZE_BYTES_DEFAULT = 1 << 30  # 1 GiB; doubled on MapFullError
 MAP_SIZE_BYTES_MAX = 1 << 40  # 1 TiB: growth stops here
 STORE_DBS_MAX = 32  # named LMDB databases: the chain tables plus one per state table
+STORE_READERS_MAX = 126  # LMDB reader slots (its default); sizes the lock file
+# An EIO from a write with at most this much space left is reported as a full disk:
+# LMDB reports a short write (the disk filled part-way through a page run) as EIO.
+DISK_FULL_FREE_BYTES_MAX = 1 << 20
+DATA_DIR_LOCK_ATTEMPTS_MAX = 8  # tries to lock a data dir that is being replaced meanwhile
 
 # --- genesis ---------------------------------------------------------------
 GENESIS_VERSION = 1

@@ -298,6 +298,32 @@ class LimitExceeded(NetworkError):
     """A server or connection limit is reached (connections, subscriptions, in-flight)."""
 
     code = 307
+class DataDirDamaged(StorageError):
+    """A data directory with part of its chain missing (the message says how to recover)."""
+
+    code = 210
+
+
+class StoreTruncated(StoreCorrupt):
+    """A ledger file shorter than its own LMDB header says it is."""
+
+    code = 211
+
+
+class DiskFull(StorageError):
+    """A write that failed for lack of space (the message names the path)."""
+
+    code = 212
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path  # the file or directory that could not be written
+
+
+class DataDirInUse(StorageError):
+    """Another process writes this data directory (it holds the writers' lock)."""
+
+    code = 213
 
 
 # Stateless per-tx verdicts, in the fixed order every node checks them.
