@@ -1,0 +1,202 @@
+/**
+ * Checks an item trace the way the page shows it (docs/page.md section 4):
+ * the anchor header against its commit certificate and validator set, every
+ * event's state proof against the header's state root, and every trace list
+ * closed by a proof that no further event exists. Pure: no DOM, no network.
+ */
+import { DecodeError, equal, fromHex, toHex } from '../verify/bytes.js';
+import { type CommitCert, type Header, decodeCommit, decodeHeader } from '../verify/block.js';
+import { verifyCommit } from '../verify/commit.js';
+import { hash } from '../verify/hashing.js';
+import { verifyEncodedStateProof } from '../verify/state.js';
+import { type ValidatorSet, decodeValidatorSet, validatorSetHash } from '../verify/validators.js';
+import { type TraceEvent, decodeTraceEvent, traceKey } from './event.js';
+
+/** The `mall.item_trace` result (docs/page.md section 2.4). */
+export interface TraceResponse {
+  item: string;
+  product: string | null;
+  anchor: { height: string; header: string; commit: string; validators: string; checked_by: string };
+  lists: {
+    item: string;
+    events: { seq: number; key: string; value: string; proof: string }[];
+    end: { seq: number; key: string; proof: string };
+  }[];
+  parties: Record<string, { name: string; role: string }>;
+}
+
+export interface AnchorReport {
+  ok: boolean;
+  reason: string;
+  header: Header | null;
+  signedPower: bigint;
+  totalPower: bigint;
+  validatorSetHash: string;
+  checkedBy: string;
+}
+
+export interface StepReport {
+  ok: boolean;
+  reason: string;
+  eventId: string;
+  event: TraceEvent | null;
+  places: { item: string; seq: number }[];
+  correctedBy: string[];
+}
+
+export interface ListReport {
+  item: string;
+  ok: boolean;
+  reason: string;
+  events: number;
+}
+
+export interface TraceReport {
+  ok: boolean;
+  anchor: AnchorReport;
+  lists: ListReport[];
+  /** One step per distinct event, oldest first (event time, then recording height). */
+  steps: StepReport[];
+}
+
+export interface TraceOptions {
+  /** Validator set hash the page was told to trust (from the tag's QR code); null: any. */
+  pinnedValidatorSetHash?: Uint8Array | null;
+}
+
+function failAnchor(reason: string, checkedBy: string, header: Header | null = null): AnchorReport {
+  return { ok: false, reason, header, signedPower: 0n, totalPower: 0n, validatorSetHash: '', checkedBy };
+}
+
+/** The anchor header, checked against its certificate and its validator set. */
+export function checkAnchor(anchor: TraceResponse['anchor'], options: TraceOptions = {}): AnchorReport {
+  const checkedBy = anchor.checked_by === 'light-client' ? 'light-client' : 'commit';
+  let header: Header;
+  let commit: CommitCert;
+  let set: ValidatorSet;
+  try {
+    header = decodeHeader(fromHex(anchor.header, 'header'));
+    commit = decodeCommit(fromHex(anchor.commit, 'commit'));
+    set = decodeValidatorSet(fromHex(anchor.validators, 'validators'));
+  } catch (error) {
+    if (error instanceof DecodeError) return failAnchor(`the block data is malformed (${error.message})`, checkedBy);
+    throw error;
+  }
+  if (String(header.height) !== anchor.height) {
+    return failAnchor(`the node says height ${anchor.height} but sent the header of ${header.height}`, checkedBy, header);
+  }
+  const setHash = validatorSetHash(set.encoded);
+  const pinned = options.pinnedValidatorSetHash;
+  if (pinned && !equal(pinned, setHash)) {
+    return failAnchor('the validators are not the ones this tag names', checkedBy, header);
+  }
+  const verdict = verifyCommit(header, commit, set);
+  if (!verdict.ok) return failAnchor(verdict.detail, checkedBy, header);
+  return {
+    ok: true, reason: '', header, signedPower: verdict.signedPower, totalPower: verdict.totalPower,
+    validatorSetHash: toHex(setHash), checkedBy,
+  };
+}
+
+function eventTransforms(event: TraceEvent, item: string): boolean {
+  return event.kind === 'transformation' && event.outputs.some((o) => o.item === item);
+}
+
+/** Verify a whole trace response; never throws for bad data (every fault is in the report). */
+export function verifyTrace(response: TraceResponse, options: TraceOptions = {}): TraceReport {
+  const anchor = checkAnchor(response.anchor, options);
+  const root = anchor.header?.stateRoot ?? new Uint8Array(32);
+  const steps = new Map<string, StepReport>();
+  const lists: ListReport[] = [];
+  const listed = new Set(response.lists.map((l) => l.item));
+  for (const [position, list] of response.lists.entries()) {
+    let reason = '';
+    if (position === 0 && list.item !== response.item) reason = 'the node sent the trace of another item';
+    const needed: string[] = [];
+    for (const [index, entry] of list.events.entries()) {
+      const step = checkEntry(root, anchor, list.item, index, entry);
+      const known = steps.get(step.eventId);
+      if (known) {
+        known.places.push(...step.places);
+        if (known.ok && !step.ok) Object.assign(known, { ok: false, reason: step.reason });
+      } else {
+        steps.set(step.eventId, step);
+      }
+      if (step.event && eventTransforms(step.event, list.item)) needed.push(...step.event.inputs.map((q) => q.item));
+    }
+    if (!reason) reason = checkEnd(root, anchor, list);
+    const missing = needed.filter((item) => !listed.has(item));
+    if (!reason && missing.length) reason = `the history of ${missing[0]}, which it was made from, is missing`;
+    lists.push({ item: list.item, ok: anchor.ok && !reason, reason: reason || anchor.reason, events: list.events.length });
+  }
+  const ordered = [...steps.values()];
+  for (const step of ordered) {
+    if (step.event?.corrects) {
+      const target = steps.get(toHex(step.event.corrects));
+      if (target) target.correctedBy.push(step.eventId);
+    }
+  }
+  ordered.sort(compareSteps);
+  const ok = anchor.ok && lists.length > 0 && lists.every((l) => l.ok) && ordered.every((s) => s.ok);
+  return { ok, anchor, lists, steps: ordered };
+}
+
+function compareSteps(a: StepReport, b: StepReport): number {
+  if (!a.event || !b.event) return (a.event ? 0 : 1) - (b.event ? 0 : 1);
+  if (a.event.eventTimeMs !== b.event.eventTimeMs) return a.event.eventTimeMs < b.event.eventTimeMs ? -1 : 1;
+  if (a.event.recordedHeight !== b.event.recordedHeight) return a.event.recordedHeight < b.event.recordedHeight ? -1 : 1;
+  return 0;
+}
+
+function checkEntry(
+  root: Uint8Array,
+  anchor: AnchorReport,
+  item: string,
+  index: number,
+  entry: TraceResponse['lists'][number]['events'][number],
+): StepReport {
+  const places = [{ item, seq: index }];
+  let value: Uint8Array;
+  try {
+    value = fromHex(entry.value, 'value');
+  } catch {
+    return { ok: false, reason: 'the event bytes are malformed', eventId: `bad:${item}:${index}`, event: null, places, correctedBy: [] };
+  }
+  const eventId = toHex(hash(value));
+  let event: TraceEvent | null = null;
+  let reason = '';
+  try {
+    event = decodeTraceEvent(value);
+  } catch (error) {
+    if (!(error instanceof DecodeError)) throw error;
+    reason = 'the event cannot be read';
+  }
+  const key = traceKey(item, index);
+  if (!reason && (entry.seq !== index || entry.key !== toHex(key))) reason = 'the event is filed under the wrong key';
+  if (!reason) {
+    let proof: Uint8Array | null = null;
+    try {
+      proof = fromHex(entry.proof, 'proof');
+    } catch {
+      reason = 'the proof is malformed';
+    }
+    if (proof && !verifyEncodedStateProof(root, key, value, proof)) reason = 'the event does not match the ledger state';
+  }
+  if (!reason && !anchor.ok) reason = anchor.reason;
+  return { ok: !reason, reason, eventId, event, places, correctedBy: [] };
+}
+
+function checkEnd(root: Uint8Array, anchor: AnchorReport, list: TraceResponse['lists'][number]): string {
+  const count = list.events.length;
+  const key = traceKey(list.item, count);
+  if (list.end.seq !== count || list.end.key !== toHex(key)) return 'the list of events is not closed';
+  let proof: Uint8Array;
+  try {
+    proof = fromHex(list.end.proof, 'proof');
+  } catch {
+    return 'the proof that no event is missing is malformed';
+  }
+  if (!anchor.ok) return anchor.reason;
+  if (!verifyEncodedStateProof(root, key, null, proof)) return 'the node may be hiding later events of this item';
+  return '';
+}

@@ -1,0 +1,46 @@
+// Whole item traces as the mock node serves them, and altered copies, each
+// with the verdict its alteration must cause (tests/web/vectors/trace_vectors.json).
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { fromHex } from '../src/verify/bytes.js';
+import { verifyTrace } from '../src/mall/trace.js';
+import { readJson } from './paths.js';
+
+const vectors = readJson('tests', 'web', 'vectors', 'trace_vectors.json');
+
+describe('item traces', () => {
+  for (const c of vectors.cases) {
+    test(c.name, () => {
+      const pinned = c.pinned ? fromHex(c.pinned) : null;
+      const report = verifyTrace(c.response, { pinnedValidatorSetHash: pinned });
+      assert.equal(report.ok, c.ok, report.anchor.reason || report.lists.map((l) => l.reason).join('; '));
+      const failing = report.steps.filter((s) => !s.ok).flatMap((s) => s.places.map((p) => [p.item, p.seq]));
+      if (c.failing_steps === 'all') {
+        assert.ok(report.steps.length > 0 && report.steps.every((s) => !s.ok));
+        assert.equal(report.anchor.ok, false);
+      } else {
+        assert.deepEqual(failing.sort(), [...c.failing_steps].sort());
+      }
+      const incomplete = report.lists.filter((l) => !l.ok).map((l) => l.item);
+      assert.deepEqual(incomplete, report.anchor.ok ? c.incomplete ?? [] : report.lists.map((l) => l.item));
+    });
+  }
+
+  test('the served trace reads as a history: raw material first, corrections linked', () => {
+    const report = verifyTrace(vectors.cases[0].response);
+    assert.ok(report.ok);
+    const first = report.steps[0].event!;
+    assert.equal(first.bizStep, 'commissioning');
+    assert.ok(first.outputs.some((o) => o.item.startsWith('lot-')));
+    const corrections = report.steps.filter((s) => s.event?.kind === 'correction');
+    assert.equal(corrections.length, 1);
+    const corrected = report.steps.filter((s) => s.correctedBy.length > 0);
+    assert.deepEqual(corrected.map((s) => s.correctedBy), [[corrections[0].eventId]]);
+    const times = report.steps.map((s) => s.event!.eventTimeMs);
+    assert.deepEqual(times, [...times].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    // The transformation is in both lists (the lot's and the ring's) and shown once.
+    const forged = report.steps.filter((s) => s.event?.kind === 'transformation');
+    assert.equal(forged.length, 1);
+    assert.equal(forged[0].places.length, 2);
+  });
+});
