@@ -120,17 +120,17 @@ def _silver_story(story: Story) -> None:
         outputs=tuple((ring, 1) for ring in RINGS),
         details="Fineness 92.5 per mille, hallmark TX-925 struck",
     )
-    corrected_assay = story.event(
-        "object", "assay", t + 14 * DAY_MS + 2 * HOUR_MS, "inspecting", disposition="conformant",
-        read_point="Assay lab, XRF bench", biz_location="Taxco Assay Office, Taxco, Mexico",
-        outputs=tuple((ring, 1) for ring in RINGS),
-        details="Fineness 925 per mille (sterling), hallmark TX-925 struck",
-    )
     correction = story.event(
         "correction", "assay", t + 14 * DAY_MS + 2 * HOUR_MS, "inspecting",
         read_point="Assay lab", biz_location="Taxco Assay Office, Taxco, Mexico",
         outputs=tuple((ring, 1) for ring in RINGS), corrects=mistaken.event_id(),
         details="Typing error in the fineness: 92.5 was written for 925 per mille",
+    )
+    corrected_assay = story.event(
+        "object", "assay", t + 14 * DAY_MS + 2 * HOUR_MS, "inspecting", disposition="conformant",
+        read_point="Assay lab, XRF bench", biz_location="Taxco Assay Office, Taxco, Mexico",
+        outputs=tuple((ring, 1) for ring in RINGS),
+        details="Fineness 925 per mille (sterling), hallmark TX-925 struck",
     )
     to_shop = story.event(
         "custody", "merchant", t + 16 * DAY_MS, "receiving", disposition="sellable_not_accessible",

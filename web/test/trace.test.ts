@@ -2,8 +2,8 @@
 // with the verdict its alteration must cause (tests/web/vectors/trace_vectors.json).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { fromHex } from '../src/verify/bytes.js';
-import { verifyTrace } from '../src/mall/trace.js';
+import { fromHex, toHex } from '../src/verify/bytes.js';
+import { eventId, verifyTrace } from '../src/mall/trace.js';
 import { readJson } from './paths.js';
 
 const vectors = readJson('tests', 'web', 'vectors', 'trace_vectors.json');
@@ -35,7 +35,11 @@ describe('item traces', () => {
     const corrections = report.steps.filter((s) => s.event?.kind === 'correction');
     assert.equal(corrections.length, 1);
     const corrected = report.steps.filter((s) => s.correctedBy.length > 0);
-    assert.deepEqual(corrected.map((s) => s.correctedBy), [[corrections[0].eventId]]);
+    assert.equal(corrected.length, 1);
+    assert.deepEqual(corrected[0].correctedBy, [corrections[0]]);
+    assert.equal(corrections[0].corrects, corrected[0]);
+    assert.equal(eventId(corrected[0]), toHex(corrections[0].event!.corrects!));
+    assert.ok(corrected[0].event!.details.includes('92.5'));
     const times = report.steps.map((s) => s.event!.eventTimeMs);
     assert.deepEqual(times, [...times].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
     // The transformation is in both lists (the lot's and the ring's) and shown once.

@@ -8,7 +8,7 @@ import { DecodeError, equal, fromHex, toHex } from '../verify/bytes.js';
 import { type CommitCert, type Header, decodeCommit, decodeHeader } from '../verify/block.js';
 import { verifyCommit } from '../verify/commit.js';
 import { hash } from '../verify/hashing.js';
-import { verifyEncodedStateProof } from '../verify/state.js';
+import { NodeCache, verifyEncodedStateProof } from '../verify/state.js';
 import { type ValidatorSet, decodeValidatorSet, validatorSetHash } from '../verify/validators.js';
 import { type TraceEvent, decodeTraceEvent, traceKey } from './event.js';
 
@@ -38,10 +38,20 @@ export interface AnchorReport {
 export interface StepReport {
   ok: boolean;
   reason: string;
-  eventId: string;
+  /** The event's canonical bytes (null when the node sent something that is not hex). */
+  value: Uint8Array | null;
   event: TraceEvent | null;
+  /** Where the event is listed: an event shared by items (a transformation) is one step. */
   places: { item: string; seq: number }[];
-  correctedBy: string[];
+  /** The earlier step this correction declares erroneous, if the trace holds it. */
+  corrects: StepReport | null;
+  /** The corrections that declare this step erroneous. */
+  correctedBy: StepReport[];
+}
+
+/** An event's id: plain BLAKE3 of its canonical bytes (what corrections name). */
+export function eventId(step: StepReport): string {
+  return step.value ? toHex(hash(step.value)) : '';
 }
 
 export interface ListReport {
@@ -106,6 +116,7 @@ function eventTransforms(event: TraceEvent, item: string): boolean {
 export function verifyTrace(response: TraceResponse, options: TraceOptions = {}): TraceReport {
   const anchor = checkAnchor(response.anchor, options);
   const root = anchor.header?.stateRoot ?? new Uint8Array(32);
+  const cache = new NodeCache();
   const steps = new Map<string, StepReport>();
   const lists: ListReport[] = [];
   const listed = new Set(response.lists.map((l) => l.item));
@@ -114,31 +125,41 @@ export function verifyTrace(response: TraceResponse, options: TraceOptions = {})
     if (position === 0 && list.item !== response.item) reason = 'the node sent the trace of another item';
     const needed: string[] = [];
     for (const [index, entry] of list.events.entries()) {
-      const step = checkEntry(root, anchor, list.item, index, entry);
-      const known = steps.get(step.eventId);
+      const step = checkEntry(root, cache, anchor, list.item, index, entry);
+      const same = step.value ? String(entry.value) : `unreadable ${list.item} ${index}`;
+      const known = steps.get(same);
       if (known) {
         known.places.push(...step.places);
         if (known.ok && !step.ok) Object.assign(known, { ok: false, reason: step.reason });
       } else {
-        steps.set(step.eventId, step);
+        steps.set(same, step);
       }
       if (step.event && eventTransforms(step.event, list.item)) needed.push(...step.event.inputs.map((q) => q.item));
     }
-    if (!reason) reason = checkEnd(root, anchor, list);
+    if (!reason) reason = checkEnd(root, cache, anchor, list);
     const missing = needed.filter((item) => !listed.has(item));
     if (!reason && missing.length) reason = `the history of ${missing[0]}, which it was made from, is missing`;
     lists.push({ item: list.item, ok: anchor.ok && !reason, reason: reason || anchor.reason, events: list.events.length });
   }
   const ordered = [...steps.values()];
-  for (const step of ordered) {
-    if (step.event?.corrects) {
-      const target = steps.get(toHex(step.event.corrects));
-      if (target) target.correctedBy.push(step.eventId);
-    }
-  }
+  linkCorrections(ordered);
   ordered.sort(compareSteps);
   const ok = anchor.ok && lists.length > 0 && lists.every((l) => l.ok) && ordered.every((s) => s.ok);
   return { ok, anchor, lists, steps: ordered };
+}
+
+/** Pair each correction with the step it names. Ids are hashed only when a trace has one. */
+function linkCorrections(steps: StepReport[]): void {
+  if (!steps.some((s) => s.event?.corrects)) return;
+  const byId = new Map(steps.map((s) => [eventId(s), s]));
+  for (const step of steps) {
+    const named = step.event?.corrects;
+    const target = named ? byId.get(toHex(named)) : undefined;
+    if (target && target !== step) {
+      step.corrects = target;
+      target.correctedBy.push(step);
+    }
+  }
 }
 
 function compareSteps(a: StepReport, b: StepReport): number {
@@ -150,19 +171,20 @@ function compareSteps(a: StepReport, b: StepReport): number {
 
 function checkEntry(
   root: Uint8Array,
+  cache: NodeCache,
   anchor: AnchorReport,
   item: string,
   index: number,
   entry: TraceResponse['lists'][number]['events'][number],
 ): StepReport {
   const places = [{ item, seq: index }];
+  const base = { value: null, event: null, places, corrects: null, correctedBy: [] };
   let value: Uint8Array;
   try {
     value = fromHex(entry.value, 'value');
   } catch {
-    return { ok: false, reason: 'the event bytes are malformed', eventId: `bad:${item}:${index}`, event: null, places, correctedBy: [] };
+    return { ...base, ok: false, reason: 'the event bytes are malformed' };
   }
-  const eventId = toHex(hash(value));
   let event: TraceEvent | null = null;
   let reason = '';
   try {
@@ -180,13 +202,13 @@ function checkEntry(
     } catch {
       reason = 'the proof is malformed';
     }
-    if (proof && !verifyEncodedStateProof(root, key, value, proof)) reason = 'the event does not match the ledger state';
+    if (proof && !verifyEncodedStateProof(root, key, value, proof, cache)) reason = 'the event does not match the ledger state';
   }
   if (!reason && !anchor.ok) reason = anchor.reason;
-  return { ok: !reason, reason, eventId, event, places, correctedBy: [] };
+  return { ...base, ok: !reason, reason, value, event };
 }
 
-function checkEnd(root: Uint8Array, anchor: AnchorReport, list: TraceResponse['lists'][number]): string {
+function checkEnd(root: Uint8Array, cache: NodeCache, anchor: AnchorReport, list: TraceResponse['lists'][number]): string {
   const count = list.events.length;
   const key = traceKey(list.item, count);
   if (list.end.seq !== count || list.end.key !== toHex(key)) return 'the list of events is not closed';
@@ -197,6 +219,6 @@ function checkEnd(root: Uint8Array, anchor: AnchorReport, list: TraceResponse['l
     return 'the proof that no event is missing is malformed';
   }
   if (!anchor.ok) return anchor.reason;
-  if (!verifyEncodedStateProof(root, key, null, proof)) return 'the node may be hiding later events of this item';
+  if (!verifyEncodedStateProof(root, key, null, proof, cache)) return 'the node may be hiding later events of this item';
   return '';
 }
