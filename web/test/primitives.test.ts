@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { blake3 } from '@noble/hashes/blake3.js';
 import { fromHex, toHex } from '../src/verify/bytes.js';
 import { verifySignature } from '../src/verify/ed25519.js';
+import { hash } from '../src/verify/hashing.js';
 import { readJson } from './paths.js';
 
 test('BLAKE3 official vectors: hash, keyed_hash, derive_key (first 32 bytes)', () => {
@@ -16,6 +17,27 @@ test('BLAKE3 official vectors: hash, keyed_hash, derive_key (first 32 bytes)', (
     assert.equal(toHex(blake3(input)), c.hash.slice(0, 64), `hash ${c.input_len}`);
     assert.equal(toHex(blake3(input, { key })), c.keyed_hash.slice(0, 64), `keyed ${c.input_len}`);
     assert.equal(toHex(blake3(input, { context })), c.derive_key.slice(0, 64), `derive ${c.input_len}`);
+  }
+});
+
+test('hash (one-chunk fast path, else noble) on the official vectors', () => {
+  const data = readJson('tests', 'vectors', 'blake3_test_vectors.json');
+  const key = new TextEncoder().encode(data.key);
+  for (const c of data.cases) {
+    const input = Uint8Array.from({ length: c.input_len }, (_, i) => i % 251);
+    assert.equal(toHex(hash(input)), c.hash.slice(0, 64), `hash ${c.input_len}`);
+    assert.equal(toHex(hash(input, key)), c.keyed_hash.slice(0, 64), `keyed ${c.input_len}`);
+  }
+});
+
+test('hash equals @noble/hashes on every length up to 1,100, plain and keyed', () => {
+  let seed = 0x9e3779b9;
+  const next = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) >>> 24);
+  const key = Uint8Array.from({ length: 32 }, next);
+  for (let length = 0; length <= 1100; length++) {
+    const input = Uint8Array.from({ length }, next);
+    assert.equal(toHex(hash(input)), toHex(blake3(input)), `plain ${length}`);
+    assert.equal(toHex(hash(input, key)), toHex(blake3(input, { key })), `keyed ${length}`);
   }
 });
 

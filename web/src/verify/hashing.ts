@@ -4,6 +4,7 @@
  * each the BLAKE3 derive_key of a context string with empty key material.
  */
 import { blake3 } from '@noble/hashes/blake3.js';
+import { CHUNK_BYTES, IV, KEYED_HASH, hashChunk, keyWords } from './blake3chunk.js';
 
 const encoder = new TextEncoder();
 const EMPTY_INPUT = new Uint8Array(0);
@@ -13,19 +14,20 @@ export function deriveKey(context: string): Uint8Array {
   return blake3(EMPTY_INPUT, { context: encoder.encode(context) });
 }
 
-// A keyed hasher per key, cloned for each message: cloning skips the key
-// set-up, about half the cost of a 64-byte keyed hash (the proofs' case).
-const keyedHashers = new WeakMap<Uint8Array, ReturnType<typeof blake3.create>>();
+const keyStarts = new WeakMap<Uint8Array, Uint32Array>();
 
-/** BLAKE3-256 of `data`; keyed with `key` (32 bytes) when given. */
+/** BLAKE3-256 of `data`; keyed with `key` (32 bytes) when given. Inputs of one
+ * chunk take the fast path of blake3chunk.ts, longer ones @noble/hashes. */
 export function hash(data: Uint8Array, key?: Uint8Array): Uint8Array {
-  if (key === undefined) return blake3(data);
-  let hasher = keyedHashers.get(key);
-  if (hasher === undefined) {
-    hasher = blake3.create({ key });
-    keyedHashers.set(key, hasher);
+  if (data.length > CHUNK_BYTES) return key === undefined ? blake3(data) : blake3(data, { key });
+  if (key === undefined) return hashChunk(data, IV, 0);
+  let start = keyStarts.get(key);
+  if (start === undefined) {
+    if (key.length !== 32) throw new RangeError('a BLAKE3 key is 32 bytes');
+    start = keyWords(key);
+    keyStarts.set(key, start);
   }
-  return hasher.clone().update(data).digest();
+  return hashChunk(data, start, KEYED_HASH);
 }
 
 /** The context strings of core/constants.py that the browser needs. */
