@@ -16,7 +16,7 @@ def node_or_skip() -> str:
     """The `node` executable; skips the test when Node.js is not installed."""
     node = shutil.which("node")
     if node is None:
-        pytest.skip("Node.js is not installed: the product page's TypeScript tests need it")
+        pytest.skip("Node.js is not installed: the product page's tests need it")
     return node
 
 
