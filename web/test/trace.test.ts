@@ -48,3 +48,42 @@ describe('item traces', () => {
     assert.equal(forged[0].places.length, 2);
   });
 });
+
+describe('answers that are not a trace', () => {
+  const good = vectors.cases[0].response;
+  const broken: [string, unknown][] = [
+    ['null', null],
+    ['a list', []],
+    ['no anchor', { ...good, anchor: undefined }],
+    ['anchor header not a string', { ...good, anchor: { ...good.anchor, header: 7 } }],
+    ['lists not a list', { ...good, lists: {} }],
+    ['event without a proof', { ...good, lists: [{ ...good.lists[0], events: [{ seq: 0, key: '', value: '' }] }] }],
+    ['seq not an integer', { ...good, lists: [{ ...good.lists[0], events: [{ ...good.lists[0].events[0], seq: '0' }] }] }],
+    ['no end', { ...good, lists: [{ ...good.lists[0], end: null }] }],
+    ['a party without a name', { ...good, parties: { x: { role: 'carrier' } } }],
+    ['product not a string', { ...good, product: 7 }],
+  ];
+  for (const [name, answer] of broken) {
+    test(name, () => {
+      const report = verifyTrace(answer);
+      assert.equal(report.ok, false);
+      assert.match(report.anchor.reason, /not an item history/);
+    });
+  }
+
+  test('no lists at all is not verified', () => {
+    assert.equal(verifyTrace({ ...good, lists: [] }).ok, false);
+  });
+
+  test('non-hex bytes are reasons, not exceptions', () => {
+    const lists = structuredClone(good.lists);
+    lists[0].events[2].value = 'zz';
+    lists[0].events[3].proof = 'ABCD';
+    lists[1].end.proof = '0';
+    const report = verifyTrace({ ...good, lists });
+    assert.equal(report.ok, false);
+    assert.deepEqual(report.steps.filter((s) => !s.ok).map((s) => s.reason).sort(),
+      ['the event bytes are malformed', 'the proof is malformed']);
+    assert.equal(report.lists[1].reason, 'the proof that no event is missing is malformed');
+  });
+});

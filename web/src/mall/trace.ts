@@ -112,8 +112,32 @@ function eventTransforms(event: TraceEvent, item: string): boolean {
   return event.kind === 'transformation' && event.outputs.some((o) => o.item === item);
 }
 
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const isEntry = (x: unknown, fields: string[]): boolean =>
+  isObject(x) && Number.isInteger(x.seq) && fields.every((f) => typeof x[f] === 'string');
+
+/** Whether `data` has the shape of docs/page.md section 2.4 (types only; values are checked later). */
+export function isTraceResponse(data: unknown): data is TraceResponse {
+  if (!isObject(data) || typeof data.item !== 'string' || !isObject(data.anchor) || !isObject(data.parties)) return false;
+  if (data.product !== null && typeof data.product !== 'string') return false;
+  const anchor = data.anchor;
+  if (!['height', 'header', 'commit', 'validators', 'checked_by'].every((f) => typeof anchor[f] === 'string')) return false;
+  if (!Object.values(data.parties).every((p) => isObject(p) && typeof p.name === 'string' && typeof p.role === 'string')) {
+    return false;
+  }
+  return Array.isArray(data.lists) && data.lists.every((list) =>
+    isObject(list) && typeof list.item === 'string' && Array.isArray(list.events) &&
+    list.events.every((e) => isEntry(e, ['key', 'value', 'proof'])) && isEntry(list.end, ['key', 'proof']));
+}
+
+function malformed(): TraceReport {
+  const anchor = failAnchor('the node sent an answer that is not an item history', 'commit');
+  return { ok: false, anchor, lists: [], steps: [] };
+}
+
 /** Verify a whole trace response; never throws for bad data (every fault is in the report). */
-export function verifyTrace(response: TraceResponse, options: TraceOptions = {}): TraceReport {
+export function verifyTrace(response: unknown, options: TraceOptions = {}): TraceReport {
+  if (!isTraceResponse(response)) return malformed();
   const anchor = checkAnchor(response.anchor, options);
   const root = anchor.header?.stateRoot ?? new Uint8Array(32);
   const cache = new NodeCache();

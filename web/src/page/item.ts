@@ -6,7 +6,7 @@
 import { fromHex, toHex } from '../verify/bytes.js';
 import { blockHash } from '../verify/block.js';
 import { addressOfKey, encodeAddress } from '../verify/address.js';
-import { type StepReport, type TraceReport, type TraceResponse, verifyTrace } from '../mall/trace.js';
+import { type StepReport, type TraceReport, type TraceResponse, isTraceResponse, verifyTrace } from '../mall/trace.js';
 import type { TraceEvent } from '../mall/event.js';
 import { formatBlockTime, formatEventTime, kindWords, shortText, stepWords } from './format.js';
 import { h, show } from './dom.js';
@@ -161,20 +161,22 @@ function pinnedSet(): Uint8Array | null {
 
 export async function renderItem(app: HTMLElement, info: MallInfo, item: string): Promise<ItemTiming> {
   const started = performance.now();
-  const trace = await call<TraceResponse>('mall.item_trace', { item });
+  const answer = await call<unknown>('mall.item_trace', { item });
+  const trace = isTraceResponse(answer) ? answer : null;
+  const parties = trace?.parties ?? {};
   const fetched = performance.now();
   const pinned = pinnedSet();
-  const report = verifyTrace(trace, { pinnedValidatorSetHash: pinned });
+  const report = verifyTrace(answer, { pinnedValidatorSetHash: pinned });
   const verified = performance.now();
   document.title = `${item} · ${info.name}`;
   const anchors = new Map(report.steps.map((s, index) => [s, `step-${index + 1}`]));
   const timeline = h('ol', { class: 'timeline' });
   const fragment = document.createDocumentFragment();
-  for (const step of report.steps) fragment.appendChild(renderStep(step, anchors, trace.parties));
+  for (const step of report.steps) fragment.appendChild(renderStep(step, anchors, parties));
   timeline.appendChild(fragment);
   show(app,
     h('nav', { class: 'crumbs' }, h('a', { href: '/' }, 'Home'),
-      trace.product ? [' › ', h('a', { href: `/product/${encodeURIComponent(trace.product)}` }, 'product')] : null,
+      trace?.product ? [' › ', h('a', { href: `/product/${encodeURIComponent(trace.product)}` }, 'product')] : null,
       ` › item ${item}`),
     h('h1', {}, `History of ${item}`),
     verdictBox(report),
