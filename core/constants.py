@@ -46,6 +46,9 @@ BLOCK_TXS_MAX = 20_000
 BLOCK_BYTES_MAX = 32 * 1024 * 1024
 COMMIT_SIGNATURES_MAX = 256
 
+# Admitted txs remembered so their block does not verify them again (core/state/machine.py).
+SIGNATURE_CACHE_ENTRIES_MAX = 200_000
+
 # --- batch kernels -------------------------------------------------------------
 BATCH_ITEMS_MAX = 1_000_000          # messages or txs per kernel call
 MERKLE_LEAVES_MAX = 1 << 24          # leaves per tree

@@ -182,6 +182,12 @@ class BalanceOverflow(InvalidTx):
     code = 157
 
 
+class QueryError(InvalidInput):
+    """A query for an unknown path, with malformed data, or at a height not served."""
+
+    code = 170
+
+
 class InvalidGenesis(InvalidInput):
     """A genesis file that breaks a genesis rule (the message names the field)."""
 
