@@ -67,7 +67,7 @@ def ed25519_backend() -> str:
     """What checks Ed25519 signatures here: a curve25519-dalek back end, or the reference."""
     if verify_kernel is not None:
         return verify_kernel.ed25519_backend()
-    return "pure-Python reference (core/ed25519.py)"
+    return "pure Python"
 
 
 def status() -> list[KernelStatus]:
