@@ -67,6 +67,10 @@ def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> boo
     A key that is not 32 bytes, a signature that is not 64 bytes, or an argument
     that is not a contiguous bytes-like object is simply not a valid signature.
     """
+    if type(public_key) is bytes and type(message) is bytes and type(signature) is bytes:
+        if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
+            return False
+        return verify_one(public_key, message, signature)
     if not all(isinstance(x, _BYTES_LIKE) for x in (public_key, message, signature)):
         return False
     try:

@@ -326,18 +326,36 @@ def verify_one(public_key, message, signature):
     bytes-like). ValueError for other lengths or a non-contiguous buffer,
     TypeError for a non-buffer; an invalid signature is just False.
     """
-    cdef const unsigned char[::1] key = _byte_view(public_key, "public_key")
-    cdef const unsigned char[::1] text = _byte_view(message, "message")
-    cdef const unsigned char[::1] sig = _byte_view(signature, "signature")
     cdef int valid
-    if key.shape[0] != C_PK:
-        raise ValueError(f"public_key must be {C_PK} bytes, got {key.shape[0]}")
-    if sig.shape[0] != C_SIG:
-        raise ValueError(f"signature must be {C_SIG} bytes, got {sig.shape[0]}")
-    cdef const unsigned char *key_ptr = &key[0]
-    cdef const unsigned char *text_ptr = _ptr(text)
-    cdef size_t text_len = text.shape[0]
-    cdef const unsigned char *sig_ptr = &sig[0]
+    cdef const unsigned char[::1] key
+    cdef const unsigned char[::1] text
+    cdef const unsigned char[::1] sig
+    cdef const unsigned char *key_ptr
+    cdef const unsigned char *text_ptr
+    cdef const unsigned char *sig_ptr
+    cdef size_t text_len
+    if type(public_key) is bytes and type(message) is bytes and type(signature) is bytes:
+        # The common case (keys.verify_signature, check_tx): no buffer views to build.
+        if len(<bytes>public_key) != C_PK:
+            raise ValueError(f"public_key must be {C_PK} bytes, got {len(public_key)}")
+        if len(<bytes>signature) != C_SIG:
+            raise ValueError(f"signature must be {C_SIG} bytes, got {len(signature)}")
+        key_ptr = <const unsigned char *>PyBytes_AS_STRING(public_key)
+        text_ptr = <const unsigned char *>PyBytes_AS_STRING(message)
+        text_len = len(<bytes>message)
+        sig_ptr = <const unsigned char *>PyBytes_AS_STRING(signature)
+    else:
+        key = _byte_view(public_key, "public_key")
+        text = _byte_view(message, "message")
+        sig = _byte_view(signature, "signature")
+        if key.shape[0] != C_PK:
+            raise ValueError(f"public_key must be {C_PK} bytes, got {key.shape[0]}")
+        if sig.shape[0] != C_SIG:
+            raise ValueError(f"signature must be {C_SIG} bytes, got {sig.shape[0]}")
+        key_ptr = &key[0]
+        text_ptr = _ptr(text)
+        text_len = text.shape[0]
+        sig_ptr = &sig[0]
     with nogil:
         valid = cm_ed25519_verify(key_ptr, text_ptr, text_len, sig_ptr)
     return valid == 1
