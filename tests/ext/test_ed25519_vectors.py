@@ -29,6 +29,8 @@ from chainmall.core import ed25519, kernels
 from chainmall.core import verify as reference
 from chainmall.core.constants import ED25519_BATCH_ITEMS
 from chainmall.core.keys import KeyPair, verify_signature
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 KERNEL = ext.load("_verify")
@@ -414,3 +416,38 @@ def test_locked_crate_versions_are_the_ones_linked() -> None:
     assert zebra.startswith("5.") and dalek.startswith("5.")
     if KERNEL is not None:
         assert KERNEL.ed25519_version() == f"ed25519-zebra {zebra}, curve25519-dalek {dalek}"
+
+
+# --- hypothesis: kernel and reference on edge-heavy inputs ------------------------------
+_SMALL_ORDER = [bytes.fromhex(e["encoding"]) for e in ZIP215["small_order"]["encodings"]]
+_SIGNER = nacl.signing.SigningKey(b"\x07" * 32)
+_points = st.one_of(
+    st.sampled_from(_SMALL_ORDER),                     # small order, canonical or not
+    st.just(bytes(_SIGNER.verify_key)),                # a real key
+    st.binary(min_size=32, max_size=32),               # anything (about half decode)
+    st.integers(0, 2**255 - 1).map(lambda y: (y | (1 << 255)).to_bytes(32, "little")),
+)
+_scalars = st.one_of(
+    st.just(0),
+    st.integers(0, ed25519.L - 1),
+    st.integers(ed25519.L, 2**256 - 1),               # not canonical: always rejected
+    st.just(ed25519.L),
+)
+
+
+@_NO_KERNEL
+@settings(max_examples=150, deadline=None)
+@given(_points, _points, _scalars, st.binary(max_size=40), st.booleans())
+def test_kernel_equals_reference_on_edge_encodings(public_key: bytes, r: bytes, s: int,
+                                                    message: bytes, honest: bool) -> None:
+    if honest:  # half the time a real signature, with one part swapped for an edge value
+        signature = _SIGNER.sign(message).signature
+        public_key, r = bytes(_SIGNER.verify_key), (r if s % 3 == 0 else signature[:32])
+        s = int.from_bytes(signature[32:], "little") if s % 2 == 0 else s
+    signature = r + s.to_bytes(32, "little")
+    expected = ed25519.verify_one(public_key, message, signature)
+    assert KERNEL.verify_one(public_key, message, signature) is expected
+    batch = KERNEL.verify_batch(public_key * 3, message * 3,
+                                [0, len(message), 2 * len(message), 3 * len(message)],
+                                signature * 3, 1)
+    assert batch == [expected] * 3
