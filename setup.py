@@ -31,9 +31,9 @@ from setuptools import Extension, find_packages, setup
 
 CARGO_HELP = (
     "cargo (Rust >= 1.89) was not found; it builds ext/ed25519, the Ed25519 verifier.\n"
-    "Install it with rustup (https://rustup.rs) or your package manager\n"
-    "    sudo apt-get install -y cargo              # Debian 13+/Ubuntu 24.04+ (Rust >= 1.89)\n"
-    "and make sure `cargo` is on PATH (rustup puts it in ~/.cargo/bin)."
+    "Install a current stable Rust with rustup (https://rustup.rs; distribution\n"
+    "packages are usually older than 1.89), then make sure `cargo` is on PATH\n"
+    "(rustup puts it in ~/.cargo/bin, which this build also looks in)."
 )
 
 ED25519_CRATE = "ext/ed25519"
