@@ -13,7 +13,16 @@ SOURCES := setup.py pyproject.toml $(wildcard ext/*.pyx ext/*.pxd ext/csrc/*.c e
 	$(wildcard ext/ed25519/Cargo.toml ext/ed25519/Cargo.lock ext/ed25519/build.rs \
 	           ext/ed25519/*.h ext/ed25519/src/*.rs)
 
-.PHONY: run setup system-deps test bench lint clean
+.PHONY: run setup system-deps cometbft abci-proto test test-protobuf-range bench lint clean
+
+# CometBFT, the consensus engine of validator networks (docs/cometbft.md): an
+# exact release built with `go install` into the project's tool dir. The stamp
+# file names the version, so changing COMETBFT_VERSION reinstalls.
+COMETBFT_VERSION := v0.38.26
+TOOLS_BIN := .tools/bin
+COMETBFT_STAMP := $(TOOLS_BIN)/.cometbft-$(COMETBFT_VERSION)
+# Go from PATH, else where the official tarball installs it.
+GO ?= $(shell command -v go 2>/dev/null || { test -x /usr/local/go/bin/go && echo /usr/local/go/bin/go; })
 
 run: setup
 	$(BIN)/chainmall doctor
@@ -58,8 +67,41 @@ $(VENV)/.installed: $(SOURCES) | system-deps
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-test: setup
-	$(BIN)/python -m pytest -q
+cometbft: $(COMETBFT_STAMP)
+
+$(COMETBFT_STAMP):
+	@test -n "$(GO)" || { \
+	  echo "error: Go (1.22.11 or newer) is needed to build CometBFT $(COMETBFT_VERSION);" \
+	       "install it (https://go.dev/doc/install), then rerun 'make cometbft'" >&2; exit 1; }
+	@echo "installing CometBFT $(COMETBFT_VERSION) into $(TOOLS_BIN) (go install, about a minute)"
+	mkdir -p $(TOOLS_BIN)
+	GOBIN="$(abspath $(TOOLS_BIN))" GOFLAGS=-buildvcs=false \
+	    $(GO) install github.com/cometbft/cometbft/cmd/cometbft@$(COMETBFT_VERSION)
+	$(TOOLS_BIN)/cometbft version
+	rm -f $(TOOLS_BIN)/.cometbft-v*
+	touch $@
+
+# Regenerates core/abci/proto/ from CometBFT's .proto files (docs/cometbft.md).
+abci-proto: cometbft
+	PATH="$(dir $(GO)):$$PATH" $(PYTHON) core/abci/proto/generate.py
+
+# The suite fails, rather than skips, the CometBFT tests when the binary is missing.
+test: setup cometbft
+	CHAINMALL_REQUIRE_COMETBFT=1 $(BIN)/python -m pytest -q
+
+# The generated ABCI classes under the oldest protobuf runtime pyproject.toml allows
+# and a middle one (`make test` runs the newest, which pip installs).
+PROTOBUF_VERSIONS := 5.29.5 6.33.0
+test-protobuf-range: setup cometbft
+	@for v in $(PROTOBUF_VERSIONS); do \
+	  dir="$(abspath .tools)/protobuf-$$v"; \
+	  test -d "$$dir" || $(BIN)/python -m pip install -q --target "$$dir" "protobuf==$$v" \
+	    || exit 1; \
+	  PYTHONPATH="$$dir" $(BIN)/python -c \
+	    "import google.protobuf as p; print('tests/core/abci under protobuf', p.__version__)"; \
+	  PYTHONPATH="$$dir" CHAINMALL_REQUIRE_COMETBFT=1 \
+	    $(BIN)/python -m pytest -q -p no:cacheprovider tests/core/abci || exit 1; \
+	done
 
 bench: setup
 	$(BIN)/python -m pytest bench --benchmark-only -s -q
@@ -68,4 +110,4 @@ lint: setup
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf build $(VENV) ext/*.so ext/_*.c ext/ed25519/target *.egg-info
+	rm -rf build $(VENV) .tools ext/*.so ext/_*.c ext/ed25519/target *.egg-info

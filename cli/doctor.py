@@ -9,7 +9,9 @@ import sys
 import blake3 as blake3_package
 import click
 from chainmall.core import accel, ed25519, merkle
+from chainmall.core.abci.cometbft import check_cometbft
 from chainmall.core.constants import PROTOCOL_VERSION, SIGNATURE_BYTES
+from chainmall.core.errors import CometBFTMissing
 from chainmall.core.keys import KeyPair, verify_signature
 
 from .context import Context, package_version
@@ -94,6 +96,15 @@ def _ed25519_report() -> dict[str, object]:
     }
 
 
+def _cometbft() -> dict[str, str]:
+    """The CometBFT binary validator networks run (optional: the embedded engine needs none)."""
+    try:
+        binary, version = check_cometbft()
+    except CometBFTMissing as error:
+        return {"error": str(error)}
+    return {"version": version, "path": str(binary)}
+
+
 @click.command()
 @click.pass_obj
 def doctor(obj: Context) -> None:
@@ -123,6 +134,7 @@ def doctor(obj: Context) -> None:
         ],
         "ed25519": _ed25519_report(),
         "checks": {name: ("ok" if fault is None else fault) for name, fault in checks.items()},
+        "cometbft": _cometbft(),
     }
     lines = [
         f"chainmall {data['version']} on Python {data['python']}",
@@ -139,6 +151,9 @@ def doctor(obj: Context) -> None:
     lines.append("self-checks:")
     for name, fault in checks.items():
         lines.append(f"  {name:8s} {'ok' if fault is None else 'FAILED: ' + fault}")
+    cometbft = data["cometbft"]
+    lines.append(f"cometbft: {cometbft['version']} ({cometbft['path']})" if "version" in cometbft
+                 else f"cometbft: {cometbft['error']}")
     if not all(s.compiled for s in statuses):
         lines.append("warning: some kernels are not compiled; the pure-Python references run")
     obj.emit("\n".join(lines), data)

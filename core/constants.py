@@ -53,6 +53,9 @@ BLOCK_TXS_MAX = 20_000
 BLOCK_BYTES_MAX = 32 * 1024 * 1024
 COMMIT_SIGNATURES_MAX = 256
 
+# Admitted txs remembered so their block does not verify them again (core/state/machine.py).
+SIGNATURE_CACHE_ENTRIES_MAX = 200_000
+
 # --- batch kernels -------------------------------------------------------------
 BATCH_ITEMS_MAX = 1_000_000          # messages or txs per kernel call
 MERKLE_LEAVES_MAX = 1 << 24          # leaves per tree
@@ -123,6 +126,17 @@ ARCHIVE_FORMAT_VERSION = 1
 ARCHIVE_BLOCKS_MAX = 1 << 32  # bounds the trailer's count (u64 on the wire)
 ARCHIVE_READ_BYTES = 1 << 20  # streaming chunk for the trailer hash
 
+# --- ABCI socket server (docs/cometbft.md) -----------------------------------
+# The largest request CometBFT sends is a block (ProcessProposal, FinalizeBlock,
+# PrepareProposal's candidates) with its commit info and evidence: the block
+# cap plus room for those. The genesis `block.max_bytes` must stay within it.
+ABCI_REQUEST_BYTES_MAX = BLOCK_BYTES_MAX + 4 * 1024 * 1024
+ABCI_CONNECTIONS_MAX = 8  # CometBFT opens 4; a restarted engine may overlap the old ones
+ABCI_READ_BYTES_MAX = 256 * 1024  # one socket read
+ABCI_BATCH_REQUESTS_MAX = 1024  # requests answered between two socket writes
+# One state proof in a Query response: at most 256 siblings of 32 bytes plus a leaf.
+ABCI_QUERY_PROOF_BYTES_MAX = 64 * 1024
+
 # --- relations ---------------------------------------------------------------------
 assert TX_BODY_FIXED_BYTES + CHAIN_ID_BYTES_MAX + TX_PAYLOAD_BYTES_MAX <= TX_BODY_BYTES_MAX
 assert TX_BODY_BYTES_MAX <= BLAKE3_KERNEL_INPUT_BYTES_MAX
@@ -133,3 +147,5 @@ assert MAP_SIZE_BYTES_DEFAULT <= MAP_SIZE_BYTES_MAX
 assert GENESIS_VALIDATORS_MAX <= COMMIT_SIGNATURES_MAX
 assert TABLE_ACCOUNTS != TABLE_FEE_POOL
 assert 10 + len(STATE_TABLES) <= STORE_DBS_MAX
+assert BLOCK_BYTES_MAX < ABCI_REQUEST_BYTES_MAX
+assert STATE_PATH_BITS * HASH_BYTES < ABCI_QUERY_PROOF_BYTES_MAX

@@ -182,6 +182,12 @@ class BalanceOverflow(InvalidTx):
     code = 157
 
 
+class QueryError(InvalidInput):
+    """A query for an unknown path, with malformed data, or at a height not served."""
+
+    code = 170
+
+
 class InvalidGenesis(InvalidInput):
     """A genesis file that breaks a genesis rule (the message names the field)."""
 
@@ -216,6 +222,30 @@ class StoreConflict(StorageError):
     """A block commit that does not extend the stored chain tip."""
 
     code = 205
+
+
+class AbciError(NetworkError):
+    """The ABCI connection to the consensus engine (CometBFT) failed."""
+
+    code = 320
+
+
+class AbciFrameError(AbciError):
+    """An ABCI message that is malformed or longer than ABCI_REQUEST_BYTES_MAX."""
+
+    code = 321
+
+
+class AbciAppFailed(AbciError):
+    """The application raised in an ABCI call that has no error code: serving stops."""
+
+    code = 322
+
+
+class CometBFTMissing(AbciError):
+    """The CometBFT binary is missing, is not the pinned version, or does not run."""
+
+    code = 323
 
 
 # Stateless per-tx verdicts, in the fixed order every node checks them.

@@ -202,6 +202,19 @@ class StoreView:
         except lmdb.Error as exc:
             raise _stale(exc) from exc
 
+    def state_range(self, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Committed state entries with start <= key < end (one table), in key order."""
+        try:
+            with self._txn.cursor(db=self._dbs[state_table(start)]) as cursor:
+                if not cursor.set_range(start):
+                    return
+                for key, value in cursor:
+                    if key >= end:
+                        break
+                    yield key, value
+        except lmdb.Error as exc:
+            raise _stale(exc) from exc
+
     def entry_counts(self) -> dict[str, int]:
         """How many entries each table holds (a staged table: with its staging part)."""
         try:
