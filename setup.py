@@ -15,7 +15,8 @@ Environment:
   CHAINMALL_ED25519_BACKEND=avx512|simd|serial
                         curve25519-dalek back ends to compile in (x86_64): `avx512`
                         (default) has AVX-512 IFMA, AVX2 and serial, chosen at run
-                        time; `simd` leaves IFMA out (to measure an AVX2-only CPU)
+                        time; `simd` leaves IFMA out (to measure an AVX2-only CPU),
+                        `serial` leaves out both
 """
 
 from __future__ import annotations
