@@ -27,7 +27,7 @@ from chainmall.core.state.accounts import encode_transfer
 from chainmall.core.tx import sign_tx
 
 from .context import Context
-from .keys import _read_passphrase
+from .keys import read_passphrase
 
 NODE_ENV = "CHAINMALL_NODE"
 TOKEN_ENV = "CHAINMALL_RPC_TOKEN"
@@ -229,7 +229,7 @@ def tx_send(obj: Context, sender: str, recipient: str, amount: int, fee: int, no
     store = KeyStore(key_dir or obj.home / "keys")
     passphrase = None
     if store.show(sender).encrypted:
-        passphrase = _read_passphrase(passphrase_file, confirm=False)
+        passphrase = read_passphrase(passphrase_file, confirm=False)
     keypair = store.load(sender, passphrase)
     to_address = _address_argument(obj, recipient)
     with _connect(node_address, token) as client:
