@@ -63,14 +63,18 @@ def init(obj: Context, chain_id: str, data_dir: Path | None, genesis_path: Path 
     directory = resolve_data_dir(obj.home, chain_id, data_dir)
     if (directory / GENESIS_FILE).exists() or (directory / LEDGER_DIR).exists():
         raise StoreAlreadyInitialised(f"{directory} is already initialised")
+    progress = obj.progress("init")  # a large genesis takes a while: say so on a terminal
     if genesis_path is not None:
-        genesis = load_genesis(genesis_path)
+        with progress.activity("reading the genesis file"):
+            genesis = load_genesis(genesis_path)
     else:
         genesis = _new_genesis(obj, chain_id, validator_key, balances, fee_min, genesis_time_ms)
     (directory / LEDGER_DIR).mkdir(parents=True)
     try:
-        write_genesis(directory / GENESIS_FILE, genesis)
-        store, genesis, machine = open_ledger(directory)
+        with progress.activity(f"writing the genesis state "
+                               f"({len(genesis.initial_balances)} accounts)"):
+            write_genesis(directory / GENESIS_FILE, genesis)
+            store, genesis, machine = open_ledger(directory)
     except BaseException:  # leave no half-initialised directory behind
         (directory / GENESIS_FILE).unlink(missing_ok=True)
         shutil.rmtree(directory / LEDGER_DIR, ignore_errors=True)
