@@ -1,7 +1,9 @@
-"""A node's data directory: where the genesis file and the LMDB ledger live.
+"""The `--chain-id` / `--data-dir` options, and the data directory calls the CLI uses.
 
-Layout: `DATA/genesis.json` (the chain's genesis, JSON) and `DATA/ledger/`
-(one LMDB environment). The default DATA is `HOME/<chain id>/`.
+The layout, the writers' lock and opening or creating a ledger live in
+`core/datadir.py` (the node needs them too); they are re-exported here.
+The default data directory is `HOME/<chain id>/`; a command that reads an
+existing chain, given no chain id, takes the only chain in HOME.
 """
 
 from __future__ import annotations
@@ -11,13 +13,30 @@ from pathlib import Path
 from typing import TypeVar
 
 import click
-from chainmall.core.errors import InvalidInput, StoreNotInitialised
-from chainmall.core.genesis import Genesis, load_genesis
-from chainmall.core.state.machine import StateMachine
-from chainmall.core.store import Store
+from chainmall.core.datadir import (
+    GENESIS_FILE,
+    LEDGER_DIR,
+    LOCK_FILE,
+    check_layout,
+    create_data_dir,
+    open_ledger,
+)
+from chainmall.core.errors import InvalidInput
 
-GENESIS_FILE = "genesis.json"
-LEDGER_DIR = "ledger"
+__all__ = [
+    "DEFAULT_CHAIN_ID",
+    "GENESIS_FILE",
+    "LEDGER_DIR",
+    "LOCK_FILE",
+    "chain_data_dir_options",
+    "chains_in",
+    "check_layout",
+    "create_data_dir",
+    "data_dir_options",
+    "open_ledger",
+    "resolve_data_dir",
+]
+
 DEFAULT_CHAIN_ID = "local"
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -60,8 +79,9 @@ def chains_in(home: Path) -> list[str]:
     """The chain ids that have a data directory (one holding a genesis file) in HOME, sorted."""
     if not home.is_dir():
         return []
-    return sorted(entry.name for entry in home.iterdir()
-                  if entry.is_dir() and (entry / GENESIS_FILE).is_file())
+    return sorted(entry.name for entry in home.iterdir()  # ".x.new": one being created
+                  if not entry.name.startswith(".") and entry.is_dir()
+                  and (entry / GENESIS_FILE).is_file())
 
 
 def resolve_data_dir(home: Path, chain_id: str | None, data_dir: Path | None) -> Path:
@@ -78,32 +98,3 @@ def resolve_data_dir(home: Path, chain_id: str | None, data_dir: Path | None) ->
                                "with --chain-id")
         chain_id = chains[0] if len(chains) == 1 else DEFAULT_CHAIN_ID
     return home / chain_id
-
-
-def open_store(data_dir: Path) -> tuple[Store, Genesis]:
-    """The store and genesis of an initialised data directory, without a state machine.
-
-    For `db check`: a state machine reads the tip block when it starts, and
-    a damaged tip block must not stop the check before it lists every
-    problem.
-    """
-    genesis_path = data_dir / GENESIS_FILE
-    if not genesis_path.is_file() or not (data_dir / LEDGER_DIR).is_dir():
-        raise StoreNotInitialised(f"{data_dir} holds no chain: run `chainmall init` first")
-    genesis = load_genesis(genesis_path)
-    return Store(data_dir / LEDGER_DIR), genesis
-
-
-def open_ledger(data_dir: Path) -> tuple[Store, Genesis, StateMachine]:
-    """The store, genesis and state machine of an initialised data directory."""
-    genesis_path = data_dir / GENESIS_FILE
-    if not genesis_path.is_file() or not (data_dir / LEDGER_DIR).is_dir():
-        raise StoreNotInitialised(f"{data_dir} holds no chain: run `chainmall init` first")
-    genesis = load_genesis(genesis_path)
-    store = Store(data_dir / LEDGER_DIR)
-    try:
-        machine = StateMachine(store, genesis)
-    except BaseException:
-        store.close()
-        raise
-    return store, genesis, machine

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -21,17 +20,17 @@ from chainmall.core.errors import (
     StoreChainMismatch,
     StoreCorrupt,
 )
-from chainmall.core.genesis import write_genesis
 from chainmall.core.store import Store
 
 from .context import Context
+from .crashguard import guard_ledger_reads
 from .datadir import (
     GENESIS_FILE,
     LEDGER_DIR,
     chain_data_dir_options,
+    create_data_dir,
     data_dir_options,
     open_ledger,
-    open_store,
     resolve_data_dir,
 )
 
@@ -49,7 +48,8 @@ def db() -> None:
 def info(obj: Context, chain_id: str | None, data_dir: Path | None) -> None:
     """Chain id, tip height, app hash, tip block hash and map size."""
     directory = resolve_data_dir(obj.home, chain_id, data_dir)
-    store, _, _ = open_ledger(directory)
+    guard_ledger_reads(directory, "db info")
+    store, _, _ = open_ledger(directory, write=False)
     with store:
         tip = store.last()
         data = {
@@ -72,7 +72,11 @@ def check(obj: Context, chain_id: str | None, data_dir: Path | None) -> None:
     Lists every problem it finds (one line each, on stderr) and exits 1 if
     there is any. Needs no free disk space: the replay runs in memory.
     """
-    store, genesis = open_store(resolve_data_dir(obj.home, chain_id, data_dir))
+    directory = resolve_data_dir(obj.home, chain_id, data_dir)
+    guard_ledger_reads(directory, "db check")
+    # Read-only, and no state machine: one reads the tip block when it starts, and a
+    # damaged tip block must not stop the check before it lists every problem.
+    store, genesis, _ = open_ledger(directory, write=False)
     with store, obj.progress("db check") as progress:
         height, problems = check_store(store, genesis, progress)
     data = {"ok": not problems, "height": height, "problems": problems}
@@ -107,7 +111,9 @@ def export_command(obj: Context, chain_id: str | None, data_dir: Path | None, fo
     if to_stdout and sys.stdout.isatty():
         raise OSError("standard output is a terminal: an archive is binary, redirect it to a "
                       "file or a pipe")
-    store, genesis, _ = open_ledger(resolve_data_dir(obj.home, chain_id, data_dir))
+    directory = resolve_data_dir(obj.home, chain_id, data_dir)
+    guard_ledger_reads(directory, "db export")
+    store, genesis, _ = open_ledger(directory, write=False)
     with store, obj.progress("db export") as progress:
         if to_stdout:  # through the open descriptor: its offset and append mode hold
             out = sys.stdout.buffer
@@ -140,6 +146,7 @@ def import_command(obj: Context, chain_id: str, data_dir: Path | None, resume: b
                    file: Path) -> None:
     """Initialise a data directory from the archive FILE, replaying every block."""
     directory = resolve_data_dir(obj.home, chain_id, data_dir)
+    guard_ledger_reads(directory, "db import")
     with obj.progress("db import") as progress:
         archive = read_archive_info(file, progress)  # trailer first: a bad file writes nothing
     initialised = (directory / GENESIS_FILE).exists() or (directory / LEDGER_DIR).exists()
@@ -147,24 +154,18 @@ def import_command(obj: Context, chain_id: str, data_dir: Path | None, resume: b
         raise StoreAlreadyInitialised(f"{directory} is already initialised (to continue an "
                                       "import that stopped, add --resume)")
     if initialised:
-        store, genesis, _ = open_ledger(directory)
+        store, genesis, _ = open_ledger(directory, write=True, command="db import")
         if genesis != archive.genesis:
             store.close()
             raise StoreChainMismatch(f"{directory}'s genesis.json is not the archive's genesis")
-    else:
-        (directory / LEDGER_DIR).mkdir(parents=True)
-        try:
-            write_genesis(directory / GENESIS_FILE, archive.genesis)
-        except BaseException:
-            shutil.rmtree(directory / LEDGER_DIR, ignore_errors=True)
-            raise
-        store = Store(directory / LEDGER_DIR)
+    else:  # built beside and renamed into place: holds the genesis state, locked
+        store, _, _ = create_data_dir(directory, archive.genesis, command="db import")
     # A replay failure keeps the verified blocks (the store is at the last good one);
-    # `--resume` continues from there.
+    # `--resume` continues from there. A new directory resumes from height 0.
     with store:
         try:
             with obj.progress("db import") as progress:
-                height = import_chain(file, store, resume=resume, progress=progress)
+                height = import_chain(file, store, resume=True, progress=progress)
         except (ChainmallError, OSError, KeyboardInterrupt) as exc:
             raise _stopped(exc, store, directory, file) from exc
         tip = store.last()

@@ -14,7 +14,6 @@ exit status 1 if a step failed.
 from __future__ import annotations
 
 import shlex
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from chainmall.core.errors import (
     WrongChain,
     error_class,
 )
-from chainmall.core.genesis import load_genesis, make_genesis, write_genesis
+from chainmall.core.genesis import load_genesis, make_genesis
 from chainmall.core.hashing import digest
 from chainmall.core.keys import KeyPair
 from chainmall.core.state.accounts import encode_transfer, pack_account, unpack_account
@@ -47,7 +46,7 @@ from chainmall.core.state.root import build_tree
 from chainmall.core.tx import Tx, pack_txs, sign_tx
 
 from .context import Context
-from .datadir import GENESIS_FILE, LEDGER_DIR, open_ledger, resolve_data_dir
+from .datadir import GENESIS_FILE, create_data_dir, resolve_data_dir
 
 CHAIN_ID = "chainmall-demo"
 DEMO_TIMESTAMP_MS = 1_764_000_000_000  # fixed: the demo's hashes are reproducible
@@ -77,12 +76,11 @@ def _elapsed_ms(start: float) -> float:
 
 
 def _prepare_data_dir(directory: Path) -> None:
-    """Recreate the demo's own data directory; never touch any other chain's."""
-    if not directory.exists():
+    """Refuse a directory that holds other data (`create_data_dir` replaces the demo's own)."""
+    if not directory.exists() or not any(directory.iterdir()):
         return
     genesis_file = directory / GENESIS_FILE
     if genesis_file.is_file() and load_genesis(genesis_file).chain_id == CHAIN_ID:
-        shutil.rmtree(directory)
         return
     raise StoreAlreadyInitialised(
         f"{directory} exists and is not demo data; pick another --data-dir"
@@ -235,9 +233,8 @@ def demo(obj: Context, tx_count: int, block_count: int, data_dir: Path | None) -
     genesis = make_genesis(CHAIN_ID, [(k.address, INITIAL_BALANCE) for k in keys],
                            [(keys[0].public_key, 10)], genesis_time_ms=DEMO_TIMESTAMP_MS,
                            fee_min=1)
-    (directory / LEDGER_DIR).mkdir(parents=True)
-    write_genesis(directory / GENESIS_FILE, genesis)
-    store, genesis, machine = open_ledger(directory)
+    store, genesis, machine = create_data_dir(directory, genesis, command="demo",
+                                              replace_chain_id=CHAIN_ID)
     genesis_root = machine.info()[1]
     steps = [_Step(
         "genesis",

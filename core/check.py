@@ -15,6 +15,7 @@ node).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Container, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -62,13 +63,14 @@ class ReplayStore:
 
     It offers what the state machine calls on a Store: `is_initialised`,
     `init_genesis`, `check_chain`, `last`, `reader` (a view with `last`,
-    `get_state`, `get_node` and `block`) and `commit_block`.
+    `get_state`, `state_range`, `get_node` and `block`) and `commit_block`.
     """
 
     def __init__(self, nodes_from: StoreView, sound: Container[bytes] = ()) -> None:
         self._stored = nodes_from
         self._sound = sound
         self.state: dict[bytes, bytes] = {}
+        self._sorted_keys: list[bytes] | None = None  # for range reads; None: stale
         self._nodes: dict[bytes, bytes] = {}
         self._tip: ChainTip | None = None
         self._tip_block: bytes | None = None
@@ -82,6 +84,7 @@ class ReplayStore:
         """Hold the genesis state (height 0)."""
         assert self._tip is None
         self.state = dict(state)
+        self._sorted_keys = None
         self._keep(new_nodes)
         self._tip = ChainTip(chain_id, genesis_hash, 0, app_hash, genesis_hash)
 
@@ -112,10 +115,23 @@ class ReplayStore:
                 self.state.pop(key, None)
             else:
                 self.state[key] = value
+        if commit.state_changes:
+            self._sorted_keys = None
         self._keep(commit.new_nodes)
         self._tip_block = commit.block_bytes
         self._tip = ChainTip(tip.chain_id, tip.genesis_hash, commit.height, commit.app_hash,
                              commit.block_hash)
+
+    def state_range(self, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Replayed state entries with start <= key < end, in key order."""
+        if self._sorted_keys is None:  # sorted again only after a block changed the state
+            self._sorted_keys = sorted(self.state)
+        keys = self._sorted_keys
+        for index in range(bisect.bisect_left(keys, start), len(keys)):
+            key = keys[index]
+            if key >= end:
+                break
+            yield key, self.state[key]
 
     def get_node(self, node_hash: bytes) -> bytes | None:
         """A node the replay wrote: from memory, else the checked store's identical copy."""
@@ -142,6 +158,9 @@ class _ReplayView:
 
     def get_state(self, key: bytes) -> bytes | None:
         return self._replay.state.get(key)
+
+    def state_range(self, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
+        return self._replay.state_range(start, end)
 
     def get_node(self, node_hash: bytes) -> bytes | None:
         return self._replay.get_node(node_hash)

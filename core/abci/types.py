@@ -13,7 +13,7 @@ knows which engine is in front.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Protocol
 
@@ -189,20 +189,44 @@ class QueryRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class QueryResult:
-    """ABCI Query response: code 0 on success; `value` empty when absent.
+class ProvenEntry:
+    """One state entry read by a query: `value` None when absent; `proof` the canonical
+    state proof (docs/state-root.md) of the key under the query's root, when asked for."""
 
-    `proof` is the canonical state proof (docs/state-root.md) of `key` under
-    the state root after `height`, when asked for.
+    key: bytes
+    value: bytes | None
+    proof: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """ABCI Query response: code 0 on success, the entries read, at `height` under `root`.
+
+    Most paths read one entry (`key`, `value`, `proof` give it, as ABCI's
+    single-entry response does); a domain path may read several (an item's
+    trace), each with its own proof under the same root.
     """
 
     code: int
     log: str = ""
-    key: bytes = b""
-    value: bytes = b""
-    proof: bytes = b""
     height: int = 0
-    info: dict[str, object] = field(default_factory=dict)
+    root: bytes = b""
+    entries: tuple[ProvenEntry, ...] = ()
+
+    @property
+    def key(self) -> bytes:
+        """The first entry's key (b"" if none)."""
+        return self.entries[0].key if self.entries else b""
+
+    @property
+    def value(self) -> bytes:
+        """The first entry's value (b"" if none or absent)."""
+        return (self.entries[0].value or b"") if self.entries else b""
+
+    @property
+    def proof(self) -> bytes:
+        """The first entry's proof (b"" if none or not asked for)."""
+        return self.entries[0].proof if self.entries else b""
 
 
 class AbciApplication(Protocol):

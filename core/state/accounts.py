@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Protocol
 
 from ..constants import (
     ACCOUNT_VERSION,
@@ -28,6 +27,7 @@ from ..errors import (
     MalformedPayload,
     StorageError,
 )
+from .overlay import StateAccess
 
 FEE_POOL_KEY = bytes([TABLE_FEE_POOL]) + b"fee_pool"
 TRANSFER_PAYLOAD_BYTES = ADDRESS_BYTES + 8
@@ -36,14 +36,6 @@ TRANSFER_PAYLOAD_BYTES = ADDRESS_BYTES + 8
 # with struct (the same bytes as Writer().u8().u64().u64()).
 _ACCOUNT = struct.Struct(">BQQ")
 ACCOUNT_BYTES = _ACCOUNT.size
-
-
-class StateAccess(Protocol):
-    """Read/write access to state entries (the machine's per-tx overlay)."""
-
-    def get(self, key: bytes) -> bytes | None: ...
-
-    def set(self, key: bytes, value: bytes) -> None: ...
 
 
 def invariant(condition: bool, message: str) -> None:

@@ -1,47 +1,65 @@
 """The ledger state machine: the single place where transactions change state.
 
-Shaped as an ABCI 2.0 application (docs/state.md) so the single-validator
-producer and a consensus engine drive it the same way:
+Shaped as an ABCI 2.0 application (docs/abci.md, docs/state.md) so the
+single-validator engine and CometBFT drive it the same way, through
+`core/abci/app.py`:
 
 * `check_tx(tx_bytes)`: stateless checks, then admission against committed state;
-* `finalize_block(block)`: validate and execute a block in memory, return the
-  per-tx results and the new app hash (the state root); nothing durable yet;
+* `execute(height, time, proposer, txs)`: ABCI FinalizeBlock: execute a decided
+  block in memory, return per-tx results, the new app hash (the state root)
+  and the block's record; nothing durable yet;
+* `finalize_block(block)`: the same for a stored record being replayed
+  (import, check), which must reproduce it exactly;
 * `commit()`: write the pending block in ONE LMDB write transaction.
 
-No I/O or clock of its own except through the store; time comes from headers.
-Tx types plug in through the handler table (`register`), so `state/` never
-imports the mall modules.
+No I/O or clock of its own except through the store; time comes from the
+block. Tx types, block hooks and supply-holding tables plug in through
+`register`, `register_block_hook` and `register_supply`, so `state/` never
+imports the domain (mall) modules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import dataclasses
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from .. import accel
+from ..abci.types import Event, Misbehavior, ValidatorUpdate
 from ..address import address_from_public_key
-from ..block import Block, Header, decode_block, make_block
-from ..constants import HASH_BYTES, TABLE_ACCOUNTS, TX_TYPE_TRANSFER, U64_MAX
+from ..block import Block, CommitCert, Header, decode_block, make_block
+from ..constants import (
+    BLOCK_TXS_MAX,
+    HASH_BYTES,
+    SIGNATURE_CACHE_ENTRIES_MAX,
+    STATE_TABLES,
+    TABLE_ACCOUNTS,
+    TABLE_FEE_POOL,
+    TX_TYPE_TRANSFER,
+    U64_MAX,
+)
 from ..errors import (
     TX_OK,
     BlockTooLarge,
+    DecodeError,
     FeeTooLow,
     InsufficientFee,
     InvalidBlock,
     InvalidInput,
     InvalidTx,
     NonceMismatch,
+    TxExpired,
     UnknownSender,
     UnknownTxType,
 )
 from ..genesis import Genesis
 from ..store import BlockCommit, ChainTip, Store, StoreView
-from ..tx import Tx, decode_tx, pack_txs
+from ..tx import Tx, decode_each, pack_txs
 from .accounts import (
     FEE_POOL_KEY,
     Account,
-    StateAccess,
     account_key,
     apply_transfer,
     decode_fee_pool,
@@ -50,16 +68,21 @@ from .accounts import (
     pack_account,
     unpack_account,
 )
+from .overlay import BlockState, StateAccess, TxScratch
 from .receipts import encode_receipts
 from .root import MemoryNodeStore, Proof, StateTree, verify_proof
 
 __all__ = [
+    "BlockContext",
+    "BlockHook",
     "CheckTxResult",
     "CheckedTxs",
     "ExecContext",
     "FinalizeResult",
+    "StateAccess",
     "StateMachine",
     "StateProof",
+    "SupplyOf",
     "TxHandler",
     "TxResult",
     "genesis_state",
@@ -67,8 +90,28 @@ __all__ = [
 ]
 
 
+class BlockContext(NamedTuple):
+    """What block hooks (and, through `ExecContext.block`, handlers) see of a block.
+
+    `prev_hash` and `prev_app_hash` are the previous record's block hash and the
+    state root the block starts from: chain data no party of a tx in this block
+    controls (a seed for deterministic draws). Hooks append to `events` and
+    `validator_updates`.
+    """
+
+    height: int
+    timestamp_ms: int
+    proposer: bytes  # 32-byte public key of the proposing validator
+    prev_hash: bytes
+    prev_app_hash: bytes
+    events: list[Event]
+    validator_updates: list[ValidatorUpdate]
+    misbehavior: tuple[Misbehavior, ...]
+
+
 class ExecContext(NamedTuple):
-    """What a tx handler sees: the block's height and time, the tx, its sender address.
+    """What a tx handler sees: the block's height and time, the tx, its sender address,
+    the list its events go to (dropped if the tx fails) and the block's context.
 
     A NamedTuple: one is built per executed tx.
     """
@@ -77,11 +120,18 @@ class ExecContext(NamedTuple):
     timestamp_ms: int
     tx: Tx
     sender: bytes  # 20-byte address of tx.sender
+    events: list[Event]
+    block: BlockContext
 
 
 # A handler executes one tx's payload after the fee is paid; it raises an
-# InvalidInput subclass to fail the tx (its writes are then discarded).
+# InvalidInput subclass to fail the tx (its writes and events are then discarded).
 TxHandler = Callable[[StateAccess, ExecContext], None]
+# A block hook runs before ("begin") or after ("end") a block's txs; it must not fail.
+BlockHook = Callable[[StateAccess, BlockContext], None]
+# The part of the total supply a state entry of one table holds.
+SupplyOf = Callable[[bytes, bytes], int]
+HOOK_PHASES = ("begin", "end")
 
 
 def _transfer(state: StateAccess, ctx: ExecContext) -> None:
@@ -93,18 +143,29 @@ DEFAULT_HANDLERS: Mapping[int, TxHandler] = {TX_TYPE_TRANSFER: _transfer}
 
 @dataclass(frozen=True, slots=True)
 class CheckTxResult:
-    """ABCI CheckTx: code 0 admits the tx; otherwise the error's code and a log line."""
+    """ABCI CheckTx: code 0 admits the tx; otherwise the error's code and a log line.
+
+    `tx` is the decoded tx when it decoded (for the mempool: sender, nonce, fee).
+    """
 
     code: int
     log: str = ""
+    tx: Tx | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class TxResult:
-    """One executed tx: its result code (the receipt) and a log line."""
+    """One tx's outcome: its result code (0 success), a log line, its events, its id.
+
+    `recorded` is False for a tx that failed its stateless checks or admission:
+    it changed nothing, paid nothing, and is not part of the block's record.
+    """
 
     code: int
     log: str = ""
+    events: tuple[Event, ...] = ()
+    tx_id: bytes = b""
+    recorded: bool = True
 
 
 _TX_SUCCESS = TxResult(TX_OK)
@@ -112,10 +173,15 @@ _TX_SUCCESS = TxResult(TX_OK)
 
 @dataclass(frozen=True, slots=True)
 class FinalizeResult:
-    """ABCI FinalizeBlock: per-tx results in block order and the new app hash."""
+    """ABCI FinalizeBlock: per-tx results in the given order, the new app hash, the
+    block's record (chainmall's header + recorded txs), block events and validator
+    updates."""
 
     tx_results: tuple[TxResult, ...]
     app_hash: bytes
+    block: Block
+    events: tuple[Event, ...] = ()
+    validator_updates: tuple[ValidatorUpdate, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,62 +197,6 @@ class StateProof:
     def verify(self, root: bytes | None = None) -> bool:
         """Whether the proof holds against `root` (default: the root it was made at)."""
         return verify_proof(self.root if root is None else root, self.key, self.value, self.proof)
-
-
-_ABSENT = object()  # "not in this mapping", distinct from a deleted entry (None)
-
-
-class _BlockState:
-    """The block's pending writes over the committed state.
-
-    Remembers the committed value of every key it read through to the store,
-    so the block's diff and supply check do not read them again.
-    """
-
-    __slots__ = ("_read_committed", "committed", "writes")
-
-    def __init__(self, read_committed: Callable[[bytes], bytes | None]) -> None:
-        self._read_committed = read_committed
-        self.writes: dict[bytes, bytes | None] = {}
-        self.committed: dict[bytes, bytes | None] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        value = self.writes.get(key, _ABSENT)
-        return self.committed_value(key) if value is _ABSENT else value  # type: ignore[return-value]
-
-    def set(self, key: bytes, value: bytes) -> None:
-        assert isinstance(value, bytes)
-        self.writes[key] = value
-
-    def committed_value(self, key: bytes) -> bytes | None:
-        """The value of `key` before this block."""
-        value = self.committed.get(key, _ABSENT)
-        if value is _ABSENT:
-            value = self.committed[key] = self._read_committed(key)
-        return value  # type: ignore[return-value]
-
-
-class _Scratch:
-    """One handler's writes over the block state; merged only if the handler succeeds."""
-
-    __slots__ = ("_parent", "writes")
-
-    def __init__(self, parent: _BlockState) -> None:
-        self._parent = parent
-        self.writes: dict[bytes, bytes | None] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        writes = self.writes
-        if key in writes:
-            return writes[key]
-        return self._parent.get(key)
-
-    def set(self, key: bytes, value: bytes) -> None:
-        assert isinstance(value, bytes)
-        self.writes[key] = value
-
-    def delete(self, key: bytes) -> None:
-        self.writes[key] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,11 +221,45 @@ class _Pending:
 class _Execution:
     """The outcome of executing txs over the committed state."""
 
-    txs: list[Tx]
+    recorded: list[Tx]
     results: list[TxResult]
     changes: dict[bytes, bytes | None]
     app_hash: bytes
     new_nodes: dict[bytes, bytes]
+    block: BlockContext
+
+
+class SignatureCache:
+    """Txs whose stateless checks passed at admission, by tx id || signature (bounded).
+
+    The tx id covers the body and the signature is the rest of the wire
+    bytes, so a hit means the very same bytes passed: a block executing them
+    checks only what depends on the height (expiry). Thread-safe: admission
+    and execution may run in different threads.
+    """
+
+    __slots__ = ("_entries", "_limit", "_lock")
+
+    def __init__(self, limit: int = SIGNATURE_CACHE_ENTRIES_MAX) -> None:
+        self._entries: dict[bytes, None] = {}
+        self._lock = threading.Lock()
+        self._limit = limit
+
+    def add(self, tx: Tx) -> None:
+        """Remember that `tx` passed (the oldest entry goes when full)."""
+        key = tx.tx_id + tx.signature
+        with self._lock:
+            entries = self._entries
+            entries.pop(key, None)
+            entries[key] = None
+            if len(entries) > self._limit:
+                del entries[next(iter(entries))]
+
+    def __contains__(self, tx: Tx) -> bool:
+        return tx.tx_id + tx.signature in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def genesis_state(genesis: Genesis) -> dict[bytes, bytes]:
@@ -241,6 +285,10 @@ class StateMachine:
         self._handlers: dict[int, TxHandler] = dict(DEFAULT_HANDLERS)
         for tx_type, handler in (handlers or {}).items():
             self.register(tx_type, handler)
+        self._hooks: dict[str, list[BlockHook]] = {phase: [] for phase in HOOK_PHASES}
+        self._supply: dict[int, SupplyOf] = {
+            TABLE_ACCOUNTS: _account_supply, TABLE_FEE_POOL: _fee_pool_supply}
+        self.signatures = SignatureCache()
         self._genesis_hash = genesis.hash()
         if not store.is_initialised():
             state = genesis_state(genesis)
@@ -251,7 +299,7 @@ class StateMachine:
         self._last_time_ms = self._read_last_time_ms(self._tip)
         self._pending: _Pending | None = None
 
-    # --- handler table -------------------------------------------------------------
+    # --- extension points --------------------------------------------------------------
 
     def register(self, tx_type: int, handler: TxHandler) -> None:
         """Register the handler for `tx_type` (u16); a type is registered once."""
@@ -261,11 +309,37 @@ class StateMachine:
             raise ValueError(f"tx type {tx_type} already has a handler")
         self._handlers[tx_type] = handler
 
+    def register_block_hook(self, hook: BlockHook, phase: str) -> None:
+        """Run `hook(state, block_ctx)` before ("begin") or after ("end") every block's
+        txs, after the hooks registered before it."""
+        if phase not in HOOK_PHASES:
+            raise ValueError(f"a hook phase is one of {HOOK_PHASES}, got {phase!r}")
+        self._hooks[phase].append(hook)
+
+    def register_supply(self, table_id: int, amount_of: SupplyOf) -> None:
+        """Count `amount_of(key, value)` of every entry of table `table_id` in the total
+        supply, which every block must keep (a table is registered once)."""
+        if table_id not in STATE_TABLES:
+            raise ValueError(f"table {table_id:#04x} is not a state table")
+        if table_id in self._supply:
+            raise ValueError(f"table {table_id:#04x} already counts in the supply")
+        self._supply[table_id] = amount_of
+
     # --- ABCI: Info ----------------------------------------------------------------
 
     def info(self) -> tuple[int, bytes]:
         """(last committed height, its app hash)."""
         return self._tip.height, self._tip.app_hash
+
+    @property
+    def tip(self) -> ChainTip:
+        """The last committed block as `meta` records it."""
+        return self._tip
+
+    @property
+    def last_time_ms(self) -> int:
+        """The block time of the last committed block (the genesis time at height 0)."""
+        return self._last_time_ms
 
     def _read_last_time_ms(self, tip: ChainTip) -> int:
         if tip.height == 0:
@@ -278,24 +352,64 @@ class StateMachine:
         invariant(header.hash() == tip.block_hash, "the tip block does not hash to meta's hash")
         return header.timestamp_ms
 
+    # --- stateless checks ----------------------------------------------------------
+
+    def stateless_check(self, items: Sequence[Tx | bytes],
+                        height: int) -> tuple[list[int], list[Tx | None]]:
+        """The stateless verdict of each item at `height` (docs/verification.md), and the
+        decoded tx where it decoded.
+
+        A tx in the signature cache (it passed at admission) is checked only for
+        what depends on the height (expiry); the others go through one batch call
+        of the validator (decode, chain id, expiry, signature).
+        """
+        codes = [TX_OK] * len(items)
+        txs: list[Tx | None] = [None] * len(items)
+        unchecked: list[int] = []
+        cache = self.signatures
+        raw = [item for item in items if not isinstance(item, Tx)]
+        decoded = iter(decode_each(raw) if raw else ())
+        for index, item in enumerate(items):
+            tx = item if isinstance(item, Tx) else next(decoded)
+            if isinstance(tx, DecodeError):
+                codes[index] = tx.code
+                continue
+            txs[index] = tx
+            if tx in cache:
+                if height > tx.expiry_height:
+                    codes[index] = TxExpired.code
+            else:
+                unchecked.append(index)
+        if unchecked:
+            data, offsets = pack_txs([_wire(items[i]) for i in unchecked])
+            batch_codes, _ = accel.validate_batch(data, offsets, self._chain_id_bytes, height)
+            for index, code in zip(unchecked, batch_codes, strict=True):
+                codes[index] = code
+        return codes, txs
+
     # --- ABCI: CheckTx -------------------------------------------------------------
 
     def check_tx(self, tx_bytes: bytes) -> CheckTxResult:
-        """Admission of one tx against the committed state (nothing changes)."""
+        """Admission of one tx against the committed state (nothing changes).
+
+        A tx that passes its stateless checks is remembered in the signature
+        cache, so the block that executes it (and a recheck) does not verify it
+        again.
+        """
         height = self._tip.height + 1
-        data, offsets = pack_txs([bytes(tx_bytes)])
-        codes, _ = accel.validate_batch(data, offsets, self._chain_id_bytes, height)
-        if codes[0] != TX_OK:
-            return CheckTxResult(codes[0], "stateless check failed")
-        tx = decode_tx(tx_bytes)
+        codes, decoded = self.stateless_check([bytes(tx_bytes)], height)
+        tx = decoded[0]
+        if codes[0] != TX_OK or tx is None:
+            return CheckTxResult(codes[0], "stateless check failed", tx)
+        self.signatures.add(tx)
         sender = address_from_public_key(tx.sender)
         with self.store.reader() as view:
             raw = view.get_state(account_key(sender))
         try:
             self._admit(raw, tx, exact_nonce=False)
         except InvalidTx as exc:
-            return CheckTxResult(exc.code, str(exc))
-        return CheckTxResult(TX_OK)
+            return CheckTxResult(exc.code, str(exc), tx)
+        return CheckTxResult(TX_OK, "", tx)
 
     def _admit(self, raw: bytes | None, tx: Tx, exact_nonce: bool) -> tuple[int, int]:
         """The sender's (balance, nonce) if `tx` may be included; the first failing rule if not.
@@ -320,24 +434,50 @@ class StateMachine:
 
     # --- execution -------------------------------------------------------------------
 
-    def _execute(self, view: StoreView, txs: Iterable[Tx], height: int, timestamp_ms: int,
-                 skip_inadmissible: bool) -> _Execution:
-        """Run `txs` in order over the committed state (docs/state.md section 4).
+    def _block_context(self, height: int, timestamp_ms: int, proposer: bytes,
+                       misbehavior: tuple[Misbehavior, ...] = ()) -> BlockContext:
+        return BlockContext(height, timestamp_ms, proposer, self._tip.block_hash,
+                            self._tip.app_hash, [], [], misbehavior)
 
-        Per tx: admission (an inadmissible tx makes the block invalid, or is
-        skipped when building one), then fee and nonce, then the handler over
-        a scratch copy kept only on success. The block's fees are credited to
-        the fee pool once, after its last tx.
+    def _run_hooks(self, state: BlockState, phase: str, block: BlockContext) -> None:
+        for hook in self._hooks[phase]:
+            scratch = TxScratch(state)
+            hook(scratch, block)  # a hook does not fail: an exception stops the block
+            state.writes.update(scratch.writes)
+
+    def _execute(self, view: StoreView, block: BlockContext, txs: Sequence[Tx | None],
+                 codes: Sequence[int], strict: bool) -> _Execution:
+        """Run the block over the committed state (docs/abci.md, docs/state.md section 4).
+
+        Begin hooks; then per tx its stateless verdict (`codes`), admission,
+        fee and nonce, and the handler over a scratch copy kept only on
+        success; the block's fees to the pool; end hooks. A tx that fails its
+        stateless checks or admission is not recorded; with `strict` (a stored
+        block replayed) that makes the block invalid instead.
         """
-        state = _BlockState(view.get_state)
+        height, timestamp_ms = block.height, block.timestamp_ms
+        state = BlockState(view.get_state, view.state_range)
+        self._run_hooks(state, "begin", block)
         handlers = self._handlers
         admit = self._admit
-        kept: list[Tx] = []
+        recorded: list[Tx] = []
         results: list[TxResult] = []
         fees = 0
         # A block has far fewer senders than txs: hash each public key once.
         senders: dict[bytes, tuple[bytes, bytes]] = {}  # public key -> (address, state key)
         for index, tx in enumerate(txs):
+            code = codes[index]
+            if code != TX_OK or tx is None:
+                if strict:
+                    raise InvalidBlock(f"block {height}: tx {index} fails its stateless "
+                                       f"checks (code {code})")
+                results.append(TxResult(code, "stateless check failed",
+                                        tx_id=b"" if tx is None else tx.tx_id, recorded=False))
+                continue
+            if len(recorded) == BLOCK_TXS_MAX:
+                results.append(TxResult(BlockTooLarge.code, f"over {BLOCK_TXS_MAX} txs",
+                                        tx_id=tx.tx_id, recorded=False))
+                continue
             known = senders.get(tx.sender)
             if known is None:
                 address = address_from_public_key(tx.sender)
@@ -346,50 +486,113 @@ class StateMachine:
             try:
                 balance, nonce = admit(state.get(sender_key), tx, True)
             except InvalidTx as exc:
-                if skip_inadmissible:
-                    continue
-                raise InvalidBlock(f"block {height}: tx {index} is not admissible: {exc}") from exc
+                if strict:
+                    raise InvalidBlock(f"block {height}: tx {index} is not admissible: "
+                                       f"{exc}") from exc
+                results.append(TxResult(exc.code, str(exc), tx_id=tx.tx_id, recorded=False))
+                continue
             state.writes[sender_key] = pack_account(balance - tx.fee, nonce + 1)
             fees += tx.fee
-            kept.append(tx)
+            recorded.append(tx)
             handler = handlers.get(tx.tx_type)
             if handler is None:
                 results.append(TxResult(UnknownTxType.code,
-                                        f"no handler for tx type {tx.tx_type}"))
+                                        f"no handler for tx type {tx.tx_type}", tx_id=tx.tx_id))
                 continue
-            scratch = _Scratch(state)
+            scratch = TxScratch(state)
+            events: list[Event] = []
             try:
-                handler(scratch, ExecContext(height, timestamp_ms, tx, sender))
+                handler(scratch, ExecContext(height, timestamp_ms, tx, sender, events, block))
             except InvalidInput as exc:
-                results.append(TxResult(exc.code, str(exc)))
+                results.append(TxResult(exc.code, str(exc), tx_id=tx.tx_id))
                 continue
             state.writes.update(scratch.writes)
-            results.append(_TX_SUCCESS)
+            results.append(TxResult(TX_OK, "", tuple(events), tx.tx_id) if events
+                           else TxResult(TX_OK, "", (), tx.tx_id))
         if fees:
             pool = state.get(FEE_POOL_KEY)
             total = (0 if pool is None else decode_fee_pool(pool)) + fees
             invariant(total <= U64_MAX, "the fee pool overflows u64")
             state.set(FEE_POOL_KEY, encode_fee_pool(total))
+        self._run_hooks(state, "end", block)
         # The diff against committed state (a key written back to its old value is no change).
         changes = {key: value for key, value in sorted(state.writes.items())
                    if value != state.committed_value(key)}
         update = StateTree(view, self._tip.app_hash).apply(changes)
         self._check_supply(state.committed, changes)
-        return _Execution(kept, results, changes, update.root, update.new_nodes)
+        return _Execution(recorded, results, changes, update.root, update.new_nodes, block)
 
     def _check_supply(self, committed: Mapping[bytes, bytes | None],
                       changes: Mapping[bytes, bytes | None]) -> None:
-        """Safety invariant: the changed entries keep the sum of balances + fee pool.
+        """Safety invariant: the changed entries keep the total supply (balances, fee pool
+        and whatever the registered tables hold).
 
         `committed` holds the committed value of every changed key.
         """
+        supply = self._supply
         before = after = 0
         for key, value in changes.items():
-            before += _amount_of(key, committed[key])
-            after += _amount_of(key, value)
+            amount_of = supply.get(key[0])
+            if amount_of is None:
+                continue
+            old = committed[key]
+            before += 0 if old is None else amount_of(key, old)
+            after += 0 if value is None else amount_of(key, value)
         invariant(before == after, f"supply changed by {after - before} in one block")
 
+    def _record(self, run: _Execution, round_number: int = 0) -> Block:
+        """chainmall's record of an executed block: header fields from the block and the
+        run, the recorded txs."""
+        block = run.block
+        return make_block(self.genesis.chain_id, block.height, self._tip.block_hash,
+                          block.timestamp_ms, block.proposer, run.recorded, run.app_hash,
+                          self.genesis.validator_set_hash, round_number)
+
+    def _keep_pending(self, record: Block, block_bytes: bytes, tx_ids: list[bytes],
+                      run: _Execution) -> FinalizeResult:
+        result = FinalizeResult(tuple(run.results), run.app_hash, record,
+                                tuple(run.block.events), tuple(run.block.validator_updates))
+        commit = BlockCommit(
+            height=record.header.height,
+            block_hash=record.hash(),
+            block_bytes=block_bytes,
+            tx_ids=tx_ids,
+            receipts_bytes=encode_receipts([r.code for r in run.results if r.recorded]),
+            parent_app_hash=self._tip.app_hash,
+            app_hash=run.app_hash,
+            state_changes=run.changes,
+            new_nodes=run.new_nodes,
+        )
+        self._pending = _Pending(record, commit, result)
+        return result
+
     # --- ABCI: FinalizeBlock ---------------------------------------------------------
+
+    def execute(self, height: int, timestamp_ms: int, proposer: bytes,
+                txs: Sequence[Tx | bytes],
+                misbehavior: tuple[Misbehavior, ...] = ()) -> FinalizeResult:
+        """ABCI FinalizeBlock: execute a decided block's txs and keep the result pending.
+
+        `height` must be the tip's + 1 and `timestamp_ms` not before the last
+        block's (InvalidBlock, nothing pending). Every tx gets a result, in
+        order; those that fail their stateless checks or admission change
+        nothing and are left out of the block's record (`result.block`).
+        """
+        self._pending = None
+        if height != self._tip.height + 1:
+            raise InvalidBlock(f"block height {height}, expected {self._tip.height + 1}")
+        if timestamp_ms < self._last_time_ms:
+            raise InvalidBlock(f"block {height}: timestamp {timestamp_ms} ms is before the "
+                               f"previous {self._last_time_ms} ms")
+        codes, decoded = self.stateless_check(txs, height)
+        block = self._block_context(height, timestamp_ms, proposer, misbehavior)
+        with self.store.reader() as view:
+            invariant(view.last() == self._tip, "the store moved under the state machine")
+            run = self._execute(view, block, decoded, codes, strict=False)
+        assert len(run.results) == len(txs)
+        record = self._record(run)
+        return self._keep_pending(record, record.encode(),
+                                  [tx.tx_id for tx in record.txs], run)
 
     def _check_header(self, header: Header) -> None:
         """Header against the committed tip, in a fixed order; InvalidBlock on the first fault."""
@@ -408,7 +611,7 @@ class StateMachine:
             raise InvalidBlock(f"block {header.height}: unknown validator set hash")
 
     def check_block_txs(self, block: Block) -> CheckedTxs:
-        """The stateless checks of `block`'s txs (InvalidBlock on the first fault).
+        """The stateless checks of a stored block's txs (InvalidBlock on the first fault).
 
         Tx count against the header, the batch checks of every tx at the
         block's height (decode, chain id, expiry, signature), the tx root,
@@ -443,11 +646,13 @@ class StateMachine:
         return CheckedTxs(block, tx_ids, block_bytes)
 
     def finalize_block(self, block: Block, checked: CheckedTxs | None = None) -> FinalizeResult:
-        """Validate and execute `block` over committed state; keep the result pending.
+        """Replay a stored block's record (import, check, a second node): execute it over
+        committed state and keep the result pending.
 
-        InvalidBlock (nothing pending, nothing stored) for a bad header, any
-        fault `check_block_txs` finds, any tx failing admission, or a state
-        root other than the one execution gives. `checked`, when given, is
+        The record must be exactly what executing its txs gives: InvalidBlock
+        (nothing pending, nothing stored) for a bad header, any fault
+        `check_block_txs` finds, any tx failing admission, or a state root
+        other than the one execution gives. `checked`, when given, is
         `check_block_txs(block)` for this very block object, run earlier; it
         is not repeated. A second call before `commit` replaces the pending
         result.
@@ -457,29 +662,42 @@ class StateMachine:
         self._check_header(header)
         if checked is None or checked.block is not block:
             checked = self.check_block_txs(block)
-        tx_ids, block_bytes = checked.tx_ids, checked.block_bytes
+        context = self._block_context(header.height, header.timestamp_ms, header.proposer)
         with self.store.reader() as view:
             invariant(view.last() == self._tip, "the store moved under the state machine")
-            run = self._execute(view, block.txs, header.height, header.timestamp_ms,
-                                skip_inadmissible=False)
+            run = self._execute(view, context, block.txs, [TX_OK] * len(block.txs),
+                                strict=True)
         assert len(run.results) == len(block.txs)
         if header.state_root != run.app_hash:
             raise InvalidBlock(f"block {header.height}: state root does not match the state "
                                "after its txs")
-        result = FinalizeResult(tuple(run.results), run.app_hash)
-        commit = BlockCommit(
-            height=header.height,
-            block_hash=header.hash(),
-            block_bytes=block_bytes,
-            tx_ids=tx_ids,
-            receipts_bytes=encode_receipts([r.code for r in run.results]),
-            parent_app_hash=self._tip.app_hash,
-            app_hash=run.app_hash,
-            state_changes=run.changes,
-            new_nodes=run.new_nodes,
-        )
-        self._pending = _Pending(block, commit, result)
-        return result
+        return self._keep_pending(block, checked.block_bytes, checked.tx_ids, run)
+
+    def attach_commit(self, commit: CommitCert) -> Block:
+        """Attach the commit certificate of the pending block, so `commit` stores it with
+        the block; the pending block with its certificate.
+
+        InvalidBlock unless a block is pending and `commit` certifies it (its
+        height and hash). The signatures are the engine's to check.
+        """
+        pending = self._pending
+        if pending is None:
+            raise InvalidBlock("a commit certificate without a finalized block")
+        block = pending.block
+        if commit.height != block.header.height or commit.block_hash != pending.commit.block_hash:
+            raise InvalidBlock(f"the commit certifies block {commit.height}, not the pending "
+                               f"block {block.header.height}")
+        bare = pending.commit.block_bytes
+        if block.commit is not None:
+            bare = block.encode()[: -len(block.commit.encode()) - 1] + b"\x00"
+        invariant(bare[-1:] == b"\x00", "a block without a commit ends with the flag 0")
+        with_commit = Block(block.header, block.txs, commit)
+        block_bytes = bare[:-1] + b"\x01" + commit.encode()
+        object.__setattr__(with_commit, "_encoded", block_bytes)
+        pending.block = with_commit
+        pending.commit = dataclasses.replace(pending.commit, block_bytes=block_bytes)
+        pending.result = dataclasses.replace(pending.result, block=with_commit)
+        return with_commit
 
     # --- ABCI: Commit ----------------------------------------------------------------
 
@@ -501,26 +719,20 @@ class StateMachine:
 
     def build_block(self, txs: Iterable[Tx | bytes], timestamp_ms: int,
                     proposer: bytes) -> Block:
-        """A valid next block of the admissible txs among `txs` (others dropped), in order.
+        """The record of a next block made of the txs among `txs` that pass their checks
+        and admission, in order (others dropped).
 
-        Does not change anything: the caller runs `finalize_block` and `commit`.
+        Does not change anything, pending included: the caller runs
+        `finalize_block` and `commit` on it.
         """
         height = self._tip.height + 1
         timestamp_ms = max(timestamp_ms, self._last_time_ms)
         items = list(txs)
-        candidates = [tx if isinstance(tx, Tx) else None for tx in items]
-        raw = [tx.encode() if isinstance(tx, Tx) else bytes(tx) for tx in items]
-        valid: list[Tx] = []
-        if raw:
-            data, offsets = pack_txs(raw)
-            codes, _ = accel.validate_batch(data, offsets, self._chain_id_bytes, height)
-            for code, tx, tx_bytes in zip(codes, candidates, raw, strict=True):
-                if code == TX_OK:
-                    valid.append(tx if tx is not None else decode_tx(tx_bytes))
+        codes, decoded = self.stateless_check(items, height)
+        block = self._block_context(height, timestamp_ms, proposer)
         with self.store.reader() as view:
-            run = self._execute(view, valid, height, timestamp_ms, skip_inadmissible=True)
-        return make_block(self.genesis.chain_id, height, self._tip.block_hash, timestamp_ms,
-                          proposer, run.txs, run.app_hash, self.genesis.validator_set_hash)
+            run = self._execute(view, block, decoded, codes, strict=False)
+        return self._record(run)
 
     # --- proofs ------------------------------------------------------------------------
 
@@ -536,13 +748,13 @@ class StateMachine:
         return self.prove(account_key(address))
 
 
-def _amount_of(key: bytes, value: bytes | None) -> int:
-    """The supply an entry holds: an account's balance, the fee pool; 0 otherwise."""
-    if value is None:
-        return 0
-    if key[0] == TABLE_ACCOUNTS:
-        return unpack_account(value)[0]
-    if key == FEE_POOL_KEY:
-        return decode_fee_pool(value)
-    return 0
+def _wire(item: Tx | bytes) -> bytes:
+    return item.encode() if isinstance(item, Tx) else bytes(item)
 
+
+def _account_supply(key: bytes, value: bytes) -> int:
+    return unpack_account(value)[0]
+
+
+def _fee_pool_supply(key: bytes, value: bytes) -> int:
+    return decode_fee_pool(value) if key == FEE_POOL_KEY else 0

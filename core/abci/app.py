@@ -1,0 +1,291 @@
+"""The ABCI 2.0 application: the ledger behind both engines (docs/abci.md).
+
+`Application` turns the ABCI calls of `core/abci/types.py` into calls on the
+state machine and the store. The in-process single-validator engine calls it
+directly; CometBFT calls it through the ABCI socket server. Domain packages
+(the mall) plug in through `install` functions: tx handlers, block hooks,
+supply tables and query paths. Nothing here keeps a clock or assumes an engine.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..block import CommitCert
+from ..constants import (
+    ADDRESS_BYTES,
+    BLOCK_BYTES_MAX,
+    BLOCK_TXS_MAX,
+    HASH_BYTES,
+)
+from ..errors import TX_OK, ChainmallError, InvalidInput, QueryError
+from ..genesis import Genesis
+from ..state.accounts import account_key
+from ..state.machine import StateMachine
+from ..state.receipts import decode_receipts
+from ..state.root import StateTree
+from ..store import Store, StoreView, height_key
+from .types import (
+    BlockRequest,
+    CheckTxKind,
+    CheckTxResult,
+    CommitResult,
+    ExecTxResult,
+    FinalizeBlockResult,
+    InfoResult,
+    InitChainRequest,
+    InitChainResult,
+    ProvenEntry,
+    QueryRequest,
+    QueryResult,
+    ValidatorUpdate,
+    validator_address,
+)
+
+APP_VERSION = 1
+_U64 = struct.Struct(">Q")
+
+
+class StateReader:
+    """Committed state at one height, as query handlers read it."""
+
+    __slots__ = ("_view",)
+
+    def __init__(self, view: StoreView) -> None:
+        self._view = view
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value of `key`, None if absent."""
+        return self._view.get_state(key)
+
+    def scan(self, start: bytes, end: bytes, limit: int | None = None) -> list[tuple[bytes, bytes]]:
+        """Entries with start <= key < end (one table) in key order, at most `limit`."""
+        result = []
+        for item in self._view.state_range(start, end):
+            result.append(item)
+            if limit is not None and len(result) >= limit:
+                break
+        return result
+
+
+# A query path's handler: the state at the query's height and the request data ->
+# the state keys to return (each is read and, if asked, proven by the application).
+QueryHandler = Callable[[StateReader, bytes], Sequence[bytes]]
+# A domain package's installer: tx handlers, block hooks, supply tables.
+Installer = Callable[[StateMachine, Genesis], None]
+# A domain package's query installer.
+QueryInstaller = Callable[["Application"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    """A domain package as the application sees it."""
+
+    name: str
+    install: Installer
+    install_queries: QueryInstaller | None = None
+
+
+def default_modules() -> tuple[Module, ...]:
+    """The domain packages every chainmall node runs, in registration order."""
+    return ()
+
+
+class Application:
+    """The ledger as an ABCI 2.0 application (implements `AbciApplication`)."""
+
+    def __init__(self, store: Store, genesis: Genesis,
+                 modules: Sequence[Module] | None = None, version: str = "") -> None:
+        self.store = store
+        self.genesis = genesis
+        self.machine = StateMachine(store, genesis)
+        self.version = version
+        self._queries: dict[str, QueryHandler] = {}
+        self._proposers = {validator_address(v.public_key): v.public_key
+                           for v in genesis.validators}
+        for name, handler in (("/state", _state_keys), ("/account", _account_keys)):
+            self.register_query(name, handler)
+        for module in default_modules() if modules is None else modules:
+            module.install(self.machine, genesis)
+            if module.install_queries is not None:
+                module.install_queries(self)
+
+    # --- extension ------------------------------------------------------------------
+
+    def register_query(self, path: str, handler: QueryHandler) -> None:
+        """Answer `query(path, ...)` with the entries `handler` names (a path is
+        registered once)."""
+        if not path.startswith("/") or path in self._queries or path in ("/tx", "/block"):
+            raise ValueError(f"query path {path!r} is taken or does not start with '/'")
+        self._queries[path] = handler
+
+    # --- Info / InitChain -----------------------------------------------------------
+
+    def info(self) -> InfoResult:
+        """The last durably committed height and its app hash."""
+        height, app_hash = self.machine.info()
+        return InfoResult(height, app_hash, self.version, APP_VERSION)
+
+    def init_chain(self, request: InitChainRequest) -> InitChainResult:
+        """Check the engine's genesis against ours; the genesis app hash.
+
+        InvalidInput if the chain already has blocks, or the chain id or a
+        non-empty validator list differs from genesis.json's.
+        """
+        height, app_hash = self.machine.info()
+        if height != 0:
+            raise InvalidInput(f"InitChain on a chain at height {height}")
+        if request.chain_id != self.genesis.chain_id:
+            raise InvalidInput(f"the engine's chain id {request.chain_id!r} is not "
+                               f"genesis.json's {self.genesis.chain_id!r}")
+        if request.validators:
+            ours = sorted((v.public_key, v.power) for v in self.genesis.validators)
+            theirs = sorted((v.public_key, v.power) for v in request.validators)
+            if ours != theirs:
+                raise InvalidInput("the engine's validators are not genesis.json's")
+        if request.initial_height not in (0, 1):
+            raise InvalidInput(f"initial height {request.initial_height}: chainmall starts at 1")
+        return InitChainResult((), app_hash)
+
+    # --- CheckTx ----------------------------------------------------------------------
+
+    def check_tx(self, tx: bytes, kind: CheckTxKind = CheckTxKind.NEW) -> CheckTxResult:
+        """Stateless checks, then admission against committed state (nonce >= the
+        account's). A recheck is the same call: the signature verdict is cached."""
+        result = self.machine.check_tx(tx)
+        decoded = result.tx
+        if decoded is None:
+            return CheckTxResult(result.code, result.log)
+        return CheckTxResult(result.code, result.log, priority=decoded.fee,
+                             sender=decoded.sender, nonce=decoded.nonce, tx_id=decoded.tx_id)
+
+    # --- proposals ------------------------------------------------------------------------
+
+    def prepare_proposal(self, request: BlockRequest) -> tuple[bytes, ...]:
+        """The request's txs that pass their stateless checks, in order, within the block
+        limits and the request's byte budget."""
+        codes, _ = self.machine.stateless_check(request.txs, request.height)
+        budget = request.max_tx_bytes or BLOCK_BYTES_MAX
+        chosen: list[bytes] = []
+        used = 0
+        for tx, code in zip(request.txs, codes, strict=True):
+            if code != TX_OK:
+                continue
+            if len(chosen) == BLOCK_TXS_MAX or used + len(tx) > budget:
+                break
+            chosen.append(tx)
+            used += len(tx)
+        return tuple(chosen)
+
+    def process_proposal(self, request: BlockRequest) -> bool:
+        """Accept only a proposal within the limits whose every tx passes its stateless
+        checks."""
+        if len(request.txs) > BLOCK_TXS_MAX:
+            return False
+        if sum(map(len, request.txs)) > BLOCK_BYTES_MAX:
+            return False
+        codes, _ = self.machine.stateless_check(request.txs, request.height)
+        return all(code == TX_OK for code in codes)
+
+    # --- FinalizeBlock / Commit -----------------------------------------------------
+
+    def proposer_key(self, address: bytes) -> bytes:
+        """The public key of the validator at CometBFT address `address` (zeros if the
+        address is not a validator's: the record then names no proposer)."""
+        return self._proposers.get(bytes(address), bytes(HASH_BYTES))
+
+    def finalize_block(self, request: BlockRequest) -> FinalizeBlockResult:
+        """Execute a decided block in memory (docs/abci.md); nothing is durable yet."""
+        result = self.machine.execute(request.height, request.time_ms,
+                                      self.proposer_key(request.proposer_address),
+                                      request.txs, request.misbehavior)
+        tx_results = tuple(ExecTxResult(r.code, r.log, r.events, r.tx_id)
+                           for r in result.tx_results)
+        return FinalizeBlockResult(tx_results, result.events,
+                                   tuple(ValidatorUpdate(u.public_key, u.power)
+                                         for u in result.validator_updates),
+                                   result.app_hash, result.block.hash())
+
+    def attach_commit(self, commit: CommitCert) -> None:
+        """Store the in-process engine's commit certificate with the pending block."""
+        self.machine.attach_commit(commit)
+
+    def commit(self) -> CommitResult:
+        """Make the finalized block durable (one LMDB transaction).
+
+        The retain height is 0 (the engine keeps every block): chainmall keeps
+        its own record of every block, and peers may need the engine's.
+        """
+        self.machine.commit()
+        return CommitResult(0)
+
+    # --- Query ------------------------------------------------------------------------
+
+    def query(self, request: QueryRequest) -> QueryResult:
+        """Read at a committed height (0: the latest), with proofs when asked.
+
+        Errors come back as a non-zero code, never as an exception.
+        """
+        try:
+            return self._query(request)
+        except ChainmallError as exc:
+            return QueryResult(exc.code, str(exc))
+
+    def _query(self, request: QueryRequest) -> QueryResult:
+        with self.store.reader() as view:
+            tip = view.last()
+            height = request.height or tip.height
+            if height > tip.height:
+                raise QueryError(f"height {height} is above the tip {tip.height}")
+            if request.path in ("/tx", "/block"):
+                return _chain_query(view, request.path, request.data, tip.height)
+            handler = self._queries.get(request.path)
+            if handler is None:
+                raise QueryError(f"unknown query path {request.path!r}")
+            if height != tip.height:
+                raise QueryError(f"state reads at height {height}: only the latest height "
+                                 f"({tip.height}) is served")
+            root = tip.app_hash
+            keys = handler(StateReader(view), bytes(request.data))
+            tree = StateTree(view, root)
+            entries = tuple(
+                ProvenEntry(key, view.get_state(key),
+                            tree.prove(key).encode() if request.prove else b"")
+                for key in keys)
+        return QueryResult(TX_OK, "", height, root, entries)
+
+
+def _state_keys(state: StateReader, data: bytes) -> Sequence[bytes]:
+    if not data:
+        raise QueryError("/state needs a state key")
+    return [data]
+
+
+def _account_keys(state: StateReader, data: bytes) -> Sequence[bytes]:
+    if len(data) != ADDRESS_BYTES:
+        raise QueryError(f"/account needs a {ADDRESS_BYTES}-byte address")
+    return [account_key(data)]
+
+
+def _chain_query(view: StoreView, path: str, data: bytes, tip_height: int) -> QueryResult:
+    """`/tx` (tx id -> height u64, index u32, code u16) and `/block` (height u64 ->
+    the stored block bytes): chain records, not state entries."""
+    if path == "/tx":
+        if len(data) != HASH_BYTES:
+            raise QueryError(f"/tx needs a {HASH_BYTES}-byte tx id")
+        location = view.tx_location(data)
+        if location is None:
+            return QueryResult(TX_OK, "not found", tip_height, b"", (ProvenEntry(data, None),))
+        height, index = location
+        receipts = view.receipts(height)
+        code = decode_receipts(receipts)[index] if receipts is not None else 0
+        value = _U64.pack(height) + index.to_bytes(4, "big") + code.to_bytes(2, "big")
+        return QueryResult(TX_OK, "", tip_height, b"", (ProvenEntry(data, value),))
+    if len(data) != _U64.size:
+        raise QueryError("/block needs a height as u64")
+    height = _U64.unpack(data)[0]
+    raw = view.block(height) if height else None
+    return QueryResult(TX_OK, "" if raw else "not found", tip_height, b"",
+                       (ProvenEntry(height_key(height), raw),))

@@ -1,0 +1,143 @@
+"""Pending writes over the committed state: a block's, and one tx's on top of it.
+
+What handlers and block hooks read and write (`StateAccess`). The block
+overlay remembers the committed value of every key it read through to the
+store, so the block's diff and supply check do not read them again. A tx's
+scratch overlay is merged into the block only if the tx succeeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from ..errors import InvalidInput
+
+_ABSENT = object()  # "not in this mapping", distinct from a deleted entry (None)
+
+# Committed entries with start <= key < end, in key order.
+RangeReader = Callable[[bytes, bytes], Iterator[tuple[bytes, bytes]]]
+
+
+class StateAccess(Protocol):
+    """Read/write access to state entries, as handlers and block hooks see them."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def set(self, key: bytes, value: bytes) -> None: ...
+
+    def delete(self, key: bytes) -> None: ...
+
+    def scan(self, start: bytes, end: bytes,
+             limit: int | None = None) -> list[tuple[bytes, bytes]]: ...
+
+
+def check_range(start: bytes, end: bytes) -> None:
+    """InvalidInput unless [start, end) is a non-empty range inside one state table."""
+    if not start or not end or start >= end:
+        raise InvalidInput("a state range needs start < end, both non-empty")
+    if end[0] != start[0] and end != bytes([start[0] + 1]):
+        raise InvalidInput("a state range must stay inside one table")
+
+
+def _merge(committed: Iterator[tuple[bytes, bytes]], overlay: dict[bytes, bytes | None],
+           limit: int | None) -> list[tuple[bytes, bytes]]:
+    """Committed entries with `overlay` (key -> value, None deleted) laid over them."""
+    pending = sorted(overlay.items())
+    result: list[tuple[bytes, bytes]] = []
+    index = 0
+    for key, value in committed:
+        while index < len(pending) and pending[index][0] < key:
+            if pending[index][1] is not None:
+                result.append(pending[index])  # type: ignore[arg-type]
+            index += 1
+        if index < len(pending) and pending[index][0] == key:
+            if pending[index][1] is not None:
+                result.append(pending[index])  # type: ignore[arg-type]
+            index += 1
+        else:
+            result.append((key, value))
+        if limit is not None and len(result) >= limit:
+            return result[:limit]
+    for key, value in pending[index:]:
+        if value is not None:
+            result.append((key, value))
+    return result if limit is None else result[:limit]
+
+
+class BlockState:
+    """The block's pending writes over the committed state."""
+
+    __slots__ = ("_read_committed", "_read_range", "committed", "writes")
+
+    def __init__(self, read_committed: Callable[[bytes], bytes | None],
+                 read_range: RangeReader) -> None:
+        self._read_committed = read_committed
+        self._read_range = read_range
+        self.writes: dict[bytes, bytes | None] = {}
+        self.committed: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        value = self.writes.get(key, _ABSENT)
+        return self.committed_value(key) if value is _ABSENT else value  # type: ignore[return-value]
+
+    def set(self, key: bytes, value: bytes) -> None:
+        assert isinstance(value, bytes)
+        self.writes[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.writes[key] = None
+
+    def committed_value(self, key: bytes) -> bytes | None:
+        """The value of `key` before this block."""
+        value = self.committed.get(key, _ABSENT)
+        if value is _ABSENT:
+            value = self.committed[key] = self._read_committed(key)
+        return value  # type: ignore[return-value]
+
+    def pending_in(self, start: bytes, end: bytes) -> dict[bytes, bytes | None]:
+        """This block's writes with start <= key < end."""
+        return {key: value for key, value in self.writes.items() if start <= key < end}
+
+    def scan_with(self, start: bytes, end: bytes, overlay: dict[bytes, bytes | None],
+                  limit: int | None) -> list[tuple[bytes, bytes]]:
+        """Entries in [start, end): committed, then the block's writes, then `overlay`."""
+        check_range(start, end)
+        pending = self.pending_in(start, end)
+        pending.update(overlay)
+        return _merge(self._read_range(start, end), pending, limit)
+
+    def scan(self, start: bytes, end: bytes,
+             limit: int | None = None) -> list[tuple[bytes, bytes]]:
+        """Entries with start <= key < end in key order, this block's writes included."""
+        return self.scan_with(start, end, {}, limit)
+
+
+class TxScratch:
+    """One handler's writes over the block state; merged only if the handler succeeds."""
+
+    __slots__ = ("_parent", "writes")
+
+    def __init__(self, parent: BlockState) -> None:
+        self._parent = parent
+        self.writes: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        writes = self.writes
+        if key in writes:
+            return writes[key]
+        return self._parent.get(key)
+
+    def set(self, key: bytes, value: bytes) -> None:
+        assert isinstance(value, bytes)
+        self.writes[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.writes[key] = None
+
+    def scan(self, start: bytes, end: bytes,
+             limit: int | None = None) -> list[tuple[bytes, bytes]]:
+        """Entries with start <= key < end in key order, the block's and this tx's writes
+        included."""
+        mine = {key: value for key, value in self.writes.items() if start <= key < end}
+        return self._parent.scan_with(start, end, mine, limit)
