@@ -457,3 +457,22 @@ def test_check_reports_progress_for_each_phase(tmp_path: Path) -> None:
     assert ("blocks", BLOCKS, BLOCKS) in calls
     nodes = len(_tree_nodes(ledger))
     assert calls[-1] == ("stored nodes", nodes, nodes)
+
+
+def test_replay_store_reads_ranges_in_key_order_after_each_block(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    build_chain(ledger)
+    with Store(ledger) as store, store.reader() as view:
+        replay = ReplayStore(view)
+        machine = StateMachine(replay, GENESIS)
+        with replay.reader() as replayed:
+            everything = list(replayed.state_range(b"\x00", b"\xff"))
+        assert everything == sorted(replay.state.items())
+        for height in range(1, BLOCKS + 1):
+            machine.finalize_block(decode_block(view.block(height)))
+            machine.commit()
+            start, end = b"\x01", b"\x02"  # the accounts table
+            with replay.reader() as replayed:
+                accounts = list(replayed.state_range(start, end))
+            assert accounts == sorted((k, v) for k, v in replay.state.items() if start <= k < end)
+        assert accounts == list(view.state_range(start, end))  # the stored state at the tip
