@@ -45,6 +45,7 @@ __all__ = ["ReplayStore", "check_store"]
 
 _NODES_PER_STEP = 4096  # nodes read per batch of the tree walk, and per progress report
 _NO_CHILDREN = EMPTY_ROOT + EMPTY_ROOT  # an internal node with two Empty sides does not exist
+_RECENT_BLOCKS = 2  # blocks whose new nodes the replay keeps at hand
 
 
 # --- the replay's store ------------------------------------------------------------
@@ -71,7 +72,8 @@ class ReplayStore:
         self._sound = sound
         self.state: dict[bytes, bytes] = {}
         self._sorted_keys: list[bytes] | None = None  # for range reads; None: stale
-        self._nodes: dict[bytes, bytes] = {}
+        self._nodes: dict[bytes, bytes] = {}  # kept: the store lacks them or differs
+        self._recent: tuple[Mapping[bytes, bytes], ...] = ()  # the last blocks' new nodes
         self._tip: ChainTip | None = None
         self._tip_block: bytes | None = None
 
@@ -118,6 +120,9 @@ class ReplayStore:
         if commit.state_changes:
             self._sorted_keys = None
         self._keep(commit.new_nodes)
+        # The next block reads mostly nodes the last ones wrote (the top of the tree is
+        # rewritten by every block): serve those from memory, not the store.
+        self._recent = (commit.new_nodes, *self._recent[: _RECENT_BLOCKS - 1])
         self._tip_block = commit.block_bytes
         self._tip = ChainTip(tip.chain_id, tip.genesis_hash, commit.height, commit.app_hash,
                              commit.block_hash)
@@ -136,7 +141,13 @@ class ReplayStore:
     def get_node(self, node_hash: bytes) -> bytes | None:
         """A node the replay wrote: from memory, else the checked store's identical copy."""
         node = self._nodes.get(node_hash)
-        return self._stored.get_node(node_hash) if node is None else node
+        if node is None:
+            for nodes in self._recent:
+                node = nodes.get(node_hash)
+                if node is not None:
+                    return node
+            return self._stored.get_node(node_hash)
+        return node
 
     def _keep(self, nodes: Mapping[bytes, bytes]) -> None:
         sound, stored = self._sound, self._stored.get_node
