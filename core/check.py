@@ -7,10 +7,10 @@ blocks say (docs/archive.md section 4). A fault in one place is reported
 and the check goes on with the rest; it never stops at the first problem.
 
 The replay runs in memory (`ReplayStore`), not in a temporary LMDB: it needs
-no free disk space, and its memory is the replayed state's entries plus the
-few tree nodes the checked store does not hold byte for byte. The tree walk
-keeps the set of node hashes it has reached (about 100 bytes per stored
-node).
+no free disk space, and its memory is the replayed state's entries, the new
+tree nodes of its last two blocks, and the few nodes the checked store does
+not hold byte for byte. The tree walk keeps the set of node hashes it has
+reached (about 100 bytes per stored node).
 """
 
 from __future__ import annotations
