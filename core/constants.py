@@ -130,6 +130,7 @@ ARCHIVE_MAGIC = b"CHMALLAR"
 ARCHIVE_FORMAT_VERSION = 1
 ARCHIVE_BLOCKS_MAX = 1 << 32  # bounds the trailer's count (u64 on the wire)
 ARCHIVE_READ_BYTES = 1 << 20  # streaming chunk for the trailer hash
+CHECK_PROBLEMS_MAX = 1_000  # problem lines `db check` lists; past it, one line counts the rest
 
 # --- ABCI socket server (docs/cometbft.md) -----------------------------------
 # The largest request CometBFT sends is a block (ProcessProposal, FinalizeBlock,
