@@ -430,9 +430,15 @@ class UnknownJurisdiction(MallRuleBroken):
 
 
 class NotVoting(MallRuleBroken):
-    """The dispute's panel is not drawn yet."""
+    """The vote is not for the dispute's current round (or no panel is drawn yet)."""
 
     code = 434
+
+
+class EpcisError(InvalidInput):
+    """An EPCIS document or event chainmall cannot import (the message says why)."""
+
+    code = 435
 
 
 # Stateless per-tx verdicts, in the fixed order every node checks them.

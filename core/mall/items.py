@@ -1,0 +1,182 @@
+"""Items and classes on the trace: who holds each, what it is packed in, its event index.
+
+An item (an instance id such as an SGTIN) or a class (a lot or class id with
+quantities) is `0x17 || item key`, the key being keyed BLAKE3 of its URI
+(`keys.item_key`). It exists once an event creates it (an ADD, a
+transformation output, a new aggregation parent). Its events are indexed in
+order under `0x18 || item key || seq u32`, `seq` counting from 0 to
+`event_count - 1`, so a proof of the item entry and of each index entry
+proves the history is complete. Custody of a packed item is its outermost
+container's (docs/mall.md section 6.3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..address import encode_address
+from ..constants import ADDRESS_BYTES, AGGREGATION_DEPTH_MAX, EPCIS_URI_BYTES_MAX, HASH_BYTES
+from ..errors import DecodeError, ItemNotFound, ItemPacked, NotHolder
+from . import keys
+from .codec import NO_ID, MallState, StateReader, check_uri, value_reader, writer
+from .funds import invariant
+
+ITEM_INSTANCE = 1
+ITEM_CLASS = 2
+PARTY_URI_PREFIX = "urn:chainmall:party:"
+ORDER_URI_PREFIX = "urn:chainmall:order:"
+TX_URI_PREFIX = "urn:chainmall:tx:"
+
+
+def party_uri(address: bytes) -> str:
+    """The URI a trace event uses for a party: urn:chainmall:party:<cm1 address>."""
+    return PARTY_URI_PREFIX + encode_address(address)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """The value under `keys.item(key)`."""
+
+    kind: int  # ITEM_INSTANCE or ITEM_CLASS
+    holder: bytes  # address of the party holding it (its own custody, if packed: see holder_of)
+    parent: bytes  # item key of the container it is packed in, NO_ID if none
+    first_height: int
+    event_count: int
+    nest: int  # an upper bound of the packing levels below it (0: holds nothing)
+    uri: str
+
+    def encode(self) -> bytes:
+        out = writer().u8(self.kind).fixed(self.holder, ADDRESS_BYTES)
+        out.fixed(self.parent, HASH_BYTES).u64(self.first_height).u32(self.event_count)
+        out.u8(self.nest)
+        return out.sized(self.uri.encode("utf-8"), 1, EPCIS_URI_BYTES_MAX).getvalue()
+
+    @property
+    def packed(self) -> bool:
+        return self.parent != NO_ID
+
+
+def decode_item(value: bytes) -> Item:
+    reader = value_reader(value, "item")
+    item = Item(reader.u8("kind"), reader.address("holder"), reader.hash("parent"),
+                reader.u64("first height"), reader.u32("event count"), reader.u8("nest"),
+                reader.text(EPCIS_URI_BYTES_MAX, "uri", check_uri, low=1))
+    reader.finish()
+    if item.kind not in (ITEM_INSTANCE, ITEM_CLASS):
+        raise DecodeError(f"item: kind {item.kind}")
+    if item.nest > AGGREGATION_DEPTH_MAX:
+        raise DecodeError(f"item: nest {item.nest} over {AGGREGATION_DEPTH_MAX}")
+    return item
+
+
+def load_item(state: StateReader, key: bytes) -> Item | None:
+    raw = state.get(keys.item(key))
+    return None if raw is None else decode_item(raw)
+
+
+def require_item(state: StateReader, key: bytes, uri: str = "") -> Item:
+    item = load_item(state, key)
+    if item is None:
+        raise ItemNotFound(f"no item {uri or key.hex()} has been recorded")
+    return item
+
+
+def save_item(state: MallState, key: bytes, item: Item) -> None:
+    state.set(keys.item(key), item.encode())
+
+
+def outermost(state: StateReader, key: bytes, item: Item) -> tuple[bytes, Item, int]:
+    """(key, item, depth) of the outermost container of `item` (itself if unpacked)."""
+    depth = 0
+    while item.packed:
+        depth += 1
+        invariant(depth <= AGGREGATION_DEPTH_MAX, "packing deeper than AGGREGATION_DEPTH_MAX")
+        key = item.parent
+        parent = load_item(state, key)
+        invariant(parent is not None, "an item is packed in a container that does not exist")
+        assert parent is not None
+        item = parent
+    return key, item, depth
+
+
+def holder_of(state: StateReader, key: bytes, item: Item) -> bytes:
+    """Who holds `item` now: the holder of its outermost container."""
+    return outermost(state, key, item)[1].holder
+
+
+def require_custody(state: StateReader, key: bytes, item: Item, who: bytes) -> None:
+    """NotHolder (415) unless `who` holds the item (through its containers)."""
+    holder = holder_of(state, key, item)
+    if holder != who:
+        raise NotHolder(f"{encode_address(who)} does not hold {item.uri} "
+                        f"(held by {encode_address(holder)})")
+
+
+def container_chain(state: StateReader, key: bytes, item: Item) -> list[bytes]:
+    """The item's key and the keys of its containers, innermost first."""
+    chain = [key]
+    while item.packed:
+        invariant(len(chain) <= AGGREGATION_DEPTH_MAX, "packing deeper than the limit")
+        key = item.parent
+        parent = load_item(state, key)
+        invariant(parent is not None, "missing container")
+        assert parent is not None
+        chain.append(key)
+        item = parent
+    return chain
+
+
+def check_can_pack(state: StateReader, child_key: bytes, child: Item, parent_key: bytes,
+                   parent: Item | None) -> None:
+    """ItemPacked (416) if the child is packed already, is the parent, contains it, or the
+    packing would nest items deeper than AGGREGATION_DEPTH_MAX.
+
+    The rule kept: for every item, (containers above it) + (its `nest`) <=
+    AGGREGATION_DEPTH_MAX. Packing the child under the parent's chain puts
+    len(chain) containers above it; `pack` then raises the chain's `nest`.
+    """
+    if child.packed:
+        raise ItemPacked(f"{child.uri} is already packed; unpack it first")
+    if child_key == parent_key:
+        raise ItemPacked(f"{child.uri} cannot be packed into itself")
+    chain = [parent_key] if parent is None else container_chain(state, parent_key, parent)
+    if child_key in chain:
+        raise ItemPacked(f"{child.uri} contains the container it would be packed in")
+    if len(chain) + child.nest > AGGREGATION_DEPTH_MAX:
+        raise ItemPacked(f"packing would nest more than {AGGREGATION_DEPTH_MAX} levels")
+
+
+def pack(state: MallState, child_key: bytes, child: Item, parent_key: bytes) -> None:
+    """Pack the child into the parent (both saved; `check_can_pack` passed): the child's
+    parent is set and every container up the chain gets `nest` >= its new height."""
+    save_item(state, child_key, replace(child, parent=parent_key))
+    height = child.nest + 1
+    key = parent_key
+    while True:
+        container = load_item(state, key)
+        invariant(container is not None, "packing into a missing container")
+        assert container is not None
+        if container.nest < height:
+            container = replace(container, nest=height)
+            save_item(state, key, container)
+        if not container.packed:
+            return
+        key = container.parent
+        height += 1
+
+
+def append_index(state: MallState, key: bytes, item: Item, event_id: bytes) -> Item:
+    """Add `event_id` as the item's next event; the updated item (saved here)."""
+    state.set(keys.item_event(key, item.event_count), writer().fixed(event_id, HASH_BYTES)
+              .getvalue())
+    updated = replace(item, event_count=item.event_count + 1)
+    save_item(state, key, updated)
+    return updated
+
+
+def decode_index_entry(value: bytes) -> bytes:
+    """The event id an item index entry holds."""
+    reader = value_reader(value, "item event")
+    event_id = reader.hash("event id")
+    reader.finish()
+    return event_id
