@@ -1,9 +1,10 @@
-"""An in-process mall chain for tests and benchmarks: sign, execute, commit, prove.
+"""An in-process mall chain for tests and benchmarks: sign, execute, commit, query, prove.
 
-Drives the real `StateMachine` with the mall installed, over a real LMDB
-store, as the in-process engine does (`execute` then `commit`); keeps each
-key's next nonce, advances block time, and returns each block's per-tx codes
-and events.
+Runs the real `Application` with the mall module (its handlers, hook, supply
+tables and query paths) over a real LMDB store, executing blocks as the
+in-process engine does (`execute` then `commit`); keeps each key's next
+nonce, advances block time, returns each block's per-tx codes and events, and
+builds every mall payload from the codecs of `core/mall/`.
 """
 
 from __future__ import annotations
@@ -14,13 +15,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chainmall.core.abci.app import StateReader
+from chainmall.core import constants as C
+from chainmall.core.abci.app import Application, Module, StateReader
+from chainmall.core.abci.types import QueryRequest
 from chainmall.core.constants import TX_TYPE_TRANSFER
 from chainmall.core.genesis import Genesis, MallParams, make_genesis, make_mall
 from chainmall.core.keys import KeyPair
-from chainmall.core.mall import install
+from chainmall.core.mall import install, install_queries
+from chainmall.core.mall.codec import NO_ID
+from chainmall.core.mall.custody import Acceptance, HandoverRef, Proposal
+from chainmall.core.mall.disputes import Evidence, Vote
+from chainmall.core.mall.escrow import DeliveryNote
+from chainmall.core.mall.events import ErrorDeclaration, TraceEvent
+from chainmall.core.mall.keys import item_key
+from chainmall.core.mall.order_record import OrderRef
+from chainmall.core.mall.orders import Placement
+from chainmall.core.mall.parties import Certification, PartyDetails, Unbond
+from chainmall.core.mall.products import Listing, ProductRef, ProductUpdate
+from chainmall.core.mall.tax import RateSetting
 from chainmall.core.state.accounts import encode_transfer
 from chainmall.core.state.machine import StateMachine, StateProof
+from chainmall.core.state.root import decode_proof, verify_proof
 from chainmall.core.store import Store
 from chainmall.core.tx import Tx, sign_tx
 
@@ -70,8 +85,9 @@ class MallChain:
     def __init__(self, path: Path, genesis: Genesis, map_size_bytes: int = 1 << 30) -> None:
         self.genesis = genesis
         self.store = Store(path, map_size_bytes=map_size_bytes)
-        self.machine = StateMachine(self.store, genesis)
-        install(self.machine, genesis)
+        self.app = Application(self.store, genesis, modules=[
+            Module("mall", install, install_queries)])
+        self.machine: StateMachine = self.app.machine
         self.nonces: dict[bytes, int] = {}
         self.time_ms = genesis.genesis_time_ms
 
@@ -129,3 +145,102 @@ class MallChain:
     @property
     def root(self) -> bytes:
         return self.machine.info()[1]
+
+    # --- queries with proofs -------------------------------------------------------------
+
+    def query(self, path: str, data: bytes) -> list[tuple[bytes, bytes | None]]:
+        """`path` through the application, every entry's proof checked against the root."""
+        result = self.app.query(QueryRequest(path, data, 0, True))
+        assert result.code == 0, result.log
+        assert result.root == self.root
+        for entry in result.entries:
+            assert verify_proof(result.root, entry.key, entry.value, decode_proof(entry.proof)), \
+                f"entry {entry.key.hex()} does not prove against the root"
+        return [(entry.key, entry.value) for entry in result.entries]
+
+    # --- mall txs ---------------------------------------------------------------------------
+
+    def register(self, signer: KeyPair, roles: int, bond: int = 0, jurisdiction: str = "",
+                 name: str = "") -> Tx:
+        details = PartyDetails(roles, bond, jurisdiction, name or "party", bytes(32))
+        return self.tx(signer, C.TX_MALL_PARTY_REGISTER, details.encode())
+
+    def update_party(self, signer: KeyPair, roles: int, bond_add: int = 0,
+                     jurisdiction: str = "", name: str = "party") -> Tx:
+        details = PartyDetails(roles, bond_add, jurisdiction, name, bytes(32))
+        return self.tx(signer, C.TX_MALL_PARTY_UPDATE, details.encode())
+
+    def unbond(self, signer: KeyPair, amount: int) -> Tx:
+        return self.tx(signer, C.TX_MALL_PARTY_UNBOND, Unbond(amount).encode())
+
+    def certify(self, certifier: KeyPair, merchant: bytes, brand: str) -> Tx:
+        return self.tx(certifier, C.TX_MALL_CERTIFY, Certification(merchant, brand).encode())
+
+    def revoke(self, certifier: KeyPair, merchant: bytes, brand: str) -> Tx:
+        return self.tx(certifier, C.TX_MALL_REVOKE, Certification(merchant, brand).encode())
+
+    def list_product(self, merchant: KeyPair, price: int, stock: int,
+                     title: str = "Silver ring", category: str = "jewellery/rings") -> Tx:
+        listing = Listing(price, stock, bytes(32), title, category)
+        return self.tx(merchant, C.TX_MALL_PRODUCT_LIST, listing.encode())
+
+    def update_product(self, merchant: KeyPair, product_id: bytes, price: int, stock: int) -> Tx:
+        return self.tx(merchant, C.TX_MALL_PRODUCT_UPDATE,
+                       ProductUpdate(product_id, price, stock, bytes(32)).encode())
+
+    def delist(self, merchant: KeyPair, product_id: bytes) -> Tx:
+        return self.tx(merchant, C.TX_MALL_PRODUCT_DELIST, ProductRef(product_id).encode())
+
+    def record(self, signer: KeyPair, event: TraceEvent) -> Tx:
+        return self.tx(signer, C.TX_MALL_TRACE_RECORD, event.encode())
+
+    def declare(self, signer: KeyPair, declaration: ErrorDeclaration) -> Tx:
+        return self.tx(signer, C.TX_MALL_TRACE_DECLARE_ERROR, declaration.encode())
+
+    def propose(self, holder: KeyPair, uri: str, receiver: bytes, order_id: bytes = NO_ID) -> Tx:
+        return self.tx(holder, C.TX_MALL_HANDOVER_PROPOSE,
+                       Proposal(item_key(uri), receiver, order_id).encode())
+
+    def accept(self, receiver: KeyPair, uri: str, biz_step: str = "receiving",
+               disposition: str | None = "in_progress", read_point: str = "") -> Tx:
+        acceptance = Acceptance(item_key(uri), self.time_ms, 60, biz_step, disposition,
+                                read_point)
+        return self.tx(receiver, C.TX_MALL_HANDOVER_ACCEPT, acceptance.encode())
+
+    def reject(self, receiver: KeyPair, uri: str) -> Tx:
+        return self.tx(receiver, C.TX_MALL_HANDOVER_REJECT,
+                       HandoverRef(item_key(uri), receiver.address).encode())
+
+    def cancel_handover(self, proposer: KeyPair, uri: str, receiver: bytes) -> Tx:
+        return self.tx(proposer, C.TX_MALL_HANDOVER_CANCEL,
+                       HandoverRef(item_key(uri), receiver).encode())
+
+    def order(self, buyer: KeyPair, product_id: bytes, quantity: int, max_price: int,
+              sealed: bytes = b"\x5a" * 60) -> Tx:
+        return self.tx(buyer, C.TX_MALL_ORDER_PLACE,
+                       Placement(product_id, quantity, max_price, sealed).encode())
+
+    def cancel_order(self, merchant: KeyPair, order_id: bytes) -> Tx:
+        return self.tx(merchant, C.TX_MALL_ORDER_CANCEL, OrderRef(order_id).encode())
+
+    def deliver(self, carrier: KeyPair, order_id: bytes, read_point: str = "") -> Tx:
+        note = DeliveryNote(order_id, self.time_ms, 60, read_point)
+        return self.tx(carrier, C.TX_MALL_ESCROW_DELIVER, note.encode())
+
+    def confirm(self, buyer: KeyPair, order_id: bytes) -> Tx:
+        return self.tx(buyer, C.TX_MALL_ESCROW_CONFIRM, OrderRef(order_id).encode())
+
+    def dispute(self, party: KeyPair, order_id: bytes, evidence: bytes = b"\xee" * 32) -> Tx:
+        return self.tx(party, C.TX_MALL_DISPUTE_OPEN, Evidence(order_id, evidence).encode())
+
+    def evidence(self, party: KeyPair, order_id: bytes, evidence: bytes) -> Tx:
+        return self.tx(party, C.TX_MALL_DISPUTE_EVIDENCE, Evidence(order_id, evidence).encode())
+
+    def vote(self, arbitrator: KeyPair, order_id: bytes, round_number: int,
+             buyer_bps: int) -> Tx:
+        return self.tx(arbitrator, C.TX_MALL_DISPUTE_VOTE,
+                       Vote(order_id, round_number, buyer_bps).encode())
+
+    def set_rate(self, authority: KeyPair, jurisdiction: str, rate_bps: int) -> Tx:
+        return self.tx(authority, C.TX_MALL_TAX_RATE_SET,
+                       RateSetting(jurisdiction, rate_bps).encode())
