@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 import jsonschema
+import nacl.exceptions
 import pytest
 from chainmall.core.address import encode_address
 from chainmall.core.mall import keys
@@ -27,8 +28,8 @@ from chainmall.core.mall.escrow import (
     CLOSE_SHIP_TIMEOUT,
     ESCROW_DELIVERED,
     ESCROW_DISPUTED,
-    ESCROW_RELEASED,
     ESCROW_REFUNDED,
+    ESCROW_RELEASED,
     ESCROW_RULED,
     ESCROW_SHIPPED,
     load_escrow,
@@ -241,7 +242,7 @@ def test_the_sealed_address_opens_only_for_the_merchant(story) -> None:
     assert b"Calzaiuoli" not in order_value  # only ciphertext on chain
     assert open_address(facts["keys"]["merchant"], facts["sealed"]) == \
         "Via dei Calzaiuoli 1, 50122 Firenze"
-    with pytest.raises(Exception, match="[Dd]ecrypt|[Ff]ail|[Cc]rypto"):
+    with pytest.raises(nacl.exceptions.CryptoError):
         open_address(facts["keys"]["buyer1"], facts["sealed"])
 
 
@@ -302,7 +303,7 @@ def test_ring_one_history_goes_back_to_the_lot_with_proofs(story) -> None:
 
 
 def test_exported_epcis_documents_validate_and_import_back(story) -> None:
-    chain, facts = story
+    chain, _ = story
     check = validator()
     for ring in (RINGS[0], RINGS[1]):
         with chain.reader() as state:
@@ -318,7 +319,7 @@ def test_exported_epcis_documents_validate_and_import_back(story) -> None:
 
 
 def test_ring_two_travelled_in_the_case(story) -> None:
-    chain, facts = story
+    chain, _ = story
     with chain.reader() as state:
         history = trace(state, RINGS[1])
     kinds = [(s.record.event().kind, s.record.event().biz_step) for s in history.steps
