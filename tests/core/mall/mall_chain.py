@@ -18,6 +18,7 @@ from typing import Any
 from chainmall.core import constants as C
 from chainmall.core.abci.app import Application, Module, StateReader
 from chainmall.core.abci.types import QueryRequest
+from chainmall.core.address import address_from_public_key
 from chainmall.core.constants import TX_TYPE_TRANSFER
 from chainmall.core.genesis import Genesis, MallParams, make_genesis, make_mall
 from chainmall.core.keys import KeyPair
@@ -33,7 +34,7 @@ from chainmall.core.mall.orders import Placement
 from chainmall.core.mall.parties import Certification, PartyDetails, Unbond
 from chainmall.core.mall.products import Listing, ProductRef, ProductUpdate
 from chainmall.core.mall.tax import RateSetting
-from chainmall.core.state.accounts import encode_transfer
+from chainmall.core.state.accounts import account_key, encode_transfer, unpack_account
 from chainmall.core.state.machine import StateMachine, StateProof
 from chainmall.core.state.root import decode_proof, verify_proof
 from chainmall.core.store import Store
@@ -98,6 +99,14 @@ class MallChain:
         nonce = self.nonces.get(signer.public_key, 0)
         self.nonces[signer.public_key] = nonce + 1
         return sign_tx(signer, CHAIN, tx_type, nonce, fee, 2**63, payload)
+
+    def resync_nonces(self) -> None:
+        """Take every known key's next nonce from the committed state (after building txs
+        only for their payloads, which advanced the local counters)."""
+        with self.store.reader() as view:
+            for public_key in list(self.nonces):
+                raw = view.get_state(account_key(address_from_public_key(public_key)))
+                self.nonces[public_key] = 0 if raw is None else unpack_account(raw)[1]
 
     def transfer(self, signer: KeyPair, to: bytes, amount: int) -> Tx:
         return self.tx(signer, TX_TYPE_TRANSFER, encode_transfer(to, amount))
