@@ -116,7 +116,7 @@ def parse_time(text: object, what: str) -> int:
     millis = int((fraction + "000")[:3])
     time_ms = (moment - _EPOCH) // timedelta(milliseconds=1) + millis
     if not 0 <= time_ms <= EPCIS_TIME_MS_MAX:
-        raise EpcisError(f"{what}: {text} is before 1970 or past 9999")
+        raise EpcisError(f"{what}: {text} is before 1970 or too close to the year 10000")
     return time_ms
 
 

@@ -268,7 +268,7 @@ def _read_event(reader: FieldReader, kind: int) -> TraceEvent:
     action = reader.u8("action")
     time_ms = reader.u64("event time")
     if time_ms > EPCIS_TIME_MS_MAX:
-        raise reader.fail("the event time is past 9999-12-31")
+        raise reader.fail("the event time is past year 9999")
     tz = reader.u16("time zone offset")
     if tz > 2 * TZ_OFFSET_BIAS:
         raise reader.fail(f"time zone offset {tz} is over {2 * TZ_OFFSET_BIAS}")
@@ -377,7 +377,7 @@ def _read_declaration(reader: FieldReader) -> ErrorDeclaration:
     event_id = reader.hash("event id")
     time_ms = reader.u64("declaration time")
     if time_ms > EPCIS_TIME_MS_MAX:
-        raise reader.fail("the declaration time is past 9999-12-31")
+        raise reader.fail("the declaration time is past year 9999")
     tz = reader.u16("time zone offset")
     if tz > 2 * TZ_OFFSET_BIAS:
         raise reader.fail(f"time zone offset {tz} is over {2 * TZ_OFFSET_BIAS}")
