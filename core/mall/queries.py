@@ -16,6 +16,7 @@ from typing import Any
 from ..constants import ADDRESS_BYTES, HASH_BYTES, JURISDICTION_BYTES_MAX, MALL_QUERY_ITEMS_MAX
 from ..encoding import Reader
 from ..errors import DecodeError, QueryError
+from ..genesis import check_jurisdiction
 from . import keys
 from .codec import StateReader
 from .history import trace
@@ -164,7 +165,7 @@ def _tax_report(state: StateReader, data: bytes) -> Entries:
 
 def _tax_rate(state: StateReader, data: bytes) -> Entries:
     try:
-        return tax_rate(state, data.decode("ascii"))
+        return tax_rate(state, check_jurisdiction(data.decode("ascii")))
     except (UnicodeDecodeError, ValueError) as exc:
         raise QueryError(f"tax rate query: {exc}") from None
 
