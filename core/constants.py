@@ -220,6 +220,8 @@ MALL_TIMEOUT_MS_MAX = 10 * 365 * 86_400_000  # ten years: deadlines stay far ins
 TRACE_EVENTS_MAX = 100_000  # events one trace query returns
 TRACE_ITEMS_MAX = 10_000  # items one trace query visits (transformation inputs)
 MALL_QUERY_ITEMS_MAX = 1_000  # entries a list query returns
+ADDRESS_TEXT_CACHE_ENTRIES = 1 << 16  # cm1... texts the mall keeps for event attributes
+DECODE_CACHE_ENTRIES = 1 << 12  # decoded mall values kept per kind (immutable objects)
 
 # Every state table: its id (a state key's first byte) and its LMDB database.
 STATE_TABLES = {TABLE_ACCOUNTS: "accounts", TABLE_FEE_POOL: "fee_pool",

@@ -11,11 +11,13 @@ Rules: docs/mall.md section 7.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
-from ..address import encode_address
-from ..constants import ADDRESS_BYTES, EPCIS_URI_BYTES_MAX, HASH_BYTES
+from ..constants import ADDRESS_BYTES, EPCIS_URI_BYTES_MAX, HASH_BYTES, MALL_VERSION
 from ..errors import (
+    DecodeError,
     HandoverExists,
     HandoverNotFound,
     HandoverStale,
@@ -28,14 +30,16 @@ from ..genesis import MallGenesis
 from . import keys
 from .codec import (
     NO_ID,
+    FieldReader,
     MallState,
     StateReader,
     TxContext,
+    address_text,
     check_uri,
     emit,
+    payload_decoder,
     payload_reader,
     put_text,
-    value_reader,
     writer,
 )
 from .escrow import on_handover
@@ -48,8 +52,10 @@ from .vocab import BIZ_STEPS, DISPOSITIONS, index_of, word_at
 ACCEPT_STEPS = ("receiving", "accepting", "arriving")
 
 
-@dataclass(frozen=True, slots=True)
-class Handover:
+_HANDOVER = struct.Struct(">B20s32sQ32s")
+
+
+class Handover(NamedTuple):
     """An open proposal (the value under `keys.handover(item, receiver)`)."""
 
     proposer: bytes
@@ -58,16 +64,13 @@ class Handover:
     tx_id: bytes  # the proposal tx, whose signature is the proposer's side
 
     def encode(self) -> bytes:
-        out = writer().fixed(self.proposer, ADDRESS_BYTES).fixed(self.order_id, HASH_BYTES)
-        return out.u64(self.proposed_height).fixed(self.tx_id, HASH_BYTES).getvalue()
+        return _HANDOVER.pack(MALL_VERSION, *self)
 
 
 def decode_handover(value: bytes) -> Handover:
-    reader = value_reader(value, "hand-over")
-    handover = Handover(reader.address("proposer"), reader.hash("order id"),
-                        reader.u64("proposed height"), reader.hash("tx id"))
+    reader = FieldReader(value, "hand-over", DecodeError, _HANDOVER)
     reader.finish()
-    return handover
+    return Handover(*reader.head[1:])
 
 
 def load_handover(state: StateReader, item_key: bytes, receiver: bytes) -> Handover | None:
@@ -88,6 +91,7 @@ class Proposal:
         return out.fixed(self.order_id, HASH_BYTES).getvalue()
 
 
+@payload_decoder
 def decode_proposal(payload: bytes) -> Proposal:
     reader = payload_reader(payload, "hand-over proposal")
     proposal = Proposal(reader.hash("item"), reader.address("receiver"), reader.hash("order"))
@@ -115,6 +119,7 @@ class Acceptance:
         return put_text(out, self.biz_location, EPCIS_URI_BYTES_MAX).getvalue()
 
 
+@payload_decoder
 def decode_acceptance(payload: bytes) -> Acceptance:
     reader = payload_reader(payload, "hand-over acceptance")
     item_key, time_ms, tz = reader.hash("item"), reader.u64("time"), reader.u16("tz")
@@ -148,6 +153,7 @@ class HandoverRef:
         return out.fixed(self.receiver, ADDRESS_BYTES).getvalue()
 
 
+@payload_decoder
 def decode_handover_ref(payload: bytes) -> HandoverRef:
     reader = payload_reader(payload, "hand-over reference")
     ref = HandoverRef(reader.hash("item"), reader.address("receiver"))
@@ -162,7 +168,7 @@ def propose(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
     if item.packed:
         raise ItemPacked(f"{item.uri} is packed: hand over its container")
     if item.holder != ctx.sender:
-        raise NotHolder(f"{encode_address(ctx.sender)} does not hold {item.uri}")
+        raise NotHolder(f"{address_text(ctx.sender)} does not hold {item.uri}")
     if proposal.receiver == ctx.sender:
         raise SelfDealing("a hand-over to oneself")
     key = keys.handover(proposal.item_key, proposal.receiver)
@@ -172,7 +178,7 @@ def propose(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
         require_order(state, proposal.order_id)
     state.set(key, Handover(ctx.sender, proposal.order_id, ctx.height, ctx.tx.tx_id).encode())
     emit(ctx, "mall.handover", ("item", proposal.item_key.hex()),
-         ("from", encode_address(ctx.sender)), ("to", encode_address(proposal.receiver)),
+         ("from", address_text(ctx.sender)), ("to", address_text(proposal.receiver)),
          ("state", "proposed"))
 
 
@@ -197,13 +203,13 @@ def accept(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
         acceptance.biz_location, party_uri(handover.proposer), party_uri(receiver))
     event = replace(event, biz_transactions=tuple(links))
     state.delete(key)
-    save_item(state, acceptance.item_key, replace(item, holder=receiver))
-    record_event(state, ctx, receiver, event.encode(), [acceptance.item_key])
+    save_item(state, acceptance.item_key, item._replace(holder=receiver))
+    record_event(state, ctx, receiver, event.encode(check=False), [acceptance.item_key])
     if handover.order_id != NO_ID:
         on_handover(state, ctx, mall, handover.order_id, acceptance.item_key,
                     handover.proposer, receiver)
     emit(ctx, "mall.handover", ("item", acceptance.item_key.hex()),
-         ("from", encode_address(handover.proposer)), ("to", encode_address(receiver)),
+         ("from", address_text(handover.proposer)), ("to", address_text(receiver)),
          ("state", "accepted"))
 
 
@@ -234,6 +240,6 @@ def _close(state: MallState, ctx: TxContext, ref: HandoverRef, how: str) -> None
     handover = decode_handover(raw)
     state.delete(key)
     emit(ctx, "mall.handover", ("item", ref.item_key.hex()),
-         ("from", encode_address(handover.proposer)), ("to", encode_address(ref.receiver)),
+         ("from", address_text(handover.proposer)), ("to", address_text(ref.receiver)),
          ("state", how))
 

@@ -14,10 +14,17 @@ slashes the members who did not vote and re-draws their seats; after
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
-from ..address import encode_address
-from ..constants import ADDRESS_BYTES, BPS_DENOMINATOR, EVIDENCE_MAX, HASH_BYTES, PANEL_SEATS_MAX
+from ..constants import (
+    ADDRESS_BYTES,
+    BPS_DENOMINATOR,
+    DECODE_CACHE_ENTRIES,
+    EVIDENCE_MAX,
+    HASH_BYTES,
+    PANEL_SEATS_MAX,
+)
 from ..errors import (
     AlreadyVoted,
     DecodeError,
@@ -37,7 +44,9 @@ from .codec import (
     MallState,
     StateReader,
     TxContext,
+    address_text,
     emit,
+    payload_decoder,
     payload_reader,
     value_reader,
     writer,
@@ -111,6 +120,7 @@ class Dispute:
         return len(self.seats) // 2 + 1
 
 
+@functools.lru_cache(maxsize=DECODE_CACHE_ENTRIES)
 def decode_dispute(value: bytes) -> Dispute:
     reader = value_reader(value, "dispute")
     state, opener, round_number = reader.u8("state"), reader.address("opener"), reader.u8("round")
@@ -149,6 +159,7 @@ class Evidence:
                                                                 HASH_BYTES).getvalue()
 
 
+@payload_decoder
 def decode_evidence(payload: bytes) -> Evidence:
     reader = payload_reader(payload, "evidence")
     evidence = Evidence(reader.hash("order id"), reader.hash("evidence hash"))
@@ -169,6 +180,7 @@ class Vote:
             self.buyer_bps).getvalue()
 
 
+@payload_decoder
 def decode_vote(payload: bytes) -> Vote:
     reader = payload_reader(payload, "vote")
     vote = Vote(reader.hash("order id"), reader.u8("round"), reader.u16("buyer share"))
@@ -199,7 +211,7 @@ def open_dispute(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
     _save(state, evidence.order_id, dispute)
     state.set(keys.draw(evidence.order_id), MARK)
     emit(ctx, "mall.dispute", ("order", evidence.order_id.hex()),
-         ("opener", encode_address(ctx.sender)), ("state", "opened"))
+         ("opener", address_text(ctx.sender)), ("state", "opened"))
 
 
 def _open_dispute(state: StateReader, order_id: bytes) -> Dispute:
@@ -223,7 +235,7 @@ def add_evidence(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
     _save(state, evidence.order_id, replace(
         dispute, evidence=(*dispute.evidence, (ctx.sender, evidence.evidence_hash))))
     emit(ctx, "mall.dispute", ("order", evidence.order_id.hex()),
-         ("submitter", encode_address(ctx.sender)), ("state", "evidence"))
+         ("submitter", address_text(ctx.sender)), ("state", "evidence"))
 
 
 def vote(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
@@ -244,7 +256,7 @@ def vote(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
     seats[index] = Seat(ctx.sender, ballot.buyer_bps)
     dispute = replace(dispute, seats=tuple(seats))
     emit(ctx, "mall.dispute", ("order", ballot.order_id.hex()),
-         ("arbitrator", encode_address(ctx.sender)), ("state", "voted"))
+         ("arbitrator", address_text(ctx.sender)), ("state", "voted"))
     agreeing = sum(1 for seat in seats if seat.vote == ballot.buyer_bps)
     if agreeing >= dispute.majority:
         _rule(state, ctx, mall, ballot.order_id, dispute, ballot.buyer_bps, CLOSE_RULING)
@@ -256,7 +268,7 @@ def _release_seat(state: MallState, order_id: bytes, arbitrator: bytes) -> None:
     party = load_party(state, arbitrator)
     invariant(party is not None and party.open_seats > 0, "a seated arbitrator has no seat")
     assert party is not None
-    save_party(state, arbitrator, replace(party, open_seats=party.open_seats - 1))
+    save_party(state, arbitrator, party._replace(open_seats=party.open_seats - 1))
     state.delete(keys.seat(arbitrator, order_id))
 
 
@@ -266,7 +278,7 @@ def _slash(state: MallState, mall: MallGenesis, arbitrator: bytes) -> int:
     invariant(party is not None, "a seated arbitrator has no party entry")
     assert party is not None
     amount = party.bond * mall.params.slash_bps // BPS_DENOMINATOR
-    party = sync_pool(state, arbitrator, replace(party, bond=party.bond - amount), mall.params)
+    party = sync_pool(state, arbitrator, party._replace(bond=party.bond - amount), mall.params)
     save_party(state, arbitrator, party)
     credit_fee_pool(state, amount)
     return amount
@@ -310,10 +322,10 @@ def _fill_seats(state: MallState, block: Clock, mall: MallGenesis, order_id: byt
         party = load_party(state, chosen)
         invariant(party is not None, "a pool member has no party entry")
         assert party is not None
-        save_party(state, chosen, replace(party, open_seats=party.open_seats + 1))
+        save_party(state, chosen, party._replace(open_seats=party.open_seats + 1))
         state.set(keys.seat(chosen, order_id), MARK)
         emit(block, "mall.dispute", ("order", order_id.hex()),
-             ("arbitrator", encode_address(chosen)), ("state", "drawn"))
+             ("arbitrator", address_text(chosen)), ("state", "drawn"))
     due = block.timestamp_ms + mall.params.ruling_timeout_ms
     schedule(state, due, keys.DEADLINE_DISPUTE, order_id)
     return replace(dispute, seats=tuple(seats), past=tuple(past), round_deadline_ms=due)
@@ -344,7 +356,7 @@ def expire_round(state: MallState, block: Clock, mall: MallGenesis, order_id: by
             _release_seat(state, order_id, seat.arbitrator)
             seats[index] = EMPTY_SEAT
             emit(block, "mall.dispute", ("order", order_id.hex()),
-                 ("arbitrator", encode_address(seat.arbitrator)), ("state", "slashed"),
+                 ("arbitrator", address_text(seat.arbitrator)), ("state", "slashed"),
                  ("amount", str(slashed)))
     dispute = replace(dispute, seats=tuple(seats))
     if dispute.round >= mall.params.dispute_rounds_max:

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from ..address import encode_address
 from ..constants import (
     EPCIS_TIME_MS_MAX,
     EPCIS_TZ_OFFSET_MINUTES_MAX,
@@ -33,7 +32,7 @@ from ..constants import (
     U64_MAX,
 )
 from ..errors import EpcisError, MalformedPayload
-from .codec import check_uri
+from .codec import address_text, check_uri
 from .events import (
     BizTransaction,
     ErrorDeclaration,
@@ -192,7 +191,7 @@ def export_event(record: EventRecord, declaration: EventRecord | None = None) ->
         out["ilmd"] = dict(event.ilmd)
     if event.certification:
         out["certificationInfo"] = event.certification
-    out["chainmall:recordedBy"] = PARTY_URI_PREFIX + encode_address(record.recorder)
+    out["chainmall:recordedBy"] = PARTY_URI_PREFIX + address_text(record.recorder)
     out["chainmall:height"] = record.height
     out["chainmall:tx"] = TX_URI_PREFIX + record.tx_id.hex()
     if declaration is not None:

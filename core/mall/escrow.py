@@ -12,10 +12,19 @@ section 9.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import functools
+import struct
+from dataclasses import dataclass
+from typing import NamedTuple
 
-from ..address import encode_address
-from ..constants import BPS_DENOMINATOR, EPCIS_URI_BYTES_MAX, HASH_BYTES, PRODUCT_STOCK_MAX
+from ..constants import (
+    BPS_DENOMINATOR,
+    DECODE_CACHE_ENTRIES,
+    EPCIS_URI_BYTES_MAX,
+    HASH_BYTES,
+    MALL_VERSION,
+    PRODUCT_STOCK_MAX,
+)
 from ..errors import DecodeError, NotHolder, OrderNotFound, WrongEscrowState, WrongParty
 from ..genesis import MallGenesis
 from . import keys
@@ -23,14 +32,16 @@ from .codec import (
     MARK,
     NO_ID,
     Clock,
+    FieldReader,
     MallState,
     StateReader,
     TxContext,
+    address_text,
     check_uri,
     emit,
+    payload_decoder,
     payload_reader,
     put_text,
-    value_reader,
     writer,
 )
 from .deadlines import schedule, unschedule
@@ -98,9 +109,11 @@ for _from, _, _, _to in TRANSITIONS:
     ALLOWED[_BY_NAME[_from]] = ALLOWED.get(_BY_NAME[_from], frozenset()) | {_BY_NAME[_to]}
 
 
-@dataclass(frozen=True, slots=True)
-class Escrow:
-    """The value under `keys.escrow(order_id)`."""
+_ESCROW = struct.Struct(">BBQQ32sQQQQBQQQQQ")
+
+
+class Escrow(NamedTuple):
+    """The value under `keys.escrow(order_id)` (fixed width: `_ESCROW`)."""
 
     state: int
     held: int  # units still in escrow (the order amount until it settles, then 0)
@@ -118,26 +131,18 @@ class Escrow:
     arbitration_fee: int
 
     def encode(self) -> bytes:
-        out = writer().u8(self.state).u64(self.held).u64(self.deadline_ms)
-        out.fixed(self.item_key, HASH_BYTES).u64(self.shipped_ms).u64(self.delivered_ms)
-        out.u64(self.closed_ms).u64(self.closed_height).u8(self.close_reason)
-        out.u64(self.buyer_paid).u64(self.merchant_paid).u64(self.tax).u64(self.commission)
-        return out.u64(self.arbitration_fee).getvalue()
+        return _ESCROW.pack(MALL_VERSION, *self)
 
     @property
     def open(self) -> bool:
         return self.state in OPEN_STATES
 
 
+@functools.lru_cache(maxsize=DECODE_CACHE_ENTRIES)
 def decode_escrow(value: bytes) -> Escrow:
-    reader = value_reader(value, "escrow")
-    escrow = Escrow(reader.u8("state"), reader.u64("held"), reader.u64("deadline"),
-                    reader.hash("item"), reader.u64("shipped ms"), reader.u64("delivered ms"),
-                    reader.u64("closed ms"), reader.u64("closed height"),
-                    reader.u8("close reason"), reader.u64("buyer paid"),
-                    reader.u64("merchant paid"), reader.u64("tax"), reader.u64("commission"),
-                    reader.u64("arbitration fee"))
+    reader = FieldReader(value, "escrow", DecodeError, _ESCROW)
     reader.finish()
+    escrow = Escrow(*reader.head[1:])
     if escrow.state not in STATE_NAMES or escrow.close_reason not in CLOSE_NAMES:
         raise DecodeError(f"escrow: state {escrow.state} / reason {escrow.close_reason}")
     if escrow.open != (escrow.close_reason == CLOSE_OPEN):
@@ -145,9 +150,16 @@ def decode_escrow(value: bytes) -> Escrow:
     return escrow
 
 
-def escrow_held(key: bytes, value: bytes | None) -> int:
-    """Supply held by an escrow entry (registered with `register_supply`)."""
-    return 0 if value is None else decode_escrow(value).held
+_HELD = struct.Struct(">Q")
+_HELD_OFFSET = 1 + 1  # version, state
+
+
+def escrow_held(key: bytes, value: bytes) -> int:
+    """Supply held by an escrow entry (registered with `register_supply`), read at its
+    fixed offset (the supply check reads every changed escrow of every block)."""
+    if len(value) < _HELD_OFFSET + _HELD.size or value[0] != MALL_VERSION:
+        return decode_escrow(value).held
+    return _HELD.unpack_from(value, _HELD_OFFSET)[0]
 
 
 def load_escrow(state: StateReader, order_id: bytes) -> Escrow | None:
@@ -180,7 +192,7 @@ def move(state: MallState, clock: Clock, order_id: bytes, escrow: Escrow, to_sta
         unschedule(state, escrow.deadline_ms, keys.DEADLINE_ESCROW, order_id)
     if due_ms:
         schedule(state, due_ms, keys.DEADLINE_ESCROW, order_id)
-    new = replace(escrow, state=to_state, deadline_ms=due_ms, **changes)  # type: ignore[arg-type]
+    new = escrow._replace(state=to_state, deadline_ms=due_ms, **changes)  # type: ignore[arg-type]
     state.set(keys.escrow(order_id), new.encode())
     emit(clock, "mall.escrow", ("order", order_id.hex()), ("state", STATE_NAMES[to_state]))
     return new
@@ -228,8 +240,8 @@ def settle(state: MallState, clock: Clock, mall: MallGenesis, order_id: bytes, o
     invariant(merchant is not None and merchant.open_orders > 0,
               "an open escrow's merchant has no open orders")
     assert merchant is not None
-    save_party(state, order.merchant, replace(merchant, open_orders=merchant.open_orders - 1))
-    closed = replace(escrow, state=final_state, held=0, deadline_ms=0,
+    save_party(state, order.merchant, merchant._replace(open_orders=merchant.open_orders - 1))
+    closed = escrow._replace(state=final_state, held=0, deadline_ms=0,
                      closed_ms=clock.timestamp_ms, closed_height=clock.height,
                      close_reason=reason, buyer_paid=to_buyer, merchant_paid=to_merchant,
                      tax=tax, commission=commission, arbitration_fee=fee)
@@ -248,7 +260,7 @@ def _restock(state: MallState, order: Order) -> None:
     assert product is not None
     invariant(product.sold >= order.quantity, "a listing sold fewer units than an order holds")
     save_product(state, order.product_id,
-                 replace(product, stock=min(PRODUCT_STOCK_MAX, product.stock + order.quantity),
+                 product._replace(stock=min(PRODUCT_STOCK_MAX, product.stock + order.quantity),
                          sold=product.sold - order.quantity))
 
 
@@ -296,6 +308,7 @@ class DeliveryNote:
         return put_text(out, self.read_point, EPCIS_URI_BYTES_MAX).getvalue()
 
 
+@payload_decoder
 def decode_delivery(payload: bytes) -> DeliveryNote:
     reader = payload_reader(payload, "delivery")
     order_id, time_ms, tz = reader.hash("order id"), reader.u64("time"), reader.u16("tz")
@@ -318,7 +331,7 @@ def deliver(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
     require_party(state, ctx.sender, ROLE_CARRIER)
     item = require_item(state, escrow.item_key)
     if holder_of(state, escrow.item_key, item) != ctx.sender:
-        raise NotHolder(f"{encode_address(ctx.sender)} does not hold the shipped item")
+        raise NotHolder(f"{address_text(ctx.sender)} does not hold the shipped item")
     event = TraceEvent(
         KIND_OBJECT, ACTION_OBSERVE, note.event_time_ms, note.tz_offset_min, "arriving",
         "in_progress", note.read_point,
@@ -326,7 +339,7 @@ def deliver(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
         quantities=() if item.kind == ITEM_INSTANCE else (Quantity(item.uri),),
         biz_transactions=(BizTransaction(ORDER_URI_PREFIX + note.order_id.hex(), "po"),),
         destinations=(SourceDest("possessing_party", party_uri(order.buyer)),))
-    record_event(state, ctx, ctx.sender, event.encode(), [escrow.item_key])
+    record_event(state, ctx, ctx.sender, event.encode(check=False), [escrow.item_key])
     now = ctx.timestamp_ms
     move(state, ctx, note.order_id, escrow, ESCROW_DELIVERED,
          now + mall.params.confirm_timeout_ms, delivered_ms=now)

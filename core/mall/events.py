@@ -12,7 +12,9 @@ different events never share one. Layout and rules: docs/mall.md section 6.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..constants import (
     ADDRESS_BYTES,
@@ -27,13 +29,21 @@ from ..constants import (
     EPCIS_UOM_BYTES_MAX,
     EPCIS_URI_BYTES_MAX,
     HASH_BYTES,
+    MALL_VERSION,
     TX_PAYLOAD_BYTES_MAX,
     U64_MAX,
 )
 from ..encoding import Writer
 from ..errors import DecodeError, MalformedPayload
 from ..hashing import digest, domain_key
-from .codec import FieldReader, check_uri, payload_reader, put_text, value_reader, writer
+from .codec import (
+    FieldReader,
+    check_uri,
+    payload_decoder,
+    payload_reader,
+    put_text,
+    writer,
+)
 from .vocab import (
     ACTION_NONE,
     ACTION_OBSERVE,
@@ -111,13 +121,18 @@ class TraceEvent:
     ilmd: tuple[tuple[str, str], ...] = ()
     certification: str = ""
 
-    def encode(self) -> bytes:
-        """The canonical payload; ValueError (MalformedPayload) if a rule is broken."""
+    def encode(self, check: bool = True) -> bytes:
+        """The canonical payload; MalformedPayload if a rule is broken.
+
+        `check` False skips re-reading the payload under the decoding rules, for
+        events the mall builds itself from checked parts (hand-overs, deliveries).
+        """
         try:
             payload = _encode_event(self)
         except ValueError as exc:
             raise MalformedPayload(f"trace event: {exc}") from None
-        decode_event(payload)  # one set of rules: what encodes must decode
+        if check:
+            decode_event(payload)  # one set of rules: what encodes must decode
         return payload
 
     def item_ids(self) -> list[str]:
@@ -356,6 +371,7 @@ def _decode_event_payload(reader: FieldReader) -> TraceEvent:
     return event
 
 
+@payload_decoder
 def decode_event(payload: bytes) -> TraceEvent:
     """A TRACE_RECORD payload; MalformedPayload unless canonical and well-shaped."""
     if len(payload) > TX_PAYLOAD_BYTES_MAX:
@@ -365,12 +381,17 @@ def decode_event(payload: bytes) -> TraceEvent:
 
 def decode_declaration(payload: bytes, error: type[Exception] = MalformedPayload,
                        ) -> ErrorDeclaration:
-    """A TRACE_DECLARE_ERROR payload; MalformedPayload unless canonical."""
-    reader = FieldReader(payload, "error declaration", error)
-    kind = reader.u8("kind")
-    if kind != KIND_ERROR_DECLARATION:
-        raise reader.fail(f"kind {kind} is not an error declaration (5)")
-    return _read_declaration(reader)
+    """A TRACE_DECLARE_ERROR payload; MalformedPayload (or `error`) unless canonical."""
+    try:
+        reader = FieldReader(payload, "error declaration", error)
+        kind = reader.u8("kind")
+        if kind != KIND_ERROR_DECLARATION:
+            raise reader.fail(f"kind {kind} is not an error declaration (5)")
+        return _read_declaration(reader)
+    except DecodeError as exc:
+        if error is DecodeError:
+            raise
+        raise error(str(exc)) from None
 
 
 def _read_declaration(reader: FieldReader) -> ErrorDeclaration:
@@ -401,8 +422,10 @@ def event_id_of(recorder: bytes, payload: bytes) -> bytes:
 # --- the stored record ---------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class EventRecord:
+_RECORD = struct.Struct(">BQQ32s20s")  # version, height, block time, tx id, recorder
+
+
+class EventRecord(NamedTuple):
     """An event as stored under `keys.event(id)`: where the chain recorded it, and its form.
 
     `payload` is the canonical payload (an event, kind 1-4, or a declaration,
@@ -436,17 +459,16 @@ class EventRecord:
         return decode_declaration(self.payload, DecodeError)
 
     def encode(self) -> bytes:
-        out = writer().u64(self.height).u64(self.block_time_ms)
-        out.fixed(self.tx_id, HASH_BYTES).fixed(self.recorder, ADDRESS_BYTES)
-        return out.sized(self.payload, 2, TX_PAYLOAD_BYTES_MAX).getvalue()
+        if len(self.payload) > TX_PAYLOAD_BYTES_MAX:
+            raise ValueError("an event payload is over TX_PAYLOAD_BYTES_MAX")
+        return b"".join((_RECORD.pack(MALL_VERSION, *self[:4]),
+                         len(self.payload).to_bytes(2, "big"), self.payload))
 
 
 def decode_event_record(value: bytes) -> EventRecord:
     """Strictly decode a stored event record (its payload is checked too)."""
-    reader = value_reader(value, "event record")
-    record = EventRecord(reader.u64("height"), reader.u64("block time"), reader.hash("tx id"),
-                         reader.address("recorder"),
-                         reader.sized(2, TX_PAYLOAD_BYTES_MAX, "payload"))
+    reader = FieldReader(value, "event record", DecodeError, _RECORD)
+    record = EventRecord(*reader.head[1:], reader.sized(2, TX_PAYLOAD_BYTES_MAX, "payload"))
     reader.finish()
     if len(record.payload) < 2:
         raise DecodeError("event record: payload too short")

@@ -12,13 +12,29 @@ container's (docs/mall.md section 6.3).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import functools
+import struct
+from typing import NamedTuple
 
-from ..address import encode_address
-from ..constants import ADDRESS_BYTES, AGGREGATION_DEPTH_MAX, EPCIS_URI_BYTES_MAX, HASH_BYTES
+from ..constants import (
+    AGGREGATION_DEPTH_MAX,
+    DECODE_CACHE_ENTRIES,
+    EPCIS_URI_BYTES_MAX,
+    HASH_BYTES,
+    MALL_VERSION,
+)
 from ..errors import DecodeError, ItemNotFound, ItemPacked, NotHolder
 from . import keys
-from .codec import NO_ID, MallState, StateReader, check_uri, value_reader, writer
+from .codec import (
+    NO_ID,
+    FieldReader,
+    MallState,
+    StateReader,
+    address_text,
+    check_uri,
+    value_reader,
+    writer,
+)
 from .funds import invariant
 
 ITEM_INSTANCE = 1
@@ -30,11 +46,13 @@ TX_URI_PREFIX = "urn:chainmall:tx:"
 
 def party_uri(address: bytes) -> str:
     """The URI a trace event uses for a party: urn:chainmall:party:<cm1 address>."""
-    return PARTY_URI_PREFIX + encode_address(address)
+    return PARTY_URI_PREFIX + address_text(address)
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
+_ITEM = struct.Struct(">BB20s32sQIB")  # version .. nest; then the uri
+
+
+class Item(NamedTuple):
     """The value under `keys.item(key)`."""
 
     kind: int  # ITEM_INSTANCE or ITEM_CLASS
@@ -46,21 +64,20 @@ class Item:
     uri: str
 
     def encode(self) -> bytes:
-        out = writer().u8(self.kind).fixed(self.holder, ADDRESS_BYTES)
-        out.fixed(self.parent, HASH_BYTES).u64(self.first_height).u32(self.event_count)
-        out.u8(self.nest)
-        return out.sized(self.uri.encode("utf-8"), 1, EPCIS_URI_BYTES_MAX).getvalue()
+        uri = self.uri.encode("utf-8")
+        if len(uri) > EPCIS_URI_BYTES_MAX:
+            raise ValueError("an item uri is over its limit")
+        return _ITEM.pack(MALL_VERSION, *self[:6]) + bytes([len(uri)]) + uri
 
     @property
     def packed(self) -> bool:
         return self.parent != NO_ID
 
 
+@functools.lru_cache(maxsize=DECODE_CACHE_ENTRIES)
 def decode_item(value: bytes) -> Item:
-    reader = value_reader(value, "item")
-    item = Item(reader.u8("kind"), reader.address("holder"), reader.hash("parent"),
-                reader.u64("first height"), reader.u32("event count"), reader.u8("nest"),
-                reader.text(EPCIS_URI_BYTES_MAX, "uri", check_uri, low=1))
+    reader = FieldReader(value, "item", DecodeError, _ITEM)
+    item = Item(*reader.head[1:], reader.text(EPCIS_URI_BYTES_MAX, "uri", check_uri, low=1))
     reader.finish()
     if item.kind not in (ITEM_INSTANCE, ITEM_CLASS):
         raise DecodeError(f"item: kind {item.kind}")
@@ -108,8 +125,8 @@ def require_custody(state: StateReader, key: bytes, item: Item, who: bytes) -> N
     """NotHolder (415) unless `who` holds the item (through its containers)."""
     holder = holder_of(state, key, item)
     if holder != who:
-        raise NotHolder(f"{encode_address(who)} does not hold {item.uri} "
-                        f"(held by {encode_address(holder)})")
+        raise NotHolder(f"{address_text(who)} does not hold {item.uri} "
+                        f"(held by {address_text(holder)})")
 
 
 def container_chain(state: StateReader, key: bytes, item: Item) -> list[bytes]:
@@ -149,7 +166,7 @@ def check_can_pack(state: StateReader, child_key: bytes, child: Item, parent_key
 def pack(state: MallState, child_key: bytes, child: Item, parent_key: bytes) -> None:
     """Pack the child into the parent (both saved; `check_can_pack` passed): the child's
     parent is set and every container up the chain gets `nest` >= its new height."""
-    save_item(state, child_key, replace(child, parent=parent_key))
+    save_item(state, child_key, child._replace(parent=parent_key))
     height = child.nest + 1
     key = parent_key
     while True:
@@ -157,7 +174,7 @@ def pack(state: MallState, child_key: bytes, child: Item, parent_key: bytes) -> 
         invariant(container is not None, "packing into a missing container")
         assert container is not None
         if container.nest < height:
-            container = replace(container, nest=height)
+            container = container._replace(nest=height)
             save_item(state, key, container)
         if not container.packed:
             return
@@ -169,7 +186,7 @@ def append_index(state: MallState, key: bytes, item: Item, event_id: bytes) -> I
     """Add `event_id` as the item's next event; the updated item (saved here)."""
     state.set(keys.item_event(key, item.event_count), writer().fixed(event_id, HASH_BYTES)
               .getvalue())
-    updated = replace(item, event_count=item.event_count + 1)
+    updated = item._replace(event_count=item.event_count + 1)
     save_item(state, key, updated)
     return updated
 

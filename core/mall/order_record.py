@@ -6,26 +6,38 @@ placed and never changed; the escrow entry (`escrow.py`) carries what moves.
 
 from __future__ import annotations
 
+import functools
+import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..constants import (
-    ADDRESS_BYTES,
+    DECODE_CACHE_ENTRIES,
     HASH_BYTES,
     JURISDICTION_BYTES_MAX,
+    MALL_VERSION,
     SEALED_ADDRESS_BYTES_MAX,
 )
-from ..errors import OrderNotFound
+from ..errors import DecodeError, OrderNotFound
 from ..genesis import check_jurisdiction
 from . import keys
-from .codec import StateReader, payload_reader, put_text, value_reader, writer
+from .codec import (
+    FieldReader,
+    StateReader,
+    payload_decoder,
+    payload_reader,
+    writer,
+)
 
 
 def _jurisdiction_rule(text: str, what: str) -> str:
     return check_jurisdiction(text)
 
 
-@dataclass(frozen=True, slots=True)
-class Order:
+_ORDER = struct.Struct(">B20s20s32sIQQHHQQ")  # version .. placed_ms; then jurisdiction, box
+
+
+class Order(NamedTuple):
     """The value under `keys.order(order_id)`: what was bought, by whom, at what terms."""
 
     buyer: bytes
@@ -42,20 +54,19 @@ class Order:
     sealed_address: bytes
 
     def encode(self) -> bytes:
-        out = writer().fixed(self.buyer, ADDRESS_BYTES).fixed(self.merchant, ADDRESS_BYTES)
-        out.fixed(self.product_id, HASH_BYTES).u32(self.quantity).u64(self.unit_price)
-        out.u64(self.amount).u16(self.tax_rate_bps).u16(self.commission_bps)
-        out.u64(self.placed_height).u64(self.placed_ms)
-        put_text(out, self.jurisdiction, JURISDICTION_BYTES_MAX)
-        return out.sized(self.sealed_address, 2, SEALED_ADDRESS_BYTES_MAX).getvalue()
+        jurisdiction = self.jurisdiction.encode()
+        if len(jurisdiction) > JURISDICTION_BYTES_MAX or \
+                len(self.sealed_address) > SEALED_ADDRESS_BYTES_MAX:
+            raise ValueError("order field over its limit")
+        return b"".join((_ORDER.pack(MALL_VERSION, *self[:10]), bytes([len(jurisdiction)]),
+                         jurisdiction, len(self.sealed_address).to_bytes(2, "big"),
+                         self.sealed_address))
 
 
+@functools.lru_cache(maxsize=DECODE_CACHE_ENTRIES)
 def decode_order(value: bytes) -> Order:
-    reader = value_reader(value, "order")
-    order = Order(reader.address("buyer"), reader.address("merchant"),
-                  reader.hash("product id"), reader.u32("quantity"), reader.u64("unit price"),
-                  reader.u64("amount"), reader.u16("tax rate"), reader.u16("commission"),
-                  reader.u64("placed height"), reader.u64("placed ms"),
+    reader = FieldReader(value, "order", DecodeError, _ORDER)
+    order = Order(*reader.head[1:],
                   reader.text(JURISDICTION_BYTES_MAX, "jurisdiction", _jurisdiction_rule),
                   reader.sized(2, SEALED_ADDRESS_BYTES_MAX, "sealed address"))
     reader.finish()
@@ -84,6 +95,7 @@ class OrderRef:
         return writer().fixed(self.order_id, HASH_BYTES).getvalue()
 
 
+@payload_decoder
 def decode_order_ref(payload: bytes) -> OrderRef:
     reader = payload_reader(payload, "order reference")
     ref = OrderRef(reader.hash("order id"))

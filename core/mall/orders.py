@@ -11,9 +11,8 @@ Rules and layout: docs/mall.md section 8.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from ..address import encode_address
 from ..constants import (
     HASH_BYTES,
     ORDER_QUANTITY_MAX,
@@ -37,7 +36,9 @@ from .codec import (
     MARK,
     MallState,
     TxContext,
+    address_text,
     emit,
+    payload_decoder,
     payload_reader,
     writer,
 )
@@ -73,6 +74,7 @@ class Placement:
         return out.sized(self.sealed_address, 2, SEALED_ADDRESS_BYTES_MAX).getvalue()
 
 
+@payload_decoder
 def decode_placement(payload: bytes) -> Placement:
     reader = payload_reader(payload, "order")
     placement = Placement(reader.hash("product id"), reader.u32("quantity"),
@@ -116,14 +118,14 @@ def place(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
                   merchant.jurisdiction, placement.sealed_address)
     state.set(keys.order(order_id), order.encode())
     save_product(state, placement.product_id,
-                 replace(product, stock=product.stock - placement.quantity,
+                 product._replace(stock=product.stock - placement.quantity,
                          sold=product.sold + placement.quantity))
-    save_party(state, merchant_address, replace(merchant, open_orders=merchant.open_orders + 1))
+    save_party(state, merchant_address, merchant._replace(open_orders=merchant.open_orders + 1))
     state.set(keys.party_order(buyer, keys.SIDE_BUYER, ctx.height, order_id), MARK)
     state.set(keys.party_order(merchant_address, keys.SIDE_MERCHANT, ctx.height, order_id), MARK)
     open_escrow(state, order_id, amount, ctx.timestamp_ms + mall.params.ship_timeout_ms)
-    emit(ctx, "mall.order", ("order", order_id.hex()), ("buyer", encode_address(buyer)),
-         ("merchant", encode_address(merchant_address)),
+    emit(ctx, "mall.order", ("order", order_id.hex()), ("buyer", address_text(buyer)),
+         ("merchant", address_text(merchant_address)),
          ("product", placement.product_id.hex()), ("amount", str(amount)))
 
 

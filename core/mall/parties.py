@@ -9,15 +9,19 @@ a merchant as an official seller of a brand, and revoke it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import functools
+import struct
+from dataclasses import dataclass
+from typing import NamedTuple
 
-from ..address import encode_address
 from ..constants import (
     ADDRESS_BYTES,
+    DECODE_CACHE_ENTRIES,
     HASH_BYTES,
     JURISDICTION_BYTES_MAX,
     MALL_BRAND_BYTES_MAX,
     MALL_NAME_BYTES_MAX,
+    MALL_VERSION,
     PUBLIC_KEY_BYTES,
 )
 from ..errors import (
@@ -37,11 +41,14 @@ from . import keys
 from .codec import (
     MARK,
     Clock,
+    FieldReader,
     MallState,
     StateReader,
     TxContext,
+    address_text,
     check_text,
     emit,
+    payload_decoder,
     payload_reader,
     put_text,
     value_reader,
@@ -63,8 +70,10 @@ def _jurisdiction_rule(text: str, what: str) -> str:
     return check_jurisdiction(text)
 
 
-@dataclass(frozen=True, slots=True)
-class Party:
+_PARTY = struct.Struct(">BH32sQIIIQ")  # version .. registered_height; then the texts, hash
+
+
+class Party(NamedTuple):
     """A registered party (the value under `keys.party(address)`)."""
 
     roles: int
@@ -79,31 +88,41 @@ class Party:
     profile_hash: bytes
 
     def encode(self) -> bytes:
-        out = writer().u16(self.roles).fixed(self.public_key, PUBLIC_KEY_BYTES).u64(self.bond)
-        out.u32(self.open_orders).u32(self.open_seats).u32(self.pool_index)
-        out.u64(self.registered_height)
-        put_text(out, self.jurisdiction, JURISDICTION_BYTES_MAX)
-        put_text(out, self.name, MALL_NAME_BYTES_MAX)
-        return out.fixed(self.profile_hash, HASH_BYTES).getvalue()
+        jurisdiction, name = self.jurisdiction.encode(), self.name.encode()
+        if len(jurisdiction) > JURISDICTION_BYTES_MAX or len(name) > MALL_NAME_BYTES_MAX:
+            raise ValueError("party text over its limit")
+        if len(self.profile_hash) != HASH_BYTES:
+            raise ValueError("a profile hash is 32 bytes")
+        return b"".join((_PARTY.pack(MALL_VERSION, *self[:7]), bytes([len(jurisdiction)]),
+                         jurisdiction, bytes([len(name)]), name, self.profile_hash))
 
     def has(self, role: int) -> bool:
         return bool(self.roles & role)
 
 
+@functools.lru_cache(maxsize=DECODE_CACHE_ENTRIES)
 def decode_party(value: bytes) -> Party:
-    reader = value_reader(value, "party")
-    party = Party(reader.u16("roles"), reader.fixed(PUBLIC_KEY_BYTES, "public key"),
-                  reader.u64("bond"), reader.u32("open orders"), reader.u32("open seats"),
-                  reader.u32("pool index"), reader.u64("registered height"),
+    reader = FieldReader(value, "party", DecodeError, _PARTY)
+    party = Party(*reader.head[1:],
                   reader.text(JURISDICTION_BYTES_MAX, "jurisdiction", _jurisdiction_rule),
                   reader.text(MALL_NAME_BYTES_MAX, "name"), reader.hash("profile hash"))
     reader.finish()
     return party
 
 
-def party_bond(key: bytes, value: bytes | None) -> int:
-    """Supply held by a party entry: its bond (registered with `register_supply`)."""
-    return 0 if value is None else decode_party(value).bond
+_BOND = struct.Struct(">Q")
+_BOND_OFFSET = 1 + 2 + PUBLIC_KEY_BYTES  # version, roles, public key
+
+
+def party_bond(key: bytes, value: bytes) -> int:
+    """Supply held by a party entry: its bond (registered with `register_supply`).
+
+    Read at its fixed offset: the supply check runs on every changed entry of
+    every block. A value that is not a party's fails the full decode instead.
+    """
+    if len(value) < _BOND_OFFSET + _BOND.size or value[0] != MALL_VERSION:
+        return decode_party(value).bond
+    return _BOND.unpack_from(value, _BOND_OFFSET)[0]
 
 
 def load_party(state: StateReader, address: bytes) -> Party | None:
@@ -116,9 +135,9 @@ def require_party(state: StateReader, address: bytes, role: int = 0,
     """The party at `address`; NotRegistered (401) or RoleMissing (403) otherwise."""
     party = load_party(state, address)
     if party is None:
-        raise NotRegistered(f"{who} ({encode_address(address)}) is not a registered party")
+        raise NotRegistered(f"{who} ({address_text(address)}) is not a registered party")
     if role and not party.has(role):
-        raise RoleMissing(f"{who} ({encode_address(address)}) is not a "
+        raise RoleMissing(f"{who} ({address_text(address)}) is not a "
                           f"{'/'.join(role_names(role))}")
     return party
 
@@ -150,15 +169,15 @@ def sync_pool(state: MallState, address: bytes, party: Party, params: MallParams
         index = pool_add(state, address)
         if index is None:
             raise AmountOutOfRange("the arbitrator pool is full")
-        return replace(party, pool_index=index)
+        return party._replace(pool_index=index)
     if not wanted and party.pool_index != NOT_IN_POOL:
         moved = pool_remove(state, party.pool_index)
         if moved is not None:
             other = load_party(state, moved)
             invariant(other is not None, "a pool member has no party entry")
             assert other is not None
-            save_party(state, moved, replace(other, pool_index=party.pool_index))
-        return replace(party, pool_index=NOT_IN_POOL)
+            save_party(state, moved, other._replace(pool_index=party.pool_index))
+        return party._replace(pool_index=NOT_IN_POOL)
     return party
 
 
@@ -190,6 +209,7 @@ class PartyDetails:
         return out.fixed(self.profile_hash, HASH_BYTES).getvalue()
 
 
+@payload_decoder
 def decode_party_details(payload: bytes, allow_no_roles: bool = False) -> PartyDetails:
     reader = payload_reader(payload, "party details")
     details = PartyDetails(
@@ -215,6 +235,7 @@ class Unbond:
         return writer().u64(self.amount).getvalue()
 
 
+@payload_decoder
 def decode_unbond(payload: bytes) -> Unbond:
     reader = payload_reader(payload, "unbond")
     unbond = Unbond(reader.u64("amount"))
@@ -236,6 +257,7 @@ class Certification:
         return put_text(out, self.brand, MALL_BRAND_BYTES_MAX).getvalue()
 
 
+@payload_decoder
 def decode_certification(payload: bytes) -> Certification:
     reader = payload_reader(payload, "certification")
     cert = Certification(reader.address("merchant"),
@@ -285,7 +307,7 @@ def register(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
     details = decode_party_details(ctx.tx.payload)
     sender = ctx.sender
     if load_party(state, sender) is not None:
-        raise PartyExists(f"{encode_address(sender)} is already registered")
+        raise PartyExists(f"{address_text(sender)} is already registered")
     _check_merchant_jurisdiction(details.roles, details.jurisdiction, mall)
     required = bond_required(details.roles, mall.params)
     if details.bond < required:
@@ -315,7 +337,7 @@ def update(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
     if bond < required:
         raise BondTooLow(f"bond {bond} is below the roles' minimum {required}")
     debit(state, sender, details.bond)
-    new = replace(party, roles=details.roles, bond=bond, jurisdiction=details.jurisdiction,
+    new = party._replace(roles=details.roles, bond=bond, jurisdiction=details.jurisdiction,
                   name=details.name, profile_hash=details.profile_hash)
     new = sync_pool(state, sender, new, mall.params)
     save_party(state, sender, new)
@@ -332,7 +354,7 @@ def unbond(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
     if amount > party.bond or party.bond - amount < required:
         raise BondTooLow(f"bond {party.bond} less {amount} is below the roles' minimum "
                          f"{required}")
-    new = sync_pool(state, sender, replace(party, bond=party.bond - amount), mall.params)
+    new = sync_pool(state, sender, party._replace(bond=party.bond - amount), mall.params)
     save_party(state, sender, new)
     credit(state, sender, amount)
     _event(ctx, "mall.party", sender, new)
@@ -342,7 +364,7 @@ def _certification(state: MallState, ctx: TxContext, mall: MallGenesis,
                    ) -> tuple[Certification, bytes, CertRecord | None]:
     cert = decode_certification(ctx.tx.payload)
     if mall.certifier(ctx.sender) is None:
-        raise NotCertifier(f"{encode_address(ctx.sender)} is not a certifier named in genesis")
+        raise NotCertifier(f"{address_text(ctx.sender)} is not a certifier named in genesis")
     require_party(state, cert.merchant, ROLE_MERCHANT, "the merchant")
     key = keys.cert(cert.merchant, ctx.sender, cert.brand)
     raw = state.get(key)
@@ -360,17 +382,17 @@ def revoke(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
     """MERCHANT_REVOKE (docs/mall.md 4.5)."""
     cert, key, record = _certification(state, ctx, mall)
     if record is None or record.status != CERT_ACTIVE:
-        raise CertificationMissing(f"no active certification of {encode_address(cert.merchant)}"
+        raise CertificationMissing(f"no active certification of {address_text(cert.merchant)}"
                                    f" for {cert.brand!r} by this certifier")
-    state.set(key, replace(record, status=CERT_REVOKED, revoked_height=ctx.height).encode())
+    state.set(key, record._replace(status=CERT_REVOKED, revoked_height=ctx.height).encode())
     _cert_event(ctx, "mall.revoke", cert, ctx.sender)
 
 
 def _event(ctx: Clock, kind: str, address: bytes, party: Party) -> None:
-    emit(ctx, kind, ("address", encode_address(address)),
+    emit(ctx, kind, ("address", address_text(address)),
          ("roles", ",".join(role_names(party.roles))), ("bond", str(party.bond)))
 
 
 def _cert_event(ctx: Clock, kind: str, cert: Certification, certifier: bytes) -> None:
-    emit(ctx, kind, ("merchant", encode_address(cert.merchant)),
-         ("certifier", encode_address(certifier)), ("brand", cert.brand))
+    emit(ctx, kind, ("merchant", address_text(cert.merchant)),
+         ("certifier", address_text(certifier)), ("brand", cert.brand))

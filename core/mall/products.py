@@ -8,28 +8,33 @@ hash of their metadata document (docs/mall.md section 5).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import functools
+import struct
+from dataclasses import dataclass
+from typing import NamedTuple
 
-from ..address import encode_address
 from ..constants import (
-    ADDRESS_BYTES,
+    DECODE_CACHE_ENTRIES,
     HASH_BYTES,
     MALL_CATEGORY_BYTES_MAX,
     MALL_TITLE_BYTES_MAX,
+    MALL_VERSION,
 )
 from ..errors import DecodeError, NotOwner, ProductDelisted, ProductNotFound
 from . import keys
 from .codec import (
     MARK,
+    FieldReader,
     MallState,
     StateReader,
     TxContext,
+    address_text,
     check_text,
     check_token,
     emit,
+    payload_decoder,
     payload_reader,
     put_text,
-    value_reader,
     writer,
 )
 from .parties import require_party
@@ -39,8 +44,10 @@ PRODUCT_ACTIVE = 1
 PRODUCT_DELISTED = 2
 
 
-@dataclass(frozen=True, slots=True)
-class Product:
+_PRODUCT = struct.Struct(">B20sBQIQQQ32s")  # version .. metadata hash; then the texts
+
+
+class Product(NamedTuple):
     """A listing (the value under `keys.product(id)`)."""
 
     merchant: bytes
@@ -55,18 +62,17 @@ class Product:
     category: str
 
     def encode(self) -> bytes:
-        out = writer().fixed(self.merchant, ADDRESS_BYTES).u8(self.status).u64(self.price)
-        out.u32(self.stock).u64(self.sold).u64(self.listed_height).u64(self.updated_height)
-        out.fixed(self.metadata_hash, HASH_BYTES)
-        put_text(out, self.title, MALL_TITLE_BYTES_MAX)
-        return put_text(out, self.category, MALL_CATEGORY_BYTES_MAX).getvalue()
+        title, category = self.title.encode(), self.category.encode()
+        if len(title) > MALL_TITLE_BYTES_MAX or len(category) > MALL_CATEGORY_BYTES_MAX:
+            raise ValueError("product text over its limit")
+        return b"".join((_PRODUCT.pack(MALL_VERSION, *self[:8]), bytes([len(title)]), title,
+                         bytes([len(category)]), category))
 
 
+@functools.lru_cache(maxsize=DECODE_CACHE_ENTRIES)
 def decode_product(value: bytes) -> Product:
-    reader = value_reader(value, "product")
-    product = Product(reader.address("merchant"), reader.u8("status"), reader.u64("price"),
-                      reader.u32("stock"), reader.u64("sold"), reader.u64("listed height"),
-                      reader.u64("updated height"), reader.hash("metadata hash"),
+    reader = FieldReader(value, "product", DecodeError, _PRODUCT)
+    product = Product(*reader.head[1:],
                       reader.text(MALL_TITLE_BYTES_MAX, "title", check_text, low=1),
                       reader.text(MALL_CATEGORY_BYTES_MAX, "category", check_token, low=1))
     reader.finish()
@@ -107,6 +113,7 @@ class Listing:
         return put_text(out, self.category, MALL_CATEGORY_BYTES_MAX).getvalue()
 
 
+@payload_decoder
 def decode_listing(payload: bytes) -> Listing:
     reader = payload_reader(payload, "listing")
     listing = Listing(reader.u64("price"), reader.u32("stock"), reader.hash("metadata hash"),
@@ -132,6 +139,7 @@ class ProductUpdate:
         return out.fixed(self.metadata_hash, HASH_BYTES).getvalue()
 
 
+@payload_decoder
 def decode_product_update(payload: bytes) -> ProductUpdate:
     reader = payload_reader(payload, "product update")
     update = ProductUpdate(reader.hash("product id"), reader.u64("price"), reader.u32("stock"),
@@ -152,6 +160,7 @@ class ProductRef:
         return writer().fixed(self.product_id, HASH_BYTES).getvalue()
 
 
+@payload_decoder
 def decode_product_ref(payload: bytes) -> ProductRef:
     reader = payload_reader(payload, "product")
     ref = ProductRef(reader.hash("product id"))
@@ -163,7 +172,7 @@ def _owned_active(state: StateReader, ctx: TxContext, product_id: bytes) -> Prod
     product = require_product(state, product_id)
     if product.merchant != ctx.sender:
         raise NotOwner(f"product {product_id.hex()} belongs to "
-                       f"{encode_address(product.merchant)}")
+                       f"{address_text(product.merchant)}")
     if product.status != PRODUCT_ACTIVE:
         raise ProductDelisted(f"product {product_id.hex()} is delisted")
     return product
@@ -185,7 +194,7 @@ def update_product(state: MallState, ctx: TxContext) -> None:
     """PRODUCT_UPDATE (docs/mall.md 5.2)."""
     update = decode_product_update(ctx.tx.payload)
     product = _owned_active(state, ctx, update.product_id)
-    product = replace(product, price=update.price, stock=update.stock,
+    product = product._replace(price=update.price, stock=update.stock,
                       metadata_hash=update.metadata_hash, updated_height=ctx.height)
     save_product(state, update.product_id, product)
     _event(ctx, "mall.product", update.product_id, product)
@@ -195,12 +204,12 @@ def delist_product(state: MallState, ctx: TxContext) -> None:
     """PRODUCT_DELIST (docs/mall.md 5.3): no new orders; open orders run their course."""
     ref = decode_product_ref(ctx.tx.payload)
     product = _owned_active(state, ctx, ref.product_id)
-    product = replace(product, status=PRODUCT_DELISTED, updated_height=ctx.height)
+    product = product._replace(status=PRODUCT_DELISTED, updated_height=ctx.height)
     save_product(state, ref.product_id, product)
     _event(ctx, "mall.product", ref.product_id, product)
 
 
 def _event(ctx: TxContext, kind: str, product_id: bytes, product: Product) -> None:
-    emit(ctx, kind, ("product", product_id.hex()), ("merchant", encode_address(product.merchant)),
+    emit(ctx, kind, ("product", product_id.hex()), ("merchant", address_text(product.merchant)),
          ("price", str(product.price)), ("stock", str(product.stock)),
          ("status", "active" if product.status == PRODUCT_ACTIVE else "delisted"))

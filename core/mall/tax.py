@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..address import encode_address
 from ..constants import ADDRESS_BYTES, BPS_DENOMINATOR, JURISDICTION_BYTES_MAX, MALL_QUERY_ITEMS_MAX
 from ..errors import AmountOutOfRange, NotTaxAuthority, UnknownJurisdiction
 from ..genesis import MallGenesis, check_jurisdiction
@@ -22,7 +21,9 @@ from .codec import (
     MallState,
     StateReader,
     TxContext,
+    address_text,
     emit,
+    payload_decoder,
     payload_reader,
     put_text,
     value_reader,
@@ -74,6 +75,7 @@ class RateSetting:
         return out.u16(self.rate_bps).getvalue()
 
 
+@payload_decoder
 def decode_rate_setting(payload: bytes) -> RateSetting:
     reader = payload_reader(payload, "tax rate")
     setting = RateSetting(reader.text(JURISDICTION_BYTES_MAX, "jurisdiction", _jurisdiction_rule,
@@ -91,7 +93,7 @@ def set_rate(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
     if authority is None:
         raise UnknownJurisdiction(f"no tax authority for {setting.jurisdiction!r}")
     if ctx.sender != authority.address:
-        raise NotTaxAuthority(f"{encode_address(ctx.sender)} is not the tax authority of "
+        raise NotTaxAuthority(f"{address_text(ctx.sender)} is not the tax authority of "
                               f"{setting.jurisdiction}")
     if setting.rate_bps > mall.params.tax_rate_max_bps:
         raise AmountOutOfRange(f"rate {setting.rate_bps} bps is over tax_rate_max_bps "

@@ -11,9 +11,6 @@ hand-overs and deliveries use it too.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from ..address import encode_address
 from ..constants import HASH_BYTES
 from ..errors import (
     AlreadyDeclared,
@@ -25,7 +22,7 @@ from ..errors import (
     StepNotAllowed,
 )
 from . import keys
-from .codec import NO_ID, MallState, StateReader, TxContext, emit, writer
+from .codec import NO_ID, MallState, StateReader, TxContext, address_text, emit, writer
 from .events import (
     EventRecord,
     TraceEvent,
@@ -83,7 +80,7 @@ def record_event(state: MallState, ctx: TxContext, recorder: bytes, payload: byt
         invariant(item is not None, "an event names an item that does not exist")
         assert item is not None
         append_index(state, item_key, item, event_id)
-    emit(ctx, "mall.trace", ("event", event_id.hex()), ("recorder", encode_address(recorder)),
+    emit(ctx, "mall.trace", ("event", event_id.hex()), ("recorder", address_text(recorder)),
          ("kind", KIND_NAMES.get(payload[1], "ErrorDeclaration")))
     return event_id
 
@@ -164,7 +161,7 @@ def _aggregate(state: MallState, ctx: TxContext, event: TraceEvent, classes: lis
         else:
             if child.parent != parent_key:
                 raise ItemPacked(f"{uri} is not packed in {event.parent}")
-            save_item(state, child_key, replace(child, parent=NO_ID))
+            save_item(state, child_key, child._replace(parent=NO_ID))
         children.append(child_key)
     class_keys = [_existing(state, ctx, uri, True)[0] for uri in classes]
     return [parent_key, *children, *class_keys]
