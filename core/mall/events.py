@@ -465,17 +465,19 @@ class EventRecord(NamedTuple):
                          len(self.payload).to_bytes(2, "big"), self.payload))
 
 
-def decode_event_record(value: bytes) -> EventRecord:
-    """Strictly decode a stored event record (its payload is checked too)."""
+def decode_event_record(value: bytes, check_payload: bool = True) -> EventRecord:
+    """Strictly decode a stored event record; with `check_payload` its payload is decoded
+    too (a reader that decodes the event anyway passes False and does it once)."""
     reader = FieldReader(value, "event record", DecodeError, _RECORD)
     record = EventRecord(*reader.head[1:], reader.sized(2, TX_PAYLOAD_BYTES_MAX, "payload"))
     reader.finish()
     if len(record.payload) < 2:
         raise DecodeError("event record: payload too short")
-    if record.kind == KIND_ERROR_DECLARATION:
-        record.declaration()
-    else:
-        record.event()
+    if check_payload:
+        if record.kind == KIND_ERROR_DECLARATION:
+            record.declaration()
+        else:
+            record.event()
     return record
 
 

@@ -1,28 +1,48 @@
 """`trace(item)`: an item's whole history in order, back through transformations to the raw
-inputs and through the containers it travelled in, with every state entry it rests on.
+inputs and through the containers it travelled in, with every state entry it rests on;
+`verify_trace`: a client's check of such a history against a state root.
 
 Rules (docs/mall.md 6.5): all of the item's own events; for a
 TransformationEvent that produced the item, each input's history up to and
 including that event (and so on, back to the raw inputs); for an
 AggregationEvent ADD that packed the item, the container's events from that
-ADD to the DELETE that unpacked it (hand-overs of the case carried the item);
-for every included event, its error declaration if one was recorded. Each
-returned object is a state entry (item, index entry, event, declaration
-marker), so the caller proves each against the state root; the item entries'
-event counts with their index entries prove nothing was left out.
+ADD to the DELETE that unpacked it (the hand-overs of the case carried the
+item); for every included event, its error declaration if one was recorded.
+
+Each returned object is a state entry (item, index entry, event, declaration
+marker), so a client may prove every one of them against the state root.
+It need not: `anchors` names the few entries that commit to everything else.
+An item's index entries and its item entry carry the item's history hash
+(`items.next_history`), so for each run of consecutive events of one item
+the entry at the run's end (the item entry if the run reaches the end, else
+the index entry) fixes every record of the run, complete and in order, given
+the history hash before the run (the index entry just before it, if any).
+Proving the anchors and hashing the records (`verify_trace`) checks the whole
+trace with a handful of proofs.
 """
 
 from __future__ import annotations
 
+import functools
+import struct
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from ..constants import HASH_BYTES, TRACE_EVENTS_MAX, TRACE_ITEMS_MAX
-from ..errors import ItemNotFound
+from ..constants import (
+    HASH_BYTES,
+    TABLE_MALL_DECLARATIONS,
+    TABLE_MALL_EVENTS,
+    TABLE_MALL_ITEM_EVENTS,
+    TABLE_MALL_ITEMS,
+    TRACE_EVENTS_MAX,
+    TRACE_ITEMS_MAX,
+)
+from ..errors import DecodeError, ItemNotFound
 from . import keys
 from .codec import StateReader
-from .events import EventRecord, TraceEvent, decode_event_record
-from .items import Item, decode_index_entry, decode_item
+from .events import EventRecord, TraceEvent, decode_event_record, event_id_of
+from .items import EMPTY_HISTORY, Item, decode_index_entry, decode_item, next_history
 from .vocab import (
     ACTION_ADD,
     ACTION_DELETE,
@@ -30,6 +50,10 @@ from .vocab import (
     KIND_ERROR_DECLARATION,
     KIND_TRANSFORMATION,
 )
+
+_TIME = struct.Struct(">Q")
+_EVENT_TIME_AT = 3  # version, kind, action, then the event time
+_DECLARATION_TIME_AT = 2 + HASH_BYTES  # version, kind, event id, then the declaration time
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,31 +72,30 @@ class TraceStep:
 
 @dataclass(slots=True)
 class Trace:
-    """The result of `trace`: steps in order and the state entries they rest on."""
+    """The result of `trace`: steps in order, the state entries they rest on, and the
+    anchors among them (the entries a client proves to check all the others)."""
 
     root: bytes
     steps: list[TraceStep] = field(default_factory=list)
     items: dict[bytes, Item] = field(default_factory=dict)
     entries: dict[bytes, bytes] = field(default_factory=dict)  # state key -> value
+    anchors: dict[bytes, bytes] = field(default_factory=dict)
     truncated: bool = False
 
 
 class _Walker:
-    def __init__(self, state: StateReader, max_events: int, max_items: int) -> None:
+    def __init__(self, state: StateReader, max_items: int, result: Trace) -> None:
         self.state = state
-        self.max_events = max_events
         self.max_items = max_items
-        self.indexes: dict[bytes, list[bytes]] = {}
+        self.result = result
+        self.indexes: dict[bytes, list[bytes]] = {}  # item key -> event ids in order
         self.records: dict[bytes, EventRecord] = {}
         self.events: dict[bytes, TraceEvent] = {}
-        self.included: dict[bytes, set[int]] = {}
-        self.result: Trace | None = None
 
     def index(self, item_key: bytes) -> list[bytes]:
         found = self.indexes.get(item_key)
         if found is not None:
             return found
-        assert self.result is not None
         if len(self.indexes) >= self.max_items:
             self.result.truncated = True
             return []
@@ -91,25 +114,26 @@ class _Walker:
         ids = []
         for key, value in entries:
             self.result.entries[key] = value
-            ids.append(decode_index_entry(value))
+            ids.append(decode_index_entry(value)[0])
         self.indexes[item_key] = ids
         return ids
 
     def record(self, event_id: bytes) -> EventRecord:
         found = self.records.get(event_id)
         if found is None:
-            assert self.result is not None
             key = keys.event(event_id)
             raw = self.state.get(key)
             if raw is None:
                 raise ItemNotFound(f"an index names event {event_id.hex()}, which is missing")
-            found = self.records[event_id] = decode_event_record(raw)
+            found = self.records[event_id] = decode_event_record(raw, check_payload=False)
             self.result.entries[key] = raw
         return found
 
-    def event(self, event_id: bytes) -> TraceEvent | None:
+    def links(self, event_id: bytes) -> TraceEvent | None:
+        """The event, decoded, when it can lead elsewhere (a transformation or an
+        aggregation); None for the rest, which the walk does not need to decode."""
         record = self.record(event_id)
-        if record.kind == KIND_ERROR_DECLARATION:
+        if record.kind not in (KIND_TRANSFORMATION, KIND_AGGREGATION):
             return None
         found = self.events.get(event_id)
         if found is None:
@@ -125,16 +149,17 @@ def trace(state: StateReader, item: str | bytes, max_events: int = TRACE_EVENTS_
     ItemNotFound if the item was never recorded. `truncated` is set when the
     limits stopped the walk (the steps found so far are returned).
     """
-    root = keys.item_key(item) if isinstance(item, str) else bytes(item)
+    root = _key_of(item) if isinstance(item, str) else bytes(item)
     if len(root) != HASH_BYTES:
         raise ValueError("an item key is 32 bytes")
-    walker = _Walker(state, max_events, max_items)
-    result = walker.result = Trace(root)
+    result = Trace(root)
+    walker = _Walker(state, max_items, result)
+    included: dict[bytes, set[int]] = {}
     work: deque[tuple[bytes, int]] = deque()
 
     def include(item_key: bytes, positions: range) -> None:
         ids = walker.index(item_key)
-        seen = walker.included.setdefault(item_key, set())
+        seen = included.setdefault(item_key, set())
         for position in positions:
             if position < len(ids) and position not in seen:
                 seen.add(position)
@@ -151,61 +176,171 @@ def trace(state: StateReader, item: str | bytes, max_events: int = TRACE_EVENTS_
         if event_id in steps:
             continue
         record = walker.record(event_id)
-        marker = state.get(keys.declaration(event_id))
+        marker_key = keys.declaration(event_id)
+        marker = state.get(marker_key)
         declared_by = None
         if marker is not None:
-            result.entries[keys.declaration(event_id)] = marker
-            declared_by = decode_index_entry(marker)
-            walker.record(declared_by)
+            result.entries[marker_key] = result.anchors[marker_key] = marker
+            declared_by = _declaration_id(marker)
             if declared_by not in steps:
-                steps[declared_by] = TraceStep(declared_by, walker.records[declared_by],
+                steps[declared_by] = TraceStep(declared_by, walker.record(declared_by),
                                                item_key, None)
         steps[event_id] = TraceStep(event_id, record, item_key, declared_by)
-        event = walker.event(event_id)
+        event = walker.links(event_id)
         if event is None:
             continue
         if event.kind == KIND_TRANSFORMATION and _produced(event, item_key):
             for uri in (*event.epcs, *(q.epc_class for q in event.quantities)):
-                source = keys.item_key(uri)
+                source = _key_of(uri)
                 ids = walker.index(source)
                 if event_id in ids:
                     include(source, range(ids.index(event_id) + 1))
         if event.kind == KIND_AGGREGATION and event.action == ACTION_ADD \
                 and _child(event, item_key):
-            container = keys.item_key(event.parent)
+            container = _key_of(event.parent)
             ids = walker.index(container)
             if event_id in ids:
                 start = ids.index(event_id)
                 include(container, range(start, _unpacked_at(walker, container, ids, start,
                                                              item_key) + 1))
+    for item_key, positions in included.items():
+        _anchor(result, item_key, positions, len(walker.indexes[item_key]))
     result.steps = sorted(steps.values(), key=lambda step: (
-        step.record.height, _time(walker, step), step.event_id))
+        step.record.height, _time_of(step.record), step.event_id))
     return result
 
 
-def _time(walker: _Walker, step: TraceStep) -> int:
-    if step.is_declaration:
-        return step.record.declaration().declaration_time_ms
-    event = walker.event(step.event_id)
-    assert event is not None
-    return event.event_time_ms
+def _anchor(result: Trace, item_key: bytes, positions: set[int], count: int) -> None:
+    """Name the entries that fix each run of consecutive included positions."""
+    ordered = sorted(positions)
+    runs: list[tuple[int, int]] = []
+    for position in ordered:
+        if runs and runs[-1][1] == position - 1:
+            runs[-1] = (runs[-1][0], position)
+        else:
+            runs.append((position, position))
+    item_entry = keys.item(item_key)
+    result.anchors[item_entry] = result.entries[item_entry]
+    for first, last in runs:
+        for position in (first - 1, last):
+            if 0 <= position < count - 1:
+                key = keys.item_event(item_key, position)
+                result.anchors[key] = result.entries[key]
+
+
+def _declaration_id(marker: bytes) -> bytes:
+    if len(marker) != 1 + HASH_BYTES or marker[0] != 1:
+        raise DecodeError("declaration marker: not version 1 and a 32-byte id")
+    return marker[1:]
+
+
+def _time_of(record: EventRecord) -> int:
+    at = _DECLARATION_TIME_AT if record.kind == KIND_ERROR_DECLARATION else _EVENT_TIME_AT
+    return _TIME.unpack_from(record.payload, at)[0]
+
+
+_key_of: Callable[[str], bytes] = functools.lru_cache(maxsize=1 << 12)(keys.item_key)
 
 
 def _produced(event: TraceEvent, item_key: bytes) -> bool:
     outputs = (*event.out_epcs, *(q.epc_class for q in event.out_quantities))
-    return any(keys.item_key(uri) == item_key for uri in outputs)
+    return any(_key_of(uri) == item_key for uri in outputs)
 
 
 def _child(event: TraceEvent, item_key: bytes) -> bool:
-    return any(keys.item_key(uri) == item_key for uri in event.epcs)
+    return any(_key_of(uri) == item_key for uri in event.epcs)
 
 
 def _unpacked_at(walker: _Walker, container: bytes, ids: list[bytes], start: int,
                  item_key: bytes) -> int:
     """Position of the container's DELETE that unpacked the item after `start` (or the end)."""
     for position in range(start + 1, len(ids)):
-        event = walker.event(ids[position])
+        event = walker.links(ids[position])
         if event is not None and event.kind == KIND_AGGREGATION \
                 and event.action == ACTION_DELETE and _child(event, item_key):
             return position
     return len(ids) - 1
+
+
+# --- the client's check ---------------------------------------------------------------
+
+
+class TraceInvalid(Exception):
+    """A trace that does not check out against the anchors (the message says where)."""
+
+
+def verify_trace(anchors: Mapping[bytes, bytes], entries: Mapping[bytes, bytes]) -> None:
+    """Check a trace's entries against its anchors, which the caller has already proven
+    against the state root; TraceInvalid on the first entry that does not fit.
+
+    For every run of consecutive index entries of an item: each event record
+    must be the one its index entry names (its id recomputed from recorder and
+    payload), and folding the records into the history hash, from the anchor
+    before the run (or the empty history), must give the anchor at its end.
+    Every declaration marker must be an anchor naming a record present.
+    """
+    for key, value in anchors.items():
+        if entries.get(key) != value:
+            raise TraceInvalid(f"anchor {key.hex()} is not among the entries as proven")
+    records = {key[1:]: value for key, value in entries.items()
+               if key[0] == TABLE_MALL_EVENTS}
+    verified: set[bytes] = set()  # event ids checked through a run or a marker
+    positions: dict[bytes, dict[int, bytes]] = {}
+    for key, value in entries.items():
+        if key[0] == TABLE_MALL_ITEM_EVENTS:
+            positions.setdefault(key[1:1 + HASH_BYTES], {})[
+                int.from_bytes(key[1 + HASH_BYTES:], "big")] = value
+    for item_key, by_position in positions.items():
+        item_value = anchors.get(keys.item(item_key))
+        if item_value is None or entries.get(keys.item(item_key)) != item_value:
+            raise TraceInvalid(f"item {item_key.hex()} is not an anchor")
+        item = decode_item(item_value)
+        history = EMPTY_HISTORY
+        previous = None
+        for position in sorted(by_position):
+            if position != previous + 1 if previous is not None else position != 0:
+                before = keys.item_event(item_key, position - 1)
+                if before not in anchors:
+                    raise TraceInvalid(f"item {item.uri}: no anchor before position {position}")
+                history = decode_index_entry(anchors[before])[1]
+            event_id, claimed = decode_index_entry(by_position[position])
+            record = records.get(event_id)
+            if record is None:
+                raise TraceInvalid(f"item {item.uri}: event {event_id.hex()} is missing")
+            decoded = decode_event_record(record, check_payload=False)
+            if event_id_of(decoded.recorder, decoded.payload) != event_id:
+                raise TraceInvalid(f"item {item.uri}: the record of {event_id.hex()} is not "
+                                   "that event")
+            verified.add(event_id)
+            history = next_history(history, record)
+            if history != claimed:
+                raise TraceInvalid(f"item {item.uri}: history breaks at position {position}")
+            last = position == item.event_count - 1
+            anchor = keys.item(item_key) if last else keys.item_event(item_key, position)
+            ends_run = position + 1 not in by_position
+            if ends_run and anchor in anchors:
+                expected = item.history if last else decode_index_entry(anchors[anchor])[1]
+                if history != expected:
+                    raise TraceInvalid(f"item {item.uri}: the run ending at {position} does "
+                                       "not match its anchor")
+            elif ends_run:
+                raise TraceInvalid(f"item {item.uri}: no anchor at the end of a run "
+                                   f"({position})")
+            previous = position
+    for key, value in entries.items():
+        if key[0] != TABLE_MALL_DECLARATIONS:
+            continue
+        declaration_id = _declaration_id(value)
+        record = records.get(declaration_id)
+        if anchors.get(key) != value or record is None:
+            raise TraceInvalid(f"declaration marker {key.hex()} is not an anchor with its "
+                               "record")
+        decoded = decode_event_record(record, check_payload=False)
+        if event_id_of(decoded.recorder, decoded.payload) != declaration_id:
+            raise TraceInvalid(f"the record of declaration {declaration_id.hex()} is not it")
+        verified.add(declaration_id)
+    unchecked = set(records) - verified
+    if unchecked:
+        raise TraceInvalid(f"{len(unchecked)} event records are not fixed by any anchor")
+    if not any(key[0] == TABLE_MALL_ITEMS for key in anchors):
+        raise TraceInvalid("no item among the anchors")

@@ -5,8 +5,12 @@ quantities) is `0x17 || item key`, the key being keyed BLAKE3 of its URI
 (`keys.item_key`). It exists once an event creates it (an ADD, a
 transformation output, a new aggregation parent). Its events are indexed in
 order under `0x18 || item key || seq u32`, `seq` counting from 0 to
-`event_count - 1`, so a proof of the item entry and of each index entry
-proves the history is complete. Custody of a packed item is its outermost
+`event_count - 1`. Each index entry also holds the item's *history hash*
+after that event, a hash chain over the event records
+(`history_{n+1} = keyed BLAKE3(history_n || BLAKE3(record n))`), and the item
+holds the latest: one proven entry (the item, or the index entry where a
+trace cuts its history) proves a whole history prefix, complete and in order,
+with hashing only (docs/mall.md 6.5). Custody of a packed item is its outermost
 container's (docs/mall.md section 6.3).
 """
 
@@ -24,6 +28,7 @@ from ..constants import (
     MALL_VERSION,
 )
 from ..errors import DecodeError, ItemNotFound, ItemPacked, NotHolder
+from ..hashing import digest, domain_key
 from . import keys
 from .codec import (
     NO_ID,
@@ -32,8 +37,6 @@ from .codec import (
     StateReader,
     address_text,
     check_uri,
-    value_reader,
-    writer,
 )
 from .funds import invariant
 
@@ -49,7 +52,11 @@ def party_uri(address: bytes) -> str:
     return PARTY_URI_PREFIX + address_text(address)
 
 
-_ITEM = struct.Struct(">BB20s32sQIB")  # version .. nest; then the uri
+_ITEM = struct.Struct(">BB20s32sQIB32s")  # version .. history; then the uri
+_INDEX = struct.Struct(">B32s32s")  # version, event id, history after it
+HISTORY_CONTEXT = "chainmall 2026-11 mall item history v1"
+HISTORY_KEY = domain_key(HISTORY_CONTEXT)
+EMPTY_HISTORY = bytes(HASH_BYTES)
 
 
 class Item(NamedTuple):
@@ -61,13 +68,14 @@ class Item(NamedTuple):
     first_height: int
     event_count: int
     nest: int  # an upper bound of the packing levels below it (0: holds nothing)
+    history: bytes  # the history hash after its last event (EMPTY_HISTORY before any)
     uri: str
 
     def encode(self) -> bytes:
         uri = self.uri.encode("utf-8")
         if len(uri) > EPCIS_URI_BYTES_MAX:
             raise ValueError("an item uri is over its limit")
-        return _ITEM.pack(MALL_VERSION, *self[:6]) + bytes([len(uri)]) + uri
+        return _ITEM.pack(MALL_VERSION, *self[:7]) + bytes([len(uri)]) + uri
 
     @property
     def packed(self) -> bool:
@@ -182,18 +190,25 @@ def pack(state: MallState, child_key: bytes, child: Item, parent_key: bytes) -> 
         height += 1
 
 
-def append_index(state: MallState, key: bytes, item: Item, event_id: bytes) -> Item:
-    """Add `event_id` as the item's next event; the updated item (saved here)."""
-    state.set(keys.item_event(key, item.event_count), writer().fixed(event_id, HASH_BYTES)
-              .getvalue())
-    updated = item._replace(event_count=item.event_count + 1)
+def next_history(history: bytes, record_value: bytes) -> bytes:
+    """The history hash after an event whose stored record is `record_value`."""
+    return digest(history + digest(record_value), HISTORY_KEY)
+
+
+def append_index(state: MallState, key: bytes, item: Item, event_id: bytes,
+                 record_value: bytes) -> Item:
+    """Add the event (`event_id`, stored as `record_value`) as the item's next event; the
+    updated item (saved here)."""
+    history = next_history(item.history, record_value)
+    state.set(keys.item_event(key, item.event_count),
+              _INDEX.pack(MALL_VERSION, event_id, history))
+    updated = item._replace(event_count=item.event_count + 1, history=history)
     save_item(state, key, updated)
     return updated
 
 
-def decode_index_entry(value: bytes) -> bytes:
-    """The event id an item index entry holds."""
-    reader = value_reader(value, "item event")
-    event_id = reader.hash("event id")
+def decode_index_entry(value: bytes) -> tuple[bytes, bytes]:
+    """(event id, history hash after it) of an item index entry."""
+    reader = FieldReader(value, "item event", DecodeError, _INDEX)
     reader.finish()
-    return event_id
+    return reader.head[1], reader.head[2]

@@ -18,7 +18,7 @@ from ..encoding import Reader
 from ..errors import DecodeError, QueryError
 from ..genesis import check_jurisdiction
 from . import keys
-from .codec import StateReader
+from .codec import StateReader, check_uri
 from .history import trace
 from .tax import tax_report
 from .vocab import ROLE_NAMES, role_bit_index
@@ -100,6 +100,12 @@ def trace_entries(state: StateReader, item: str | bytes) -> Entries:
     return sorted(trace(state, item).entries.items())
 
 
+def trace_anchors(state: StateReader, item: str | bytes) -> Entries:
+    """The anchors of `trace(item)` (docs/mall.md 6.5): proving these and checking the
+    rest with `history.verify_trace` checks the whole trace."""
+    return sorted(trace(state, item).anchors.items())
+
+
 def tax_rate(state: StateReader, jurisdiction: str) -> Entries:
     return _one(state, keys.tax_rate(jurisdiction))
 
@@ -140,13 +146,21 @@ def _orders(state: StateReader, data: bytes) -> Entries:
     return party_orders(state, address, side)
 
 
-def _trace(state: StateReader, data: bytes) -> Entries:
+def _trace_item(data: bytes) -> str | bytes:
     if len(data) == HASH_BYTES:
-        return trace_entries(state, data)
+        return data
     try:
-        return trace_entries(state, data.decode("utf-8"))
+        return check_uri(data.decode("utf-8"), "item")
     except (UnicodeDecodeError, ValueError) as exc:
         raise QueryError(f"trace query: not an item key or URI: {exc}") from None
+
+
+def _trace(state: StateReader, data: bytes) -> Entries:
+    return trace_entries(state, _trace_item(data))
+
+
+def _trace_anchors(state: StateReader, data: bytes) -> Entries:
+    return trace_anchors(state, _trace_item(data))
 
 
 def _tax_report(state: StateReader, data: bytes) -> Entries:
@@ -181,6 +195,7 @@ QUERIES: dict[str, tuple[Callable[[StateReader, bytes], Entries], str]] = {
     "/mall/handovers": (lambda s, d: handovers(s, _hash(d)), "item key (32)"),
     "/mall/seats": (lambda s, d: seats(s, _address(d)), "arbitrator address (20)"),
     "/mall/trace": (_trace, "item key (32) or item URI (UTF-8)"),
+    "/mall/trace_anchors": (_trace_anchors, "item key (32) or item URI (UTF-8)"),
     "/mall/tax_report": (_tax_report, "jurisdiction u8-sized || from u64 || to u64"),
     "/mall/tax_rate": (_tax_rate, "jurisdiction (ASCII)"),
 }

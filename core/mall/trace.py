@@ -33,6 +33,7 @@ from .events import (
 )
 from .funds import invariant
 from .items import (
+    EMPTY_HISTORY,
     ITEM_CLASS,
     ITEM_INSTANCE,
     Item,
@@ -73,13 +74,13 @@ def record_event(state: MallState, ctx: TxContext, recorder: bytes, payload: byt
     key = keys.event(event_id)
     if state.get(key) is not None:
         raise EventExists(f"event {event_id.hex()} is already recorded")
-    record = EventRecord(ctx.height, ctx.timestamp_ms, ctx.tx.tx_id, recorder, payload)
-    state.set(key, record.encode())
+    value = EventRecord(ctx.height, ctx.timestamp_ms, ctx.tx.tx_id, recorder, payload).encode()
+    state.set(key, value)
     for item_key in item_keys:
         item = load_item(state, item_key)
         invariant(item is not None, "an event names an item that does not exist")
         assert item is not None
-        append_index(state, item_key, item, event_id)
+        append_index(state, item_key, item, event_id, value)
     emit(ctx, "mall.trace", ("event", event_id.hex()), ("recorder", address_text(recorder)),
          ("kind", KIND_NAMES.get(payload[1], "ErrorDeclaration")))
     return event_id
@@ -87,7 +88,7 @@ def record_event(state: MallState, ctx: TxContext, recorder: bytes, payload: byt
 
 def _new_item(state: MallState, ctx: TxContext, uri: str, kind: int, created: dict) -> bytes:
     key = keys.item_key(uri)
-    created[key] = Item(kind, ctx.sender, NO_ID, ctx.height, 0, 0, uri)
+    created[key] = Item(kind, ctx.sender, NO_ID, ctx.height, 0, 0, EMPTY_HISTORY, uri)
     save_item(state, key, created[key])
     return key
 

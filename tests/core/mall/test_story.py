@@ -35,7 +35,7 @@ from chainmall.core.mall.escrow import (
     load_escrow,
 )
 from chainmall.core.mall.events import ErrorDeclaration, Quantity, TraceEvent, decode_event_record
-from chainmall.core.mall.history import trace
+from chainmall.core.mall.history import TraceInvalid, trace, verify_trace
 from chainmall.core.mall.items import decode_item, party_uri
 from chainmall.core.mall.parties import decode_cert, decode_party
 from chainmall.core.mall.products import decode_product
@@ -381,3 +381,36 @@ def test_unpacking_the_case_frees_the_rings(story) -> None:
     with chain.reader() as state:
         ring = decode_item(state.get(keys.item(keys.item_key(RINGS[1]))))
     assert ring.parent == NO_ID and ring.holder == k["merchant"].address
+
+
+def test_a_history_is_checked_with_its_anchors_and_any_change_is_caught(story) -> None:
+    chain, facts = story
+    for ring in (RINGS[0], RINGS[1]):
+        anchors = dict(chain.query("/mall/trace_anchors", ring.encode()))  # proven
+        with chain.reader() as state:
+            entries = trace(state, ring).entries
+        assert len(anchors) < len(entries) / 3
+        verify_trace(anchors, entries)
+        events = [key for key in entries if key[0] == keys.event(NO_ID)[0]]
+        indexes = [key for key in entries if key[0] == keys.item_event(NO_ID, 0)[0]]
+        tampered = dict(entries)
+        record = bytearray(tampered[events[3]])
+        record[-2] ^= 1  # one byte of one event's payload
+        tampered[events[3]] = bytes(record)
+        with pytest.raises(TraceInvalid):
+            verify_trace(anchors, tampered)
+        dropped = {k: v for k, v in entries.items() if k != indexes[1]}
+        with pytest.raises(TraceInvalid):
+            verify_trace(anchors, dropped)
+        extra = dict(entries)
+        extra[keys.event(b"\x01" * 32)] = entries[events[0]]
+        with pytest.raises(TraceInvalid):
+            verify_trace(anchors, extra)
+        item_entry = keys.item(keys.item_key(ring))
+        other = bytearray(entries[item_entry])
+        other[70] ^= 1  # a byte of the item's history hash
+        with pytest.raises(TraceInvalid):  # an anchor that is not the entry served
+            verify_trace({**anchors, item_entry: bytes(other)}, entries)
+        with pytest.raises(TraceInvalid):  # both changed alike: the chain no longer ends on it
+            verify_trace({**anchors, item_entry: bytes(other)},
+                         {**entries, item_entry: bytes(other)})
