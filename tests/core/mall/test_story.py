@@ -384,7 +384,7 @@ def test_unpacking_the_case_frees_the_rings(story) -> None:
 
 
 def test_a_history_is_checked_with_its_anchors_and_any_change_is_caught(story) -> None:
-    chain, facts = story
+    chain, _ = story
     for ring in (RINGS[0], RINGS[1]):
         anchors = dict(chain.query("/mall/trace_anchors", ring.encode()))  # proven
         with chain.reader() as state:
