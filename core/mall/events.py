@@ -494,6 +494,15 @@ def handover_event(item_uri: str, is_class: bool, time_ms: int, tz_offset_min: i
         destinations=(SourceDest("possessing_party", destination_uri),))
 
 
+DOCUMENT_URI_PREFIX = "urn:chainmall:doc:blake3:"
+
+
+def document_link(document: bytes, link_type: str | None = None) -> BizTransaction:
+    """A TransactionEvent's link to a business document by its BLAKE3 hash (the document
+    stays off chain): `urn:chainmall:doc:blake3:<hex>` with an optional CBV type."""
+    return BizTransaction(DOCUMENT_URI_PREFIX + digest(document).hex(), link_type)
+
+
 def check_time(time_ms: int) -> None:
     """A time in ms must be a u64."""
     if type(time_ms) is not int or not 0 <= time_ms <= U64_MAX:

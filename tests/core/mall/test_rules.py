@@ -51,9 +51,17 @@ from chainmall.core.errors import (
     WrongEscrowState,
     WrongParty,
 )
+from chainmall.core.hashing import digest
+from chainmall.core.mall import keys
 from chainmall.core.mall.custody import Acceptance, HandoverRef
 from chainmall.core.mall.disputes import load_dispute
-from chainmall.core.mall.events import BizTransaction, ErrorDeclaration, Quantity, TraceEvent
+from chainmall.core.mall.events import (
+    BizTransaction,
+    ErrorDeclaration,
+    Quantity,
+    TraceEvent,
+    document_link,
+)
 from chainmall.core.mall.history import trace
 from chainmall.core.mall.install import HANDLERS
 from chainmall.core.mall.keys import item_key
@@ -521,3 +529,27 @@ def test_a_failed_tx_still_pays_its_fee(world: World) -> None:
     assert unpack_account(after[merchant])[0] == unpack_account(before[merchant])[0] - FEE
     assert unpack_account(after[merchant])[1] == unpack_account(before[merchant])[1] + 1
     assert decode_fee_pool(after[FEE_POOL_KEY]) == decode_fee_pool(before[FEE_POOL_KEY]) + FEE
+
+
+def test_two_orders_for_the_last_unit_in_one_block_the_first_wins(world: World) -> None:
+    chain = world.chain
+    chain.resync_nonces()
+    listing = chain.list_product(K["merchant2"], 700, 1)
+    assert chain.block([listing]).codes == [0]
+    first = chain.order(K["buyer"], listing.tx_id, 1, 700)
+    second = chain.order(K["stranger"], listing.tx_id, 1, 700)
+    assert chain.block([first, second]).codes == [0, OutOfStock.code]
+    with chain.reader() as state:
+        assert state.get(keys.order(first.tx_id)) is not None
+        assert state.get(keys.order(second.tx_id)) is None
+
+
+def test_a_transaction_event_links_a_document_by_its_hash(world: World) -> None:
+    chain = world.chain
+    chain.resync_nonces()
+    invoice = b"invoice 2026-0042: 1 silver ring, 200.00 EUR"
+    link = document_link(invoice, "inv")
+    assert link.uri == "urn:chainmall:doc:blake3:" + digest(invoice).hex()
+    record = event(KIND_TRANSACTION, ACTION_ADD, "retail_selling",
+                   epcs=("urn:epc:id:sgtin:1.3.0",), biz_transactions=(link,))
+    assert chain.block([chain.record(K["merchant"], record)]).codes == [0]
