@@ -128,7 +128,7 @@ class TraceEvent:
         events the mall builds itself from checked parts (hand-overs, deliveries).
         """
         try:
-            payload = _encode_event(self)
+            payload = _encode_event(self, check)
         except ValueError as exc:
             raise MalformedPayload(f"trace event: {exc}") from None
         if check:
@@ -178,16 +178,18 @@ def _tz(minutes: int) -> int:
     return minutes + TZ_OFFSET_BIAS
 
 
-def _put_uri(out: Writer, uri: str, what: str, required: bool = False) -> None:
-    if uri or required:
+def _put_uri(out: Writer, uri: str, what: str, required: bool = False,
+             check: bool = True) -> None:
+    if check and (uri or required):
         check_uri(uri, what)
     put_text(out, uri, EPCIS_URI_BYTES_MAX)
 
 
-def _put_quantities(out: Writer, quantities: tuple[Quantity, ...], what: str) -> None:
+def _put_quantities(out: Writer, quantities: tuple[Quantity, ...], what: str,
+                    check: bool) -> None:
     out.u8(len(quantities))
     for quantity in quantities:
-        _put_uri(out, quantity.epc_class, f"{what} class", required=True)
+        _put_uri(out, quantity.epc_class, f"{what} class", True, check)
         if quantity.quantity is None:
             if quantity.uom:
                 raise ValueError(f"{what}: a unit without a quantity")
@@ -197,37 +199,37 @@ def _put_quantities(out: Writer, quantities: tuple[Quantity, ...], what: str) ->
             put_text(out, quantity.uom, EPCIS_UOM_BYTES_MAX)
 
 
-def _encode_event(event: TraceEvent) -> bytes:
+def _encode_event(event: TraceEvent, check: bool = True) -> bytes:
+    """The payload bytes; `check` False skips the URI rules (parts checked already)."""
     out = writer().u8(event.kind).u8(event.action).u64(event.event_time_ms)
     out.u16(_tz(event.tz_offset_min))
     out.u8(0 if event.biz_step is None else index_of(BIZ_STEPS, event.biz_step))
     out.u8(0 if event.disposition is None else index_of(DISPOSITIONS, event.disposition))
-    _put_uri(out, event.read_point, "read point")
-    _put_uri(out, event.biz_location, "business location")
-    _put_uri(out, event.parent, "parent")
-    for ids, what in ((event.epcs, "epc"),):
-        out.u8(len(ids))
-        for uri in ids:
-            _put_uri(out, uri, what, required=True)
-    _put_quantities(out, event.quantities, "quantity")
+    _put_uri(out, event.read_point, "read point", False, check)
+    _put_uri(out, event.biz_location, "business location", False, check)
+    _put_uri(out, event.parent, "parent", False, check)
+    out.u8(len(event.epcs))
+    for uri in event.epcs:
+        _put_uri(out, uri, "epc", True, check)
+    _put_quantities(out, event.quantities, "quantity", check)
     out.u8(len(event.out_epcs))
     for uri in event.out_epcs:
-        _put_uri(out, uri, "output epc", required=True)
-    _put_quantities(out, event.out_quantities, "output quantity")
+        _put_uri(out, uri, "output epc", True, check)
+    _put_quantities(out, event.out_quantities, "output quantity", check)
     out.u8(len(event.biz_transactions))
     for link in event.biz_transactions:
         out.u8(0 if link.type is None else index_of(BIZ_TRANSACTION_TYPES, link.type))
-        _put_uri(out, link.uri, "business transaction", required=True)
+        _put_uri(out, link.uri, "business transaction", True, check)
     for entries in (event.sources, event.destinations):
         out.u8(len(entries))
         for entry in entries:
             out.u8(index_of(SOURCE_TYPES, entry.type))
-            _put_uri(out, entry.uri, "source/destination", required=True)
+            _put_uri(out, entry.uri, "source/destination", True, check)
     out.u8(len(event.ilmd))
     for name, value in event.ilmd:
         out.u8(index_of(ILMD_FIELDS, name))
         put_text(out, value, EPCIS_ILMD_VALUE_BYTES_MAX)
-    _put_uri(out, event.certification, "certification")
+    _put_uri(out, event.certification, "certification", False, check)
     return out.getvalue()
 
 
