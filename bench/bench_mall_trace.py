@@ -159,7 +159,7 @@ def _client_side(root: bytes, entries: dict[bytes, bytes], proofs: dict[bytes, A
     anchors = {key: entries[key] for key in proofs}
     for key, proof in proofs.items():
         assert verify_proof(root, key, anchors[key], proof)
-    verify_trace(anchors, entries)
+    verify_trace(anchors, entries, item_key(FINAL))
 
 
 def _median(values: list[float]) -> str:

@@ -34,7 +34,6 @@ from ..constants import (
     TABLE_MALL_DECLARATIONS,
     TABLE_MALL_EVENTS,
     TABLE_MALL_ITEM_EVENTS,
-    TABLE_MALL_ITEMS,
     TRACE_EVENTS_MAX,
     TRACE_ITEMS_MAX,
 )
@@ -269,15 +268,20 @@ class TraceInvalid(Exception):
     """A trace that does not check out against the anchors (the message says where)."""
 
 
-def verify_trace(anchors: Mapping[bytes, bytes], entries: Mapping[bytes, bytes]) -> None:
-    """Check a trace's entries against its anchors, which the caller has already proven
-    against the state root; TraceInvalid on the first entry that does not fit.
+def verify_trace(anchors: Mapping[bytes, bytes], entries: Mapping[bytes, bytes],
+                 root: bytes) -> None:
+    """Check the trace of item `root` (its key) from its entries and its anchors, which the
+    caller has already proven against the state root; TraceInvalid on the first fault.
 
     For every run of consecutive index entries of an item: each event record
     must be the one its index entry names (its id recomputed from recorder and
     payload), and folding the records into the history hash, from the anchor
     before the run (or the empty history), must give the anchor at its end.
-    Every declaration marker must be an anchor naming a record present.
+    Every declaration marker must be an anchor naming a record present. And
+    nothing may be left out: the root item's whole history is there, every
+    transformation that produced an item of the trace has each input's
+    history up to it, and every packing of an item has its container's events
+    from that packing on.
     """
     for key, value in anchors.items():
         if entries.get(key) != value:
@@ -342,5 +346,37 @@ def verify_trace(anchors: Mapping[bytes, bytes], entries: Mapping[bytes, bytes])
     unchecked = set(records) - verified
     if unchecked:
         raise TraceInvalid(f"{len(unchecked)} event records are not fixed by any anchor")
-    if not any(key[0] == TABLE_MALL_ITEMS for key in anchors):
-        raise TraceInvalid("no item among the anchors")
+    _check_complete(anchors, positions, records, root)
+
+
+def _check_complete(anchors: Mapping[bytes, bytes], positions: dict[bytes, dict[int, bytes]],
+                    records: Mapping[bytes, bytes], root: bytes) -> None:
+    """The completeness rules of `verify_trace` (its runs are already checked)."""
+    root_item = anchors.get(keys.item(root))
+    if root_item is None:
+        raise TraceInvalid("the traced item is not among the anchors")
+    count = decode_item(root_item).event_count
+    if sorted(positions.get(root, {})) != list(range(count)):
+        raise TraceInvalid(f"the traced item's history is not whole ({count} events)")
+    ids = {item_key: {decode_index_entry(value)[0] for value in by_position.values()}
+           for item_key, by_position in positions.items()}
+    for item_key, event_ids in ids.items():
+        for event_id in event_ids:
+            record = decode_event_record(records[event_id], check_payload=False)
+            if record.kind not in (KIND_TRANSFORMATION, KIND_AGGREGATION):
+                continue
+            try:
+                event = record.event()
+            except DecodeError as exc:
+                raise TraceInvalid(f"event {event_id.hex()}: {exc}") from None
+            needed: list[bytes] = []
+            if event.kind == KIND_TRANSFORMATION and _produced(event, item_key):
+                needed = [_key_of(uri) for uri in
+                          (*event.epcs, *(q.epc_class for q in event.quantities))]
+            elif event.kind == KIND_AGGREGATION and event.action == ACTION_ADD \
+                    and _child(event, item_key):
+                needed = [_key_of(event.parent)]
+            for other in needed:
+                if event_id not in ids.get(other, set()):
+                    raise TraceInvalid(f"event {event_id.hex()} leads to item "
+                                       f"{other.hex()}, whose history up to it is missing")

@@ -36,7 +36,7 @@ from chainmall.core.mall.escrow import (
 )
 from chainmall.core.mall.events import ErrorDeclaration, Quantity, TraceEvent, decode_event_record
 from chainmall.core.mall.history import TraceInvalid, trace, verify_trace
-from chainmall.core.mall.items import decode_item, party_uri
+from chainmall.core.mall.items import decode_index_entry, decode_item, party_uri
 from chainmall.core.mall.parties import decode_cert, decode_party
 from chainmall.core.mall.products import decode_product
 from chainmall.core.mall.sealing import open_address, seal_address
@@ -390,7 +390,7 @@ def test_a_history_is_checked_with_its_anchors_and_any_change_is_caught(story) -
         with chain.reader() as state:
             entries = trace(state, ring).entries
         assert len(anchors) < len(entries) / 3
-        verify_trace(anchors, entries)
+        verify_trace(anchors, entries, keys.item_key(ring))
         events = [key for key in entries if key[0] == keys.event(NO_ID)[0]]
         indexes = [key for key in entries if key[0] == keys.item_event(NO_ID, 0)[0]]
         tampered = dict(entries)
@@ -398,19 +398,31 @@ def test_a_history_is_checked_with_its_anchors_and_any_change_is_caught(story) -
         record[-2] ^= 1  # one byte of one event's payload
         tampered[events[3]] = bytes(record)
         with pytest.raises(TraceInvalid):
-            verify_trace(anchors, tampered)
+            verify_trace(anchors, tampered, keys.item_key(ring))
         dropped = {k: v for k, v in entries.items() if k != indexes[1]}
         with pytest.raises(TraceInvalid):
-            verify_trace(anchors, dropped)
+            verify_trace(anchors, dropped, keys.item_key(ring))
         extra = dict(entries)
         extra[keys.event(b"\x01" * 32)] = entries[events[0]]
         with pytest.raises(TraceInvalid):
-            verify_trace(anchors, extra)
+            verify_trace(anchors, extra, keys.item_key(ring))
         item_entry = keys.item(keys.item_key(ring))
         other = bytearray(entries[item_entry])
         other[70] ^= 1  # a byte of the item's history hash
         with pytest.raises(TraceInvalid):  # an anchor that is not the entry served
-            verify_trace({**anchors, item_entry: bytes(other)}, entries)
+            verify_trace({**anchors, item_entry: bytes(other)}, entries, keys.item_key(ring))
         with pytest.raises(TraceInvalid):  # both changed alike: the chain no longer ends on it
             verify_trace({**anchors, item_entry: bytes(other)},
-                         {**entries, item_entry: bytes(other)})
+                         {**entries, item_entry: bytes(other)}, keys.item_key(ring))
+        # A shorter history with a genuine mid-history anchor is still refused.
+        lot = keys.item_key(LOT)
+        lot_entries = {k: v for k, v in entries.items() if k[1:33] != lot
+                       or k[0] != keys.item_event(NO_ID, 0)[0]}
+        with pytest.raises(TraceInvalid, match=r"missing|not whole|anchor"):
+            verify_trace(anchors, lot_entries, keys.item_key(ring))
+        own = sorted(k for k in indexes if k[1:33] == keys.item_key(ring))
+        last_record = keys.event(decode_index_entry(entries[own[-1]])[0])
+        with pytest.raises(TraceInvalid, match=r"not whole|missing"):  # the case's run too
+            verify_trace({**anchors, own[-2]: entries[own[-2]]},
+                         {k: v for k, v in entries.items() if k not in (own[-1], last_record)},
+                         keys.item_key(ring))
