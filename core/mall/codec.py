@@ -20,6 +20,7 @@ from ..address import encode_address
 from ..constants import ADDRESS_BYTES, ADDRESS_TEXT_CACHE_ENTRIES, HASH_BYTES, MALL_VERSION
 from ..encoding import Reader, Writer
 from ..errors import DecodeError, MalformedPayload
+from ..genesis import check_jurisdiction
 
 MARK = bytes([MALL_VERSION])  # the value of an index entry: it only says "present"
 NO_ID = bytes(HASH_BYTES)  # "none" in a 32-byte id field
@@ -77,6 +78,11 @@ def check_uri(text: str, what: str) -> str:
     if colon == len(raw) - 1 or not _URI_CHARS.issuperset(raw):
         raise ValueError(f"{what}: {text[:40]!r} has characters a URI may not hold")
     return text
+
+
+def check_jurisdiction_text(text: str, what: str) -> str:
+    """A jurisdiction code field (`genesis.check_jurisdiction`), as a text rule."""
+    return check_jurisdiction(text)
 
 
 def check_token(text: str, what: str, low: int = 1) -> str:

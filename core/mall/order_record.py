@@ -19,20 +19,15 @@ from ..constants import (
     SEALED_ADDRESS_BYTES_MAX,
 )
 from ..errors import DecodeError, OrderNotFound
-from ..genesis import check_jurisdiction
 from . import keys
 from .codec import (
     FieldReader,
     StateReader,
+    check_jurisdiction_text,
     payload_decoder,
     payload_reader,
     writer,
 )
-
-
-def _jurisdiction_rule(text: str, what: str) -> str:
-    return check_jurisdiction(text)
-
 
 _ORDER = struct.Struct(">B20s20s32sIQQHHQQ")  # version .. placed_ms; then jurisdiction, box
 
@@ -67,7 +62,7 @@ class Order(NamedTuple):
 def decode_order(value: bytes) -> Order:
     reader = FieldReader(value, "order", DecodeError, _ORDER)
     order = Order(*reader.head[1:],
-                  reader.text(JURISDICTION_BYTES_MAX, "jurisdiction", _jurisdiction_rule),
+                  reader.text(JURISDICTION_BYTES_MAX, "jurisdiction", check_jurisdiction_text),
                   reader.sized(2, SEALED_ADDRESS_BYTES_MAX, "sealed address"))
     reader.finish()
     return order

@@ -36,7 +36,7 @@ from ..errors import (
     RoleMissing,
     UnknownJurisdiction,
 )
-from ..genesis import MallGenesis, MallParams, check_jurisdiction
+from ..genesis import MallGenesis, MallParams
 from . import keys
 from .codec import (
     MARK,
@@ -46,6 +46,7 @@ from .codec import (
     StateReader,
     TxContext,
     address_text,
+    check_jurisdiction_text,
     check_text,
     emit,
     payload_decoder,
@@ -64,11 +65,6 @@ from .vocab import (
     role_bits,
     role_names,
 )
-
-
-def _jurisdiction_rule(text: str, what: str) -> str:
-    return check_jurisdiction(text)
-
 
 _PARTY = struct.Struct(">BH32sQIIIQ")  # version .. registered_height; then the texts, hash
 
@@ -104,7 +100,7 @@ class Party(NamedTuple):
 def decode_party(value: bytes) -> Party:
     reader = FieldReader(value, "party", DecodeError, _PARTY)
     party = Party(*reader.head[1:],
-                  reader.text(JURISDICTION_BYTES_MAX, "jurisdiction", _jurisdiction_rule),
+                  reader.text(JURISDICTION_BYTES_MAX, "jurisdiction", check_jurisdiction_text),
                   reader.text(MALL_NAME_BYTES_MAX, "name"), reader.hash("profile hash"))
     reader.finish()
     return party
@@ -214,7 +210,7 @@ def decode_party_details(payload: bytes, allow_no_roles: bool = False) -> PartyD
     reader = payload_reader(payload, "party details")
     details = PartyDetails(
         reader.u16("roles"), reader.u64("bond"),
-        reader.text(JURISDICTION_BYTES_MAX, "jurisdiction", _jurisdiction_rule),
+        reader.text(JURISDICTION_BYTES_MAX, "jurisdiction", check_jurisdiction_text),
         reader.text(MALL_NAME_BYTES_MAX, "name", check_text, low=1),
         reader.hash("profile hash"))
     reader.finish()

@@ -22,6 +22,7 @@ from .codec import (
     StateReader,
     TxContext,
     address_text,
+    check_jurisdiction_text,
     emit,
     payload_decoder,
     payload_reader,
@@ -30,10 +31,6 @@ from .codec import (
     writer,
 )
 from .funds import credit, invariant
-
-
-def _jurisdiction_rule(text: str, what: str) -> str:
-    return check_jurisdiction(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +75,9 @@ class RateSetting:
 @payload_decoder
 def decode_rate_setting(payload: bytes) -> RateSetting:
     reader = payload_reader(payload, "tax rate")
-    setting = RateSetting(reader.text(JURISDICTION_BYTES_MAX, "jurisdiction", _jurisdiction_rule,
-                                      low=2), reader.u16("rate"))
+    jurisdiction = reader.text(JURISDICTION_BYTES_MAX, "jurisdiction",
+                               check_jurisdiction_text, low=2)
+    setting = RateSetting(jurisdiction, reader.u16("rate"))
     reader.finish()
     if setting.rate_bps > BPS_DENOMINATOR:
         raise reader.fail(f"rate {setting.rate_bps} bps is over {BPS_DENOMINATOR}")
