@@ -80,6 +80,12 @@ class BlockResult:
     block_events: list[Any]
 
 
+def ok(result: BlockResult) -> None:
+    """Every tx of the block succeeded (else: each code with its log)."""
+    assert result.codes == [0] * len(result.codes), list(zip(result.codes, result.logs,
+                                                             strict=True))
+
+
 class MallChain:
     """A single-validator chain with the mall installed, driven block by block."""
 

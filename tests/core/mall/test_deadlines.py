@@ -16,15 +16,11 @@ from chainmall.core.mall.escrow import (
 )
 from chainmall.core.mall.events import TraceEvent
 from chainmall.core.mall.vocab import ACTION_ADD, KIND_OBJECT, ROLE_CARRIER, ROLE_MERCHANT
-from mall_chain import TEST_PARAMS, MallChain, key, mall_genesis
+from mall_chain import TEST_PARAMS, MallChain, key, mall_genesis, ok
 
 NAMES = ["merchant", "buyer", "carrier", "agenzia"]
 K = {name: key(name) for name in NAMES}
 
-
-def ok(result) -> None:
-    assert result.codes == [0] * len(result.codes), list(zip(result.codes, result.logs,
-                                                             strict=True))
 
 
 def setup(path) -> tuple[MallChain, bytes]:

@@ -26,7 +26,7 @@ from chainmall.core.mall.vocab import (
     ROLE_MERCHANT,
 )
 from chainmall.core.state.accounts import FEE_POOL_KEY, account_key, decode_fee_pool, unpack_account
-from mall_chain import TEST_PARAMS, MallChain, key, mall_genesis
+from mall_chain import TEST_PARAMS, MallChain, key, mall_genesis, ok
 
 ARBITERS = [f"arb{n}" for n in range(1, 8)]
 NAMES = ["merchant", "buyer", "carrier", "agenzia", "friend", "grandchild", *ARBITERS]
@@ -34,10 +34,6 @@ K = {name: key(name) for name in NAMES}
 BIG = 60_000  # above TEST_PARAMS.panel_threshold: a panel of three
 SMALL = 10_000
 
-
-def ok(result) -> None:
-    assert result.codes == [0] * len(result.codes), list(zip(result.codes, result.logs,
-                                                             strict=True))
 
 
 def make_chain(path, arbiters=ARBITERS, params=TEST_PARAMS) -> MallChain:

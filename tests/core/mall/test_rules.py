@@ -84,7 +84,7 @@ from chainmall.core.mall.vocab import (
     index_of,
 )
 from chainmall.core.state.accounts import FEE_POOL_KEY, account_key, decode_fee_pool, unpack_account
-from mall_chain import FEE, MallChain, key, mall_genesis
+from mall_chain import FEE, MallChain, key, mall_genesis, ok
 
 NAMES = ["merchant", "merchant2", "producer", "processor", "inspector", "carrier",
          "carrier2", "buyer", "stranger", "certifier", "agenzia", "arb1", "arb2", "arb3",
@@ -116,10 +116,6 @@ class World:
     commission_id: bytes
     panel: list[bytes]
 
-
-def ok(result) -> None:
-    assert result.codes == [0] * len(result.codes), list(zip(result.codes, result.logs,
-                                                             strict=True))
 
 
 @pytest.fixture(scope="module")

@@ -57,7 +57,7 @@ from chainmall.core.mall.vocab import (
     ROLE_PRODUCER,
 )
 from chainmall.core.state.accounts import account_key, unpack_account
-from mall_chain import TEST_PARAMS, MallChain, key, mall_genesis
+from mall_chain import TEST_PARAMS, MallChain, key, mall_genesis, ok
 
 VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "epcis"
 LOT = "urn:epc:class:lgtin:8012345.000001.AG-2026-01"
@@ -85,10 +85,6 @@ def escrow_of(chain: MallChain, order_id: bytes):
     with chain.reader() as state:
         return load_escrow(state, order_id)
 
-
-def ok(result) -> None:
-    assert result.codes == [0] * len(result.codes), list(zip(result.codes, result.logs,
-                                                             strict=True))
 
 
 @pytest.fixture(scope="module")
