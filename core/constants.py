@@ -106,7 +106,8 @@ DISK_FULL_FREE_BYTES_MAX = 1 << 20
 DATA_DIR_LOCK_ATTEMPTS_MAX = 8  # tries to lock a data dir that is being replaced meanwhile
 
 # --- genesis ---------------------------------------------------------------
-GENESIS_VERSION = 2  # 2: the mall section (core/genesis.py, docs/mall.md section 2)
+# 2: the mall section (docs/mall.md section 2); 3: the trust section (docs/trust.md section 2)
+GENESIS_VERSION = 3
 GENESIS_FILE_BYTES_MAX = 256 * 1024 * 1024
 GENESIS_BALANCES_MAX = 1_000_000
 GENESIS_VALIDATORS_MAX = 256  # == COMMIT_SIGNATURES_MAX
@@ -238,9 +239,88 @@ MALL_QUERY_ITEMS_MAX = 1_000  # entries a list query returns
 ADDRESS_TEXT_CACHE_ENTRIES = 1 << 16  # cm1... texts the mall keeps for event attributes
 DECODE_CACHE_ENTRIES = 1 << 12  # decoded mall values kept per kind (immutable objects)
 
+# --- trust: reviews, reputation, fake orders, ranking, rewards (docs/trust.md) --------
+# State tables 0x30-0x3F.
+TABLE_TRUST_REVIEWS = 0x30
+TABLE_TRUST_REPLIES = 0x31
+TABLE_TRUST_REVIEW_INDEX = 0x32
+TABLE_TRUST_MERCHANTS = 0x33
+TABLE_TRUST_PRODUCTS = 0x34
+TABLE_TRUST_RANK = 0x35
+TABLE_TRUST_ORDERS = 0x36
+TABLE_TRUST_HOURS = 0x37
+TABLE_TRUST_RELEASES = 0x38
+TABLE_TRUST_REPORTS = 0x39
+TABLE_TRUST_REPORT_INDEX = 0x3A
+TABLE_TRUST_QUEUE = 0x3B
+TABLE_TRUST_EPOCHS = 0x3C
+TABLE_TRUST_ACCOUNTS = 0x3D
+TABLE_TRUST_CLAIMS = 0x3E
+TABLE_TRUST_META = 0x3F
+TRUST_TABLES = {
+    TABLE_TRUST_REVIEWS: "trust_reviews",
+    TABLE_TRUST_REPLIES: "trust_replies",
+    TABLE_TRUST_REVIEW_INDEX: "trust_review_index",
+    TABLE_TRUST_MERCHANTS: "trust_merchants",
+    TABLE_TRUST_PRODUCTS: "trust_products",
+    TABLE_TRUST_RANK: "trust_rank",
+    TABLE_TRUST_ORDERS: "trust_orders",
+    TABLE_TRUST_HOURS: "trust_hours",
+    TABLE_TRUST_RELEASES: "trust_releases",
+    TABLE_TRUST_REPORTS: "trust_reports",
+    TABLE_TRUST_REPORT_INDEX: "trust_report_index",
+    TABLE_TRUST_QUEUE: "trust_queue",
+    TABLE_TRUST_EPOCHS: "trust_epochs",
+    TABLE_TRUST_ACCOUNTS: "trust_accounts",
+    TABLE_TRUST_CLAIMS: "trust_claims",
+    TABLE_TRUST_META: "trust_meta",
+}
+TRUST_TABLE_ID_MIN = 0x30
+TRUST_TABLE_ID_MAX = 0x3F
+# Tx types 0x0200-0x02FF.
+TX_TRUST_REVIEW_ADD = 0x0201
+TX_TRUST_REVIEW_REPLY = 0x0202
+TX_TRUST_REVIEW_CONTINUE = 0x0203
+TX_TRUST_REPORT_FILE = 0x0210
+TX_TRUST_REPORT_VOTE = 0x0211
+TX_TRUST_REWARD_CLAIM = 0x0220
+TX_TRUST_REWARD_ATTEST = 0x0221
+TRUST_TX_TYPE_MIN = 0x0200
+TRUST_TX_TYPE_MAX = 0x02FF
+TRUST_VERSION = 1  # first byte of every trust payload and value (the mall's codec reads it)
+REVIEW_TEXT_BYTES_MAX = 1_000  # UTF-8 bytes of a review or a reply
+REVIEW_PART_BYTES_MAX = 800  # text bytes one tx carries (the rest follows in a continuation)
+REVIEW_VERSIONS_MAX = 8  # a review and its corrections, per order
+RATING_MIN = 1
+RATING_MAX = 5
+# Fixed point: decayed counts are in units of 2^-16 (Q16); a decay factor is Q32.
+TRUST_COUNT_ONE = 1 << 16
+DECAY_STEPS_PER_HALF_LIFE = 64  # the decay factor moves in 64 steps per half-life
+RANK_PPM_MAX = 1_000_000  # a rank is in millionths
+TITLE_TOKENS_MAX = 16  # distinct title tokens a listing is indexed under
+TOKEN_BYTES_MIN = 2
+TOKEN_BYTES_MAX = 32
+CATEGORY_LEVELS_MAX = 8  # '/'-separated category prefixes indexed
+SEARCH_TERMS_MAX = 8  # tokens of one search query
+SEARCH_SCAN_MAX = 5_000  # index entries one search reads to find its top k
+TOP_K_MAX = 100  # products one top or search query returns
+RERANK_PER_BLOCK_MAX = 2_000  # products re-ranked per block after a merchant's score moved
+HOUR_MS = 3_600_000  # the concentration signal's window: an hour of block time
+HOUR_GC_PER_BLOCK_MAX = 1_000  # stale hour-bucket entries deleted per block
+RELEASES_TRACKED_MAX = 8  # releases remembered per merchant and buyer (flow-back signal)
+REPORT_ORDERS_MAX = 24  # orders one fake-order report names
+REPORT_DRAWS_PER_BLOCK_MAX = 1_000
+REPORT_DEADLINES_PER_BLOCK_MAX = 1_000
+ATTEST_CLAIMS_PER_TX_MAX = 16
+TRUST_ATTESTERS_MAX = 16
+TRUST_POINTS_AWARD_MAX = 1 << 32  # points one award may give (a genesis bound)
+EPOCHS_EXPIRED_PER_BLOCK_MAX = 16  # closed epochs whose residue returns to the fee pool per block
+ACCUMULATOR_SHIFT = 64  # reward per point is Q64: amount * 2^64 // points
+TRUST_QUERY_ITEMS_MAX = 1_000
+
 # Every state table: its id (a state key's first byte) and its LMDB database.
 STATE_TABLES = {TABLE_ACCOUNTS: "accounts", TABLE_FEE_POOL: "fee_pool",
-                TABLE_CREATORS: "creators", **MALL_TABLES}
+                TABLE_CREATORS: "creators", **MALL_TABLES, **TRUST_TABLES}
 
 # --- receipts --------------------------------------------------------------
 RECEIPTS_VERSION = 1
@@ -304,6 +384,14 @@ assert TABLE_ACCOUNTS != TABLE_FEE_POOL
 assert 10 + len(STATE_TABLES) <= STORE_DBS_MAX
 assert len(set(STATE_TABLES.values())) == len(STATE_TABLES)
 assert all(MALL_TABLE_ID_MIN <= table <= MALL_TABLE_ID_MAX for table in MALL_TABLES)
+assert all(TRUST_TABLE_ID_MIN <= table <= TRUST_TABLE_ID_MAX for table in TRUST_TABLES)
+assert TRUST_VERSION == MALL_VERSION  # trust values are read with the mall's codec
+assert 1 + 20 + 32 + 1 + REPORT_ORDERS_MAX * HASH_BYTES <= TX_PAYLOAD_BYTES_MAX
+assert 1 + 1 + ATTEST_CLAIMS_PER_TX_MAX * (ADDRESS_BYTES + 1 + HASH_BYTES) <= TX_PAYLOAD_BYTES_MAX
+# A 1,000-byte review does not fit one tx: it is sent in parts (docs/trust.md 4.1).
+assert REVIEW_TEXT_BYTES_MAX <= 2 * REVIEW_PART_BYTES_MAX
+assert 1 + HASH_BYTES + 1 + 2 + 2 + REVIEW_PART_BYTES_MAX <= TX_PAYLOAD_BYTES_MAX
+
 assert SEALED_BOX_OVERHEAD_BYTES < SEALED_ADDRESS_BYTES_MAX < TX_PAYLOAD_BYTES_MAX
 assert PANEL_SEATS_MAX == 3  # a panel is one seat or three (docs/mall.md section 9)
 assert EPCIS_EVENT_IDS_MAX * 2 <= 255  # list counts are u8

@@ -439,6 +439,94 @@ class EpcisError(InvalidInput):
     """An EPCIS document or event chainmall cannot import (the message says why)."""
 
     code = 435
+
+
+# Trust in the mall (docs/trust.md): receipt codes of failed trust txs.
+class TrustRuleBroken(InvalidTx):
+    """A trust tx (reviews, reports, rewards) that breaks a trust rule (docs/trust.md)."""
+
+    code = 500
+
+
+class NotReviewable(TrustRuleBroken):
+    """The order is neither completed nor settled by a dispute ruling, or the sender is not
+    its buyer."""
+
+    code = 501
+
+
+class ReviewWindowClosed(TrustRuleBroken):
+    """The order settled longer ago than the review window."""
+
+    code = 502
+
+
+class ReviewLimit(TrustRuleBroken):
+    """The order has REVIEW_VERSIONS_MAX review versions already."""
+
+    code = 503
+
+
+class ReviewNotFound(TrustRuleBroken):
+    """No review (or review version, or reply) to reply to or to continue."""
+
+    code = 504
+
+
+class ReplyExists(TrustRuleBroken):
+    """The merchant has replied to this review already."""
+
+    code = 505
+
+
+class ReviewTextInvalid(TrustRuleBroken):
+    """A text part past its declared length, a part for a complete text, a new version
+    before the last one is complete, or a complete text that is not valid."""
+
+    code = 506
+
+
+class NotAttester(TrustRuleBroken):
+    """The sender is not an attester named in genesis."""
+
+    code = 507
+
+
+class ClaimUsed(TrustRuleBroken):
+    """The attested claim id has been rewarded already."""
+
+    code = 508
+
+
+class AttestCapReached(TrustRuleBroken):
+    """The account has its epoch's cap of attested actions."""
+
+    code = 509
+
+
+class NothingToClaim(TrustRuleBroken):
+    """No reward is owed to the sender."""
+
+    code = 510
+
+
+class ReportInvalid(TrustRuleBroken):
+    """A fake-order report that names an order of another merchant, one ruled already or
+    one under another open report."""
+
+    code = 511
+
+
+class ReportNotFound(TrustRuleBroken):
+    """No fake-order report with that id."""
+
+    code = 512
+
+
+class ReportClosed(TrustRuleBroken):
+    """The report has been ruled."""
+
+    code = 513
 class AbciError(NetworkError):
     """The ABCI connection to the consensus engine (CometBFT) failed."""
 

@@ -1,7 +1,7 @@
 """The genesis file: strict JSON loader, canonical binary encoding and hash, writer.
 
-File (JSON, every field required, no others, except `mall`, which may be left
-out for a chain without mall configuration and then takes `MallGenesis()`):
+File (JSON, every field required, no others, except `mall` and `trust`, which
+may be left out and then take `MallGenesis()` and `TrustGenesis()`):
 
     {"chain_id": str, "genesis_time_ms": int,
      "initial_balances": [{"address": "cm1...", "amount": int}],
@@ -10,7 +10,8 @@ out for a chain without mall configuration and then takes `MallGenesis()`):
      "mall": {"certifiers": [{"address": "cm1...", "name": str}],
               "tax_authorities": [{"jurisdiction": str, "address": "cm1...",
                                    "rate_bps": int}],
-              "params": {<MallParams fields>: int}}}
+              "params": {<MallParams fields>: int}},
+     "trust": {"attesters": ["cm1..."], "params": {<TrustParams fields>: int}}}
 
 `genesis_hash` is BLAKE3 of the canonical binary encoding (docs/state.md),
 never of the JSON text, so reformatting the file does not change the chain.
@@ -42,6 +43,8 @@ from .constants import (
     MALL_NAME_BYTES_MAX,
     MALL_TIMEOUT_MS_MAX,
     PUBLIC_KEY_BYTES,
+    TRUST_ATTESTERS_MAX,
+    TRUST_POINTS_AWARD_MAX,
     U64_MAX,
     VALIDATOR_SET_CONTEXT,
 )
@@ -118,22 +121,13 @@ class MallParams:
     fallback_buyer_bps: int = BPS_DENOMINATOR
 
     def __post_init__(self) -> None:
-        for name, width, low, high in _MALL_PARAM_RULES:
-            top = (1 << (8 * width)) - 1 if high is None else high
-            value = getattr(self, name)
-            if type(value) is not int:
-                raise InvalidGenesis(f"mall.params.{name}: expected an integer, "
-                                     f"got {type(value).__name__}")
-            if not low <= value <= top:
-                raise InvalidGenesis(f"mall.params.{name}: {value} is outside [{low}, {top}]")
+        _check_params("mall.params", self, _MALL_PARAM_RULES)
         if self.commission_bps + self.tax_rate_max_bps > BPS_DENOMINATOR:
             raise InvalidGenesis("mall.params: commission_bps + tax_rate_max_bps exceeds 10000")
 
     def encode(self, writer: Writer) -> None:
         """Each parameter at its width, in `_MALL_PARAM_RULES` order."""
-        for name, width, _, _ in _MALL_PARAM_RULES:
-            value = getattr(self, name)
-            {1: writer.u8, 2: writer.u16, 8: writer.u64}[width](value)
+        _encode_params(writer, self, _MALL_PARAM_RULES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +178,169 @@ class MallGenesis:
                                  "rate_bps": a.rate_bps} for a in self.tax_authorities],
             "params": {f.name: getattr(self.params, f.name) for f in fields(MallParams)},
         }
+
+
+# (name, encoded width in bytes, low, high): the trust section's integer parameters, in
+# their canonical order (docs/trust.md section 2). `high` None means the width's maximum.
+_TRUST_PARAM_RULES: tuple[tuple[str, int, int, int | None], ...] = (
+    ("review_window_ms", 8, 1, MALL_TIMEOUT_MS_MAX),
+    ("half_life_blocks", 8, 1, 1 << 40),
+    ("prior_rating_milli", 2, 1_000, 5_000),
+    ("prior_weight", 2, 1, 10_000),
+    ("service_prior_bps", 2, 0, BPS_DENOMINATOR),
+    ("service_prior_weight", 2, 1, 10_000),
+    ("on_time_ms", 8, 1, MALL_TIMEOUT_MS_MAX),
+    ("volume_bits_full", 1, 1, 64),
+    ("rep_weight_quality", 2, 0, 1_000),
+    ("rep_weight_service", 2, 0, 1_000),
+    ("rep_weight_volume", 2, 0, 1_000),
+    ("fake_strike_bps", 2, 0, BPS_DENOMINATOR),
+    ("rank_weight_quality", 2, 0, 1_000),
+    ("rank_weight_service", 2, 0, 1_000),
+    ("rank_weight_sales", 2, 0, 1_000),
+    ("rank_weight_reputation", 2, 0, 1_000),
+    ("sales_bits_full", 1, 1, 64),
+    ("rank_sweep_per_block", 2, 0, 10_000),
+    ("concentration_ratio", 1, 2, 255),
+    ("burst_first_orders", 2, 1, None),
+    ("flowback_window_ms", 8, 0, MALL_TIMEOUT_MS_MAX),
+    ("report_deposit", 8, 0, None),
+    ("report_seats", 1, 1, 3),
+    ("report_ruling_timeout_ms", 8, 1, MALL_TIMEOUT_MS_MAX),
+    ("report_rounds_max", 1, 1, DISPUTE_ROUNDS_MAX),
+    ("fake_slash_bps", 2, 0, BPS_DENOMINATOR),
+    ("reporter_reward_bps", 2, 0, BPS_DENOMINATOR),
+    ("report_fee_bps", 2, 0, BPS_DENOMINATOR),
+    ("epoch_ms", 8, 1, MALL_TIMEOUT_MS_MAX),
+    ("pool_share_bps", 2, 0, BPS_DENOMINATOR),
+    ("issuance_per_epoch", 8, 0, None),
+    ("issuance_max", 8, 0, None),
+    ("claim_epochs", 2, 1, None),
+    ("point_value_unit", 8, 1, None),
+    ("purchase_points_max", 8, 0, TRUST_POINTS_AWARD_MAX),
+    ("review_points", 8, 0, TRUST_POINTS_AWARD_MAX),
+    ("attest_points", 8, 0, TRUST_POINTS_AWARD_MAX),
+    ("attest_claims_max", 2, 0, None),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustParams:
+    """The trust rules' parameters (docs/trust.md section 2); integers only."""
+
+    review_window_ms: int = 30 * _DAY_MS
+    half_life_blocks: int = 2_592_000  # 30 days of one-second blocks
+    prior_rating_milli: int = 3_500
+    prior_weight: int = 10
+    service_prior_bps: int = 8_000
+    service_prior_weight: int = 5
+    on_time_ms: int = 2 * _DAY_MS
+    volume_bits_full: int = 40
+    rep_weight_quality: int = 5
+    rep_weight_service: int = 3
+    rep_weight_volume: int = 2
+    fake_strike_bps: int = 2_500
+    rank_weight_quality: int = 4
+    rank_weight_service: int = 2
+    rank_weight_sales: int = 2
+    rank_weight_reputation: int = 2
+    sales_bits_full: int = 20
+    rank_sweep_per_block: int = 64
+    concentration_ratio: int = 3
+    burst_first_orders: int = 5
+    flowback_window_ms: int = 30 * _DAY_MS
+    report_deposit: int = 1_000
+    report_seats: int = 3
+    report_ruling_timeout_ms: int = 3 * _DAY_MS
+    report_rounds_max: int = 3
+    fake_slash_bps: int = 5_000
+    reporter_reward_bps: int = 5_000
+    report_fee_bps: int = 1_000
+    epoch_ms: int = 7 * _DAY_MS
+    pool_share_bps: int = 5_000
+    issuance_per_epoch: int = 0
+    issuance_max: int = 0
+    claim_epochs: int = 52
+    point_value_unit: int = 100
+    purchase_points_max: int = 100
+    review_points: int = 5
+    attest_points: int = 1
+    attest_claims_max: int = 10
+
+    def __post_init__(self) -> None:
+        _check_params("trust.params", self, _TRUST_PARAM_RULES)
+        if self.report_seats not in (1, 3):
+            raise InvalidGenesis("trust.params.report_seats: a report panel has 1 or 3 seats")
+        if self.rep_weight_quality + self.rep_weight_service + self.rep_weight_volume == 0:
+            raise InvalidGenesis("trust.params: the reputation weights are all 0")
+        if (self.rank_weight_quality + self.rank_weight_service + self.rank_weight_sales
+                + self.rank_weight_reputation) == 0:
+            raise InvalidGenesis("trust.params: the rank weights are all 0")
+        if self.reporter_reward_bps + self.report_fee_bps > BPS_DENOMINATOR:
+            raise InvalidGenesis("trust.params: reporter_reward_bps + report_fee_bps exceeds "
+                                 "10000")
+
+    def encode(self, writer: Writer) -> None:
+        """Each parameter at its width, in `_TRUST_PARAM_RULES` order."""
+        _encode_params(writer, self, _TRUST_PARAM_RULES)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustGenesis:
+    """The trust section: attesters (sorted by address) and the parameters."""
+
+    attesters: tuple[bytes, ...] = ()
+    params: TrustParams = field(default_factory=TrustParams)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.params, TrustParams):
+            raise InvalidGenesis("trust.params: expected TrustParams")
+        if len(self.attesters) > TRUST_ATTESTERS_MAX:
+            raise InvalidGenesis(f"trust.attesters: more than {TRUST_ATTESTERS_MAX}")
+        previous = b""
+        for index, address in enumerate(self.attesters):
+            if not isinstance(address, bytes) or len(address) != ADDRESS_BYTES:
+                raise InvalidGenesis(f"trust.attesters[{index}]: not a {ADDRESS_BYTES}-byte "
+                                     "address")
+            if address <= previous:
+                raise InvalidGenesis(f"trust.attesters[{index}]: attesters must be unique and "
+                                     "sorted by address")
+            previous = address
+
+    def encode(self, writer: Writer) -> None:
+        """attester count u8 || address*, params."""
+        writer.u8(len(self.attesters))
+        for address in self.attesters:
+            writer.fixed(address, ADDRESS_BYTES)
+        self.params.encode(writer)
+
+    def is_attester(self, address: bytes) -> bool:
+        """Whether `address` is an attester named in genesis."""
+        return address in self.attesters
+
+    def to_json(self) -> dict[str, Any]:
+        """The file form of the section."""
+        return {"attesters": [encode_address(a) for a in self.attesters],
+                "params": {f.name: getattr(self.params, f.name) for f in fields(TrustParams)}}
+
+
+def _check_params(where: str, params: object,
+                  rules: tuple[tuple[str, int, int, int | None], ...]) -> None:
+    for name, width, low, high in rules:
+        top = (1 << (8 * width)) - 1 if high is None else high
+        value = getattr(params, name)
+        if type(value) is not int:
+            raise InvalidGenesis(f"{where}.{name}: expected an integer, "
+                                 f"got {type(value).__name__}")
+        if not low <= value <= top:
+            raise InvalidGenesis(f"{where}.{name}: {value} is outside [{low}, {top}]")
+
+
+def _encode_params(writer: Writer, params: object,
+                   rules: tuple[tuple[str, int, int, int | None], ...]) -> None:
+    for name, width, _, _ in rules:
+        value = getattr(params, name)
+        {1: writer.u8, 2: writer.u16, 8: writer.u64}[width](value)
 
 
 _JURISDICTION_FIRST = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -255,6 +412,7 @@ class Genesis:
     validators: tuple[Validator, ...]
     fee_min: int
     mall: MallGenesis = field(default_factory=MallGenesis)
+    trust: TrustGenesis = field(default_factory=TrustGenesis)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -265,7 +423,8 @@ class Genesis:
         return sum(amount for _, amount in self.initial_balances)
 
     def encode(self) -> bytes:
-        """Canonical bytes: version, chain id, time, balances, validators, params, mall."""
+        """Canonical bytes: version, chain id, time, balances, validators, params, mall,
+        trust."""
         writer = Writer().u8(GENESIS_VERSION)
         writer.sized(self.chain_id.encode("ascii"), 1, CHAIN_ID_BYTES_MAX)
         writer.u64(self.genesis_time_ms).u32(len(self.initial_balances))
@@ -274,6 +433,7 @@ class Genesis:
         writer.raw(encode_validators(self.validators))
         writer.u64(self.fee_min)
         self.mall.encode(writer)
+        self.trust.encode(writer)
         return writer.getvalue()
 
     def hash(self) -> bytes:
@@ -299,6 +459,7 @@ class Genesis:
             ],
             "params": {"fee_min": self.fee_min},
             "mall": self.mall.to_json(),
+            "trust": self.trust.to_json(),
         }
 
 
@@ -346,6 +507,11 @@ def _check(genesis: Genesis) -> None:
             raise InvalidGenesis("initial_balances: total supply exceeds 2^64 - 1")
     if not isinstance(genesis.mall, MallGenesis):
         raise InvalidGenesis("mall: expected a MallGenesis")
+    if not isinstance(genesis.trust, TrustGenesis):
+        raise InvalidGenesis("trust: expected a TrustGenesis")
+    if total + genesis.trust.params.issuance_max > U64_MAX:
+        raise InvalidGenesis("trust.params.issuance_max: the total supply plus the issuance "
+                             "cap exceeds 2^64 - 1")
     if not genesis.validators:
         raise InvalidGenesis("validators: the validator set is empty")
     if len(genesis.validators) > GENESIS_VALIDATORS_MAX:
@@ -372,10 +538,12 @@ def make_genesis(
     genesis_time_ms: int = 0,
     fee_min: int = 0,
     mall: MallGenesis | None = None,
+    trust: TrustGenesis | None = None,
 ) -> Genesis:
     """A checked Genesis; addresses as bytes or `cm1...` text, any order (sorted here).
 
-    `mall` None: the default mall section (no certifiers or tax authorities).
+    `mall` None: the default mall section (no certifiers or tax authorities);
+    `trust` None: the default trust section (no attesters).
     """
     entries: list[tuple[bytes, int]] = []
     for index, (address, amount) in enumerate(balances):
@@ -385,7 +553,19 @@ def make_genesis(
     entries.sort(key=lambda entry: entry[0])
     vals = tuple(v if isinstance(v, Validator) else Validator(v[0], v[1]) for v in validators)
     return Genesis(chain_id, genesis_time_ms, tuple(entries), vals, fee_min,
-                   MallGenesis() if mall is None else mall)
+                   MallGenesis() if mall is None else mall,
+                   TrustGenesis() if trust is None else trust)
+
+
+def make_trust(attesters: Iterable[bytes | str] = (),
+               params: TrustParams | None = None) -> TrustGenesis:
+    """A checked trust section; attesters as bytes or `cm1...` text, any order (sorted here)."""
+    named = []
+    for index, address in enumerate(attesters):
+        if isinstance(address, str):
+            address = _address(f"trust.attesters[{index}]", address)
+        named.append(address)
+    return TrustGenesis(tuple(sorted(named)), TrustParams() if params is None else params)
 
 
 def make_mall(
@@ -464,10 +644,10 @@ def parse_genesis(text: str | bytes) -> Genesis:
     except RecursionError:  # the C scanner counts nesting against the recursion limit
         raise InvalidGenesis("genesis: not valid JSON: arrays or objects nested too "
                              "deeply") from None
-    if isinstance(data, dict) and "mall" not in data:
-        data = {**data, "mall": None}  # the one optional field: default section
+    if isinstance(data, dict):  # the optional sections: their defaults
+        data = {"mall": None, "trust": None, **data}
     top = _object("genesis", data, ("chain_id", "genesis_time_ms", "initial_balances",
-                                    "validators", "params", "mall"))
+                                    "validators", "params", "mall", "trust"))
     if not isinstance(top["chain_id"], str):
         raise InvalidGenesis("chain_id: expected a string")
     params = _object("params", top["params"], ("fee_min",))
@@ -498,7 +678,8 @@ def parse_genesis(text: str | bytes) -> Genesis:
     return make_genesis(top["chain_id"], balances, validators,
                         genesis_time_ms=_u64("genesis_time_ms", top["genesis_time_ms"]),
                         fee_min=_u64("params.fee_min", params["fee_min"]),
-                        mall=None if top["mall"] is None else _parse_mall(top["mall"]))
+                        mall=None if top["mall"] is None else _parse_mall(top["mall"]),
+                        trust=None if top["trust"] is None else _parse_trust(top["trust"]))
 
 
 def _parse_mall(value: object) -> MallGenesis:
@@ -535,6 +716,20 @@ def _parse_mall(value: object) -> MallGenesis:
     names = tuple(f.name for f in fields(MallParams))
     params = _object("mall.params", section["params"], names)
     return make_mall(certifiers, authorities, MallParams(**params))
+
+
+def _parse_trust(value: object) -> TrustGenesis:
+    """The trust section from its JSON form (InvalidGenesis naming the field on any fault)."""
+    section = _object("trust", value, ("attesters", "params"))
+    attesters: list[bytes] = []
+    for index, item in enumerate(_list("trust.attesters", section["attesters"])):
+        address = _address(f"trust.attesters[{index}]", item)
+        if address in attesters:
+            raise InvalidGenesis(f"trust.attesters[{index}]: duplicate attester {item}")
+        attesters.append(address)
+    names = tuple(f.name for f in fields(TrustParams))
+    params = _object("trust.params", section["params"], names)
+    return make_trust(attesters, TrustParams(**params))
 
 
 def load_genesis(path: str | os.PathLike[str]) -> Genesis:

@@ -13,9 +13,9 @@ single-validator engine and CometBFT drive it the same way, through
 * `commit()`: write the pending block in ONE LMDB write transaction.
 
 No I/O or clock of its own except through the store; time comes from the
-block. Tx types, block hooks and supply-holding tables plug in through
-`register`, `register_block_hook` and `register_supply`, so `state/` never
-imports the domain (mall) modules.
+block. Tx types, block hooks, tx observers and supply-holding tables plug in
+through `register`, `register_block_hook`, `register_tx_observer` and
+`register_supply`, so `state/` never imports the domain (mall, trust) modules.
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ __all__ = [
     "StateProof",
     "SupplyOf",
     "TxHandler",
+    "TxObserver",
     "TxResult",
     "genesis_state",
     "verify_proof",
@@ -127,6 +128,9 @@ class ExecContext(NamedTuple):
 # A handler executes one tx's payload after the fee is paid; it raises an
 # InvalidInput subclass to fail the tx (its writes and events are then discarded).
 TxHandler = Callable[[StateAccess, ExecContext], None]
+# A tx observer runs after a tx's handler succeeded, over the same scratch state and
+# context: part of that tx (another domain's reaction to it, e.g. trust to an order).
+TxObserver = Callable[[StateAccess, ExecContext], None]
 # A block hook runs before ("begin") or after ("end") a block's txs; it must not fail.
 BlockHook = Callable[[StateAccess, BlockContext], None]
 # The part of the total supply a state entry of one table holds.
@@ -286,6 +290,7 @@ class StateMachine:
         for tx_type, handler in (handlers or {}).items():
             self.register(tx_type, handler)
         self._hooks: dict[str, list[BlockHook]] = {phase: [] for phase in HOOK_PHASES}
+        self._observers: dict[int, list[TxObserver]] = {}
         self._supply: dict[int, SupplyOf] = {
             TABLE_ACCOUNTS: _account_supply, TABLE_FEE_POOL: _fee_pool_supply}
         self.signatures = SignatureCache()
@@ -315,6 +320,16 @@ class StateMachine:
         if phase not in HOOK_PHASES:
             raise ValueError(f"a hook phase is one of {HOOK_PHASES}, got {phase!r}")
         self._hooks[phase].append(hook)
+
+    def register_tx_observer(self, tx_type: int, observer: TxObserver) -> None:
+        """Run `observer(state, ctx)` after every successful tx of `tx_type`, after the
+        observers registered before it, as part of that tx: over its scratch state (its
+        writes and events are the tx's) and with its context. An observer raising an
+        InvalidInput subclass fails the tx like its handler would; observers of a type
+        with no handler never run."""
+        if type(tx_type) is not int or not 0 <= tx_type <= 0xFFFF:
+            raise ValueError(f"tx type must be a u16, got {tx_type!r}")
+        self._observers.setdefault(tx_type, []).append(observer)
 
     def register_supply(self, table_id: int, amount_of: SupplyOf) -> None:
         """Count `amount_of(key, value)` of every entry of table `table_id` in the total
@@ -459,6 +474,7 @@ class StateMachine:
         state = BlockState(view.get_state, view.state_range)
         self._run_hooks(state, "begin", block)
         handlers = self._handlers
+        observers = self._observers
         admit = self._admit
         recorded: list[Tx] = []
         results: list[TxResult] = []
@@ -502,7 +518,10 @@ class StateMachine:
             scratch = TxScratch(state)
             events: list[Event] = []
             try:
-                handler(scratch, ExecContext(height, timestamp_ms, tx, sender, events, block))
+                ctx = ExecContext(height, timestamp_ms, tx, sender, events, block)
+                handler(scratch, ctx)
+                for observe in observers.get(tx.tx_type, ()):
+                    observe(scratch, ctx)
             except InvalidInput as exc:
                 results.append(TxResult(exc.code, str(exc), tx_id=tx.tx_id))
                 continue

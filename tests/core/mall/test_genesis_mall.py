@@ -37,7 +37,7 @@ def test_a_mall_section_parses_sorts_and_round_trips() -> None:
     assert genesis.mall.authority("IT").rate_bps == 2200
     assert genesis.mall.certifier(KEYS[1].address).name == "Assay Office"
     assert parse_genesis(json.dumps(genesis.to_json())) == genesis
-    assert genesis.encode()[0] == 2  # genesis version 2
+    assert genesis.encode()[0] == 3  # genesis version 3 (the trust section)
 
 
 def test_the_section_is_optional_and_defaults() -> None:

@@ -178,6 +178,44 @@ def test_a_failed_tx_drops_its_events(machine: StateMachine) -> None:
     assert result.tx_results[0].events == ()
 
 
+def test_tx_observers_run_after_a_successful_handler_as_part_of_the_tx(
+        machine: StateMachine) -> None:
+    seen: list[tuple[str, int]] = []
+    mark = b"\x02observed"  # an entry of a table that holds no supply
+
+    def first(state, ctx):
+        seen.append(("first", ctx.tx.nonce))
+        recipient = ctx.tx.payload[:20]
+        assert state.get(account_key(recipient)) is not None  # the handler's writes
+        state.set(mark + bytes([ctx.tx.nonce]), b"x")
+        ctx.events.append(Event("observed", (("nonce", str(ctx.tx.nonce)),)))
+
+    def second(state, ctx):
+        seen.append(("second", ctx.tx.nonce))
+        if ctx.tx.payload[20:] == (7).to_bytes(8, "big"):
+            raise InvalidInput("the observer refuses 7")
+
+    machine.register_tx_observer(TX_TYPE_TRANSFER, first)
+    machine.register_tx_observer(TX_TYPE_TRANSFER, second)
+    machine.register_tx_observer(950, first)  # no handler: never runs
+    txs = [transfer(KEYS[0], 0, KEYS[1], 5), transfer(KEYS[0], 1, KEYS[1], BALANCE),
+           transfer(KEYS[0], 2, KEYS[1], 7), sign_tx(KEYS[1], CHAIN, 950, 0, 2, 10, b"")]
+    result = machine.execute(1, 2_000, VALIDATOR.public_key, txs)
+    assert [r.code for r in result.tx_results] == [
+        TX_OK, InsufficientBalance.code, InvalidInput.code, 155]
+    assert seen == [("first", 0), ("second", 0), ("first", 2), ("second", 2)]
+    assert result.tx_results[0].events == (Event("observed", (("nonce", "0"),)),)
+    assert result.tx_results[2].events == ()
+    machine.commit()
+    with machine.store.reader() as view:
+        assert view.get_state(mark + b"\x00") == b"x"
+        assert view.get_state(mark + b"\x02") is None  # the refused tx's writes are gone
+        assert view.get_state(account_key(KEYS[1].address))[1:9] == \
+            (BALANCE + 5 - 2).to_bytes(8, "big")  # less its own tx's fee
+    with pytest.raises(ValueError, match="u16"):
+        machine.register_tx_observer(-1, first)
+
+
 def test_a_hook_that_creates_money_stops_the_block(machine: StateMachine) -> None:
     def mint(state, block):
         state.set(account_key(STRANGER.address), pack_account(1, 0))
