@@ -449,8 +449,7 @@ class TrustRuleBroken(InvalidTx):
 
 
 class NotReviewable(TrustRuleBroken):
-    """The order is neither completed nor settled by a dispute ruling, or the sender is not
-    its buyer."""
+    """The order is neither completed nor settled by a dispute ruling."""
 
     code = 501
 

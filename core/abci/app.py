@@ -90,9 +90,10 @@ class Module:
 
 def default_modules() -> tuple[Module, ...]:
     """The domain packages every chainmall node runs, in registration order."""
-    from .. import mall  # the domain sits above the seam: imported when a node is built
+    from .. import mall, trust  # the domain sits above the seam: imported when a node is built
 
-    return (Module("mall", mall.install, mall.install_queries),)
+    return (Module("mall", mall.install, mall.install_queries),
+            Module("trust", trust.install, trust.install_queries))
 
 
 class Application:

@@ -1,0 +1,265 @@
+"""Ranking: product stats, the rank blend, the rank index, `top` and `search`.
+
+Every active listing has a rank in millionths (docs/trust.md section 7): a
+blend of quality (the product's Bayesian rating, with its merchant's rating
+as the prior), service (the merchant's shipping and dispute record), sales
+(units sold in orders that counted, decayed, on a log scale) and the
+merchant's reputation; never the price or anything paid. The index
+`0x35 || kind || term || inverted rank || product id` lists the listing under
+every term (all listings, each category prefix, each title and category
+token) best first, so a top-k is one range read of k entries. A listing is
+re-ranked when something it depends on moves (its sales or reviews, its
+merchant's score) and, for decay, by a bounded sweep; each re-rank deletes
+its old index entries and writes the new ones.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ..constants import (
+    CATEGORY_LEVELS_MAX,
+    RANK_PPM_MAX,
+    SEARCH_SCAN_MAX,
+    SEARCH_TERMS_MAX,
+    TITLE_TOKENS_MAX,
+    TOKEN_BYTES_MAX,
+    TOKEN_BYTES_MIN,
+    TRUST_COUNT_ONE,
+    U64_MAX,
+)
+from ..genesis import TrustParams
+from ..mall import keys as mall_keys
+from ..mall.codec import MARK, MallState, StateReader
+from ..mall.products import PRODUCT_ACTIVE, Product, load_product
+from . import keys, reputation
+from .decay import decay
+from .records import ProductStats, decode_product_stats, new_product_stats
+
+Q = TRUST_COUNT_ONE
+Entries = list[tuple[bytes, bytes]]
+
+
+# --- terms ----------------------------------------------------------------------------
+
+
+def _is_token_byte(byte: int) -> bool:
+    return byte >= 0x80 or 0x30 <= byte <= 0x39 or 0x61 <= byte <= 0x7A or 0x41 <= byte <= 0x5A
+
+
+def tokens(text: str, limit: int = TITLE_TOKENS_MAX) -> list[bytes]:
+    """The distinct tokens of `text`, in order: maximal runs of ASCII letters and digits
+    and non-ASCII bytes of its UTF-8, ASCII lower-cased, 2..32 bytes (others skipped), at
+    most `limit`. Byte rules only, so every node and every Python agrees."""
+    found: list[bytes] = []
+    run = bytearray()
+    for byte in text.encode("utf-8") + b" ":
+        if _is_token_byte(byte):
+            run.append(byte + 32 if 0x41 <= byte <= 0x5A else byte)
+            continue
+        if TOKEN_BYTES_MIN <= len(run) <= TOKEN_BYTES_MAX and bytes(run) not in found:
+            found.append(bytes(run))
+            if len(found) == limit:
+                break
+        run.clear()
+    return found
+
+
+def category_terms(category: str) -> list[bytes]:
+    """A category and each of its '/'-prefixes, shortest first (at most 8)."""
+    parts = category.split("/")
+    terms = []
+    for depth in range(1, min(len(parts), CATEGORY_LEVELS_MAX) + 1):
+        term = "/".join(parts[:depth])
+        if term:
+            terms.append(term.encode("ascii"))
+    return terms
+
+
+def terms_of(product: Product) -> list[tuple[int, bytes]]:
+    """Every (kind, term) a listing is indexed under."""
+    terms: list[tuple[int, bytes]] = [(keys.TERM_ALL, b"")]
+    terms += [(keys.TERM_CATEGORY, term) for term in category_terms(product.category)]
+    words = tokens(product.title)
+    for word in tokens(product.category.replace("/", " ")):
+        if word not in words and len(words) < TITLE_TOKENS_MAX:
+            words.append(word)
+    terms += [(keys.TERM_TOKEN, word) for word in words]
+    return terms
+
+
+# --- stats and rank --------------------------------------------------------------------
+
+
+def load_stats(state: StateReader, product_id: bytes) -> ProductStats | None:
+    raw = state.get(keys.product(product_id))
+    return None if raw is None else decode_product_stats(raw)
+
+
+def bring_forward(stats: ProductStats, height: int, params: TrustParams) -> ProductStats:
+    blocks = height - stats.last_height
+    assert blocks >= 0
+    if blocks == 0:
+        return stats
+    half_life = params.half_life_blocks
+    return stats._replace(last_height=height,
+                          sales_q=decay(stats.sales_q, blocks, half_life),
+                          rating_sum_q=decay(stats.rating_sum_q, blocks, half_life),
+                          rating_count_q=decay(stats.rating_count_q, blocks, half_life))
+
+
+class RankParts(NamedTuple):
+    """The parts of a rank (millionths each) and the blend."""
+
+    quality_ppm: int
+    service_ppm: int
+    sales_ppm: int
+    reputation_ppm: int
+    rank_ppm: int
+
+
+def rank_of(stats: ProductStats, merchant_score: reputation.Score,
+            params: TrustParams) -> RankParts:
+    """The rank blend of docs/trust.md section 7 (stats brought forward already)."""
+    rating = reputation.bayesian_milli(stats.rating_sum_q, stats.rating_count_q,
+                                       merchant_score.rating_milli, params.prior_weight)
+    quality = reputation.stars_to_bps(rating, RANK_PPM_MAX)
+    service = merchant_score.service_bps * 100
+    units = stats.sales_q // Q
+    sales = min(RANK_PPM_MAX, units.bit_length() * RANK_PPM_MAX // params.sales_bits_full)
+    standing = merchant_score.score_bps * 100
+    weights = (params.rank_weight_quality + params.rank_weight_service
+               + params.rank_weight_sales + params.rank_weight_reputation)
+    rank = (params.rank_weight_quality * quality + params.rank_weight_service * service
+            + params.rank_weight_sales * sales + params.rank_weight_reputation * standing) \
+        // weights
+    return RankParts(quality, service, sales, standing, rank)
+
+
+def add_stats(state: MallState, product_id: bytes, merchant: bytes, height: int,
+              params: TrustParams, sales_q: int = 0, rating_sum_q: int = 0,
+              rating_count_q: int = 0, counted_orders: int = 0, reviews: int = 0) -> None:
+    """Add (or, negative, withdraw, floored at 0) to a product's stats brought forward to
+    `height`; the product is re-ranked at the end of the block."""
+    stats = load_stats(state, product_id) or new_product_stats(merchant, height)
+    stats = bring_forward(stats, height, params)
+
+    def bounded(value: int) -> int:
+        return min(max(value, 0), U64_MAX)
+
+    stats = stats._replace(
+        sales_q=bounded(stats.sales_q + sales_q),
+        rating_sum_q=bounded(stats.rating_sum_q + rating_sum_q),
+        rating_count_q=bounded(stats.rating_count_q + rating_count_q),
+        counted_orders=bounded(stats.counted_orders + counted_orders),
+        reviews=min(max(stats.reviews + reviews, 0), 2**32 - 1))
+    state.set(keys.product(product_id), stats.encode())
+    state.set(keys.dirty_product(product_id), MARK)
+
+
+def list_product(state: MallState, product_id: bytes, merchant: bytes, height: int) -> None:
+    """A new listing: stats at zero, indexed at the end of the block."""
+    state.set(keys.product(product_id), new_product_stats(merchant, height).encode())
+    state.set(keys.dirty_product(product_id), MARK)
+
+
+def _index(state: MallState, product_id: bytes, product: Product, rank_ppm: int,
+           present: bool) -> None:
+    for kind, term in terms_of(product):
+        key = keys.rank_entry(kind, term, rank_ppm, product_id)
+        if present:
+            state.set(key, MARK)
+        else:
+            state.delete(key)
+
+
+def rerank(state: MallState, product_id: bytes, height: int, params: TrustParams) -> None:
+    """Recompute a listing's rank at `height` and move its index entries if it changed; a
+    delisted (or missing) listing leaves the index."""
+    stats = load_stats(state, product_id)
+    if stats is None:
+        return
+    product = load_product(state, product_id)
+    stats = bring_forward(stats, height, params)
+    active = product is not None and product.status == PRODUCT_ACTIVE
+    if not active:
+        if stats.indexed and product is not None:
+            _index(state, product_id, product, stats.rank_ppm, False)
+        state.set(keys.product(product_id), stats._replace(indexed=0).encode())
+        return
+    assert product is not None
+    _, merchant_score = reputation.current(state, stats.merchant, height, params)
+    rank = rank_of(stats, merchant_score, params).rank_ppm
+    if stats.indexed and rank != stats.rank_ppm:
+        _index(state, product_id, product, stats.rank_ppm, False)
+    if not stats.indexed or rank != stats.rank_ppm:
+        _index(state, product_id, product, rank, True)
+    state.set(keys.product(product_id), stats._replace(rank_ppm=rank, indexed=1).encode())
+
+
+def merchant_products_after(state: StateReader, merchant: bytes, cursor: bytes,
+                            limit: int) -> list[bytes]:
+    """Up to `limit` of the merchant's product ids after `cursor` (exclusive; empty: from
+    the first), in id order (the mall's index 0x16)."""
+    start, end = mall_keys.prefix_range(mall_keys.products_of(merchant))
+    if cursor:
+        start = mall_keys.merchant_product(merchant, cursor) + b"\x00"
+    return [key[-32:] for key, _ in state.scan(start, end, limit)]
+
+
+# --- reads: top and search ------------------------------------------------------------------
+
+
+def _with_objects(state: StateReader, index_entries: Entries) -> Entries:
+    entries: Entries = []
+    for key, value in index_entries:
+        product_id = key[-32:]
+        entries.append((key, value))
+        for object_key in (mall_keys.product(product_id), keys.product(product_id)):
+            raw = state.get(object_key)
+            if raw is not None:
+                entries.append((object_key, raw))
+    return entries
+
+
+def top(state: StateReader, k: int, category: str = "") -> Entries:
+    """The k best listings (of a category and its sub-categories): index entries, each
+    followed by its product and its stats."""
+    prefix = keys.rank_prefix(keys.TERM_CATEGORY, category.encode("ascii")) if category \
+        else keys.rank_prefix(keys.TERM_ALL, b"")
+    start, end = keys.prefix_range(prefix)
+    return _with_objects(state, state.scan(start, end, k))
+
+
+def search(state: StateReader, query: str, k: int) -> Entries:
+    """The k best listings whose title and category tokens hold every token of `query`
+    (ValueError if it has none): the longest token's list is read in rank order, at most
+    SEARCH_SCAN_MAX entries, keeping listings that hold the other tokens too."""
+    words = tokens(query, SEARCH_TERMS_MAX)
+    if not words:
+        raise ValueError("the query has no token (2-32 letters or digits)")
+    lead = max(words, key=lambda word: (len(word), word))
+    others = [word for word in words if word != lead]
+    start, end = keys.prefix_range(keys.rank_prefix(keys.TERM_TOKEN, lead))
+    found: Entries = []
+    scanned = 0
+    while scanned < SEARCH_SCAN_MAX and len(found) < k:
+        batch = state.scan(start, end, min(SEARCH_SCAN_MAX - scanned, max(4 * k, 64)))
+        if not batch:
+            break
+        scanned += len(batch)
+        for key, value in batch:
+            if not others or _holds(state, key[-32:], others):
+                found.append((key, value))
+                if len(found) == k:
+                    break
+        start = batch[-1][0] + b"\x00"
+    return _with_objects(state, found)
+
+
+def _holds(state: StateReader, product_id: bytes, words: list[bytes]) -> bool:
+    product = load_product(state, product_id)
+    if product is None:
+        return False
+    have = {term for kind, term in terms_of(product) if kind == keys.TERM_TOKEN}
+    return all(word in have for word in words)
