@@ -31,6 +31,7 @@ from .address import decode_address, encode_address
 from .constants import (
     ADDRESS_BYTES,
     BPS_DENOMINATOR,
+    BURST_TRACKED_MAX,
     CHAIN_ID_BYTES_MAX,
     DISPUTE_ROUNDS_MAX,
     GENESIS_BALANCES_MAX,
@@ -184,7 +185,7 @@ class MallGenesis:
 # their canonical order (docs/trust.md section 2). `high` None means the width's maximum.
 _TRUST_PARAM_RULES: tuple[tuple[str, int, int, int | None], ...] = (
     ("review_window_ms", 8, 1, MALL_TIMEOUT_MS_MAX),
-    ("half_life_blocks", 8, 1, 1 << 40),
+    ("half_life_blocks", 8, 64, 1 << 40),
     ("prior_rating_milli", 2, 1_000, 5_000),
     ("prior_weight", 2, 1, 10_000),
     ("service_prior_bps", 2, 0, BPS_DENOMINATOR),
@@ -202,7 +203,7 @@ _TRUST_PARAM_RULES: tuple[tuple[str, int, int, int | None], ...] = (
     ("sales_bits_full", 1, 1, 64),
     ("rank_sweep_per_block", 2, 0, 10_000),
     ("concentration_ratio", 1, 2, 255),
-    ("burst_first_orders", 2, 1, None),
+    ("burst_first_orders", 2, 1, BURST_TRACKED_MAX),
     ("flowback_window_ms", 8, 0, MALL_TIMEOUT_MS_MAX),
     ("report_deposit", 8, 0, None),
     ("report_seats", 1, 1, 3),

@@ -1,11 +1,13 @@
 """Integer decay by height: recent activity weighs more (docs/trust.md section 3.1).
 
-A decayed accumulator is kept as of the height it was last touched and
-brought forward lazily: `decay(x, blocks, half_life)` is
-`x * 2^(-steps / 64) >> 0` with `steps = blocks * 64 // half_life`, i.e. the
-factor falls in 64 equal steps per half-life, computed as a table entry
-(Q32) and a right shift for whole half-lives. Every operation is an
-integer one (floor), so every node computes the same bits.
+A decayed accumulator is kept as of a height and brought forward lazily, in
+whole steps: a step is `half_life_blocks // 64` blocks, and `steps` steps
+multiply a value by `2^(-steps / 64)` (a table entry, Q32, and a right shift
+for whole half-lives), floor. `advance(last, height, half_life)` says how
+many whole steps lie between two heights and the height they bring the
+record to (`last + steps * step`): the blocks short of a step carry over, so
+an accumulator touched every block still decays. Every operation is an
+integer one, so every node computes the same bits.
 """
 
 from __future__ import annotations
@@ -35,16 +37,35 @@ DECAY_Q32: tuple[int, ...] = (
 assert len(DECAY_Q32) == DECAY_STEPS_PER_HALF_LIFE
 
 
-def decay(value: int, blocks: int, half_life_blocks: int) -> int:
-    """`value` after `blocks` blocks of decay with the given half-life (floor)."""
-    assert value >= 0 and blocks >= 0 and half_life_blocks > 0
-    if blocks == 0 or value == 0:
+def step_blocks(half_life_blocks: int) -> int:
+    """Blocks per decay step (a genesis half-life is at least 64 blocks)."""
+    assert half_life_blocks >= DECAY_STEPS_PER_HALF_LIFE
+    return half_life_blocks // DECAY_STEPS_PER_HALF_LIFE
+
+
+def advance(last_height: int, height: int, half_life_blocks: int) -> tuple[int, int]:
+    """(whole steps from `last_height` to `height`, the height those steps reach)."""
+    assert height >= last_height
+    size = step_blocks(half_life_blocks)
+    steps = (height - last_height) // size
+    return steps, last_height + steps * size
+
+
+def decay_steps(value: int, steps: int) -> int:
+    """`value * 2^(-steps / 64)`, floor."""
+    assert value >= 0 and steps >= 0
+    if steps == 0 or value == 0:
         return value
-    steps = blocks * DECAY_STEPS_PER_HALF_LIFE // half_life_blocks
     halvings, step = divmod(steps, DECAY_STEPS_PER_HALF_LIFE)
     if halvings >= 64 + value.bit_length():
         return 0
     return (value * DECAY_Q32[step]) >> (32 + halvings)
+
+
+def decay(value: int, blocks: int, half_life_blocks: int) -> int:
+    """`value` after the whole steps in `blocks` blocks (a contribution made `blocks`
+    ago, as it weighs now)."""
+    return decay_steps(value, blocks // step_blocks(half_life_blocks))
 
 
 def integer_root(n: int, k: int) -> int:

@@ -26,6 +26,7 @@ from ..constants import (
     TOKEN_BYTES_MAX,
     TOKEN_BYTES_MIN,
     TRUST_COUNT_ONE,
+    U32_MAX,
     U64_MAX,
 )
 from ..genesis import TrustParams
@@ -33,7 +34,7 @@ from ..mall import keys as mall_keys
 from ..mall.codec import MARK, MallState, StateReader
 from ..mall.products import PRODUCT_ACTIVE, Product, load_product
 from . import keys, reputation
-from .decay import decay
+from .decay import advance, decay_steps
 from .records import ProductStats, decode_product_stats, new_product_stats
 
 Q = TRUST_COUNT_ONE
@@ -97,15 +98,13 @@ def load_stats(state: StateReader, product_id: bytes) -> ProductStats | None:
 
 
 def bring_forward(stats: ProductStats, height: int, params: TrustParams) -> ProductStats:
-    blocks = height - stats.last_height
-    assert blocks >= 0
-    if blocks == 0:
+    """The stats decayed by the whole steps from `last_height` to `height`."""
+    steps, reached = advance(stats.last_height, height, params.half_life_blocks)
+    if steps == 0:
         return stats
-    half_life = params.half_life_blocks
-    return stats._replace(last_height=height,
-                          sales_q=decay(stats.sales_q, blocks, half_life),
-                          rating_sum_q=decay(stats.rating_sum_q, blocks, half_life),
-                          rating_count_q=decay(stats.rating_count_q, blocks, half_life))
+    return stats._replace(last_height=reached, sales_q=decay_steps(stats.sales_q, steps),
+                          rating_sum_q=decay_steps(stats.rating_sum_q, steps),
+                          rating_count_q=decay_steps(stats.rating_count_q, steps))
 
 
 class RankParts(NamedTuple):
@@ -141,18 +140,19 @@ def add_stats(state: MallState, product_id: bytes, merchant: bytes, height: int,
               rating_count_q: int = 0, counted_orders: int = 0, reviews: int = 0) -> None:
     """Add (or, negative, withdraw, floored at 0) to a product's stats brought forward to
     `height`; the product is re-ranked at the end of the block."""
-    stats = load_stats(state, product_id) or new_product_stats(merchant, height)
-    stats = bring_forward(stats, height, params)
+    old = load_stats(state, product_id)
+    stats = new_product_stats(merchant, height) if old is None \
+        else bring_forward(old, height, params)
 
-    def bounded(value: int) -> int:
-        return min(max(value, 0), U64_MAX)
+    def bounded(value: int, top: int = U64_MAX) -> int:
+        return min(max(value, 0), top)
 
     stats = stats._replace(
         sales_q=bounded(stats.sales_q + sales_q),
         rating_sum_q=bounded(stats.rating_sum_q + rating_sum_q),
         rating_count_q=bounded(stats.rating_count_q + rating_count_q),
         counted_orders=bounded(stats.counted_orders + counted_orders),
-        reviews=min(max(stats.reviews + reviews, 0), 2**32 - 1))
+        reviews=bounded(stats.reviews + reviews, U32_MAX))
     state.set(keys.product(product_id), stats.encode())
     state.set(keys.dirty_product(product_id), MARK)
 
@@ -175,26 +175,26 @@ def _index(state: MallState, product_id: bytes, product: Product, rank_ppm: int,
 
 def rerank(state: MallState, product_id: bytes, height: int, params: TrustParams) -> None:
     """Recompute a listing's rank at `height` and move its index entries if it changed; a
-    delisted (or missing) listing leaves the index."""
-    stats = load_stats(state, product_id)
-    if stats is None:
+    delisted (or missing) listing leaves the index. Writes only what changed."""
+    old = load_stats(state, product_id)
+    if old is None:
         return
     product = load_product(state, product_id)
-    stats = bring_forward(stats, height, params)
-    active = product is not None and product.status == PRODUCT_ACTIVE
-    if not active:
+    stats = bring_forward(old, height, params)
+    if product is None or product.status != PRODUCT_ACTIVE:
         if stats.indexed and product is not None:
             _index(state, product_id, product, stats.rank_ppm, False)
-        state.set(keys.product(product_id), stats._replace(indexed=0).encode())
-        return
-    assert product is not None
-    _, merchant_score = reputation.current(state, stats.merchant, height, params)
-    rank = rank_of(stats, merchant_score, params).rank_ppm
-    if stats.indexed and rank != stats.rank_ppm:
-        _index(state, product_id, product, stats.rank_ppm, False)
-    if not stats.indexed or rank != stats.rank_ppm:
-        _index(state, product_id, product, rank, True)
-    state.set(keys.product(product_id), stats._replace(rank_ppm=rank, indexed=1).encode())
+        stats = stats._replace(indexed=0)
+    else:
+        _, merchant_score = reputation.current(state, stats.merchant, height, params)
+        rank = rank_of(stats, merchant_score, params).rank_ppm
+        if stats.indexed and rank != stats.rank_ppm:
+            _index(state, product_id, product, stats.rank_ppm, False)
+        if not stats.indexed or rank != stats.rank_ppm:
+            _index(state, product_id, product, rank, True)
+        stats = stats._replace(rank_ppm=rank, indexed=1)
+    if stats != old:
+        state.set(keys.product(product_id), stats.encode())
 
 
 def merchant_products_after(state: StateReader, merchant: bytes, cursor: bytes,

@@ -12,9 +12,14 @@ from __future__ import annotations
 import struct
 from typing import Any, NamedTuple
 
-from ..constants import HASH_BYTES, TRUST_VERSION
+from ..constants import (
+    BURST_TRACKED_MAX,
+    CONCENTRATION_TRACKED_MAX,
+    HASH_BYTES,
+    TRUST_VERSION,
+)
 from ..errors import DecodeError
-from ..mall.codec import NO_ID, StateReader
+from ..mall.codec import NO_ID, StateReader, value_reader, writer
 
 
 def _pack(layout: struct.Struct, record: tuple) -> bytes:
@@ -296,33 +301,58 @@ def decode_id(value: bytes, what: str) -> bytes:
 
 # --- small counters -----------------------------------------------------------------------
 
-_BUCKET = struct.Struct(">BIII")
-
-
 class HourBucket(NamedTuple):
-    """`0x37 || hour || merchant`: the shop's orders in that hour of block time."""
+    """`0x37 || hour || merchant`: the shop's orders in that hour of block time, and the
+    fresh buyers' first orders (their ids while at most `burst_first_orders`)."""
 
     orders: int
     buyers: int  # unique buyers
-    first_orders: int  # orders that were their buyer's first
+    first_orders: int  # orders that were a fresh buyer's first
+    first_ids: tuple[bytes, ...]
 
     def encode(self) -> bytes:
-        return _pack(_BUCKET, self)
+        out = writer().u32(self.orders).u32(self.buyers).u32(self.first_orders)
+        out.u8(len(self.first_ids))
+        for order_id in self.first_ids:
+            out.fixed(order_id, HASH_BYTES)
+        return out.getvalue()
 
 
 def decode_hour_bucket(value: bytes) -> HourBucket:
-    return HourBucket(*_unpack(_BUCKET, value, "hour bucket"))
+    reader = value_reader(value, "hour bucket")
+    head = (reader.u32("orders"), reader.u32("buyers"), reader.u32("first orders"))
+    ids = tuple(reader.hash("order id") for _ in range(reader.u8("ids")))
+    reader.finish()
+    if len(ids) > BURST_TRACKED_MAX:
+        raise DecodeError("hour bucket: too many ids")
+    return HourBucket(*head, ids)
 
 
-_COUNT = struct.Struct(">BI")
+EMPTY_BUCKET = HourBucket(0, 0, 0, ())
 
 
-def encode_count(count: int) -> bytes:
-    return _COUNT.pack(TRUST_VERSION, count)
+class HourBuyer(NamedTuple):
+    """`0x37 || hour || merchant || buyer`: the buyer's orders at the shop in that hour
+    (their ids, the first CONCENTRATION_TRACKED_MAX)."""
+
+    count: int
+    ids: tuple[bytes, ...]
+
+    def encode(self) -> bytes:
+        out = writer().u32(self.count).u8(len(self.ids))
+        for order_id in self.ids:
+            out.fixed(order_id, HASH_BYTES)
+        return out.getvalue()
 
 
-def decode_count(value: bytes, what: str) -> int:
-    return _unpack(_COUNT, value, what)[0]
+def decode_hour_buyer(value: bytes) -> HourBuyer:
+    reader = value_reader(value, "hour buyer")
+    count = reader.u32("count")
+    ids = tuple(reader.hash("order id") for _ in range(reader.u8("ids")))
+    reader.finish()
+    if len(ids) > CONCENTRATION_TRACKED_MAX:
+        raise DecodeError("hour buyer: too many ids")
+    return HourBuyer(count, ids)
 
 
 def load(state: StateReader, key: bytes, decode: Any, default: Any = None) -> Any:

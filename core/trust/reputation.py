@@ -19,7 +19,7 @@ from ..constants import BPS_DENOMINATOR, TRUST_COUNT_ONE, U32_MAX, U64_MAX
 from ..genesis import TrustParams
 from ..mall.codec import MARK, MallState, StateReader
 from . import keys
-from .decay import decay
+from .decay import advance, decay, decay_steps
 from .records import EMPTY_REPUTATION, Reputation, decode_reputation
 
 Q = TRUST_COUNT_ONE
@@ -42,14 +42,13 @@ class Score(NamedTuple):
 
 
 def bring_forward(record: Reputation, height: int, params: TrustParams) -> Reputation:
-    """The record with every decayed field decayed from its `last_height` to `height`."""
-    blocks = height - record.last_height
-    assert blocks >= 0, "a reputation is never brought backwards"
-    if blocks == 0:
+    """The record with every decayed field decayed by the whole steps from its
+    `last_height` to `height` (decay.advance: the rest of a step carries over)."""
+    steps, reached = advance(record.last_height, height, params.half_life_blocks)
+    if steps == 0:
         return record
-    half_life = params.half_life_blocks
-    changes = {name: decay(getattr(record, name), blocks, half_life) for name in DECAYED}
-    return record._replace(last_height=height, **changes)
+    changes = {name: decay_steps(getattr(record, name), steps) for name in DECAYED}
+    return record._replace(last_height=reached, **changes)
 
 
 def bayesian_milli(sum_q: int, count_q: int, prior_milli: int, prior_weight: int) -> int:
@@ -104,9 +103,9 @@ def touch(state: MallState, merchant: bytes, height: int, params: TrustParams,
           **deltas: int) -> None:
     """Add `deltas` (negative: withdraw, floored at 0) to the merchant's record brought
     forward to `height`; the merchant is re-scored at the end of the block."""
-    record = bring_forward(load(state, merchant), height, params)
-    if record.last_height != height:  # a new record: start it at this height
-        record = record._replace(last_height=height)
+    raw = state.get(keys.merchant(merchant))
+    record = EMPTY_REPUTATION._replace(last_height=height) if raw is None \
+        else bring_forward(decode_reputation(raw), height, params)
     changes = {}
     for name, delta in deltas.items():
         top = U32_MAX if name in ("strikes", "fake_orders", "flagged_orders") else U64_MAX
@@ -122,9 +121,9 @@ def decayed_since(value: int, since_height: int, height: int, params: TrustParam
 
 def rescore(state: MallState, merchant: bytes, height: int, params: TrustParams) -> bool:
     """Bring the record to `height` and store its score; whether the score changed."""
-    record = bring_forward(load(state, merchant), height, params)
-    new = score(record, params).score_bps
-    changed = new != record.score_bps
-    save(state, merchant, record._replace(last_height=height, score_bps=new))
-    return changed
-
+    old = load(state, merchant)
+    record = bring_forward(old, height, params)
+    record = record._replace(score_bps=score(record, params).score_bps)
+    if record != old:
+        save(state, merchant, record)
+    return record.score_bps != old.score_bps

@@ -21,7 +21,12 @@ only for the current and the previous hour (`collect_hours`, end hook).
 
 from __future__ import annotations
 
-from ..constants import CREATOR_HOPS_MAX, HOUR_GC_PER_BLOCK_MAX, HOUR_MS
+from ..constants import (
+    CONCENTRATION_TRACKED_MAX,
+    CREATOR_HOPS_MAX,
+    HOUR_GC_PER_BLOCK_MAX,
+    HOUR_MS,
+)
 from ..genesis import Genesis
 from ..mall import keys as mall_keys
 from ..mall.codec import MARK, Clock, MallState, TxContext
@@ -29,17 +34,18 @@ from ..mall.draw import creators
 from ..mall.funds import invariant
 from ..mall.order_record import require_order
 from ..mall.products import decode_product_ref
-from ..state.accounts import decode_transfer
+from ..state.accounts import creator_key, decode_transfer
 from . import keys, ledger, ranking
 from .records import (
+    EMPTY_BUCKET,
     FLAG_BURST,
     FLAG_CONCENTRATION,
     FLAG_FLOWBACK,
     FLAG_FUNDED,
     HourBucket,
-    decode_count,
+    HourBuyer,
     decode_hour_bucket,
-    encode_count,
+    decode_hour_buyer,
     new_order_trust,
 )
 
@@ -50,33 +56,37 @@ def _is_first_order(state: MallState, buyer: bytes) -> bool:
 
 
 def on_order_placed(state: MallState, ctx: TxContext, genesis: Genesis) -> None:
-    """ORDER_PLACE succeeded: the order's trust record and its signals."""
+    """ORDER_PLACE succeeded: the order's trust record and its signals (docs/trust.md 6.2)."""
     params = genesis.trust.params
     order_id = ctx.tx.tx_id
     order = require_order(state, order_id)
     merchant, buyer = order.merchant, order.buyer
-    flags = 0
+    ledger.save(state, order_id, new_order_trust(merchant, order.product_id, buyer))
     if merchant in creators(state, buyer, CREATOR_HOPS_MAX):
-        flags |= FLAG_FUNDED
+        ledger.void(state, ctx, genesis, order_id, FLAG_FUNDED)
     hour = ctx.timestamp_ms // HOUR_MS
     bucket_key = keys.hour_bucket(hour, merchant)
     raw = state.get(bucket_key)
-    bucket = HourBucket(0, 0, 0) if raw is None else decode_hour_bucket(raw)
+    bucket = EMPTY_BUCKET if raw is None else decode_hour_bucket(raw)
     buyer_key = keys.hour_buyer(hour, merchant, buyer)
     raw = state.get(buyer_key)
-    seen = 0 if raw is None else decode_count(raw, "hour buyer")
-    first = _is_first_order(state, buyer)
-    bucket = HourBucket(bucket.orders + 1, bucket.buyers + (seen == 0),
-                        bucket.first_orders + first)
+    mine = HourBuyer(0, ()) if raw is None else decode_hour_buyer(raw)
+    fresh_first = _is_first_order(state, buyer) and \
+        state.get(creator_key(buyer)) is not None
+    mine = HourBuyer(mine.count + 1, (*mine.ids, order_id)[:CONCENTRATION_TRACKED_MAX])
+    first_ids = bucket.first_ids
+    if fresh_first and len(first_ids) < params.burst_first_orders:
+        first_ids = (*first_ids, order_id)
+    bucket = HourBucket(bucket.orders + 1, bucket.buyers + (mine.count == 1),
+                        bucket.first_orders + fresh_first, first_ids)
     state.set(bucket_key, bucket.encode())
-    state.set(buyer_key, encode_count(seen + 1))
-    if seen + 1 >= 2 and bucket.orders >= params.concentration_ratio * bucket.buyers:
-        flags |= FLAG_CONCENTRATION
-    if first and bucket.first_orders > params.burst_first_orders:
-        flags |= FLAG_BURST
-    ledger.save(state, order_id, new_order_trust(merchant, order.product_id, buyer))
-    if flags:
-        ledger.void(state, ctx, genesis, order_id, flags)
+    state.set(buyer_key, mine.encode())
+    if mine.count >= 2 and bucket.orders >= params.concentration_ratio * bucket.buyers:
+        for tracked in (*mine.ids, order_id):  # the buyer's earlier orders this hour too
+            ledger.void(state, ctx, genesis, tracked, FLAG_CONCENTRATION)
+    if fresh_first and bucket.first_orders > params.burst_first_orders:
+        for tracked in (*bucket.first_ids, order_id):  # the first ones of the burst too
+            ledger.void(state, ctx, genesis, tracked, FLAG_BURST)
 
 
 def on_transfer(state: MallState, ctx: TxContext, genesis: Genesis) -> None:
