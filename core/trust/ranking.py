@@ -44,25 +44,45 @@ Entries = list[tuple[bytes, bytes]]
 # --- terms ----------------------------------------------------------------------------
 
 
-def _is_token_byte(byte: int) -> bool:
-    return byte >= 0x80 or 0x30 <= byte <= 0x39 or 0x61 <= byte <= 0x7A or 0x41 <= byte <= 0x5A
+# Code points that separate tokens besides ASCII non-alphanumerics: Latin-1 punctuation and
+# symbols, general punctuation up to miscellaneous symbols and arrows, supplemental and CJK
+# punctuation, small and full-width forms' punctuation, emoji. Fixed ranges, not a Unicode
+# database, so every node and every Python agrees.
+_SEPARATOR_RANGES = ((0x80, 0xBF), (0xD7, 0xD7), (0xF7, 0xF7), (0x2000, 0x2BFF),
+                     (0x2E00, 0x2E7F), (0x3000, 0x303F), (0xFE10, 0xFE6F), (0xFF00, 0xFF0F),
+                     (0xFF1A, 0xFF20), (0xFF3B, 0xFF40), (0xFF5B, 0xFF65), (0x1F000, 0x1FAFF))
+
+
+def _token_char(char: str) -> str | None:
+    """The character as it goes into a token (ASCII lower-cased), None for a separator."""
+    point = ord(char)
+    if point < 0x80:
+        if "0" <= char <= "9" or "a" <= char <= "z":
+            return char
+        return chr(point + 32) if "A" <= char <= "Z" else None
+    for low, high in _SEPARATOR_RANGES:
+        if low <= point <= high:
+            return None
+    return char
 
 
 def tokens(text: str, limit: int = TITLE_TOKENS_MAX) -> list[bytes]:
-    """The distinct tokens of `text`, in order: maximal runs of ASCII letters and digits
-    and non-ASCII bytes of its UTF-8, ASCII lower-cased, 2..32 bytes (others skipped), at
-    most `limit`. Byte rules only, so every node and every Python agrees."""
+    """The distinct tokens of `text`, in order: maximal runs of ASCII letters and digits and
+    non-ASCII characters outside the separator ranges, ASCII lower-cased (other letters as
+    written), kept when their UTF-8 is 2..32 bytes, at most `limit`."""
     found: list[bytes] = []
-    run = bytearray()
-    for byte in text.encode("utf-8") + b" ":
-        if _is_token_byte(byte):
-            run.append(byte + 32 if 0x41 <= byte <= 0x5A else byte)
+    run: list[str] = []
+    for char in text + " ":
+        mapped = _token_char(char)
+        if mapped is not None:
+            run.append(mapped)
             continue
-        if TOKEN_BYTES_MIN <= len(run) <= TOKEN_BYTES_MAX and bytes(run) not in found:
-            found.append(bytes(run))
+        word = "".join(run).encode("utf-8")
+        run.clear()
+        if TOKEN_BYTES_MIN <= len(word) <= TOKEN_BYTES_MAX and word not in found:
+            found.append(word)
             if len(found) == limit:
                 break
-        run.clear()
     return found
 
 
