@@ -243,10 +243,15 @@ def _expire(state: MallState, block: Clock, oldest: int, now: int,
 # --- REWARD_CLAIM and REWARD_ATTEST ----------------------------------------------------------
 
 
+@payload_decoder
+def decode_claim_request(payload: bytes) -> None:
+    """REWARD_CLAIM payload: the version byte alone."""
+    payload_reader(payload, "claim").finish()
+
+
 def claim(state: MallState, ctx: TxContext, genesis: Genesis) -> None:
     """REWARD_CLAIM (docs/trust.md 9.4): settle the sender and pay its pending rewards."""
-    reader = payload_reader(ctx.tx.payload, "claim")
-    reader.finish()
+    decode_claim_request(ctx.tx.payload)
     account = settle(state, ctx.sender, current_epoch(state))
     if account.pending == 0:
         raise NothingToClaim("no reward is owed to the sender (points of the current epoch "

@@ -141,6 +141,13 @@ class TrustChain(MallChain):
         raw = self.get(trust_keys.epoch(number))
         return None if raw is None else decode_epoch(raw)
 
+    def issued(self) -> int:
+        """Units issued so far (the total supply is the genesis total plus these)."""
+        from chainmall.core.trust.records import decode_u64
+
+        raw = self.get(trust_keys.META_ISSUED)
+        return 0 if raw is None else decode_u64(raw, "issued")
+
     def report_record(self, report_id: bytes):
         return decode_report(self.get(trust_keys.report(report_id)))
 
@@ -182,3 +189,25 @@ def sell(chain: TrustChain, sales: list[tuple[KeyPair, KeyPair, bytes, int]],
                         for (_, buyer, _, _), order_id in zip(sales, ids, strict=True)],
                        advance_ms))
     return ids
+
+
+def snapshot(chain: MallChain) -> dict[bytes, bytes]:
+    """Every committed state entry."""
+    with chain.store.reader() as view:
+        return dict(view.state_items())
+
+
+def refused(chain: TrustChain, tx: Any, code: int) -> None:
+    """`tx` alone in a block fails with `code` and changes nothing but its sender's fee and
+    nonce and the fee pool (and the trust rules' own per-block bookkeeping, none here)."""
+    from chainmall.core.address import address_from_public_key
+    from chainmall.core.state.accounts import FEE_POOL_KEY
+
+    before = snapshot(chain)
+    result = chain.block([tx])
+    assert result.codes == [code], (result.codes, result.logs)
+    after = snapshot(chain)
+    sender = account_key(address_from_public_key(tx.sender))
+    changed = {key for key in before.keys() | after.keys()
+               if before.get(key) != after.get(key)} - {sender, FEE_POOL_KEY}
+    assert not changed, sorted(key.hex()[:20] for key in changed)
