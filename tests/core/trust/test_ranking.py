@@ -89,7 +89,7 @@ def test_the_index_follows_the_rank_and_top_reads_it_best_first(market):
 
 
 def test_search_matches_every_token(market):
-    chain, k, products = market
+    chain, _, products = market
 
     def found(text):
         entries = chain.query("/trust/search", (10).to_bytes(2, "big") + text.encode())

@@ -17,8 +17,8 @@ from chainmall.core.errors import (
     ReportNotFound,
     SelfDealing,
 )
-from chainmall.core.mall.parties import decode_party
 from chainmall.core.mall import keys as mall_keys
+from chainmall.core.mall.parties import decode_party
 from chainmall.core.trust.records import FLAG_FAKE, FLAG_REPORTED, ORDER_VOID
 from chainmall.core.trust.reports import (
     REPORT_FAKE,

@@ -145,5 +145,5 @@ def test_payload_worked_examples_of_docs_trust_md() -> None:
     assert ReplyDraft(order, 6, b"Grazie").encode().hex() == \
         "01" + "22" * 32 + "0006" + "0006" + "4772617a6965"
     assert TextPart(order, 1, b"!").encode().hex() == "01" + "22" * 32 + "01" + "0001" + "21"
-    assert text_problem("tab\tand\nnewline".encode()) is None
+    assert text_problem(b"tab\tand\nnewline") is None
     assert text_problem(b"\x7f") is not None
