@@ -241,8 +241,12 @@ class Watcher:
         flags = self._flags(sorted(self.orders))
         edges = {edge: math.log1p(count) for edge, count in counts.items()}
         priors = self._priors(buyers, merchants, by_pair, flags)
-        background = _density(edges, priors)
-        blocks = find_blocks(edges, priors, params.blocks_max,
+        # Evidence scales a buyer's edges (a prior on its own could make a block of
+        # buyers without merchants); the bar is the density of the plain graph.
+        evidence = {edge: weight * (1.0 + priors.get(edge[0], 0.0))
+                    for edge, weight in edges.items()}
+        background = _density(edges)
+        blocks = find_blocks(evidence, {}, params.blocks_max,
                              params.density_factor * background)
         buyer_list = list(buyers)
         merchant_list = list(merchants)
@@ -333,11 +337,11 @@ class Watcher:
         return priors
 
 
-def _density(edges: dict[tuple[int, int], float], priors: dict[int, float]) -> float:
+def _density(edges: dict[tuple[int, int], float]) -> float:
+    """The whole graph's density (column-weighted edges per node)."""
     rows = {row for row, _ in edges}
     columns = {column for _, column in edges}
-    total = sum(weighted(edges).values()) + sum(priors.values())
-    return total / (len(rows) + len(columns))
+    return sum(weighted(edges).values()) / (len(rows) + len(columns))
 
 
 class ReportSink(Protocol):
