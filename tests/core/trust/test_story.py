@@ -101,7 +101,7 @@ def story(tmp_path_factory):
     ok(chain.block([chain.transfer(k["lucciola"], k[f"hired{i}"].address, 2_000)
                     for i in range(3)]))
     camouflaged = []
-    for round_number in range(2):
+    for _round_number in range(2):
         chain.block([], advance_ms=2 * HOUR)
         camouflaged += sell(chain, [(k["lucciola"], k[f"camo{i}"], rival.tx_id, 20_000)
                                     for i in range(6)])
@@ -173,7 +173,7 @@ def test_reviews_are_there_with_their_versions_and_the_reply(story):
 
 
 def test_the_merchant_s_reputation_is_the_documented_formula(story):
-    chain, facts = story
+    chain, _facts = story
     record = chain.reputation(chain.k["rossi"].address)
     sales = 20 + 3 + 6  # the customers, three buyers and the camouflage purchases
     assert record.counted_orders == sales
@@ -237,7 +237,7 @@ def test_the_campaign_leaves_the_rival_no_better_placed(story):
 
 
 def test_rewards_paid_at_the_epoch_boundary_and_claimed(story):
-    chain, facts = story
+    _chain, facts = story
     epoch = facts["epoch"]
     assert epoch.total_points == facts["epoch_points"]
     for name, paid in facts["claimed"].items():
