@@ -64,18 +64,18 @@ def densest(edges: Mapping[tuple[int, int], float],
     priors = dict(row_priors or {})
     # Node ids: rows as ("r", i) -> 2i, columns -> 2j + 1, so one heap holds both.
     adjacency: dict[int, dict[int, float]] = {}
-    for (row, column), weight in edges.items():
+    for (row, column), weight in sorted(edges.items()):  # one order: the same float sums
         a, b = 2 * row, 2 * column + 1
         adjacency.setdefault(a, {})[b] = adjacency.setdefault(a, {}).get(b, 0.0) + weight
         adjacency.setdefault(b, {})[a] = adjacency.setdefault(b, {}).get(a, 0.0) + weight
     for row in priors:
         adjacency.setdefault(2 * row, {})
     priority = {node: priors.get(node // 2, 0.0) if node % 2 == 0 else 0.0
-                for node in adjacency}
+                for node in sorted(adjacency)}
     for node, neighbours in adjacency.items():
         priority[node] += sum(neighbours.values())
-    total = sum(priors.get(node // 2, 0.0) for node in adjacency if node % 2 == 0)
-    total += sum(edges.values())
+    total = sum(priors.get(node // 2, 0.0) for node in sorted(adjacency) if node % 2 == 0)
+    total += sum(weight for _, weight in sorted(edges.items()))
     alive = set(adjacency)
     heap = [(value, node) for node, value in priority.items()]
     heapq.heapify(heap)

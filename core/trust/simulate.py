@@ -11,8 +11,9 @@ its reports, lets a drawn panel rule them (the arbitrators are modelled as
 accurate: they rule "fake" when at least half of a report's orders are
 planted fakes), and `measure` compares what was flagged or reported with
 the ground truth. `detection_table` runs a market with and without its
-campaigns and adds, per brushing merchant, its listing's position in the
-rank index in both runs (it must not be better with the campaign).
+campaigns and adds, per brushing merchant, its listing's rank (and its
+position in the rank index) in both runs: the rank must not be higher with
+the campaign (a position also moves when *other* brushers are punished).
 
 Honest behaviour: buyers (most from genesis, `new_buyer_bps` of them
 created by an exchange account during the run) place 1-4 orders at random
@@ -365,6 +366,7 @@ class Outcome:
     flags: list[int]  # per planned order (0 when it was never placed)
     reported: list[bool]
     rank_positions: dict[int, int]  # shop index -> position of its listing in the index
+    ranks: dict[int, int]  # shop index -> its listing's rank (ppm)
     reports: int
     fake_rulings: int
     failed_txs: int
@@ -576,16 +578,19 @@ class _Runner:
                     bool(record.flags & (FLAG_REPORTED | FLAG_FAKE))
                     or planned.order_id in self.watcher.reported))
             positions: dict[int, int] = {}
+            ranks: dict[int, int] = {}
+            shop_of = {product_id: shop for shop, product_id in self.products.items()}
             start, end = keys.prefix_range(keys.rank_prefix(keys.TERM_ALL, b""))
             for position, (key, _) in enumerate(view.state_range(start, end)):
-                shop = next((s for s, p in self.products.items() if p == key[-32:]), None)
-                if shop is not None:
-                    positions[shop] = position
+                rank, product_id = keys.parse_rank_entry(key)
+                if product_id in shop_of:
+                    positions[shop_of[product_id]] = position
+                    ranks[shop_of[product_id]] = rank
             fake_rulings = sum(
                 1 for report_id in self.reports
                 if decode_report(view.get_state(keys.report(report_id))).state == REPORT_FAKE)
-        return Outcome(plan, flags, reported, positions, len(self.reports), fake_rulings,
-                       self.failed, self.blocks)
+        return Outcome(plan, flags, reported, positions, ranks, len(self.reports),
+                       fake_rulings, self.failed, self.blocks)
 
 
 # --- measuring -----------------------------------------------------------------------------
@@ -629,7 +634,8 @@ class Table:
     """The detection table with the rank check."""
 
     rows: list[Row]
-    positions: dict[int, tuple[int, int, str]]  # brushing shop -> (with, without, kind)
+    # brushing shop -> (kind, rank with, rank without, position with, position without)
+    standing: dict[int, tuple[str, int, int, int, int]]
     outcome: Outcome
 
     @property
@@ -645,8 +651,10 @@ class Table:
 
     @property
     def rank_gainers(self) -> list[int]:
-        return [shop for shop, (with_, without, _) in self.positions.items()
-                if with_ < without]
+        """Brushing shops whose listing ranks higher with their campaign than without (the
+        rank itself: a position also moves when other brushers are punished)."""
+        return [shop for shop, (_, with_, without, _, _) in self.standing.items()
+                if with_ > without]
 
 
 def detection_table(config: MarketConfig,
@@ -662,10 +670,11 @@ def detection_table(config: MarketConfig,
 
     outcome = run_market(with_plan, progress=step("with campaigns"))
     baseline = run_market(without_plan, progress=step("without campaigns"))
-    positions = {shop: (outcome.rank_positions.get(shop, 10**9),
-                        baseline.rank_positions.get(shop, 10**9), kind)
-                 for shop, kind in with_plan.brushing.items()}
-    return Table(measure(outcome), positions, outcome)
+    standing = {shop: (kind, outcome.ranks.get(shop, 0), baseline.ranks.get(shop, 0),
+                       outcome.rank_positions.get(shop, -1),
+                       baseline.rank_positions.get(shop, -1))
+                for shop, kind in with_plan.brushing.items()}
+    return Table(measure(outcome), standing, outcome)
 
 
 def format_table(table: Table) -> str:
@@ -678,8 +687,10 @@ def format_table(table: Table) -> str:
         lines.append(f"{row.kind:<14} {row.orders:>7} {row.caught:>7} "
                      f"{100 * row.rate:>7.2f}% {row.flagged:>8} {row.reported:>9}  ({name})")
     lines.append("")
-    lines.append(f"{'brushing shop':<16} {'kind':<12} {'rank with':>10} {'without':>8}")
-    for shop, (with_, without, kind) in sorted(table.positions.items()):
-        lines.append(f"{shop:<16} {kind:<12} {with_:>10} {without:>8}")
+    lines.append(f"{'brushing shop':<14} {'kind':<12} {'rank with':>10} {'without':>8} "
+                 f"{'position with':>14} {'without':>8}")
+    for shop, (kind, with_, without, at_with, at_without) in sorted(table.standing.items()):
+        lines.append(f"{shop:<14} {kind:<12} {with_:>10} {without:>8} {at_with:>14} "
+                     f"{at_without:>8}")
     return "\n".join(lines)
 
