@@ -116,6 +116,26 @@ ARCHIVE_FORMAT_VERSION = 1
 ARCHIVE_BLOCKS_MAX = 1 << 32  # bounds the trailer's count (u64 on the wire)
 ARCHIVE_READ_BYTES = 1 << 20  # streaming chunk for the trailer hash
 
+# --- the node (core/node/) -----------------------------------------------------
+# Defaults of config.toml's keys, and the largest value each may be set to.
+BLOCK_INTERVAL_MS_DEFAULT = 250  # a block every this many ms while txs wait
+BLOCK_INTERVAL_MS_MAX = 60_000
+MEMPOOL_TXS_DEFAULT = 100_000  # pending txs (all senders)
+MEMPOOL_TXS_MAX = 100_000  # <= half the signature cache: an admitted tx stays cached
+MEMPOOL_BYTES_DEFAULT = 64 * 1024 * 1024  # pending txs' wire bytes
+MEMPOOL_BYTES_MAX = 1 << 30
+MEMPOOL_SENDER_TXS_DEFAULT = 2_000  # pending txs of one sender
+ADMISSION_WINDOW_MS_DEFAULT = 2  # submits gathered into one batch of stateless checks
+ADMISSION_WINDOW_MS_MAX = 100
+ADMISSION_BATCH_TXS_MAX = 4_096  # txs per admission batch (one kernel call)
+ADMISSION_QUEUE_TXS_MAX = 65_536  # submits waiting for admission; more are refused
+FINAL_RESULTS_KEPT_MAX = 200_000  # recent final txs' results (with events) kept in memory
+SUBSCRIPTION_ITEMS_MAX = 4_096  # undelivered items per subscriber before it is ended
+NODE_STOP_MS_MAX = 30_000  # a stopping node waits this long for the block in hand
+# Pruning: the state trees of the last N heights stay provable (0 keeps every height).
+PRUNE_RETAIN_HEIGHTS_DEFAULT = 10_000
+PRUNE_RETAIN_HEIGHTS_MAX = U32_MAX
+
 # --- relations ---------------------------------------------------------------------
 assert TX_BODY_FIXED_BYTES + CHAIN_ID_BYTES_MAX + TX_PAYLOAD_BYTES_MAX <= TX_BODY_BYTES_MAX
 assert TX_BODY_BYTES_MAX <= BLAKE3_KERNEL_INPUT_BYTES_MAX
@@ -126,3 +146,10 @@ assert MAP_SIZE_BYTES_DEFAULT <= MAP_SIZE_BYTES_MAX
 assert GENESIS_VALIDATORS_MAX <= COMMIT_SIGNATURES_MAX
 assert TABLE_ACCOUNTS != TABLE_FEE_POOL
 assert 10 + len(STATE_TABLES) <= STORE_DBS_MAX
+assert MEMPOOL_TXS_DEFAULT <= MEMPOOL_TXS_MAX <= SIGNATURE_CACHE_ENTRIES_MAX // 2
+assert MEMPOOL_BYTES_DEFAULT <= MEMPOOL_BYTES_MAX
+assert MEMPOOL_SENDER_TXS_DEFAULT <= MEMPOOL_TXS_DEFAULT
+assert ADMISSION_WINDOW_MS_DEFAULT <= ADMISSION_WINDOW_MS_MAX
+assert ADMISSION_BATCH_TXS_MAX <= BATCH_ITEMS_MAX
+assert BLOCK_INTERVAL_MS_DEFAULT <= BLOCK_INTERVAL_MS_MAX
+assert PRUNE_RETAIN_HEIGHTS_DEFAULT <= PRUNE_RETAIN_HEIGHTS_MAX

@@ -224,6 +224,55 @@ class StoreConflict(StorageError):
     code = 205
 
 
+# The node (core/node/): what its mempool refuses and what a running node cannot do.
+class NodeError(ChainmallError):
+    """The node cannot do what was asked (a mempool refusal, a stopping node)."""
+
+    code = 400
+
+
+class MempoolFull(NodeError):
+    """The mempool is full and the tx's fee does not beat the lowest pending one."""
+
+    code = 401
+
+
+class TxAlreadyPending(NodeError):
+    """The very same tx (same id) is already in the mempool."""
+
+    code = 402
+
+
+class NonceTaken(NodeError):
+    """Another pending tx of the same sender already has this nonce."""
+
+    code = 403
+
+
+class SenderLimit(NodeError):
+    """The sender has the most pending txs allowed, or the nonce is too far ahead."""
+
+    code = 404
+
+
+class NodeStopping(NodeError):
+    """The node is shutting down and takes no new work."""
+
+    code = 405
+
+
+class SubscriberLagged(NodeError):
+    """A subscriber fell too far behind; its subscription was ended."""
+
+    code = 407
+
+
+class InvalidConfig(InvalidInput):
+    """A node configuration value (file, flag or variable) that is unknown or out of range."""
+
+    code = 406
+
+
 # Stateless per-tx verdicts, in the fixed order every node checks them.
 # The batch kernel and the reference return exactly these codes.
 TX_CHECK_ORDER: tuple[type[ChainmallError], ...] = (
