@@ -20,6 +20,7 @@ from .demo import demo
 from .doctor import doctor
 from .keys import keys
 from .node import init
+from .node_cmd import node
 
 EXIT_ERROR = 1
 
@@ -65,6 +66,7 @@ cli.add_command(doctor)
 cli.add_command(demo)
 cli.add_command(init)
 cli.add_command(db)
+cli.add_command(node)
 
 if __name__ == "__main__":  # pragma: no cover
     cli()

@@ -131,7 +131,9 @@ ADMISSION_BATCH_TXS_MAX = 4_096  # txs per admission batch (one kernel call)
 ADMISSION_QUEUE_TXS_MAX = 65_536  # submits waiting for admission; more are refused
 FINAL_RESULTS_KEPT_MAX = 200_000  # recent final txs' results (with events) kept in memory
 SUBSCRIPTION_ITEMS_MAX = 4_096  # undelivered items per subscriber before it is ended
-NODE_STOP_MS_MAX = 30_000  # a stopping node waits this long for the block in hand
+# A node maps its ledger this large from the start (address space, not disk: the file
+# grows as written), so the map never has to grow under the node's reader threads.
+NODE_MAP_SIZE_BYTES = 1 << 38  # 256 GiB
 # Pruning: the state trees of the last N heights stay provable (0 keeps every height).
 PRUNE_RETAIN_HEIGHTS_DEFAULT = 10_000
 PRUNE_RETAIN_HEIGHTS_MAX = U32_MAX
@@ -146,6 +148,7 @@ assert MAP_SIZE_BYTES_DEFAULT <= MAP_SIZE_BYTES_MAX
 assert GENESIS_VALIDATORS_MAX <= COMMIT_SIGNATURES_MAX
 assert TABLE_ACCOUNTS != TABLE_FEE_POOL
 assert 10 + len(STATE_TABLES) <= STORE_DBS_MAX
+assert MAP_SIZE_BYTES_DEFAULT <= NODE_MAP_SIZE_BYTES <= MAP_SIZE_BYTES_MAX
 assert MEMPOOL_TXS_DEFAULT <= MEMPOOL_TXS_MAX <= SIGNATURE_CACHE_ENTRIES_MAX // 2
 assert MEMPOOL_BYTES_DEFAULT <= MEMPOOL_BYTES_MAX
 assert MEMPOOL_SENDER_TXS_DEFAULT <= MEMPOOL_TXS_DEFAULT
