@@ -84,8 +84,13 @@ STATE_LEAF_CONTEXT = "chainmall 2026-11 state leaf v1"
 STATE_NODE_CONTEXT = "chainmall 2026-11 state node v1"
 
 # --- storage ---------------------------------------------------------------
-STORE_FORMAT_VERSION = 2  # 2: staged tx_index and tree tables (core/store.py)
-STORE_MERGE_BLOCKS = 16  # staged entries move into their main tables every this many blocks
+# 2: staged tx_index and tree tables; 3: a second staging level, tree nodes stamped with
+# the height that wrote them, the stale-node index (core/store.py)
+STORE_FORMAT_VERSION = 3
+STORE_MERGE_BLOCKS = 16  # staged entries move into the middle level every this many blocks
+# The middle level moves into the main tables one key slice (a hash's first 4 bits) per
+# merge, so each entry reaches the main table within STORE_MERGE_BLOCKS * 16 blocks.
+STORE_FLUSH_SLICES = 16
 MAP_SIZE_BYTES_DEFAULT = 1 << 30  # 1 GiB; doubled on MapFullError
 MAP_SIZE_BYTES_MAX = 1 << 40  # 1 TiB: growth stops here
 STORE_DBS_MAX = 32  # named LMDB databases: the chain tables plus one per state table
@@ -147,7 +152,8 @@ assert set(CHAIN_ID_ALPHABET).isdisjoint(b"\x00")
 assert MAP_SIZE_BYTES_DEFAULT <= MAP_SIZE_BYTES_MAX
 assert GENESIS_VALIDATORS_MAX <= COMMIT_SIGNATURES_MAX
 assert TABLE_ACCOUNTS != TABLE_FEE_POOL
-assert 10 + len(STATE_TABLES) <= STORE_DBS_MAX
+assert 13 + len(STATE_TABLES) <= STORE_DBS_MAX
+assert STORE_FLUSH_SLICES == 16  # a slice is a key's first 4 bits (core/store.py)
 assert MAP_SIZE_BYTES_DEFAULT <= NODE_MAP_SIZE_BYTES <= MAP_SIZE_BYTES_MAX
 assert MEMPOOL_TXS_DEFAULT <= MEMPOOL_TXS_MAX <= SIGNATURE_CACHE_ENTRIES_MAX // 2
 assert MEMPOOL_BYTES_DEFAULT <= MEMPOOL_BYTES_MAX

@@ -87,14 +87,16 @@ def lock_data_dir(data_dir: Path, command: str) -> Callable[[], None]:
     return lambda: os.close(fd)
 
 
-def open_application(data_dir: Path, version: str) -> Application:
+def open_application(data_dir: Path, version: str, retain_heights: int = 0) -> Application:
     """The ABCI application over an initialised data directory (its store mapped at
-    NODE_MAP_SIZE_BYTES); the caller closes `app.store`."""
+    NODE_MAP_SIZE_BYTES, pruning trees older than `retain_heights` heights, 0: none); the
+    caller closes `app.store`."""
     genesis_path = data_dir / GENESIS_FILE
     if not genesis_path.is_file() or not (data_dir / LEDGER_DIR).is_dir():
         raise StoreNotInitialised(f"{data_dir} holds no chain: run `chainmall init` first")
     genesis = load_genesis(genesis_path)
-    store = Store(data_dir / LEDGER_DIR, map_size_bytes=NODE_MAP_SIZE_BYTES)
+    store = Store(data_dir / LEDGER_DIR, map_size_bytes=NODE_MAP_SIZE_BYTES,
+                  retain_heights=retain_heights)
     try:
         return Application(store, genesis, version=version)
     except BaseException:
@@ -157,7 +159,7 @@ def run_node(data_dir: Path, config: Config, home: Path, *, version: str,
     setup_logging(config.log.level, config.log.format)
     release = lock_data_dir(data_dir, "chainmall node start")
     try:
-        app = open_application(data_dir, version)
+        app = open_application(data_dir, version, config.pruning.retain_heights)
         try:
             validator = load_validator(home, config.node.validator_key, passphrase)
             node = Node(app, validator, config, version=version)

@@ -227,6 +227,7 @@ class _Execution:
     app_hash: bytes
     new_nodes: dict[bytes, bytes]
     block: BlockContext
+    stale_nodes: tuple[bytes, ...] = ()
 
 
 class SignatureCache:
@@ -522,7 +523,8 @@ class StateMachine:
                    if value != state.committed_value(key)}
         update = StateTree(view, self._tip.app_hash).apply(changes)
         self._check_supply(state.committed, changes)
-        return _Execution(recorded, results, changes, update.root, update.new_nodes, block)
+        return _Execution(recorded, results, changes, update.root, update.new_nodes, block,
+                          update.stale_nodes)
 
     def _check_supply(self, committed: Mapping[bytes, bytes | None],
                       changes: Mapping[bytes, bytes | None]) -> None:
@@ -564,6 +566,7 @@ class StateMachine:
             app_hash=run.app_hash,
             state_changes=run.changes,
             new_nodes=run.new_nodes,
+            stale_nodes=run.stale_nodes,
         )
         self._pending = _Pending(record, commit, result)
         return result
