@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 from chainmall.core.errors import KeyStoreError
 from chainmall.core.keystore import KeyStore
-from chainmall.core.node.app import run_node
+from chainmall.core.node.app import FrontendFactory, run_node
 from chainmall.core.node.config import SETTINGS, Config, load_config
 
 from .context import Context, package_version
@@ -86,9 +86,11 @@ def start(obj: Context, chain_id: str, data_dir: Path | None, config_file: Path 
     sys.exit(status)
 
 
-def default_frontends(config: Config) -> list:
+def default_frontends(config: Config) -> list[FrontendFactory]:
     """The front ends `node start` serves the node with: the JSON-RPC server."""
-    return []
+    from chainmall.core.node.services import rpc_frontend  # imports the RPC layer
+
+    return [rpc_frontend(config)]
 
 
 @node.command("config")
