@@ -13,12 +13,12 @@ import pytest
 
 pytest.importorskip("chainmall.core.rpc.client")  # the node serves through the RPC layer
 
-from chainmall.core.errors import ChainmallError  # noqa: E402
-from chainmall.core.rpc.client import RpcClient  # noqa: E402
-from chainmall.core.rpc.services import TxInfo, TxState  # noqa: E402
-from chainmall.core.store import Store  # noqa: E402
-from chainmall.core.tx import Tx  # noqa: E402
-from nodeproc import NodeProcess, cli, keys, make_chain, transfers  # noqa: E402
+from chainmall.core.errors import ChainmallError
+from chainmall.core.rpc.client import RpcClient
+from chainmall.core.rpc.services import TxInfo, TxState
+from chainmall.core.store import Store
+from chainmall.core.tx import Tx
+from nodeproc import NodeProcess, cli, keys, make_chain, transfers
 
 pytestmark = pytest.mark.slow
 LOAD_SENDERS = 30  # the load uses these; later checks send from the others

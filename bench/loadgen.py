@@ -1,0 +1,334 @@
+"""Load generator: pre-signed transfers to a real node over K connections; tx/s and latency.
+
+Run (it makes a fresh chain in a temporary directory and starts its own node):
+
+    .venv/bin/python bench/loadgen.py                   # the issue's target run, 60 s
+    .venv/bin/python bench/loadgen.py --soak            # 10 minutes at 3,000 tx/s
+    .venv/bin/python bench/loadgen.py --rate 2000 --duration 20 --connections 8
+
+Issue targets (this 2-core machine, load generator included):
+
+* ">= 5,000 tx/s sustained for 60 s, p50 <= 0.5 s, p99 <= 1 s" from submit to
+  final: every tx is sent as `tx_submit_wait` (one JSON-RPC request that
+  answers when the tx's block is committed), paced open-loop at `--rate`
+  and spread over `--connections`; "accepted" counts the txs the node
+  admitted, "final" those whose wait ended final;
+* "a soak (10 minutes at 3,000 tx/s) with flat memory and flat tree-node
+  count": the node's resident memory and the state tree's entries (all
+  levels) are sampled every 30 s; with pruning on (`--retain-heights`,
+  200 in the soak so it prunes within 10 minutes) both must level off
+  (the last third's mean within 10% of the middle third's), and the
+  ledger file grows with the blocks only;
+* "read queries (account with proof) per second while the write load runs":
+  `--readers` connections each ask for a random account with its proof in
+  a loop.
+
+All txs are signed before the run (in two processes); the chain's accounts
+(`--accounts`) send round-robin to random receivers among them, so a tx's
+sender has its earlier nonces in flight ahead of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lmdb
+import uvloop
+from benchutil import machine, verdict
+from chainmall.core.constants import TX_TYPE_TRANSFER
+from chainmall.core.errors import ChainmallError
+from chainmall.core.genesis import make_genesis, write_genesis
+from chainmall.core.keys import KeyPair
+from chainmall.core.keystore import KeyStore
+from chainmall.core.node.process import NodeProcess
+from chainmall.core.rpc.client import RpcClient
+from chainmall.core.rpc.services import TxState
+from chainmall.core.state.accounts import encode_transfer
+from chainmall.core.tx import sign_tx
+
+CHAIN = "loadgen"
+TARGET_RATE = 5_000
+TARGET_P50_S = 0.5
+TARGET_P99_S = 1.0
+SOAK_RATE = 3_000
+SOAK_DURATION_S = 600
+SOAK_RETAIN_HEIGHTS = 200
+SAMPLE_EVERY_S = 30.0
+WAIT_S = 30.0  # each submit-and-wait's own time-out
+DRAIN_S = 40.0  # after the run, in-flight waits get this long
+TICK_S = 0.005  # the pacer's step
+TREE_DBS = (b"tree", b"tree_mid", b"tree_recent")
+
+
+def _account_key(index: int) -> KeyPair:
+    return KeyPair.from_seed(index.to_bytes(32, "big"))
+
+
+def _sign_range(args: tuple[int, int, int, int]) -> list[bytes]:
+    """Txs start..end (worker process): tx i is account i % senders' nonce i // senders."""
+    start, end, senders, accounts = args
+    keys: dict[int, KeyPair] = {}
+    rng = random.Random(start)
+    out = []
+    for i in range(start, end):
+        sender = i % senders + 1
+        key = keys.get(sender) or keys.setdefault(sender, _account_key(sender))
+        to = _addresses(accounts)[rng.randrange(accounts)]
+        out.append(sign_tx(key, CHAIN, TX_TYPE_TRANSFER, i // senders, 1, 10**9,
+                           encode_transfer(to, 1 + i % 97)).encode())
+    return out
+
+
+_ADDRESS_CACHE: dict[int, list[bytes]] = {}
+
+
+def _addresses(accounts: int) -> list[bytes]:
+    if accounts not in _ADDRESS_CACHE:
+        _ADDRESS_CACHE[accounts] = [_account_key(i).address for i in range(1, accounts + 1)]
+    return _ADDRESS_CACHE[accounts]
+
+
+def sign_transfers(count: int, senders: int, accounts: int) -> list[bytes]:
+    """`count` signed transfers, in submission order, signed by 2 processes."""
+    chunk = 20_000
+    ranges = [(start, min(count, start + chunk), senders, accounts)
+              for start in range(0, count, chunk)]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        parts = pool.map(_sign_range, ranges)
+    return [wire for part in parts for wire in part]
+
+
+def make_chain(home: Path, data: Path, accounts: int) -> None:
+    """Genesis funding `accounts` keys, the validator key in HOME, `chainmall init`."""
+    validator = KeyPair.from_seed(b"\x07" * 32)
+    KeyStore(home / "keys").import_seed("validator", validator.seed)
+    genesis = make_genesis(CHAIN, [(address, 10**15) for address in _addresses(accounts)],
+                           [(validator.public_key, 1)], genesis_time_ms=0, fee_min=1)
+    write_genesis(home / "genesis.json", genesis)
+    result = subprocess.run(
+        [sys.executable, "-m", "chainmall.cli", "init", "--data-dir", str(data), "--genesis",
+         str(home / "genesis.json")], capture_output=True, text=True,
+        env={**os.environ, "CHAINMALL_HOME": str(home)}, check=False)
+    if result.returncode:
+        raise SystemExit(f"init failed: {result.stderr}")
+
+
+@dataclass
+class Tally:
+    """What the run saw."""
+
+    sent: int = 0
+    accepted: int = 0
+    final: int = 0
+    latencies: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    reads: int = 0
+    first_final: float = 0.0
+    last_final: float = 0.0
+
+
+def node_rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def tree_entries(ledger: Path) -> int:
+    """State-tree entries in every level, read from a running node's ledger (LMDB allows
+    readers in other processes)."""
+    env = lmdb.open(str(ledger), readonly=True, lock=True, max_dbs=32, subdir=True)
+    try:
+        with env.begin() as txn:
+            return sum(txn.stat(env.open_db(name, txn=txn, create=False))["entries"]
+                       for name in TREE_DBS)
+    finally:
+        env.close()
+
+
+async def run_load(address: str, wires: list[bytes], rate: float, duration_s: float,
+                   connections: int, readers: int, accounts: int, tally: Tally,
+                   sample: Callable[[float], None]) -> None:
+    clients = [await RpcClient.connect(address, timeout_s=WAIT_S + 10) for _ in
+               range(connections)]
+    reader_clients = [await RpcClient.connect(address) for _ in range(readers)]
+    loop = asyncio.get_running_loop()
+    stop_reading = asyncio.Event()
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(client: RpcClient, wire: bytes) -> None:
+        started = time.perf_counter()
+        try:
+            info = await client.submit_tx_wait(wire, WAIT_S)
+        except ChainmallError as exc:
+            name = type(exc).__name__
+            tally.errors[name] += 1
+            if name == "NotFinal":
+                tally.accepted += 1
+            return
+        tally.accepted += 1
+        if info.state is TxState.FINAL:
+            now = time.perf_counter()
+            tally.final += 1
+            tally.latencies.append(now - started)
+            tally.first_final = tally.first_final or now
+            tally.last_final = now
+
+    async def read(client: RpcClient, seed: int) -> None:
+        rng = random.Random(seed)
+        addresses = _addresses(accounts)
+        while not stop_reading.is_set():
+            with contextlib.suppress(ChainmallError):
+                await client.account(rng.choice(addresses), prove=True)
+                tally.reads += 1
+
+    readings = [loop.create_task(read(c, i)) for i, c in enumerate(reader_clients)]
+    start = time.perf_counter()
+    next_sample = start + SAMPLE_EVERY_S
+    total = min(len(wires), int(rate * duration_s))
+    while tally.sent < total:
+        now = time.perf_counter()
+        due = min(total, int((now - start) * rate))
+        while tally.sent < due:
+            wire = wires[tally.sent]
+            task = loop.create_task(submit(clients[tally.sent % connections], wire))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            tally.sent += 1
+        if now >= next_sample:
+            sample(now - start)
+            next_sample += SAMPLE_EVERY_S
+        await asyncio.sleep(TICK_S)
+    writes_end = time.perf_counter()
+    stop_reading.set()
+    if tasks:
+        await asyncio.wait(set(tasks), timeout=DRAIN_S)
+    await asyncio.gather(*readings, return_exceptions=True)
+    tally.reads_per_s = tally.reads / (writes_end - start)  # type: ignore[attr-defined]
+    for client in clients + reader_clients:
+        await client.close()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else 0.0
+
+
+def main(argv: list[str] | None = None) -> dict[str, object]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=None, help="offered tx/s")
+    parser.add_argument("--duration", type=float, default=None, help="seconds of load")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--senders", type=int, default=5_000)
+    parser.add_argument("--readers", type=int, default=2)
+    parser.add_argument("--retain-heights", type=int, default=None)
+    parser.add_argument("--block-interval-ms", type=int, default=250)
+    parser.add_argument("--soak", action="store_true", help="10 minutes at 3,000 tx/s")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON too")
+    args = parser.parse_args(argv)
+    rate = args.rate or (SOAK_RATE if args.soak else TARGET_RATE)
+    duration = args.duration or (SOAK_DURATION_S if args.soak else 60.0)
+    retain = args.retain_heights if args.retain_heights is not None else (
+        SOAK_RETAIN_HEIGHTS if args.soak else 10_000)
+    count = int(rate * duration)
+    print(f"machine: {machine()}; load average before: {os.getloadavg()}")
+    started = time.perf_counter()
+    wires = sign_transfers(count, args.senders, args.accounts)
+    print(f"signed {count} transfers in {time.perf_counter() - started:.1f} s")
+    with tempfile.TemporaryDirectory(prefix="chainmall-loadgen-") as temp:
+        home, data = Path(temp) / "home", Path(temp) / "data"
+        home.mkdir()
+        make_chain(home, data, args.accounts)
+        node = NodeProcess(home, data, "--node-block-interval-ms",
+                           str(args.block_interval_ms), "--pruning-retain-heights", str(retain),
+                           "--rpc-limits-inflight-requests-max", "4096",
+                           "--rpc-limits-requests-per-s-max", "100000",
+                           "--rpc-limits-requests-burst-max", "100000")
+        address = node.ready()
+        ledger = data / "ledger"
+        samples: list[tuple[float, int, int, int]] = []  # (t, rss, tree entries, file bytes)
+
+        def sample(elapsed: float) -> None:
+            entry = (elapsed, node_rss_bytes(node.proc.pid), tree_entries(ledger),
+                     (ledger / "data.mdb").stat().st_size)
+            samples.append(entry)
+            print(f"  t={elapsed:5.0f} s  rss {entry[1] / 2**20:7.1f} MiB  tree entries "
+                  f"{entry[2]:>10,}  ledger {entry[3] / 2**20:8.1f} MiB  sent {tally.sent:,} "
+                  f"final {tally.final:,}  load {os.getloadavg()[0]:.2f}", flush=True)
+
+        tally = Tally()
+        sample(0.0)
+        uvloop.run(run_load(address, wires, rate, duration, args.connections, args.readers,
+                            args.accounts, tally, sample))
+        sample(duration)
+        code = node.stop()
+        height = max((int(json.loads(line).get("height", 0)) for line in node.log
+                      if '"block committed"' in line), default=0)
+    span = max(tally.last_final - tally.first_final, 1e-9)
+    result: dict[str, object] = {
+        "offered_tx_per_s": rate, "duration_s": duration, "connections": args.connections,
+        "accepted": tally.accepted, "final": tally.final, "sent": tally.sent,
+        "accepted_tx_per_s": round(tally.accepted / duration, 1),
+        "final_tx_per_s": round(tally.final / span, 1),
+        "p50_s": round(percentile(tally.latencies, 0.50), 3),
+        "p99_s": round(percentile(tally.latencies, 0.99), 3),
+        "reads_per_s": round(getattr(tally, "reads_per_s", 0.0), 1),
+        "errors": dict(tally.errors), "blocks": height, "node_exit": code,
+        "load_average_after": os.getloadavg(),
+    }
+    print(f"offered {rate:.0f} tx/s for {duration:.0f} s over {args.connections} connections"
+          f"; {tally.sent:,} sent, {tally.accepted:,} accepted, {tally.final:,} final, "
+          f"{height} blocks; errors {dict(tally.errors) or 'none'}")
+    if args.soak:
+        _soak_report(samples, result)
+    else:
+        met_rate = tally.accepted / duration >= TARGET_RATE * 0.99 and tally.final >= 0.99 * count
+        print(f"accepted tx/s   {result['accepted_tx_per_s']:>9}   target >= {TARGET_RATE}  "
+              f"{verdict(met_rate)}")
+        print(f"final tx/s      {result['final_tx_per_s']:>9}")
+        print(f"p50 submit->final {result['p50_s']:>7} s  target <= {TARGET_P50_S} s  "
+              f"{verdict(result['p50_s'] <= TARGET_P50_S)}")  # type: ignore[operator]
+        print(f"p99 submit->final {result['p99_s']:>7} s  target <= {TARGET_P99_S} s  "
+              f"{verdict(result['p99_s'] <= TARGET_P99_S)}")  # type: ignore[operator]
+    print(f"reads (account + proof) {result['reads_per_s']}/s over {args.readers} connections "
+          "during the write load")
+    print(f"load average after: {os.getloadavg()}")
+    if args.json:
+        print(json.dumps(result))
+    return result
+
+
+def _soak_report(samples: list[tuple[float, int, int, int]], result: dict[str, object]) -> None:
+    third = max(1, len(samples) // 3)
+    middle, last = samples[third:2 * third] or samples, samples[2 * third:] or samples
+    rss_ratio = statistics.mean(s[1] for s in last) / statistics.mean(s[1] for s in middle)
+    tree_ratio = statistics.mean(s[2] for s in last) / statistics.mean(s[2] for s in middle)
+    result.update(rss_ratio=round(rss_ratio, 3), tree_ratio=round(tree_ratio, 3))
+    print(f"memory: last third / middle third {rss_ratio:.3f}  target <= 1.10  "
+          f"{verdict(rss_ratio <= 1.10)}")
+    print(f"tree entries: last third / middle third {tree_ratio:.3f}  target <= 1.10  "
+          f"{verdict(tree_ratio <= 1.10)}")
+    grown = [(b[3] - a[3]) / 2**20 for a, b in itertools.pairwise(samples)]
+    print("ledger growth per sample (MiB): " + ", ".join(f"{g:.1f}" for g in grown))
+
+
+if __name__ == "__main__":
+    main()
