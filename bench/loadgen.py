@@ -58,7 +58,6 @@ from chainmall.core.keys import KeyPair
 from chainmall.core.keystore import KeyStore
 from chainmall.core.node.process import NodeProcess
 from chainmall.core.rpc.client import RpcClient
-from chainmall.core.rpc.services import TxState
 from chainmall.core.state.accounts import encode_transfer
 from chainmall.core.tx import sign_tx
 
@@ -143,6 +142,27 @@ class Tally:
     last_final: float = 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process used so far."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds(pid: int) -> Counter[str]:
+    """CPU seconds used so far by each thread name of a process (OpenMP workers carry the
+    name of the thread that started them)."""
+    result: Counter[str] = Counter()
+    ticks = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            raw = (task / "stat").read_text()
+            name = raw[raw.index("(") + 1:raw.rindex(")")]
+            fields = raw.rsplit(")", 1)[1].split()
+            result[name] += (int(fields[11]) + int(fields[12])) / ticks
+    return result
+
+
 def node_rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status", encoding="ascii") as status:
         for line in status:
@@ -163,33 +183,81 @@ def tree_entries(ledger: Path) -> int:
         env.close()
 
 
-async def run_load(address: str, wires: list[bytes], rate: float, duration_s: float,
+class SubmitConnection(asyncio.Protocol):
+    """One TCP connection sending pre-encoded `tx_submit_wait` lines and timing the answers.
+
+    The request lines are built before the run, so the generator's own cost per
+    tx is a write and one `json.loads`: what is measured is the node.
+    """
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
+        self.started: dict[int, float] = {}  # request id -> send time
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def send(self, request_id: int, line: bytes) -> None:
+        self.started[request_id] = time.perf_counter()
+        assert self.transport is not None
+        self.transport.write(line)
+
+    def data_received(self, data: bytes) -> None:
+        lines = (self.buffer + data).split(b"\n")
+        self.buffer = lines.pop()
+        now = time.perf_counter()
+        tally = self.tally
+        for line in lines:
+            answer = json.loads(line)
+            started = self.started.pop(answer.get("id"), None)
+            if started is None:
+                tally.errors["unmatched"] += 1
+                continue
+            error = answer.get("error")
+            if error is not None:
+                data_field = error.get("data") or {}
+                name = data_field.get("class", str(error.get("code")))
+                tally.errors[name] += 1
+                if name == "NotFinal":
+                    tally.accepted += 1
+                continue
+            tally.accepted += 1
+            if answer["result"].get("status") == "final":
+                tally.final += 1
+                tally.latencies.append(now - started)
+                tally.first_final = tally.first_final or now
+                tally.last_final = now
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.started:
+            self.tally.errors["connection lost"] += len(self.started)
+            self.started.clear()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+def request_lines(wires: list[bytes]) -> list[bytes]:
+    """One JSON-RPC `tx_submit_wait` line per tx (request id = its index + 1)."""
+    return [b'{"jsonrpc":"2.0","id":%d,"method":"tx_submit_wait","params":{"tx":"%s",'
+            b'"timeout_ms":%d}}\n' % (i + 1, wire.hex().encode(), int(WAIT_S * 1000))
+            for i, wire in enumerate(wires)]
+
+
+async def run_load(address: str, lines: list[bytes], rate: float, duration_s: float,
                    connections: int, readers: int, accounts: int, tally: Tally,
                    sample: Callable[[float], None]) -> None:
-    clients = [await RpcClient.connect(address, timeout_s=WAIT_S + 10) for _ in
-               range(connections)]
-    reader_clients = [await RpcClient.connect(address) for _ in range(readers)]
     loop = asyncio.get_running_loop()
+    host, port = address.removeprefix("tcp://").rsplit(":", 1)
+    conns = []
+    for _ in range(connections):
+        _, protocol = await loop.create_connection(lambda: SubmitConnection(tally), host,
+                                                   int(port))
+        conns.append(protocol)
+    reader_clients = [await RpcClient.connect(address) for _ in range(readers)]
     stop_reading = asyncio.Event()
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def submit(client: RpcClient, wire: bytes) -> None:
-        started = time.perf_counter()
-        try:
-            info = await client.submit_tx_wait(wire, WAIT_S)
-        except ChainmallError as exc:
-            name = type(exc).__name__
-            tally.errors[name] += 1
-            if name == "NotFinal":
-                tally.accepted += 1
-            return
-        tally.accepted += 1
-        if info.state is TxState.FINAL:
-            now = time.perf_counter()
-            tally.final += 1
-            tally.latencies.append(now - started)
-            tally.first_final = tally.first_final or now
-            tally.last_final = now
 
     async def read(client: RpcClient, seed: int) -> None:
         rng = random.Random(seed)
@@ -202,15 +270,12 @@ async def run_load(address: str, wires: list[bytes], rate: float, duration_s: fl
     readings = [loop.create_task(read(c, i)) for i, c in enumerate(reader_clients)]
     start = time.perf_counter()
     next_sample = start + SAMPLE_EVERY_S
-    total = min(len(wires), int(rate * duration_s))
+    total = min(len(lines), int(rate * duration_s))
     while tally.sent < total:
         now = time.perf_counter()
         due = min(total, int((now - start) * rate))
         while tally.sent < due:
-            wire = wires[tally.sent]
-            task = loop.create_task(submit(clients[tally.sent % connections], wire))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            conns[tally.sent % connections].send(tally.sent + 1, lines[tally.sent])
             tally.sent += 1
         if now >= next_sample:
             sample(now - start)
@@ -218,11 +283,15 @@ async def run_load(address: str, wires: list[bytes], rate: float, duration_s: fl
         await asyncio.sleep(TICK_S)
     writes_end = time.perf_counter()
     stop_reading.set()
-    if tasks:
-        await asyncio.wait(set(tasks), timeout=DRAIN_S)
+    deadline = time.perf_counter() + DRAIN_S
+    while any(c.started for c in conns) and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
     await asyncio.gather(*readings, return_exceptions=True)
     tally.reads_per_s = tally.reads / (writes_end - start)  # type: ignore[attr-defined]
-    for client in clients + reader_clients:
+    for conn in conns:
+        if conn.transport is not None:
+            conn.transport.close()
+    for client in reader_clients:
         await client.close()
 
 
@@ -243,6 +312,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--block-interval-ms", type=int, default=250)
     parser.add_argument("--soak", action="store_true", help="10 minutes at 3,000 tx/s")
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
+    parser.add_argument("--node-log", type=Path, default=None,
+                        help="write the node's log lines to this file")
     args = parser.parse_args(argv)
     rate = args.rate or (SOAK_RATE if args.soak else TARGET_RATE)
     duration = args.duration or (SOAK_DURATION_S if args.soak else 60.0)
@@ -251,7 +322,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     count = int(rate * duration)
     print(f"machine: {machine()}; load average before: {os.getloadavg()}")
     started = time.perf_counter()
-    wires = sign_transfers(count, args.senders, args.accounts)
+    lines = request_lines(sign_transfers(count, args.senders, args.accounts))
     print(f"signed {count} transfers in {time.perf_counter() - started:.1f} s")
     with tempfile.TemporaryDirectory(prefix="chainmall-loadgen-") as temp:
         home, data = Path(temp) / "home", Path(temp) / "data"
@@ -276,10 +347,18 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
 
         tally = Tally()
         sample(0.0)
-        uvloop.run(run_load(address, wires, rate, duration, args.connections, args.readers,
+        node_cpu, own_cpu = cpu_seconds(node.proc.pid), time.process_time()
+        threads_before = thread_cpu_seconds(node.proc.pid)
+        uvloop.run(run_load(address, lines, rate, duration, args.connections, args.readers,
                             args.accounts, tally, sample))
+        node_cpu = cpu_seconds(node.proc.pid) - node_cpu
+        by_thread = thread_cpu_seconds(node.proc.pid)
+        by_thread.subtract(threads_before)
+        own_cpu = time.process_time() - own_cpu
         sample(duration)
         code = node.stop()
+        if args.node_log is not None:
+            args.node_log.write_text("".join(node.log))
         height = max((int(json.loads(line).get("height", 0)) for line in node.log
                       if '"block committed"' in line), default=0)
     span = max(tally.last_final - tally.first_final, 1e-9)
@@ -292,6 +371,11 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "p99_s": round(percentile(tally.latencies, 0.99), 3),
         "reads_per_s": round(getattr(tally, "reads_per_s", 0.0), 1),
         "errors": dict(tally.errors), "blocks": height, "node_exit": code,
+        "node_cpu_us_per_tx": round(1e6 * node_cpu / max(tally.final, 1), 1),
+        "loadgen_cpu_us_per_tx": round(1e6 * own_cpu / max(tally.sent, 1), 1),
+        "node_cpu_us_per_tx_by_thread": {
+            name: round(1e6 * seconds / max(tally.final, 1), 1)
+            for name, seconds in by_thread.most_common() if seconds > 0},
         "load_average_after": os.getloadavg(),
     }
     print(f"offered {rate:.0f} tx/s for {duration:.0f} s over {args.connections} connections"
@@ -308,6 +392,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
               f"{verdict(result['p50_s'] <= TARGET_P50_S)}")  # type: ignore[operator]
         print(f"p99 submit->final {result['p99_s']:>7} s  target <= {TARGET_P99_S} s  "
               f"{verdict(result['p99_s'] <= TARGET_P99_S)}")  # type: ignore[operator]
+    print(f"CPU per final tx: node {result['node_cpu_us_per_tx']} us, load generator "
+          f"{result['loadgen_cpu_us_per_tx']} us (2 cores give 400 us per tx at 5,000 tx/s); "
+          f"node by thread: {result['node_cpu_us_per_tx_by_thread']}")
     print(f"reads (account + proof) {result['reads_per_s']}/s over {args.readers} connections "
           "during the write load")
     print(f"load average after: {os.getloadavg()}")

@@ -88,6 +88,7 @@ TX_LOCATION_BYTES = 8 + 4
 _LEVELS = {"tx_index": ("tx_index_recent", "tx_index_mid"), "tree": ("tree_recent", "tree_mid")}
 STALE_DB = "tree_stale"
 NODE_STAMP_BYTES = 8  # a stored node ends with the u64 height that wrote it
+_NIBBLES = tuple(bytes([n]) for n in range(STORE_FLUSH_SLICES))  # a stale record's first byte
 _DB_NAMES = ("meta", "blocks", "block_index", "tx_index", "receipts", "roots", "tree",
              *(name for levels in _LEVELS.values() for name in levels), STALE_DB,
              *STATE_TABLES.values())
@@ -517,9 +518,10 @@ class Store:
             txn.cursor(dbs["tree_recent"]).putmulti(
                 [(node_hash, node + key) for node_hash, node in sorted(commit.new_nodes.items())])
             if self.retain_heights and commit.stale_nodes:
+                # In hash order the record keys (nibble || height || hash) are sorted too.
                 txn.cursor(dbs[STALE_DB]).putmulti(
-                    sorted((bytes([node_hash[0] >> 4]) + key + node_hash, b"")
-                           for node_hash in commit.stale_nodes))
+                    [(_NIBBLES[node_hash[0] >> 4] + key + node_hash, b"")
+                     for node_hash in sorted(commit.stale_nodes)])
             if commit.height % STORE_MERGE_BLOCKS == 0:
                 self._merge_levels(txn, commit.height)
             self._failpoint("store.commit.before_meta")

@@ -28,6 +28,7 @@ from ..tx import Tx
 from .mempool import Account, Dropped, Mempool
 
 log = logging.getLogger("chainmall.node.admission")
+ADMISSION_VERIFY_THREADS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,7 @@ class _Checked:
     txs: list[Tx | None]
     height: int  # the committed height the accounts were read at
     accounts: dict[bytes, Account | None]
+    state_keys: dict[bytes, bytes]  # sender public key -> its account's state key
 
 
 def read_accounts(machine: StateMachine,
@@ -104,6 +106,12 @@ class Admission:
         self._wake.set()
         return await future
 
+    async def read_accounts(self, senders: list[tuple[bytes, bytes]]
+                            ) -> tuple[int, dict[bytes, Account | None]]:
+        """`read_accounts` in the admission thread (off the event loop)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, read_accounts, self._machine, senders)
+
     async def stop(self) -> None:
         """Refuse new submits; the batch being checked finishes, queued ones are refused."""
         self._stopping = True
@@ -138,7 +146,10 @@ class Admission:
     def _check(self, wires: list[bytes]) -> _Checked:
         """Worker thread: stateless checks at the next height and the senders' accounts."""
         machine = self._machine
-        codes, txs = machine.stateless_check(wires, machine.tip.height + 1)
+        # One thread: admission batches are small (a few ms of submits), and a parallel
+        # region's workers would spin between them; the block thread uses the other core.
+        codes, txs = machine.stateless_check(wires, machine.tip.height + 1,
+                                             ADMISSION_VERIFY_THREADS)
         keys: dict[bytes, bytes] = {}
         for code, tx in zip(codes, txs, strict=True):
             if code == TX_OK and tx is not None:
@@ -146,7 +157,7 @@ class Admission:
                 if tx.sender not in keys:
                     keys[tx.sender] = account_key(address_from_public_key(tx.sender))
         height, accounts = read_accounts(machine, list(keys.items()))
-        return _Checked(codes, txs, height, accounts)
+        return _Checked(codes, txs, height, accounts, keys)
 
     async def _admit(self, batch: list[tuple[bytes, asyncio.Future[Admitted]]]) -> None:
         loop = asyncio.get_running_loop()
@@ -155,9 +166,9 @@ class Admission:
         self.batches += 1
         mempool = self._mempool
         accounts = checked.accounts
+        state_keys = checked.state_keys
         if checked.height < mempool.height:  # a commit and recheck happened meanwhile
-            stale = [(key, account_key(address_from_public_key(key))) for key in accounts]
-            _, accounts = read_accounts(self._machine, stale)
+            _, accounts = read_accounts(self._machine, list(state_keys.items()))
         added = 0
         evicted: list[Dropped] = []
         for (wire, future), code, tx in zip(batch, checked.codes, checked.txs, strict=True):
@@ -168,7 +179,8 @@ class Admission:
                 future.set_result(Admitted(tx_id, code, _refusal(code)))
                 continue
             try:
-                evicted += mempool.add(tx, wire, accounts.get(tx.sender))
+                evicted += mempool.add(tx, wire, accounts.get(tx.sender),
+                                       state_keys.get(tx.sender))
             except ChainmallError as exc:
                 future.set_result(Admitted(tx_id, exc.code, str(exc)))
                 continue

@@ -39,7 +39,7 @@ class TxState(StrEnum):
 class TxStatus:
     """A tx's state; once FINAL, its place (height, index in the block) and its result code,
     log and events. An UNKNOWN tx that the node dropped keeps the code and log that say why.
-    `tx` is the raw tx when the node has it at hand."""
+    `tx` is the raw tx while it is pending (a final one is in its block)."""
 
     tx_id: bytes
     state: TxState
@@ -123,6 +123,11 @@ class Subscription(Generic[T]):
             self._on_close(self)
 
 
+def _expire(future: asyncio.Future[TxStatus | None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class Finality:
     """Waiters for txs, recent outcomes (FINAL_RESULTS_KEPT_MAX), and subscribers."""
 
@@ -156,17 +161,23 @@ class Finality:
             return known
         if self._closed:
             return None
-        future: asyncio.Future[TxStatus | None] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(tx_id, []).append(future)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[TxStatus | None] = loop.create_future()
+        waiters = self._waiters.get(tx_id)
+        if waiters is None:
+            self._waiters[tx_id] = [future]
+        else:
+            waiters.append(future)
+        # A timer handle, not asyncio.wait_for: no extra task per waiting tx (this runs once
+        # per submit-and-wait).
+        timer = loop.call_later(timeout_s, _expire, future)
         try:
-            return await asyncio.wait_for(future, timeout_s)
-        except TimeoutError:
-            return None
+            return await future
         finally:
+            timer.cancel()
             waiters = self._waiters.get(tx_id)
-            if waiters is not None:
-                if future in waiters:
-                    waiters.remove(future)
+            if waiters is not None and future in waiters:
+                waiters.remove(future)
                 if not waiters:
                     del self._waiters[tx_id]
 

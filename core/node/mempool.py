@@ -86,11 +86,10 @@ class Dropped:
 class _Sender:
     """One sender's committed account and pending txs by nonce."""
 
-    __slots__ = ("address", "balance", "fees", "in_block", "nonce", "state_key", "txs")
+    __slots__ = ("balance", "fees", "in_block", "nonce", "state_key", "txs")
 
-    def __init__(self, public_key: bytes, account: Account) -> None:
-        self.address = address_from_public_key(public_key)
-        self.state_key = account_key(self.address)
+    def __init__(self, state_key: bytes, account: Account) -> None:
+        self.state_key = state_key  # the account's state key (for the recheck's reads)
         self.balance, self.nonce = account
         self.txs: dict[int, PendingTx] = {}
         self.fees = 0  # sum of the pending txs' fees
@@ -146,9 +145,11 @@ class Mempool:
 
     # --- admission ---------------------------------------------------------------------
 
-    def add(self, tx: Tx, wire: bytes, account: Account | None) -> list[Dropped]:
+    def add(self, tx: Tx, wire: bytes, account: Account | None,
+            state_key: bytes | None = None) -> list[Dropped]:
         """Admit `tx` (its stateless checks passed) given its sender's committed account
-        (None: no account), which is used only if the sender has no pending tx yet.
+        (None: no account), which is used only if the sender has no pending tx yet, and
+        the account's state key (computed here when not given).
 
         Raises the first rule it breaks (InvalidTx or NodeError subclasses); returns
         the txs evicted to make room.
@@ -183,7 +184,8 @@ class Mempool:
         if sender is None:
             sender = self._senders.get(tx.sender)  # eviction never removes a sender's entry
             if sender is None:
-                sender = self._senders[tx.sender] = _Sender(tx.sender, (balance, nonce))
+                key = state_key or account_key(address_from_public_key(tx.sender))
+                sender = self._senders[tx.sender] = _Sender(key, (balance, nonce))
         self._seq += 1
         pending = PendingTx(tx, wire, self._seq)
         sender.txs[tx.nonce] = pending

@@ -18,6 +18,9 @@ node stops; the owner then closes the store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import ctypes.util
 import logging
 import struct
 from collections.abc import Callable
@@ -53,6 +56,7 @@ T = TypeVar("T")
 _TX_LOCATION = struct.Struct(">QIH")  # /tx query value: height, index, code
 _U64 = struct.Struct(">Q")
 READ_THREADS = 2
+_PR_SET_NAME = 15  # prctl(2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +115,11 @@ class Node:
 
     async def start(self) -> None:
         """Start admission and block production on the running event loop."""
-        block_thread = ThreadPoolExecutor(1, "chainmall-block")
-        admission_thread = ThreadPoolExecutor(1, "chainmall-admission")
-        self._read_executor = ThreadPoolExecutor(READ_THREADS, "chainmall-read")
+        block_thread = ThreadPoolExecutor(1, "cm-block", _name_os_thread, ("cm-block",))
+        admission_thread = ThreadPoolExecutor(1, "cm-admission", _name_os_thread,
+                                              ("cm-admission",))
+        self._read_executor = ThreadPoolExecutor(READ_THREADS, "cm-read", _name_os_thread,
+                                                 ("cm-read",))
         self._executors = [block_thread, admission_thread, self._read_executor]
         node = self.config.node
         self._producer = Producer(self.engine, self.mempool, block_thread,
@@ -156,8 +162,9 @@ class Node:
 
     # --- blocks ----------------------------------------------------------------------------
 
-    def _on_block(self, produced: ProducedBlock, reaped: list[PendingTx]) -> None:
-        """A block was committed: settle its txs, tell waiters, recheck the pool."""
+    async def _on_block(self, produced: ProducedBlock, reaped: list[PendingTx]) -> None:
+        """A block was committed: settle its txs, tell waiters, recheck the pool (its
+        accounts read off the event loop; no block is made meanwhile)."""
         block = produced.block
         height = block.header.height
         index_of = {tx.tx_id: index for index, tx in enumerate(block.txs)}
@@ -174,12 +181,16 @@ class Node:
                                         log=result.log))
             else:
                 finals.append(TxStatus(tx_id, TxState.FINAL, height, index, result.code,
-                                       result.log, result.events, pending.wire))
+                                       result.log, result.events))
         self.mempool.remove(pending.tx.tx_id for pending in reaped)
         finals.sort(key=lambda status: status.index)
         self.finality.committed(CommittedBlock(block, produced.receipts), finals)
         self.finality.dropped(dropped)
-        _, accounts = read_accounts(self.app.machine, self.mempool.senders())
+        assert self._admission is not None
+        _, accounts = await self._admission.read_accounts(self.mempool.senders())
+        missing = [sender for sender in self.mempool.senders() if sender[0] not in accounts]
+        if missing:  # senders admitted while the accounts were read
+            accounts.update(read_accounts(self.app.machine, missing)[1])
         self._on_dropped(self.mempool.recheck(height, accounts))
         log.info("block committed", extra={"fields": {
             "height": height, "txs": len(block.txs), "not_recorded": len(dropped),
@@ -319,6 +330,14 @@ class Node:
         if len(address) != ADDRESS_BYTES:
             raise InvalidInput(f"an address is {ADDRESS_BYTES} bytes")
         return self.finality.subscribe_address(encode_address(bytes(address)))
+
+
+def _name_os_thread(name: str) -> None:
+    """Give the calling thread `name` in the OS (`top -H`, /proc/PID/task/*/comm), where
+    Python's own thread names do not appear. Linux only; elsewhere nothing happens."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
 def _raise_for(result: QueryResult) -> None:

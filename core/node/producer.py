@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 
 from ..constants import BLOCK_BYTES_MAX
@@ -35,7 +35,7 @@ class Producer:
 
     def __init__(self, engine: SingleValidatorEngine, mempool: Mempool, executor: Executor,
                  interval_ms: int, block_txs_max: int, empty_blocks: bool,
-                 on_block: Callable[[ProducedBlock, list[PendingTx]], None],
+                 on_block: Callable[[ProducedBlock, list[PendingTx]], Awaitable[None]],
                  clock_ms: Callable[[], int] = wall_clock_ms) -> None:
         self._engine = engine
         self._mempool = mempool
@@ -102,4 +102,4 @@ class Producer:
                 self._mempool.release(reaped)
                 raise
             self.blocks += 1
-            self._on_block(produced, reaped)
+            await self._on_block(produced, reaped)

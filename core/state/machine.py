@@ -355,14 +355,15 @@ class StateMachine:
 
     # --- stateless checks ----------------------------------------------------------
 
-    def stateless_check(self, items: Sequence[Tx | bytes],
-                        height: int) -> tuple[list[int], list[Tx | None]]:
+    def stateless_check(self, items: Sequence[Tx | bytes], height: int,
+                        threads: int = 0) -> tuple[list[int], list[Tx | None]]:
         """The stateless verdict of each item at `height` (docs/verification.md), and the
         decoded tx where it decoded.
 
         A tx in the signature cache (it passed at admission) is checked only for
         what depends on the height (expiry); the others go through one batch call
-        of the validator (decode, chain id, expiry, signature).
+        of the validator (decode, chain id, expiry, signature) on `threads`
+        threads (0: every core).
         """
         codes = [TX_OK] * len(items)
         txs: list[Tx | None] = [None] * len(items)
@@ -385,7 +386,8 @@ class StateMachine:
                 unchecked.append(index)
         if unchecked:
             data, offsets = pack_txs([_wire(items[i]) for i in unchecked])
-            batch_codes, _ = accel.validate_batch(data, offsets, self._chain_id_bytes, height)
+            batch_codes, _ = accel.validate_batch(data, offsets, self._chain_id_bytes, height,
+                                                  threads)
             for index, code in zip(unchecked, batch_codes, strict=True):
                 codes[index] = code
         return codes, txs
