@@ -21,6 +21,7 @@ from chainmall.core.node.config import SETTINGS, Config, load_config
 
 from .context import Context, package_version
 from .datadir import data_dir_options, resolve_data_dir
+from .node_demo import demo as node_demo
 
 F = TypeVar("F", bound=Callable[..., object])
 PASSPHRASE_ENV = "CHAINMALL_PASSPHRASE"
@@ -91,6 +92,9 @@ def default_frontends(config: Config) -> list[FrontendFactory]:
     from chainmall.core.node.services import rpc_frontend  # imports the RPC layer
 
     return [rpc_frontend(config)]
+
+
+node.add_command(node_demo)
 
 
 @node.command("config")
