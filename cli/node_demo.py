@@ -13,6 +13,7 @@ with its address printed, until Ctrl-C.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import shutil
 import sys
 import time
@@ -48,9 +49,13 @@ WINDOW_TXS = 256  # transfers in flight at once
 PROGRESS_EVERY_S = 0.2
 
 
+def _demo_key(label: bytes) -> KeyPair:
+    """A demo key from its label (deterministic, so the demo's chain is the same every run)."""
+    return KeyPair.from_seed(hashlib.sha256(b"chainmall node demo: " + label).digest())
+
+
 def _account(index: int) -> KeyPair:
-    """Demo account `index` (deterministic, so the demo's chain is the same every run)."""
-    return KeyPair.from_seed(b"chainmall node demo account %02d" % index)
+    return _demo_key(b"account %d" % index)
 
 
 def _prepare(obj: Context, directory: Path) -> None:
@@ -63,7 +68,7 @@ def _prepare(obj: Context, directory: Path) -> None:
                 f"{directory} exists and is not node demo data; pick another --data-dir")
         shutil.rmtree(directory)
     keys = KeyStore(obj.home / "keys")
-    validator = KeyPair.from_seed(b"chainmall node demo validator!!!")
+    validator = _demo_key(b"validator")
     try:
         known = keys.show(VALIDATOR_KEY).public_key
     except ChainmallError:
