@@ -33,7 +33,7 @@ from chainmall.core.node.app import lock_data_dir, open_application, serve
 from chainmall.core.node.config import CONFIG_FILE, load_config, write_default_config
 from chainmall.core.node.logs import setup_logging
 from chainmall.core.node.node import Node
-from chainmall.core.state.accounts import account_key, encode_transfer
+from chainmall.core.state.accounts import Account, account_key, encode_transfer
 from chainmall.core.state.root import decode_proof, verify_proof
 from chainmall.core.tx import Tx, sign_tx
 
@@ -118,8 +118,8 @@ async def play(address: str, count: int, say: Callable[[str], None]) -> None:
         status = await client.status()
         owner = _account(0).address
         account = await client.account(owner, prove=True)
-        value = (await client.state(account_key(owner))).value
-        proven = verify_proof(account.state_root, account_key(owner), value or None,
+        value = Account(account.balance, account.nonce).encode()  # what the leaf commits to
+        proven = verify_proof(account.state_root, account_key(owner), value,
                               decode_proof(account.proof))
         say(f"  account {encode_address(owner)}: balance {account.balance}, nonce "
             f"{account.nonce}; its proof against state root {account.state_root.hex()[:16]}... "

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -143,3 +146,34 @@ def test_a_second_node_on_one_data_dir_is_refused(chain: tuple[Path, Path]) -> N
     assert second.stderr.startswith("error: ") and "in use" in second.stderr
     assert len(second.stderr.strip().splitlines()) == 1
     assert node.stop() == 0
+
+
+def test_node_demo_plays_the_scenario_then_serves_until_interrupted(tmp_path: Path) -> None:
+    env = {**os.environ, "CHAINMALL_HOME": str(tmp_path / "home")}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "chainmall.cli", "node", "demo", "--txs", "64", "--rpc-tcp",
+         "127.0.0.1:0", "--data-dir", str(tmp_path / "demo")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdin=subprocess.DEVNULL)
+    try:
+        assert demo.stdout is not None
+        lines = []
+        deadline = time.monotonic() + FINALS_DEADLINE_S
+        while not any("keeps serving" in line for line in lines):
+            assert time.monotonic() < deadline, "".join(lines)
+            line = demo.stdout.readline()
+            assert line, "".join(lines) + (demo.stderr.read() if demo.stderr else "")
+            lines.append(line)
+        text = "".join(lines)
+        assert "BadSignature (113)" in text and "NonceMismatch (151)" in text
+        assert "transfers final 64/64" in text and "verifies" in text
+        address = next(line for line in lines if "keeps serving" in line).split()[4]
+
+        async def height() -> int:
+            async with await RpcClient.connect(address) as client:
+                return (await client.status()).height
+
+        assert asyncio.run(height()) >= 2
+    finally:
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=60) == 0
