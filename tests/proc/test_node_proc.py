@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -167,7 +168,7 @@ def test_node_demo_plays_the_scenario_then_serves_until_interrupted(tmp_path: Pa
         text = "".join(lines)
         assert "BadSignature (113)" in text and "NonceMismatch (151)" in text
         assert "transfers final 64/64" in text and "verifies" in text
-        address = next(line for line in lines if "keeps serving" in line).split()[4]
+        address = re.search(r"serving at (\S+)", text).group(1)  # type: ignore[union-attr]
 
         async def height() -> int:
             async with await RpcClient.connect(address) as client:
