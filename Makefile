@@ -9,9 +9,11 @@ SOURCES := setup.py pyproject.toml $(wildcard ext/*.pyx ext/*.pxd ext/csrc/*.c e
 
 .PHONY: run setup system-deps test bench lint clean
 
+# The main job: a local node on a demo chain, fed the demo scenario through the RPC client,
+# then serving (its address printed) until Ctrl-C.
 run: setup
 	$(BIN)/chainmall doctor
-	$(BIN)/chainmall demo
+	$(BIN)/chainmall node demo
 
 setup: $(VENV)/.installed
 

@@ -110,3 +110,10 @@ def test_node_config_command_prints_values_and_sources(tmp_path: Path) -> None:
                                  "--log-level", "loud"])
     assert result.exit_code == 1
     assert result.output.startswith("error: --log-level: log.level must be one of")
+
+
+def test_docs_list_every_setting() -> None:
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "node.md").read_text()
+    for setting in SETTINGS:
+        key = "rpc.limits.*" if setting.key.startswith("rpc.limits.") else setting.key
+        assert f"| `{key}` |" in doc, setting.key
