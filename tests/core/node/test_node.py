@@ -189,3 +189,34 @@ def test_stop_commits_the_block_in_hand_and_refuses_new_submits(tmp_path: Path) 
                 assert admitted.code in (TX_OK, NodeStopping.code)
 
     run(main())
+
+
+def test_a_failing_block_stops_the_node_with_status_1(tmp_path: Path) -> None:
+    from chainmall.core.abci.app import Application
+    from chainmall.core.errors import StorageError
+    from chainmall.core.node.app import serve
+    from chainmall.core.node.node import Node
+    from nodeutil import genesis
+
+    async def main() -> int:
+        with Store(tmp_path / "ledger") as store:
+            node = Node(Application(store, genesis()), VALIDATOR, config())
+
+            def broken(*args: object) -> None:
+                raise StorageError("disk on fire")
+
+            node.engine.make_block = broken  # type: ignore[method-assign]
+
+            async def submit_later(_: dict[str, str]) -> None:
+                admitted = await node.submit(transfer(KEYS[0], 0))
+                assert admitted.code == TX_OK
+
+            ready: list[asyncio.Task[None]] = []
+            status = await serve(node, [], lambda addresses: ready.append(
+                asyncio.ensure_future(submit_later(addresses))))
+            await asyncio.gather(*ready)
+            # Nothing was committed; the tx went back to the pool before the node stopped.
+            assert node.status().height == 0 and len(node.mempool) == 1
+            return status
+
+    assert run(main()) == 1
