@@ -7,7 +7,16 @@ BIN := $(VENV)/bin
 APT_PACKAGES := build-essential pkg-config libsodium-dev python3-dev python3-venv
 SOURCES := setup.py pyproject.toml $(wildcard ext/*.pyx ext/*.pxd ext/csrc/*.c ext/csrc/*.h)
 
-.PHONY: run setup system-deps test bench lint clean
+.PHONY: run setup system-deps cometbft abci-proto test test-protobuf-range bench lint clean
+
+# CometBFT, the consensus engine of validator networks (docs/cometbft.md): an
+# exact release built with `go install` into the project's tool dir. The stamp
+# file names the version, so changing COMETBFT_VERSION reinstalls.
+COMETBFT_VERSION := v0.38.26
+TOOLS_BIN := .tools/bin
+COMETBFT_STAMP := $(TOOLS_BIN)/.cometbft-$(COMETBFT_VERSION)
+# Go from PATH, else where the official tarball installs it.
+GO ?= $(shell command -v go 2>/dev/null || { test -x /usr/local/go/bin/go && echo /usr/local/go/bin/go; })
 
 # The main job: a local node on a demo chain, fed the demo scenario through the RPC client,
 # then serving (its address printed) until Ctrl-C.
@@ -15,7 +24,7 @@ run: setup
 	$(BIN)/chainmall doctor
 	$(BIN)/chainmall node demo
 
-setup: $(VENV)/.installed
+setup: web $(VENV)/.installed
 
 # Installs the C toolchain and libsodium with apt when they are missing.
 system-deps:
@@ -43,8 +52,41 @@ $(VENV)/.installed: $(SOURCES) | system-deps
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-test: setup
-	$(BIN)/python -m pytest -q
+cometbft: $(COMETBFT_STAMP)
+
+$(COMETBFT_STAMP):
+	@test -n "$(GO)" || { \
+	  echo "error: Go (1.22.11 or newer) is needed to build CometBFT $(COMETBFT_VERSION);" \
+	       "install it (https://go.dev/doc/install), then rerun 'make cometbft'" >&2; exit 1; }
+	@echo "installing CometBFT $(COMETBFT_VERSION) into $(TOOLS_BIN) (go install, about a minute)"
+	mkdir -p $(TOOLS_BIN)
+	GOBIN="$(abspath $(TOOLS_BIN))" GOFLAGS=-buildvcs=false \
+	    $(GO) install github.com/cometbft/cometbft/cmd/cometbft@$(COMETBFT_VERSION)
+	$(TOOLS_BIN)/cometbft version
+	rm -f $(TOOLS_BIN)/.cometbft-v*
+	touch $@
+
+# Regenerates core/abci/proto/ from CometBFT's .proto files (docs/cometbft.md).
+abci-proto: cometbft
+	PATH="$(dir $(GO)):$$PATH" $(PYTHON) core/abci/proto/generate.py
+
+# The suite fails, rather than skips, the CometBFT tests when the binary is missing.
+test: setup cometbft
+	CHAINMALL_REQUIRE_COMETBFT=1 $(BIN)/python -m pytest -q
+
+# The generated ABCI classes under the oldest protobuf runtime pyproject.toml allows
+# and a middle one (`make test` runs the newest, which pip installs).
+PROTOBUF_VERSIONS := 5.29.5 6.33.0
+test-protobuf-range: setup cometbft
+	@for v in $(PROTOBUF_VERSIONS); do \
+	  dir="$(abspath .tools)/protobuf-$$v"; \
+	  test -d "$$dir" || $(BIN)/python -m pip install -q --target "$$dir" "protobuf==$$v" \
+	    || exit 1; \
+	  PYTHONPATH="$$dir" $(BIN)/python -c \
+	    "import google.protobuf as p; print('tests/core/abci under protobuf', p.__version__)"; \
+	  PYTHONPATH="$$dir" CHAINMALL_REQUIRE_COMETBFT=1 \
+	    $(BIN)/python -m pytest -q -p no:cacheprovider tests/core/abci || exit 1; \
+	done
 
 bench: setup
 	$(BIN)/python -m pytest bench --benchmark-only -s -q
@@ -53,4 +95,48 @@ lint: setup
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf build $(VENV) ext/*.so ext/_*.c *.egg-info
+	rm -rf build $(VENV) .tools ext/*.so ext/_*.c *.egg-info web/node_modules core/rpc/static
+
+# --- the product page (web/, docs/page.md) ---------------------------------
+# `make web` builds web/ into core/rpc/static/ (package data, not committed)
+# with npm ci and esbuild, each only when its inputs changed. Without npm
+# the page is left out: everything else installs and tests, and
+# `chainmall doctor` says the page is missing. Chromium (Debian's, with its
+# driver) is installed only for the browser tests: `make test-browser`.
+WEB_STAMP := core/rpc/static/app.js
+WEB_DEPS_STAMP := web/node_modules/.installed
+WEB_SOURCES := web/package.json web/build.mjs web/tsconfig.json \
+	$(wildcard web/static/* web/src/*.ts web/src/*/*.ts)
+BROWSER_APT_PACKAGES := chromium chromium-driver
+
+.PHONY: web web-mock browser-deps test-browser
+
+web:
+	@if command -v npm >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory $(WEB_STAMP); \
+	else \
+	  echo "note: npm not found: the product page is not built (chainmall doctor says so)"; \
+	fi
+
+$(WEB_DEPS_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+$(WEB_STAMP): $(WEB_DEPS_STAMP) $(WEB_SOURCES)
+	cd web && node build.mjs
+	touch $@
+
+# The page with mock data (tests/web/mock_node.py) at http://127.0.0.1:8700/.
+web-mock: setup
+	$(BIN)/python tests/web/mock_node.py --port 8700
+
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  echo "installing $(BROWSER_APT_PACKAGES) for the browser tests (about 2 minutes)"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $(BROWSER_APT_PACKAGES) >/dev/null; \
+	fi
+
+test-browser: setup browser-deps
+	CHAINMALL_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q tests/web

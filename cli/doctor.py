@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from importlib import resources
 
 import blake3 as blake3_package
 import click
 from chainmall.core import accel, merkle
+from chainmall.core.abci.cometbft import check_cometbft
 from chainmall.core.constants import SIGNATURE_BYTES
+from chainmall.core.errors import CometBFTMissing
 from chainmall.core.keys import KeyPair, verify_signature
 
 from .context import Context, package_version
@@ -76,6 +79,25 @@ def _check_ed25519() -> str | None:
     return None
 
 
+def _cometbft() -> dict[str, str]:
+    """The CometBFT binary validator networks run (optional: the embedded engine needs none)."""
+    try:
+        binary, version = check_cometbft()
+    except CometBFTMissing as error:
+        return {"error": str(error)}
+    return {"version": version, "path": str(binary)}
+def web_page_status() -> tuple[bool, str]:
+    """Whether the product page (built from web/ into core/rpc/static/) is installed, and where."""
+    static = resources.files("chainmall.core").joinpath("rpc", "static")
+    files = ("index.html", "app.js", "style.css")
+    missing = [name for name in files if not static.joinpath(name).is_file()]
+    if missing:
+        return False, (f"not built ({', '.join(missing)} missing): install Node.js 20 and npm, "
+                       "then run `make web`")
+    size_kib = sum(len(static.joinpath(name).read_bytes()) for name in files) // 1024
+    return True, f"built ({size_kib} KiB in {static})"
+
+
 @click.command()
 @click.pass_obj
 def doctor(obj: Context) -> None:
@@ -104,7 +126,10 @@ def doctor(obj: Context) -> None:
             for s in statuses
         ],
         "checks": {name: ("ok" if fault is None else fault) for name, fault in checks.items()},
+        "cometbft": _cometbft(),
     }
+    page_built, page_detail = web_page_status()
+    data["web_page"] = {"built": page_built, "detail": page_detail}
     lines = [
         f"chainmall {data['version']} on Python {data['python']}",
         f"cpu: {data['cpu']} ({data['cores']} cores; {flags or 'no SIMD flags seen'})",
@@ -116,6 +141,10 @@ def doctor(obj: Context) -> None:
     lines.append("self-checks:")
     for name, fault in checks.items():
         lines.append(f"  {name:8s} {'ok' if fault is None else 'FAILED: ' + fault}")
+    cometbft = data["cometbft"]
+    lines.append(f"cometbft: {cometbft['version']} ({cometbft['path']})" if "version" in cometbft
+                 else f"cometbft: {cometbft['error']}")
+    lines.append(f"product page: {page_detail}")
     if not all(s.compiled for s in statuses):
         lines.append("warning: some kernels are not compiled; the pure-Python references run")
     obj.emit("\n".join(lines), data)

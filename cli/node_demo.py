@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -26,10 +25,10 @@ import uvloop
 from chainmall.core.address import encode_address
 from chainmall.core.constants import TX_TYPE_TRANSFER
 from chainmall.core.errors import ChainmallError, StoreAlreadyInitialised
-from chainmall.core.genesis import load_genesis, make_genesis, write_genesis
+from chainmall.core.genesis import make_genesis
 from chainmall.core.keys import KeyPair
 from chainmall.core.keystore import KeyStore
-from chainmall.core.node.app import lock_data_dir, open_application, serve
+from chainmall.core.node.app import open_application, serve
 from chainmall.core.node.config import CONFIG_FILE, load_config, write_default_config
 from chainmall.core.node.logs import setup_logging
 from chainmall.core.node.node import Node
@@ -38,7 +37,7 @@ from chainmall.core.state.root import decode_proof, verify_proof
 from chainmall.core.tx import Tx, sign_tx
 
 from .context import Context, package_version
-from .datadir import GENESIS_FILE
+from .datadir import create_data_dir
 
 CHAIN_ID = "chainmall-node-demo"
 VALIDATOR_KEY = "node-demo-validator"
@@ -59,14 +58,8 @@ def _account(index: int) -> KeyPair:
 
 
 def _prepare(obj: Context, directory: Path) -> None:
-    """Recreate the demo's data directory (refusing one that holds another chain) with its
-    genesis, ledger and config.toml; make sure the demo validator key exists."""
-    if directory.exists():
-        genesis_file = directory / GENESIS_FILE
-        if not (genesis_file.is_file() and load_genesis(genesis_file).chain_id == CHAIN_ID):
-            raise StoreAlreadyInitialised(
-                f"{directory} exists and is not node demo data; pick another --data-dir")
-        shutil.rmtree(directory)
+    """Recreate the demo's data directory (any other chain's is refused) with its genesis,
+    ledger and config.toml; make sure the demo validator key exists."""
     keys = KeyStore(obj.home / "keys")
     validator = _demo_key(b"validator")
     try:
@@ -79,9 +72,9 @@ def _prepare(obj: Context, directory: Path) -> None:
     genesis = make_genesis(CHAIN_ID, [(_account(i).address, INITIAL_BALANCE)
                                       for i in range(ACCOUNTS)],
                            [(validator.public_key, 1)], genesis_time_ms=0, fee_min=1)
-    directory.mkdir(parents=True)
-    write_genesis(directory / GENESIS_FILE, genesis)
-    (directory / "ledger").mkdir()
+    store, _, _ = create_data_dir(directory, genesis, command="chainmall node demo",
+                                  replace_chain_id=CHAIN_ID)
+    store.close()
     write_default_config(directory)
 
 
@@ -178,18 +171,15 @@ def demo(obj: Context, data_dir: Path | None, txs: int, rpc_tcp: str, log_level:
                          {"rpc.tcp": rpc_tcp, "log.level": log_level,
                           "node.validator_key": VALIDATOR_KEY})
     setup_logging(config.log.level, config.log.format)
-    release = lock_data_dir(directory, "chainmall node demo")
+    app = open_application(directory, package_version(), config.pruning.retain_heights,
+                           command="chainmall node demo")
     try:
-        app = open_application(directory, package_version(), config.pruning.retain_heights)
-        try:
-            node = Node(app, KeyStore(obj.home / "keys").load(VALIDATOR_KEY), config,
-                        version=package_version())
-            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                status = runner.run(_run(node, rpc_frontend(config)(node), txs))
-        finally:
-            app.store.close()
+        node = Node(app, KeyStore(obj.home / "keys").load(VALIDATOR_KEY), config,
+                    version=package_version())
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            status = runner.run(_run(node, rpc_frontend(config)(node), txs))
     finally:
-        release()
+        app.store.close()
     sys.exit(status)
 
 

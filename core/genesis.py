@@ -33,6 +33,7 @@ from .constants import (
     U64_MAX,
     VALIDATOR_SET_CONTEXT,
 )
+from .diskio import write_file_atomic
 from .encoding import Writer
 from .errors import InvalidAddress, InvalidGenesis, InvalidInput
 from .hashing import digest, domain_key
@@ -233,6 +234,9 @@ def parse_genesis(text: str | bytes) -> Genesis:
         if isinstance(exc, InvalidGenesis):
             raise
         raise InvalidGenesis(f"genesis: not valid JSON: {exc}") from None
+    except RecursionError:  # the C scanner counts nesting against the recursion limit
+        raise InvalidGenesis("genesis: not valid JSON: arrays or objects nested too "
+                             "deeply") from None
     top = _object("genesis", data,
                   ("chain_id", "genesis_time_ms", "initial_balances", "validators", "params"))
     if not isinstance(top["chain_id"], str):
@@ -280,8 +284,8 @@ def load_genesis(path: str | os.PathLike[str]) -> Genesis:
 
 
 def write_genesis(path: str | os.PathLike[str], genesis: Genesis) -> None:
-    """Write `genesis` as JSON (indented, trailing newline), atomically via rename."""
-    target = Path(path)
-    temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text(json.dumps(genesis.to_json(), indent=2) + "\n")
-    os.replace(temporary, target)
+    """Write `genesis` as JSON (indented, trailing newline): temp file, fsync, rename.
+
+    A failure for space is DiskFull naming `path`; `path` is then untouched.
+    """
+    write_file_atomic(path, (json.dumps(genesis.to_json(), indent=2) + "\n").encode())

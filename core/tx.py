@@ -229,6 +229,19 @@ def decode_txs(wire_txs: Iterable[bytes | bytearray | memoryview]) -> list[Tx]:
     return txs
 
 
+def decode_each(wire_txs: Iterable[bytes | bytearray | memoryview]) -> list[Tx | DecodeError]:
+    """Strictly decode each wire tx on its own: the Tx, or the DecodeError (TxTooLarge
+    included) `decode_tx` would raise for it; the ids are hashed in one batch."""
+    results: list[Tx | DecodeError] = []
+    for data in wire_txs:
+        try:
+            results.append(_decode(data, b""))
+        except DecodeError as error:
+            results.append(error)
+    _set_tx_ids([item for item in results if isinstance(item, Tx)])
+    return results
+
+
 def _set_tx_ids(txs: Sequence[Tx]) -> None:
     """Give txs decoded without an id (`_decode(data, b"")`) their ids, in one batch."""
     if not txs:

@@ -3,8 +3,8 @@
 `run_node` is what `chainmall node start` runs in the foreground:
 
 1. structured logs as configured (`log.level`, `log.format`);
-2. the data directory's writers' lock (a second node, or any other writer, on
-   the same directory is refused with a clear error);
+2. the data directory's writers' lock (core/datadir.py: a second node, or any
+   other writer, on the same directory is refused with a clear error);
 3. the ledger (LMDB, mapped large from the start, with the configured
    pruning window), the ABCI `Application`, the validator's key;
 4. on a uvloop event loop: the `Node`, then its front ends (the JSON-RPC
@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
-import os
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -33,20 +31,15 @@ import uvloop
 
 from ..abci.app import Application
 from ..constants import NODE_MAP_SIZE_BYTES
-from ..errors import StorageError, StoreNotInitialised
-from ..genesis import load_genesis
+from ..datadir import open_ledger
 from ..keys import KeyPair
 from ..keystore import KeyStore
-from ..store import Store
 from .config import Config
 from .logs import setup_logging
 from .node import Node
 
 log = logging.getLogger("chainmall.node.app")
 
-GENESIS_FILE = "genesis.json"
-LEDGER_DIR = "ledger"
-LOCK_FILE = "LOCK"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -64,39 +57,15 @@ class Frontend(Protocol):
 FrontendFactory = Callable[[Node], Frontend]
 
 
-def lock_data_dir(data_dir: Path, command: str) -> Callable[[], None]:
-    """Take the data directory's writers' lock (an exclusive flock on DATA/LOCK holding
-    "<pid> <command>"); the function that releases it. StorageError naming the holder if
-    another process has it.
-
-    Minimal stand-in for `core/datadir.py`'s WriterLock (same file, same contents), to be
-    replaced by it.
-    """
-    path = data_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 256, 0).decode("utf-8", "replace").split()
-        os.close(fd)
-        who = f" (pid {holder[0]}: {' '.join(holder[1:])})" if holder else ""
-        raise StorageError(f"{data_dir} is in use by another process{who}; one node per data "
-                           "directory: stop it first") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
-    return lambda: os.close(fd)
-
-
-def open_application(data_dir: Path, version: str, retain_heights: int = 0) -> Application:
-    """The ABCI application over an initialised data directory (its store mapped at
-    NODE_MAP_SIZE_BYTES, pruning trees older than `retain_heights` heights, 0: none); the
-    caller closes `app.store`."""
-    genesis_path = data_dir / GENESIS_FILE
-    if not genesis_path.is_file() or not (data_dir / LEDGER_DIR).is_dir():
-        raise StoreNotInitialised(f"{data_dir} holds no chain: run `chainmall init` first")
-    genesis = load_genesis(genesis_path)
-    store = Store(data_dir / LEDGER_DIR, map_size_bytes=NODE_MAP_SIZE_BYTES,
-                  retain_heights=retain_heights)
+def open_application(data_dir: Path, version: str, retain_heights: int = 0,
+                     command: str = "chainmall node start") -> Application:
+    """The ABCI application over an initialised data directory, holding its writers' lock
+    (DataDirInUse, naming the holder, when another process has it) until `app.store` is
+    closed. The store is mapped at NODE_MAP_SIZE_BYTES and prunes trees older than
+    `retain_heights` heights (0: none)."""
+    store, genesis, _ = open_ledger(
+        data_dir, write=True, command=command,
+        store_options={"map_size_bytes": NODE_MAP_SIZE_BYTES, "retain_heights": retain_heights})
     try:
         return Application(store, genesis, version=version)
     except BaseException:
@@ -157,17 +126,13 @@ def run_node(data_dir: Path, config: Config, home: Path, *, version: str,
     """`chainmall node start`: run a node over `data_dir` in the foreground until SIGINT or
     SIGTERM; the exit status (see the module docstring)."""
     setup_logging(config.log.level, config.log.format)
-    release = lock_data_dir(data_dir, "chainmall node start")
+    app = open_application(data_dir, version, config.pruning.retain_heights)
     try:
-        app = open_application(data_dir, version, config.pruning.retain_heights)
-        try:
-            validator = load_validator(home, config.node.validator_key, passphrase)
-            node = Node(app, validator, config, version=version)
-            servers = [factory(node) for factory in frontends]
-            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                return runner.run(serve(node, servers, on_ready))
-        finally:
-            app.store.close()
-            log.info("ledger closed", extra={"fields": {"data_dir": str(data_dir)}})
+        validator = load_validator(home, config.node.validator_key, passphrase)
+        node = Node(app, validator, config, version=version)
+        servers = [factory(node) for factory in frontends]
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(serve(node, servers, on_ready))
     finally:
-        release()
+        app.store.close()  # releases the data directory's lock
+        log.info("ledger closed", extra={"fields": {"data_dir": str(data_dir)}})

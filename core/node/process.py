@@ -8,6 +8,7 @@ lets the caller wait for one ("node ready") with a deadline.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import queue
@@ -39,6 +40,12 @@ class NodeProcess:
         self._thread = threading.Thread(target=self._pump, daemon=True)
         self._thread.start()
         self.address = ""
+        atexit.register(self._end_orphan)  # a caller that dies early leaves no node behind
+
+    def _end_orphan(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
     def _pump(self) -> None:
         assert self.proc.stderr is not None

@@ -56,7 +56,7 @@ from ..errors import (
 )
 from ..genesis import Genesis
 from ..store import BlockCommit, ChainTip, Store, StoreView
-from ..tx import Tx, decode_tx, pack_txs
+from ..tx import Tx, decode_each, pack_txs
 from .accounts import (
     FEE_POOL_KEY,
     Account,
@@ -369,15 +369,13 @@ class StateMachine:
         txs: list[Tx | None] = [None] * len(items)
         unchecked: list[int] = []
         cache = self.signatures
+        raw = [item for item in items if not isinstance(item, Tx)]
+        decoded = iter(decode_each(raw) if raw else ())
         for index, item in enumerate(items):
-            if isinstance(item, Tx):
-                tx = item
-            else:
-                try:
-                    tx = decode_tx(item)
-                except DecodeError as exc:
-                    codes[index] = exc.code
-                    continue
+            tx = item if isinstance(item, Tx) else next(decoded)
+            if isinstance(tx, DecodeError):
+                codes[index] = tx.code
+                continue
             txs[index] = tx
             if tx in cache:
                 if height > tx.expiry_height:

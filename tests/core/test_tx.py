@@ -21,6 +21,7 @@ from chainmall.core.keys import KeyPair, verify_signature
 from chainmall.core.tx import (
     Tx,
     check_chain_id,
+    decode_each,
     decode_tx,
     decode_txs,
     encode_body,
@@ -408,3 +409,12 @@ def test_decode_txs_names_the_first_bad_tx() -> None:
         decode_txs([WIRE, WIRE, wire(version=2), b""])
     with pytest.raises(TxTooLarge, match=r"^tx 1: "):
         decode_txs([WIRE, bytes(TX_BYTES_MAX + 1)])
+
+
+def test_decode_each_gives_each_tx_or_its_error() -> None:
+    results = decode_each([WIRE, wire(version=2), bytes(TX_BYTES_MAX + 1), WIRE])
+    assert results[0] == decode_tx(WIRE) and results[0].tx_id == decode_tx(WIRE).tx_id
+    assert type(results[1]) is DecodeError and "version" in str(results[1])
+    assert type(results[2]) is TxTooLarge
+    assert results[3] == results[0]
+    assert decode_each([]) == []
