@@ -316,6 +316,9 @@ async def run_load(address: str, lines: list[bytes], batch: int, rate: float,
     await asyncio.gather(*readings, return_exceptions=True)
     tally.reads_per_s = tally.reads / (writes_end - start)  # type: ignore[attr-defined]
     for conn in conns:
+        if conn.started:  # no answer by the end of the drain
+            tally.errors["unanswered"] += len(conn.started)
+            conn.started.clear()
         if conn.transport is not None:
             conn.transport.close()
     for client in reader_clients:
