@@ -1,16 +1,17 @@
 """Pruning soak without the network: the ledger grows with blocks, not with tree history.
 
-Run: .venv/bin/python bench/bench_prune.py [--blocks 2000] [--retain 200]
+Run: .venv/bin/python bench/bench_prune.py [--blocks 800] [--retain 100]
      .venv/bin/pytest bench/bench_prune.py --benchmark-only -s -q
 
 Issue target: "a node that runs for weeks: state-tree nodes older than a
 retention window are pruned ... A soak benchmark shows the data dir's size
 grows only with blocks, not with tree history."
 
-Each block changes `--changes` (2,500: a 1,250-transfer block's senders and
-receivers) random accounts among `--accounts` (100,000) through the real
+Each block changes `--changes` (1,000: a 500-transfer block's senders and
+receivers) random accounts among `--accounts` (50,000) through the real
 state tree, and stores a block body, tx ids and receipts of a 1,250-tx
-block, through `Store.commit_block` with and without pruning. Every
+block, through `Store.commit_block`, once with pruning (`--retain`, 100
+heights) and once without. About 15 minutes on a busy 2-core machine. Every
 `--every` blocks it prints the tree's entries (all levels) and the ledger
 file's size. The target: with pruning, the tree's entries level off (the
 last quarter's within 10% of the third quarter's) while they keep growing
@@ -76,10 +77,10 @@ def run(path: Path, blocks: int, retain: int, accounts: int, changes: int, every
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--blocks", type=int, default=1_200)
-    parser.add_argument("--retain", type=int, default=200)
-    parser.add_argument("--accounts", type=int, default=100_000)
-    parser.add_argument("--changes", type=int, default=2_500)
+    parser.add_argument("--blocks", type=int, default=800)
+    parser.add_argument("--retain", type=int, default=100)
+    parser.add_argument("--accounts", type=int, default=50_000)
+    parser.add_argument("--changes", type=int, default=1_000)
     parser.add_argument("--every", type=int, default=100)
     args = parser.parse_args(argv)
     print(f"machine: {machine()}; load average: {os.getloadavg()}")
