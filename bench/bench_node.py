@@ -15,8 +15,6 @@ import os
 from typing import Any
 
 import pytest
-
-pytest.importorskip("chainmall.core.rpc.client")  # the load goes through the JSON-RPC server
 from loadgen import main
 
 

@@ -9,8 +9,8 @@ then the default; `Config.sources` says where each value came from, which
 `chainmall node config` prints.
 
 The RPC's per-connection limits (`[rpc.limits]`) are the fields of the RPC
-layer's `RpcLimits`; they are listed here when that layer is installed, with
-its defaults, so the node never keeps a second copy of those numbers.
+layer's `RpcLimits`, with its defaults, so the node never keeps a second copy
+of those numbers.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from ..constants import (
     U32_MAX,
 )
 from ..errors import InvalidConfig
+from ..rpc.config import RpcLimits  # the RPC layer owns these limits and their defaults
 
 CONFIG_FILE = "config.toml"
 CONFIG_FILE_BYTES_MAX = 1 << 20
@@ -198,11 +199,7 @@ _BASE_SETTINGS = (
 
 
 def _rpc_limit_settings() -> tuple[Setting, ...]:
-    """`[rpc.limits]`: one setting per field of the RPC layer's `RpcLimits`, when installed."""
-    try:
-        from ..rpc.config import RpcLimits  # the RPC layer owns these limits and defaults
-    except ImportError:
-        return ()
+    """`[rpc.limits]`: one setting per field of the RPC layer's `RpcLimits`."""
     return tuple(
         Setting(f"rpc.limits.{item.name}", int, item.default,
                 f"RPC limit {item.name} (see docs/rpc.md).", 1, U32_MAX)

@@ -14,9 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("chainmall.core.rpc.client")  # the node serves through the RPC layer
-
 from chainmall.core.errors import ChainmallError
 from chainmall.core.rpc.client import RpcClient
 from chainmall.core.rpc.services import TxInfo, TxState
