@@ -41,10 +41,10 @@ import secrets
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 from .dirlock import LOCK_FILE, WriterLock, lock_for_reading
 from .diskio import fsync_directory, writing
@@ -149,29 +149,34 @@ def _found(directory: Path, entries: list[str]) -> str:
 
 @overload
 def open_ledger(data_dir: str | os.PathLike[str], *, write: Literal[True],
-                command: str = ...) -> tuple[Store, Genesis, StateMachine]: ...
+                command: str = ..., store_options: Mapping[str, Any] | None = ...,
+                ) -> tuple[Store, Genesis, StateMachine]: ...
 
 
 @overload
 def open_ledger(data_dir: str | os.PathLike[str], *, write: Literal[False],
-                command: str = ...) -> tuple[Store, Genesis, None]: ...
+                command: str = ..., store_options: Mapping[str, Any] | None = ...,
+                ) -> tuple[Store, Genesis, None]: ...
 
 
 def open_ledger(data_dir: str | os.PathLike[str], *, write: bool,
-                command: str = "chainmall") -> tuple[Store, Genesis, StateMachine | None]:
+                command: str = "chainmall", store_options: Mapping[str, Any] | None = None,
+                ) -> tuple[Store, Genesis, StateMachine | None]:
     """The store and genesis of an initialised data directory, and its state machine.
 
     `write=False`: a read-only store and no machine; nothing in the directory
     is written. `write=True`: takes the writers' lock (named `command` for
-    whoever is refused) until the store is closed. Either way, a directory
-    that holds no chain is StoreNotInitialised, a damaged one DataDirDamaged
-    or StoreCorrupt (with how to recover), and a ledger of another chain
-    than genesis.json StoreChainMismatch.
+    whoever is refused) until the store is closed; `store_options` are more
+    `Store` arguments (a node's map size and pruning window). Either way, a
+    directory that holds no chain is StoreNotInitialised, a damaged one
+    DataDirDamaged or StoreCorrupt (with how to recover), and a ledger of
+    another chain than genesis.json StoreChainMismatch.
     """
     directory = Path(data_dir)
     if write:
         check_layout(directory)
-        return _open_for_writing(directory, WriterLock.acquire(directory, command))
+        return _open_for_writing(directory, WriterLock.acquire(directory, command),
+                                 store_options or {})
     return _open_for_reading(directory)
 
 
@@ -201,12 +206,15 @@ def _open_for_reading(directory: Path) -> tuple[Store, Genesis, None]:
     return store, genesis, None
 
 
-def _open_for_writing(directory: Path, lock: WriterLock) -> tuple[Store, Genesis, StateMachine]:
+def _open_for_writing(directory: Path, lock: WriterLock,
+                      store_options: Mapping[str, Any] | None = None,
+                      ) -> tuple[Store, Genesis, StateMachine]:
     try:
         check_layout(directory)
         genesis = load_genesis(directory / GENESIS_FILE)
         with _reported_as_damage(directory):
-            store = Store(directory / LEDGER_DIR, create=False, on_close=lock.release)
+            store = Store(directory / LEDGER_DIR, create=False, on_close=lock.release,
+                          **(store_options or {}))
     except BaseException:
         lock.release()
         raise
