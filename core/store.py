@@ -39,6 +39,8 @@ slice n's records of heights <= tip - retain_heights and deletes each node,
 unless the node was written again after it became stale (its newest stamp is
 higher: a value that came back re-creates the same node), then forgets the
 records. So the trees of the last `retain_heights` heights stay whole.
+`meta`'s `pruned_height` is the highest height pruned up to: every tree at
+that height or above is whole (what `db check` holds older trees to is less).
 
 Crash safety: `init_genesis` and `commit_block` each write everything in ONE
 LMDB write transaction, opened with `sync=True`, so after a crash the store
@@ -128,6 +130,9 @@ META_LAST_APP_HASH = b"last_app_hash"
 META_LAST_BLOCK_HASH = b"last_block_hash"
 META_FORMAT_VERSION = b"format_version"
 META_PROTOCOL_VERSION = b"protocol_version"
+# The highest height up to which stale nodes were pruned (absent: none): every state
+# tree at this height or above is whole ("Pruning").
+META_PRUNED_HEIGHT = b"pruned_height"
 
 
 def height_key(height: int) -> bytes:
@@ -271,14 +276,29 @@ class StoreView:
             raise read_error(exc, self._path) from exc
 
     def node_hashes(self) -> Iterator[bytes]:
-        """Every stored tree node hash: the main table's, then the staging table's, each in
-        key order (a hash re-put between two merges is in both, and comes twice)."""
+        """Every stored tree node hash: the main table's, then each staging level's, each
+        in key order (a hash re-put between two merges is in several, and comes again)."""
         try:
-            for name in ("tree", _STAGED["tree"]):
+            for name in ("tree", *_LEVELS["tree"]):
                 with self._txn.cursor(db=self._dbs[name]) as cursor:
                     yield from cursor.iternext(keys=True, values=False)
         except lmdb.Error as exc:
             raise read_error(exc, self._path) from exc
+
+    def stale_node_hashes(self) -> Iterator[bytes]:
+        """The tree nodes recorded stale and not pruned yet (pruning only), in record order."""
+        try:
+            with self._txn.cursor(db=self._dbs[STALE_DB]) as cursor:
+                for key in cursor.iternext(keys=True, values=False):
+                    yield key[9:]
+        except lmdb.Error as exc:
+            raise read_error(exc, self._path) from exc
+
+    def pruned_height(self) -> int:
+        """The height up to which stale tree nodes were pruned (0: none): the state trees
+        of this height and above are whole, older ones may miss pruned nodes."""
+        raw = self._get("meta", META_PRUNED_HEIGHT)
+        return 0 if raw is None else _U64.unpack(raw)[0]
 
     def entry_counts(self) -> dict[str, int]:
         """How many entries each table holds (a staged table: with its staging part)."""
@@ -580,7 +600,11 @@ class Store:
             self._failpoint(f"store.merge.after_{table}")
         nibble = (height // STORE_MERGE_BLOCKS) % STORE_FLUSH_SLICES
         if self.retain_heights and height > self.retain_heights:
-            self.pruned_nodes += self._prune(txn, nibble, height - self.retain_heights)
+            last_height = height - self.retain_heights
+            self.pruned_nodes += self._prune(txn, nibble, last_height)
+            pruned = txn.get(META_PRUNED_HEIGHT, db=dbs["meta"])
+            if pruned is None or _U64.unpack(pruned)[0] < last_height:
+                txn.put(META_PRUNED_HEIGHT, height_key(last_height), db=dbs["meta"])
             self._failpoint("store.prune.after")
         for table, (_, mid) in _LEVELS.items():
             _move_slice(txn, dbs[mid], dbs[table], nibble, overwrite=table == "tree", what=table)

@@ -372,7 +372,7 @@ def test_check_finds_damage_in_a_node_only_an_old_root_reaches(tmp_path: Path) -
     ledger = tmp_path / "ledger"
     build_chain(ledger)
     node_hash = _only_under(ledger, 2)
-    _overwrite(ledger, b"tree", node_hash, _flip_last)
+    _overwrite(ledger, b"tree", node_hash, _flip_node)
     with Store(ledger) as store:
         height, problems = check_store(store, GENESIS)
     assert height == BLOCKS
@@ -406,7 +406,7 @@ def test_check_lists_every_problem_when_the_tip_block_is_corrupt(tmp_path: Path)
     build_chain(ledger)
     old_node = _only_under(ledger, 3)
     _overwrite(ledger, b"blocks", height_key(BLOCKS), lambda b: b[:-1] + b"\x07")  # commit flag
-    _overwrite(ledger, b"tree", old_node, _flip_last)
+    _overwrite(ledger, b"tree", old_node, _flip_node)
     _overwrite(ledger, b"receipts", height_key(2), _flip_last)
     with Store(ledger) as store:
         height, problems = check_store(store, GENESIS)

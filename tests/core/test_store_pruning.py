@@ -103,7 +103,7 @@ def test_the_tree_table_stays_flat_while_the_chain_grows(tmp_path: Path) -> None
 
 
 def test_db_check_accepts_a_pruned_store(tmp_path: Path) -> None:
-    from chainmall.core.archive import check_store
+    from chainmall.core.check import check_store
     from chainmall.core.constants import TX_TYPE_TRANSFER
     from chainmall.core.genesis import make_genesis
     from chainmall.core.keys import KeyPair
@@ -125,4 +125,15 @@ def test_db_check_accepts_a_pruned_store(tmp_path: Path) -> None:
             machine.execute(height, height, validator.public_key, txs)
             machine.commit()
         assert store.pruned_nodes > 0
+        with store.reader() as view:
+            assert view.pruned_height() > 0
+            tip_root = view.last().app_hash
         assert check_store(store, genesis) == (blocks, [])
+    # A node of a tree that must be whole is still held to it.
+    with Store(tmp_path / "ledger", retain_heights=2) as store:
+        with store._env.begin(write=True) as txn:
+            for name in ("tree", "tree_mid", "tree_recent"):
+                txn.delete(tip_root, db=store._dbs[name])
+        height, problems = check_store(store, genesis)
+    assert height == blocks
+    assert any(tip_root.hex() in line and "is missing" in line for line in problems), problems
