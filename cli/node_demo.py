@@ -157,10 +157,14 @@ async def _stream(client: Any, txs: list[Tx], say: Callable[[str], None]) -> Non
               help="Transfers the scenario sends.")
 @click.option("--rpc-tcp", default="127.0.0.1:8645", show_default=True,
               help="Where the node serves JSON-RPC (HOST:PORT; port 0: any free port).")
+@click.option("--rpc-http", default="127.0.0.1:8646", show_default=True,
+              help="Where the node serves JSON-RPC over HTTP/WebSocket and the product page "
+                   "(HOST:PORT; port 0: any free port; \"\" for off).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="warning", show_default=True, help="The node's log lines (stderr).")
 @click.pass_obj
-def demo(obj: Context, data_dir: Path | None, txs: int, rpc_tcp: str, log_level: str) -> None:
+def demo(obj: Context, data_dir: Path | None, txs: int, rpc_tcp: str, rpc_http: str,
+         log_level: str) -> None:
     """Run a local node on a demo chain, feed it the demo through the RPC client, then keep
     serving until Ctrl-C."""
     from chainmall.core.node.services import rpc_frontend  # the node serves through the RPC
@@ -168,7 +172,7 @@ def demo(obj: Context, data_dir: Path | None, txs: int, rpc_tcp: str, log_level:
     directory = data_dir or obj.home / CHAIN_ID
     _prepare(obj, directory)
     config = load_config(directory, directory / CONFIG_FILE,
-                         {"rpc.tcp": rpc_tcp, "log.level": log_level,
+                         {"rpc.tcp": rpc_tcp, "rpc.http": rpc_http, "log.level": log_level,
                           "node.validator_key": VALIDATOR_KEY})
     setup_logging(config.log.level, config.log.format)
     app = open_application(directory, package_version(), config.pruning.retain_heights,

@@ -232,13 +232,16 @@ def _open_for_writing(directory: Path, lock: WriterLock,
 
 def create_data_dir(data_dir: str | os.PathLike[str], genesis: Genesis, *, command: str,
                     replace_chain_id: str | None = None,
+                    extra_files: Mapping[str, str] | None = None,
                     ) -> tuple[Store, Genesis, StateMachine]:
     """Create a data directory holding `genesis` at height 0, atomically; open it for writing.
 
     The directory is built beside its target under a temporary name (genesis
     file, LOCK, ledger with the genesis state) and renamed into place, so a
     failure (a full disk, a crash) leaves no half-made target. The target
-    must not exist or be an empty directory; with `replace_chain_id`, an
+    must not exist or be an empty directory. `extra_files` (name -> text, e.g.
+    the node's commented config.toml) are written into it before the rename.
+    With `replace_chain_id`, an
     existing data directory whose genesis names that chain is replaced
     (under its writers' lock: DataDirInUse while another process writes it).
     Otherwise StoreAlreadyInitialised says what the target holds. The
@@ -249,7 +252,8 @@ def create_data_dir(data_dir: str | os.PathLike[str], genesis: Genesis, *, comma
         target = target.resolve()
     old_lock = _claim(target, command, replace_chain_id)
     try:
-        lock = _build_and_move(target, genesis, command, replacing=old_lock is not None)
+        lock = _build_and_move(target, genesis, command, replacing=old_lock is not None,
+                               extra_files=extra_files or {})
     finally:
         if old_lock is not None:
             old_lock.release()
@@ -300,7 +304,7 @@ def _directory_mode(target: Path) -> int:
 
 
 def _build_and_move(target: Path, genesis: Genesis, command: str,
-                    replacing: bool) -> WriterLock:
+                    replacing: bool, extra_files: Mapping[str, str]) -> WriterLock:
     parent = target.parent
     with writing(parent):
         parent.mkdir(parents=True, exist_ok=True)
@@ -313,6 +317,9 @@ def _build_and_move(target: Path, genesis: Genesis, command: str,
         write_genesis(temporary / GENESIS_FILE, genesis)
         with Store(temporary / LEDGER_DIR) as store:
             StateMachine(store, genesis)  # writes the genesis state: height 0
+        for name, text in sorted(extra_files.items()):
+            with writing(temporary / name):
+                (temporary / name).write_text(text, encoding="utf-8")
         with writing(temporary):
             fsync_directory(temporary)
         _move_into_place(temporary, target, replacing)

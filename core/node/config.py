@@ -49,6 +49,7 @@ CONFIG_FILE = "config.toml"
 CONFIG_FILE_BYTES_MAX = 1 << 20
 ENV_PREFIX = "CHAINMALL_"
 RPC_TCP_LISTEN_DEFAULT = "127.0.0.1:8645"
+RPC_HTTP_LISTEN_DEFAULT = "127.0.0.1:8646"  # also serves the product page
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 _TRUE = ("1", "true", "yes", "on")
@@ -181,8 +182,9 @@ _BASE_SETTINGS = (
     Setting("rpc.unix", str, "",
             "JSON-RPC over a Unix socket (created mode 0600): a path, \"\" for off.",
             check=_check_unix),
-    Setting("rpc.http", str, "",
-            "JSON-RPC over HTTP POST and WebSocket (/ws): HOST:PORT, \"\" for off.",
+    Setting("rpc.http", str, RPC_HTTP_LISTEN_DEFAULT,
+            "JSON-RPC over HTTP POST and WebSocket (/ws), and the product page: HOST:PORT, "
+            "\"\" for off. A host other than loopback needs rpc.token.",
             check=_check_listen),
     Setting("rpc.token", str, "",
             "Bearer token required from every client (needed for a non-loopback listener). "

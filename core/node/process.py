@@ -32,7 +32,8 @@ class NodeProcess:
         env = {**os.environ, "CHAINMALL_HOME": str(home), **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "chainmall.cli", "node", "start", "--data-dir", str(data),
-             "--log-format", "json", "--rpc-tcp", "127.0.0.1:0", *flags],
+             "--log-format", "json", "--rpc-tcp", "127.0.0.1:0", "--rpc-http", "127.0.0.1:0",
+             *flags],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
             stdin=subprocess.DEVNULL)
         self.lines: queue.Queue[dict[str, Any] | None] = queue.Queue()

@@ -139,7 +139,7 @@ def test_a_second_node_on_one_data_dir_is_refused(chain: tuple[Path, Path]) -> N
     node = NodeProcess(home, data)
     node.ready()
     second = cli(home, "node", "start", "--data-dir", str(data), "--rpc-tcp", "127.0.0.1:0",
-                 timeout_s=60.0)
+                 "--rpc-http", "127.0.0.1:0", timeout_s=60.0)
     assert second.returncode == 1
     assert second.stderr.startswith("error: ") and "in use" in second.stderr
     assert len(second.stderr.strip().splitlines()) == 1
@@ -150,7 +150,7 @@ def test_node_demo_plays_the_scenario_then_serves_until_interrupted(tmp_path: Pa
     env = {**os.environ, "CHAINMALL_HOME": str(tmp_path / "home")}
     demo = subprocess.Popen(
         [sys.executable, "-m", "chainmall.cli", "node", "demo", "--txs", "64", "--rpc-tcp",
-         "127.0.0.1:0", "--data-dir", str(tmp_path / "demo")],
+         "127.0.0.1:0", "--rpc-http", "127.0.0.1:0", "--data-dir", str(tmp_path / "demo")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         stdin=subprocess.DEVNULL)
     try:
