@@ -24,6 +24,7 @@ from .demo import demo
 from .doctor import doctor
 from .keys import keys
 from .node import init
+from .node_cmd import node
 
 __all__ = ["EXIT_ERROR", "EXIT_USAGE", "cli", "default_home", "package_version"]
 
@@ -118,6 +119,7 @@ cli.add_command(doctor)
 cli.add_command(demo)
 cli.add_command(init)
 cli.add_command(db)
+cli.add_command(node)
 for _command in (status, account, block, tx):  # talk to a node (cli/chain.py)
     cli.add_command(_command)
 
