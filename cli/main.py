@@ -23,8 +23,11 @@ from .db import db
 from .demo import demo
 from .doctor import doctor
 from .keys import keys
+from .mall_group import mall
 from .node import init
 from .node_cmd import node
+from .reward import reward
+from .trust_mall import attach as attach_trust
 
 __all__ = ["EXIT_ERROR", "EXIT_USAGE", "cli", "default_home", "package_version"]
 
@@ -122,6 +125,9 @@ cli.add_command(db)
 cli.add_command(node)
 for _command in (status, account, block, tx):  # talk to a node (cli/chain.py)
     cli.add_command(_command)
+attach_trust(mall)  # reviews, reputation, search, top, report, watch (cli/trust_mall.py)
+cli.add_command(mall)
+cli.add_command(reward)
 
 if __name__ == "__main__":  # pragma: no cover
     cli()
