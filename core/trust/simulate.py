@@ -371,6 +371,7 @@ class Outcome:
     fake_rulings: int
     failed_txs: int
     blocks: int
+    refused_reports: dict[int, int] = field(default_factory=dict)  # error code -> count
 
 
 def run_market(plan: Plan, workdir: Path | None = None,
@@ -405,6 +406,7 @@ class _Runner:
         self.reports: dict[bytes, tuple[int, ...]] = {}  # report id -> planned order indexes
         self.by_order_id: dict[bytes, int] = {}
         self.voted: set[bytes] = set()
+        self.refused: dict[int, int] = {}  # error code -> reports the chain refused
 
     def _run_block(self, txs: list[Tx], time_ms: int) -> list[int]:
         codes = self.chain.block(txs, time_ms)
@@ -539,7 +541,12 @@ class _Runner:
 
         file_reports(self.watcher, findings, sink)
         if pending:
-            self._run_block(pending, time_ms)
+            codes = self._run_block(pending, time_ms)
+            for tx, code in zip(pending, codes, strict=True):
+                if code:  # a report the chain refused names nothing: it counts for nothing
+                    self.refused[code] = self.refused.get(code, 0) + 1
+                    del self.reports[tx.tx_id]
+                    self.watcher.reported.difference_update(decode_filing(tx.payload).orders)
 
     def _votes(self) -> list[Tx]:
         """Panel members vote on drawn reports: fake when at least half the orders are."""
@@ -590,7 +597,7 @@ class _Runner:
                 1 for report_id in self.reports
                 if decode_report(view.get_state(keys.report(report_id))).state == REPORT_FAKE)
         return Outcome(plan, flags, reported, positions, ranks, len(self.reports),
-                       fake_rulings, self.failed, self.blocks)
+                       fake_rulings, self.failed, self.blocks, dict(self.refused))
 
 
 # --- measuring -----------------------------------------------------------------------------
@@ -686,6 +693,8 @@ def format_table(table: Table) -> str:
             "FP rate" if row.kind == "honest" else "rate")
         lines.append(f"{row.kind:<14} {row.orders:>7} {row.caught:>7} "
                      f"{100 * row.rate:>7.2f}% {row.flagged:>8} {row.reported:>9}  ({name})")
+    lines.append(f"reports: {table.outcome.reports} accepted, {table.outcome.fake_rulings} "
+                 f"ruled fake; refused by the chain: {table.outcome.refused_reports or 'none'}")
     lines.append("")
     lines.append(f"{'brushing shop':<14} {'kind':<12} {'rank with':>10} {'without':>8} "
                  f"{'position with':>14} {'without':>8}")
