@@ -158,3 +158,12 @@ browser-deps:
 
 test-browser: setup browser-deps
 	CHAINMALL_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q tests/web
+
+# The trust benchmarks at full size (docs/trust.md 14): the epoch close up to 10^6
+# contributors, the per-block work up to 10^5 merchants, top-k at 10^5 listings, the
+# detection table. Long (tens of minutes): never part of `make test`.
+.PHONY: bench-trust
+bench-trust: setup
+	CHAINMALL_BENCH_EPOCH_MAX_EXP=6 CHAINMALL_BENCH_TRUST_MAX_EXP=5 $(BIN)/python -m pytest \
+	    bench/bench_trust_epochs.py bench/bench_trust_blocks.py bench/bench_trust_topk.py \
+	    bench/bench_trust_detection.py --benchmark-only -s -q
