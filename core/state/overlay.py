@@ -8,6 +8,8 @@ scratch overlay is merged into the block only if the tx succeeds.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
@@ -65,10 +67,30 @@ def _merge(committed: Iterator[tuple[bytes, bytes]], overlay: dict[bytes, bytes 
     return result if limit is None else result[:limit]
 
 
+def _writes_in(writes: dict[bytes, bytes | None], order: list[bytes], start: bytes,
+               end: bytes) -> dict[bytes, bytes | None]:
+    """The `writes` with start <= key < end, in key order.
+
+    `order` holds the keys of `writes` sorted and is caught up here: keys are
+    only ever added to `writes` (a delete writes None), at the end of its
+    insertion order, so the new ones are its last `len(writes) - len(order)`.
+    A scan thus costs O(log n + k), not a pass over every write of the block
+    (hooks scan while writing thousands of entries).
+    """
+    fresh = len(writes) - len(order)
+    if fresh < 0:  # a key was removed from `writes`: sort afresh
+        order[:] = sorted(writes)
+    elif fresh:
+        for key in itertools.islice(reversed(writes), fresh):  # the newest keys
+            bisect.insort(order, key)
+    low, high = bisect.bisect_left(order, start), bisect.bisect_left(order, end)
+    return {key: writes[key] for key in order[low:high]}
+
+
 class BlockState:
     """The block's pending writes over the committed state."""
 
-    __slots__ = ("_read_committed", "_read_range", "committed", "writes")
+    __slots__ = ("_order", "_read_committed", "_read_range", "committed", "writes")
 
     def __init__(self, read_committed: Callable[[bytes], bytes | None],
                  read_range: RangeReader) -> None:
@@ -76,6 +98,7 @@ class BlockState:
         self._read_range = read_range
         self.writes: dict[bytes, bytes | None] = {}
         self.committed: dict[bytes, bytes | None] = {}
+        self._order: list[bytes] = []  # the keys of `writes` in key order (_writes_in)
 
     def get(self, key: bytes) -> bytes | None:
         value = self.writes.get(key, _ABSENT)
@@ -97,7 +120,7 @@ class BlockState:
 
     def pending_in(self, start: bytes, end: bytes) -> dict[bytes, bytes | None]:
         """This block's writes with start <= key < end."""
-        return {key: value for key, value in self.writes.items() if start <= key < end}
+        return _writes_in(self.writes, self._order, start, end)
 
     def scan_with(self, start: bytes, end: bytes, overlay: dict[bytes, bytes | None],
                   limit: int | None) -> list[tuple[bytes, bytes]]:
@@ -116,11 +139,12 @@ class BlockState:
 class TxScratch:
     """One handler's writes over the block state; merged only if the handler succeeds."""
 
-    __slots__ = ("_parent", "writes")
+    __slots__ = ("_order", "_parent", "writes")
 
     def __init__(self, parent: BlockState) -> None:
         self._parent = parent
         self.writes: dict[bytes, bytes | None] = {}
+        self._order: list[bytes] = []  # the keys of `writes` in key order (_writes_in)
 
     def get(self, key: bytes) -> bytes | None:
         writes = self.writes
@@ -139,5 +163,6 @@ class TxScratch:
              limit: int | None = None) -> list[tuple[bytes, bytes]]:
         """Entries with start <= key < end in key order, the block's and this tx's writes
         included."""
-        mine = {key: value for key, value in self.writes.items() if start <= key < end}
+        check_range(start, end)
+        mine = _writes_in(self.writes, self._order, start, end)
         return self._parent.scan_with(start, end, mine, limit)
