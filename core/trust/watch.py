@@ -6,19 +6,20 @@ transfers between accounts and the on-chain signals raised so far, and on
 `scan()` looks for dense blocks with `fraudar.find_blocks` (docs/trust.md
 section 6.4):
 
-1. edges: buyer -> merchant, weight `log(1 + orders)`, column-weighted;
-   buyer priors from evidence the chain holds: orders already flagged, money
-   from a merchant it bought from (flow-back, also through one
-   intermediary), funding by such a merchant;
+1. edges: buyer -> merchant, weight `log(1 + orders)`, column-weighted,
+   each of a buyer's edges scaled by 1 + the evidence the chain holds
+   against it: orders already flagged, money from a merchant it bought from
+   (flow-back, also through one intermediary), funding by such a merchant;
 2. a block is suspicious when its density is at least `density_factor`
-   times the whole graph's and it has at least `min_buyers` buyers;
+   times the plain graph's and it has at least `min_buyers` buyers;
 3. inside it, a merchant is kept when at least `column_share` of its order
    weight comes from the block's buyers (an honest shop that fake buyers
    also use as camouflage is not), and a buyer when at least `row_share` of
    its weight goes to the kept merchants;
 4. the orders between kept buyers and kept merchants that are not already
-   reported or ruled fake become `Finding`s: one per merchant, with the
-   order ids as evidence (at most REPORT_ORDERS_MAX per report).
+   reported or ruled fake, nor in an earlier finding of the scan, become
+   `Finding`s: one per merchant, with the order ids as evidence (at most
+   REPORT_ORDERS_MAX per report).
 
 `file_reports` turns findings into REPORT_FILE payloads for a `ReportSink`
 (the CLI signs and submits them through the node). Nothing here is
@@ -258,6 +259,7 @@ class Watcher:
             column_weight[column] = column_weight.get(column, 0.0) + weight
             by_column.setdefault(column, []).append(row)
         findings: list[Finding] = []
+        taken: set[bytes] = set()  # orders in a finding already (blocks may overlap)
         for block in blocks:
             if len(block.rows) < params.min_buyers:
                 continue
@@ -277,7 +279,9 @@ class Watcher:
                 orders = sorted(order_id for row in kept_rows
                                 for order_id in by_pair.get((row, column), ())
                                 if order_id not in self.reported)
-                orders = [order_id for order_id in orders if not flags[order_id] & FLAG_FAKE]
+                orders = [order_id for order_id in orders
+                          if not flags[order_id] & FLAG_FAKE and order_id not in taken]
+                taken.update(orders)
                 if orders:
                     findings.append(Finding(
                         merchant_list[column], tuple(orders),
