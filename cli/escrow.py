@@ -80,7 +80,7 @@ def _evidence(order_id: str, evidence: Path | None, evidence_hash: str | None) -
     return build_payload("evidence", payload.encode, decode_evidence)
 
 
-@escrow.command("show")
+@escrow.command("show", short_help="An order's escrow and dispute, proven.")
 @click.argument("order_id", metavar="ORDER")
 @node_options
 @click.pass_obj
@@ -88,14 +88,15 @@ def escrow_show(obj: Context, order_id: str, node_address: str, token: str) -> N
     """ORDER's escrow: state, what it holds, its deadline against the node's block time, the
     payout once closed, and its dispute (panel, votes, evidence), proven against the state
     root."""
+    raw_id = hex_id(order_id, "order id")
     with connect(node_address, token) as client:
-        found = proven_order(client, hex_id(order_id, "order id"))
+        found = proven_order(client, raw_id)
     data = found.json()
     obj.emit(lines(view_pairs(data)) + "\n" + found.proven.line(),
              {**data, "proof": found.proven.json()})
 
 
-@escrow.command("ship")
+@escrow.command("ship", short_help="Hand the goods to a carrier, linked to the order.")
 @click.argument("order_id", metavar="ORDER")
 @click.option("--item", required=True, metavar="ITEM",
               help="The item (or the container) the goods travel in: its URI or item key.")
@@ -113,7 +114,7 @@ def escrow_ship(obj: Context, order_id: str, item: str, carrier: str, tx: TxOpti
             build_payload("hand-over proposal", proposal.encode, decode_proposal))
 
 
-@escrow.command("deliver")
+@escrow.command("deliver", short_help="Record the delivery (the carrier holding it).")
 @click.argument("order_id", metavar="ORDER")
 @click.option("--read-point", default="", metavar="URI", help="Where it was delivered.")
 @click.option("--time", "time_text", metavar="RFC3339",
@@ -130,7 +131,7 @@ def escrow_deliver(obj: Context, order_id: str, read_point: str, time_text: str 
             build_payload("delivery", note.encode, decode_delivery))
 
 
-@escrow.command("confirm")
+@escrow.command("confirm", short_help="Confirm receipt (buyer): release the escrow.")
 @click.argument("order_id", metavar="ORDER")
 @tx_options
 @click.pass_obj
@@ -142,7 +143,7 @@ def escrow_confirm(obj: Context, order_id: str, tx: TxOptions) -> None:
                                                            decode_order_ref))
 
 
-@escrow.command("dispute")
+@escrow.command("dispute", short_help="Dispute an order with evidence (buyer/merchant).")
 @click.argument("order_id", metavar="ORDER")
 @_evidence_options
 @tx_options
@@ -154,7 +155,7 @@ def escrow_dispute(obj: Context, order_id: str, evidence: Path | None,
     send_tx(obj, tx, TX_MALL_DISPUTE_OPEN, _evidence(order_id, evidence, evidence_hash))
 
 
-@escrow.command("evidence")
+@escrow.command("evidence", short_help="Add evidence to an open dispute.")
 @click.argument("order_id", metavar="ORDER")
 @_evidence_options
 @tx_options
@@ -177,7 +178,7 @@ def _current_round(client: BlockingClient, order_id: bytes) -> int:
     return dispute.round
 
 
-@escrow.command("rule")
+@escrow.command("rule", short_help="Vote on a dispute (a seated arbitrator).")
 @click.argument("order_id", metavar="ORDER")
 @click.option("--refund", "outcome", flag_value="refund", help="The buyer gets it all back.")
 @click.option("--release", "outcome", flag_value="release", help="The merchant is paid.")
@@ -205,7 +206,7 @@ def escrow_rule(obj: Context, order_id: str, outcome: str | None, buyer_bps: int
                                               "round": str(round_number)})
 
 
-@escrow.command("list")
+@escrow.command("list", short_help="Escrows of a buyer or merchant, or an arbitrator's seats.")
 @list_options
 @click.option("--arbitrator", "arbitrator_address", metavar="ADDRESS",
               help="The disputes an arbitrator sits on (its open seats).")

@@ -146,7 +146,7 @@ def order() -> None:
     """Order products into escrow with a sealed shipping address; show and list orders."""
 
 
-@order.command("place")
+@order.command("place", short_help="Order a product into escrow; prints the order id.")
 @click.argument("product_id", metavar="PRODUCT")
 @click.option("--quantity", type=click.IntRange(1, ORDER_QUANTITY_MAX), default=1,
               show_default=True, help="Units to buy.")
@@ -183,7 +183,7 @@ def order_place(obj: Context, product_id: str, quantity: int, address_text: str 
                                   "amount": str(listing.price * quantity)})
 
 
-@order.command("show")
+@order.command("show", short_help="An order with its escrow, proven (--key: the address).")
 @click.argument("order_id", metavar="ORDER")
 @click.option("--key", "key_name", metavar="KEY",
               help="The merchant's key: open the sealed shipping address with it.")
@@ -216,7 +216,7 @@ def order_show(obj: Context, order_id: str, key_name: str | None, key_dir: Path 
     obj.emit(lines(pairs) + "\n" + found.proven.line(), {**data, "proof": found.proven.json()})
 
 
-@order.command("list")
+@order.command("list", short_help="A buyer's or merchant's orders, proven.")
 @list_options
 @click.option("--open", "only_open", is_flag=True, help="Only orders whose escrow is open.")
 @node_options
@@ -239,7 +239,7 @@ def order_list(obj: Context, buyer_address: str | None, merchant_address: str | 
                                "orders": orders, "proof": proven.json()})
 
 
-@order.command("cancel")
+@order.command("cancel", short_help="Cancel an unshipped order (merchant): refund.")
 @click.argument("order_id", metavar="ORDER")
 @tx_options
 @click.pass_obj

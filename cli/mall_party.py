@@ -113,7 +113,7 @@ def party() -> None:
     """Register mall parties (roles, bond) and show them."""
 
 
-@party.command("register")
+@party.command("register", short_help="Register a party: roles, bond, name.")
 @_details_options
 @click.option("--bond", type=click.IntRange(0, U64_MAX), default=0, show_default=True,
               help="Bond moved from the balance (merchants and arbitrators need the genesis "
@@ -130,7 +130,7 @@ def party_register(obj: Context, roles: tuple[str, ...], name: str, jurisdiction
     send_tx(obj, tx, TX_MALL_PARTY_REGISTER, payload)
 
 
-@party.command("update")
+@party.command("update", short_help="Change a party's roles and details; add bond.")
 @_details_options
 @click.option("--add-bond", "bond", type=click.IntRange(0, U64_MAX), default=0,
               show_default=True, help="Added to the bond, from the balance.")
@@ -145,7 +145,7 @@ def party_update(obj: Context, roles: tuple[str, ...], name: str, jurisdiction: 
     send_tx(obj, tx, TX_MALL_PARTY_UPDATE, payload)
 
 
-@party.command("unbond")
+@party.command("unbond", short_help="Take part of a party's bond back.")
 @click.option("--amount", type=click.IntRange(1, U64_MAX), required=True,
               help="Moved from the bond back to the balance (the rest must cover the roles).")
 @tx_options
@@ -156,7 +156,7 @@ def party_unbond(obj: Context, amount: int, tx: TxOptions) -> None:
             build_payload("unbond", Unbond(amount).encode, decode_unbond))
 
 
-@party.command("show")
+@party.command("show", short_help="A party, proven against the state root.")
 @click.argument("address")
 @node_options
 @click.pass_obj
@@ -183,7 +183,7 @@ def _certification(obj: Context, merchant_text: str, brand: str) -> bytes:
     return build_payload("certification", payload.encode, decode_certification)
 
 
-@merchant.command("certify")
+@merchant.command("certify", short_help="Certify a merchant for a brand (certifiers).")
 @click.argument("merchant_address", metavar="MERCHANT")
 @click.option("--brand", required=True, help="The brand it sells officially (1-64 bytes).")
 @tx_options
@@ -194,7 +194,7 @@ def merchant_certify(obj: Context, merchant_address: str, brand: str, tx: TxOpti
     send_tx(obj, tx, TX_MALL_CERTIFY, _certification(obj, merchant_address, brand))
 
 
-@merchant.command("revoke")
+@merchant.command("revoke", short_help="Revoke a merchant's certification.")
 @click.argument("merchant_address", metavar="MERCHANT")
 @click.option("--brand", required=True, help="The brand of the certification to revoke.")
 @tx_options
@@ -205,7 +205,7 @@ def merchant_revoke(obj: Context, merchant_address: str, brand: str, tx: TxOptio
     send_tx(obj, tx, TX_MALL_REVOKE, _certification(obj, merchant_address, brand))
 
 
-@merchant.command("show")
+@merchant.command("show", short_help="A merchant and its certifications, proven.")
 @click.argument("merchant_address", metavar="MERCHANT")
 @node_options
 @click.pass_obj
@@ -221,7 +221,7 @@ def merchant_show(obj: Context, merchant_address: str, node_address: str, token:
     obj.emit(lines(pairs) + "\n" + proven.line(), {**data, "proof": proven.json()})
 
 
-@merchant.command("list")
+@merchant.command("list", short_help="Every merchant and its certifications, proven.")
 @click.option("--certified", is_flag=True, help="Only merchants with an active certification.")
 @node_options
 @click.pass_obj

@@ -67,7 +67,7 @@ def product() -> None:
     """List products for sale, update price and stock, delist; show listings verified."""
 
 
-@product.command("add")
+@product.command("add", short_help="List a product; prints its product id.")
 @click.option("--price", type=click.IntRange(1, U64_MAX), required=True,
               help="Unit price in the smallest unit.")
 @click.option("--stock", type=click.IntRange(0, PRODUCT_STOCK_MAX), required=True,
@@ -91,7 +91,7 @@ def product_add(obj: Context, price: int, stock: int, title: str, category: str,
             named=lambda signed: {"product_id": signed.tx_id.hex()})
 
 
-@product.command("update")
+@product.command("update", short_help="Change a listing's price, stock or metadata.")
 @click.argument("product_id", metavar="PRODUCT")
 @click.option("--price", type=click.IntRange(1, U64_MAX), default=None,
               help="New unit price [default: unchanged].")
@@ -120,7 +120,7 @@ def product_update(obj: Context, product_id: str, price: int | None, stock: int 
     send_tx(obj, tx, TX_MALL_PRODUCT_UPDATE, payload, keypair=keypair)
 
 
-@product.command("delist")
+@product.command("delist", short_help="Delist a product for good.")
 @click.argument("product_id", metavar="PRODUCT")
 @tx_options
 @click.pass_obj
@@ -131,7 +131,7 @@ def product_delist(obj: Context, product_id: str, tx: TxOptions) -> None:
                                                            decode_product_ref))
 
 
-@product.command("show")
+@product.command("show", short_help="A listing, proven against the state root.")
 @click.argument("product_id", metavar="PRODUCT")
 @node_options
 @click.pass_obj
@@ -146,7 +146,7 @@ def product_show(obj: Context, product_id: str, node_address: str, token: str) -
              {**data, "proof": proven.json()})
 
 
-@product.command("list")
+@product.command("list", short_help="A merchant's listings, proven.")
 @click.option("--merchant", "merchant_address", required=True, metavar="ADDRESS",
               help="The merchant (cm1... or a key name).")
 @click.option("--all", "include_delisted", is_flag=True, help="Delisted products too.")

@@ -50,7 +50,7 @@ def tax() -> None:
     """Set a jurisdiction's tax rate (its authority); audit the tax withheld at settlement."""
 
 
-@tax.command("rate")
+@tax.command("rate", short_help="Set a jurisdiction's tax rate (its authority).")
 @click.option("--jurisdiction", required=True, help="The jurisdiction code, e.g. IT.")
 @click.option("--rate-bps", type=click.IntRange(0, BPS_DENOMINATOR), required=True,
               help="The rate in basis points (2200 = 22%), at most the genesis tax_rate_max_bps.")
@@ -71,7 +71,7 @@ def _report_data(jurisdiction: str, from_height: int, to_height: int) -> bytes:
     return bytes([len(raw)]) + raw + from_height.to_bytes(8, "big") + to_height.to_bytes(8, "big")
 
 
-@tax.command("report")
+@tax.command("report", short_help="Settlements and tax withheld, with proofs.")
 @click.option("--jurisdiction", required=True, help="The jurisdiction code, e.g. IT.")
 @click.option("--from", "from_height", type=click.IntRange(0, U64_MAX), default=0,
               show_default=True, help="First height (inclusive).")

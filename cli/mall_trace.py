@@ -155,7 +155,7 @@ def trace() -> None:
     """Record EPCIS events, hand items over (two-sided), show and export verified histories."""
 
 
-@trace.command("record")
+@trace.command("record", short_help="Record an EPCIS event; prints its event id.")
 @click.option("--kind", required=True, type=click.Choice(list(KINDS)),
               help="The EPCIS event type.")
 @click.option("--action", type=click.Choice(list(ACTION_NAMES.values()), case_sensitive=False),
@@ -233,7 +233,7 @@ def trace_record(obj: Context, kind: str, action: str | None, time_text: str | N
             named=lambda _: {"event_id": event_id_of(keypair.address, payload).hex()})
 
 
-@trace.command("declare")
+@trace.command("declare", short_help="Declare an event erroneous (its recorder).")
 @click.argument("event_id", metavar="EVENT")
 @click.option("--reason", type=click.Choice(ERROR_REASONS), help="Why it is erroneous.")
 @click.option("--corrective", "corrective", multiple=True, metavar="EVENT",
@@ -258,7 +258,7 @@ def trace_declare(obj: Context, event_id: str, reason: str | None, corrective: t
 # --- hand-over -------------------------------------------------------------------------------
 
 
-@trace.command("propose")
+@trace.command("propose", short_help="Offer an item you hold to a receiver.")
 @click.argument("item")
 @click.option("--to", "receiver", required=True, metavar="ADDRESS",
               help="Who should take it (cm1... or a key name).")
@@ -277,7 +277,7 @@ def trace_propose(obj: Context, item: str, receiver: str, order_id: str | None,
             build_payload("hand-over proposal", proposal.encode, decode_proposal))
 
 
-@trace.command("accept")
+@trace.command("accept", short_help="Accept an item offered to you: custody moves.")
 @click.argument("item")
 @click.option("--biz-step", type=click.Choice(ACCEPT_STEPS), default="receiving",
               show_default=True, help="The receiving event's bizStep.")
@@ -302,7 +302,7 @@ def trace_accept(obj: Context, item: str, biz_step: str, disposition: str | None
             build_payload("hand-over acceptance", acceptance.encode, decode_acceptance))
 
 
-@trace.command("reject")
+@trace.command("reject", short_help="Refuse an item offered to you.")
 @click.argument("item")
 @tx_options
 @click.pass_obj
@@ -315,7 +315,7 @@ def trace_reject(obj: Context, item: str, tx: TxOptions) -> None:
             build_payload("hand-over", ref.encode, decode_handover_ref), keypair=keypair)
 
 
-@trace.command("cancel")
+@trace.command("cancel", short_help="Withdraw your offer of an item.")
 @click.argument("item")
 @click.option("--to", "receiver", required=True, metavar="ADDRESS",
               help="The receiver the proposal named.")
@@ -355,7 +355,7 @@ def _checked(item: str, node_address: str, token: str
     return checked, open_proposals, proposals
 
 
-@trace.command("show")
+@trace.command("show", short_help="An item's whole history, checked by its proofs.")
 @click.argument("item")
 @node_options
 @click.pass_obj
@@ -401,7 +401,7 @@ def trace_show(obj: Context, item: str, node_address: str, token: str) -> None:
               "truncated": result.truncated, "proof": checked.json()})
 
 
-@trace.command("export")
+@trace.command("export", short_help="An item's checked history as EPCIS 2.0 JSON-LD.")
 @click.argument("item")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the document to this file [default: standard output].")
@@ -438,7 +438,7 @@ async def _submit_all(node_address: str, token: str, wires: list[bytes], wait: b
                                            for wire in wires)))
 
 
-@trace.command("import")
+@trace.command("import", short_help="Record the events of an EPCIS JSON document.")
 @click.argument("document", type=click.File("rb"))
 @click.option("--allow-extensions", is_flag=True,
               help="Drop (and list) extension fields instead of refusing the document.")
