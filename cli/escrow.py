@@ -19,6 +19,7 @@ import click
 from chainmall.core.address import encode_address
 from chainmall.core.constants import (
     BPS_DENOMINATOR,
+    MALL_QUERY_ITEMS_MAX,
     TX_MALL_DISPUTE_EVIDENCE,
     TX_MALL_DISPUTE_OPEN,
     TX_MALL_DISPUTE_VOTE,
@@ -43,7 +44,14 @@ from chainmall.core.rpc.client import BlockingClient
 
 from .context import Context
 from .mall_args import build_payload, content_hash, event_time, hex_id, item_argument
-from .mall_order import list_options, party_orders, proven_order, side_of, view_pairs
+from .mall_order import (
+    list_options,
+    party_orders,
+    proven_order,
+    side_of,
+    truncated,
+    view_pairs,
+)
 from .mall_view import dispute_json, lines, vote_text
 from .node_client import (
     TxOptions,
@@ -237,9 +245,12 @@ def escrow_list(obj: Context, buyer_address: str | None, merchant_address: str |
         rows.append(f"{found['order_id']}  {state['state']:<9} held {state['held']:>10}"
                     f"{deadline}")
     rows.append(f"{len(orders)} escrows; {proven.line()}")
+    if truncated(proven, address, side):
+        rows.append(f"truncated: the node lists the oldest {MALL_QUERY_ITEMS_MAX} orders")
     obj.emit("\n".join(rows), {"address": encode_address(address), "block_time_ms":
                                block_time_ms, "escrows": [{"order_id": o["order_id"],
                                                            **o["escrow"]} for o in orders],
+                               "truncated": truncated(proven, address, side),
                                "proof": proven.json()})
 
 

@@ -18,6 +18,7 @@ import nacl.exceptions
 from chainmall.core.address import encode_address
 from chainmall.core.constants import (
     HASH_BYTES,
+    MALL_QUERY_ITEMS_MAX,
     ORDER_QUANTITY_MAX,
     TX_MALL_ORDER_CANCEL,
     TX_MALL_ORDER_PLACE,
@@ -122,6 +123,11 @@ def party_orders(client: BlockingClient, address: bytes, side: int
                                decode_dispute(raw_dispute) if raw_dispute else None, proven,
                                block_time_ms).json())
     return out, proven, block_time_ms
+
+
+def truncated(proven: Proven, address: bytes, side: int) -> bool:
+    """Whether a `/mall/orders` answer hit the query's limit (more orders than it lists)."""
+    return len(proven.table(keys.orders_of(address, side)[0])) >= MALL_QUERY_ITEMS_MAX
 
 
 def list_options(function: Any) -> Any:
@@ -234,9 +240,12 @@ def order_list(obj: Context, buyer_address: str | None, merchant_address: str | 
             f"{o['quantity']} x {o['unit_price']} = {o['amount']}  product "
             f"{o['product_id'][:16]}" for o in orders]
     rows.append(f"{len(orders)} orders; {proven.line()}")
+    if truncated(proven, address, side):
+        rows.append(f"truncated: the node lists the oldest {MALL_QUERY_ITEMS_MAX} orders")
     obj.emit("\n".join(rows), {"address": encode_address(address),
                                "side": "buyer" if side == keys.SIDE_BUYER else "merchant",
-                               "orders": orders, "proof": proven.json()})
+                               "orders": orders, "truncated": truncated(proven, address, side),
+                               "proof": proven.json()})
 
 
 @order.command("cancel", short_help="Cancel an unshipped order (merchant): refund.")

@@ -15,6 +15,7 @@ from typing import TypeVar
 import click
 from chainmall.core.address import encode_address
 from chainmall.core.constants import (
+    MALL_MERCHANT_PAGES_MAX,
     TX_MALL_CERTIFY,
     TX_MALL_PARTY_REGISTER,
     TX_MALL_PARTY_UNBOND,
@@ -34,7 +35,7 @@ from chainmall.core.mall.parties import (
     decode_party_details,
     decode_unbond,
 )
-from chainmall.core.mall.vocab import ROLE_NAMES, parse_roles
+from chainmall.core.mall.vocab import ROLE_MERCHANT, ROLE_NAMES, parse_roles, role_bit_index
 from chainmall.core.rpc.client import BlockingClient
 
 from .context import Context
@@ -52,7 +53,6 @@ from .node_client import (
 from .proven import Proven, prove_absent, proven_query
 
 F = TypeVar("F", bound=Callable[..., object])
-MERCHANT_LIST_PAGES_MAX = 100  # `merchant list` reads at most this many pages of merchants
 
 
 def _details_options(function: F) -> F:
@@ -231,19 +231,20 @@ def merchant_list(obj: Context, certified: bool, node_address: str, token: str) 
     merchants: list[dict] = []
     proofs: list[dict] = []
     after = b""
-    role_table = keys.role_prefix(0)[0]
+    prefix = keys.role_prefix(role_bit_index(ROLE_MERCHANT))
+    truncated = True
     with connect(node_address, token) as client:
-        for _ in range(MERCHANT_LIST_PAGES_MAX):
+        for _ in range(MALL_MERCHANT_PAGES_MAX):
             page = proven_query(client, "/mall/merchants", after)
-            index = [key for key, _ in page.table(role_table)]
+            index = [key for key, _ in page.table(prefix[0]) if key.startswith(prefix)]
             if not index:
+                truncated = False
                 break
             proofs.append(page.json())
             for key in index:
-                address = key[len(keys.role_prefix(0)):]
-                data, _ = _party_view(page, address)
+                data, _ = _party_view(page, key[len(prefix):])
                 merchants.append(data)
-            after = index[-1][len(keys.role_prefix(0)):]
+            after = index[-1][len(prefix):]
     if certified:
         merchants = [m for m in merchants
                      if any(c["status"] == "active" for c in m["certifications"])]
@@ -254,5 +255,8 @@ def merchant_list(obj: Context, certified: bool, node_address: str, token: str) 
                     f"{', '.join(brands) or 'not certified'}")
     summary = (f"{len(merchants)} merchants; proofs: {sum(p['entries_verified'] for p in proofs)}"
                f" entries verified in {len(proofs)} pages")
-    obj.emit("\n".join([*rows, summary]), {"merchants": merchants, "proofs": proofs})
+    if truncated:
+        summary += f"; truncated after {MALL_MERCHANT_PAGES_MAX} pages"
+    obj.emit("\n".join([*rows, summary]), {"merchants": merchants, "proofs": proofs,
+                                           "truncated": truncated})
 

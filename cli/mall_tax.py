@@ -16,6 +16,7 @@ from chainmall.core.constants import (
     BPS_DENOMINATOR,
     JURISDICTION_BYTES_MAX,
     MALL_QUERY_ITEMS_MAX,
+    MALL_TAX_REPORT_PAGES_MAX,
     TX_MALL_TAX_RATE_SET,
     U64_MAX,
 )
@@ -34,8 +35,6 @@ from .mall_group import mall
 from .mall_view import tax_record_json
 from .node_client import TxOptions, connect, node_options, send_tx, tx_options
 from .proven import Proven, proven_query
-
-TAX_REPORT_PAGES_MAX = 1_000  # pages of MALL_QUERY_ITEMS_MAX records a report reads at most
 
 
 def _jurisdiction(text: str) -> str:
@@ -100,7 +99,7 @@ def tax_report(obj: Context, jurisdiction: str, from_height: int, to_height: int
                                    f"{to_height}")
         start = from_height
         rate_entry = proven_query(client, "/mall/tax_rate", code.encode("ascii"))
-        for _ in range(TAX_REPORT_PAGES_MAX):
+        for _ in range(MALL_TAX_REPORT_PAGES_MAX):
             page = proven_query(client, "/mall/tax_report", _report_data(code, start, to_height))
             pages.append(page)
             new = {key: value for key, value in page if value is not None and key not in found}

@@ -21,13 +21,13 @@ import click
 from chainmall.core.address import encode_address
 from chainmall.core.constants import (
     AGGREGATION_DEPTH_MAX,
+    EPCIS_IMPORT_BYTES_MAX,
     TX_MALL_HANDOVER_ACCEPT,
     TX_MALL_HANDOVER_CANCEL,
     TX_MALL_HANDOVER_PROPOSE,
     TX_MALL_HANDOVER_REJECT,
     TX_MALL_TRACE_DECLARE_ERROR,
     TX_MALL_TRACE_RECORD,
-    TX_PAYLOAD_BYTES_MAX,
 )
 from chainmall.core.mall import keys
 from chainmall.core.mall.codec import NO_ID, check_uri
@@ -93,7 +93,6 @@ from .proven import CheckedTrace, EntryState, Proven, fetch_trace, proven_query
 KINDS = {"object": KIND_OBJECT, "aggregation": KIND_AGGREGATION,
          "transformation": KIND_TRANSFORMATION, "transaction": KIND_TRANSACTION}
 _AMOUNT = re.compile(r"^(?P<amount>[0-9]{1,20})(?::(?P<uom>[A-Z0-9]{2,3}))?$")
-IMPORT_BYTES_MAX = 64 * TX_PAYLOAD_BYTES_MAX  # an EPCIS document to import, read whole
 
 
 def _quantity(text: str) -> Quantity:
@@ -448,9 +447,9 @@ def trace_import(obj: Context, document: Any, allow_extensions: bool, tx: TxOpti
     """Sign every event of an EPCIS 2.0 JSON DOCUMENT (a file, or - for standard input) as
     --from and record them in order, then their error declarations; prints each tx and event
     id. Fields chainmall cannot keep faithfully are refused with the reason."""
-    raw = document.read(IMPORT_BYTES_MAX + 1)
-    if len(raw) > IMPORT_BYTES_MAX:
-        raise ValueError(f"the document is over {IMPORT_BYTES_MAX} bytes")
+    raw = document.read(EPCIS_IMPORT_BYTES_MAX + 1)
+    if len(raw) > EPCIS_IMPORT_BYTES_MAX:
+        raise ValueError(f"the document is over {EPCIS_IMPORT_BYTES_MAX} bytes")
     imported = import_document(raw, allow_extensions)
     if not imported.events:
         raise ValueError("the document holds no events")

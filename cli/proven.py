@@ -18,13 +18,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chainmall.core.constants import MALL_TRACE_READS_MAX
 from chainmall.core.errors import InvalidProof
 from chainmall.core.mall import keys
 from chainmall.core.mall.history import Trace, TraceInvalid, trace, verify_trace
 from chainmall.core.rpc.client import BlockingClient
 from chainmall.core.state.root import decode_proof, verify_proof
-
-TRACE_FETCH_ATTEMPTS_MAX = 3  # the trace may change between its two reads: read again
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +138,11 @@ def fetch_trace(client: BlockingClient, item: str | bytes) -> CheckedTrace:
 
     Two reads: the anchors with proofs, the whole trace without; a block committed
     between them may change the trace, so a mismatch is read again (at most
-    TRACE_FETCH_ATTEMPTS_MAX times) before it is called invalid."""
+    MALL_TRACE_READS_MAX times) before it is called invalid."""
     data = item.encode("utf-8") if isinstance(item, str) else bytes(item)
     item_key = keys.item_key(item) if isinstance(item, str) else bytes(item)
     problem = ""
-    for _ in range(TRACE_FETCH_ATTEMPTS_MAX):
+    for _ in range(MALL_TRACE_READS_MAX):
         anchors = proven_query(client, "/mall/trace_anchors", data)
         served = client.query("/mall/trace", data)
         entries = {entry.key: entry.value for entry in served.entries
