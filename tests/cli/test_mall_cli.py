@@ -204,3 +204,9 @@ def test_the_readme_lists_every_command() -> None:
     table = "\n".join(line for line in README.splitlines() if line.startswith("| `chainmall"))
     missing = [path for path, _ in COMMANDS if f"`chainmall {path}" not in table]
     assert missing == []
+
+
+def test_every_command_has_a_bad_input_case() -> None:
+    covered = {" ".join(args[:3]) if args[0] == "mall" else " ".join(args[:2])
+               for args, _, _ in BAD_INPUT}
+    assert [path for path, _ in COMMANDS if path not in covered] == []
