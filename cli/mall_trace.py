@@ -331,16 +331,18 @@ def trace_cancel(obj: Context, item: str, receiver: str, tx: TxOptions) -> None:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _holder(entries: EntryState, item_key: bytes) -> bytes:
-    """Who holds the item: the holder of its outermost container (among checked entries)."""
+def _holder(entries: EntryState, item_key: bytes) -> bytes | None:
+    """Who holds the item: the holder of its outermost container, from checked entries
+    (None if a container is not among them)."""
     item = decode_item(entries.get(keys.item(item_key)) or b"")
-    seen = 0
-    while item.packed and seen < AGGREGATION_DEPTH_MAX:
+    for _ in range(AGGREGATION_DEPTH_MAX):
+        if not item.packed:
+            return item.holder
         parent = entries.get(keys.item(item.parent))
         if parent is None:
-            break
-        item, seen = decode_item(parent), seen + 1
-    return item.holder
+            return None
+        item = decode_item(parent)
+    return None if item.packed else item.holder
 
 
 def _checked(item: str, node_address: str, token: str
@@ -380,8 +382,8 @@ def trace_show(obj: Context, item: str, node_address: str, token: str) -> None:
             entry["epcis"] = export_event(step.record)
         steps.append(entry)
     pairs = [("item", data["uri"]), ("item key", data["item_key"]), ("kind", data["kind"]),
-             ("holder", data["holder"]), ("events", f"{len(steps)} in its history "
-                                                    f"({data['events']} of its own)")]
+             ("holder", data["holder"] or "unknown (its container is not in the history)"),
+             ("events", f"{len(steps)} in its history ({data['events']} of its own)")]
     if data["packed_in"]:
         pairs.append(("packed in", items.get(bytes.fromhex(data["packed_in"]),
                                              data["packed_in"])))

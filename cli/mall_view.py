@@ -241,10 +241,11 @@ def tax_record_json(key: bytes, record: TaxRecord) -> Json:
 # --- traceability ----------------------------------------------------------------------------
 
 
-def item_json(item_key: bytes, item: Item, holder: bytes) -> Json:
+def item_json(item_key: bytes, item: Item, holder: bytes | None) -> Json:
+    """An item; `holder` None when its outermost container was not read."""
     return {"item_key": item_key.hex(), "uri": item.uri,
             "kind": "class" if item.kind == ITEM_CLASS else "instance",
-            "holder": encode_address(holder),
+            "holder": None if holder is None else encode_address(holder),
             "packed_in": item.parent.hex() if item.packed else None,
             "first_height": item.first_height, "events": item.event_count,
             "history": item.history.hex()}

@@ -14,12 +14,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from chainmall.cli.mall_trace import _holder
 from chainmall.cli.proven import EntryState, fetch_trace, prove_absent, proven_query
 from chainmall.core.abci.types import QueryRequest, QueryResult
 from chainmall.core.errors import InvalidProof, error_class
 from chainmall.core.mall import keys
+from chainmall.core.mall.codec import NO_ID
 from chainmall.core.mall.events import TraceEvent
 from chainmall.core.mall.history import trace
+from chainmall.core.mall.items import EMPTY_HISTORY, ITEM_INSTANCE, Item
 from chainmall.core.mall.vocab import ACTION_ADD, ACTION_OBSERVE, KIND_OBJECT, ROLE_MERCHANT
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "mall"))
@@ -140,3 +143,20 @@ def test_entry_state_scans_like_the_store(chain: MallChain, limit: int | None) -
         expected = state.scan(start, end, limit)
     assert EntryState(entries).scan(start, end, limit) == expected
     assert EntryState(entries).get(b"\x00") is None
+
+
+def _item(uri: str, holder: bytes, parent: bytes = NO_ID) -> bytes:
+    return Item(ITEM_INSTANCE, holder, parent, 1, 1, 0, EMPTY_HISTORY, uri).encode()
+
+
+def test_the_holder_shown_is_the_outermost_container_s_or_unknown() -> None:
+    ring, case, pallet = (keys.item_key(f"urn:epc:id:sgtin:1.1.{n}") for n in range(3))
+    shop, carrier = b"\x01" * 20, b"\x02" * 20
+    alone = {keys.item(ring): _item("urn:epc:id:sgtin:1.1.0", shop)}
+    assert _holder(EntryState(alone), ring) == shop
+    packed = {keys.item(ring): _item("urn:epc:id:sgtin:1.1.0", shop, case),
+              keys.item(case): _item("urn:epc:id:sgtin:1.1.1", shop, pallet),
+              keys.item(pallet): _item("urn:epc:id:sgtin:1.1.2", carrier)}
+    assert _holder(EntryState(packed), ring) == carrier
+    del packed[keys.item(pallet)]  # the container's entry was not among the checked ones
+    assert _holder(EntryState(packed), ring) is None
