@@ -391,3 +391,18 @@ def test_a_command_runs_as_a_real_process_too(mall: MallCli, story) -> None:
                          mall.node_address)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["escrow"]["state"] == "released"
+
+
+def test_a_tx_command_prints_its_tx_id_and_waits_unless_no_wait(mall: MallCli, story) -> None:
+    product = story["product"]
+    waited = mall.text("mall", "product", "update", product, "--stock", "2", "--from",
+                       "merchant")
+    assert waited.startswith("tx ") and ": final at height " in waited and ": ok" in waited
+    submitted = mall.json("mall", "product", "update", product, "--price", str(PRICE + 1),
+                          "--from", "merchant", "--no-wait")
+    assert submitted["status"] == "pending" and submitted["code"] is None
+    final = mall.poll(lambda: mall.json("tx", "show", submitted["tx_id"]),
+                      lambda shown: shown["status"] == "final")
+    assert final["code"] == 0
+    shown = mall.json("mall", "product", "show", product)
+    assert (shown["price"], shown["stock"]) == (str(PRICE + 1), 2)
