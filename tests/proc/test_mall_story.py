@@ -406,3 +406,20 @@ def test_a_tx_command_prints_its_tx_id_and_waits_unless_no_wait(mall: MallCli, s
     assert final["code"] == 0
     shown = mall.json("mall", "product", "show", product)
     assert (shown["price"], shown["stock"]) == (str(PRICE + 1), 2)
+
+
+def test_a_certification_is_revoked_and_shown_revoked(mall: MallCli, story) -> None:
+    mall.json("mall", "merchant", "certify", "merchant", "--brand", "Argento Milano", "--from",
+              "certifier")
+    revoked = mall.json("mall", "merchant", "revoke", "merchant", "--brand", "Argento Milano",
+                        "--from", "certifier")
+    assert revoked["code"] == 0
+    shown = mall.json("mall", "merchant", "show", "merchant")
+    status = {cert["brand"]: (cert["status"], cert["revoked_height"])
+              for cert in shown["certifications"]}
+    assert status == {"Argento Firenze": ("active", None),
+                      "Argento Milano": ("revoked", revoked["height"])}
+    assert shown["proof"]["verified"]
+    assert "CertificationMissing" in mall.error("mall", "merchant", "revoke", "merchant",
+                                                "--brand", "Argento Milano", "--from",
+                                                "certifier")
