@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import click
+from chainmall.core.abci.app import ledger_machine
 from chainmall.core.errors import StoreNotInitialised
 from chainmall.core.genesis import Genesis, load_genesis
 from chainmall.core.state.machine import StateMachine
@@ -50,7 +51,7 @@ def open_ledger(data_dir: Path) -> tuple[Store, Genesis, StateMachine]:
     genesis = load_genesis(genesis_path)
     store = Store(data_dir / LEDGER_DIR)
     try:
-        machine = StateMachine(store, genesis)
+        machine = ledger_machine(store, genesis)
     except BaseException:
         store.close()
         raise

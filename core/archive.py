@@ -43,6 +43,14 @@ from .state.receipts import decode_receipts, encode_receipts
 from .state.root import MemoryNodeStore, StateTree, value_hash
 from .store import Store
 
+
+def _ledger_machine(store: Store, genesis: Genesis) -> StateMachine:
+    """The state machine with the domain modules installed (deferred import: the
+    application imports the machine)."""
+    from .abci.app import ledger_machine
+
+    return ledger_machine(store, genesis)
+
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _HEAD_BYTES = len(ARCHIVE_MAGIC) + _U32.size
@@ -210,7 +218,7 @@ def import_chain(path: str | os.PathLike[str], store: Store, resume: bool = Fals
         raise StoreAlreadyInitialised(f"{store.path} already holds a chain; import needs an "
                                       "empty store (or resume)")
     info = read_archive_info(source)
-    machine = StateMachine(store, info.genesis)
+    machine = _ledger_machine(store, info.genesis)
     height, app_hash = machine.info()
     if height > info.block_count:
         raise InvalidBlock(f"archive: the store is at height {height}, past the archive's "
@@ -274,7 +282,7 @@ def check_store(store: Store, genesis: Genesis) -> tuple[int, list[str]]:
         if tip.genesis_hash != genesis.hash():
             problems.append("the store's genesis hash is not genesis.json's")
             return tip.height, problems
-        replay: StateMachine | None = StateMachine(replay_store, genesis)
+        replay: StateMachine | None = _ledger_machine(replay_store, genesis)
         assert replay is not None
         if view.root(0) != replay.info()[1]:
             problems.append("height 0: stored root is not the genesis state root")

@@ -91,7 +91,7 @@ MAP_SIZE_BYTES_MAX = 1 << 40  # 1 TiB: growth stops here
 STORE_DBS_MAX = 32  # named LMDB databases: the chain tables plus one per state table
 
 # --- genesis ---------------------------------------------------------------
-GENESIS_VERSION = 1
+GENESIS_VERSION = 2  # 2: the governance section (core/genesis.py, docs/cometbft.md section 7)
 GENESIS_FILE_BYTES_MAX = 256 * 1024 * 1024
 GENESIS_BALANCES_MAX = 1_000_000
 GENESIS_VALIDATORS_MAX = 256  # == COMMIT_SIGNATURES_MAX
@@ -102,9 +102,32 @@ ACCOUNT_VERSION = 1
 FEE_POOL_VERSION = 1
 TABLE_ACCOUNTS = 0x01
 TABLE_FEE_POOL = 0x02
+# --- validators and governance (core/validators/, docs/cometbft.md section 7) ---
+VALIDATOR_VERSION = 1
+VALIDATOR_SET_VERSION = 1
+PROPOSAL_VERSION = 1
+TABLE_VALIDATORS = 0x40  # public key -> power, bond, operator (every bonded validator)
+TABLE_VALIDATOR_SETS = 0x41  # the signing sets by height, their index, addresses, pending
+TABLE_GOVERNANCE = 0x42  # open validator-set proposals and their votes
+TX_TYPE_VALIDATOR_BOND = 0x0300
+TX_TYPE_VALIDATOR_UNBOND = 0x0301
+TX_TYPE_VALIDATOR_SET_POWER = 0x0302
+TX_TYPE_VALIDATOR_VOTE = 0x0303
+GOVERNANCE_TX_TYPE_MIN = 0x0300
+GOVERNANCE_TX_TYPE_MAX = 0x03FF
+# CometBFT refuses a validator set whose total power exceeds MaxInt64 / 8.
+VALIDATOR_TOTAL_POWER_MAX = (2**63 - 1) // 8
+VALIDATORS_MAX = 256  # active validators (== COMMIT_SIGNATURES_MAX)
+GOVERNANCE_AUTHORITIES_MAX = 64
+VALIDATOR_SETS_KEPT = 3  # signing sets the index keeps: heights h, h + 1, h + 2
+VALIDATOR_PENDING_MAX = VALIDATORS_MAX  # validators changed in one block
+BPS_DENOMINATOR = 10_000
+
 # Every state table: its id (a state key's first byte) and its LMDB database.
 # Domain tables (merchants, products, orders, ...) are added here.
-STATE_TABLES = {TABLE_ACCOUNTS: "accounts", TABLE_FEE_POOL: "fee_pool"}
+STATE_TABLES = {TABLE_ACCOUNTS: "accounts", TABLE_FEE_POOL: "fee_pool",
+                TABLE_VALIDATORS: "validators", TABLE_VALIDATOR_SETS: "validator_sets",
+                TABLE_GOVERNANCE: "governance"}
 TX_TYPE_TRANSFER = 1
 
 # --- receipts --------------------------------------------------------------
@@ -139,3 +162,7 @@ assert TABLE_ACCOUNTS != TABLE_FEE_POOL
 assert 10 + len(STATE_TABLES) <= STORE_DBS_MAX
 assert BLOCK_BYTES_MAX < ABCI_REQUEST_BYTES_MAX
 assert STATE_PATH_BITS * HASH_BYTES < ABCI_QUERY_PROOF_BYTES_MAX
+assert VALIDATORS_MAX <= COMMIT_SIGNATURES_MAX
+assert all(0x40 <= table <= 0x4F for table in
+           (TABLE_VALIDATORS, TABLE_VALIDATOR_SETS, TABLE_GOVERNANCE))
+assert GENESIS_VALIDATORS_MAX <= VALIDATORS_MAX
