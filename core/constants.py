@@ -123,6 +123,13 @@ VALIDATOR_SETS_KEPT = 3  # signing sets the index keeps: heights h, h + 1, h + 2
 VALIDATOR_PENDING_MAX = VALIDATORS_MAX  # validators changed in one block
 BPS_DENOMINATOR = 10_000
 
+# --- light client (core/light.py): CometBFT's light package defaults ------------------
+LIGHT_TRUST_NUMERATOR = 1  # a non-adjacent header needs > 1/3 of the trusted set's power
+LIGHT_TRUST_DENOMINATOR = 3
+LIGHT_TRUSTING_PERIOD_MS_DEFAULT = 7 * 24 * 3600 * 1000  # a verified header stays trusted
+LIGHT_CLOCK_DRIFT_MS_DEFAULT = 10_000  # how far in the future a header's time may be
+LIGHT_BLOCKS_MAX = 64  # headers one verification may fetch (bisection steps included)
+
 # Every state table: its id (a state key's first byte) and its LMDB database.
 # Domain tables (merchants, products, orders, ...) are added here.
 STATE_TABLES = {TABLE_ACCOUNTS: "accounts", TABLE_FEE_POOL: "fee_pool",

@@ -254,6 +254,18 @@ class LightClientError(InvalidInput):
     code = 125
 
 
+class NotEnoughVotingPower(LightClientError):
+    """A commit signed by too little of a validator set's power."""
+
+    code = 126
+
+
+class ValidatorSetNotTrusted(LightClientError):
+    """Too little of the trusted set signed a later header: verify one in between first."""
+
+    code = 127
+
+
 class SupervisedProcessFailed(NetworkError):
     """A process a supervisor runs (CometBFT or the ABCI application) died or would not start."""
 
