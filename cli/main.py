@@ -19,6 +19,7 @@ from .db import db
 from .demo import demo
 from .doctor import doctor
 from .keys import keys
+from .net import net
 from .node import init
 
 EXIT_ERROR = 1
@@ -65,6 +66,7 @@ cli.add_command(doctor)
 cli.add_command(demo)
 cli.add_command(init)
 cli.add_command(db)
+cli.add_command(net)
 
 if __name__ == "__main__":  # pragma: no cover
     cli()

@@ -154,6 +154,12 @@ ABCI_REQUEST_BYTES_MAX = BLOCK_BYTES_MAX + 4 * 1024 * 1024
 ABCI_CONNECTIONS_MAX = 8  # CometBFT opens 4; a restarted engine may overlap the old ones
 ABCI_READ_BYTES_MAX = 256 * 1024  # one socket read
 ABCI_BATCH_REQUESTS_MAX = 1024  # requests answered between two socket writes
+# Localnets and the supervisor (core/abci/localnet.py, core/abci/supervisor.py).
+LOCALNET_NODES_MAX = 64
+LOCALNET_PORT_STRIDE = 10  # node i's ports: base + 10 i + (P2P, CometBFT RPC, ABCI, RPC)
+SUPERVISOR_RESTARTS_MAX = 20  # restarts of one node's pair before the supervisor gives up
+SUPERVISOR_STOP_S = 20  # how long CometBFT may take to stop on SIGTERM before SIGKILL
+COMETBFT_RPC_TIMEOUT_S = 10.0  # one call to a CometBFT node's RPC
 # One state proof in a Query response: at most 256 siblings of 32 bytes plus a leaf.
 ABCI_QUERY_PROOF_BYTES_MAX = 64 * 1024
 

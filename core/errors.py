@@ -272,6 +272,12 @@ class SupervisedProcessFailed(NetworkError):
     code = 324
 
 
+class CometRpcError(NetworkError):
+    """A CometBFT node's RPC answered with an error object."""
+
+    code = 326
+
+
 class LocalnetError(ChainmallError):
     """A localnet directory that is missing, malformed, or in the wrong state for the command."""
 
