@@ -22,7 +22,7 @@ run: setup
 	$(BIN)/chainmall doctor
 	$(BIN)/chainmall demo
 
-setup: $(VENV)/.installed
+setup: web $(VENV)/.installed
 
 # Installs the C toolchain and libsodium with apt when they are missing.
 system-deps:
@@ -93,4 +93,48 @@ lint: setup
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf build $(VENV) .tools ext/*.so ext/_*.c *.egg-info
+	rm -rf build $(VENV) .tools ext/*.so ext/_*.c *.egg-info web/node_modules core/rpc/static
+
+# --- the product page (web/, docs/page.md) ---------------------------------
+# `make web` builds web/ into core/rpc/static/ (package data, not committed)
+# with npm ci and esbuild, each only when its inputs changed. Without npm
+# the page is left out: everything else installs and tests, and
+# `chainmall doctor` says the page is missing. Chromium (Debian's, with its
+# driver) is installed only for the browser tests: `make test-browser`.
+WEB_STAMP := core/rpc/static/app.js
+WEB_DEPS_STAMP := web/node_modules/.installed
+WEB_SOURCES := web/package.json web/build.mjs web/tsconfig.json \
+	$(wildcard web/static/* web/src/*.ts web/src/*/*.ts)
+BROWSER_APT_PACKAGES := chromium chromium-driver
+
+.PHONY: web web-mock browser-deps test-browser
+
+web:
+	@if command -v npm >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory $(WEB_STAMP); \
+	else \
+	  echo "note: npm not found: the product page is not built (chainmall doctor says so)"; \
+	fi
+
+$(WEB_DEPS_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+$(WEB_STAMP): $(WEB_DEPS_STAMP) $(WEB_SOURCES)
+	cd web && node build.mjs
+	touch $@
+
+# The page with mock data (tests/web/mock_node.py) at http://127.0.0.1:8700/.
+web-mock: setup
+	$(BIN)/python tests/web/mock_node.py --port 8700
+
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  echo "installing $(BROWSER_APT_PACKAGES) for the browser tests (about 2 minutes)"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $(BROWSER_APT_PACKAGES) >/dev/null; \
+	fi
+
+test-browser: setup browser-deps
+	CHAINMALL_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q tests/web

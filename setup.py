@@ -134,7 +134,11 @@ PACKAGES, PACKAGE_DIR = _packages()
 setup(
     packages=PACKAGES,
     package_dir=PACKAGE_DIR,
-    package_data={"chainmall.ext": ["*.pyi", "*.pxd", "py.typed"]},
+    package_data={
+        "chainmall.ext": ["*.pyi", "*.pxd", "py.typed"],
+        # The product page, built from web/ by `make web` (absent without npm).
+        "chainmall.core": ["rpc/static/*"],
+    },
     ext_modules=_extensions(),
     include_package_data=False,  # csrc/ is compiled in, not shipped as package data
     zip_safe=False,

@@ -1,7 +1,8 @@
-"""A node's data directory: where the genesis file and the LMDB ledger live.
+"""The `--chain-id` / `--data-dir` options, and the data directory calls the CLI uses.
 
-Layout: `DATA/genesis.json` (the chain's genesis, JSON) and `DATA/ledger/`
-(one LMDB environment). The default DATA is `HOME/<chain id>/`.
+The layout, the writers' lock and opening or creating a ledger live in
+`core/datadir.py` (the node needs them too); they are re-exported here.
+The default data directory is `HOME/<chain id>/`.
 """
 
 from __future__ import annotations
@@ -11,14 +12,27 @@ from pathlib import Path
 from typing import TypeVar
 
 import click
-from chainmall.core.abci.app import ledger_machine
-from chainmall.core.errors import StoreNotInitialised
-from chainmall.core.genesis import Genesis, load_genesis
-from chainmall.core.state.machine import StateMachine
-from chainmall.core.store import Store
+from chainmall.core.datadir import (
+    GENESIS_FILE,
+    LEDGER_DIR,
+    LOCK_FILE,
+    check_layout,
+    create_data_dir,
+    open_ledger,
+)
 
-GENESIS_FILE = "genesis.json"
-LEDGER_DIR = "ledger"
+__all__ = [
+    "DEFAULT_CHAIN_ID",
+    "GENESIS_FILE",
+    "LEDGER_DIR",
+    "LOCK_FILE",
+    "check_layout",
+    "create_data_dir",
+    "data_dir_options",
+    "open_ledger",
+    "resolve_data_dir",
+]
+
 DEFAULT_CHAIN_ID = "local"
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -41,18 +55,3 @@ def data_dir_options(function: F) -> F:
 def resolve_data_dir(home: Path, chain_id: str, data_dir: Path | None) -> Path:
     """`data_dir`, else HOME/<chain id>."""
     return data_dir if data_dir is not None else home / chain_id
-
-
-def open_ledger(data_dir: Path) -> tuple[Store, Genesis, StateMachine]:
-    """The store, genesis and state machine of an initialised data directory."""
-    genesis_path = data_dir / GENESIS_FILE
-    if not genesis_path.is_file() or not (data_dir / LEDGER_DIR).is_dir():
-        raise StoreNotInitialised(f"{data_dir} holds no chain: run `chainmall init` first")
-    genesis = load_genesis(genesis_path)
-    store = Store(data_dir / LEDGER_DIR)
-    try:
-        machine = ledger_machine(store, genesis)
-    except BaseException:
-        store.close()
-        raise
-    return store, genesis, machine

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
 import click
 from chainmall.core.archive import check_store, export_chain, import_chain, read_archive_info
 from chainmall.core.errors import StoreAlreadyInitialised, StoreChainMismatch, StoreCorrupt
-from chainmall.core.genesis import write_genesis
-from chainmall.core.store import Store
 
 from .context import Context
-from .datadir import GENESIS_FILE, LEDGER_DIR, data_dir_options, open_ledger, resolve_data_dir
+from .crashguard import guard_ledger_reads
+from .datadir import (
+    GENESIS_FILE,
+    LEDGER_DIR,
+    create_data_dir,
+    data_dir_options,
+    open_ledger,
+    resolve_data_dir,
+)
 
 
 @click.group()
@@ -26,7 +31,9 @@ def db() -> None:
 @click.pass_obj
 def info(obj: Context, chain_id: str, data_dir: Path | None) -> None:
     """Chain id, tip height, app hash, tip block hash and map size."""
-    store, _, _ = open_ledger(resolve_data_dir(obj.home, chain_id, data_dir))
+    directory = resolve_data_dir(obj.home, chain_id, data_dir)
+    guard_ledger_reads(directory, "db info")
+    store, _, _ = open_ledger(directory, write=False)
     with store:
         tip = store.last()
         data = {
@@ -44,7 +51,9 @@ def info(obj: Context, chain_id: str, data_dir: Path | None) -> None:
 @click.pass_obj
 def check(obj: Context, chain_id: str, data_dir: Path | None) -> None:
     """Re-verify every stored block, receipt and root by replaying from genesis."""
-    store, genesis, _ = open_ledger(resolve_data_dir(obj.home, chain_id, data_dir))
+    directory = resolve_data_dir(obj.home, chain_id, data_dir)
+    guard_ledger_reads(directory, "db check")
+    store, genesis, _ = open_ledger(directory, write=False)
     with store:
         height, problems = check_store(store, genesis)
     data = {"ok": not problems, "height": height, "problems": problems}
@@ -68,7 +77,9 @@ def check(obj: Context, chain_id: str, data_dir: Path | None) -> None:
 @click.pass_obj
 def export_command(obj: Context, chain_id: str, data_dir: Path | None, file: Path) -> None:
     """Write the chain to FILE (an archive, docs/archive.md)."""
-    store, genesis, _ = open_ledger(resolve_data_dir(obj.home, chain_id, data_dir))
+    directory = resolve_data_dir(obj.home, chain_id, data_dir)
+    guard_ledger_reads(directory, "db export")
+    store, genesis, _ = open_ledger(directory, write=False)
     with store:
         count = export_chain(store, genesis, file)
     obj.emit(f"exported {count} blocks to {file}", {"file": str(file), "blocks": count})
@@ -85,28 +96,23 @@ def import_command(obj: Context, chain_id: str, data_dir: Path | None, resume: b
                    file: Path) -> None:
     """Initialise a data directory from the archive FILE, replaying every block."""
     directory = resolve_data_dir(obj.home, chain_id, data_dir)
+    guard_ledger_reads(directory, "db import")
     archive = read_archive_info(file)  # trailer first: a bad file writes nothing
     initialised = (directory / GENESIS_FILE).exists() or (directory / LEDGER_DIR).exists()
     if initialised and not resume:
         raise StoreAlreadyInitialised(f"{directory} is already initialised (to continue an "
                                       "import that stopped, add --resume)")
     if initialised:
-        store, genesis, _ = open_ledger(directory)
+        store, genesis, _ = open_ledger(directory, write=True, command="db import")
         if genesis != archive.genesis:
             store.close()
             raise StoreChainMismatch(f"{directory}'s genesis.json is not the archive's genesis")
-    else:
-        (directory / LEDGER_DIR).mkdir(parents=True)
-        try:
-            write_genesis(directory / GENESIS_FILE, archive.genesis)
-        except BaseException:
-            shutil.rmtree(directory / LEDGER_DIR, ignore_errors=True)
-            raise
-        store = Store(directory / LEDGER_DIR)
+    else:  # built beside and renamed into place: holds the genesis state, locked
+        store, _, _ = create_data_dir(directory, archive.genesis, command="db import")
     # A replay failure keeps the verified blocks (the store is at the last good one);
-    # `--resume` continues from there.
+    # `--resume` continues from there. A new directory resumes from height 0.
     with store:
-        height = import_chain(file, store, resume=resume)
+        height = import_chain(file, store, resume=True)
         tip = store.last()
     obj.emit(
         f"imported {height} blocks of chain {tip.chain_id} into {directory}\n"

@@ -10,7 +10,6 @@ header's state root).
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -20,14 +19,14 @@ from chainmall.core.address import encode_address
 from chainmall.core.block import decode_block
 from chainmall.core.constants import BLOCK_TXS_MAX, HASH_BYTES, TX_TYPE_TRANSFER
 from chainmall.core.errors import TX_OK, StoreAlreadyInitialised, error_class
-from chainmall.core.genesis import load_genesis, make_genesis, write_genesis
+from chainmall.core.genesis import load_genesis, make_genesis
 from chainmall.core.hashing import digest
 from chainmall.core.keys import KeyPair
 from chainmall.core.state.accounts import encode_transfer
 from chainmall.core.tx import Tx, pack_txs, sign_tx
 
 from .context import Context
-from .datadir import GENESIS_FILE, LEDGER_DIR, open_ledger
+from .datadir import GENESIS_FILE, create_data_dir
 
 CHAIN_ID = "chainmall-demo"
 DEMO_TIMESTAMP_MS = 1_764_000_000_000  # fixed: the demo's hashes are reproducible
@@ -43,12 +42,11 @@ def _elapsed_ms(start: float) -> float:
 
 
 def _prepare_data_dir(directory: Path) -> None:
-    """Recreate the demo's own data directory; never touch any other chain's."""
-    if not directory.exists():
+    """Refuse a directory that holds other data (`create_data_dir` replaces the demo's own)."""
+    if not directory.exists() or not any(directory.iterdir()):
         return
     genesis_file = directory / GENESIS_FILE
     if genesis_file.is_file() and load_genesis(genesis_file).chain_id == CHAIN_ID:
-        shutil.rmtree(directory)
         return
     raise StoreAlreadyInitialised(
         f"{directory} exists and is not demo data; pick another --data-dir"
@@ -108,9 +106,8 @@ def demo(obj: Context, tx_count: int, block_count: int, data_dir: Path | None) -
     genesis = make_genesis(CHAIN_ID, [(k.address, INITIAL_BALANCE) for k in keys],
                            [(keys[0].public_key, 10)], genesis_time_ms=DEMO_TIMESTAMP_MS,
                            fee_min=1)
-    (directory / LEDGER_DIR).mkdir(parents=True)
-    write_genesis(directory / GENESIS_FILE, genesis)
-    store, genesis, machine = open_ledger(directory)
+    store, genesis, machine = create_data_dir(directory, genesis, command="demo",
+                                              replace_chain_id=CHAIN_ID)
     with store:
         nonces = [0] * ACCOUNTS
         timings: dict[str, float] = {"sign": 0.0, "build": 0.0, "finalize": 0.0, "commit": 0.0}

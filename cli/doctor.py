@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from importlib import resources
 
 import blake3 as blake3_package
 import click
@@ -85,6 +86,16 @@ def _cometbft() -> dict[str, str]:
     except CometBFTMissing as error:
         return {"error": str(error)}
     return {"version": version, "path": str(binary)}
+def web_page_status() -> tuple[bool, str]:
+    """Whether the product page (built from web/ into core/rpc/static/) is installed, and where."""
+    static = resources.files("chainmall.core").joinpath("rpc", "static")
+    files = ("index.html", "app.js", "style.css")
+    missing = [name for name in files if not static.joinpath(name).is_file()]
+    if missing:
+        return False, (f"not built ({', '.join(missing)} missing): install Node.js 20 and npm, "
+                       "then run `make web`")
+    size_kib = sum(len(static.joinpath(name).read_bytes()) for name in files) // 1024
+    return True, f"built ({size_kib} KiB in {static})"
 
 
 @click.command()
@@ -117,6 +128,8 @@ def doctor(obj: Context) -> None:
         "checks": {name: ("ok" if fault is None else fault) for name, fault in checks.items()},
         "cometbft": _cometbft(),
     }
+    page_built, page_detail = web_page_status()
+    data["web_page"] = {"built": page_built, "detail": page_detail}
     lines = [
         f"chainmall {data['version']} on Python {data['python']}",
         f"cpu: {data['cpu']} ({data['cores']} cores; {flags or 'no SIMD flags seen'})",
@@ -131,6 +144,7 @@ def doctor(obj: Context) -> None:
     cometbft = data["cometbft"]
     lines.append(f"cometbft: {cometbft['version']} ({cometbft['path']})" if "version" in cometbft
                  else f"cometbft: {cometbft['error']}")
+    lines.append(f"product page: {page_detail}")
     if not all(s.compiled for s in statuses):
         lines.append("warning: some kernels are not compiled; the pure-Python references run")
     obj.emit("\n".join(lines), data)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 from chainmall.core.errors import KeyStoreError
-from chainmall.core.keystore import KeyInfo, KeyStore
+from chainmall.core.keystore import DamagedKey, KeyInfo, KeyStore
 
 from .context import Context
 
@@ -29,7 +29,20 @@ def _info_line(info: KeyInfo) -> str:
     return f"{info.name}\t{info.address_text}\t{info.public_key.hex()}\t{lock}"
 
 
-def _read_passphrase(passphrase_file: Path | None, confirm: bool) -> str:
+def warn(message: str) -> None:
+    """A `warning: ...` line on stderr (stdout stays the command's output)."""
+    click.echo(f"warning: {message}", err=True)
+
+
+def warn_if_exposed(store: KeyStore, info: KeyInfo) -> None:
+    """Warn, as ssh does, when a key file is open to the group or others."""
+    if info.exposed:
+        path = store.file(info.name)
+        warn(f"key file {path} is accessible by group or others (mode {info.file_mode:04o}); "
+             f"anyone who can read it can sign as {info.name!r}: run `chmod 600 {path}`")
+
+
+def read_passphrase(passphrase_file: Path | None, confirm: bool) -> str:
     """From --passphrase-file, else $CHAINMALL_PASSPHRASE, else a terminal prompt."""
     if passphrase_file is not None:
         lines = passphrase_file.read_text(encoding="utf-8").splitlines()
@@ -75,7 +88,7 @@ def keys_new(ctx: click.Context, name: str, encrypt: bool, passphrase_file: Path
     store: KeyStore = ctx.meta["keystore"]
     passphrase = None
     if encrypt or passphrase_file is not None:
-        passphrase = _read_passphrase(passphrase_file, confirm=True)
+        passphrase = read_passphrase(passphrase_file, confirm=True)
     info = store.create(name, passphrase=passphrase)
     ctx.obj.emit(f"created {_info_line(info)}", _info_dict(info))
 
@@ -87,6 +100,7 @@ def keys_show(ctx: click.Context, name: str) -> None:
     """Show the public key and address of NAME (never the secret)."""
     store: KeyStore = ctx.meta["keystore"]
     info = store.show(name)
+    warn_if_exposed(store, info)
     human = "\n".join(
         [
             f"name:       {info.name}",
@@ -101,8 +115,18 @@ def keys_show(ctx: click.Context, name: str) -> None:
 @keys.command("list")
 @click.pass_context
 def keys_list(ctx: click.Context) -> None:
-    """List every key in the key directory."""
+    """List every key in the key directory (a damaged file is listed as DAMAGED)."""
     store: KeyStore = ctx.meta["keystore"]
-    infos = store.list()
-    human = "\n".join(_info_line(i) for i in infos) if infos else "no keys"
-    ctx.obj.emit(human, [_info_dict(i) for i in infos])
+    entries = store.list()
+    lines: list[str] = []
+    data: list[dict[str, object]] = []
+    for entry in entries:
+        if isinstance(entry, DamagedKey):
+            warn(f"key file {entry.path} is damaged: {entry.problem}")
+            lines.append(f"{entry.name}\tDAMAGED\t{entry.problem}")
+            data.append({"name": entry.name, "damaged": entry.problem})
+        else:
+            warn_if_exposed(store, entry)
+            lines.append(_info_line(entry))
+            data.append(_info_dict(entry))
+    ctx.obj.emit("\n".join(lines) if lines else "no keys", data)

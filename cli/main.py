@@ -14,6 +14,7 @@ from typing import Any
 import click
 from chainmall.core.errors import ChainmallError
 
+from .chain import account, block, status, tx
 from .context import Context, package_version
 from .db import db
 from .demo import demo
@@ -67,6 +68,8 @@ cli.add_command(demo)
 cli.add_command(init)
 cli.add_command(db)
 cli.add_command(net)
+for _command in (status, account, block, tx):  # talk to a node (cli/chain.py)
+    cli.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover
     cli()

@@ -1,18 +1,18 @@
-"""`chainmall init`: a genesis file and an LMDB ledger in a data directory."""
+"""`chainmall init`: a genesis file and an LMDB ledger in a new data directory."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import click
 from chainmall.core.address import address_from_public_key, decode_address
-from chainmall.core.errors import KeyStoreError, StoreAlreadyInitialised
-from chainmall.core.genesis import Genesis, load_genesis, make_genesis, write_genesis
+from chainmall.core.datadir import check_new_data_dir
+from chainmall.core.genesis import Genesis, load_genesis, make_genesis
 from chainmall.core.keystore import KeyStore
 
 from .context import Context
-from .datadir import GENESIS_FILE, LEDGER_DIR, data_dir_options, open_ledger, resolve_data_dir
+from .datadir import create_data_dir, data_dir_options, resolve_data_dir
+from .keys import read_passphrase, warn, warn_if_exposed
 
 DEFAULT_VALIDATOR_KEY = "validator"
 DEFAULT_VALIDATOR_POWER = 10
@@ -26,17 +26,30 @@ def _parse_balance(text: str) -> tuple[bytes, int]:
     return decode_address(address), int(amount)
 
 
-def _validator_public_key(store: KeyStore, name: str) -> bytes:
-    try:
-        return store.show(name).public_key
-    except KeyStoreError:
-        return store.create(name).public_key
+def _validator_public_key(store: KeyStore, name: str, passphrase_file: Path | None) -> bytes:
+    """The validator key's public key, checked against its secret; created if missing.
+
+    An encrypted key is opened with its passphrase: the public key stored
+    beside a secret is only trusted once the secret is shown to be its own.
+    """
+    if not store.has(name):
+        info = store.create(name)
+        warn(f"created the validator key {name!r} unencrypted at {store.file(name)} (mode "
+             "0600): anyone who can read it can sign as the validator. Keep it private and "
+             "backed up, or create an encrypted key first (`chainmall keys new NAME "
+             "--encrypt`) and pass `--validator-key NAME`")
+        return info.public_key
+    info = store.show(name)  # a plain key: checks the public key is its seed's
+    warn_if_exposed(store, info)
+    if info.encrypted:
+        store.load(name, read_passphrase(passphrase_file, confirm=False))
+    return info.public_key
 
 
-def _new_genesis(obj: Context, chain_id: str, key_name: str, balances: tuple[str, ...],
-                 fee_min: int, genesis_time_ms: int) -> Genesis:
-    public_key = _validator_public_key(KeyStore(obj.home / "keys"), key_name)
+def _new_genesis(obj: Context, chain_id: str, key_name: str, passphrase_file: Path | None,
+                 balances: tuple[str, ...], fee_min: int, genesis_time_ms: int) -> Genesis:
     entries = [_parse_balance(text) for text in balances]
+    public_key = _validator_public_key(KeyStore(obj.home / "keys"), key_name, passphrase_file)
     if not entries:
         entries = [(address_from_public_key(public_key), DEFAULT_BALANCE)]
     return make_genesis(chain_id, entries, [(public_key, DEFAULT_VALIDATOR_POWER)],
@@ -48,7 +61,12 @@ def _new_genesis(obj: Context, chain_id: str, key_name: str, balances: tuple[str
 @click.option("--genesis", "genesis_path", type=click.Path(dir_okay=False, exists=True,
               path_type=Path), help="Use this genesis file instead of creating one.")
 @click.option("--validator-key", default=DEFAULT_VALIDATOR_KEY, show_default=True,
-              help="Key (in HOME/keys, created if missing) of the single validator.")
+              help="Key (in HOME/keys, created unencrypted if missing) of the single "
+                   "validator.")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True,
+              path_type=Path),
+              help="The validator key's passphrase, if it is encrypted (first line) "
+                   "[default: $CHAINMALL_PASSPHRASE, else a prompt].")
 @click.option("--balance", "balances", multiple=True, metavar="ADDRESS=AMOUNT",
               help="An initial balance (repeatable) [default: the validator gets 10^15].")
 @click.option("--fee-min", type=click.IntRange(0), default=0, show_default=True,
@@ -57,24 +75,21 @@ def _new_genesis(obj: Context, chain_id: str, key_name: str, balances: tuple[str
               help="Genesis time (ms since the epoch); block times must not go below it.")
 @click.pass_obj
 def init(obj: Context, chain_id: str, data_dir: Path | None, genesis_path: Path | None,
-         validator_key: str, balances: tuple[str, ...], fee_min: int,
-         genesis_time_ms: int) -> None:
-    """Create a data directory: genesis.json and the LMDB ledger at height 0."""
+         validator_key: str, passphrase_file: Path | None, balances: tuple[str, ...],
+         fee_min: int, genesis_time_ms: int) -> None:
+    """Create a data directory: genesis.json and the LMDB ledger at height 0.
+
+    The directory must be new or empty. It is built beside its final place
+    and renamed into it at the end, so a failed init leaves nothing behind.
+    """
     directory = resolve_data_dir(obj.home, chain_id, data_dir)
-    if (directory / GENESIS_FILE).exists() or (directory / LEDGER_DIR).exists():
-        raise StoreAlreadyInitialised(f"{directory} is already initialised")
+    check_new_data_dir(directory)  # before any key is made: says what is there
     if genesis_path is not None:
         genesis = load_genesis(genesis_path)
     else:
-        genesis = _new_genesis(obj, chain_id, validator_key, balances, fee_min, genesis_time_ms)
-    (directory / LEDGER_DIR).mkdir(parents=True)
-    try:
-        write_genesis(directory / GENESIS_FILE, genesis)
-        store, genesis, machine = open_ledger(directory)
-    except BaseException:  # leave no half-initialised directory behind
-        (directory / GENESIS_FILE).unlink(missing_ok=True)
-        shutil.rmtree(directory / LEDGER_DIR, ignore_errors=True)
-        raise
+        genesis = _new_genesis(obj, chain_id, validator_key, passphrase_file, balances,
+                               fee_min, genesis_time_ms)
+    store, genesis, machine = create_data_dir(directory, genesis, command="init")
     with store:
         height, app_hash = machine.info()
     data = {

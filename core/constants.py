@@ -89,6 +89,11 @@ STORE_MERGE_BLOCKS = 16  # staged entries move into their main tables every this
 MAP_SIZE_BYTES_DEFAULT = 1 << 30  # 1 GiB; doubled on MapFullError
 MAP_SIZE_BYTES_MAX = 1 << 40  # 1 TiB: growth stops here
 STORE_DBS_MAX = 32  # named LMDB databases: the chain tables plus one per state table
+STORE_READERS_MAX = 126  # LMDB reader slots (its default); sizes the lock file
+# An EIO from a write with at most this much space left is reported as a full disk:
+# LMDB reports a short write (the disk filled part-way through a page run) as EIO.
+DISK_FULL_FREE_BYTES_MAX = 1 << 20
+DATA_DIR_LOCK_ATTEMPTS_MAX = 8  # tries to lock a data dir that is being replaced meanwhile
 
 # --- genesis ---------------------------------------------------------------
 GENESIS_VERSION = 2  # 2: the governance section (core/genesis.py, docs/cometbft.md section 7)
@@ -162,6 +167,35 @@ SUPERVISOR_STOP_S = 20  # how long CometBFT may take to stop on SIGTERM before S
 COMETBFT_RPC_TIMEOUT_S = 10.0  # one call to a CometBFT node's RPC
 # One state proof in a Query response: at most 256 siblings of 32 bytes plus a leaf.
 ABCI_QUERY_PROOF_BYTES_MAX = 64 * 1024
+# --- RPC (core/rpc/) ------------------------------------------------------------
+# Every limit is enforced at the edge of the server (before any work is done
+# for the request); the node's config may lower or raise the defaults below
+# (core/rpc/config.py: RpcLimits), except where noted.
+RPC_FRAME_BYTES_MAX = 1 << 20  # one request: a line, an HTTP body or a WebSocket message
+RPC_BATCH_ITEMS_MAX = 256  # requests in one JSON-RPC batch
+RPC_CONNECTIONS_MAX = 1024  # open connections per server, all transports together
+RPC_INFLIGHT_REQUESTS_MAX = 128  # per connection; reading pauses at this many
+RPC_REQUESTS_PER_S_MAX = 5_000  # per connection: token bucket refill rate (batch items count)
+RPC_REQUESTS_BURST_MAX = 5_000  # per connection: token bucket size
+RPC_SUBSCRIPTIONS_MAX = 64  # per connection
+RPC_WRITE_BUFFER_BYTES_MAX = 8 << 20  # unsent bytes before a client counts as not reading
+RPC_IDLE_MS_MAX = 120_000  # a connection with no request in flight and no subscription
+RPC_READ_MS_MAX = 15_000  # a started frame (line or HTTP request) must be complete within
+RPC_WRITE_MS_MAX = 15_000  # a client must take what was written within this
+RPC_WAIT_MS_MAX = 60_000  # longest submit-and-wait a request may ask for
+RPC_WAIT_MS_DEFAULT = 10_000
+RPC_TOKEN_CHARS_MIN = 16  # a bearer token shorter than this is refused
+RPC_TOKEN_CHARS_MAX = 1024  # a presented token longer than this is invalid params
+RPC_QUERY_PATH_CHARS_MAX = 256
+RPC_QUERY_DATA_BYTES_MAX = 4096
+RPC_METHOD_CHARS_MAX = 64  # a longer unknown method name is cut in the error message
+RPC_SUBSCRIPTION_ID_CHARS_MAX = 16
+RPC_STATIC_DEPTH_MAX = 8  # path segments of a static file
+RPC_RESPONSE_BYTES_MAX = 2 * BLOCK_BYTES_MAX + (1 << 20)  # client side: a full block in hex
+RPC_CLIENT_QUEUE_ITEMS_MAX = 10_000  # client side: notifications kept for a slow consumer
+RPC_SHUTDOWN_MS_MAX = 5_000  # in-flight requests get this long to finish on stop
+RPC_TCP_PORT_DEFAULT = 8645
+RPC_HTTP_PORT_DEFAULT = 8646
 
 # --- relations ---------------------------------------------------------------------
 assert TX_BODY_FIXED_BYTES + CHAIN_ID_BYTES_MAX + TX_PAYLOAD_BYTES_MAX <= TX_BODY_BYTES_MAX
@@ -179,3 +213,6 @@ assert VALIDATORS_MAX <= COMMIT_SIGNATURES_MAX
 assert all(0x40 <= table <= 0x4F for table in
            (TABLE_VALIDATORS, TABLE_VALIDATOR_SETS, TABLE_GOVERNANCE))
 assert GENESIS_VALIDATORS_MAX <= VALIDATORS_MAX
+assert TX_BYTES_MAX * 2 * RPC_BATCH_ITEMS_MAX <= RPC_FRAME_BYTES_MAX  # a batch of hex txs fits
+assert RPC_FRAME_BYTES_MAX <= RPC_WRITE_BUFFER_BYTES_MAX
+assert RPC_WAIT_MS_DEFAULT <= RPC_WAIT_MS_MAX

@@ -246,6 +246,84 @@ class CometBFTMissing(AbciError):
     """The CometBFT binary is missing, is not the pinned version, or does not run."""
 
     code = 323
+class NotFound(ChainmallError):
+    """A block, tx or state entry the node does not have (yet)."""
+
+    code = 171
+
+
+# RPC (core/rpc/): domain-level faults of a connection or call. Protocol
+# faults (malformed JSON, unknown method, bad params) use JSON-RPC's own codes.
+class NodeUnreachable(NetworkError):
+    """The node cannot be reached at its address (refused, closed, or no answer)."""
+
+    code = 301
+
+
+class RpcTimeout(NetworkError):
+    """An RPC call or a wait did not finish in time."""
+
+    code = 302
+
+
+class NotFinal(RpcTimeout):
+    """A submitted tx was not final within the wait (it may still become final)."""
+
+    code = 303
+
+
+class RpcProtocolError(NetworkError):
+    """A JSON-RPC protocol fault (bad frame, unknown method, bad params); keeps its code."""
+
+    code = 304
+
+    def __init__(self, message: str = "", rpc_code: int = -32600) -> None:
+        super().__init__(message)
+        self.rpc_code = rpc_code
+
+
+class RateLimited(NetworkError):
+    """A connection sent requests faster than its rate allows."""
+
+    code = 305
+
+
+class Unauthorized(NetworkError):
+    """A request without the bearer token the listener requires."""
+
+    code = 306
+
+
+class LimitExceeded(NetworkError):
+    """A server or connection limit is reached (connections, subscriptions, in-flight)."""
+
+    code = 307
+class DataDirDamaged(StorageError):
+    """A data directory with part of its chain missing (the message says how to recover)."""
+
+    code = 210
+
+
+class StoreTruncated(StoreCorrupt):
+    """A ledger file shorter than its own LMDB header says it is."""
+
+    code = 211
+
+
+class DiskFull(StorageError):
+    """A write that failed for lack of space (the message names the path)."""
+
+    code = 212
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path  # the file or directory that could not be written
+
+
+class DataDirInUse(StorageError):
+    """Another process writes this data directory (it holds the writers' lock)."""
+
+    code = 213
 
 
 class LightClientError(InvalidInput):

@@ -46,6 +46,7 @@ from .constants import (
     VALIDATOR_SET_CONTEXT,
     VALIDATOR_TOTAL_POWER_MAX,
 )
+from .diskio import write_file_atomic
 from .encoding import Writer
 from .errors import InvalidAddress, InvalidGenesis, InvalidInput
 from .hashing import digest, domain_key
@@ -400,6 +401,9 @@ def parse_genesis(text: str | bytes) -> Genesis:
         if isinstance(exc, InvalidGenesis):
             raise
         raise InvalidGenesis(f"genesis: not valid JSON: {exc}") from None
+    except RecursionError:  # the C scanner counts nesting against the recursion limit
+        raise InvalidGenesis("genesis: not valid JSON: arrays or objects nested too "
+                             "deeply") from None
     if isinstance(data, dict) and "governance" not in data:
         data = {**data, "governance": None}  # optional: the default section
     top = _object("genesis", data, ("chain_id", "genesis_time_ms", "initial_balances",
@@ -480,8 +484,8 @@ def load_genesis(path: str | os.PathLike[str]) -> Genesis:
 
 
 def write_genesis(path: str | os.PathLike[str], genesis: Genesis) -> None:
-    """Write `genesis` as JSON (indented, trailing newline), atomically via rename."""
-    target = Path(path)
-    temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text(json.dumps(genesis.to_json(), indent=2) + "\n")
-    os.replace(temporary, target)
+    """Write `genesis` as JSON (indented, trailing newline): temp file, fsync, rename.
+
+    A failure for space is DiskFull naming `path`; `path` is then untouched.
+    """
+    write_file_atomic(path, (json.dumps(genesis.to_json(), indent=2) + "\n").encode())

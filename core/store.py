@@ -33,6 +33,16 @@ the write txn is aborted, the map size doubled (`env.set_mapsize`) and the
 whole transaction retried, up to `MAP_SIZE_BYTES_MAX`. Growing closes the
 read snapshots this process holds open: their next read raises StorageError
 (open a new reader); the 1 GiB default makes growth rare.
+
+Read-only opens (`readonly=True`) write nothing: LMDB opens `data.mdb`
+read-only, and with `lmdb_lock=False` it does not touch `lock.mdb` either
+(no reader slot is registered there), which is only safe while no writer
+runs: core/datadir.py decides. Damage is reported, never crashed into: the
+file's size is checked against its LMDB header before LMDB maps it (a page
+past the end of a truncated file is SIGBUS), and LMDB's corruption errors
+are StoreCorrupt. A write that fails for space is DiskFull naming the path;
+writers pre-allocate `lock.mdb` so that LMDB never stores into a hole of
+its mapped lock file on a full disk (that, too, is SIGBUS).
 """
 
 from __future__ import annotations
@@ -54,8 +64,10 @@ from .constants import (
     STORE_DBS_MAX,
     STORE_FORMAT_VERSION,
     STORE_MERGE_BLOCKS,
+    STORE_READERS_MAX,
     U64_MAX,
 )
+from .diskio import disk_full
 from .errors import (
     InvalidInput,
     StorageError,
@@ -65,8 +77,17 @@ from .errors import (
     StoreCorrupt,
     StoreNotInitialised,
 )
+from .ledger_file import read_ledger_header
 
 TX_LOCATION_BYTES = 8 + 4
+DATA_FILE = "data.mdb"  # LMDB's names inside the ledger directory
+LMDB_LOCK_FILE = "lock.mdb"
+# LMDB's lock file for STORE_READERS_MAX readers: two 64-byte header lines and one
+# 64-byte line per reader slot (liblmdb MDB_txninfo, MDB_reader).
+_LOCK_FILE_BYTES = 64 * (STORE_READERS_MAX + 2)
+# LMDB errors that mean the file's pages are not what LMDB wrote.
+_CORRUPTION = (lmdb.CorruptedError, lmdb.PageNotFoundError, lmdb.InvalidError,
+               lmdb.BadTxnError, lmdb.PanicError)
 
 _STAGED = {"tx_index": "tx_index_recent", "tree": "tree_recent"}  # main -> staging table
 _DB_NAMES = ("meta", "blocks", "block_index", "tx_index", "receipts", "roots", "tree",
@@ -133,17 +154,18 @@ class BlockCommit:
 class StoreView:
     """A read snapshot of the store (a NodeReader too); valid inside `store.reader()`."""
 
-    __slots__ = ("_dbs", "_txn")
+    __slots__ = ("_dbs", "_path", "_txn")
 
-    def __init__(self, txn: lmdb.Transaction, dbs: Mapping[str, object]) -> None:
+    def __init__(self, txn: lmdb.Transaction, dbs: Mapping[str, object], path: Path) -> None:
         self._txn = txn
         self._dbs = dbs
+        self._path = path
 
     def _get(self, db: str, key: bytes) -> bytes | None:
         try:
             return self._txn.get(key, db=self._dbs[db])
         except lmdb.Error as exc:
-            raise _stale(exc) from exc
+            raise read_error(exc, self._path) from exc
 
     def get_state(self, key: bytes) -> bytes | None:
         """The committed value of a state key, None if absent."""
@@ -197,7 +219,7 @@ class StoreView:
                             break
                         yield key, value
         except lmdb.Error as exc:
-            raise _stale(exc) from exc
+            raise read_error(exc, self._path) from exc
 
     def state_range(self, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Committed state entries with start <= key < end (one table), in key order."""
@@ -210,14 +232,14 @@ class StoreView:
                         break
                     yield key, value
         except lmdb.Error as exc:
-            raise _stale(exc) from exc
+            raise read_error(exc, self._path) from exc
 
     def entry_counts(self) -> dict[str, int]:
         """How many entries each table holds (a staged table: with its staging part)."""
         try:
             counts = {name: self._txn.stat(db)["entries"] for name, db in self._dbs.items()}
         except lmdb.Error as exc:
-            raise _stale(exc) from exc
+            raise read_error(exc, self._path) from exc
         for table, staging in _STAGED.items():
             counts[table] += counts.pop(staging)
         counts["state"] = sum(counts.pop(name) for name in _STATE_DB_NAMES)
@@ -228,13 +250,51 @@ class StoreView:
         try:
             return _read_tip(self._txn, self._dbs["meta"])
         except lmdb.Error as exc:
-            raise _stale(exc) from exc
+            raise read_error(exc, self._path) from exc
 
 
-def _stale(exc: lmdb.Error) -> StorageError:
-    """A read on a snapshot LMDB closed (map growth closes this process's open txns)."""
-    return StorageError(f"read snapshot is no longer valid (the map grew?), open a new "
-                        f"reader: {exc}")
+def read_error(exc: lmdb.Error, path: Path) -> StorageError:
+    """The StorageError for a failed read of the store at `path`.
+
+    LMDB's corruption errors are StoreCorrupt; py-lmdb's plain `Error` on a
+    closed transaction is the one a map growth causes (it closes this
+    process's open snapshots); anything else keeps LMDB's words.
+    """
+    if isinstance(exc, _CORRUPTION):
+        return StoreCorrupt(f"the ledger file in {path} is corrupted ({exc})")
+    if type(exc) is lmdb.Error and "closed" in str(exc):
+        return StorageError(f"read snapshot is no longer valid (the map grew), open a new "
+                            f"reader: {exc}")
+    return StorageError(f"cannot read the store at {path}: {exc}")
+
+
+def write_error(exc: lmdb.Error, path: Path) -> StorageError:
+    """The StorageError for a failed write: DiskFull, StoreCorrupt, or LMDB's words."""
+    full = disk_full(exc, path / DATA_FILE)
+    if full is not None:
+        return full
+    if isinstance(exc, _CORRUPTION):
+        return StoreCorrupt(f"the ledger file in {path} is corrupted ({exc})")
+    return StorageError(f"store write failed at {path}: {exc}")
+
+
+def _reserve_lock_file(path: Path) -> None:
+    """Allocate every block of LMDB's lock file, so its mapped pages are never holes.
+
+    LMDB creates `lock.mdb` sparse and stores into it through a shared map; on
+    a full disk, the first store into a hole is SIGBUS. `posix_fallocate`
+    fails cleanly with ENOSPC instead, and keeps the existing contents.
+    """
+    lock_path = path / LMDB_LOCK_FILE
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        os.posix_fallocate(fd, 0, max(size, _LOCK_FILE_BYTES))
+    except OSError as exc:
+        raise disk_full(exc, lock_path) or StorageError(
+            f"cannot prepare the store's lock file {lock_path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
 
 
 def _read_tip(txn: lmdb.Transaction, meta: object) -> ChainTip:
@@ -244,7 +304,7 @@ def _read_tip(txn: lmdb.Transaction, meta: object) -> ChainTip:
                     META_LAST_BLOCK_HASH, META_FORMAT_VERSION)
     }
     if all(value is None for value in fields.values()):
-        raise StoreNotInitialised("the data directory holds no chain: run `chainmall init`")
+        raise StoreNotInitialised("the ledger holds no chain (its meta table is empty)")
     missing = [key.decode() for key, value in fields.items() if value is None]
     if missing:
         raise StoreCorrupt(f"meta is missing {', '.join(missing)}")
@@ -265,28 +325,81 @@ def _read_tip(txn: lmdb.Transaction, meta: object) -> ChainTip:
 
 
 class Store:
-    """One LMDB environment over a data directory: the ledger's only durable state."""
+    """One LMDB environment over a data directory: the ledger's only durable state.
+
+    `readonly=True` opens an existing ledger for reading only (writes raise
+    StorageError); `lmdb_lock=False` (read-only only) also leaves LMDB's lock
+    file alone: only safe while no process writes the ledger. `create=False`
+    refuses a directory without a ledger file. `on_close` runs after the
+    environment is closed (it releases a data directory's lock).
+    """
 
     def __init__(self, path: str | os.PathLike[str],
-                 map_size_bytes: int = MAP_SIZE_BYTES_DEFAULT) -> None:
+                 map_size_bytes: int = MAP_SIZE_BYTES_DEFAULT, *, readonly: bool = False,
+                 lmdb_lock: bool = True, create: bool = True,
+                 on_close: Callable[[], None] | None = None) -> None:
         if not 0 < map_size_bytes <= MAP_SIZE_BYTES_MAX:
             raise ValueError(f"map size must be in (0, {MAP_SIZE_BYTES_MAX}], got {map_size_bytes}")
+        if not (lmdb_lock or readonly):
+            raise ValueError("only a read-only store may open without LMDB's lock")
         self.path = Path(path)
+        self.readonly = readonly
+        data_file = self.path / DATA_FILE
+        if data_file.exists():
+            read_ledger_header(data_file)  # before LMDB maps it: a truncated file is SIGBUS
+        elif readonly or not create:
+            raise StoreNotInitialised(f"{self.path} holds no ledger file ({DATA_FILE})")
         try:
-            self._env = lmdb.open(str(self.path), map_size=map_size_bytes, max_dbs=STORE_DBS_MAX,
-                                  subdir=True, sync=True, lock=True, create=True)
+            if not readonly:
+                if create:
+                    self.path.mkdir(parents=True, exist_ok=True)
+                _reserve_lock_file(self.path)
+            self._env = lmdb.open(str(self.path), map_size=map_size_bytes,
+                                  max_dbs=STORE_DBS_MAX, max_readers=STORE_READERS_MAX,
+                                  subdir=True, sync=True, readonly=readonly, lock=lmdb_lock,
+                                  create=False)
         except lmdb.Error as exc:
-            raise StorageError(f"cannot open the store at {self.path}: {exc}") from exc
-        self._dbs = {name: self._env.open_db(name.encode()) for name in _DB_NAMES}
-        self._map_size_bytes = map_size_bytes
+            raise (write_error(exc, self.path) if not readonly else read_error(exc, self.path)
+                   ) from exc
+        except OSError as exc:
+            raise disk_full(exc, self.path) or StorageError(
+                f"cannot open the store at {self.path}: {exc.strerror}") from exc
+        self._on_close = on_close
+        try:
+            self._dbs = self._open_dbs()
+        except BaseException:
+            self.close()
+            raise
+        self._map_size_bytes = self._env.info()["map_size"]
         self.grow_count = 0  # map growths so far (for tests and the doctor)
         self._failpoint: Callable[[str], None] = _env_failpoint
+
+    def _open_dbs(self) -> dict[str, object]:
+        """Every named database; read-only, they must all exist (StoreNotInitialised if none)."""
+        try:
+            if not self.readonly:
+                return {name: self._env.open_db(name.encode()) for name in _DB_NAMES}
+            with self._env.begin() as txn:
+                present = {key.decode("ascii", "replace") for key, _ in txn.cursor()}
+            missing = [name for name in _DB_NAMES if name not in present]
+            if len(missing) == len(_DB_NAMES):
+                raise StoreNotInitialised(f"the ledger in {self.path} holds no tables")
+            if missing:
+                raise StoreCorrupt(f"the ledger in {self.path} lacks the table(s) "
+                                   f"{', '.join(missing)}")
+            return {name: self._env.open_db(name.encode(), create=False) for name in _DB_NAMES}
+        except lmdb.Error as exc:
+            raise (write_error(exc, self.path) if not self.readonly
+                   else read_error(exc, self.path)) from exc
 
     # --- lifecycle ---------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the environment (idempotent)."""
+        """Close the environment, then run `on_close` (idempotent)."""
         self._env.close()
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
 
     def __enter__(self) -> Store:
         return self
@@ -304,13 +417,17 @@ class Store:
     @contextmanager
     def reader(self) -> Iterator[StoreView]:
         """A read snapshot: `with store.reader() as view:`; never blocks the writer."""
-        with self._env.begin(write=False) as txn:
-            yield StoreView(txn, self._dbs)
+        try:
+            txn = self._env.begin(write=False)
+        except lmdb.Error as exc:
+            raise read_error(exc, self.path) from exc
+        with txn:
+            yield StoreView(txn, self._dbs, self.path)
 
     def is_initialised(self) -> bool:
         """Whether this data directory holds a chain."""
-        with self._env.begin(write=False) as txn:
-            return txn.get(META_CHAIN_ID, db=self._dbs["meta"]) is not None
+        with self.reader() as view:
+            return view._get("meta", META_CHAIN_ID) is not None
 
     def last(self) -> ChainTip:
         """The chain tip (StoreNotInitialised if none)."""
@@ -333,6 +450,8 @@ class Store:
 
     def _write(self, body: Callable[[lmdb.Transaction], None]) -> None:
         """Run `body` in one write txn; on MapFullError abort, double the map, retry."""
+        if self.readonly:
+            raise StorageError(f"the store at {self.path} is open read-only")
         while True:
             try:
                 with self._env.begin(write=True) as txn:
@@ -341,7 +460,7 @@ class Store:
             except lmdb.MapFullError:
                 self._grow()
             except lmdb.Error as exc:
-                raise StorageError(f"store write failed at {self.path}: {exc}") from exc
+                raise write_error(exc, self.path) from exc
 
     def _grow(self) -> None:
         new_size = self._map_size_bytes * 2

@@ -12,7 +12,7 @@ import pytest
 from chainmall.core.address import encode_address
 from chainmall.core.errors import InvalidKey, KeyStoreError
 from chainmall.core.keys import KeyPair, verify_signature
-from chainmall.core.keystore import KEY_FILE_BYTES_MAX, KeyInfo, KeyStore
+from chainmall.core.keystore import KEY_FILE_BYTES_MAX, DamagedKey, KeyInfo, KeyStore
 
 SEED = bytes(range(32))
 PAIR = KeyPair.from_seed(SEED)
@@ -306,13 +306,49 @@ def test_missing_seed_is_invalid_key(store: KeyStore) -> None:
     data = json.loads(path.read_text())
     del data["seed"]
     path.write_text(json.dumps(data))
-    assert store.show("k").public_key == PAIR.public_key  # show needs no seed
-    with pytest.raises(InvalidKey, match="seed"):
-        store.load("k")
+    for call in (store.load, store.show):  # a plain file's public key is checked on show too
+        with pytest.raises(InvalidKey, match="seed"):
+            call("k")
 
 
-def test_one_damaged_file_fails_the_listing_loudly(store: KeyStore) -> None:
-    store.create("good")
+@pytest.mark.parametrize(
+    "public_key",
+    [bytes(32), KeyPair.from_seed(bytes(32)).public_key],
+    ids=["all-zero", "another-key"],
+)
+def test_show_refuses_a_public_key_that_is_not_the_seeds(store: KeyStore,
+                                                          public_key: bytes) -> None:
+    _edit(_plain_file(store), {"public_key": public_key.hex()})
+    with pytest.raises(InvalidKey, match="does not match"):
+        store.show("k")
+
+
+def test_sealed_public_key_is_checked_when_loaded(store: KeyStore) -> None:
+    store.import_seed("k", SEED, PASSPHRASE)
+    _edit(store.path / "k.json", {"public_key": bytes(32).hex()})
+    assert store.show("k").public_key == bytes(32)  # no passphrase, nothing to check against
+    with pytest.raises(InvalidKey, match="does not match"):
+        store.load("k", PASSPHRASE)
+
+
+def test_one_damaged_file_is_listed_as_damaged(store: KeyStore) -> None:
+    good = store.create("good")
     (store.path / "bad.json").write_text("{")
-    with pytest.raises(InvalidKey):
-        store.list()
+    store.import_seed("swapped", SEED)
+    _edit(store.path / "swapped.json", {"public_key": bytes(32).hex()})
+    listed = store.list()
+    assert [entry.name for entry in listed] == ["bad", "good", "swapped"]
+    bad, listed_good, swapped = listed
+    assert isinstance(bad, DamagedKey) and "not valid JSON" in bad.problem
+    assert bad.path == store.path / "bad.json"
+    assert listed_good == good
+    assert isinstance(swapped, DamagedKey) and "does not match" in swapped.problem
+
+
+def test_exposed_key_files_are_flagged(store: KeyStore) -> None:
+    store.create("k")
+    assert not store.show("k").exposed
+    os.chmod(store.path / "k.json", 0o640)
+    info = store.show("k")
+    assert info.exposed and info.file_mode == 0o640
+    assert store.list() == [info]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import struct
+from pathlib import Path
+
+import lmdb
 import pytest
 from chainmall.core.constants import STORE_MERGE_BLOCKS
 from chainmall.core.errors import (
+    DiskFull,
     InvalidInput,
     StorageError,
     StoreAlreadyInitialised,
@@ -13,7 +18,14 @@ from chainmall.core.errors import (
     StoreCorrupt,
     StoreNotInitialised,
 )
-from chainmall.core.store import BlockCommit, Store, height_key
+from chainmall.core.store import (
+    DATA_FILE,
+    LMDB_LOCK_FILE,
+    BlockCommit,
+    Store,
+    height_key,
+    write_error,
+)
 
 GENESIS_HASH = b"\x11" * 32
 ROOT0 = b"\x22" * 32
@@ -51,7 +63,7 @@ def test_init_twice_and_not_initialised(store: Store, tmp_path) -> None:
         store.init_genesis("test", GENESIS_HASH, {}, {}, ROOT0)
     with Store(tmp_path / "empty") as empty:
         assert not empty.is_initialised()
-        with pytest.raises(StoreNotInitialised, match="init"):
+        with pytest.raises(StoreNotInitialised, match="no chain"):
             empty.last()
 
 
@@ -222,3 +234,100 @@ def test_growth_invalidates_open_snapshots_with_a_clear_error(tmp_path) -> None:
             with pytest.raises(StorageError, match="open a new reader"):
                 view.last()
         assert store.last().height == 1
+
+
+# --- read-only opens, damage, full disks ---------------------------------------------
+
+
+def _files(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.fixture
+def closed(tmp_path: Path) -> Path:
+    """A closed store at height 3."""
+    path = tmp_path / "closed"
+    with Store(path) as store:
+        store.init_genesis("test", GENESIS_HASH, {b"\x01a": b"1"}, {b"n" * 32: b"node"}, ROOT0)
+        _chain(store, range(1, 4))
+    return path
+
+
+@pytest.mark.parametrize("drop_lock_file", [False, True], ids=["lock-file", "no-lock-file"])
+def test_read_only_without_lmdb_lock_writes_nothing(closed: Path, drop_lock_file: bool) -> None:
+    if drop_lock_file:
+        (closed / LMDB_LOCK_FILE).unlink()
+    before = _files(closed)
+    with Store(closed, readonly=True, lmdb_lock=False) as store:
+        assert store.last().height == 3
+        with store.reader() as view:
+            assert view.get_state(b"\x01a") == b"1"
+            assert view.entry_counts()["blocks"] == 3
+        with pytest.raises(StorageError, match="read-only"):
+            store.commit_block(_commit(4, store.last().app_hash, b"\x55" * 32, {}))
+    assert _files(closed) == before
+
+
+def test_read_only_refuses_what_is_not_a_ledger(tmp_path: Path) -> None:
+    with pytest.raises(StoreNotInitialised, match="no ledger file"):
+        Store(tmp_path / "absent", readonly=True, lmdb_lock=False)
+    assert not (tmp_path / "absent").exists()
+    lmdb.open(str(tmp_path / "bare"), max_dbs=4).close()  # an LMDB file with no tables
+    with pytest.raises(StoreNotInitialised, match="no tables"):
+        Store(tmp_path / "bare", readonly=True, lmdb_lock=False)
+    env = lmdb.open(str(tmp_path / "partial"), max_dbs=4)
+    env.open_db(b"meta")
+    env.close()
+    with pytest.raises(StoreCorrupt, match="lacks the table"):
+        Store(tmp_path / "partial", readonly=True, lmdb_lock=False)
+
+
+def test_lmdb_lock_may_only_be_skipped_read_only(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="read-only"):
+        Store(tmp_path / "x", lmdb_lock=False)
+
+
+def _main_root_offset(path: Path) -> tuple[int, int]:
+    """(file offset of the main database's root page, page size), from the newer meta page."""
+    data = (path / DATA_FILE).read_bytes()
+    page = struct.unpack_from("=I", data, 40)[0]
+    newer = max((0, 1), key=lambda n: struct.unpack_from("=Q", data, n * page + 144)[0])
+    root = struct.unpack_from("=Q", data, newer * page + 88 + 40)[0]
+    return root * page, page
+
+
+def test_a_damaged_page_is_reported_as_corruption(closed: Path) -> None:
+    offset, _ = _main_root_offset(closed)
+    data = bytearray((closed / DATA_FILE).read_bytes())
+    struct.pack_into("=H", data, offset + 10, 0x04)  # the root page now says "overflow"
+    (closed / DATA_FILE).write_bytes(bytes(data))
+    with pytest.raises(StoreCorrupt, match=r"is corrupted \(.*MDB_CORRUPTED"):
+        Store(closed, readonly=True, lmdb_lock=False)
+
+
+def test_a_page_number_past_the_end_is_reported_as_corruption(closed: Path) -> None:
+    data = bytearray((closed / DATA_FILE).read_bytes())
+    page = struct.unpack_from("=I", data, 40)[0]
+    last = struct.unpack_from("=Q", data, 136)[0]
+    for meta in (0, 1):  # both meta pages: whichever is newer points past the end
+        struct.pack_into("=Q", data, meta * page + 88 + 40, last + 50)
+    (closed / DATA_FILE).write_bytes(bytes(data))
+    with pytest.raises(StoreCorrupt, match=r"is corrupted \(.*MDB_PAGE_NOTFOUND"):
+        Store(closed, readonly=True, lmdb_lock=False)
+
+
+def test_write_failures_for_space_are_disk_full(tmp_path: Path, monkeypatch) -> None:
+    from chainmall.core import diskio
+
+    path = tmp_path / "ledger"
+    enospc = lmdb.DiskError("mdb_txn_commit: No space left on device")
+    assert isinstance(write_error(enospc, path), DiskFull)
+    assert str(path / DATA_FILE) in str(write_error(enospc, path))
+    short_write = lmdb.Error("mdb_txn_commit: Input/output error")
+    monkeypatch.setattr(diskio, "free_bytes", lambda _path: 4096)
+    full = write_error(short_write, path)
+    assert isinstance(full, DiskFull) and "short write, 4096 bytes free" in str(full)
+    monkeypatch.setattr(diskio, "free_bytes", lambda _path: 10 * 2**30)
+    other = write_error(short_write, path)  # a real I/O error on a roomy disk stays one
+    assert not isinstance(other, DiskFull) and "Input/output error" in str(other)

@@ -1,0 +1,193 @@
+// Drives Debian's headless Chromium (playwright-core, never a downloaded
+// browser) through the product page served by mock nodes, and reports what
+// it saw as one JSON object on stdout; tests/web/test_web_page.py asserts on
+// it. Screenshots at phone and desktop width go to --out.
+//
+//   node browser/check.mjs --base URL --tampered URL --commit-tampered URL --out DIR
+import { chromium } from 'playwright-core';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: {
+    base: { type: 'string' },
+    tampered: { type: 'string' },
+    'commit-tampered': { type: 'string' },
+    out: { type: 'string' },
+    chromium: { type: 'string', default: '/usr/bin/chromium' },
+    'timing-runs': { type: 'string', default: '3' },
+  },
+});
+for (const name of ['base', 'tampered', 'commit-tampered', 'out']) {
+  if (!args[name]) {
+    console.error(`error: --${name} is required`);
+    process.exit(2);
+  }
+}
+
+const FLAGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 800 };
+const PAGE_TIMEOUT_MS = 30_000;
+
+const origins = [args.base, args.tampered, args['commit-tampered']].map((u) => new URL(u).origin);
+const foreignRequests = [];
+
+async function open(context, url) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(String(error)));
+  page.on('request', (request) => {
+    const origin = new URL(request.url()).origin;
+    if (!origins.includes(origin) && !request.url().startsWith('data:')) foreignRequests.push(request.url());
+  });
+  await page.goto(url);
+  await page.waitForSelector('body[data-state="done"], body[data-state="error"]');
+  const state = await page.getAttribute('body', 'data-state');
+  return { page, errors, state };
+}
+
+/** Whether a PNG is more than a blank page: decoded in the browser, its colours counted. */
+async function pictureStats(page, png) {
+  return page.evaluate(async (base64) => {
+    const image = new Image();
+    image.src = `data:image/png;base64,${base64}`;
+    await image.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = image.naturalWidth;
+    canvas.height = image.naturalHeight;
+    const context = canvas.getContext('2d');
+    context.drawImage(image, 0, 0);
+    const { data } = context.getImageData(0, 0, canvas.width, canvas.height);
+    const counts = new Map();
+    for (let i = 0; i < data.length; i += 4 * 7) { // every 7th pixel is plenty
+      const colour = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
+      counts.set(colour, (counts.get(colour) ?? 0) + 1);
+    }
+    const sampled = Math.ceil(data.length / (4 * 7));
+    const dominant = Math.max(...counts.values());
+    return { width: canvas.width, height: canvas.height, colours: counts.size, non_dominant: 1 - dominant / sampled };
+  }, png.toString('base64'));
+}
+
+async function screenshot(context, url, name, viewport, shots) {
+  const { page } = await open(context, url);
+  await page.setViewportSize(viewport);
+  const png = await page.screenshot({ fullPage: false });
+  const path = join(args.out, `${name}.png`);
+  await writeFile(path, png);
+  shots.push({ name, path, bytes: png.length, ...(await pictureStats(page, png)) });
+  await page.close();
+}
+
+async function itemReport(page) {
+  return page.evaluate(() => {
+    const steps = [...document.querySelectorAll('li.step')].map((li) => {
+      const mark = li.querySelector('.mark');
+      return {
+        mark: li.dataset.mark,
+        item: li.dataset.item,
+        seq: Number(li.dataset.seq),
+        text: mark?.textContent ?? '',
+        colour: mark ? getComputedStyle(mark).color : '',
+        why: li.querySelector('.why')?.textContent ?? '',
+      };
+    });
+    const verdict = document.getElementById('verdict');
+    return {
+      steps,
+      verdict: verdict?.dataset.verified ?? null,
+      verdict_text: verdict?.textContent ?? '',
+      corrections: document.querySelectorAll('.flag.correction').length,
+      erroneous: document.querySelectorAll('.flag.erroneous').length,
+      timing: window.chainmall?.timing ?? null,
+    };
+  });
+}
+
+const dataDir = await mkdtemp(join(tmpdir(), 'chainmall-chromium-'));
+await mkdir(args.out, { recursive: true });
+const context = await chromium.launchPersistentContext(dataDir, {
+  executablePath: args.chromium,
+  headless: true,
+  args: FLAGS,
+  viewport: DESKTOP,
+});
+const result = { browser: context.browser()?.version() ?? null, shots: [] };
+try {
+  const home = await open(context, `${args.base}/`);
+  result.home = await home.page.evaluate(() => ({
+    products: [...document.querySelectorAll('[data-product]')].map((el) => el.dataset.product),
+    heading: document.querySelector('h1')?.textContent ?? '',
+  }));
+  result.home.errors = home.errors;
+  await home.page.close();
+
+  const search = await open(context, `${args.base}/?q=earrings`);
+  result.search = await search.page.evaluate(() => [...document.querySelectorAll('[data-product]')].map((el) => el.dataset.product));
+  await search.page.close();
+
+  const product = await open(context, `${args.base}/product/silver-ring-925`);
+  result.product = await product.page.evaluate(() => ({
+    title: document.querySelector('h1')?.textContent ?? '',
+    badges: [...document.querySelectorAll('.badge')].map((el) => el.textContent),
+    reviews: document.querySelectorAll('.review').length,
+    replies: [...document.querySelectorAll('.reply')].map((el) => el.textContent),
+    items: [...document.querySelectorAll('.items a')].map((el) => el.getAttribute('href')),
+  }));
+  await product.page.close();
+  const uncertified = await open(context, `${args.base}/product/silver-earrings-leaf`);
+  result.uncertified_badges = await uncertified.page.evaluate(() => [...document.querySelectorAll('.badge')].map((el) => el.textContent));
+  await uncertified.page.close();
+
+  const item = await open(context, `${args.base}/item/ring-0001`);
+  result.item = { state: item.state, errors: item.errors, ...(await itemReport(item.page)) };
+  await item.page.close();
+
+  const missing = await open(context, `${args.base}/item/no-such-item`);
+  result.missing_item = { state: missing.state, text: await missing.page.textContent('main') };
+  await missing.page.close();
+
+  const tampered = await open(context, `${args.tampered}/item/ring-0001`);
+  result.tampered = { state: tampered.state, ...(await itemReport(tampered.page)) };
+  await tampered.page.close();
+
+  const commitTampered = await open(context, `${args['commit-tampered']}/item/ring-0001`);
+  result.commit_tampered = { state: commitTampered.state, ...(await itemReport(commitTampered.page)) };
+  await commitTampered.page.close();
+
+  for (const [name, url] of [
+    ['home', `${args.base}/`],
+    ['product', `${args.base}/product/silver-ring-925`],
+    ['item', `${args.base}/item/ring-0001`],
+    ['item-tampered', `${args.tampered}/item/ring-0001`],
+  ]) {
+    await screenshot(context, url, `${name}-phone`, PHONE, result.shots);
+    await screenshot(context, url, `${name}-desktop`, DESKTOP, result.shots);
+  }
+
+  result.large = [];
+  for (let run = 0; run < Number(args['timing-runs']); run++) {
+    const large = await open(context, `${args.base}/item/bench-1000`);
+    const report = await itemReport(large.page);
+    result.large.push({
+      state: large.state,
+      steps: report.steps.length,
+      verified: report.steps.filter((s) => s.mark === 'verified').length,
+      verdict: report.verdict,
+      timing: report.timing,
+    });
+    await large.page.close();
+  }
+  result.foreign_requests = foreignRequests;
+} finally {
+  await context.close();
+  await rm(dataDir, { recursive: true, force: true });
+}
+process.stdout.write(JSON.stringify(result) + '\n');
