@@ -149,8 +149,8 @@ def _wait(condition: Any, deadline_s: float) -> bool:
 
 
 def start_node(net: Localnet, index: int, restart: bool,
-               env: dict[str, str] | None = None) -> int:
-    """Start node `index` as a background run-node process; its pid."""
+               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start node `index` as a background run-node process (in a session of its own)."""
     node_dir = net.node_dir(index)
     command = [sys.executable, "-m", "chainmall.cli", "net", "run-node", "--dir", str(net.root),
                "--node", net.nodes[index].name, "--data-dir", str(node_dir)]
@@ -161,7 +161,7 @@ def start_node(net: Localnet, index: int, restart: bool,
                                    stderr=subprocess.STDOUT, start_new_session=True,
                                    env={**os.environ, **(env or {})})
     (node_dir / PID_FILE).write_text(f"{process.pid}\n")
-    return process.pid
+    return process
 
 
 def _rpc_ready(net: Localnet, index: int) -> bool:
