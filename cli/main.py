@@ -22,6 +22,7 @@ from .doctor import doctor
 from .keys import keys
 from .net import net
 from .node import init
+from .verify import verify
 
 EXIT_ERROR = 1
 
@@ -68,6 +69,7 @@ cli.add_command(demo)
 cli.add_command(init)
 cli.add_command(db)
 cli.add_command(net)
+cli.add_command(verify)
 for _command in (status, account, block, tx):  # talk to a node (cli/chain.py)
     cli.add_command(_command)
 

@@ -136,6 +136,9 @@ class TrustOptions:
     trust_denominator: int = LIGHT_TRUST_DENOMINATOR
 
 
+DEFAULT_TRUST = TrustOptions()
+
+
 def timestamp_ns(timestamp: Timestamp) -> int:
     """A Timestamp as integer nanoseconds since the Unix epoch."""
     return timestamp.seconds * 1_000_000_000 + timestamp.nanos
@@ -385,7 +388,7 @@ def _check_new_header(trusted: LightBlock, untrusted: LightBlock, now_ns: int,
 
 
 def verify(trusted: LightBlock, untrusted: LightBlock, now_ns: int,
-           options: TrustOptions = TrustOptions()) -> None:
+           options: TrustOptions = DEFAULT_TRUST) -> None:
     """CometBFT's `light.Verify`: trust `untrusted` given `trusted` at time `now_ns`;
     LightClientError if not (ValidatorSetNotTrusted: a header in between may help)."""
     if trusted.time_ns + options.trusting_period_ms * NANOS_PER_MS <= now_ns:
@@ -416,7 +419,7 @@ def verify_first(block: LightBlock, chain_id: str,
 
 
 def verify_chain(start: LightBlock, path: Sequence[LightBlock], now_ns: int,
-                 options: TrustOptions = TrustOptions()) -> LightBlock:
+                 options: TrustOptions = DEFAULT_TRUST) -> LightBlock:
     """Verify each block of `path` from the one before it (`start` first, already
     trusted); the last, now trusted."""
     trusted = start

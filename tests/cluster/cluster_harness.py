@@ -408,3 +408,38 @@ class TransferLoad:
 def dump_logs(cluster: Cluster) -> None:
     for index in range(len(cluster.net.nodes)):
         print(cluster.log_tail(index), file=sys.stderr)
+
+
+LIGHTCHECK_SOURCE = Path(__file__).resolve().parent / "lightcheck"
+LIGHTCHECK_TOOL = Path(__file__).resolve().parents[2] / ".tools" / "bin" / "lightcheck"
+
+
+def lightcheck_binary(build_dir: Path) -> Path:
+    """CometBFT's own light client as a program (tests/cluster/lightcheck): the one
+    `make lightcheck` built when it is newer than its sources, else built here with Go."""
+    sources = [p.stat().st_mtime for p in LIGHTCHECK_SOURCE.iterdir()]
+    if LIGHTCHECK_TOOL.exists() and LIGHTCHECK_TOOL.stat().st_mtime >= max(sources):
+        return LIGHTCHECK_TOOL
+    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists()
+                                else None)
+    if go is None:
+        message = "Go is needed to build CometBFT's light client checker (make lightcheck)"
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    out = build_dir / "lightcheck"
+    built = subprocess.run([go, "build", "-o", str(out), "."], cwd=LIGHTCHECK_SOURCE,
+                           capture_output=True, text=True, timeout=900, check=False,
+                           env={**os.environ, "GOFLAGS": "-mod=readonly"})
+    assert built.returncode == 0, built.stderr
+    return out
+
+
+def cometbft_light_verdicts(binary: Path, cases: list[dict]) -> list[dict]:
+    """Run CometBFT's light.Verify on `cases` (the JSON tests/cluster/lightcheck reads)."""
+    import json
+
+    done = subprocess.run([str(binary)], input=json.dumps(cases), capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
