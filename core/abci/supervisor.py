@@ -223,8 +223,8 @@ class NodeSupervisor:
         if closed.done() and not closed.cancelled():
             error = closed.exception()
             reason = str(error) if isinstance(error, AbciAppFailed) else \
-                f"the ABCI server stopped ({error or 'closed'})"
-            return f"the application failed: {reason}; stopping CometBFT"
+                f"the application's ABCI server stopped ({error or 'closed'})"
+            return f"{reason}; stopping CometBFT"
         if exited.done() and not exited.cancelled():
             status = exited.result()
             how = (f"was killed by signal {-status}" if status < 0
