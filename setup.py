@@ -1,18 +1,28 @@
 """Build chainmall: map the top-level folders into one package and compile ext/.
 
 `core/`, `ext/` and `cli/` install as `chainmall.core`, `chainmall.ext` and
-`chainmall.cli`. The Cython kernels in `ext/` are compiled with -O3; the
-Ed25519 kernel links the system libsodium and OpenMP.
+`chainmall.cli`. The Cython kernels in `ext/` are compiled with -O3. The
+verification kernel `_verify` links OpenMP and the static library of
+`ext/ed25519/` (ZIP 215 Ed25519 on ed25519-zebra), which this script builds
+first with the machine's cargo (`cargo build --release --locked`, Rust >= 1.89).
+The benchmark baseline `_sodium_bench` links the system libsodium and is built
+only when libsodium's headers are found.
 
 Environment:
   CHAINMALL_DEBUG=1     build the kernels with -O0 -g and Cython bounds checks on
                         (for debugging a kernel against its reference)
   CHAINMALL_KERNELS=a,b build only these kernels (e.g. `_blake3,_merkle`)
+  CHAINMALL_ED25519_BACKEND=avx512|simd|serial
+                        curve25519-dalek back ends to compile in (x86_64): `avx512`
+                        (default) has AVX-512 IFMA, AVX2 and serial, chosen at run
+                        time; `simd` leaves IFMA out (to measure an AVX2-only CPU),
+                        `serial` leaves out both
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -20,13 +30,19 @@ import tempfile
 
 from setuptools import Extension, find_packages, setup
 
-LIBSODIUM_HELP = (
-    "libsodium (headers and library) was not found. Install it with\n"
-    "    sudo apt-get install -y libsodium-dev      # Debian/Ubuntu\n"
-    "    sudo dnf install -y libsodium-devel        # Fedora/RHEL\n"
-    "    brew install libsodium                     # macOS\n"
-    "or run `make setup`, which installs it for you."
+CARGO_HELP = (
+    "cargo (Rust >= 1.89) was not found; it builds ext/ed25519, the Ed25519 verifier.\n"
+    "Install a current stable Rust with rustup (https://rustup.rs; distribution\n"
+    "packages are usually older than 1.89), then make sure `cargo` is on PATH\n"
+    "(rustup puts it in ~/.cargo/bin, which this build also looks in)."
 )
+
+ED25519_CRATE = "ext/ed25519"
+ED25519_TARGET_DIR = os.path.join("build", "cargo")
+ED25519_LIBRARY = os.path.join(ED25519_TARGET_DIR, "release", "libchainmall_ed25519.a")
+# What a Rust static library needs from the C side on Linux (`--print native-static-libs`).
+RUST_NATIVE_LIBS = ["-lpthread", "-ldl", "-lm", "-lrt", "-lutil", "-lgcc_s"]
+ED25519_BACKENDS = ("avx512", "simd", "serial")
 
 BLAKE3_C_SOURCES = [
     "ext/csrc/blake3_portable.c",
@@ -47,8 +63,52 @@ def _pkg_config(*args: str) -> list[str]:
     return result.stdout.split() if result.returncode == 0 else []
 
 
-def _check_libsodium(include_dirs: list[str], library_dirs: list[str]) -> None:
-    """Compile and link a one-line program against libsodium, or stop with a hint."""
+def find_cargo() -> str | None:
+    """cargo on PATH, or where rustup installs it."""
+    found = shutil.which("cargo")
+    if found:
+        return found
+    homes = [os.environ.get("CARGO_HOME", ""), os.path.expanduser("~/.cargo")]
+    for home in homes:
+        candidate = os.path.join(home, "bin", "cargo") if home else ""
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _build_ed25519() -> str:
+    """Build ext/ed25519 with cargo (Cargo.lock as committed); the static library's path."""
+    cargo = find_cargo()
+    if cargo is None:
+        sys.stderr.write("\nerror: " + CARGO_HELP + "\n\n")
+        raise SystemExit(1)
+    backend = os.environ.get("CHAINMALL_ED25519_BACKEND", "avx512")
+    if backend not in ED25519_BACKENDS:
+        sys.stderr.write(f"\nerror: CHAINMALL_ED25519_BACKEND must be one of "
+                         f"{', '.join(ED25519_BACKENDS)}, got {backend!r}\n\n")
+        raise SystemExit(1)
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(cargo) + os.pathsep + env.get("PATH", "")
+    if platform.machine() in ("x86_64", "AMD64"):
+        # Compile the IFMA (and AVX2) back ends in; curve25519-dalek picks one at run time.
+        # CARGO_ENCODED_RUSTFLAGS wins over RUSTFLAGS and config files: keep the user's too.
+        flags = [f for f in env.get("CARGO_ENCODED_RUSTFLAGS", "").split("\x1f") if f]
+        flags += env.get("RUSTFLAGS", "").split()
+        flags += ["--cfg", f'curve25519_dalek_backend="{backend}"']
+        env["CARGO_ENCODED_RUSTFLAGS"] = "\x1f".join(flags)
+    command = [cargo, "build", "--release", "--locked",
+               "--manifest-path", os.path.join(ED25519_CRATE, "Cargo.toml"),
+               "--target-dir", ED25519_TARGET_DIR]
+    print("building ext/ed25519:", " ".join(command), flush=True)
+    if subprocess.run(command, env=env, check=False).returncode != 0:
+        sys.stderr.write("\nerror: `cargo build` of ext/ed25519 failed (see above); it needs "
+                         "Rust >= 1.89 and crates.io (or a filled cargo cache)\n\n")
+        raise SystemExit(1)
+    return ED25519_LIBRARY
+
+
+def _libsodium_found(include_dirs: list[str], library_dirs: list[str]) -> bool:
+    """Whether a one-line program compiles and links against libsodium."""
     compiler = os.environ.get("CC", "cc")
     source = "#include <sodium.h>\nint main(void){return sodium_init() < 0;}\n"
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,12 +119,9 @@ def _check_libsodium(include_dirs: list[str], library_dirs: list[str]) -> None:
         command += [f"-I{d}" for d in include_dirs] + [f"-L{d}" for d in library_dirs]
         command += ["-lsodium"]
         try:
-            ok = subprocess.run(command, capture_output=True, check=False).returncode == 0
+            return subprocess.run(command, capture_output=True, check=False).returncode == 0
         except OSError:
-            ok = False
-    if not ok:
-        sys.stderr.write("\nerror: " + LIBSODIUM_HELP + "\n\n")
-        raise SystemExit(1)
+            return False
 
 
 def _extensions() -> list[Extension]:
@@ -72,9 +129,10 @@ def _extensions() -> list[Extension]:
 
     compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
     compile_args += ["-std=c11", "-fno-strict-aliasing"]
-    sodium_includes = [a[2:] for a in _pkg_config("--cflags-only-I") if a.startswith("-I")]
-    sodium_libdirs = [a[2:] for a in _pkg_config("--libs-only-L") if a.startswith("-L")]
-    _check_libsodium(sodium_includes, sodium_libdirs)
+    only = {k for k in os.environ.get("CHAINMALL_KERNELS", "").split(",") if k}
+
+    def wanted(name: str) -> bool:
+        return not only or name in only
 
     def kernel(name: str, extra_sources: list[str], **kwargs) -> Extension:
         return Extension(
@@ -89,20 +147,30 @@ def _extensions() -> list[Extension]:
     extensions = [
         kernel("_blake3", BLAKE3_C_SOURCES),
         kernel("_merkle", BLAKE3_C_SOURCES),
-        kernel(
+    ]
+    if wanted("_verify"):
+        extensions.append(kernel(
             "_verify",
             BLAKE3_C_SOURCES,
+            include_dirs=[ED25519_CRATE],
+            extra_objects=[_build_ed25519()],
+            depends=[ED25519_LIBRARY],
+            extra_compile_args=["-fopenmp"],
+            # Keep the Rust runtime's symbols inside this module.
+            extra_link_args=["-fopenmp", "-Wl,--exclude-libs,ALL", *RUST_NATIVE_LIBS],
+        ))
+    sodium_includes = [a[2:] for a in _pkg_config("--cflags-only-I") if a.startswith("-I")]
+    sodium_libdirs = [a[2:] for a in _pkg_config("--libs-only-L") if a.startswith("-L")]
+    if wanted("_sodium_bench") and _libsodium_found(sodium_includes, sodium_libdirs):
+        extensions.append(kernel(
+            "_sodium_bench", [],
             include_dirs=sodium_includes,
             library_dirs=sodium_libdirs,
             libraries=["sodium"],
-            extra_compile_args=["-fopenmp"],
-            extra_link_args=["-fopenmp"],
-        ),
-    ]
-    only = {k for k in os.environ.get("CHAINMALL_KERNELS", "").split(",") if k}
+        ))
     extensions = [
         ext for ext in extensions
-        if os.path.exists(ext.sources[0]) and (not only or ext.name.rsplit(".", 1)[1] in only)
+        if os.path.exists(ext.sources[0]) and wanted(ext.name.rsplit(".", 1)[1])
     ]
     directives = {
         "language_level": "3",

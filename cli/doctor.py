@@ -9,17 +9,21 @@ from importlib import resources
 
 import blake3 as blake3_package
 import click
-from chainmall.core import accel, merkle
+from chainmall.core import accel, ed25519, merkle
 from chainmall.core.abci.cometbft import check_cometbft
-from chainmall.core.constants import SIGNATURE_BYTES
+from chainmall.core.constants import PROTOCOL_VERSION, SIGNATURE_BYTES
 from chainmall.core.errors import CometBFTMissing
 from chainmall.core.keys import KeyPair, verify_signature
 
 from .context import Context, package_version
 
 # Ed25519 group order: a signature with S + L in place of S must be rejected
-# (strict rule, no malleability).
-ED25519_ORDER = 2**252 + 27742317777372353535851937790883648493
+# (S must be canonical, no malleability).
+ED25519_ORDER = ed25519.L
+# ZIP 215's mark: small-order A (the all-zero encoding, order 4) and R (the
+# identity), S = 0, valid for any message. libsodium's rule rejects it.
+SMALL_ORDER_KEY = bytes(32)
+SMALL_ORDER_SIGNATURE = bytes([1]) + bytes(63)
 
 
 def cpu_model() -> str:
@@ -65,18 +69,32 @@ def _check_ed25519() -> str | None:
     s_value = int.from_bytes(good[32:], "little") + ED25519_ORDER
     malleated = good[:32] + s_value.to_bytes(32, "little")
     tampered = good[:-1] + bytes([good[-1] ^ 1])
-    cases = [(good, True), (malleated, False), (tampered, False)]
-    sigs = b"".join(sig for sig, _ in cases)
-    expected = [ok for _, ok in cases]
+    cases = [(key.public_key, good, True), (key.public_key, malleated, False),
+             (key.public_key, tampered, False), (SMALL_ORDER_KEY, SMALL_ORDER_SIGNATURE, True)]
+    sigs = b"".join(sig for _, sig, _ in cases)
+    expected = [ok for _, _, ok in cases]
     assert len(sigs) == SIGNATURE_BYTES * len(cases)
     batch = accel.verify_batch(
-        key.public_key * len(cases), message * len(cases),
+        b"".join(pk for pk, _, _ in cases), message * len(cases),
         [i * len(message) for i in range(len(cases) + 1)], sigs,
     )
-    single = [verify_signature(key.public_key, message, sig) for sig, _ in cases]
+    single = [verify_signature(pk, message, sig) for pk, sig, _ in cases]
     if list(batch) != expected or single != expected:
-        return f"Ed25519 verdicts {list(batch)} (batch) / {single} (single), want {expected}"
+        return (f"Ed25519 verdicts {list(batch)} (batch) / {single} (single), want "
+                f"{expected} (ZIP 215)")
     return None
+
+
+def _ed25519_report() -> dict[str, object]:
+    """The verification rule and what applies it here."""
+    kernel = accel.verify_kernel
+    return {
+        "rule": accel.ED25519_RULE,
+        "protocol_version": PROTOCOL_VERSION,
+        "library": kernel.ed25519_version() if kernel else "core/ed25519.py (reference)",
+        "backend": accel.ed25519_backend(),
+        "compiled_backends": kernel.ed25519_compiled_backends() if kernel else "",
+    }
 
 
 def _cometbft() -> dict[str, str]:
@@ -112,7 +130,7 @@ def doctor(obj: Context) -> None:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             words = set(handle.read().split())
-        flags = " ".join(f for f in ("sse4_1", "avx2", "sha_ni") if f in words)
+        flags = " ".join(f for f in ("sse4_1", "avx2", "avx512ifma", "sha_ni") if f in words)
     except OSError:
         pass
     data = {
@@ -125,6 +143,7 @@ def doctor(obj: Context) -> None:
             {"name": s.name, "compiled": s.compiled, "in_use": s.in_use, "detail": s.detail}
             for s in statuses
         ],
+        "ed25519": _ed25519_report(),
         "checks": {name: ("ok" if fault is None else fault) for name, fault in checks.items()},
         "cometbft": _cometbft(),
     }
@@ -138,6 +157,10 @@ def doctor(obj: Context) -> None:
     for status in statuses:
         mark = "compiled" if status.compiled else "MISSING "
         lines.append(f"  {status.name:8s} {mark}  uses {status.in_use:9s}  {status.detail}")
+    signing = data["ed25519"]
+    lines.append(f"ed25519: rule {signing['rule']} (protocol version "
+                 f"{signing['protocol_version']}), {signing['library']}, "
+                 f"back end {signing['backend']}")
     lines.append("self-checks:")
     for name, fault in checks.items():
         lines.append(f"  {name:8s} {'ok' if fault is None else 'FAILED: ' + fault}")

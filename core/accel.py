@@ -1,7 +1,10 @@
 """Choose each batch function's implementation: the compiled kernel or its reference.
 
 The kernels in `chainmall.ext` and the references in `chainmall.core` share
-signatures and results; this module is the only place that picks one. Set
+signatures and results. The low-level choices (hashing, Merkle, one Ed25519
+signature) are made in `core/kernels.py`, below the modules that use them, and
+re-exported here; the batch validators `verify_batch` and `validate_batch`,
+whose reference lives in `core/verify.py`, are chosen here, above it. Set
 `CHAINMALL_PURE=1` to force the pure-Python references (the kernels are then
 not even imported). A kernel that failed to build falls back to its reference,
 and `status()` (shown by `chainmall doctor`) says which one is in use.
@@ -9,13 +12,45 @@ and `status()` (shown by `chainmall doctor`) says which one is in use.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from types import ModuleType
 
-from . import hashing, merkle, verify
+from . import verify
+from .kernels import (
+    PURE,
+    blake3_kernel,
+    digest_many,
+    digest_many_fixed,
+    hash_many,
+    hash_many_fixed,
+    merkle_kernel,
+    merkle_proof,
+    merkle_root,
+    merkle_verify,
+    verify_kernel,
+    verify_one,
+)
 
-PURE = os.environ.get("CHAINMALL_PURE") == "1"
+__all__ = [
+    "PURE",
+    "KernelStatus",
+    "digest_many",
+    "digest_many_fixed",
+    "ed25519_backend",
+    "hash_many",
+    "hash_many_fixed",
+    "merkle_proof",
+    "merkle_root",
+    "merkle_verify",
+    "status",
+    "validate_batch",
+    "verify_batch",
+    "verify_one",
+]
+
+ED25519_RULE = "ZIP 215"
+
+verify_batch = verify_kernel.verify_batch if verify_kernel else verify.verify_batch
+validate_batch = verify_kernel.validate_batch if verify_kernel else verify.validate_batch
 
 
 @dataclass(frozen=True)
@@ -28,29 +63,11 @@ class KernelStatus:
     detail: str
 
 
-def _load(name: str) -> ModuleType | None:
-    if PURE:
-        return None
-    from chainmall import ext
-
-    return ext.load(name)
-
-
-_blake3 = _load("_blake3")
-_merkle = _load("_merkle")
-_verify = _load("_verify")
-
-hash_many_fixed = _blake3.hash_many_fixed if _blake3 else hashing.hash_many_fixed
-hash_many = _blake3.hash_many if _blake3 else hashing.hash_many
-# Hashing on the hot path (tx ids of a decoded block, state tree nodes): without the kernel,
-# the blake3 package, never the slow reference.
-digest_many = _blake3.hash_many if _blake3 else hashing.digest_many
-digest_many_fixed = _blake3.hash_many_fixed if _blake3 else hashing.digest_many_fixed
-merkle_root = _merkle.merkle_root if _merkle else merkle.merkle_root
-merkle_proof = _merkle.merkle_proof if _merkle else merkle.merkle_proof
-merkle_verify = _merkle.merkle_verify if _merkle else merkle.merkle_verify
-verify_batch = _verify.verify_batch if _verify else verify.verify_batch
-validate_batch = _verify.validate_batch if _verify else verify.validate_batch
+def ed25519_backend() -> str:
+    """What checks Ed25519 signatures here: a curve25519-dalek back end, or the reference."""
+    if verify_kernel is not None:
+        return verify_kernel.ed25519_backend()
+    return "pure Python"
 
 
 def status() -> list[KernelStatus]:
@@ -58,7 +75,7 @@ def status() -> list[KernelStatus]:
     from chainmall import ext
 
     compiled = ext.compiled()
-    loaded = {"_blake3": _blake3, "_merkle": _merkle, "_verify": _verify}
+    loaded = {"_blake3": blake3_kernel, "_merkle": merkle_kernel, "_verify": verify_kernel}
     result = []
     for name, module in loaded.items():
         if module is not None:

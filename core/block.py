@@ -32,6 +32,7 @@ from .constants import (
 from .encoding import Reader, Writer
 from .errors import BlockTooLarge, DecodeError, InvalidBlock, InvalidInput, TxTooLarge
 from .hashing import BLOCK_HASH_KEY, digest
+from .kernels import merkle_root
 from .tx import Tx, check_chain_id, decode_txs
 
 # Smallest encoding of one tx inside a block: u16 length + the smallest tx.
@@ -241,9 +242,7 @@ def decode_commit(data: bytes | bytearray | memoryview) -> CommitCert:
 
 def compute_tx_root(txs: Sequence[Tx]) -> bytes:
     """Merkle root (docs/merkle.md) of the tx ids, in block order."""
-    from . import accel  # deferred: accel imports the verifier, which imports tx
-
-    return accel.merkle_root(b"".join(tx.tx_id for tx in txs))
+    return merkle_root(b"".join(tx.tx_id for tx in txs))
 
 
 @dataclass(frozen=True, slots=True)

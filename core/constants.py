@@ -6,6 +6,13 @@ consensus constant is a protocol change: bump the matching version.
 
 from __future__ import annotations
 
+# --- protocol version ----------------------------------------------------------
+# The rules a ledger was made under; a store records it at genesis and a build
+# opens only a store of its own version (core/store.py).
+#   1: Ed25519 verified by libsodium's strict, cofactorless rule
+#   2: Ed25519 verified under ZIP 215 on every path (docs/verification.md)
+PROTOCOL_VERSION = 2
+
 # --- versions (first byte of every canonical encoding) ---------------------
 TX_VERSION = 1
 BLOCK_VERSION = 1
@@ -53,6 +60,9 @@ SIGNATURE_CACHE_ENTRIES_MAX = 200_000
 BATCH_ITEMS_MAX = 1_000_000          # messages or txs per kernel call
 MERKLE_LEAVES_MAX = 1 << 24          # leaves per tree
 VERIFY_THREADS_MAX = 256             # OpenMP threads one batch verify may use
+# Signatures per Ed25519 batch equation in the kernel (docs/verification.md 1.3).
+# Not consensus: under ZIP 215 any batch size gives the same verdicts.
+ED25519_BATCH_ITEMS = 128
 BLAKE3_KERNEL_INPUT_BYTES_MAX = 1024  # one BLAKE3 chunk; larger inputs use the blake3 package
 
 # --- domain separation -------------------------------------------------------

@@ -85,7 +85,7 @@ class TxExpired(InvalidTx):
 
 
 class BadSignature(InvalidTx):
-    """A signature that libsodium's strict Ed25519 rule rejects."""
+    """A signature that Ed25519 under ZIP 215 rejects (docs/verification.md)."""
 
     code = 113
 
@@ -207,7 +207,7 @@ class StoreAlreadyInitialised(StorageError):
 
 
 class StoreChainMismatch(StorageError):
-    """The data directory holds another chain (chain id or genesis hash differ)."""
+    """The data directory holds another chain (chain id, genesis or protocol version differ)."""
 
     code = 203
 

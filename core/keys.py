@@ -1,21 +1,22 @@
-"""Ed25519 key pairs and the single-signature verification path (libsodium via PyNaCl).
+"""Ed25519 key pairs (libsodium via PyNaCl) and the single-signature verification path.
 
-One verification rule everywhere: libsodium's strict rule (docs/verification.md).
-The batch kernel in `chainmall.ext._verify` must agree with `verify_signature`
-on every vector; the tests run both through the same cases.
+Keys and signing stay on libsodium; verdicts do not. One verification rule
+everywhere, ZIP 215 (docs/verification.md): `verify_signature` runs the
+compiled verifier (`chainmall.ext._verify.verify_one`, ed25519-zebra) or its
+pure-Python reference (`core/ed25519.py`), as `core/kernels.py` chooses, and
+the batch paths must agree with it on every vector.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import nacl.bindings
-import nacl.exceptions
 import nacl.signing
 
 from .address import address_from_public_key
 from .constants import PUBLIC_KEY_BYTES, SEED_BYTES, SIGNATURE_BYTES
 from .errors import InvalidKey
+from .kernels import verify_one
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
@@ -61,15 +62,23 @@ class KeyPair:
 
 
 def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """libsodium's strict Ed25519 verdict; False (never an exception) for any bad input."""
+    """The ZIP 215 verdict on one signature; False (never an exception) for any bad input.
+
+    A key that is not 32 bytes, a signature that is not 64 bytes, or an argument
+    that is not a contiguous bytes-like object is simply not a valid signature.
+    """
+    if type(public_key) is bytes and type(message) is bytes and type(signature) is bytes:
+        if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
+            return False
+        return verify_one(public_key, message, signature)
     if not all(isinstance(x, _BYTES_LIKE) for x in (public_key, message, signature)):
         return False
-    public_key, signature = bytes(public_key), bytes(signature)
+    try:
+        public_key, message, signature = (
+            memoryview(x).tobytes() for x in (public_key, message, signature)
+        )
+    except (TypeError, ValueError):
+        return False
     if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
         return False
-    try:
-        nacl.bindings.crypto_sign_open(signature + bytes(message), public_key)
-    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError,
-            nacl.exceptions.TypeError):
-        return False
-    return True
+    return verify_one(public_key, message, signature)

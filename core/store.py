@@ -4,7 +4,8 @@ Normative layout in docs/state.md. Named databases (all keys sort for range
 scans: heights are u64 big-endian, state keys are table id || id):
 
     meta         b"chain_id", b"genesis_hash", b"last_height" (u64),
-                 b"last_app_hash", b"last_block_hash", b"format_version" (u32)
+                 b"last_app_hash", b"last_block_hash", b"format_version" (u32),
+                 b"protocol_version" (u32; absent in ledgers of protocol version 1)
     blocks       height u64 -> canonical block bytes
     block_index  block hash -> height u64
     tx_index     tx id -> height u64 || index u32
@@ -60,6 +61,7 @@ from .constants import (
     HASH_BYTES,
     MAP_SIZE_BYTES_DEFAULT,
     MAP_SIZE_BYTES_MAX,
+    PROTOCOL_VERSION,
     STATE_TABLES,
     STORE_DBS_MAX,
     STORE_FORMAT_VERSION,
@@ -104,6 +106,7 @@ META_LAST_HEIGHT = b"last_height"
 META_LAST_APP_HASH = b"last_app_hash"
 META_LAST_BLOCK_HASH = b"last_block_hash"
 META_FORMAT_VERSION = b"format_version"
+META_PROTOCOL_VERSION = b"protocol_version"
 
 
 def height_key(height: int) -> bytes:
@@ -312,6 +315,7 @@ def _read_tip(txn: lmdb.Transaction, meta: object) -> ChainTip:
     if version != STORE_FORMAT_VERSION:
         raise StoreCorrupt(f"store format version {version}, this build reads "
                            f"{STORE_FORMAT_VERSION}")
+    _check_protocol_version(txn.get(META_PROTOCOL_VERSION, db=meta))
     tip = ChainTip(
         fields[META_CHAIN_ID].decode("ascii"),
         fields[META_GENESIS_HASH],
@@ -322,6 +326,18 @@ def _read_tip(txn: lmdb.Transaction, meta: object) -> ChainTip:
     if len(tip.app_hash) != HASH_BYTES or len(tip.block_hash) != HASH_BYTES:
         raise StoreCorrupt("meta holds an app hash or block hash that is not 32 bytes")
     return tip
+
+
+def _check_protocol_version(stored: bytes | None) -> None:
+    """Refuse a ledger made under other rules (docs/verification.md, PROTOCOL_VERSION)."""
+    if stored is not None and len(stored) != _U32.size:
+        raise StoreCorrupt("meta holds a protocol version that is not a u32")
+    made_under = 1 if stored is None else _U32.unpack(stored)[0]  # v1 ledgers recorded none
+    if made_under != PROTOCOL_VERSION:
+        raise StoreChainMismatch(
+            f"this ledger was made under protocol version {made_under} and this build runs "
+            f"protocol version {PROTOCOL_VERSION} (Ed25519 under ZIP 215): it cannot continue "
+            f"it; start a new ledger with `chainmall init`")
 
 
 class Store:
@@ -493,6 +509,7 @@ class Store:
             txn.put(height_key(0), app_hash, db=dbs["roots"])
             meta = dbs["meta"]
             txn.put(META_FORMAT_VERSION, _U32.pack(STORE_FORMAT_VERSION), db=meta)
+            txn.put(META_PROTOCOL_VERSION, _U32.pack(PROTOCOL_VERSION), db=meta)
             txn.put(META_CHAIN_ID, chain_id.encode("ascii"), db=meta)
             txn.put(META_GENESIS_HASH, genesis_hash, db=meta)
             txn.put(META_LAST_HEIGHT, height_key(0), db=meta)

@@ -31,6 +31,7 @@ from .constants import (
 from .encoding import Writer
 from .errors import DecodeError, InvalidInput, TxTooLarge
 from .hashing import digest
+from .kernels import digest_many
 from .keys import KeyPair, verify_signature
 
 _ALLOWED_CHAIN_ID_BYTES = frozenset(CHAIN_ID_ALPHABET)
@@ -156,7 +157,7 @@ class Tx:
         return self._body + self.signature
 
     def verify_signature(self) -> bool:
-        """libsodium's strict verdict on the signature (False, never an exception)."""
+        """The ZIP 215 verdict on the signature (False, never an exception)."""
         return verify_signature(self.sender, self.sign_bytes, self.signature)
 
 
@@ -246,10 +247,8 @@ def _set_tx_ids(txs: Sequence[Tx]) -> None:
     """Give txs decoded without an id (`_decode(data, b"")`) their ids, in one batch."""
     if not txs:
         return
-    from . import accel  # deferred: accel imports the verifier, which imports this module
-
     data, offsets = pack_txs([tx._body for tx in txs])
-    ids = accel.digest_many(data, offsets)
+    ids = digest_many(data, offsets)
     for tx, start in zip(txs, range(0, len(ids), HASH_BYTES), strict=True):
         _SET_TX_ID(tx, ids[start : start + HASH_BYTES])
 

@@ -2,8 +2,10 @@
 
 The compiled kernel (`chainmall.ext._verify`) and this module take the same
 arguments and give the same results; `chainmall.core.accel` picks one and the
-tests compare both. Here every check is plain Python over `core.tx` and
-`core.keys` (PyNaCl), written to be read, not to be fast.
+tests compare both. Here every check is plain Python over `core.tx` and the
+ZIP 215 reference verifier `core.ed25519`, written to be read, not to be fast:
+each signature is checked on its own (the kernel's batch equations give the
+same verdicts, docs/verification.md section 1).
 
 Stateless checks run in a fixed order and the first failure wins, so every node
 reports the same code for the same bytes (docs/verification.md):
@@ -12,7 +14,7 @@ reports the same code for the same bytes (docs/verification.md):
 2. not the canonical wire form                 -> DecodeError  (101)
 3. chain id is not the expected one            -> WrongChain   (111)
 4. height > expiry_height                      -> TxExpired    (112)
-5. Ed25519 (libsodium's strict rule) rejects   -> BadSignature (113)
+5. Ed25519 under ZIP 215 rejects              -> BadSignature (113)
    otherwise                                      TX_OK        (0)
 """
 
@@ -35,8 +37,8 @@ from .constants import (
     U64_MAX,
     VERIFY_THREADS_MAX,
 )
+from .ed25519 import verify_one
 from .errors import TX_OK, BadSignature, DecodeError, TxExpired, TxTooLarge, WrongChain
-from .keys import verify_signature
 from .tx import Tx, decode_tx
 
 Buffer = bytes | bytearray | memoryview
@@ -90,13 +92,14 @@ def resolve_threads(threads: int) -> int:
     return threads
 
 
-def _as_bytes(data: Buffer) -> bytes:
-    """A bytes-like argument as bytes (None, str or non-byte buffers are refused)."""
-    if data is None:
-        raise TypeError("expected a bytes-like object, got None")
+def _as_bytes(data: Buffer, what: str) -> bytes:
+    """A bytes-like argument as bytes: TypeError for None, str or a non-buffer,
+    ValueError for a buffer that is not contiguous bytes (the kernel's rules)."""
+    if data is None or isinstance(data, str):
+        raise TypeError(f"{what} must be bytes-like, got {type(data).__name__}")
     view = memoryview(data)
     if view.itemsize != 1 or not view.c_contiguous:
-        raise ValueError("expected a contiguous buffer of bytes")
+        raise ValueError(f"{what} must be a contiguous buffer of bytes")
     return view.tobytes()
 
 
@@ -128,23 +131,26 @@ def verify_batch(
     signatures: Buffer,
     threads: int = 0,
 ) -> list[bool]:
-    """Ed25519-verify n signatures (libsodium's strict rule); one bool per item.
+    """Ed25519-verify n signatures under ZIP 215; one bool per item.
 
     public_keys: n * 32 bytes; messages: one buffer, message i is
     messages[offsets[i]:offsets[i + 1]]; signatures: n * 64 bytes. `threads` is
-    checked as in the kernel but the reference runs on one. ValueError for
-    malformed shapes; a bad item is just False.
+    checked as in the kernel but the reference runs on one, one signature at a
+    time. ValueError for malformed shapes or a non-contiguous buffer, TypeError
+    for a non-buffer; a bad item is just False.
     """
     n = _item_count(offsets)
     resolve_threads(threads)
-    keys, data, sigs = _as_bytes(public_keys), _as_bytes(messages), _as_bytes(signatures)
+    keys = _as_bytes(public_keys, "public_keys")
+    data = _as_bytes(messages, "messages")
+    sigs = _as_bytes(signatures, "signatures")
     if len(keys) != PUBLIC_KEY_BYTES * n:
         raise ValueError(f"public_keys must be {PUBLIC_KEY_BYTES * n} bytes, got {len(keys)}")
     if len(sigs) != SIGNATURE_BYTES * n:
         raise ValueError(f"signatures must be {SIGNATURE_BYTES * n} bytes, got {len(sigs)}")
     offs = _read_offsets(offsets, n, len(data))
     return [
-        verify_signature(
+        verify_one(
             keys[PUBLIC_KEY_BYTES * i : PUBLIC_KEY_BYTES * (i + 1)],
             data[offs[i] : offs[i + 1]],
             sigs[SIGNATURE_BYTES * i : SIGNATURE_BYTES * (i + 1)],
@@ -162,7 +168,7 @@ def verify_signatures(
 
     The packed batch API only has room for 32-byte keys and 64-byte signatures,
     so an item with another length is rejected here (False) and never reaches
-    libsodium, the same verdict its length check gives on the single path.
+    the verifier, the same verdict `keys.verify_signature` gives it.
     `batch` is `verify_batch` of this module or of the kernel.
     """
     triples = [(bytes(pk), bytes(msg), bytes(sig)) for pk, msg, sig in items]
@@ -193,13 +199,13 @@ def check_tx(tx: Tx, chain_id: bytes, height: int) -> None:
 
     WrongChain if the tx names another chain, TxExpired if `height` is past its
     expiry height, BadSignature if the sender's signature over the sign bytes
-    does not verify.
+    does not verify under ZIP 215 (the pure-Python reference verifier).
     """
     if tx.chain_id.encode("ascii") != chain_id:
         raise WrongChain(f"tx is for chain {tx.chain_id!r}, expected {chain_id!r}")
     if height > tx.expiry_height:
         raise TxExpired(f"tx expired at height {tx.expiry_height}, now {height}")
-    if not verify_signature(tx.sender, tx.sign_bytes, tx.signature):
+    if not verify_one(tx.sender, tx.sign_bytes, tx.signature):
         raise BadSignature("the sender's signature does not verify")
 
 
@@ -229,14 +235,15 @@ def validate_batch(
 
     Tx i is txs[offsets[i]:offsets[i + 1]]. Codes, first failure wins: 102 too
     large, 101 malformed, 111 wrong chain, 112 expired (height > expiry_height),
-    113 bad signature, 0 ok. Ids are BLAKE3 of the body, zeros where the tx did
-    not decode. ValueError for malformed arguments; never for a bad tx.
+    113 bad signature (ZIP 215), 0 ok. Ids are BLAKE3 of the body, zeros where
+    the tx did not decode. ValueError for malformed arguments or a
+    non-contiguous buffer, TypeError for wrong types; never for a bad tx.
     """
     n = _item_count(offsets)
     chain = _check_chain_id(chain_id)
     height_value = _check_height(height)
     resolve_threads(threads)
-    data = _as_bytes(txs)
+    data = _as_bytes(txs, "txs")
     offs = _read_offsets(offsets, n, len(data))
     codes: list[int] = []
     ids = bytearray()

@@ -1,7 +1,10 @@
 """chainmall.ext: compiled kernels (Cython + C), each with a reference in core/.
 
-Nothing here imports `chainmall.core`; `chainmall.core.accel` chooses between
-a kernel and its reference. `compiled()` says which kernels were built.
+Nothing here imports `chainmall.core`; `chainmall.core.kernels` and
+`chainmall.core.accel` choose between a kernel and its reference. `compiled()`
+says which kernels were built. `_verify` links `ext/ed25519/` (Rust, ZIP 215).
+`_sodium_bench` (libsodium's verify loop, the benchmark baseline) is not a
+kernel: no reference, no verdict, built only where libsodium's headers are.
 """
 
 from __future__ import annotations

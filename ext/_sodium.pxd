@@ -1,9 +1,9 @@
 # cython: language_level=3
-"""nogil declarations of the few libsodium calls the kernels use (from sodium.h).
+"""nogil declarations of the few libsodium calls the benchmark baseline uses (sodium.h).
 
-Only Ed25519 detached verification and library set-up are declared: signing
-stays in Python (PyNaCl), where keys live. Every function here is thread-safe
-once `sodium_init()` has returned 0 or 1.
+Only `ext/_sodium_bench.pyx` cimports this: libsodium gives no verdict in
+chainmall (the rule is ZIP 215, ext/ed25519). Signing stays in Python (PyNaCl).
+Every function here is thread-safe once `sodium_init()` has returned 0 or 1.
 """
 
 cdef extern from "sodium.h" nogil:
@@ -18,7 +18,7 @@ cdef extern from "sodium.h" nogil:
         crypto_sign_PUBLICKEYBYTES
 
     # 0 if `sig` is a valid signature of m[0:mlen] under `pk`, -1 otherwise.
-    # libsodium's strict, cofactorless rule (see docs/verification.md).
+    # libsodium's strict, cofactorless rule (not chainmall's: docs/verification.md).
     int crypto_sign_verify_detached(const unsigned char *sig,
                                     const unsigned char *m,
                                     unsigned long long mlen,

@@ -1,4 +1,4 @@
-"""Type stubs of chainmall.ext._verify: batch Ed25519 and stateless tx checks in C."""
+"""Type stubs of chainmall.ext._verify: ZIP 215 Ed25519 (single and batch), stateless tx checks."""
 
 from collections.abc import Sequence
 
@@ -24,6 +24,10 @@ SIGNATURE_BYTES: int
 U64_MAX: int
 BATCH_ITEMS_MAX: int
 VERIFY_THREADS_MAX: int
+ED25519_BATCH_ITEMS: int
+
+def verify_one(public_key: _Buffer, message: _Buffer, signature: _Buffer) -> bool:
+    """ZIP 215 verdict on one signature (ValueError for wrong lengths)."""
 
 def verify_batch(
     public_keys: _Buffer,
@@ -32,7 +36,7 @@ def verify_batch(
     signatures: _Buffer,
     threads: int = 0,
 ) -> list[bool]:
-    """Ed25519-verify n signatures (libsodium's strict rule); one bool per item."""
+    """Ed25519-verify n signatures under ZIP 215; one bool per item."""
 
 def validate_batch(
     txs: _Buffer,
@@ -43,11 +47,17 @@ def validate_batch(
 ) -> tuple[list[int], bytes]:
     """Stateless checks of n packed txs: (per-tx codes, n * 32 bytes of tx ids)."""
 
-def sodium_version() -> str:
-    """Version of the linked libsodium."""
+def ed25519_backend() -> str:
+    """The curve25519-dalek back end in use: "avx512ifma", "avx2" or "serial"."""
+
+def ed25519_compiled_backends() -> str:
+    """The back ends compiled in, best first, comma-separated."""
+
+def ed25519_version() -> str:
+    """ "ed25519-zebra X, curve25519-dalek Y" (from Cargo.lock)."""
 
 def blake3_backend() -> str:
     """Name of the BLAKE3 back end in use."""
 
 def describe() -> str:
-    """One line: libsodium version, threading, BLAKE3 back end."""
+    """One line: rule, Ed25519 library and back end, batch size, threads, BLAKE3 back end."""

@@ -1,11 +1,14 @@
 # cython: language_level=3
 """Stateless batch validation in C: tx parse and checks, BLAKE3 tx ids, Ed25519 over OpenMP.
 
-Kernel of `chainmall.core.verify` (same signatures, same results). Arguments
-are checked at Python level; then each batch runs in one GIL release: parse and
-check every tx, hash every decodable body with the SIMD BLAKE3 kernel, and
-verify the signatures that still matter with libsodium under `prange`. Nothing
-inside the nogil region can raise: a bad tx only yields its code.
+Kernel of `chainmall.core.verify` and `chainmall.core.ed25519` (same signatures,
+same results). Arguments are checked at Python level; then each batch runs in
+one GIL release: parse and check every tx, hash every decodable body with the
+SIMD BLAKE3 kernel, and verify the signatures that still matter under ZIP 215
+(ext/ed25519, ed25519-zebra), ED25519_BATCH_ITEMS per batch equation, the
+batches spread over cores with `prange`. A batch that fails is re-checked one
+signature at a time inside ext/ed25519, so every item gets its own verdict.
+Nothing inside the nogil region can raise: a bad tx only yields its code.
 
 This module imports nothing from `chainmall.core`; the protocol numbers it needs
 are duplicated below and a test compares them with core/constants.py and
@@ -17,19 +20,19 @@ import os
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from cython.parallel cimport prange, threadid
-from libc.stdint cimport int32_t, uint32_t, uint64_t
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset
 
 # Absolute `ext.` cimports: Cython resolves them from the project root (the
 # build's working directory); `._x` would look for chainmall/ext/_x.pxd.
 from ext._blake3 cimport cm_blake3_backend, cm_blake3_backend_name, cm_blake3_hash_many_var
-from ext._sodium cimport (
-    crypto_sign_BYTES,
-    crypto_sign_PUBLICKEYBYTES,
-    crypto_sign_verify_detached,
-    sodium_init,
-    sodium_version_string,
+from ext._ed25519 cimport (
+    cm_ed25519_backend,
+    cm_ed25519_compiled_backends,
+    cm_ed25519_verify,
+    cm_ed25519_verify_batch,
+    cm_ed25519_version,
 )
 
 
@@ -55,6 +58,7 @@ SIGNATURE_BYTES = 64
 U64_MAX = 2**64 - 1
 BATCH_ITEMS_MAX = 1_000_000
 VERIFY_THREADS_MAX = 256
+ED25519_BATCH_ITEMS = 128
 
 # The same numbers for C code (enum members are compile-time constants).
 cdef enum:
@@ -75,11 +79,9 @@ cdef enum:
     C_HASH = 32
     C_TX_BYTES_MAX = 1088
     C_TX_BYTES_MIN = 129    # C_BODY_FIXED + C_CHAIN_ID_MIN + C_SIG
-    C_SIGN_SLOT = 128       # >= len(TX_SIGN_DOMAIN) + 1 + C_CHAIN_ID_MAX + C_HASH
-    C_CHUNK = 16            # prange chunk: ~1 ms of work, small enough to balance
+    C_BATCH = 128           # ED25519_BATCH_ITEMS: signatures per batch equation
 
-assert crypto_sign_BYTES == C_SIG and crypto_sign_PUBLICKEYBYTES == C_PK
-assert len(TX_SIGN_DOMAIN) + 1 + CHAIN_ID_BYTES_MAX + HASH_BYTES <= C_SIGN_SLOT
+assert C_BATCH == ED25519_BATCH_ITEMS
 
 # chain id byte -> 1 if allowed; built once from CHAIN_ID_ALPHABET.
 cdef unsigned char _CHAIN_ID_TABLE[256]
@@ -91,9 +93,6 @@ for _byte in CHAIN_ID_ALPHABET:
 cdef unsigned char _EMPTY[1]
 _EMPTY[0] = 0
 
-if sodium_init() < 0:
-    raise ImportError("sodium_init() failed: libsodium cannot be used")
-
 _index = operator.index
 
 
@@ -102,6 +101,17 @@ cdef inline const unsigned char *_ptr(const unsigned char[::1] view) noexcept:
     if view.shape[0] == 0:
         return _EMPTY
     return &view[0]
+
+
+cdef const unsigned char[::1] _byte_view(object data, str what):
+    """`data` as a 1-D byte view; TypeError for a non-buffer, ValueError for a
+    buffer that is not contiguous bytes (the reference's `_as_bytes` rules)."""
+    if data is None or isinstance(data, str):
+        raise TypeError(f"{what} must be bytes-like, got {type(data).__name__}")
+    view = memoryview(data)
+    if view.itemsize != 1 or not view.c_contiguous:
+        raise ValueError(f"{what} must be a contiguous buffer of bytes")
+    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
 
 
 cdef Py_ssize_t _item_count(object offsets) except -1:
@@ -217,15 +227,34 @@ cdef int _check_tx(const unsigned char *tx, size_t tx_len,
     return C_PENDING
 
 
+cdef void _verify_chunks(Py_ssize_t n, int threads, const uint8_t **pks,
+                         const uint8_t **msgs, const size_t *msg_lens, const uint8_t **sigs,
+                         unsigned char *ok) noexcept nogil:
+    """ok[i] for n items given by pointer arrays, C_BATCH items per batch equation,
+    the batches shared out over `threads` threads."""
+    cdef Py_ssize_t chunk, start, count
+    cdef Py_ssize_t chunks = (n + C_BATCH - 1) // C_BATCH
+    for chunk in prange(chunks, num_threads=threads, schedule="dynamic", chunksize=1):
+        start = chunk * C_BATCH
+        count = n - start
+        if count > C_BATCH:
+            count = C_BATCH
+        cm_ed25519_verify_batch(count, pks + start, msgs + start, msg_lens + start,
+                                sigs + start, ok + start)
+
+
 cdef void _verify_all(const unsigned char *public_keys, const unsigned char *messages,
                       const uint64_t *offsets, const unsigned char *signatures,
-                      Py_ssize_t n, int threads, unsigned char *ok) noexcept nogil:
+                      Py_ssize_t n, int threads, unsigned char *ok,
+                      const uint8_t **pks, const uint8_t **msgs, size_t *msg_lens,
+                      const uint8_t **sigs) noexcept nogil:
     cdef Py_ssize_t i
-    for i in prange(n, num_threads=threads, schedule="dynamic", chunksize=C_CHUNK):
-        ok[i] = crypto_sign_verify_detached(
-            signatures + C_SIG * i, messages + offsets[i], offsets[i + 1] - offsets[i],
-            public_keys + C_PK * i,
-        ) == 0
+    for i in range(n):
+        pks[i] = public_keys + C_PK * i
+        msgs[i] = messages + offsets[i]
+        msg_lens[i] = offsets[i + 1] - offsets[i]
+        sigs[i] = signatures + C_SIG * i
+    _verify_chunks(n, threads, pks, msgs, msg_lens, sigs, ok)
 
 
 cdef void _validate_all(const unsigned char *txs, const uint64_t *offsets, Py_ssize_t n,
@@ -234,14 +263,18 @@ cdef void _validate_all(const unsigned char *txs, const uint64_t *offsets, Py_ss
                         int32_t *codes, unsigned char *ids,
                         unsigned char *bodies, uint64_t *body_offsets, uint32_t *decoded,
                         uint32_t *pending, unsigned char *id_scratch,
-                        unsigned char *sign_slots) noexcept nogil:
+                        unsigned char *sign_bytes, const uint8_t **pks, const uint8_t **msgs,
+                        size_t *msg_lens, const uint8_t **sigs,
+                        unsigned char *ok) noexcept nogil:
     """Fill codes (n) and ids (n * 32, zeroed beforehand) for one batch.
 
     Scratch: bodies (>= sum of body lengths), body_offsets (n + 1), decoded and
-    pending (n each), id_scratch (n * 32), sign_slots (threads * C_SIGN_SLOT).
+    pending (n each), id_scratch (n * 32), sign_bytes (n * (sign_prefix_len + 32)),
+    pks, msgs, msg_lens, sigs and ok (n each).
     """
     cdef Py_ssize_t i, j, decoded_count = 0, pending_count = 0
     cdef size_t body_len
+    cdef size_t sign_len = sign_prefix_len + C_HASH
     cdef const unsigned char *tx
     cdef unsigned char *slot
     cdef int code
@@ -268,79 +301,134 @@ cdef void _validate_all(const unsigned char *txs, const uint64_t *offsets, Py_ss
     for j in range(decoded_count):
         memcpy(ids + C_HASH * decoded[j], id_scratch + C_HASH * j, C_HASH)
 
-    # 3. Signatures of txs that passed every earlier check. Each thread owns one
-    # slot holding the shared prefix DOMAIN || L || chain_id; only the id changes.
-    for j in range(threads):
-        memcpy(sign_slots + C_SIGN_SLOT * j, sign_prefix, sign_prefix_len)
-    for j in prange(pending_count, num_threads=threads, schedule="dynamic", chunksize=C_CHUNK):
+    # 3. Signatures of txs that passed every earlier check, in batches. The sign
+    # bytes DOMAIN || L || chain_id || tx id of pending tx j go to sign_bytes[j].
+    for j in range(pending_count):
         i = pending[j]
-        slot = sign_slots + C_SIGN_SLOT * threadid()
-        memcpy(slot + sign_prefix_len, ids + C_HASH * i, C_HASH)
         tx = txs + offsets[i]
-        if crypto_sign_verify_detached(
-            txs + offsets[i + 1] - C_SIG, slot, sign_prefix_len + C_HASH,
-            tx + 4 + chain_id_len,
-        ) == 0:
-            codes[i] = C_TX_OK
-        else:
-            codes[i] = C_BAD_SIGNATURE
+        slot = sign_bytes + sign_len * j
+        memcpy(slot, sign_prefix, sign_prefix_len)
+        memcpy(slot + sign_prefix_len, ids + C_HASH * i, C_HASH)
+        pks[j] = tx + 4 + chain_id_len
+        msgs[j] = slot
+        msg_lens[j] = sign_len
+        sigs[j] = txs + offsets[i + 1] - C_SIG
+    _verify_chunks(pending_count, threads, pks, msgs, msg_lens, sigs, ok)
+    for j in range(pending_count):
+        codes[pending[j]] = C_TX_OK if ok[j] else C_BAD_SIGNATURE
 
 
 # --- public API ----------------------------------------------------------------
-def verify_batch(const unsigned char[::1] public_keys not None,
-                 const unsigned char[::1] messages not None,
-                 offsets,
-                 const unsigned char[::1] signatures not None,
-                 threads=0):
-    """Ed25519-verify n signatures (libsodium's strict rule); one bool per item.
+def verify_one(public_key, message, signature):
+    """ZIP 215 verdict on one signature: True if valid.
+
+    public_key is 32 bytes, signature 64 bytes, message any length (all
+    bytes-like). ValueError for other lengths or a non-contiguous buffer,
+    TypeError for a non-buffer; an invalid signature is just False.
+    """
+    cdef int valid
+    cdef const unsigned char[::1] key
+    cdef const unsigned char[::1] text
+    cdef const unsigned char[::1] sig
+    cdef const unsigned char *key_ptr
+    cdef const unsigned char *text_ptr
+    cdef const unsigned char *sig_ptr
+    cdef size_t text_len
+    if type(public_key) is bytes and type(message) is bytes and type(signature) is bytes:
+        # The common case (keys.verify_signature, check_tx): no buffer views to build.
+        if len(<bytes>public_key) != C_PK:
+            raise ValueError(f"public_key must be {C_PK} bytes, got {len(public_key)}")
+        if len(<bytes>signature) != C_SIG:
+            raise ValueError(f"signature must be {C_SIG} bytes, got {len(signature)}")
+        key_ptr = <const unsigned char *>PyBytes_AS_STRING(public_key)
+        text_ptr = <const unsigned char *>PyBytes_AS_STRING(message)
+        text_len = len(<bytes>message)
+        sig_ptr = <const unsigned char *>PyBytes_AS_STRING(signature)
+    else:
+        key = _byte_view(public_key, "public_key")
+        text = _byte_view(message, "message")
+        sig = _byte_view(signature, "signature")
+        if key.shape[0] != C_PK:
+            raise ValueError(f"public_key must be {C_PK} bytes, got {key.shape[0]}")
+        if sig.shape[0] != C_SIG:
+            raise ValueError(f"signature must be {C_SIG} bytes, got {sig.shape[0]}")
+        key_ptr = &key[0]
+        text_ptr = _ptr(text)
+        text_len = text.shape[0]
+        sig_ptr = &sig[0]
+    with nogil:
+        valid = cm_ed25519_verify(key_ptr, text_ptr, text_len, sig_ptr)
+    return valid == 1
+
+
+def verify_batch(public_keys, messages, offsets, signatures, threads=0):
+    """Ed25519-verify n signatures under ZIP 215; one bool per item.
 
     public_keys: n * 32 bytes; messages: one buffer, message i is
     messages[offsets[i]:offsets[i + 1]]; signatures: n * 64 bytes. threads=0
-    uses every core. ValueError for malformed shapes; a bad item is just False.
+    uses every core. ValueError for malformed shapes or a non-contiguous
+    buffer, TypeError for a non-buffer; a bad item is just False.
     """
     cdef Py_ssize_t n = _item_count(offsets)
     cdef Py_ssize_t i
     cdef int thread_count = _resolve_threads(threads)
+    cdef const unsigned char[::1] keys_view = _byte_view(public_keys, "public_keys")
+    cdef const unsigned char[::1] messages_view = _byte_view(messages, "messages")
+    cdef const unsigned char[::1] sigs_view = _byte_view(signatures, "signatures")
     cdef uint64_t *offs = NULL
     cdef unsigned char *ok = NULL
+    cdef const uint8_t **pks = NULL
+    cdef const uint8_t **msgs = NULL
+    cdef size_t *msg_lens = NULL
+    cdef const uint8_t **sigs = NULL
     cdef const unsigned char *pk_ptr
     cdef const unsigned char *msg_ptr
     cdef const unsigned char *sig_ptr
-    if public_keys.shape[0] != C_PK * n:
-        raise ValueError(f"public_keys must be {C_PK * n} bytes, got {public_keys.shape[0]}")
-    if signatures.shape[0] != C_SIG * n:
-        raise ValueError(f"signatures must be {C_SIG * n} bytes, got {signatures.shape[0]}")
-    offs = <uint64_t *>_alloc(sizeof(uint64_t) * (n + 1))
+    if keys_view.shape[0] != C_PK * n:
+        raise ValueError(f"public_keys must be {C_PK * n} bytes, got {keys_view.shape[0]}")
+    if sigs_view.shape[0] != C_SIG * n:
+        raise ValueError(f"signatures must be {C_SIG * n} bytes, got {sigs_view.shape[0]}")
     try:
-        _fill_offsets(offsets, n, messages.shape[0], offs)
+        offs = <uint64_t *>_alloc(sizeof(uint64_t) * (n + 1))
+        _fill_offsets(offsets, n, messages_view.shape[0], offs)
         ok = <unsigned char *>_alloc(n)
-        pk_ptr = _ptr(public_keys)
-        msg_ptr = _ptr(messages)
-        sig_ptr = _ptr(signatures)
+        pks = <const uint8_t **>_alloc(sizeof(uint8_t *) * n)
+        msgs = <const uint8_t **>_alloc(sizeof(uint8_t *) * n)
+        msg_lens = <size_t *>_alloc(sizeof(size_t) * n)
+        sigs = <const uint8_t **>_alloc(sizeof(uint8_t *) * n)
+        pk_ptr = _ptr(keys_view)
+        msg_ptr = _ptr(messages_view)
+        sig_ptr = _ptr(sigs_view)
         with nogil:
-            _verify_all(pk_ptr, msg_ptr, offs, sig_ptr, n, thread_count, ok)
+            _verify_all(pk_ptr, msg_ptr, offs, sig_ptr, n, thread_count, ok,
+                        pks, msgs, msg_lens, sigs)
         return [ok[i] != 0 for i in range(n)]
     finally:
         PyMem_Free(offs)
         PyMem_Free(ok)
+        PyMem_Free(pks)
+        PyMem_Free(msgs)
+        PyMem_Free(msg_lens)
+        PyMem_Free(sigs)
 
 
-def validate_batch(const unsigned char[::1] txs not None, offsets, chain_id, height,
-                   threads=0):
+def validate_batch(txs, offsets, chain_id, height, threads=0):
     """Stateless checks of n packed txs: (per-tx codes, n * 32 bytes of tx ids).
 
     Tx i is txs[offsets[i]:offsets[i + 1]]. Codes, first failure wins: 102 too
     large, 101 malformed, 111 wrong chain, 112 expired (height > expiry_height),
-    113 bad signature, 0 ok. Ids are BLAKE3 of the body, zeros where the tx did
-    not decode. ValueError for malformed arguments; never for a bad tx.
+    113 bad signature (ZIP 215), 0 ok. Ids are BLAKE3 of the body, zeros where
+    the tx did not decode. ValueError for malformed arguments or a
+    non-contiguous buffer, TypeError for wrong types; never for a bad tx.
     """
     cdef Py_ssize_t n = _item_count(offsets)
     cdef Py_ssize_t i
     cdef bytes chain = _check_chain_id(chain_id)
     cdef uint64_t height_value = _check_height(height)
     cdef int thread_count = _resolve_threads(threads)
+    cdef const unsigned char[::1] txs_view = _byte_view(txs, "txs")
     cdef bytes prefix = TX_SIGN_DOMAIN + bytes((len(chain),)) + chain
-    cdef Py_ssize_t txs_len = txs.shape[0]
+    cdef Py_ssize_t txs_len = txs_view.shape[0]
     cdef uint64_t *offs = NULL
     cdef int32_t *codes = NULL
     cdef unsigned char *bodies = NULL
@@ -348,8 +436,13 @@ def validate_batch(const unsigned char[::1] txs not None, offsets, chain_id, hei
     cdef uint32_t *decoded = NULL
     cdef uint32_t *pending = NULL
     cdef unsigned char *id_scratch = NULL
-    cdef unsigned char *sign_slots = NULL
-    cdef const unsigned char *txs_ptr = _ptr(txs)
+    cdef unsigned char *sign_bytes = NULL
+    cdef const uint8_t **pks = NULL
+    cdef const uint8_t **msgs = NULL
+    cdef size_t *msg_lens = NULL
+    cdef const uint8_t **sigs = NULL
+    cdef unsigned char *ok = NULL
+    cdef const unsigned char *txs_ptr = _ptr(txs_view)
     cdef const unsigned char *chain_ptr = <const unsigned char *>PyBytes_AS_STRING(chain)
     cdef const unsigned char *prefix_ptr = <const unsigned char *>PyBytes_AS_STRING(prefix)
     cdef size_t chain_len = len(chain)
@@ -367,11 +460,17 @@ def validate_batch(const unsigned char[::1] txs not None, offsets, chain_id, hei
         decoded = <uint32_t *>_alloc(sizeof(uint32_t) * n)
         pending = <uint32_t *>_alloc(sizeof(uint32_t) * n)
         id_scratch = <unsigned char *>_alloc(C_HASH * n)
-        sign_slots = <unsigned char *>_alloc(C_SIGN_SLOT * thread_count)
+        sign_bytes = <unsigned char *>_alloc((prefix_len + C_HASH) * n)
+        pks = <const uint8_t **>_alloc(sizeof(uint8_t *) * n)
+        msgs = <const uint8_t **>_alloc(sizeof(uint8_t *) * n)
+        msg_lens = <size_t *>_alloc(sizeof(size_t) * n)
+        sigs = <const uint8_t **>_alloc(sizeof(uint8_t *) * n)
+        ok = <unsigned char *>_alloc(n)
         with nogil:
             _validate_all(txs_ptr, offs, n, chain_ptr, chain_len, height_value, thread_count,
                           prefix_ptr, prefix_len, codes, ids_ptr, bodies, body_offsets,
-                          decoded, pending, id_scratch, sign_slots)
+                          decoded, pending, id_scratch, sign_bytes, pks, msgs, msg_lens,
+                          sigs, ok)
         result = [codes[i] for i in range(n)]
         if C_PENDING in result:
             raise AssertionError("validate_batch left a tx without a verdict")
@@ -384,12 +483,27 @@ def validate_batch(const unsigned char[::1] txs not None, offsets, chain_id, hei
         PyMem_Free(decoded)
         PyMem_Free(pending)
         PyMem_Free(id_scratch)
-        PyMem_Free(sign_slots)
+        PyMem_Free(sign_bytes)
+        PyMem_Free(pks)
+        PyMem_Free(msgs)
+        PyMem_Free(msg_lens)
+        PyMem_Free(sigs)
+        PyMem_Free(ok)
 
 
-def sodium_version() -> str:
-    """Version of the libsodium this kernel is linked against (e.g. "1.0.18")."""
-    return sodium_version_string().decode("ascii")
+def ed25519_backend() -> str:
+    """The curve25519-dalek back end that runs here: "avx512ifma", "avx2" or "serial"."""
+    return cm_ed25519_backend().decode("ascii")
+
+
+def ed25519_compiled_backends() -> str:
+    """The back ends compiled in, best first (e.g. "avx512ifma,avx2,serial")."""
+    return cm_ed25519_compiled_backends().decode("ascii")
+
+
+def ed25519_version() -> str:
+    """The Ed25519 crates linked in: "ed25519-zebra X, curve25519-dalek Y"."""
+    return cm_ed25519_version().decode("ascii")
 
 
 def blake3_backend() -> str:
@@ -398,9 +512,10 @@ def blake3_backend() -> str:
 
 
 def describe() -> str:
-    """One line for `doctor` and benchmarks: libsodium, threading, BLAKE3 back end."""
+    """One line for `doctor` and benchmarks: rule, library, back end, batching, threads."""
     threads = min(os.cpu_count() or 1, VERIFY_THREADS_MAX)
     return (
-        f"libsodium {sodium_version()}, OpenMP, {threads} threads, "
-        f"BLAKE3 {blake3_backend()}"
+        f"ZIP 215 via {ed25519_version()}, back end {ed25519_backend()} "
+        f"(compiled: {ed25519_compiled_backends()}), batches of {ED25519_BATCH_ITEMS}, "
+        f"OpenMP {threads} threads, BLAKE3 {blake3_backend()}"
     )

@@ -147,6 +147,13 @@ def test_verify_false_never_raises_for_non_bytes(bad: object) -> None:
     assert verify_signature(KEY.public_key, MESSAGE, bad) is False  # type: ignore[arg-type]
 
 
-def test_verify_false_for_all_zero_inputs() -> None:
-    # The all-zero key is a small-order point: libsodium's blocklist rejects it.
-    assert verify_signature(bytes(32), MESSAGE, bytes(64)) is False
+def test_all_zero_key_and_signature_verify_under_zip215() -> None:
+    # The all-zero key and R are the same order-4 point and S = 0: under ZIP 215's
+    # cofactored equation [8][0]B = [8]R + [8][k]A holds for any message. A key that
+    # is a small-order point has no secret (docs/verification.md section 1).
+    assert verify_signature(bytes(32), MESSAGE, bytes(64)) is True
+    assert verify_signature(bytes(32), b"any other message", bytes(64)) is True
+    # S must still be canonical, and a real key still needs its own signature.
+    order = (2**252 + 27742317777372353535851937790883648493).to_bytes(32, "little")
+    assert verify_signature(bytes(32), MESSAGE, bytes(32) + order) is False
+    assert verify_signature(KEY.public_key, MESSAGE, bytes(64)) is False

@@ -13,13 +13,14 @@ import blake3
 import nacl.signing
 import pytest
 from chainmall import ext
-from chainmall.core import constants, errors
+from chainmall.core import constants, ed25519, errors
 from chainmall.core import verify as reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 KERNEL = ext.load("_verify")
 CHAIN = b"chainmall-test"
+_ORDER_BYTES = (2**252 + 27742317777372353535851937790883648493).to_bytes(32, "little")
 HEIGHT = 100
 SEEDS = [bytes([i]) * 32 for i in range(1, 4)]
 KEYS = [nacl.signing.SigningKey(seed) for seed in SEEDS]
@@ -149,6 +150,12 @@ def _faults() -> list[tuple[str, bytes, int]]:
          body + KEYS[0].sign(body).signature, BAD_SIG),
         ("sender is a small-order point", make_body()[:4 + len(CHAIN)] + bytes(32)
          + make_body()[36 + len(CHAIN):] + sig, BAD_SIG),
+        # ZIP 215: a small-order sender and R with S = 0 verify for any message, so a
+        # key that is a torsion point has no secret (docs/verification.md section 1).
+        ("small-order sender, small-order R, S = 0 (valid under ZIP 215)",
+         make_body()[:4 + len(CHAIN)] + bytes(32) + make_body()[36 + len(CHAIN):]
+         + bytes([1]) + bytes(31) + bytes(32), OK),
+        ("S = L: not canonical", body + sig[:32] + _ORDER_BYTES, BAD_SIG),
         ("second valid tx, other key", make_tx(key=KEYS[2], nonce=5), OK),
     ]
 
@@ -179,7 +186,7 @@ def test_kernel_constants_equal_core() -> None:
     for name in ("TX_VERSION", "CHAIN_ID_BYTES_MIN", "CHAIN_ID_BYTES_MAX", "CHAIN_ID_ALPHABET",
                  "TX_PAYLOAD_BYTES_MAX", "TX_BODY_FIXED_BYTES", "TX_BYTES_MAX",
                  "TX_SIGN_DOMAIN", "HASH_BYTES", "PUBLIC_KEY_BYTES", "SIGNATURE_BYTES",
-                 "U64_MAX", "BATCH_ITEMS_MAX"):
+                 "U64_MAX", "BATCH_ITEMS_MAX", "ED25519_BATCH_ITEMS"):
         assert getattr(KERNEL, name) == getattr(constants, name), name
     assert KERNEL.VERIFY_THREADS_MAX == reference.VERIFY_THREADS_MAX
     order = (errors.TxTooLarge, errors.DecodeError, errors.WrongChain, errors.TxExpired,
@@ -431,8 +438,114 @@ def test_bytearray_and_memoryview_inputs(impl: object) -> None:
 @pytest.mark.skipif(KERNEL is None, reason="chainmall.ext._verify is not built")
 def test_kernel_describes_itself() -> None:
     text = KERNEL.describe()
-    assert text.startswith(f"libsodium {KERNEL.sodium_version()}, OpenMP, ")
-    assert KERNEL.blake3_backend() in text
+    assert text.startswith(f"ZIP 215 via {KERNEL.ed25519_version()}, ")
+    assert f"back end {KERNEL.ed25519_backend()}" in text
+    assert "OpenMP" in text and KERNEL.blake3_backend() in text
+
+
+# --- non-contiguous and odd buffers: ValueError / TypeError, never BufferError ------------
+def _strided(data: bytes) -> memoryview:
+    """A view of `data` that is not contiguous (every other byte of a doubled buffer)."""
+    doubled = bytearray(len(data) * 2)
+    doubled[::2] = data
+    view = memoryview(doubled)[::2]
+    assert not view.c_contiguous and view.tobytes() == data
+    return view
+
+
+def _verify_args() -> tuple[bytes, bytes, list[int], bytes]:
+    key = KEYS[0]
+    return bytes(key.verify_key), b"hi", [0, 2], key.sign(b"hi").signature
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("position", range(3), ids=["public_keys", "messages", "signatures"])
+def test_verify_batch_non_contiguous_is_value_error(impl: object, position: int) -> None:
+    pk, msg, offsets, sig = _verify_args()
+    args = [pk, msg, offsets, sig]
+    index = (0, 1, 3)[position]
+    args[index] = _strided(args[index])
+    with pytest.raises(ValueError, match="contiguous"):
+        impl.verify_batch(*args)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_validate_batch_non_contiguous_is_value_error(impl: object) -> None:
+    packed, offsets = pack([make_tx()])
+    with pytest.raises(ValueError, match="contiguous"):
+        impl.validate_batch(_strided(packed), offsets, CHAIN, HEIGHT)
+
+
+ONE_IMPLS = [
+    pytest.param(KERNEL.verify_one if KERNEL else None, id="kernel", marks=pytest.mark.skipif(
+        KERNEL is None, reason="chainmall.ext._verify is not built")),
+    pytest.param(ed25519.verify_one, id="reference"),
+]
+
+
+@pytest.mark.parametrize("verify_one", ONE_IMPLS)
+def test_verify_one_argument_errors(verify_one) -> None:  # type: ignore[no-untyped-def]
+    pk, msg, _, sig = _verify_args()
+    assert verify_one(pk, msg, sig) is True
+    assert verify_one(bytearray(pk), memoryview(msg), bytearray(sig)) is True
+    assert verify_one(pk, msg[:1], sig) is False
+    for bad, error in [((pk[:31], msg, sig), ValueError), ((pk, msg, sig + b"\0"), ValueError),
+                       ((_strided(pk), msg, sig), ValueError),
+                       ((pk, _strided(msg), sig), ValueError),
+                       ((None, msg, sig), TypeError), ((pk, "hi", sig), TypeError),
+                       ((pk, msg, 64), TypeError)]:
+        with pytest.raises(error):
+            verify_one(*bad)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_signed_byte_buffers_are_accepted(impl: object) -> None:
+    # Any contiguous buffer of 1-byte items is taken as its raw bytes (format 'b' too).
+    import array
+
+    pk, msg, offsets, sig = _verify_args()
+    as_signed = [array.array("b", x) for x in (pk, msg, sig)]
+    assert impl.verify_batch(as_signed[0], as_signed[1], offsets, as_signed[2]) == [True]
+
+
+# --- batch equations and their fallback -------------------------------------------------
+BATCH = constants.ED25519_BATCH_ITEMS
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("count", [1, 2, BATCH - 1, BATCH, BATCH + 1, 2 * BATCH + 3])
+def test_bad_signature_at_every_batch_edge(impl: object, count: int) -> None:
+    # Bad signatures at the first and last place of each batch and just past it.
+    if impl is reference and count > BATCH:
+        pytest.skip("the reference checks one at a time; the long cases are for the kernel")
+    bad_places = {p for start in range(0, count, BATCH)
+                  for p in (start, start + BATCH - 1, start + 1) if p < count}
+    txs = [make_tx(nonce=i, signer=KEYS[1] if i in bad_places else None) for i in range(count)]
+    expected = [BAD_SIG if i in bad_places else OK for i in range(count)]
+    for threads in (1, 2):
+        assert run(impl, txs, threads=threads)[0] == expected
+
+
+@pytest.mark.skipif(KERNEL is None, reason="chainmall.ext._verify is not built")
+@settings(max_examples=40)
+@given(st.integers(1, 3 * BATCH), st.sets(st.integers(0, 3 * BATCH - 1), max_size=8),
+       st.sampled_from([1, 2]))
+def test_kernel_batches_find_every_bad_signature(count: int, bad: set[int],
+                                                 threads: int) -> None:
+    keys = [bytes(KEYS[i % 3].verify_key) for i in range(count)]
+    messages = [b"item %d" % i for i in range(count)]
+    signatures = []
+    for i in range(count):
+        signature = bytearray(KEYS[i % 3].sign(messages[i]).signature)
+        if i in bad:
+            signature[40] ^= 0x04
+        signatures.append(bytes(signature))
+    offsets = [0]
+    for message in messages:
+        offsets.append(offsets[-1] + len(message))
+    verdicts = KERNEL.verify_batch(b"".join(keys), b"".join(messages), offsets,
+                                   b"".join(signatures), threads)
+    assert verdicts == [i not in bad for i in range(count)]
 
 
 # --- the project codec (core/tx.py) and the kernel choice (core/accel.py) ---------------
