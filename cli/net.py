@@ -42,6 +42,9 @@ LOG_FILE = "node.log"
 START_DEADLINE_S = 60.0
 STOP_DEADLINE_S = 30.0
 POLL_S = 0.05  # between checks of a condition with a deadline
+# Nodes share the host's cores: OpenMP threads that finished a batch sleep instead of
+# busy-waiting for the next one (the caller's environment may say otherwise).
+NODE_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def default_net_dir(obj: Context) -> Path:
@@ -159,7 +162,7 @@ def start_node(net: Localnet, index: int, restart: bool,
     with (node_dir / LOG_FILE).open("ab") as log:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True,
-                                   env={**os.environ, **(env or {})})
+                                   env={**NODE_ENV, **os.environ, **(env or {})})
     (node_dir / PID_FILE).write_text(f"{process.pid}\n")
     return process
 

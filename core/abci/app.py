@@ -199,12 +199,21 @@ class Application:
     def check_tx(self, tx: bytes, kind: CheckTxKind = CheckTxKind.NEW) -> CheckTxResult:
         """Stateless checks, then admission against committed state (nonce >= the
         account's). A recheck is the same call: the signature verdict is cached."""
-        result = self.machine.check_tx(tx)
-        decoded = result.tx
-        if decoded is None:
-            return CheckTxResult(result.code, result.log)
-        return CheckTxResult(result.code, result.log, priority=decoded.fee,
-                             sender=decoded.sender, nonce=decoded.nonce, tx_id=decoded.tx_id)
+        return self.check_txs([tx])[0]
+
+    def check_txs(self, txs: Sequence[bytes]) -> list[CheckTxResult]:
+        """`check_tx` of several txs at once (one batch of stateless checks): what the ABCI
+        server calls for a run of CheckTx requests read together."""
+        answers = []
+        for result in self.machine.check_txs(txs):
+            decoded = result.tx
+            if decoded is None:
+                answers.append(CheckTxResult(result.code, result.log))
+            else:
+                answers.append(CheckTxResult(result.code, result.log, priority=decoded.fee,
+                                             sender=decoded.sender, nonce=decoded.nonce,
+                                             tx_id=decoded.tx_id))
+        return answers
 
     # --- proposals ------------------------------------------------------------------------
 
@@ -231,7 +240,7 @@ class Application:
             return False
         if sum(map(len, request.txs)) > BLOCK_BYTES_MAX:
             return False
-        codes, _ = self.machine.stateless_check(request.txs, request.height)
+        codes, _ = self.machine.stateless_check(request.txs, request.height, remember=True)
         return all(code == TX_OK for code in codes)
 
     # --- FinalizeBlock / Commit -----------------------------------------------------

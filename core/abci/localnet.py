@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..constants import (
+    BLOCK_BYTES_MAX,
     LOCALNET_NODES_MAX,
     LOCALNET_PORT_STRIDE,
     U16_MAX,
@@ -62,8 +63,12 @@ class LocalnetSettings:
 
     The defaults are for validators sharing one host: a 10 ms flush throttle
     (100 ms took the 4-validator p50 from 137 ms to 817 ms), short propose and
-    vote timeouts (a down proposer costs `timeout_propose`), a mempool sized
-    above the bursts a client sends, and batched JSON-RPC allowed.
+    vote timeouts (a down proposer costs `timeout_propose`), blocks of at most
+    1 MiB (about 5,000 transfers: a block must travel and execute within the
+    timeouts, or rounds fail one after another under a backlog), a mempool
+    sized above the bursts a client sends without rechecking it after every
+    block (a tx gone stale fails in its block without being recorded), and
+    batched JSON-RPC allowed.
     """
 
     timeout_propose_ms: int = 400
@@ -75,6 +80,9 @@ class LocalnetSettings:
     empty_blocks_interval_ms: int = -1  # -1: no empty blocks; 0: always; > 0: when idle
     mempool_size: int = 50_000
     mempool_cache_size: int = 100_000
+    mempool_recheck: bool = False
+    tx_indexer: str = "kv"
+    block_bytes_max: int = 1024 * 1024  # CometBFT's consensus block.max_bytes
     rpc_batch_max: int = 2_000
     rpc_body_bytes_max: int = 64 * 1024 * 1024
     p2p_rate_bytes: int = 64 * 1024 * 1024
@@ -93,7 +101,8 @@ class LocalnetSettings:
                     "send_rate": self.p2p_rate_bytes, "recv_rate": self.p2p_rate_bytes,
                     "handshake_timeout": "5s", "dial_timeout": "1s"},
             "mempool": {"size": self.mempool_size, "cache_size": self.mempool_cache_size,
-                        "max_txs_bytes": self.mempool_size * 2048},
+                        "max_txs_bytes": self.mempool_size * 2048,
+                        "recheck": self.mempool_recheck},
             "consensus": {
                 "timeout_propose": ms(self.timeout_propose_ms),
                 "timeout_propose_delta": ms(self.timeout_propose_delta_ms),
@@ -105,7 +114,7 @@ class LocalnetSettings:
                 "create_empty_blocks": self.empty_blocks_interval_ms >= 0,
                 "create_empty_blocks_interval": ms(max(self.empty_blocks_interval_ms, 0)),
             },
-            "tx_index": {"indexer": "kv"},
+            "tx_index": {"indexer": self.tx_indexer},
             "instrumentation": {"prometheus": False},
         }
 
@@ -213,14 +222,18 @@ def _rfc3339(time_ms: int) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{time_ms % 1000:03d}Z"
 
 
-def cometbft_genesis(template: dict[str, Any], genesis: Genesis) -> dict[str, Any]:
+def cometbft_genesis(template: dict[str, Any], genesis: Genesis,
+                     block_bytes_max: int) -> dict[str, Any]:
     """CometBFT's genesis.json for chainmall's `genesis`: same chain id, time and validators
-    (consensus parameters from `template`, the file `cometbft init` wrote)."""
+    (consensus parameters from `template`, the file `cometbft init` wrote, with blocks of
+    at most `block_bytes_max` bytes)."""
+    params = json.loads(json.dumps(template["consensus_params"]))
+    params["block"]["max_bytes"] = str(block_bytes_max)
     return {
         "genesis_time": _rfc3339(genesis.genesis_time_ms),
         "chain_id": genesis.chain_id,
         "initial_height": "1",
-        "consensus_params": template["consensus_params"],
+        "consensus_params": params,
         "validators": [{
             "address": cometbft_address(v.public_key).hex().upper(),
             "pub_key": {"type": ED25519_PUB, "value": base64.b64encode(v.public_key).decode()},
@@ -248,6 +261,8 @@ def init_localnet(root: Path, validators: int, *, full_nodes: int = 0,
     if root.exists() and any(root.iterdir()):
         raise LocalnetError(f"{root} is not empty")
     settings = settings or LocalnetSettings()
+    if not 1024 <= settings.block_bytes_max <= BLOCK_BYTES_MAX:
+        raise LocalnetError(f"block_bytes_max must be within 1024..{BLOCK_BYTES_MAX}")
     seed = os.urandom(32) if seed is None else seed
     root.mkdir(parents=True, exist_ok=True)
     keys = KeyStore(root / KEYS_DIR)
@@ -285,7 +300,7 @@ def init_localnet(root: Path, validators: int, *, full_nodes: int = 0,
     write_genesis(root / GENESIS_FILE, genesis)
     net = Localnet(root, chain_id, tuple(nodes), settings)
     template = json.loads((net.cometbft_home(0) / "config" / GENESIS_FILE).read_text())
-    comet_genesis = cometbft_genesis(template, genesis)
+    comet_genesis = cometbft_genesis(template, genesis, settings.block_bytes_max)
     for node in nodes:
         data_dir = net.node_dir(node.index)
         shutil.copyfile(root / GENESIS_FILE, data_dir / GENESIS_FILE)

@@ -376,14 +376,16 @@ class StateMachine:
 
     # --- stateless checks ----------------------------------------------------------
 
-    def stateless_check(self, items: Sequence[Tx | bytes],
-                        height: int) -> tuple[list[int], list[Tx | None]]:
+    def stateless_check(self, items: Sequence[Tx | bytes], height: int,
+                        remember: bool = False) -> tuple[list[int], list[Tx | None]]:
         """The stateless verdict of each item at `height` (docs/verification.md), and the
         decoded tx where it decoded.
 
         A tx in the signature cache (it passed at admission) is checked only for
         what depends on the height (expiry); the others go through one batch call
-        of the validator (decode, chain id, expiry, signature).
+        of the validator (decode, chain id, expiry, signature). With `remember`,
+        those that pass join the cache (a proposal's txs this node had not seen:
+        their block then does not verify them again).
         """
         codes = [TX_OK] * len(items)
         txs: list[Tx | None] = [None] * len(items)
@@ -407,6 +409,10 @@ class StateMachine:
             batch_codes, _ = accel.validate_batch(data, offsets, self._chain_id_bytes, height)
             for index, code in zip(unchecked, batch_codes, strict=True):
                 codes[index] = code
+                if remember and code == TX_OK:
+                    checked = txs[index]
+                    assert checked is not None
+                    cache.add(checked)
         return codes, txs
 
     # --- ABCI: CheckTx -------------------------------------------------------------
@@ -418,20 +424,28 @@ class StateMachine:
         cache, so the block that executes it (and a recheck) does not verify it
         again.
         """
+        return self.check_txs([tx_bytes])[0]
+
+    def check_txs(self, items: Sequence[bytes]) -> list[CheckTxResult]:
+        """`check_tx` of each item, with one batch call for the stateless checks and one
+        store read transaction: what a consensus engine's stream of CheckTx asks for."""
         height = self._tip.height + 1
-        codes, decoded = self.stateless_check([bytes(tx_bytes)], height)
-        tx = decoded[0]
-        if codes[0] != TX_OK or tx is None:
-            return CheckTxResult(codes[0], "stateless check failed", tx)
-        self.signatures.add(tx)
-        sender = address_from_public_key(tx.sender)
+        codes, decoded = self.stateless_check([bytes(item) for item in items], height)
+        results: list[CheckTxResult] = []
         with self.store.reader() as view:
-            raw = view.get_state(account_key(sender))
-        try:
-            self._admit(raw, tx, exact_nonce=False)
-        except InvalidTx as exc:
-            return CheckTxResult(exc.code, str(exc), tx)
-        return CheckTxResult(TX_OK, "", tx)
+            for code, tx in zip(codes, decoded, strict=True):
+                if code != TX_OK or tx is None:
+                    results.append(CheckTxResult(code, "stateless check failed", tx))
+                    continue
+                self.signatures.add(tx)
+                raw = view.get_state(account_key(address_from_public_key(tx.sender)))
+                try:
+                    self._admit(raw, tx, exact_nonce=False)
+                except InvalidTx as exc:
+                    results.append(CheckTxResult(exc.code, str(exc), tx))
+                    continue
+                results.append(CheckTxResult(TX_OK, "", tx))
+        return results
 
     def _admit(self, raw: bytes | None, tx: Tx, exact_nonce: bool) -> tuple[int, int]:
         """The sender's (balance, nonce) if `tx` may be included; the first failing rule if not.
