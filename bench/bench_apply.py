@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchutil import machine, verdict
+from benchutil import machine, progress, verdict
 from chainmall.core import accel
 from chainmall.core.block import decode_block
 from chainmall.core.constants import TX_TYPE_TRANSFER
@@ -92,8 +92,9 @@ def _prebuild(genesis_keys: list[KeyPair], directory: str) -> tuple[Any, list[by
     rng = random.Random(20_261_125)
     nonces = [0] * len(genesis_keys)
     blocks: list[bytes] = []
-    with Store(os.path.join(directory, "build")) as store:
+    with Store(os.path.join(directory, "build")) as store, progress("apply") as bars:
         state = StateMachine(store, genesis)
+        bars("blocks signed and built", 0, BLOCKS)
         for height in range(1, BLOCKS + 1):
             txs = []
             for i in range(TXS_PER_BLOCK):
@@ -108,6 +109,7 @@ def _prebuild(genesis_keys: list[KeyPair], directory: str) -> tuple[Any, list[by
             state.finalize_block(block)
             state.commit()
             blocks.append(block.encode())
+            bars("blocks signed and built", height, BLOCKS)
     return genesis, blocks
 
 

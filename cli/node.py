@@ -84,12 +84,16 @@ def init(obj: Context, chain_id: str, data_dir: Path | None, genesis_path: Path 
     """
     directory = resolve_data_dir(obj.home, chain_id, data_dir)
     check_new_data_dir(directory)  # before any key is made: says what is there
+    progress = obj.progress("init")  # a large genesis takes a while: say so on a terminal
     if genesis_path is not None:
-        genesis = load_genesis(genesis_path)
+        with progress.activity("reading the genesis file"):
+            genesis = load_genesis(genesis_path)
     else:
         genesis = _new_genesis(obj, chain_id, validator_key, passphrase_file, balances,
                                fee_min, genesis_time_ms)
-    store, genesis, machine = create_data_dir(directory, genesis, command="init")
+    with progress.activity(f"writing the genesis state "
+                           f"({len(genesis.initial_balances)} accounts)"):
+        store, genesis, machine = create_data_dir(directory, genesis, command="init")
     with store:
         height, app_hash = machine.info()
     data = {

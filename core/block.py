@@ -322,10 +322,8 @@ def decode_block(data: bytes | bytearray | memoryview) -> Block:
         raise DecodeError(f"block: {tx_count} txs follow a header that says {header.tx_count}")
     if tx_count * _BLOCK_TX_BYTES_MIN + 1 > reader.remaining:  # + the commit flag
         raise DecodeError(f"block: {reader.remaining} bytes cannot hold {tx_count} txs")
-    wire_txs = reader.u16_sized_many(tx_count, "tx")
-    for index, wire_tx in enumerate(wire_txs):
-        if len(wire_tx) > TX_BYTES_MAX:
-            raise TxTooLarge(f"block: tx {index} is {len(wire_tx)} bytes, limit {TX_BYTES_MAX}")
+    # Each length prefix is checked against TX_BYTES_MAX before its bytes are read.
+    wire_txs = reader.u16_sized_many(tx_count, "tx", TX_BYTES_MAX, TxTooLarge)
     flag = reader.u8("commit flag")
     if flag not in (0, 1):
         raise DecodeError(f"block: commit flag must be 0 or 1, got {flag}")

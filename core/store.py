@@ -237,6 +237,16 @@ class StoreView:
         except lmdb.Error as exc:
             raise read_error(exc, self._path) from exc
 
+    def node_hashes(self) -> Iterator[bytes]:
+        """Every stored tree node hash: the main table's, then the staging table's, each in
+        key order (a hash re-put between two merges is in both, and comes twice)."""
+        try:
+            for name in ("tree", _STAGED["tree"]):
+                with self._txn.cursor(db=self._dbs[name]) as cursor:
+                    yield from cursor.iternext(keys=True, values=False)
+        except lmdb.Error as exc:
+            raise read_error(exc, self._path) from exc
+
     def entry_counts(self) -> dict[str, int]:
         """How many entries each table holds (a staged table: with its staging part)."""
         try:

@@ -101,10 +101,13 @@ class Module:
 
 def default_modules() -> tuple[Module, ...]:
     """The domain packages every chainmall node runs, in registration order."""
-    from ..validators import install as validators  # deferred: it imports the machine
+    # The domains sit above the seam: imported when a node is built.
+    from .. import mall
+    from ..validators import install as validators
 
     return (Module("validators", validators.install, validators.install_app,
-                   validators.genesis_state),)
+                    validators.genesis_state),
+            Module("mall", mall.install, mall.install_queries))
 
 
 def genesis_entries(genesis: Genesis, modules: Sequence[Module]) -> dict[bytes, bytes]:

@@ -26,14 +26,14 @@ from ..abci.types import Event
 from ..address import encode_address
 from ..constants import PUBLIC_KEY_BYTES, U64_MAX
 from ..errors import (
-    AlreadyVoted,
     BalanceOverflow,
-    BondTooLow,
     InsufficientBalance,
     MalformedPayload,
     NotAuthorised,
     UnbondRefused,
     UnknownValidator,
+    ValidatorAlreadyVoted,
+    ValidatorBondTooLow,
     ValidatorSetLimit,
 )
 from ..genesis import Genesis
@@ -122,7 +122,7 @@ def set_power(state: StateAccess, ctx: ExecContext, genesis: Genesis, public_key
     if record is None:
         raise UnknownValidator(f"validator {public_key.hex()} has no bond")
     if power > 0 and record.bond < genesis.governance.params.bond_min:
-        raise BondTooLow(f"bond {record.bond} is below bond_min "
+        raise ValidatorBondTooLow(f"bond {record.bond} is below bond_min "
                          f"{genesis.governance.params.bond_min}")
     if power == record.power:
         return
@@ -147,7 +147,7 @@ def bond(state: StateAccess, ctx: ExecContext, genesis: Genesis) -> None:
     record = read_record(state, public_key)
     if record is None:
         if amount < genesis.governance.params.bond_min:
-            raise BondTooLow(f"a new validator's bond {amount} is below bond_min "
+            raise ValidatorBondTooLow(f"a new validator's bond {amount} is below bond_min "
                              f"{genesis.governance.params.bond_min}")
         record = ValidatorRecord(0, 0, ctx.sender, ctx.timestamp_ms, 0)
         state.set(records.address_key_of(public_key), records.encode_address_entry(public_key))
@@ -219,7 +219,7 @@ def vote(state: StateAccess, ctx: ExecContext, genesis: Genesis) -> None:
     proposal = (records.Proposal(public_key, power, ()) if raw is None
                 else records.decode_proposal(raw))
     if voter in proposal.voters:
-        raise AlreadyVoted(f"validator {voter.hex()} already voted for this change")
+        raise ValidatorAlreadyVoted(f"validator {voter.hex()} already voted for this change")
     voters = tuple(sorted((*proposal.voters, voter)))
     tally = sum(powers.get(v, 0) for v in voters)
     total = sum(powers.values())

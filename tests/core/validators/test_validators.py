@@ -33,13 +33,13 @@ from chainmall.core.constants import (
 )
 from chainmall.core.errors import (
     TX_OK,
-    AlreadyVoted,
-    BondTooLow,
     InsufficientBalance,
     MalformedPayload,
     NotAuthorised,
     UnbondRefused,
     UnknownValidator,
+    ValidatorAlreadyVoted,
+    ValidatorBondTooLow,
     ValidatorSetLimit,
 )
 from chainmall.core.genesis import (
@@ -209,7 +209,7 @@ def test_votes_of_more_than_two_thirds_change_the_set(chain: Chain) -> None:
     txs.append(chain.tx(TAX, TX_TYPE_VALIDATOR_VOTE,
                         encode_vote(TAX_NODE.public_key, 7, TAX_NODE.public_key)))
     result = chain.block(txs)
-    assert codes(result) == [TX_OK, TX_OK, AlreadyVoted.code, NotAuthorised.code,
+    assert codes(result) == [TX_OK, TX_OK, ValidatorAlreadyVoted.code, NotAuthorised.code,
                              NotAuthorised.code]
     assert result.validator_updates == ()
     key = records.proposal_key(records.proposal_id(TAX_NODE.public_key, 7))
@@ -235,7 +235,7 @@ def test_power_rules_and_removal(chain: Chain) -> None:
     short = chain.tx(TAX, TX_TYPE_VALIDATOR_SET_POWER, b"\x00" * 39)
     unknown = set_power(TAX_NODE, 5)
     result = chain.block([small, short, unknown])
-    assert codes(result) == [BondTooLow.code, MalformedPayload.code, UnknownValidator.code]
+    assert codes(result) == [ValidatorBondTooLow.code, MalformedPayload.code, UnknownValidator.code]
     # Removing three of four is fine; removing the fourth would leave the set empty.
     result = chain.block([set_power(v, 0) for v in VALIDATORS])
     assert codes(result) == [TX_OK, TX_OK, TX_OK, ValidatorSetLimit.code]
