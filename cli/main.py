@@ -25,6 +25,7 @@ from .doctor import doctor
 from .keys import keys
 from .net import net
 from .node import init
+from .node_cmd import node
 from .verify import verify
 
 __all__ = ["EXIT_ERROR", "EXIT_USAGE", "cli", "default_home", "package_version"]
@@ -122,6 +123,7 @@ cli.add_command(init)
 cli.add_command(db)
 cli.add_command(net)
 cli.add_command(verify)
+cli.add_command(node)
 for _command in (status, account, block, tx):  # talk to a node (cli/chain.py)
     cli.add_command(_command)
 

@@ -9,6 +9,7 @@ from chainmall.core.address import address_from_public_key, decode_address
 from chainmall.core.datadir import check_new_data_dir
 from chainmall.core.genesis import Genesis, load_genesis, make_genesis
 from chainmall.core.keystore import KeyStore
+from chainmall.core.node.config import CONFIG_FILE, config_template
 
 from .context import Context
 from .datadir import create_data_dir, data_dir_options, resolve_data_dir
@@ -93,7 +94,8 @@ def init(obj: Context, chain_id: str, data_dir: Path | None, genesis_path: Path 
                                fee_min, genesis_time_ms)
     with progress.activity(f"writing the genesis state "
                            f"({len(genesis.initial_balances)} accounts)"):
-        store, genesis, machine = create_data_dir(directory, genesis, command="init")
+        store, genesis, machine = create_data_dir(
+            directory, genesis, command="init", extra_files={CONFIG_FILE: config_template()})
     with store:
         height, app_hash = machine.info()
     data = {
@@ -104,9 +106,12 @@ def init(obj: Context, chain_id: str, data_dir: Path | None, genesis_path: Path 
         "app_hash": app_hash.hex(),
         "total_supply": genesis.total_supply,
         "validators": [v.public_key.hex() for v in genesis.validators],
+        "config": str(directory / CONFIG_FILE),
     }
     obj.emit(
         f"initialised chain {genesis.chain_id} in {directory}\n"
-        f"  genesis hash {data['genesis_hash']}\n  state root   {data['app_hash']}",
+        f"  genesis hash {data['genesis_hash']}\n  state root   {data['app_hash']}\n"
+        f"  node config  {data['config']} (then: chainmall node start --data-dir "
+        f"{directory})",
         data,
     )

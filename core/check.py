@@ -128,6 +128,8 @@ class ReplayStore:
         if commit.state_changes:
             self._sorted_keys = None
         self._keep(commit.new_nodes)
+        for node_hash in commit.stale_nodes:  # out of the replayed tree: kept no longer
+            self._nodes.pop(node_hash, None)
         # The next block reads mostly nodes the last ones wrote (the top of the tree is
         # rewritten by every block): serve those from memory, not the store.
         self._recent = (commit.new_nodes, *self._recent[: _RECENT_BLOCKS - 1])
@@ -431,12 +433,17 @@ class _TreeWalk:
         self._view = view
         self._problems = problems
         self._progress = progress
+        # Trees below this height may miss nodes pruned by design (store.py "Pruning").
+        self.whole_from = view.pruned_height()
+        self.pruned: set[bytes] = set()  # reached only from older trees, and pruned
         self.total = view.entry_counts()["tree"]  # for progress (staged twice: a bit over)
         self.reached: dict[bytes, int] = {}  # node hash -> height of the first root reaching it
         self.faulty: set[bytes] = set()  # reached, and missing, malformed or mis-hashed
 
     def __contains__(self, node_hash: object) -> bool:
-        return node_hash in self.reached and node_hash not in self.faulty
+        """Whether `node_hash` was reached, is stored and hashes to its key."""
+        return (node_hash in self.reached and node_hash not in self.faulty
+                and node_hash not in self.pruned)
 
     def walk(self, roots: Iterable[tuple[bytes, int]]) -> None:
         """Check the trees under `roots` ((root, height) pairs), skipping reached nodes."""
@@ -464,6 +471,9 @@ class _TreeWalk:
         for node_hash in batch:
             data = get_node(node_hash)
             if data is None:
+                if reached[node_hash] < self.whole_from:
+                    self.pruned.add(node_hash)  # only older trees reach it: pruned by design
+                    continue
                 self._fault(node_hash, "is missing")
             elif (len(data) == NODE_BYTES and data[0] == STATE_NODE_VERSION
                   and data[1] == KIND_LEAF):
@@ -503,12 +513,17 @@ class _TreeWalk:
 
 def _check_unreached(view: StoreView, reached: Mapping[bytes, int], faulty: set[bytes],
                      total: int, problems: _Problems, progress: ProgressCallback) -> None:
-    """Stored nodes that no state root reaches (one line: their count and the first)."""
+    """Stored nodes that no state root reaches (one line: their count and the first).
+
+    A node recorded stale and waiting to be pruned is not counted: its parents
+    may be pruned already.
+    """
     unreached: set[bytes] = set()
+    waiting = set(view.stale_node_hashes())
     first: bytes | None = None
     progress("stored nodes", 0, total)
     for done, node_hash in enumerate(view.node_hashes(), 1):
-        if node_hash not in reached and node_hash not in unreached:
+        if node_hash not in reached and node_hash not in unreached and node_hash not in waiting:
             unreached.add(node_hash)
             first = node_hash if first is None else first
         if done % _NODES_PER_STEP == 0:
@@ -544,12 +559,17 @@ def check_store(store: Store, genesis: Genesis,
     with store.reader() as view:
         tip = view.last()
         tree = _TreeWalk(view, tree_problems, progress)
-        stored_roots = [(view.root(height), height) for height in range(tip.height + 1)]
+        stored_roots = [(root, height) for height in range(tip.height + 1)
+                        if (root := view.root(height)) is not None and len(root) == HASH_BYTES]
+        # The whole trees first, newest first: a node they reach is held to them.
         tree.walk([(tip.app_hash, tip.height),
-                   *((root, height) for root, height in stored_roots
-                     if root is not None and len(root) == HASH_BYTES)])
+                   *sorted((item for item in stored_roots if item[1] >= tree.whole_from),
+                           key=lambda item: -item[1])])
+        tree.walk(item for item in stored_roots if item[1] < tree.whole_from)
         scan = _scan_blocks(view, tip, genesis, tree, problems, progress)
-        tree.walk(sorted(scan.roots.items(), key=lambda item: item[1]))  # header roots
+        header_roots = sorted(scan.roots.items(), key=lambda item: -item[1])
+        tree.walk(item for item in header_roots if item[1] >= tree.whole_from)
+        tree.walk(item for item in header_roots if item[1] < tree.whole_from)
         items = dict(view.state_items())
         _check_tables(view, tip, scan, len(items), problems)
         _check_state(items, tip, scan, problems)

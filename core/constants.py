@@ -94,8 +94,13 @@ STATE_LEAF_CONTEXT = "chainmall 2026-11 state leaf v1"
 STATE_NODE_CONTEXT = "chainmall 2026-11 state node v1"
 
 # --- storage ---------------------------------------------------------------
-STORE_FORMAT_VERSION = 2  # 2: staged tx_index and tree tables (core/store.py)
-STORE_MERGE_BLOCKS = 16  # staged entries move into their main tables every this many blocks
+# 2: staged tx_index and tree tables; 3: a second staging level, tree nodes stamped with
+# the height that wrote them, the stale-node index (core/store.py)
+STORE_FORMAT_VERSION = 3
+STORE_MERGE_BLOCKS = 16  # staged entries move into the middle level every this many blocks
+# The middle level moves into the main tables one key slice (a hash's first 4 bits) per
+# merge, so each entry reaches the main table within STORE_MERGE_BLOCKS * 16 blocks.
+STORE_FLUSH_SLICES = 16
 MAP_SIZE_BYTES_DEFAULT = 1 << 30  # 1 GiB; doubled on MapFullError
 MAP_SIZE_BYTES_MAX = 1 << 40  # 1 TiB: growth stops here
 STORE_DBS_MAX = 128  # named LMDB databases: the chain tables plus one per state table (all ranges)
@@ -283,6 +288,27 @@ ARCHIVE_BLOCKS_MAX = 1 << 32  # bounds the trailer's count (u64 on the wire)
 ARCHIVE_READ_BYTES = 1 << 20  # streaming chunk for the trailer hash
 CHECK_PROBLEMS_MAX = 1_000  # problem lines `db check` lists; past it, one line counts the rest
 
+# --- the node (core/node/) -----------------------------------------------------
+# Defaults of config.toml's keys, and the largest value each may be set to.
+BLOCK_INTERVAL_MS_DEFAULT = 250  # a block every this many ms while txs wait
+BLOCK_INTERVAL_MS_MAX = 60_000
+MEMPOOL_TXS_DEFAULT = 100_000  # pending txs (all senders)
+MEMPOOL_TXS_MAX = 100_000  # <= half the signature cache: an admitted tx stays cached
+MEMPOOL_BYTES_DEFAULT = 64 * 1024 * 1024  # pending txs' wire bytes
+MEMPOOL_BYTES_MAX = 1 << 30
+MEMPOOL_SENDER_TXS_DEFAULT = 2_000  # pending txs of one sender
+ADMISSION_WINDOW_MS_DEFAULT = 2  # submits gathered into one batch of stateless checks
+ADMISSION_WINDOW_MS_MAX = 100
+ADMISSION_BATCH_TXS_MAX = 4_096  # txs per admission batch (one kernel call)
+ADMISSION_QUEUE_TXS_MAX = 65_536  # submits waiting for admission; more are refused
+FINAL_RESULTS_KEPT_MAX = 200_000  # recent final txs' results (with events) kept in memory
+SUBSCRIPTION_ITEMS_MAX = 4_096  # undelivered items per subscriber before it is ended
+# A node maps its ledger this large from the start (address space, not disk: the file
+# grows as written), so the map never has to grow under the node's reader threads.
+NODE_MAP_SIZE_BYTES = 1 << 38  # 256 GiB
+# Pruning: the state trees of the last N heights stay provable (0 keeps every height).
+PRUNE_RETAIN_HEIGHTS_DEFAULT = 10_000
+PRUNE_RETAIN_HEIGHTS_MAX = U32_MAX
 # --- ABCI socket server (docs/cometbft.md) -----------------------------------
 # The largest request CometBFT sends is a block (ProcessProposal, FinalizeBlock,
 # PrepareProposal's candidates) with its commit info and evidence: the block
@@ -338,12 +364,22 @@ assert set(CHAIN_ID_ALPHABET).isdisjoint(b"\x00")
 assert MAP_SIZE_BYTES_DEFAULT <= MAP_SIZE_BYTES_MAX
 assert GENESIS_VALIDATORS_MAX <= COMMIT_SIGNATURES_MAX
 assert TABLE_ACCOUNTS != TABLE_FEE_POOL
-assert 10 + len(STATE_TABLES) <= STORE_DBS_MAX
+
 assert len(set(STATE_TABLES.values())) == len(STATE_TABLES)
 assert all(MALL_TABLE_ID_MIN <= table <= MALL_TABLE_ID_MAX for table in MALL_TABLES)
 assert SEALED_BOX_OVERHEAD_BYTES < SEALED_ADDRESS_BYTES_MAX < TX_PAYLOAD_BYTES_MAX
 assert PANEL_SEATS_MAX == 3  # a panel is one seat or three (docs/mall.md section 9)
 assert EPCIS_EVENT_IDS_MAX * 2 <= 255  # list counts are u8
+assert 13 + len(STATE_TABLES) <= STORE_DBS_MAX
+assert STORE_FLUSH_SLICES == 16  # a slice is a key's first 4 bits (core/store.py)
+assert MAP_SIZE_BYTES_DEFAULT <= NODE_MAP_SIZE_BYTES <= MAP_SIZE_BYTES_MAX
+assert MEMPOOL_TXS_DEFAULT <= MEMPOOL_TXS_MAX <= SIGNATURE_CACHE_ENTRIES_MAX // 2
+assert MEMPOOL_BYTES_DEFAULT <= MEMPOOL_BYTES_MAX
+assert MEMPOOL_SENDER_TXS_DEFAULT <= MEMPOOL_TXS_DEFAULT
+assert ADMISSION_WINDOW_MS_DEFAULT <= ADMISSION_WINDOW_MS_MAX
+assert ADMISSION_BATCH_TXS_MAX <= BATCH_ITEMS_MAX
+assert BLOCK_INTERVAL_MS_DEFAULT <= BLOCK_INTERVAL_MS_MAX
+assert PRUNE_RETAIN_HEIGHTS_DEFAULT <= PRUNE_RETAIN_HEIGHTS_MAX
 assert BLOCK_BYTES_MAX < ABCI_REQUEST_BYTES_MAX
 assert STATE_PATH_BITS * HASH_BYTES < ABCI_QUERY_PROOF_BYTES_MAX
 assert VALIDATORS_MAX <= COMMIT_SIGNATURES_MAX

@@ -439,6 +439,55 @@ class EpcisError(InvalidInput):
     """An EPCIS document or event chainmall cannot import (the message says why)."""
 
     code = 435
+# The node (core/node/): what its mempool refuses and what a running node cannot do.
+class NodeError(ChainmallError):
+    """The node cannot do what was asked (a mempool refusal, a stopping node)."""
+
+    code = 340
+
+
+class MempoolFull(NodeError):
+    """The mempool is full and the tx's fee does not beat the lowest pending one."""
+
+    code = 341
+
+
+class TxAlreadyPending(NodeError):
+    """The very same tx (same id) is already in the mempool."""
+
+    code = 342
+
+
+class NonceTaken(NodeError):
+    """Another pending tx of the same sender already has this nonce."""
+
+    code = 343
+
+
+class SenderLimit(NodeError):
+    """The sender has the most pending txs allowed, or the nonce is too far ahead."""
+
+    code = 344
+
+
+class NodeStopping(NodeError):
+    """The node is shutting down and takes no new work."""
+
+    code = 345
+
+
+class SubscriberLagged(NodeError):
+    """A subscriber fell too far behind; its subscription was ended."""
+
+    code = 347
+
+
+class InvalidConfig(InvalidInput):
+    """A node configuration value (file, flag or variable) that is unknown or out of range."""
+
+    code = 346
+
+
 class AbciError(NetworkError):
     """The ABCI connection to the consensus engine (CometBFT) failed."""
 

@@ -230,6 +230,7 @@ class _Execution:
     new_nodes: dict[bytes, bytes]
     block: BlockContext
     validator_set_hash: bytes
+    stale_nodes: tuple[bytes, ...] = ()
 
 
 class SignatureCache:
@@ -377,15 +378,17 @@ class StateMachine:
     # --- stateless checks ----------------------------------------------------------
 
     def stateless_check(self, items: Sequence[Tx | bytes], height: int,
-                        remember: bool = False) -> tuple[list[int], list[Tx | None]]:
+                        remember: bool = False, threads: int = 0,
+                        ) -> tuple[list[int], list[Tx | None]]:
         """The stateless verdict of each item at `height` (docs/verification.md), and the
         decoded tx where it decoded.
 
         A tx in the signature cache (it passed at admission) is checked only for
         what depends on the height (expiry); the others go through one batch call
-        of the validator (decode, chain id, expiry, signature). With `remember`,
-        those that pass join the cache (a proposal's txs this node had not seen:
-        their block then does not verify them again).
+        of the validator (decode, chain id, expiry, signature) on `threads`
+        threads (0: every core). With `remember`, those that pass join the cache
+        (a proposal's txs this node had not seen: their block then does not
+        verify them again).
         """
         codes = [TX_OK] * len(items)
         txs: list[Tx | None] = [None] * len(items)
@@ -406,7 +409,8 @@ class StateMachine:
                 unchecked.append(index)
         if unchecked:
             data, offsets = pack_txs([_wire(items[i]) for i in unchecked])
-            batch_codes, _ = accel.validate_batch(data, offsets, self._chain_id_bytes, height)
+            batch_codes, _ = accel.validate_batch(data, offsets, self._chain_id_bytes, height,
+                                                  threads)
             for index, code in zip(unchecked, batch_codes, strict=True):
                 codes[index] = code
                 if remember and code == TX_OK:
@@ -560,7 +564,7 @@ class StateMachine:
         update = StateTree(view, self._tip.app_hash).apply(changes)
         self._check_supply(state.committed, changes)
         return _Execution(recorded, results, changes, update.root, update.new_nodes, block,
-                          validator_set_hash)
+                          validator_set_hash, update.stale_nodes)
 
     def _check_supply(self, committed: Mapping[bytes, bytes | None],
                       changes: Mapping[bytes, bytes | None]) -> None:
@@ -602,6 +606,7 @@ class StateMachine:
             app_hash=run.app_hash,
             state_changes=run.changes,
             new_nodes=run.new_nodes,
+            stale_nodes=run.stale_nodes,
         )
         self._pending = _Pending(record, commit, result)
         return result

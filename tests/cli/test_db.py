@@ -149,7 +149,7 @@ def test_missing_data_dir_is_one_line_error(tmp_path: Path) -> None:
 
 def _put(ledger: Path, table: bytes, key: bytes, change) -> None:
     """Change the value of `key` in `table` (for the tree: in its staging part if there)."""
-    names = [b"tree_recent", b"tree"] if table == b"tree" else [table]
+    names = [b"tree_recent", b"tree_mid", b"tree"] if table == b"tree" else [table]
     env = lmdb.open(str(ledger), max_dbs=32, subdir=True)
     try:
         with env.begin(write=True) as txn:
@@ -168,13 +168,18 @@ def _flip_last(value: bytes) -> bytes:
     return value[:-1] + bytes([value[-1] ^ 1])
 
 
+def _flip_node(value: bytes) -> bytes:
+    """Flip the last byte of a stored tree node (before its 8-byte height stamp)."""
+    return value[:-9] + bytes([value[-9] ^ 1]) + value[-8:]
+
+
 def test_check_lists_every_problem_past_a_corrupt_tip_block(tmp_path: Path, node: Path) -> None:
     # The tip block, the root node of height 1 (which no later root reaches: every account
     # changes in every block) and block 2's receipts are damaged; one run lists them all.
     with Store(node / "ledger") as store, store.reader() as view:
         old_root = view.root(1)
     _put(node / "ledger", b"blocks", height_key(BLOCKS), lambda b: b[:-1] + b"\x09")
-    _put(node / "ledger", b"tree", old_root, _flip_last)
+    _put(node / "ledger", b"tree", old_root, _flip_node)
     _put(node / "ledger", b"receipts", height_key(2), _flip_last)
     result = run(tmp_path, "--json", "db", "check", "--data-dir", str(node))
     assert result.returncode == 1

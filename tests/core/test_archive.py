@@ -212,11 +212,12 @@ def test_frame_over_block_bytes_max(chain, tmp_path: Path) -> None:
 
 
 def _overwrite(ledger: Path, db: bytes, key: bytes, change) -> None:
-    """Change the value of `key` in table `db`, or in its staging part if it is there."""
+    """Change the value of `key` in table `db`, or in its staging levels if it is there."""
     env = lmdb.open(str(ledger), max_dbs=32, subdir=True)
     try:
-        handles = [env.open_db(name) for name in (db + b"_recent", db)
-                   if name in (db, b"tx_index_recent", b"tree_recent")]
+        staged = db in (b"tx_index", b"tree")
+        names = (db + b"_recent", db + b"_mid", db) if staged else (db,)
+        handles = [env.open_db(name) for name in names]
         with env.begin(write=True) as txn:
             for handle in handles:
                 value = txn.get(key, db=handle)
@@ -230,6 +231,11 @@ def _overwrite(ledger: Path, db: bytes, key: bytes, change) -> None:
 
 def _flip_last(value: bytes) -> bytes:
     return value[:-1] + bytes([value[-1] ^ 1])
+
+
+def _flip_node(value: bytes) -> bytes:
+    """Flip the last byte of a stored tree node (before its 8-byte height stamp)."""
+    return value[:-9] + bytes([value[-9] ^ 1]) + value[-8:]
 
 
 @pytest.mark.parametrize(("db", "key", "expect"), [
@@ -297,7 +303,7 @@ def test_check_finds_a_tampered_tree_node(tmp_path: Path) -> None:
     build_chain(ledger)
     with Store(ledger) as store:
         tip = store.last()
-    _overwrite(ledger, b"tree", tip.app_hash, _flip_last)
+    _overwrite(ledger, b"tree", tip.app_hash, _flip_node)
     with Store(ledger) as store:
         _, problems = check_store(store, GENESIS)
     assert any("state tree" in p for p in problems), problems
@@ -366,7 +372,7 @@ def test_check_finds_damage_in_a_node_only_an_old_root_reaches(tmp_path: Path) -
     ledger = tmp_path / "ledger"
     build_chain(ledger)
     node_hash = _only_under(ledger, 2)
-    _overwrite(ledger, b"tree", node_hash, _flip_last)
+    _overwrite(ledger, b"tree", node_hash, _flip_node)
     with Store(ledger) as store:
         height, problems = check_store(store, GENESIS)
     assert height == BLOCKS
@@ -400,7 +406,7 @@ def test_check_lists_every_problem_when_the_tip_block_is_corrupt(tmp_path: Path)
     build_chain(ledger)
     old_node = _only_under(ledger, 3)
     _overwrite(ledger, b"blocks", height_key(BLOCKS), lambda b: b[:-1] + b"\x07")  # commit flag
-    _overwrite(ledger, b"tree", old_node, _flip_last)
+    _overwrite(ledger, b"tree", old_node, _flip_node)
     _overwrite(ledger, b"receipts", height_key(2), _flip_last)
     with Store(ledger) as store:
         height, problems = check_store(store, GENESIS)
