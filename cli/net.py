@@ -12,7 +12,6 @@ supervised child (core/abci/supervisor.py).
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -31,9 +30,11 @@ from chainmall.core.abci.localnet import (
     init_localnet,
     load_localnet,
 )
-from chainmall.core.abci.supervisor import NodePaths, last_log_line, run_supervised
+from chainmall.core.abci.supervisor import last_log_line
 from chainmall.core.constants import LOCALNET_NODES_MAX
 from chainmall.core.errors import ChainmallError, LocalnetError, NetworkError
+from chainmall.core.node.cometbft_node import run_cometbft_node
+from chainmall.core.node.config import load_config
 
 from .context import Context, package_version
 
@@ -307,12 +308,10 @@ def status_command(obj: Context, net_dir: Path | None) -> None:
 @click.pass_obj
 def run_node_command(obj: Context, net_dir: Path | None, node_name: str,
                      data_dir: Path | None, restart: bool) -> None:
-    """Run one node in the foreground until SIGINT/SIGTERM (what `net start` runs)."""
+    """Run one node in the foreground until SIGINT/SIGTERM (what `net start` runs): as
+    `chainmall node start --engine cometbft --data-dir DIR/NODE`."""
     localnet = load_localnet(net_dir or default_net_dir(obj))
     [index] = _select(localnet, node_name)
-    binary, _ = check_cometbft()
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    paths = NodePaths(localnet.node_dir(index), localnet.cometbft_home(index),
-                      localnet.nodes[index].abci_address)
-    run_supervised(paths, binary, restart=restart, version=package_version())
+    node_dir = localnet.node_dir(index)
+    run_cometbft_node(node_dir, load_config(node_dir), version=package_version(),
+                      restart=restart, command=f"chainmall net run-node {node_name}")

@@ -323,6 +323,14 @@ LOCALNET_PORT_STRIDE = 10  # node i's ports: base + 10 i + (P2P, CometBFT RPC, A
 SUPERVISOR_RESTARTS_MAX = 20  # restarts of one node's pair before the supervisor gives up
 SUPERVISOR_STOP_S = 20  # how long CometBFT may take to stop on SIGTERM before SIGKILL
 COMETBFT_RPC_TIMEOUT_S = 10.0  # one call to a CometBFT node's RPC
+# The node with CometBFT as engine (core/node/cometbft_node.py): what one node's RPC admits.
+# Its txs in flight stay below CometBFT's mempool size (the localnet's 50,000 holds four
+# nodes' worth), so CometBFT never drops a tx it acknowledged for want of room.
+COMETBFT_SUBMIT_RATE_PER_S = 5_000  # token bucket refill: submits per second, all clients
+COMETBFT_SUBMIT_BURST_MAX = 10_000  # token bucket size
+COMETBFT_PENDING_TXS_MAX = 10_000  # admitted, forwarded, not final yet
+COMETBFT_RESUBMIT_MS = 3_000  # a pending tx not final this long after its last send: resent
+COMETBFT_FORWARD_BATCH_MAX = 500  # txs per JSON-RPC batch to CometBFT (<= its batch limit)
 # One state proof in a Query response: at most 256 siblings of 32 bytes plus a leaf.
 ABCI_QUERY_PROOF_BYTES_MAX = 64 * 1024
 # --- RPC (core/rpc/) ------------------------------------------------------------
@@ -383,6 +391,7 @@ assert PRUNE_RETAIN_HEIGHTS_DEFAULT <= PRUNE_RETAIN_HEIGHTS_MAX
 assert BLOCK_BYTES_MAX < ABCI_REQUEST_BYTES_MAX
 assert STATE_PATH_BITS * HASH_BYTES < ABCI_QUERY_PROOF_BYTES_MAX
 assert VALIDATORS_MAX <= COMMIT_SIGNATURES_MAX
+assert COMETBFT_SUBMIT_BURST_MAX >= 1 and COMETBFT_FORWARD_BATCH_MAX >= 1
 assert all(0x40 <= table <= 0x4F for table in
            (TABLE_VALIDATORS, TABLE_VALIDATOR_SETS, TABLE_GOVERNANCE))
 assert GENESIS_VALIDATORS_MAX <= VALIDATORS_MAX

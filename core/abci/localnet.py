@@ -7,7 +7,8 @@
     DIR/keys/                 operator keys of the validators, the governance
                               authority and the faucet (unencrypted: development only)
     DIR/nodeI/                node I's chainmall data directory:
-        genesis.json, ledger/   chainmall's (`chainmall init` layout)
+        genesis.json, ledger/,  chainmall's (`chainmall init` layout; the node's
+        config.toml             JSON-RPC on its own port)
         cometbft/               its CometBFT home: config.toml, genesis.json (CometBFT's,
                                 same validators), node_key.json, priv_validator_key.json
 
@@ -24,7 +25,6 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -36,11 +36,13 @@ from ..constants import (
     LOCALNET_PORT_STRIDE,
     U16_MAX,
 )
+from ..datadir import create_data_dir
 from ..errors import LocalnetError
 from ..genesis import Genesis, GovernanceParams, make_genesis, make_governance, write_genesis
 from ..keys import KeyPair
 from ..keystore import KeyStore
-from .cometbft import configure_home, init_home
+from ..node.config import CONFIG_FILE, config_template
+from .cometbft import configure_home, init_home, set_config_values
 
 NET_FILE = "net.json"
 NET_FORMAT_VERSION = 1
@@ -277,11 +279,9 @@ def init_localnet(root: Path, validators: int, *, full_nodes: int = 0,
     nodes = []
     for index in range(count):
         name = f"node{index}"
-        home = root / name / COMETBFT_DIR
-        init_home(binary, home)
         validator_key = KeyPair.from_seed(derive_seed(seed, "validator", index))
-        node_id = write_cometbft_keys(home, KeyPair.from_seed(derive_seed(seed, "node", index)),
-                                      validator_key)
+        node_key = KeyPair.from_seed(derive_seed(seed, "node", index))
+        node_id = cometbft_address(node_key.public_key).hex()
         port = base_port + LOCALNET_PORT_STRIDE * index
         nodes.append(LocalnetNode(index, name, index < validators, port + PORT_OFFSETS["p2p"],
                                   port + PORT_OFFSETS["rpc"], port + PORT_OFFSETS["abci"],
@@ -299,17 +299,32 @@ def init_localnet(root: Path, validators: int, *, full_nodes: int = 0,
             governance_params))
     write_genesis(root / GENESIS_FILE, genesis)
     net = Localnet(root, chain_id, tuple(nodes), settings)
-    template = json.loads((net.cometbft_home(0) / "config" / GENESIS_FILE).read_text())
-    comet_genesis = cometbft_genesis(template, genesis, settings.block_bytes_max)
+    comet_genesis: dict[str, Any] | None = None
     for node in nodes:
         data_dir = net.node_dir(node.index)
-        shutil.copyfile(root / GENESIS_FILE, data_dir / GENESIS_FILE)
-        (data_dir / LEDGER_DIR).mkdir()
+        # chainmall's data directory first (genesis state at height 0, its node config with
+        # the RPC on the node's port), then CometBFT's home inside it.
+        store, _, _ = create_data_dir(data_dir, genesis, command="chainmall net init",
+                                      extra_files={CONFIG_FILE: node_config(node)})
+        store.close()
         home = data_dir / COMETBFT_DIR
+        init_home(binary, home)
+        write_cometbft_keys(home, KeyPair.from_seed(derive_seed(seed, "node", node.index)),
+                            KeyPair.from_seed(derive_seed(seed, "validator", node.index)))
+        if comet_genesis is None:
+            template = json.loads((home / "config" / GENESIS_FILE).read_text())
+            comet_genesis = cometbft_genesis(template, genesis, settings.block_bytes_max)
         _write_json(home / "config" / GENESIS_FILE, comet_genesis)
         configure_node(net, node.index)
     _write_json(root / NET_FILE, _net_to_json(net))
     return net
+
+
+def node_config(node: LocalnetNode) -> str:
+    """Node `node`'s chainmall config.toml: the defaults, with the JSON-RPC on its own
+    loopback TCP port and no HTTP listener (a localnet gives each node four ports)."""
+    return set_config_values(config_template(), {
+        "rpc": {"tcp": f"127.0.0.1:{node.api_port}", "http": ""}})
 
 
 def configure_node(net: Localnet, index: int, peers: Iterable[str] | None = None) -> None:

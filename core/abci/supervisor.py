@@ -24,7 +24,7 @@ import ctypes
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +36,7 @@ from ..genesis import load_genesis
 from ..store import Store
 from .app import Application
 from .server import AbciServer
-from .types import BlockRequest, FinalizeBlockResult
+from .types import AbciApplication, BlockRequest, FinalizeBlockResult
 
 LOG = logging.getLogger("chainmall.supervisor")
 FAILPOINT_ENV = "CHAINMALL_FAILPOINT"
@@ -53,6 +53,19 @@ class Frontend(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+class PairServices(Protocol):
+    """What runs with each life of the pair (the node's submits, finality and RPC)."""
+
+    def serve(self, app: Application) -> AbciApplication:
+        """What the ABCI server serves in front of `app` (e.g. a wrapper that watches
+        commits)."""
+        ...
+
+    def frontends(self, app: Application, server: AbciServer) -> Sequence[Frontend]:
+        """The services to start once CometBFT runs, stopped (in reverse) before it."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +86,7 @@ class _Failpoint:
 
     fired = False
 
-    def __init__(self, app: Application) -> None:
+    def __init__(self, app: AbciApplication) -> None:
         self._app = app
         text = os.environ.get(FAILPOINT_ENV, "")
         self.height = int(text[len(FINALIZE_FAILPOINT):]) \
@@ -117,20 +130,21 @@ class NodeSupervisor:
     """Runs the Application + ABCI server and a CometBFT child as one pair (module docstring).
 
     `run()` returns after `stop()`; it raises SupervisedProcessFailed when
-    the pair failed and is not restarted. `on_ready(app, server)` is called
-    (and `frontends` started) each time a pair is up.
+    the pair failed and is not restarted. `open_app()` opens the application
+    each time (default: the data directory's store, no lock); `services` are
+    attached to each life of the pair.
     """
 
     def __init__(self, paths: NodePaths, binary: Path, *, restart: bool = False,
-                 version: str = "", frontends: Sequence[Frontend] = (),
-                 on_ready: Callable[[Application, AbciServer], Awaitable[None]] | None = None,
+                 version: str = "", services: PairServices | None = None,
+                 open_app: Callable[[], Application] | None = None,
                  restarts_max: int = SUPERVISOR_RESTARTS_MAX) -> None:
         self.paths = paths
         self.binary = binary
         self.restart = restart
         self.version = version
-        self.frontends = tuple(frontends)
-        self.on_ready = on_ready
+        self.services = services
+        self.open_app = open_app or self._open_store
         self.restarts_max = restarts_max
         self.restarts = 0
         self._stop = asyncio.Event()
@@ -165,28 +179,38 @@ class NodeSupervisor:
             if self._stop.is_set():
                 return
 
-    async def _run_once(self) -> str | None:
-        """One life of the pair: None after a requested stop, else what failed."""
+    def _open_store(self) -> Application:
         genesis = load_genesis(self.paths.data_dir / "genesis.json")
         store = Store(self.paths.data_dir / "ledger")
+        try:
+            return Application(store, genesis, version=self.version)
+        except BaseException:
+            store.close()
+            raise
+
+    async def _run_once(self) -> str | None:
+        """One life of the pair: None after a requested stop, else what failed."""
+        app = self.open_app()
+        store = app.store
         executor = ThreadPoolExecutor(1, thread_name_prefix="abci-app")
         server: AbciServer | None = None
+        started: list[Frontend] = []
         try:
-            app = Application(store, genesis, version=self.version)
             self.app = app
-            failpoint = _Failpoint(app)
-            server = AbciServer(failpoint if failpoint.height else app, executor=executor)
+            served: AbciApplication = app if self.services is None else self.services.serve(app)
+            failpoint = _Failpoint(served)
+            server = AbciServer(failpoint if failpoint.height else served, executor=executor)
             await server.start(self.paths.abci_address)
             self.cometbft = process = await self._start_cometbft()
             LOG.info("CometBFT started (pid %d), app at height %d", process.pid,
                      app.info().last_block_height)
-            if self.on_ready is not None:
-                await self.on_ready(app, server)
-            for frontend in self.frontends:
-                await frontend.start()
+            if self.services is not None:
+                for frontend in self.services.frontends(app, server):
+                    await frontend.start()
+                    started.append(frontend)
             return await self._watch(server, process)
         finally:
-            for frontend in reversed(self.frontends):
+            for frontend in reversed(started):
                 with contextlib.suppress(Exception):
                     await frontend.stop()
             if self.cometbft is not None:
@@ -249,7 +273,8 @@ class NodeSupervisor:
 
 
 def run_supervised(paths: NodePaths, binary: Path, *, restart: bool, version: str,
-                   frontends: Sequence[Frontend] = ()) -> None:
+                   services: PairServices | None = None,
+                   open_app: Callable[[], Application] | None = None) -> None:
     """Run a NodeSupervisor on a new event loop (uvloop when installed) until SIGINT or
     SIGTERM; SupervisedProcessFailed when the pair failed for good."""
     try:
@@ -260,7 +285,7 @@ def run_supervised(paths: NodePaths, binary: Path, *, restart: bool, version: st
 
     async def main() -> None:
         supervisor = NodeSupervisor(paths, binary, restart=restart, version=version,
-                                    frontends=frontends)
+                                    services=services, open_app=open_app)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, supervisor.stop)

@@ -35,6 +35,7 @@ from typing import TypeVar
 
 import pytest
 from chainmall.cli.net import LOG_FILE, PID_FILE, start_node, stop_node
+from chainmall.core.abci.app import ledger_machine
 from chainmall.core.abci.cometbft import find_cometbft
 from chainmall.core.abci.cometbft_rpc import CometRpc
 from chainmall.core.abci.localnet import (
@@ -46,9 +47,10 @@ from chainmall.core.abci.localnet import (
 )
 from chainmall.core.constants import TX_TYPE_TRANSFER
 from chainmall.core.errors import ChainmallError, CometBFTMissing
-from chainmall.core.genesis import GovernanceParams
+from chainmall.core.genesis import GovernanceParams, load_genesis
 from chainmall.core.keys import KeyPair
 from chainmall.core.state.accounts import encode_transfer, unpack_account
+from chainmall.core.store import Store
 from chainmall.core.tx import sign_tx
 
 T = TypeVar("T")
@@ -182,7 +184,9 @@ class Cluster:
         assert index not in self.up
         node_dir = self.net.node_dir(index)
         shutil.rmtree(node_dir / LEDGER_DIR)
-        (node_dir / LEDGER_DIR).mkdir()
+        genesis = load_genesis(node_dir / "genesis.json")
+        with Store(node_dir / LEDGER_DIR) as store:
+            ledger_machine(store, genesis)  # the genesis state at height 0, as init leaves it
         data = node_dir / COMETBFT_DIR / "data"
         for entry in data.iterdir():
             if entry.name != "priv_validator_state.json":
