@@ -38,6 +38,7 @@ import json
 import os
 import random
 import signal
+import socket
 import statistics
 import sys
 import tempfile
@@ -84,6 +85,26 @@ def settings(indexer: str) -> LocalnetSettings:
 def make_senders(count: int) -> list[KeyPair]:
     return [KeyPair.from_seed(hashlib.sha256(b"bench sender %d" % i).digest())
             for i in range(count)]
+
+
+def free_port_base(count: int) -> int:
+    """A base port with `count` free loopback ports from it (probed, not assumed)."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20_000, 60_000 - count, 10)
+        probes = []
+        try:
+            for port in range(base, base + count):
+                probe = socket.socket()
+                probes.append(probe)
+                probe.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise SystemExit("no free range of ports on 127.0.0.1")
 
 
 def process_cpu_s(pid: int) -> float:
@@ -220,7 +241,7 @@ def run_scenario(name: str, rate: float, seconds: float, batch: int, kill: bool,
     print(f"[{name}] preparing {count} senders and signed transfers ...", flush=True)
     senders = make_senders(count)
     root = Path(tempfile.mkdtemp(prefix="cm-bench-", dir=keep))
-    base = random.Random(os.getpid()).randrange(30_000, 50_000, 100)
+    base = free_port_base(10 * validators)
     net = init_localnet(root / "net", validators, base_port=base, chain_id=CHAIN,
                         settings=settings(indexer),
                         genesis_time_ms=time.time_ns() // 1_000_000 - 1_000,
