@@ -96,7 +96,8 @@ def net() -> None:
 @click.option("--timeout-propose-ms", type=click.IntRange(1), default=None,
               help="CometBFT timeout_propose [default: 400].")
 @click.option("--empty-blocks-interval-ms", type=click.IntRange(-1), default=None,
-              help="-1: blocks only for txs; 0: always; N: an empty block after N ms idle.")
+              help="-1: blocks only for txs; 0: always; N: an empty block after N ms idle "
+                   "(so deadlines fall due on an idle net) [default: 1000].")
 @click.option("--log-level", default=None, help="CometBFT log level [default: info].")
 @click.pass_obj
 def init_command(obj: Context, net_dir: Path | None, validators: int, full_nodes: int,

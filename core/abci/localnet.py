@@ -38,7 +38,14 @@ from ..constants import (
 )
 from ..datadir import create_data_dir
 from ..errors import LocalnetError
-from ..genesis import Genesis, GovernanceParams, make_genesis, make_governance, write_genesis
+from ..genesis import (
+    Genesis,
+    GovernanceParams,
+    MallGenesis,
+    make_genesis,
+    make_governance,
+    write_genesis,
+)
 from ..keys import KeyPair
 from ..keystore import KeyStore
 from ..node.config import CONFIG_FILE, config_template
@@ -69,8 +76,11 @@ class LocalnetSettings:
     1 MiB (about 5,000 transfers: a block must travel and execute within the
     timeouts, or rounds fail one after another under a backlog), a mempool
     sized above the bursts a client sends without rechecking it after every
-    block (a tx gone stale fails in its block without being recorded), and
-    batched JSON-RPC allowed.
+    block (a tx gone stale fails in its block without being recorded),
+    batched JSON-RPC allowed, and an empty block after a second without txs:
+    deadlines (escrow time-outs, dispute rounds) fall due in block time, so an
+    idle net must still make blocks (the app hash does not change on an empty
+    block, so this costs one block a second, not a stream of them).
     """
 
     timeout_propose_ms: int = 400
@@ -79,7 +89,7 @@ class LocalnetSettings:
     timeout_vote_delta_ms: int = 100
     timeout_commit_ms: int = 100
     flush_throttle_ms: int = 10
-    empty_blocks_interval_ms: int = -1  # -1: no empty blocks; 0: always; > 0: when idle
+    empty_blocks_interval_ms: int = 1_000  # -1: blocks for txs only; 0: always; N: idle
     mempool_size: int = 50_000
     mempool_cache_size: int = 100_000
     mempool_recheck: bool = False
@@ -250,8 +260,11 @@ def init_localnet(root: Path, validators: int, *, full_nodes: int = 0,
                   settings: LocalnetSettings | None = None, genesis_time_ms: int,
                   balances: Iterable[tuple[bytes, int]] = (),
                   governance_params: GovernanceParams | None = None,
+                  mall: MallGenesis | None = None, fee_min: int = 0,
                   binary: Path) -> Localnet:
-    """Make a localnet in `root` (which must not exist or be empty); module docstring."""
+    """Make a localnet in `root` (which must not exist or be empty); module docstring.
+    `mall` is the genesis's mall section (None: the default, no certifiers or tax
+    authorities)."""
     if not 1 <= validators <= LOCALNET_NODES_MAX or full_nodes < 0 \
             or validators + full_nodes > LOCALNET_NODES_MAX:
         raise LocalnetError(f"a localnet has 1 to {LOCALNET_NODES_MAX} nodes, validators "
@@ -291,7 +304,7 @@ def init_localnet(root: Path, validators: int, *, full_nodes: int = 0,
         [*((k.address, OPERATOR_BALANCE) for k in (*operators, authority)),
          (faucet.address, FAUCET_BALANCE), *balances],
         [(node.public_key, VALIDATOR_POWER) for node in nodes if node.validator],
-        genesis_time_ms=genesis_time_ms,
+        genesis_time_ms=genesis_time_ms, fee_min=fee_min, mall=mall,
         governance=make_governance(
             [authority.address],
             [(node.public_key, operators[node.index].address, VALIDATOR_BOND)

@@ -47,7 +47,7 @@ from chainmall.core.abci.localnet import (
 )
 from chainmall.core.constants import TX_TYPE_TRANSFER
 from chainmall.core.errors import ChainmallError, CometBFTMissing
-from chainmall.core.genesis import GovernanceParams, load_genesis
+from chainmall.core.genesis import GovernanceParams, MallGenesis, load_genesis
 from chainmall.core.keys import KeyPair
 from chainmall.core.state.accounts import encode_transfer, unpack_account
 from chainmall.core.store import Store
@@ -119,7 +119,8 @@ class Cluster:
     def __init__(self, root: Path, validators: int = 4, *, full_nodes: int = 0, seed: int = 1,
                  settings: LocalnetSettings | None = None, accounts: int = 16,
                  governance: GovernanceParams | None = None,
-                 extra_balances: tuple[tuple[bytes, int], ...] = ()) -> None:
+                 extra_balances: tuple[tuple[bytes, int], ...] = (),
+                 mall: MallGenesis | None = None, fee_min: int = 0) -> None:
         self.rng = random.Random(seed)
         self.binary = cometbft_binary()
         count = validators + full_nodes
@@ -130,7 +131,7 @@ class Cluster:
             seed=self.rng.randbytes(32), settings=settings or LocalnetSettings(),
             genesis_time_ms=time.time_ns() // 1_000_000 - 1_000,
             balances=[(k.address, TEST_BALANCE) for k in self.accounts] + list(extra_balances),
-            governance_params=governance, binary=self.binary)
+            governance_params=governance, mall=mall, fee_min=fee_min, binary=self.binary)
         self.up: set[int] = set()
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
 

@@ -7,7 +7,8 @@ all four finalize; one is killed (SIGKILL to its application and CometBFT)
 and the other three keep finalizing; restarted, it catches up; two are
 killed and finality stops (3 of 4 needed: no height is added, no fork);
 one restarted and finality resumes; the last restarted and all agree.
-The CLI's `net init|start|status|stop` run once against a small net too.
+The CLI's `net init|start|status|stop` run once against a small net too, which
+makes empty blocks while idle without changing its app hash.
 """
 
 from __future__ import annotations
@@ -113,6 +114,12 @@ def test_net_commands(tmp_path: Path) -> None:
                 n.get("peers") == 1 for n in data["nodes"]) else None
         data = poll(status, "both nodes at height 1 and peered")
         assert data["agree"] and all(n["pid"] for n in data["nodes"])
+        # No tx is sent: the idle net still makes a block a second (deadlines fall due in
+        # block time), and an empty block leaves the app hash alone.
+        first = data["nodes"][0]["app_hash"]
+        idle = poll(lambda: (d := status()) and d["height"] >= data["height"] + 2 and d,
+                    "the idle net to make empty blocks")
+        assert idle["agree"] and {n["app_hash"] for n in idle["nodes"]} == {first}
     finally:
         stopped = chainmall("net", "stop", "--dir", str(net_dir), home=tmp_path)
     assert stopped.returncode == 0, stopped.stderr
