@@ -74,12 +74,13 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CHAIN = "bench-cluster"
 
 
-def settings(indexer: str) -> LocalnetSettings:
+def settings(indexer: str, block_kib: int | None = None) -> LocalnetSettings:
     """The localnet defaults with CometBFT's logs at error level (its info lines cost CPU
-    per block and tell a benchmark nothing; BENCH_COMETBFT_LOG=info to look into a run) and
-    the tx indexer asked for."""
+    per block and tell a benchmark nothing; BENCH_COMETBFT_LOG=info to look into a run),
+    the tx indexer asked for and, if given, another cap on a block's bytes."""
+    extra = {} if block_kib is None else {"block_bytes_max": block_kib * 1024}
     return LocalnetSettings(log_level=os.environ.get("BENCH_COMETBFT_LOG", "error"),
-                            tx_indexer=indexer)
+                            tx_indexer=indexer, **extra)
 
 
 def make_senders(count: int) -> list[KeyPair]:
@@ -235,7 +236,8 @@ class Watcher(threading.Thread):
 
 
 def run_scenario(name: str, rate: float, seconds: float, batch: int, kill: bool,
-                 keep: Path | None, indexer: str, validators: int = 4) -> Run:
+                 keep: Path | None, indexer: str, validators: int = 4,
+                 block_kib: int | None = None) -> Run:
     binary, _ = check_cometbft()
     count = int(rate * seconds * 1.05) + batch
     print(f"[{name}] preparing {count} senders and signed transfers ...", flush=True)
@@ -243,7 +245,7 @@ def run_scenario(name: str, rate: float, seconds: float, batch: int, kill: bool,
     root = Path(tempfile.mkdtemp(prefix="cm-bench-", dir=keep))
     base = free_port_base(10 * validators)
     net = init_localnet(root / "net", validators, base_port=base, chain_id=CHAIN,
-                        settings=settings(indexer),
+                        settings=settings(indexer, block_kib),
                         genesis_time_ms=time.time_ns() // 1_000_000 - 1_000,
                         balances=[(k.address, 10**6) for k in senders], binary=binary)
     txs = [sign_tx(k, CHAIN, TX_TYPE_TRANSFER, 0, 1, 10**9,
@@ -387,13 +389,15 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, default=None, help="make the nets under here")
     parser.add_argument("--indexer", choices=("kv", "null"), default="null",
                         help="CometBFT's tx indexer (chainmall's RPC does not need it)")
+    parser.add_argument("--block-kib", type=int, default=None,
+                        help="cap on a block's bytes [default: the localnet's, 1024]")
     args = parser.parse_args()
     print(f"cluster benchmark on {machine()}; load average {os.getloadavg()}")
     ok = True
     for name, kill in (("steady", False), ("kill", True)):
         if args.scenario in (name, "both"):
             run = run_scenario(name, args.rate, args.seconds, args.batch, kill, args.keep,
-                               args.indexer, args.validators)
+                               args.indexer, args.validators, args.block_kib)
             ok = report(run, kill, args.validators) and ok
     print(f"\nload average after: {os.getloadavg()}")
     return 0 if ok else 1

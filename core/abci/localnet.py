@@ -238,9 +238,12 @@ def cometbft_genesis(template: dict[str, Any], genesis: Genesis,
                      block_bytes_max: int) -> dict[str, Any]:
     """CometBFT's genesis.json for chainmall's `genesis`: same chain id, time and validators
     (consensus parameters from `template`, the file `cometbft init` wrote, with blocks of
-    at most `block_bytes_max` bytes)."""
+    at most `block_bytes_max` bytes; the evidence a block may carry is capped at that too,
+    as CometBFT refuses a genesis whose evidence cap exceeds the block's)."""
     params = json.loads(json.dumps(template["consensus_params"]))
     params["block"]["max_bytes"] = str(block_bytes_max)
+    evidence = params["evidence"]
+    evidence["max_bytes"] = str(min(int(evidence["max_bytes"]), block_bytes_max))
     return {
         "genesis_time": _rfc3339(genesis.genesis_time_ms),
         "chain_id": genesis.chain_id,
