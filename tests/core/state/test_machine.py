@@ -391,7 +391,7 @@ def test_worked_examples_of_docs_state_md() -> None:
     genesis = make_genesis("mall-1", [(address, 1000)], [(validator.public_key, 10)],
                            genesis_time_ms=5, fee_min=1)
     assert genesis.hash().hex() == (
-        "3cd2fd90f639180962e67f62078bd78f292b0c421d28084db49a49b87d71095f")
+        "fa4d2ccfd7d64fdf70a85425458b598ea36d34615db24a03cd2f84026a6ef1ba")
     assert genesis.validator_set_hash.hex() == (
         "74c8b69405f531cfeb805360ee8e9794a00d956b39ac05f63bd76a60fe7d5f59")
 
