@@ -37,17 +37,17 @@ from chainmall.core.trust.records import (
 )
 from chainmall.core.trust.rewards import Attestation, reward_of
 
-from .chain import node_options
 from .context import Context
 from .trust_client import (
     Proven,
-    SignOptions,
+    TxOptions,
     address_of,
     connect,
     hex_id,
+    node_options,
     read,
     send,
-    sign_options,
+    tx_options,
 )
 
 EPOCH_STATES = {EPOCH_OPEN: "open", EPOCH_CLOSED: "closed", EPOCH_EXPIRED: "expired"}
@@ -96,7 +96,7 @@ def _account(obj: Context, address_text: str, node_address: str,
     return address, data, proven
 
 
-@reward.command("points")
+@reward.command("points", short_help="An account's points in its latest epoch.")
 @click.argument("address")
 @node_options
 @click.pass_obj
@@ -111,7 +111,7 @@ def points(obj: Context, address: str, node_address: str, token: str) -> None:
     obj.emit("\n".join(human), {**data, "proof": proven.json()})
 
 
-@reward.command("pending")
+@reward.command("pending", short_help="What an account can claim now.")
 @click.argument("address")
 @node_options
 @click.pass_obj
@@ -125,15 +125,15 @@ def pending(obj: Context, address: str, node_address: str, token: str) -> None:
     obj.emit("\n".join(human), {**data, "proof": proven.json()})
 
 
-@reward.command("claim")
-@sign_options
+@reward.command("claim", short_help="Claim what the --from account is owed.")
+@tx_options
 @click.pass_obj
-def claim(obj: Context, tx: SignOptions) -> None:
+def claim(obj: Context, tx: TxOptions) -> None:
     """Pay what the `--from` account is owed to its balance."""
     send(obj, tx, [(TX_TRUST_REWARD_CLAIM, bytes([1]))])
 
 
-@reward.command("epochs")
+@reward.command("epochs", short_help="Epochs: points, pools, reward per point.")
 @click.option("--first", type=click.IntRange(0, U32_MAX), default=None,
               help="First epoch [default: the last --count epochs up to the current one].")
 @click.option("--count", type=click.IntRange(1, TRUST_QUERY_ITEMS_MAX), default=10,
@@ -160,7 +160,7 @@ def epochs(obj: Context, first: int | None, count: int, node_address: str, token
     obj.emit("\n".join(lines), {"epochs": items, "issued": issued, "proof": proven.json()})
 
 
-@reward.command("attest")
+@reward.command("attest", short_help="Attest an off-chain action (attesters only).")
 @click.argument("account")
 @click.option("--action", type=click.Choice(sorted(ACTIONS)), required=True,
               help="What the account did off chain.")
@@ -168,10 +168,10 @@ def epochs(obj: Context, first: int | None, count: int, node_address: str, token
               help="The claim's id (64 hex digits); one claim, one reward.")
 @click.option("--claim", "claim_text", default=None,
               help="The claim as text (e.g. a video id and viewer); its BLAKE3 is the id.")
-@sign_options
+@tx_options
 @click.pass_obj
 def attest(obj: Context, account: str, action: str, claim_id: str | None,
-           claim_text: str | None, tx: SignOptions) -> None:
+           claim_text: str | None, tx: TxOptions) -> None:
     """As a genesis attester, reward ACCOUNT for an off-chain action (video, ad, share)."""
     if (claim_id is None) == (claim_text is None):
         raise click.UsageError("give the claim: --claim-id HEX or --claim TEXT")

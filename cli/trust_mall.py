@@ -22,6 +22,7 @@ from chainmall.core.constants import (
     RATING_MIN,
     REPORT_ORDERS_MAX,
     REVIEW_TEXT_BYTES_MAX,
+    SEARCH_TERMS_MAX,
     TABLE_TRUST_RANK,
     TABLE_TRUST_REPLIES,
     TABLE_TRUST_REPORTS,
@@ -39,7 +40,7 @@ from chainmall.core.hashing import digest
 from chainmall.core.mall import keys as mall_keys
 from chainmall.core.mall.products import decode_product
 from chainmall.core.rpc.client import BlockingClient
-from chainmall.core.trust import keys
+from chainmall.core.trust import keys, ranking
 from chainmall.core.trust.records import decode_product_stats, decode_reputation
 from chainmall.core.trust.reports import (
     STATE_NAMES,
@@ -59,17 +60,17 @@ from chainmall.core.trust.reviews import (
 )
 from chainmall.core.trust.watch import RpcChainReader, Watcher, payloads
 
-from .chain import node_options
 from .context import Context
 from .trust_client import (
     Proven,
-    SignOptions,
+    TxOptions,
     address_of,
     connect,
     hex_id,
+    node_options,
     read,
     send,
-    sign_options,
+    tx_options,
 )
 
 _U16 = struct.Struct(">H")
@@ -142,7 +143,7 @@ def _reviews_human(items: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-@review.command("add")
+@review.command("add", short_help="Review an order you bought (1-5 stars, text).")
 @click.argument("order_id")
 @click.option("--rating", type=click.IntRange(RATING_MIN, RATING_MAX), required=True,
               help="Stars, 1 to 5.")
@@ -150,10 +151,10 @@ def _reviews_human(items: list[dict[str, Any]]) -> list[str]:
                                            "bytes of UTF-8).")
 @click.option("--text-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               default=None, help="Read the text from a UTF-8 file.")
-@sign_options
+@tx_options
 @click.pass_obj
 def review_add(obj: Context, order_id: str, rating: int, text: str | None,
-               text_file: Path | None, tx: SignOptions) -> None:
+               text_file: Path | None, tx: TxOptions) -> None:
     """Review ORDER_ID as its buyer (a second review is a new version; both stay)."""
     raw_id = hex_id(order_id, "order id")
     body = _text(text, text_file, "review text")
@@ -169,15 +170,15 @@ def review_add(obj: Context, order_id: str, rating: int, text: str | None,
              client=client)
 
 
-@review.command("reply")
+@review.command("reply", short_help="Reply once, as the merchant, to a review.")
 @click.argument("order_id")
 @click.option("--text", default=None, help="Reply text.")
 @click.option("--text-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               default=None, help="Read the text from a UTF-8 file.")
-@sign_options
+@tx_options
 @click.pass_obj
 def review_reply(obj: Context, order_id: str, text: str | None, text_file: Path | None,
-                 tx: SignOptions) -> None:
+                 tx: TxOptions) -> None:
     """Reply, as the merchant, to the review of ORDER_ID (once)."""
     raw_id = hex_id(order_id, "order id")
     body = _text(text, text_file, "reply text")
@@ -190,7 +191,7 @@ def review_reply(obj: Context, order_id: str, text: str | None, text_file: Path 
     send(obj, tx, payloads, {"order_id": raw_id.hex()})
 
 
-@review.command("list")
+@review.command("list", short_help="Reviews of an order, a listing or a merchant.")
 @click.option("--order", "order_id", default=None, help="Every version of one order's review.")
 @click.option("--product", "product_id", default=None, help="The reviews of a listing.")
 @click.option("--merchant", default=None, help="The reviews of a merchant (cm1... or key).")
@@ -229,7 +230,7 @@ def reputation() -> None:
     """Merchants' reputations (docs/trust.md 5)."""
 
 
-@reputation.command("show")
+@reputation.command("show", short_help="A merchant's reputation record.")
 @click.argument("merchant")
 @node_options
 @click.pass_obj
@@ -308,19 +309,21 @@ def _k_option(function: Any) -> Any:
                         show_default=True, help="How many listings.")(function)
 
 
-@click.command()
+@click.command(short_help="Search listings by words, best ranked first.")
 @click.argument("query")
 @_k_option
 @node_options
 @click.pass_obj
 def search(obj: Context, query: str, k: int, node_address: str, token: str) -> None:
     """Listings whose title and category hold every word of QUERY, best ranked first."""
+    if not ranking.tokens(query, SEARCH_TERMS_MAX):
+        raise ValueError("the query has no word to search for (2-32 letters or digits)")
     with connect(node_address, token) as client:
         proven = read(client, "/trust/search", _U16.pack(k) + query.encode("utf-8"))
     _ranked(obj, proven, "no listing matches")
 
 
-@click.command()
+@click.command(short_help="The best ranked listings, of a category or all.")
 @click.option("--category", default="", help="A category (and its sub-categories).")
 @_k_option
 @node_options
@@ -362,17 +365,17 @@ def _report_lines(item: dict[str, Any]) -> list[str]:
             f"  slashed {item['slashed']}, reporter reward {item['reporter_reward']}"]
 
 
-@report.command("file")
+@report.command("file", short_help="Report a merchant's orders as fake.")
 @click.argument("merchant")
 @click.argument("order_ids", nargs=-1, required=True)
 @click.option("--evidence", "evidence_file", type=click.Path(dir_okay=False, exists=True,
                                                              path_type=Path),
               default=None, help="The evidence document (its BLAKE3 goes on chain).")
 @click.option("--evidence-hash", default=None, help="The evidence's BLAKE3 (64 hex digits).")
-@sign_options
+@tx_options
 @click.pass_obj
 def report_file(obj: Context, merchant: str, order_ids: tuple[str, ...],
-                evidence_file: Path | None, evidence_hash: str | None, tx: SignOptions) -> None:
+                evidence_file: Path | None, evidence_hash: str | None, tx: TxOptions) -> None:
     """Report ORDER_IDS of MERCHANT as fake (a deposit is held until the ruling)."""
     if (evidence_file is None) == (evidence_hash is None):
         raise click.UsageError("give the evidence: --evidence FILE or --evidence-hash HEX")
@@ -385,12 +388,12 @@ def report_file(obj: Context, merchant: str, order_ids: tuple[str, ...],
     send(obj, tx, [(TX_TRUST_REPORT_FILE, payload)], id_name="report_id")
 
 
-@report.command("vote")
+@report.command("vote", short_help="Vote on a report as a seated arbitrator.")
 @click.argument("report_id")
 @click.option("--fake/--not-fake", required=True, help="The verdict.")
-@sign_options
+@tx_options
 @click.pass_obj
-def report_vote(obj: Context, report_id: str, fake: bool, tx: SignOptions) -> None:
+def report_vote(obj: Context, report_id: str, fake: bool, tx: TxOptions) -> None:
     """Vote on REPORT_ID as an arbitrator seated on its panel (the current round)."""
     raw_id = hex_id(report_id, "report id")
     with connect(tx.node_address, tx.token) as client:
@@ -403,7 +406,7 @@ def report_vote(obj: Context, report_id: str, fake: bool, tx: SignOptions) -> No
              client=client)
 
 
-@report.command("show")
+@report.command("show", short_help="A report: state, orders, panel, ruling.")
 @click.argument("report_id")
 @node_options
 @click.pass_obj
@@ -420,7 +423,7 @@ def report_show(obj: Context, report_id: str, node_address: str, token: str) -> 
     obj.emit("\n".join([*lines, proven.line()]), {**item, "proof": proven.json()})
 
 
-@report.command("list")
+@report.command("list", short_help="The reports against a merchant.")
 @click.argument("merchant")
 @node_options
 @click.pass_obj
@@ -437,14 +440,14 @@ def report_list(obj: Context, merchant: str, node_address: str, token: str) -> N
 # --- the watcher ------------------------------------------------------------------------------
 
 
-@click.command()
+@click.command(short_help="Find dense buyer-merchant blocks (brushing); report them.")
 @click.option("--report", "report_from", default=None, metavar="KEY",
               help="File a report per finding, signed by KEY (else only print them).")
 @click.option("--follow", is_flag=True, help="Keep watching new blocks until Ctrl-C.")
 @click.option("--interval", "interval_s", type=click.FloatRange(0.1, 3600), default=5.0,
               show_default=True, help="Seconds between scans with --follow.")
-@click.option("--fee", type=click.IntRange(0), default=1, show_default=True,
-              help="Fee of each report tx.")
+@click.option("--fee", type=click.IntRange(0), default=0, show_default=True,
+              envvar="CHAINMALL_FEE", help="Fee of each report tx [env: CHAINMALL_FEE].")
 @click.option("--key-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Key directory [default: HOME/keys].")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -462,8 +465,8 @@ def watch(obj: Context, report_from: str | None, follow: bool, interval_s: float
     buyers. With --report KEY, files a fake-order report per finding (at most
     24 orders each; the deposit is held until a panel rules).
     """
-    options = SignOptions(report_from or "", fee, False, 60.0, key_dir, passphrase_file,
-                          node_address, token)
+    options = TxOptions(report_from or "", fee, None, None, False, 60.0, key_dir,
+                        passphrase_file, node_address, token)
     with connect(node_address, token) as client:
         watcher = Watcher(RpcChainReader(client))
         seen: list[dict[str, Any]] = []
@@ -484,7 +487,7 @@ def watch(obj: Context, report_from: str | None, follow: bool, interval_s: float
 
 
 def _scan(obj: Context, client: BlockingClient, watcher: Watcher,
-          options: SignOptions | None) -> list[dict[str, Any]]:
+          options: TxOptions | None) -> list[dict[str, Any]]:
     items = []
     for finding, payload in payloads(watcher.scan()):
         item = {"merchant": encode_address(finding.merchant),
