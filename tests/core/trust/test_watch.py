@@ -1,6 +1,7 @@
 """The off-chain watcher (docs/trust.md 6.4): Fraudar-style peeling finds a dense block
-hidden behind camouflage; the watcher turns it into report payloads; readers over a store
-and over the node client see the same chain."""
+hidden behind camouflage; the watcher turns it into report payloads. The watcher over a
+store runs in the market simulator (test_detection.py), over a node's RPC in `mall watch`
+(tests/cli/test_trust_cli.py)."""
 
 from __future__ import annotations
 
