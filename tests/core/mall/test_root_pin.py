@@ -61,8 +61,8 @@ NAMES = ["refiner", "workshop", "assay", "merchant", "carrier1", "carrier2", "bu
          "buyer2", "buyer3", "buyer4", "buyer5", "certifier", "agenzia", *ARBITERS]
 
 # BLAKE3 of the concatenated state roots after every block, and the last root.
-PINNED_ROOTS_DIGEST = "16663ecc0627ac1e661fdc1a67f050e48c23ccec63c663bf85245bb8a3da42b6"
-PINNED_LAST_ROOT = "6509628eddd4bdabc8ff4462dda46b9f8d2fd00dde4668b27b67221c25b12415"
+PINNED_ROOTS_DIGEST = "61c599915e111554f1e176f9a3b7d34a88359f9a8de25e211f914756f8389273"
+PINNED_LAST_ROOT = "56fe96ae5ac6e0ed607c867cd45ee06d3626f7e5bc30d1fa94e2f1ffaaa61a89"
 
 
 def run_chain(chain: MallChain) -> list[bytes]:
