@@ -16,7 +16,9 @@ import click
 def mall() -> None:
     """The chain mall: parties, certified merchants, listings, traceability, orders, tax.
 
-    Reads are verified: every object shown is proven against the node's state
-    root first. Tx commands print the tx id and wait for finality unless
-    --no-wait (docs/mall.md, section "The command line").
+    And trust in it: verified-buyer reviews, reputations, search and top
+    listings, fake-order reports and the brushing watcher (docs/trust.md
+    section 14). Reads are verified: every object shown is proven against the
+    node's state root first. Tx commands print the tx id and wait for
+    finality unless --no-wait (docs/mall.md, section "The command line").
     """
