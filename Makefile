@@ -127,7 +127,7 @@ WEB_SOURCES := web/package.json web/build.mjs web/tsconfig.json \
 	$(wildcard web/static/* web/src/*.ts web/src/*/*.ts)
 BROWSER_APT_PACKAGES := chromium chromium-driver
 
-.PHONY: web web-mock browser-deps test-browser
+.PHONY: web browser-deps test-browser
 
 web:
 	@if command -v npm >/dev/null 2>&1; then \
@@ -143,10 +143,6 @@ $(WEB_DEPS_STAMP): web/package.json web/package-lock.json
 $(WEB_STAMP): $(WEB_DEPS_STAMP) $(WEB_SOURCES)
 	cd web && node build.mjs
 	touch $@
-
-# The page with mock data (tests/web/mock_node.py) at http://127.0.0.1:8700/.
-web-mock: setup
-	$(BIN)/python tests/web/mock_node.py --port 8700
 
 browser-deps:
 	@if [ ! -x /usr/bin/chromium ]; then \

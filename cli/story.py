@@ -7,17 +7,20 @@ wrong inspection, then the hallmark, and declares the first erroneous; the
 workshop hands the rings to a certified merchant, who lists them. Buyer one
 orders one ring, which travels with two carriers and is delivered and
 confirmed; buyer two orders three, packed in a case, delivered by the
-carrier and confirmed. A second, uncertified merchant lists earrings.
+carrier and confirmed. The assay office inspects what is left of the lot. A
+second, uncertified merchant lists earrings.
 
 Everything is deterministic (keys from labels, fixed event times) except the
-sealed shipping addresses, so each run gives the same parties, items, event
-ids and listing id. `blocks()` returns the txs in batches: a batch needs
-every earlier batch final, the txs of one batch can share a block.
+sealed shipping addresses (libsodium sealed boxes; `seal` may be replaced),
+so each run gives the same parties, items, event ids and listing id.
+`blocks()` returns the txs in batches: a batch needs every earlier batch
+final, the txs of one batch can share a block.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chainmall.core import constants as C
@@ -104,8 +107,10 @@ class SilverStory:
     """The story's txs for chain `chain_id` (see the module docstring)."""
 
     chain_id: str
+    seal: Callable[[bytes, str], bytes] = seal_address  # (merchant public key, address)
     nonces: dict[str, int] = field(default_factory=dict)
-    product_id: bytes = b""
+    product_id: bytes = b""  # the rings' listing
+    other_product_id: bytes = b""  # the uncertified merchant's earrings
     wrong_inspection: bytes = b""  # the event id the assay office declares erroneous
 
     featured_item = RINGS[0]  # the ring buyer one received: the richest history
@@ -175,15 +180,16 @@ class SilverStory:
             PRICE, len(RINGS), bytes(32), "Sterling silver ring, hand-forged in Taxco",
             "jewellery/rings").encode())
         self.product_id = listing.tx_id
-        batches.append([listing, self._tx("merchant2", C.TX_MALL_PRODUCT_LIST, Listing(
-            5_400, 23, bytes(32), "Leaf earrings in 950 silver",
-            "jewellery/earrings").encode())])
+        earrings = self._tx("merchant2", C.TX_MALL_PRODUCT_LIST, Listing(
+            5_400, 23, bytes(32), "Leaf earrings in 950 silver", "jewellery/earrings").encode())
+        self.other_product_id = earrings.tx_id
+        batches.append([listing, earrings])
         merchant_key = story_key("merchant").public_key
         order1 = self._tx("buyer1", C.TX_MALL_ORDER_PLACE, Placement(
-            self.product_id, 1, PRICE, seal_address(
+            self.product_id, 1, PRICE, self.seal(
                 merchant_key, "Av. Chapultepec 480, Guadalajara")).encode())
         order2 = self._tx("buyer2", C.TX_MALL_ORDER_PLACE, Placement(
-            self.product_id, 3, PRICE, seal_address(
+            self.product_id, 3, PRICE, self.seal(
                 merchant_key, "Calle Hidalgo 12, Puebla")).encode())
         batches.append([order1, order2])
         shipped = t + 30 * DAY_MS
@@ -209,5 +215,9 @@ class SilverStory:
         batches.append([self._take("buyer1", RINGS[0], shipped + 2 * DAY_MS, MEXICO_MIN,
                                    "accepting", "completeness_verified", DEPOT)])
         batches.append([self._tx("buyer1", C.TX_MALL_ESCROW_CONFIRM,
-                                 OrderRef(order1.tx_id).encode())])
+                                 OrderRef(order1.tx_id).encode()),
+                        self.record("assay", TraceEvent(
+                            KIND_OBJECT, ACTION_OBSERVE, shipped + 5 * DAY_MS, MEXICO_MIN,
+                            "inspecting", "conformant", ASSAY_LAB, ASSAY_LAB,
+                            quantities=(Quantity(LOT, 4_904, "GRM"),)))])
         return batches

@@ -12,10 +12,12 @@ the same. Steps are keyed by event id (hex); listings by (item key hex, seq).
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from chainmall.core.block import decode_header
+from chainmall.core import constants
+from chainmall.core.block import commit_sign_bytes, decode_commit, decode_header
 from chainmall.core.constants import (
     HASH_BYTES,
     TABLE_MALL_DECLARATIONS,
@@ -26,6 +28,7 @@ from chainmall.core.constants import (
 from chainmall.core.errors import DecodeError
 from chainmall.core.genesis import VALIDATOR_SET_KEY
 from chainmall.core.hashing import digest
+from chainmall.core.keys import verify_signature
 from chainmall.core.mall import keys
 from chainmall.core.mall.events import EventRecord, decode_event_record, event_id_of
 from chainmall.core.mall.items import (
@@ -43,7 +46,6 @@ from chainmall.core.mall.vocab import (
     KIND_TRANSFORMATION,
 )
 from chainmall.core.state.root import decode_proof, verify_proof
-from generate_vectors import commit_verdict
 
 _HEX = re.compile(r"(?:[0-9a-f]{2})*")
 _KEY_LENGTHS = {TABLE_MALL_ITEMS: 1 + HASH_BYTES, TABLE_MALL_ITEM_EVENTS: 1 + HASH_BYTES + 4,
@@ -64,6 +66,57 @@ class Verdict:
         return {"ok": self.ok, "anchor": self.anchor, "faults": sorted(set(self.faults)),
                 "steps": dict(sorted(self.steps.items())),
                 "lists": dict(sorted(self.lists.items()))}
+
+
+def decode_validator_set(data: bytes) -> list[tuple[bytes, int]]:
+    """The strict validator set decoder docs/page.md section 3 asks of the browser."""
+    if len(data) < 2:
+        raise DecodeError("validator set: too short")
+    count = struct.unpack_from(">H", data)[0]
+    if not 1 <= count <= constants.GENESIS_VALIDATORS_MAX:
+        raise DecodeError(f"validator set: {count} validators")
+    if len(data) != 2 + 40 * count:
+        raise DecodeError("validator set: wrong length")
+    validators, seen = [], set()
+    for index in range(count):
+        key = data[2 + 40 * index : 34 + 40 * index]
+        power = struct.unpack_from(">Q", data, 34 + 40 * index)[0]
+        if key in seen or power == 0:
+            raise DecodeError("validator set: repeated key or power 0")
+        seen.add(key)
+        validators.append((key, power))
+    if sum(power for _, power in validators) > constants.U64_MAX:
+        raise DecodeError("validator set: total power over u64")
+    return validators
+
+
+def commit_verdict(header_bytes: bytes, commit_bytes: bytes, validators_bytes: bytes) -> dict:
+    """docs/page.md section 3, in its order; the first failing check names the fault."""
+    try:
+        header = decode_header(header_bytes)
+        commit = decode_commit(commit_bytes)
+        validators = decode_validator_set(validators_bytes)
+    except DecodeError:
+        return {"decodes": False, "ok": False, "fault": None}
+    verdict = {"decodes": True, "ok": False}
+    if digest(validators_bytes, VALIDATOR_SET_KEY) != header.validator_set_hash:
+        return {**verdict, "fault": "validator_set_mismatch"}
+    if (commit.height, commit.round, commit.block_hash) != (header.height, header.round,
+                                                             header.hash()):
+        return {**verdict, "fault": "other_block"}
+    if any(sig.validator_index >= len(validators) for sig in commit.signatures):
+        return {**verdict, "fault": "unknown_validator"}
+    message = commit_sign_bytes(header.chain_id, header.height, header.round, header.hash())
+    signed = 0
+    for sig in commit.signatures:
+        key, power = validators[sig.validator_index]
+        if not verify_signature(key, message, sig.signature):
+            return {**verdict, "fault": "bad_signature"}
+        signed += power
+    total = sum(power for _, power in validators)
+    if 3 * signed <= 2 * total:
+        return {**verdict, "fault": "insufficient_power"}
+    return {"decodes": True, "ok": True, "fault": None}
 
 
 class Malformed(ValueError):

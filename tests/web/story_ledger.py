@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import blake3
 from chainmall.cli.story import (
     ASSAY_LAB,
     MEXICO_MIN,
@@ -82,21 +83,33 @@ def long_history(story: SilverStory, events: int) -> list[list[Tx]]:
     return batches
 
 
-def build_story_ledger(home: Path, data: Path, long_item_events: int = 1000) -> StoryLedger:
+def deterministic_seal(merchant_key: bytes, address: str) -> bytes:
+    """A stand-in for a sealed box of the right length, the same on every run (the chain
+    only checks the length): for ledgers whose bytes must not change between runs."""
+    stream = b""
+    while len(stream) < len(address) + 48:
+        stream += blake3.blake3(merchant_key + address.encode() + bytes([len(stream)])).digest()
+    return stream[:len(address.encode()) + 48]
+
+
+def build_story_ledger(home: Path, data: Path, long_item_events: int = 1000,
+                       start_ms: int | None = None, deterministic: bool = False) -> StoryLedger:
     """The data directory `data` with the story (and the long item unless 0 events), its
-    validator key in HOME/keys; blocks one second apart, ending before now."""
+    validator key in HOME/keys; blocks one second apart from `start_ms` (default: ending
+    before now). `deterministic`: the same bytes on every run (stand-in sealed addresses)."""
     KeyStore(home / "keys").import_seed(VALIDATOR_KEY_NAME, VALIDATOR.seed)
     genesis = story_genesis(CHAIN, VALIDATOR.public_key, genesis_time_ms=1_000)
     store, _, _ = create_data_dir(data, genesis, command="page test")
     store.close()
-    story = SilverStory(CHAIN)
+    story = SilverStory(CHAIN, deterministic_seal) if deterministic else SilverStory(CHAIN)
     batches = story.blocks()
     if long_item_events:
         batches += long_history(story, long_item_events)
     app = open_application(data, "page-test")
     try:
         engine = SingleValidatorEngine(app, VALIDATOR)
-        now_ms = int(time.time() * 1000) - 1000 * (len(batches) + 1)
+        now_ms = start_ms if start_ms is not None else \
+            int(time.time() * 1000) - 1000 * (len(batches) + 1)
         for number, batch in enumerate(batches):
             produced = engine.make_block([tx.encode() for tx in batch], now_ms + 1000 * number)
             failed = [(r.code, r.log) for r in produced.result.tx_results if r.code != 0]
