@@ -17,12 +17,14 @@ from typing import Any
 import click
 from chainmall.core.errors import ChainmallError
 
+from . import mall_qr  # noqa: F401  (adds `mall product qr` to the mall group)
 from .chain import account, block, status, tx
 from .context import Context, default_home, package_version
 from .db import db
 from .demo import demo
 from .doctor import doctor
 from .keys import keys
+from .mall_group import mall
 from .node import init
 from .node_cmd import node
 
@@ -120,6 +122,7 @@ cli.add_command(demo)
 cli.add_command(init)
 cli.add_command(db)
 cli.add_command(node)
+cli.add_command(mall)  # its commands come from cli/mall_*.py (imported above)
 for _command in (status, account, block, tx):  # talk to a node (cli/chain.py)
     cli.add_command(_command)
 
