@@ -47,6 +47,15 @@ from chainmall.core.mall.vocab import (
 )
 from chainmall.core.state.root import decode_proof, verify_proof
 
+# Every code the page reports (docs/page.md section 3 lists them).
+ANCHOR_CODES = ("malformed", "checked_by", "height", "pinned", "validator_set_mismatch",
+                "other_block", "unknown_validator", "bad_signature", "insufficient_power")
+STEP_CODES = ("anchor", "item_unproven", "beyond_count", "unanchored", "chain", "later_chain",
+              "start_unproven", "record_unreadable", "record_id", "unfixed",
+              "declaration_unproven", "unreadable_event")
+LIST_CODES = ("root_unproven", "root_partial", "input_partial", "container_partial")
+FAULT_CODES = ("proof", "index_entry", "marker")
+
 _HEX = re.compile(r"(?:[0-9a-f]{2})*")
 _KEY_LENGTHS = {TABLE_MALL_ITEMS: 1 + HASH_BYTES, TABLE_MALL_ITEM_EVENTS: 1 + HASH_BYTES + 4,
                 TABLE_MALL_EVENTS: 1 + HASH_BYTES, TABLE_MALL_DECLARATIONS: 1 + HASH_BYTES}
