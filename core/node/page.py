@@ -230,10 +230,11 @@ class PageReader:
         """Display names of the recorders and of the parties the events name (labels, not
         checked: the page shows the checked address beside each)."""
         addresses: dict[bytes, None] = {}
+        party_uri = PARTY_URI_PREFIX.encode()
         for step in history.steps:
             addresses[step.record.recorder] = None
-            if step.is_declaration:
-                continue
+            if step.is_declaration or party_uri not in step.record.payload:
+                continue  # no party named: no need to decode it
             event = step.record.event()
             for entry in (*event.sources, *event.destinations):
                 if entry.uri.startswith(PARTY_URI_PREFIX):
