@@ -218,8 +218,9 @@ class PageReader:
             raise StorageError(f"block {tip.height} is missing from the store")
         block = decode_block(raw)
         header = block.header
-        if block.commit is None:
-            raise StorageError(f"block {tip.height} has no commit certificate")
+        if block.commit is None:  # a CometBFT network: its certificates are CometBFT's
+            raise NotFound(f"block {tip.height} carries no chainmall commit certificate: this "
+                           "page cannot check a CometBFT network's histories yet")
         if header.state_root != tip.app_hash:
             raise StorageError(f"block {tip.height}'s state root is not the tip's app hash")
         if digest(self._validators, VALIDATOR_SET_KEY) != header.validator_set_hash:
