@@ -137,7 +137,6 @@ class NodeRpcServices:
     def subscribe_events(self, address: bytes) -> _Converted[finality.AddressEvent, AddressEvent]:
         return _Converted(self.node.subscribe_events(address), _address_event)
 
-
     # --- the product page (core/rpc/page_methods.PageServices) ---------------------------
 
     async def mall_info(self) -> dict[str, Any]:
