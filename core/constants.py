@@ -324,6 +324,7 @@ PAGE_QUERY_CHARS_MAX = 128  # a search text
 PAGE_ORDERS_SCAN_MAX = 1_000  # a merchant's orders read to find a listing's items
 PAGE_ITEMS_MAX = 100  # items (and certifications) one product answer lists
 PAGE_REVIEWS_MAX = 50  # reviews one product answer lists
+PAGE_REVIEWS_SCAN_MAX = 1_000  # review index entries read for the newest or for a count
 PAGE_TRACE_EVENTS_MAX = 10_000  # events of one item history the page is served; more: refused
 PAGE_TRACE_ITEMS_MAX = 1_000  # items one history may reach
 PAGE_CURRENCY_SYMBOL = "CMT"  # how the page names the chain's unit (display only)

@@ -63,6 +63,7 @@ from ..mall.storefront import Listing, Reputation, Storefront
 from ..mall.vocab import KIND_ERROR_DECLARATION
 from ..state.root import StateTree
 from ..store import StoreView
+from .page_trust import trust_view
 
 log = logging.getLogger("chainmall.node.page")
 
@@ -111,7 +112,7 @@ class PageReader:
                  alter_event: bytes | None = None) -> None:
         self.app = app
         self.genesis = app.genesis
-        self.storefront = storefront_view or Storefront(app.genesis.mall)
+        self.storefront = storefront_view or Storefront(app.genesis.mall, trust_view())
         self.alter_event = alter_event
         self._validators = encode_validators(app.genesis.validators)
         if alter_event is not None:
