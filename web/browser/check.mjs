@@ -4,7 +4,9 @@
 // Screenshots at phone and desktop width go to --out.
 //
 //   node browser/check.mjs --base URL --tampered URL --ring URI --lot URI --large URI \
-//     --product ID --uncertified ID --out DIR [--chromium PATH]
+//     --product ID --uncertified ID --out DIR [--chromium PATH] [--timing-runs N]
+//   node browser/check.mjs --only-large --base URL --large URI [--timing-runs N]
+//     (bench/bench_page.py: only the 1,000-event item's loads, timed)
 import { chromium } from 'playwright-core';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,9 +25,13 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     'timing-runs': { type: 'string', default: '3' },
+    'only-large': { type: 'boolean', default: false },
   },
 });
-for (const name of ['base', 'tampered', 'ring', 'lot', 'large', 'product', 'uncertified', 'out']) {
+const onlyLarge = args['only-large'];
+const required = onlyLarge ? ['base', 'large']
+  : ['base', 'tampered', 'ring', 'lot', 'large', 'product', 'uncertified', 'out'];
+for (const name of required) {
   if (!args[name]) {
     console.error(`error: --${name} is required`);
     process.exit(2);
@@ -47,7 +53,7 @@ function itemPath(uri) {
   return `/item/${encodeURIComponent(uri).replace(/%(3A|40|24|26|2B|2C|3B|3D)/g, (m) => safe[m])}`;
 }
 
-const origins = [args.base, args.tampered].map((u) => new URL(u).origin);
+const origins = [args.base, args.tampered].filter(Boolean).map((u) => new URL(u).origin);
 const foreignRequests = [];
 
 async function open(context, url, setup) {
@@ -150,7 +156,7 @@ async function itemReport(page) {
 }
 
 const dataDir = await mkdtemp(join(tmpdir(), 'chainmall-chromium-'));
-await mkdir(args.out, { recursive: true });
+if (!onlyLarge) await mkdir(args.out, { recursive: true });
 const context = await chromium.launchPersistentContext(dataDir, {
   executablePath: args.chromium,
   headless: true,
@@ -160,6 +166,30 @@ const context = await chromium.launchPersistentContext(dataDir, {
 const result = { browser: context.browser()?.version() ?? null, shots: [] };
 const ringPath = itemPath(args.ring);
 try {
+  if (!onlyLarge) await checkPages();
+  result.large = [];
+  for (let run = 0; run < runs; run++) {
+    const large = await open(context, `${args.base}${itemPath(args.large)}`);
+    const report = await itemReport(large.page);
+    result.large.push({
+      state: large.state,
+      steps: report.steps.length,
+      verified: report.steps.filter((s) => s.mark === 'verified').length,
+      verdict: report.verdict,
+      timing: report.timing,
+      load_ms: large.loadMs,
+    });
+    await large.page.close();
+  }
+  result.foreign_requests = foreignRequests;
+} finally {
+  await context.close();
+  await rm(dataDir, { recursive: true, force: true });
+}
+process.stdout.write(JSON.stringify(result) + '\n');
+
+/** Every page of the story, the tampered node, the altered certificate, the screenshots. */
+async function checkPages() {
   const home = await open(context, `${args.base}/`);
   result.home = await home.page.evaluate(() => ({
     products: [...document.querySelectorAll('[data-product]')].map((el) => el.dataset.product),
@@ -222,24 +252,4 @@ try {
     await screenshot(context, url, `${name}-phone`, PHONE, result.shots);
     await screenshot(context, url, `${name}-desktop`, DESKTOP, result.shots);
   }
-
-  result.large = [];
-  for (let run = 0; run < runs; run++) {
-    const large = await open(context, `${args.base}${itemPath(args.large)}`);
-    const report = await itemReport(large.page);
-    result.large.push({
-      state: large.state,
-      steps: report.steps.length,
-      verified: report.steps.filter((s) => s.mark === 'verified').length,
-      verdict: report.verdict,
-      timing: report.timing,
-      load_ms: large.loadMs,
-    });
-    await large.page.close();
-  }
-  result.foreign_requests = foreignRequests;
-} finally {
-  await context.close();
-  await rm(dataDir, { recursive: true, force: true });
 }
-process.stdout.write(JSON.stringify(result) + '\n');
