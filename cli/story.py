@@ -8,7 +8,9 @@ workshop hands the rings to a certified merchant, who lists them. Buyer one
 orders one ring, which travels with two carriers and is delivered and
 confirmed; buyer two orders three, packed in a case, delivered by the
 carrier and confirmed. The assay office inspects what is left of the lot. A
-second, uncertified merchant lists earrings.
+second, uncertified merchant lists earrings. Where the node has the trust
+rules (core/trust), both buyers then review the rings and the merchant
+replies to the second.
 
 Everything is deterministic (keys from labels, fixed event times) except the
 sealed shipping addresses (libsodium sealed boxes; `seal` may be replaced),
@@ -20,6 +22,8 @@ final, the txs of one batch can share a block.
 from __future__ import annotations
 
 import hashlib
+import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -83,6 +87,10 @@ PARTIES: dict[str, tuple[str, int, int, str]] = {
     "freight": ("Sierra Freight", ROLE_CARRIER, 0, ""),
     "courier": ("Last Mile Couriers", ROLE_CARRIER, 0, ""),
 }
+# (buyer, stars, text): the reviews of the rings, and the merchant's reply to buyer two's.
+REVIEWS = (("buyer1", 5, "Beautiful ring, and I could see where the silver came from."),
+           ("buyer2", 4, "Three lovely rings; the case arrived a day late."))
+REPLY = "Thank you! The case is reusable: bring it back for a free polish."
 ACCOUNTS = (*PARTIES, "buyer1", "buyer2", "certifier", "tax-mx")
 
 
@@ -220,4 +228,17 @@ class SilverStory:
                             KIND_OBJECT, ACTION_OBSERVE, shipped + 5 * DAY_MS, MEXICO_MIN,
                             "inspecting", "conformant", ASSAY_LAB, ASSAY_LAB,
                             quantities=(Quantity(LOT, 4_904, "GRM"),)))])
+        batches += self._reviews(order1.tx_id, order2.tx_id)
         return batches
+
+    def _reviews(self, order1: bytes, order2: bytes) -> list[list[Tx]]:
+        """The buyers' reviews and the merchant's reply, where the trust rules exist."""
+        if importlib.util.find_spec("chainmall.core.trust") is None:
+            return []
+        reviews = importlib.import_module("chainmall.core.trust.reviews")
+        orders = {"buyer1": order1, "buyer2": order2}
+        batch = [self._tx(buyer, C.TX_TRUST_REVIEW_ADD, reviews.ReviewDraft(
+            orders[buyer], rating, len(text.encode()), text.encode()).encode())
+            for buyer, rating, text in REVIEWS]
+        return [batch, [self._tx("merchant", C.TX_TRUST_REVIEW_REPLY, reviews.ReplyDraft(
+            order2, len(REPLY.encode()), REPLY.encode()).encode())]]

@@ -97,4 +97,5 @@ class _RulesView:
                 reply = Reply(_text(decoded.text, decoded.declared_bytes), decoded.height)
             found.append(Review(order_id, review.buyer, review.rating,
                                 _text(review.text, review.declared_bytes), review.height, reply))
+        found.sort(key=lambda review: -review.height)  # a corrected review is as new as its fix
         return found

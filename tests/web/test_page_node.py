@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from chainmall.cli.story import BRAND, CASE, CERTIFIER_NAME, RINGS, SilverStory
+from chainmall.cli.story import BRAND, CASE, CERTIFIER_NAME, REPLY, RINGS, SilverStory
 from chainmall.core.abci.app import Application
 from chainmall.core.errors import InvalidConfig, ItemNotFound, ProductNotFound
 from chainmall.core.mall import keys
@@ -25,6 +25,7 @@ from chainmall.core.node.page import (
     PageReader,
     alteration_from_env,
 )
+from chainmall.core.node.page_trust import trust_view
 from chainmall.core.rpc.jsonrpc import RpcFault
 from chainmall.core.rpc.methods import MethodTable, bind_params
 from chainmall.core.rpc.page_methods import add_page_methods
@@ -32,6 +33,8 @@ from page_verdict import page_verdict
 from story_ledger import StoryLedger, build_story_ledger
 
 LONG_EVENTS = 40
+TRUST = trust_view() is not None  # the trust rules rank, score and serve reviews
+RANKING = "trust" if TRUST else "sales"
 
 
 @pytest.fixture(scope="module")
@@ -53,21 +56,23 @@ def _json(answer: dict[str, Any]) -> Any:
 def test_info_names_the_chain_and_the_validator_set(ledger) -> None:
     built, app = ledger
     info = PageReader(app).info()
-    assert info["chain_id"] == built.genesis.chain_id and info["ranking"] == "sales"
+    assert info["chain_id"] == built.genesis.chain_id and info["ranking"] == RANKING
     assert info["height"] == built.height
     assert info["validator_set_hash"] == built.genesis.validator_set_hash.hex()
     assert info["currency"]["decimals"] >= 0
 
 
-def test_top_products_by_sales_and_search(ledger) -> None:
+def test_top_products_and_search(ledger) -> None:
     built, app = ledger
     reader = PageReader(app)
     top = reader.products("", 10)
-    assert top["ranking"] == "sales"
-    ring, earrings = top["products"]
+    assert top["ranking"] == RANKING
+    ring, earrings = sorted(top["products"], key=lambda p: p["id"] != built.story.product_id.hex())
+    if not TRUST:
+        assert top["products"] == [ring, earrings]  # most sold first
     assert ring["id"] == built.story.product_id.hex() and ring["sold"] == 4
     assert ring["certified_by"]["name"] == CERTIFIER_NAME and earrings["certified_by"] is None
-    assert ring["price"] == "8900" and ring["reputation"] is None
+    assert ring["price"] == "8900" and (ring["reputation"] is None) == (not TRUST)
     found = reader.products("EARRINGS silver", 10)
     assert found["ranking"] == "match"
     assert [p["title"] for p in found["products"]] == ["Leaf earrings in 950 silver"]
@@ -83,7 +88,13 @@ def test_a_listing_with_its_certified_merchant_and_items(ledger) -> None:
     (certificate,) = merchant["certifications"]
     assert certificate["certifier"]["name"] == CERTIFIER_NAME and certificate["brand"] == BRAND
     assert sorted(page["items"]) == sorted([RINGS[0], CASE])  # what buyers one and two received
-    assert page["stock"] == 8 and page["reviews"] == [] and merchant["reputation"] is None
+    assert page["stock"] == 8
+    if TRUST:  # the story's two reviews, and the merchant's reply to the second
+        assert merchant["reputation"]["scale"] == 100 and merchant["reputation"]["reviews"] == 2
+        assert sorted(r["rating"] for r in page["reviews"]) == [4, 5]
+        assert [r["reply"]["text"] for r in page["reviews"] if r["reply"]] == [REPLY]
+    else:
+        assert page["reviews"] == [] and merchant["reputation"] is None
     with pytest.raises(ProductNotFound):
         PageReader(app).product(bytes(32))
 

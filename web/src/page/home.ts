@@ -6,10 +6,12 @@ import type { MallInfo, ProductList, ProductSummary, Reputation } from './types.
 
 export const PRODUCTS_SHOWN_MAX = 24;
 
-/** "Reputation 94/100 (3 reviews)", or that there is none yet. */
-export function reputationWords(reputation: Reputation | null): string {
+/** "Reputation 94/100 (3 reviews)" ("94/100 (3 reviews)" beside a label), or that there is
+ * none yet. */
+export function reputationWords(reputation: Reputation | null, labelled = true): string {
   if (!reputation) return 'Not rated yet';
-  return `Reputation ${reputation.score}/${reputation.scale} (${plural(reputation.reviews, 'review')})`;
+  const score = `${reputation.score}/${reputation.scale} (${plural(reputation.reviews, 'review')})`;
+  return labelled ? `Reputation ${score}` : score;
 }
 
 function productCard(product: ProductSummary, info: MallInfo): HTMLElement {

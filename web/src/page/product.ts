@@ -34,7 +34,7 @@ export async function renderProduct(app: HTMLElement, info: MallInfo, id: string
         h('h2', {}, 'Sold by ', merchant.name || shortText(merchant.address, 12)),
         h('p', {}, ...certificates),
         h('dl', { class: 'facts' },
-          h('dt', {}, 'Reputation'), h('dd', {}, reputationWords(merchant.reputation)),
+          h('dt', {}, 'Reputation'), h('dd', {}, reputationWords(merchant.reputation, false)),
           h('dt', {}, 'Jurisdiction'), h('dd', {}, merchant.jurisdiction || '—'),
           h('dt', {}, 'Account'), h('dd', { class: 'mono', title: merchant.address }, shortText(merchant.address, 12)),
         ),
