@@ -439,8 +439,8 @@ def trace_vectors(ring: dict[str, Any], packed: dict[str, Any], wrong: str) -> d
         commit=flip(bytes.fromhex(a["anchor"]["commit"]), 60).hex()))
     add("the header of another height", ring,
         lambda a: a["anchor"].update(height=a["anchor"]["height"] + 1))
-    add("checked by a CometBFT light client", ring,
-        lambda a: a["anchor"].update(checked_by="light-client"))
+    add("checked in a way the page does not know", ring,
+        lambda a: a["anchor"].update(checked_by="notary"))
     add("an item that is not the one asked for", ring, lambda a: a.update(item=RINGS[5]))
     validators = bytes.fromhex(ring["anchor"]["validators"])
     pinned = digest(validators, VALIDATOR_SET_KEY).hex()

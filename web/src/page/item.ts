@@ -5,7 +5,6 @@
  * otherwise — and the QR code a tag for it should carry.
  */
 import { fromHex, toHex } from '../verify/bytes.js';
-import { blockHash } from '../verify/block.js';
 import { encodeAddress } from '../verify/address.js';
 import { type Step, type TraceAnswer, type TraceReport, isTraceAnswer, verifyTrace } from '../mall/trace.js';
 import type { Quantity, TraceEvent } from '../mall/records.js';
@@ -146,9 +145,16 @@ function verdictBox(report: TraceReport): HTMLElement {
   const steps = report.steps.length;
   if (report.ok) {
     const header = report.anchor.header!;
+    const power = `${report.anchor.signedPower} of ${report.anchor.totalPower} voting power`;
+    if (report.anchor.checkedBy === 'light-client') {
+      return h('section', { class: 'verdict verified', id: 'verdict', 'data-verified': 'true' },
+        `✓ Verified by this browser: all ${steps} steps of this history are in the ledger as of block ${report.anchor.stateHeight}, `,
+        `checked against the CometBFT header ${header.height} the node’s light client verified, `,
+        `its signatures checked in this browser: validators holding ${power}.`);
+    }
     return h('section', { class: 'verdict verified', id: 'verdict', 'data-verified': 'true' },
       `✓ Verified by this browser: all ${steps} steps of this history are in the ledger at block ${header.height}, `,
-      `certified by validators holding ${report.anchor.signedPower} of ${report.anchor.totalPower} voting power.`);
+      `certified by validators holding ${power}.`);
   }
   const reasons: string[] = [];
   if (!report.anchor.ok) reasons.push(`The block these steps are checked against is not certified: ${report.anchor.reason}.`);
@@ -186,7 +192,11 @@ function howChecked(report: TraceReport, pinned: boolean, proofs: number): HTMLE
     h('dl', { class: 'facts' },
       row('Chain', header.chainId),
       row('Block', `${header.height} (${formatBlockTime(header.timestampMs)})`),
-      row('Block hash', h('code', {}, toHex(blockHash(header)))),
+      row('Block hash', h('code', {}, report.anchor.blockId)),
+      report.anchor.checkedBy === 'light-client'
+        ? row('Checked by', `the node’s CometBFT light client verified this header${report.anchor.trusted
+          ? ` from the header it trusts at height ${report.anchor.trusted.height}` : ''}; this browser checked its signatures`)
+        : [],
       row('State root', h('code', {}, toHex(header.stateRoot))),
       row('Validator set', h('code', {}, report.anchor.validatorSetHash || toHex(header.validatorSetHash))),
       row('Validators trusted', pinned
