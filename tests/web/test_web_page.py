@@ -44,6 +44,7 @@ CHECK_TIMEOUT_S = 300
 LARGE_ITEM_EVENTS = 1000
 LARGE_ITEM_TARGET_MS = 1000
 PAGE_LOAD_TARGET_MS = 1000
+COMETBFT_VECTORS = REPO / "tests" / "web" / "vectors" / "cometbft_vectors.json"
 RED = "rgb(179, 21, 27)"  # --bad in web/static/style.css
 
 
@@ -84,7 +85,8 @@ def seen(story: StoryLedger) -> Iterator[dict[str, Any]]:
                    "--ring", RINGS[0], "--lot", LOT, "--large", str(story.long_item),
                    "--product", story.story.product_id.hex(),
                    "--uncertified", story.story.other_product_id.hex(),
-                   "--out", str(ARTEFACTS), "--chromium", str(CHROMIUM)]
+                   "--out", str(ARTEFACTS), "--chromium", str(CHROMIUM),
+                   "--cometbft-vectors", str(COMETBFT_VECTORS)]
         result = subprocess.run(command, cwd=WEB, capture_output=True, text=True,
                                 timeout=CHECK_TIMEOUT_S, check=False)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
@@ -156,6 +158,19 @@ def test_altered_event_is_not_verified_in_red(seen: dict[str, Any],
     assert bad[0]["text"].endswith("not verified") and bad[0]["colour"] == RED
     assert "does not match the ledger" in bad[0]["why"]
     assert tampered["verdict"] == "false" and "Not verified" in tampered["verdict_text"]
+
+
+def test_cometbft_anchored_history_says_how_it_was_checked(seen: dict[str, Any]) -> None:
+    """The ring's history re-anchored on a CometBFT header (cometbft_vectors.json, from the
+    light client's code) as a CometBFT node would serve it: verified, and the page says it
+    checked the header the node's light client verified."""
+    comet = seen["cometbft"]
+    assert comet["state"] == "done" and comet["verdict"] == "true"
+    assert len(comet["steps"]) == 11 and all(s["mark"] == "verified" for s in comet["steps"])
+    assert "CometBFT header" in comet["verdict_text"]
+    assert "light client verified" in comet["verdict_text"]
+    assert "light client verified this header from the header it trusts" in comet["how"]
+    assert comet["qr"] is not None
 
 
 def test_altered_commit_leaves_no_step_verified(seen: dict[str, Any]) -> None:

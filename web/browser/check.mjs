@@ -4,11 +4,12 @@
 // Screenshots at phone and desktop width go to --out.
 //
 //   node browser/check.mjs --base URL --tampered URL --ring URI --lot URI --large URI \
-//     --product ID --uncertified ID --out DIR [--chromium PATH] [--timing-runs N]
+//     --product ID --uncertified ID --out DIR [--chromium PATH] [--timing-runs N] \
+//     [--cometbft-vectors FILE]  (the ring's page answered with a CometBFT-anchored history)
 //   node browser/check.mjs --only-large --base URL --large URI [--timing-runs N]
 //     (bench/bench_page.py: only the 1,000-event item's loads, timed)
 import { chromium } from 'playwright-core';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,6 +27,7 @@ const { values: args } = parseArgs({
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     'timing-runs': { type: 'string', default: '3' },
     'only-large': { type: 'boolean', default: false },
+    'cometbft-vectors': { type: 'string' },
   },
 });
 const onlyLarge = args['only-large'];
@@ -86,6 +88,16 @@ async function alterCommit(page) {
     const flipped = (parseInt(commit.slice(at, at + 2), 16) ^ 1).toString(16).padStart(2, '0');
     body.result.anchor.commit = commit.slice(0, at) + flipped + commit.slice(at + 2);
     await route.fulfill({ response, json: body });
+  });
+}
+
+/** The node's item history answered instead with `answer` (a CometBFT-anchored one). */
+function answerWith(answer) {
+  return async (page) => page.route('**/', async (route) => {
+    const request = route.request();
+    if (request.method() !== 'POST' || !String(request.postData()).includes('mall.item_trace')) return route.continue();
+    const { id } = JSON.parse(request.postData());
+    await route.fulfill({ json: { jsonrpc: '2.0', id, result: answer } });
   });
 }
 
@@ -238,6 +250,13 @@ async function checkPages() {
   const tampered = await open(context, `${args.tampered}${ringPath}`);
   result.tampered = { state: tampered.state, ...(await itemReport(tampered.page)) };
   await tampered.page.close();
+
+  if (args['cometbft-vectors']) {
+    const vectors = JSON.parse(await readFile(args['cometbft-vectors'], 'utf-8'));
+    const comet = await open(context, `${args.base}${ringPath}`, answerWith(vectors.trace.answer));
+    result.cometbft = { state: comet.state, ...(await itemReport(comet.page)), how: await comet.page.textContent('details.how') };
+    await comet.page.close();
+  }
 
   const commitTampered = await open(context, `${args.base}${ringPath}`, alterCommit);
   result.commit_tampered = { state: commitTampered.state, ...(await itemReport(commitTampered.page)) };
