@@ -17,16 +17,18 @@ from typing import Any
 import click
 from chainmall.core.errors import ChainmallError
 
-from . import mall_qr  # noqa: F401  (adds `mall product qr` to the mall group)
 from .chain import account, block, status, tx
 from .context import Context, default_home, package_version
 from .db import db
 from .demo import demo
 from .doctor import doctor
+from .escrow import escrow
 from .keys import keys
-from .mall_group import mall
+from .mall import mall  # its command modules attach to it on import (cli/mall_group.py)
+from .net import net
 from .node import init
 from .node_cmd import node
+from .verify import verify
 
 __all__ = ["EXIT_ERROR", "EXIT_USAGE", "cli", "default_home", "package_version"]
 
@@ -121,10 +123,13 @@ cli.add_command(doctor)
 cli.add_command(demo)
 cli.add_command(init)
 cli.add_command(db)
+cli.add_command(net)
+cli.add_command(verify)
 cli.add_command(node)
-cli.add_command(mall)  # its commands come from cli/mall_*.py (imported above)
 for _command in (status, account, block, tx):  # talk to a node (cli/chain.py)
     cli.add_command(_command)
+cli.add_command(mall)  # after every module that extends it is imported: all get --json
+cli.add_command(escrow)
 
 if __name__ == "__main__":  # pragma: no cover
     cli()

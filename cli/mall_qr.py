@@ -26,7 +26,7 @@ from chainmall.core.rpc.client import BlockingClient
 
 from .chain import node_options
 from .context import Context
-from .mall_group import product
+from .mall_product import product
 
 PAGE_ADDRESS_DEFAULT = "http://127.0.0.1:8646"
 QR_ERROR_LEVEL = "m"  # medium: a scuffed tag still reads
