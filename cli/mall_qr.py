@@ -66,7 +66,7 @@ def _from_node(node_address: str, token: str, item: str) -> tuple[str, bytes]:
         return decode_item(bytes.fromhex(value)).uri, bytes.fromhex(info["validator_set_hash"])
 
 
-@product.command("qr")
+@product.command("qr", short_help="The QR code of an item's tag: a link to its product page.")
 @click.argument("item")
 @click.option("--svg", "kind", flag_value="svg", default=True, help="An SVG document (default).")
 @click.option("--png", "kind", flag_value="png", help="A PNG image.")
