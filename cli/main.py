@@ -25,8 +25,10 @@ from .doctor import doctor
 from .escrow import escrow
 from .keys import keys
 from .mall import mall  # its command modules attach to it on import (cli/mall_group.py)
+from .net import net
 from .node import init
 from .node_cmd import node
+from .verify import verify
 
 __all__ = ["EXIT_ERROR", "EXIT_USAGE", "cli", "default_home", "package_version"]
 
@@ -121,6 +123,8 @@ cli.add_command(doctor)
 cli.add_command(demo)
 cli.add_command(init)
 cli.add_command(db)
+cli.add_command(net)
+cli.add_command(verify)
 cli.add_command(node)
 for _command in (status, account, block, tx):  # talk to a node (cli/chain.py)
     cli.add_command(_command)
