@@ -269,6 +269,11 @@ MALL_TIMEOUT_MS_MAX = 10 * 365 * 86_400_000  # ten years: deadlines stay far ins
 TRACE_EVENTS_MAX = 100_000  # events one trace query returns
 TRACE_ITEMS_MAX = 10_000  # items one trace query visits (transformation inputs)
 MALL_QUERY_ITEMS_MAX = 1_000  # entries a list query returns
+# The mall's command line (cli/mall*.py): what one command reads, at most.
+MALL_TRACE_READS_MAX = 3  # a trace read again when a block changed it between its two reads
+MALL_MERCHANT_PAGES_MAX = 100  # pages of merchants `mall merchant list` reads
+MALL_TAX_REPORT_PAGES_MAX = 1_000  # pages of MALL_QUERY_ITEMS_MAX records `mall tax report` reads
+EPCIS_IMPORT_BYTES_MAX = 1 << 20  # an EPCIS document `mall trace import` reads whole
 ADDRESS_TEXT_CACHE_ENTRIES = 1 << 16  # cm1... texts the mall keeps for event attributes
 DECODE_CACHE_ENTRIES = 1 << 12  # decoded mall values kept per kind (immutable objects)
 
