@@ -117,9 +117,7 @@ def test_db_check_accepts_a_pruned_store(tmp_path: Path) -> None:
                            [(validator.public_key, 1)], fee_min=1)
     blocks = 3 * STORE_MERGE_BLOCKS
     with Store(tmp_path / "ledger", retain_heights=2) as store:
-        # The application's machine (its domain modules' genesis state too), as `db check`
-        # replays with.
-        machine = ledger_machine(store, genesis)
+        machine = ledger_machine(store, genesis)  # as db check replays: default modules
         for height in range(1, blocks + 1):
             txs = [sign_tx(key, "pruned", TX_TYPE_TRANSFER, height - 1, 1, 10**6,
                            encode_transfer(keys[(i + 1) % 8].address, height))
