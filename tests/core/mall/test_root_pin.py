@@ -60,7 +60,10 @@ ARBITERS = [f"arb{n}" for n in range(1, 6)]
 NAMES = ["refiner", "workshop", "assay", "merchant", "carrier1", "carrier2", "buyer1",
          "buyer2", "buyer3", "buyer4", "buyer5", "certifier", "agenzia", *ARBITERS]
 
-# BLAKE3 of the concatenated state roots after every block, and the last root.
+# BLAKE3 of the concatenated state roots after every block, and the last root. Re-pinned
+# at the merge of main's validators in state (genesis v2 writes validator records: every
+# root moved), then for genesis v3 (the trust section: the genesis hash, and the roots
+# with it, moved; the mall's rules did not change).
 PINNED_ROOTS_DIGEST = "61c599915e111554f1e176f9a3b7d34a88359f9a8de25e211f914756f8389273"
 PINNED_LAST_ROOT = "56fe96ae5ac6e0ed607c867cd45ee06d3626f7e5bc30d1fa94e2f1ffaaa61a89"
 
