@@ -81,11 +81,11 @@ class _Timer:
         return timed
 
 
-def _keys(count: int) -> list[KeyPair]:
+def keys(count: int) -> list[KeyPair]:
     return [KeyPair.from_seed(i.to_bytes(4, "big") * 8) for i in range(count)]
 
 
-def _prebuild(genesis_keys: list[KeyPair], directory: str) -> tuple[Any, list[bytes]]:
+def prebuild(genesis_keys: list[KeyPair], directory: str) -> tuple[Any, list[bytes]]:
     """The genesis and the encoded blocks (signed, built and committed outside any timing)."""
     genesis = make_genesis(CHAIN_ID, [(k.address, BALANCE) for k in genesis_keys],
                            [(genesis_keys[0].public_key, 1)], genesis_time_ms=0, fee_min=FEE)
@@ -198,10 +198,10 @@ def _print_split(title: str, split: dict[str, float]) -> None:
 
 def test_apply_blocks(benchmark: Any) -> None:
     assert machine_module.StateTree is StateTree
-    keys = _keys(SENDERS)
+    signers = keys(SENDERS)
     with tempfile.TemporaryDirectory(prefix="chainmall-bench-apply-") as directory:
         t0 = time.perf_counter()
-        genesis, blocks = _prebuild(keys, directory)
+        genesis, blocks = prebuild(signers, directory)
         build_s = time.perf_counter() - t0
         serial = _replay(genesis, blocks, directory, pipelined=False)
         pipelined = benchmark.pedantic(_replay, args=(genesis, blocks, directory, True),
