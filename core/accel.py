@@ -2,12 +2,13 @@
 
 The kernels in `chainmall.ext` and the references in `chainmall.core` share
 signatures and results. The low-level choices (hashing, Merkle, one Ed25519
-signature) are made in `core/kernels.py`, below the modules that use them, and
-re-exported here; the batch validators `verify_batch` and `validate_batch`,
-whose reference lives in `core/verify.py`, are chosen here, above it. Set
-`CHAINMALL_PURE=1` to force the pure-Python references (the kernels are then
-not even imported). A kernel that failed to build falls back to its reference,
-and `status()` (shown by `chainmall doctor`) says which one is in use.
+signature, txs on the wire) are made in `core/kernels.py`, below the modules
+that use them, and re-exported here; the batch validators `verify_batch` and
+`validate_batch`, whose reference lives in `core/verify.py`, are chosen here,
+above it. Set `CHAINMALL_PURE=1` to force the pure-Python references (the
+kernels are then not even imported). A kernel that failed to build falls back
+to its reference, and `status()` (shown by `chainmall doctor`) says which one
+is in use.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from . import verify
 from .kernels import (
     PURE,
     blake3_kernel,
+    build_txs,
+    check_wire,
     digest_many,
     digest_many_fixed,
     hash_many,
@@ -26,6 +29,8 @@ from .kernels import (
     merkle_proof,
     merkle_root,
     merkle_verify,
+    txwire_kernel,
+    unframe_txs,
     verify_kernel,
     verify_one,
 )
@@ -33,6 +38,8 @@ from .kernels import (
 __all__ = [
     "PURE",
     "KernelStatus",
+    "build_txs",
+    "check_wire",
     "digest_many",
     "digest_many_fixed",
     "ed25519_backend",
@@ -42,6 +49,7 @@ __all__ = [
     "merkle_root",
     "merkle_verify",
     "status",
+    "unframe_txs",
     "validate_batch",
     "verify_batch",
     "verify_one",
@@ -75,7 +83,8 @@ def status() -> list[KernelStatus]:
     from chainmall import ext
 
     compiled = ext.compiled()
-    loaded = {"_blake3": blake3_kernel, "_merkle": merkle_kernel, "_verify": verify_kernel}
+    loaded = {"_blake3": blake3_kernel, "_merkle": merkle_kernel, "_verify": verify_kernel,
+              "_txwire": txwire_kernel}
     result = []
     for name, module in loaded.items():
         if module is not None:
