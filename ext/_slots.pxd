@@ -25,6 +25,8 @@ cdef extern from "structmember.h":
 
 
 cdef extern from "Python.h":
+    int PyObject_IS_GC(PyObject *obj)
+    void PyObject_GC_UnTrack(void *obj)
     ctypedef struct PyMemberDescrObject:
         PyMemberDef *d_member
     PyTypeObject PyMemberDescr_Type
@@ -68,3 +70,9 @@ cdef inline int set_slot(object target, PyMemberDef *member, object value) excep
     """target.<member> = value, as the slot's descriptor would store it."""
     return PyMember_SetOne(<char *><PyObject *>target, member, <PyObject *>value)
 
+
+cdef inline void untrack(object target) noexcept:
+    """Take `target` out of the cycle collector's lists (see the module docstring); the
+    caller guarantees it references atomic values only."""
+    if PyObject_IS_GC(<PyObject *>target):
+        PyObject_GC_UnTrack(<void *><PyObject *>target)

@@ -43,6 +43,7 @@ from ext._slots cimport (
     new_instance_check,
     set_slot,
     slot_member,
+    untrack,
 )
 from ext._wire cimport WIRE_OK, WIRE_PK, wire_be16, wire_be32, wire_be64, wire_check
 
@@ -425,6 +426,7 @@ def success_results(result_class, tx_ids, start, stop):
     for f in range(5):
         members[f] = slot_member(result_class, RESULT_FIELDS[f])
     new_instance_check(result_class)
+    cdef bint atomic = result_class.__dictoffset__ == 0  # no __dict__: its slots are all
     if type(tx_ids) is not list:
         raise TypeError(f"tx_ids must be a list, got {type(tx_ids).__name__}")
     cdef list ids = tx_ids
@@ -443,6 +445,8 @@ def success_results(result_class, tx_ids, start, stop):
         set_slot(result, members[2], empty)
         set_slot(result, members[3], tx_id)
         set_slot(result, members[4], True)
+        if atomic:
+            untrack(result)  # atomic fields and the empty tuple: never in a cycle
         results[index - first] = result
     return results
 

@@ -34,6 +34,7 @@ from ext._slots cimport (
     new_instance_check,
     set_slot,
     slot_member,
+    untrack,
 )
 from ext._wire cimport (
     WIRE_BODY_FIXED,
@@ -223,6 +224,7 @@ def build_txs(tx_class, txs, offsets, ids):
     for f in range(10):
         members[f] = slot_member(tx_class, TX_FIELDS[f])
     new_instance_check(tx_class)
+    cdef bint atomic = tx_class.__dictoffset__ == 0  # no __dict__: its slots are all it holds
     cdef Py_ssize_t n = item_count(offsets)
     cdef const unsigned char[::1] view = byte_view(txs, "txs")
     cdef const unsigned char[::1] id_view = byte_view(ids, "ids")
@@ -266,6 +268,8 @@ def build_txs(tx_class, txs, offsets, ids):
             set_slot(item, members[8], PyBytes_FromStringAndSize(<const char *>tx, body_len))
             set_slot(item, members[9], PyBytes_FromStringAndSize(
                 <const char *>id_ptr + WIRE_HASH * i, WIRE_HASH))
+            if atomic:
+                untrack(item)  # str, int and bytes fields only: never in a cycle
             result[i] = item
         return result
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from chainmall import ext
 from chainmall.core import constants
@@ -211,3 +213,8 @@ def test_success_results_agree() -> None:
     assert kernel == [TxResult(0, "", (), tx_id) for tx_id in ids[1:4]]
     assert all(type(r) is TxResult and r.recorded is True for r in kernel)
     assert KERNEL.success_results(TxResult, ids, 2, 2) == []
+
+
+def test_results_are_left_out_of_the_cycle_collector() -> None:
+    (result,) = KERNEL.success_results(TxResult, [b"i" * 32], 0, 1)
+    assert not gc.is_tracked(result)

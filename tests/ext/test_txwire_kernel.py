@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import struct
 
 import pytest
@@ -110,3 +111,19 @@ def test_the_same_argument_errors() -> None:
 
 
 WIRE_TX = encode_body("wire", 1, bytes(32), 1, 2, 3, b"p") + bytes(64)
+
+
+def test_built_txs_are_left_out_of_the_cycle_collector() -> None:
+    """They hold only str, int and bytes (so can be in no cycle); a class with a __dict__
+    could hold anything, and its objects stay tracked."""
+    data, offsets = pack([WIRE_TX])
+    ids = KERNEL.check_wire(data, offsets)[1]
+    (tx,) = KERNEL.build_txs(Tx, data, offsets, ids)
+    assert not gc.is_tracked(tx)
+    assert all(not gc.is_tracked(getattr(tx, name)) for name in txwire.TX_FIELDS)
+
+    class Open(Tx):  # no __slots__: instances have a __dict__
+        pass
+
+    (opened,) = KERNEL.build_txs(Open, data, offsets, ids)
+    assert gc.is_tracked(opened) and opened.body == tx.body
