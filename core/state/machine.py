@@ -74,6 +74,7 @@ from .accounts import (
 from .overlay import BlockState, StateAccess, TxScratch
 from .receipts import encode_receipts
 from .root import MemoryNodeStore, Proof, StateTree, verify_proof
+from .transfers import NO_SLOT, PLAN_BYTES
 
 __all__ = [
     "BlockContext",
@@ -136,6 +137,7 @@ BlockHook = Callable[[StateAccess, BlockContext], None]
 SupplyOf = Callable[[bytes, bytes], int]
 HOOK_PHASES = ("begin", "end")
 _ACCOUNT_PREFIX = bytes([TABLE_ACCOUNTS])
+_NO_SENDER = NO_SLOT.to_bytes(4, "little")  # a plan record's sender slot: no transfer
 
 
 def _transfer(state: StateAccess, ctx: ExecContext) -> None:
@@ -284,10 +286,12 @@ class _TransferRuns:
     the machine executes the tx a run stopped at, `flush` writes the accounts
     the runs changed into the block state, and after it `refresh` reads back
     the accounts that tx wrote. So every tx sees the state it would see if
-    all of them ran one by one.
+    all of them ran one by one. A tx the plan has no transfer for (another
+    type, a failed stateless check) costs no kernel call, and a flush with
+    nothing run since the last one no scan of the table.
     """
 
-    __slots__ = ("_fee_min", "_keys", "_plan", "_slots", "_table", "_tx_ids")
+    __slots__ = ("_changed", "_fee_min", "_keys", "_plan", "_slots", "_table", "_tx_ids")
 
     def __init__(self, state: BlockState, wire: tuple[bytes, list[int]], eligible: bytes,
                  fee_min: int, tx_ids: list[bytes]) -> None:
@@ -299,11 +303,23 @@ class _TransferRuns:
         self._slots: dict[bytes, int] | None = None  # account key -> slot, made when needed
         self._fee_min = fee_min
         self._tx_ids = tx_ids
+        self._changed = False  # whether a run executed a tx since the last flush
+
+    @property
+    def empty(self) -> bool:
+        """Whether the block holds no transfer to run."""
+        return not self._keys
 
     def run(self, start: int, stop: int, room: int) -> tuple[int, int]:
         """Execute from `start` (at most `room` txs, none from `stop`): (the first tx not
         executed, the fees paid)."""
-        return accel.run_transfers(self._plan, self._table, start, stop, self._fee_min, room)
+        at = start * PLAN_BYTES
+        if self._plan[at : at + 4] == _NO_SENDER:  # not a transfer the kernel can run
+            return start, 0
+        done, fees = accel.run_transfers(self._plan, self._table, start, stop, self._fee_min,
+                                         room)
+        self._changed = self._changed or done > start
+        return done, fees
 
     def results(self, start: int, stop: int) -> list[TxResult]:
         """The results of txs start..stop - 1, executed by `run`: success, no events."""
@@ -311,6 +327,9 @@ class _TransferRuns:
 
     def flush(self, state: BlockState) -> None:
         """Write the accounts the runs changed since the last flush into `state`."""
+        if not self._changed:
+            return
+        self._changed = False
         slots, values = accel.take_dirty(self._table)
         writes, keys = state.writes, self._keys
         for at, slot in enumerate(slots):
@@ -524,7 +543,8 @@ class StateMachine:
         else:
             eligible = bytes([code == TX_OK and tx is not None
                               for code, tx in zip(codes, txs, strict=True)])
-        return _TransferRuns(state, wire, eligible, self.genesis.fee_min, tx_ids)
+        runs = _TransferRuns(state, wire, eligible, self.genesis.fee_min, tx_ids)
+        return None if runs.empty else runs
 
     def _execute_tx(self, state: BlockState, block: BlockContext, index: int, tx: Tx | None,
                     code: int, strict: bool, recorded: list[Tx], results: list[TxResult],

@@ -17,12 +17,15 @@ import functools
 from contextlib import ExitStack
 
 import pytest
+from chainmall import ext
 from chainmall.core.abci.types import Event
 from chainmall.core.block import make_block
 from chainmall.core.constants import TX_TYPE_TRANSFER, U64_MAX
 from chainmall.core.errors import ChainmallError, InvalidInput
 from chainmall.core.genesis import make_genesis
 from chainmall.core.keys import KeyPair
+from chainmall.core.state import machine as machine_module
+from chainmall.core.state import transfers
 from chainmall.core.state.accounts import account_key, encode_transfer, pack_account, unpack_account
 from chainmall.core.state.machine import StateMachine
 from chainmall.core.store import Store
@@ -149,15 +152,34 @@ def state_of(machine: StateMachine) -> tuple:
         return tuple(view.state_items()), machine.info(), view.receipts(machine.info()[0])
 
 
-@settings(max_examples=60, deadline=None,
+KERNEL = ext.load("_transfer")
+IMPLS = [
+    pytest.param(KERNEL, id="kernel", marks=pytest.mark.skipif(
+        KERNEL is None, reason="chainmall.ext._transfer is not built")),
+    pytest.param(transfers, id="reference"),
+]
+_FUNCTIONS = ("plan_transfers", "load_accounts", "run_transfers", "take_dirty", "set_account",
+              "success_results")
+
+
+def use(stack: ExitStack, impl) -> None:
+    """Run the machine's transfer runs on `impl` (the kernel or the reference)."""
+    patch = stack.enter_context(pytest.MonkeyPatch.context())
+    for name in _FUNCTIONS:
+        patch.setattr(machine_module.accel, name, getattr(impl, name))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(blocks=st.lists(st.lists(plans, max_size=14), min_size=1, max_size=3),
        junk_blocks=st.sets(st.integers(1, 3), max_size=1))
-def test_blocks_execute_the_same_with_and_without_runs(tmp_path_factory, blocks,
+def test_blocks_execute_the_same_with_and_without_runs(tmp_path_factory, impl, blocks,
                                                        junk_blocks) -> None:
     directory = tmp_path_factory.mktemp("runs")
     nonces: dict[int, int] = {}
     with ExitStack() as stack:
+        use(stack, impl)
         fast, slow = machines(stack, directory, "execute", junk_blocks)
         replay_fast, replay_slow = machines(stack, directory, "replay", junk_blocks)
         for height, block_plans in enumerate(blocks, start=1):
@@ -197,8 +219,6 @@ def test_an_inadmissible_tx_in_a_record_fails_the_same_way(tmp_path) -> None:
 def test_a_long_run_is_one_kernel_call(tmp_path, runs: bool, monkeypatch) -> None:
     """The point of the runs: a block of good transfers is executed by a few kernel calls,
     not tx by tx."""
-    from chainmall.core.state import machine as machine_module
-
     calls: list[int] = []
     real = machine_module.StateMachine._execute_tx
 
