@@ -24,9 +24,11 @@ COMETBFT_STAMP := $(TOOLS_BIN)/.cometbft-$(COMETBFT_VERSION)
 # Go from PATH, else where the official tarball installs it.
 GO ?= $(shell command -v go 2>/dev/null || { test -x /usr/local/go/bin/go && echo /usr/local/go/bin/go; })
 
+# The main job: a local node on a demo chain, fed the demo scenario through the RPC client,
+# then serving (its address printed) until Ctrl-C.
 run: setup
 	$(BIN)/chainmall doctor
-	$(BIN)/chainmall demo
+	$(BIN)/chainmall node demo
 
 setup: web $(VENV)/.installed
 

@@ -63,7 +63,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from benchutil import machine, verdict
+from benchutil import machine, progress, verdict
 from chainmall.core import accel
 from chainmall.core import block as block_module
 from chainmall.core import tx as tx_module
@@ -173,8 +173,9 @@ def prebuild(genesis_keys: list[KeyPair], directory: str) -> tuple[Any, list[byt
     rng = random.Random(20_261_125)
     nonces = [0] * len(genesis_keys)
     blocks: list[bytes] = []
-    with Store(os.path.join(directory, "build")) as store:
+    with Store(os.path.join(directory, "build")) as store, progress("apply") as bars:
         state = StateMachine(store, genesis)
+        bars("blocks signed and built", 0, BLOCKS)
         for height in range(1, BLOCKS + 1):
             txs = []
             for i in range(TXS_PER_BLOCK):
@@ -189,6 +190,7 @@ def prebuild(genesis_keys: list[KeyPair], directory: str) -> tuple[Any, list[byt
             state.finalize_block(block)
             state.commit()
             blocks.append(block.encode())
+            bars("blocks signed and built", height, BLOCKS)
     return genesis, blocks
 
 

@@ -50,7 +50,7 @@ from collections.abc import Iterator
 
 import lmdb
 import pytest
-from benchutil import machine, verdict
+from benchutil import machine, progress, verdict
 from chainmall.core.state.root import StateTree, TreeUpdate, build_tree
 
 MAX_EXP = int(os.environ.get("CHAINMALL_BENCH_ROOT_MAX_EXP", "6"))
@@ -197,12 +197,13 @@ def report() -> Iterator[None]:
 @pytest.mark.parametrize("n", SIZES)
 def test_block_update(benchmark, n: int) -> None:
     started = time.perf_counter()
-    base = build_tree({_key(i): _value(i, 0) for i in range(n)})
-    directory = tempfile.TemporaryDirectory(prefix="chainmall-bench-root-")
-    DIRECTORIES.append(directory)
-    env = lmdb.open(directory.name, map_size=2**40, sync=False, metasync=False, lock=False)
-    OPEN[n] = (env, base.root)
-    _write_nodes(env, base.new_nodes)
+    with progress("state_root").activity(f"building the state of {n:,} entries"):
+        base = build_tree({_key(i): _value(i, 0) for i in range(n)})
+        directory = tempfile.TemporaryDirectory(prefix="chainmall-bench-root-")
+        DIRECTORIES.append(directory)
+        env = lmdb.open(directory.name, map_size=2**40, sync=False, metasync=False, lock=False)
+        OPEN[n] = (env, base.root)
+        _write_nodes(env, base.new_nodes)
     build_seconds = time.perf_counter() - started
     base.new_nodes.clear()  # the nodes live in LMDB now
     RESULTS[n] = _measure(benchmark, env, n, base.root, build_seconds)

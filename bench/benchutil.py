@@ -1,12 +1,21 @@
-"""What every benchmark prints beside its figures: the machine and a target verdict."""
+"""What every benchmark prints beside its figures (the machine, a target verdict) and
+how it shows progress through long set-up work (cli/progress.py: a bar on a terminal,
+so with `pytest -s`; nothing when output is captured)."""
 
 from __future__ import annotations
 
 import os
 
 from chainmall.cli.doctor import cpu_model
+from chainmall.cli.progress import Progress
+from chainmall.cli.progress import progress as _progress
 
-__all__ = ["cpu_model", "machine", "usable_cores", "verdict"]
+__all__ = ["Progress", "cpu_model", "machine", "progress", "usable_cores", "verdict"]
+
+
+def progress(title: str) -> Progress:
+    """Progress bars for a benchmark's untimed set-up (never inside a timed region)."""
+    return _progress(f"bench {title}")
 
 
 def usable_cores() -> int:

@@ -2,7 +2,8 @@
 
 The layout, the writers' lock and opening or creating a ledger live in
 `core/datadir.py` (the node needs them too); they are re-exported here.
-The default data directory is `HOME/<chain id>/`.
+The default data directory is `HOME/<chain id>/`; a command that reads an
+existing chain, given no chain id, takes the only chain in HOME.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from chainmall.core.datadir import (
     create_data_dir,
     open_ledger,
 )
+from chainmall.core.errors import InvalidInput
 
 __all__ = [
     "DEFAULT_CHAIN_ID",
     "GENESIS_FILE",
     "LEDGER_DIR",
     "LOCK_FILE",
+    "chain_data_dir_options",
+    "chains_in",
     "check_layout",
     "create_data_dir",
     "data_dir_options",
@@ -52,6 +56,45 @@ def data_dir_options(function: F) -> F:
     )(function)
 
 
-def resolve_data_dir(home: Path, chain_id: str, data_dir: Path | None) -> Path:
-    """`data_dir`, else HOME/<chain id>."""
-    return data_dir if data_dir is not None else home / chain_id
+def chain_data_dir_options(function: F) -> F:
+    """`--chain-id` / `--data-dir` for a command that reads an existing chain.
+
+    Without either, the chain is the only one in HOME (so `chainmall db info`
+    works right after `chainmall demo`), else `local`.
+    """
+    function = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Node data directory [default: HOME/<chain-id>].",
+    )(function)
+    return click.option(
+        "--chain-id", default=None,
+        help=f"Chain id; names the default data directory [default: the only chain in HOME, "
+             f"else {DEFAULT_CHAIN_ID}].",
+    )(function)
+
+
+def chains_in(home: Path) -> list[str]:
+    """The chain ids that have a data directory (one holding a genesis file) in HOME, sorted."""
+    if not home.is_dir():
+        return []
+    return sorted(entry.name for entry in home.iterdir()  # ".x.new": one being created
+                  if not entry.name.startswith(".") and entry.is_dir()
+                  and (entry / GENESIS_FILE).is_file())
+
+
+def resolve_data_dir(home: Path, chain_id: str | None, data_dir: Path | None) -> Path:
+    """`data_dir`, else HOME/<chain id>; no chain id: the only chain in HOME, else `local`.
+
+    InvalidInput when HOME holds several chains and none was named.
+    """
+    if data_dir is not None:
+        return data_dir
+    if chain_id is None:
+        chains = chains_in(home)
+        if len(chains) > 1 and DEFAULT_CHAIN_ID not in chains:
+            raise InvalidInput(f"{home} holds several chains ({', '.join(chains)}): pick one "
+                               "with --chain-id")
+        chain_id = chains[0] if len(chains) == 1 else DEFAULT_CHAIN_ID
+    return home / chain_id

@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
-from chainmall.core.archive import check_store, export_chain, import_chain, read_archive_info
-from chainmall.core.errors import StoreAlreadyInitialised, StoreChainMismatch, StoreCorrupt
+from chainmall.core.archive import (
+    export_chain,
+    import_chain,
+    read_archive_info,
+    write_archive,
+)
+from chainmall.core.check import check_store
+from chainmall.core.errors import (
+    ChainmallError,
+    StoreAlreadyInitialised,
+    StoreChainMismatch,
+    StoreCorrupt,
+)
+from chainmall.core.store import Store
 
 from .context import Context
 from .crashguard import guard_ledger_reads
 from .datadir import (
     GENESIS_FILE,
     LEDGER_DIR,
+    chain_data_dir_options,
     create_data_dir,
     data_dir_options,
     open_ledger,
     resolve_data_dir,
 )
+
+STDOUT = "-"
 
 
 @click.group()
@@ -27,9 +43,9 @@ def db() -> None:
 
 
 @db.command()
-@data_dir_options
+@chain_data_dir_options
 @click.pass_obj
-def info(obj: Context, chain_id: str, data_dir: Path | None) -> None:
+def info(obj: Context, chain_id: str | None, data_dir: Path | None) -> None:
     """Chain id, tip height, app hash, tip block hash and map size."""
     directory = resolve_data_dir(obj.home, chain_id, data_dir)
     guard_ledger_reads(directory, "db info")
@@ -37,6 +53,7 @@ def info(obj: Context, chain_id: str, data_dir: Path | None) -> None:
     with store:
         tip = store.last()
         data = {
+            "data_dir": str(directory),
             "chain_id": tip.chain_id,
             "height": tip.height,
             "app_hash": tip.app_hash.hex(),
@@ -47,15 +64,21 @@ def info(obj: Context, chain_id: str, data_dir: Path | None) -> None:
 
 
 @db.command()
-@data_dir_options
+@chain_data_dir_options
 @click.pass_obj
-def check(obj: Context, chain_id: str, data_dir: Path | None) -> None:
-    """Re-verify every stored block, receipt and root by replaying from genesis."""
+def check(obj: Context, chain_id: str | None, data_dir: Path | None) -> None:
+    """Re-verify every stored block, receipt, root and tree node by replaying from genesis.
+
+    Lists every problem it finds (one line each, on stderr) and exits 1 if
+    there is any. Needs no free disk space: the replay runs in memory.
+    """
     directory = resolve_data_dir(obj.home, chain_id, data_dir)
     guard_ledger_reads(directory, "db check")
+    # Read-only, and no state machine: one reads the tip block when it starts, and a
+    # damaged tip block must not stop the check before it lists every problem.
     store, genesis, _ = open_ledger(directory, write=False)
-    with store:
-        height, problems = check_store(store, genesis)
+    with store, obj.progress("db check") as progress:
+        height, problems = check_store(store, genesis, progress)
     data = {"ok": not problems, "height": height, "problems": problems}
     if obj.json_output:
         obj.emit("", data)
@@ -72,17 +95,44 @@ def check(obj: Context, chain_id: str, data_dir: Path | None) -> None:
 
 
 @db.command(name="export")
-@data_dir_options
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@chain_data_dir_options
+@click.option("--force", is_flag=True, help="Replace FILE if it is an existing regular file.")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.pass_obj
-def export_command(obj: Context, chain_id: str, data_dir: Path | None, file: Path) -> None:
-    """Write the chain to FILE (an archive, docs/archive.md)."""
+def export_command(obj: Context, chain_id: str | None, data_dir: Path | None, force: bool,
+                   file: str) -> None:
+    """Write the chain to FILE (an archive, docs/archive.md); `-` is standard output.
+
+    A symlink's target is written; a device or pipe is streamed to; a
+    regular file is written through a temporary file and a rename, and an
+    existing one is replaced only with --force.
+    """
+    to_stdout = file == STDOUT or _is_standard_output(file)
+    if to_stdout and sys.stdout.isatty():
+        raise OSError("standard output is a terminal: an archive is binary, redirect it to a "
+                      "file or a pipe")
     directory = resolve_data_dir(obj.home, chain_id, data_dir)
     guard_ledger_reads(directory, "db export")
     store, genesis, _ = open_ledger(directory, write=False)
-    with store:
-        count = export_chain(store, genesis, file)
-    obj.emit(f"exported {count} blocks to {file}", {"file": str(file), "blocks": count})
+    with store, obj.progress("db export") as progress:
+        if to_stdout:  # through the open descriptor: its offset and append mode hold
+            out = sys.stdout.buffer
+            count = write_archive(store, genesis, out, progress)
+            out.flush()
+        else:
+            count = export_chain(store, genesis, file, force=force, progress=progress)
+    where = "standard output" if file == STDOUT else file
+    # When standard output carries the archive, the report goes to stderr.
+    obj.emit(f"exported {count} blocks to {where}", {"file": file, "blocks": count},
+             err=to_stdout)
+
+
+def _is_standard_output(file: str) -> bool:
+    """Whether `file` names the file this process's standard output is (/dev/stdout, ...)."""
+    try:
+        return os.path.samestat(os.stat(file), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError):
+        return False
 
 
 @db.command(name="import")
@@ -97,7 +147,8 @@ def import_command(obj: Context, chain_id: str, data_dir: Path | None, resume: b
     """Initialise a data directory from the archive FILE, replaying every block."""
     directory = resolve_data_dir(obj.home, chain_id, data_dir)
     guard_ledger_reads(directory, "db import")
-    archive = read_archive_info(file)  # trailer first: a bad file writes nothing
+    with obj.progress("db import") as progress:
+        archive = read_archive_info(file, progress)  # trailer first: a bad file writes nothing
     initialised = (directory / GENESIS_FILE).exists() or (directory / LEDGER_DIR).exists()
     if initialised and not resume:
         raise StoreAlreadyInitialised(f"{directory} is already initialised (to continue an "
@@ -112,7 +163,11 @@ def import_command(obj: Context, chain_id: str, data_dir: Path | None, resume: b
     # A replay failure keeps the verified blocks (the store is at the last good one);
     # `--resume` continues from there. A new directory resumes from height 0.
     with store:
-        height = import_chain(file, store, resume=True)
+        try:
+            with obj.progress("db import") as progress:
+                height = import_chain(file, store, resume=True, progress=progress)
+        except (ChainmallError, OSError, KeyboardInterrupt) as exc:
+            raise _stopped(exc, store, directory, file) from exc
         tip = store.last()
     obj.emit(
         f"imported {height} blocks of chain {tip.chain_id} into {directory}\n"
@@ -120,3 +175,19 @@ def import_command(obj: Context, chain_id: str, data_dir: Path | None, resume: b
         {"data_dir": str(directory), "chain_id": tip.chain_id, "height": height,
          "app_hash": tip.app_hash.hex(), "block_hash": tip.block_hash.hex()},
     )
+
+
+def _stopped(exc: BaseException, store: Store, directory: Path, file: Path) -> Exception:
+    """The error of an import that stopped: why, what the directory holds, how to go on."""
+    reason = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+    if isinstance(exc, KeyboardInterrupt):
+        reason = "interrupted"
+    try:
+        held = f"the blocks verified so far, up to height {store.last().height}"
+    except ChainmallError:
+        held = "no verified block"
+    message = (f"{reason}; {directory} holds {held}: `chainmall db import --resume "
+               f"--data-dir {directory} {file}` continues from there")
+    if isinstance(exc, ChainmallError):
+        return type(exc)(message)
+    return OSError(message)

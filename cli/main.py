@@ -1,13 +1,16 @@
 """The `chainmall` root command: global options, sub-command wiring, one-line errors.
 
-Every failure the user can cause ends as one line on stderr (`error: ...`)
-and a non-zero exit; `--debug` shows the traceback instead.
+Every failure ends as one line on stderr (`error: ...`) and a non-zero exit
+status: 1 for an error (bad input, a damaged store, a failed check), 2 for a
+usage error (an unknown command or option, a missing argument, an option
+value click refuses). `--debug` shows the traceback of an error instead.
+`--json` is accepted before the sub-command and after it.
 """
 
 from __future__ import annotations
 
-import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +18,45 @@ import click
 from chainmall.core.errors import ChainmallError
 
 from .chain import account, block, status, tx
-from .context import Context, package_version
+from .context import Context, default_home, package_version
 from .db import db
 from .demo import demo
 from .doctor import doctor
 from .keys import keys
 from .node import init
+from .node_cmd import node
+
+__all__ = ["EXIT_ERROR", "EXIT_USAGE", "cli", "default_home", "package_version"]
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2  # click's convention, kept: scripts can tell a typo from a failure
 
 
-def default_home() -> Path:
-    """`$CHAINMALL_HOME`, else `~/.chainmall`."""
-    return Path(os.environ.get("CHAINMALL_HOME") or Path.home() / ".chainmall")
+def _set_json(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    """`--json` given after a sub-command's name: switch the shared context to JSON."""
+    if value:
+        obj = ctx.find_object(Context)
+        if obj is not None:
+            obj.json_output = True
+
+
+def _accept_json(command: click.Command) -> None:
+    """Give `command` (and, for a group, every sub-command) its own `--json` flag."""
+    if not any("--json" in getattr(param, "opts", ()) for param in command.params):
+        command.params.append(click.Option(
+            ["--json"], is_flag=True, expose_value=False, is_eager=True, callback=_set_json,
+            help="Machine-readable JSON output (as the global --json)."))
+    if isinstance(command, click.Group):
+        for sub_command in command.commands.values():
+            _accept_json(sub_command)
 
 
 class ChainmallGroup(click.Group):
-    """A click group that turns expected failures into one-line errors."""
+    """A click group that turns every failure into one line on stderr."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        _accept_json(cmd)
+        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -43,6 +68,34 @@ class ChainmallGroup(click.Group):
             message = str(error) or type(error).__name__
             click.echo(f"error: {message.splitlines()[0]}", err=True)
             sys.exit(EXIT_ERROR)
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        """As click's, but a usage error is one line (`error: ...`, exit 2), not three."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as error:
+            hint = ""
+            if error.ctx is not None:
+                hint = f" (see `{error.ctx.command_path} --help`)"
+            message = _first_line(error.format_message()).rstrip(".")
+            click.echo(f"error: {message}{hint}", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as error:
+            click.echo(f"error: {_first_line(error.format_message())}", err=True)
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(EXIT_ERROR)
+        # click returns an `Exit` code (0 after --help or --version) or the command's value.
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _first_line(message: str) -> str:
+    return message.strip().splitlines()[0] if message.strip() else "usage error"
 
 
 @click.group(cls=ChainmallGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,6 +119,7 @@ cli.add_command(doctor)
 cli.add_command(demo)
 cli.add_command(init)
 cli.add_command(db)
+cli.add_command(node)
 for _command in (status, account, block, tx):  # talk to a node (cli/chain.py)
     cli.add_command(_command)
 

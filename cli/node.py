@@ -9,6 +9,7 @@ from chainmall.core.address import address_from_public_key, decode_address
 from chainmall.core.datadir import check_new_data_dir
 from chainmall.core.genesis import Genesis, load_genesis, make_genesis
 from chainmall.core.keystore import KeyStore
+from chainmall.core.node.config import CONFIG_FILE, config_template
 
 from .context import Context
 from .datadir import create_data_dir, data_dir_options, resolve_data_dir
@@ -84,12 +85,17 @@ def init(obj: Context, chain_id: str, data_dir: Path | None, genesis_path: Path 
     """
     directory = resolve_data_dir(obj.home, chain_id, data_dir)
     check_new_data_dir(directory)  # before any key is made: says what is there
+    progress = obj.progress("init")  # a large genesis takes a while: say so on a terminal
     if genesis_path is not None:
-        genesis = load_genesis(genesis_path)
+        with progress.activity("reading the genesis file"):
+            genesis = load_genesis(genesis_path)
     else:
         genesis = _new_genesis(obj, chain_id, validator_key, passphrase_file, balances,
                                fee_min, genesis_time_ms)
-    store, genesis, machine = create_data_dir(directory, genesis, command="init")
+    with progress.activity(f"writing the genesis state "
+                           f"({len(genesis.initial_balances)} accounts)"):
+        store, genesis, machine = create_data_dir(
+            directory, genesis, command="init", extra_files={CONFIG_FILE: config_template()})
     with store:
         height, app_hash = machine.info()
     data = {
@@ -100,9 +106,12 @@ def init(obj: Context, chain_id: str, data_dir: Path | None, genesis_path: Path 
         "app_hash": app_hash.hex(),
         "total_supply": genesis.total_supply,
         "validators": [v.public_key.hex() for v in genesis.validators],
+        "config": str(directory / CONFIG_FILE),
     }
     obj.emit(
         f"initialised chain {genesis.chain_id} in {directory}\n"
-        f"  genesis hash {data['genesis_hash']}\n  state root   {data['app_hash']}",
+        f"  genesis hash {data['genesis_hash']}\n  state root   {data['app_hash']}\n"
+        f"  node config  {data['config']} (then: chainmall node start --data-dir "
+        f"{directory})",
         data,
     )

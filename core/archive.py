@@ -9,7 +9,9 @@ holds only blocks this build has executed and whose roots matched.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import struct
 import tempfile
 from collections.abc import Iterator
@@ -32,15 +34,13 @@ from .constants import (
 from .errors import (
     DecodeError,
     InvalidBlock,
-    StorageError,
     StoreAlreadyInitialised,
     StoreCorrupt,
 )
 from .genesis import Genesis, parse_genesis
+from .progress import ProgressCallback, no_progress
 from .state.machine import CheckedTxs, StateMachine
 from .state.pipeline import checked_ahead
-from .state.receipts import decode_receipts, encode_receipts
-from .state.root import MemoryNodeStore, StateTree, value_hash
 from .store import Store
 
 _U32 = struct.Struct(">I")
@@ -48,6 +48,8 @@ _U64 = struct.Struct(">Q")
 _HEAD_BYTES = len(ARCHIVE_MAGIC) + _U32.size
 _TRAILER_BYTES = _U64.size + HASH_BYTES
 _FRAME_EXTRA_BYTES = _U32.size + HASH_BYTES
+_MIB = 1 << 20
+_DESCRIPTOR_ALIASES = ("/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/")
 
 assert len(ARCHIVE_MAGIC) == 8
 
@@ -67,55 +69,118 @@ def _genesis_text(genesis: Genesis) -> bytes:
     return json.dumps(genesis.to_json(), sort_keys=True, separators=(",", ":")).encode()
 
 
-def export_chain(store: Store, genesis: Genesis, path: str | os.PathLike[str]) -> int:
-    """Write the store's chain to `path` (temp file, fsync, rename); the block count.
+def write_archive(store: Store, genesis: Genesis, out: BinaryIO,
+                  progress: ProgressCallback = no_progress) -> int:
+    """Write the store's chain as an archive to the binary stream `out`; the block count.
 
     Everything is read from ONE read snapshot, so a concurrent commit cannot
-    mix two tips into one archive.
+    mix two tips into one archive. `out` is neither flushed nor closed.
+    Progress: "blocks".
     """
-    target = Path(path)
     genesis_bytes = _genesis_text(genesis)
     assert len(genesis_bytes) <= GENESIS_FILE_BYTES_MAX
-    fd, temp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp",
-                                     dir=target.parent if str(target.parent) else ".")
+    with store.reader() as view:
+        tip = view.last()
+        if tip.genesis_hash != genesis.hash():
+            raise StoreCorrupt("the store's genesis hash is not the given genesis's")
+        hasher = blake3.blake3()
+
+        def write(data: bytes) -> None:
+            hasher.update(data)
+            out.write(data)
+
+        root0 = view.root(0)
+        if root0 is None or len(root0) != HASH_BYTES:
+            raise StoreCorrupt("no state root stored for height 0")
+        write(ARCHIVE_MAGIC + _U32.pack(ARCHIVE_FORMAT_VERSION))
+        write(_U32.pack(len(genesis_bytes)) + genesis_bytes + root0)
+        progress("blocks", 0, tip.height)
+        for height in range(1, tip.height + 1):
+            block = view.block(height)
+            root = view.root(height)
+            if block is None or root is None or len(root) != HASH_BYTES:
+                raise StoreCorrupt(f"block or root {height} is missing below the tip")
+            if len(block) > BLOCK_BYTES_MAX:
+                raise StoreCorrupt(f"stored block {height} is over BLOCK_BYTES_MAX")
+            write(_U32.pack(len(block)) + block + root)
+            progress("blocks", height, tip.height)
+        write(_U64.pack(tip.height))
+        out.write(hasher.digest())
+    return tip.height
+
+
+def export_chain(store: Store, genesis: Genesis, path: str | os.PathLike[str], *,
+                 force: bool = False, progress: ProgressCallback = no_progress) -> int:
+    """Write the store's chain to the file `path` (docs/archive.md section 2); the block count.
+
+    * A symlink is followed: its target is written (a dangling one's target
+      is created), the link stays.
+    * A regular file is written through a temporary file beside it, fsynced
+      and renamed over it (then the directory is fsynced), so a failed
+      export leaves no partial archive and an old file intact. An existing
+      regular file is refused (FileExistsError) unless `force`.
+    * A device, a pipe, or an alias of an open descriptor (/dev/stdout,
+      /dev/fd/N, /proc/...) is opened and streamed to, never replaced; a
+      terminal is refused.
+
+    Every OSError names `path` as given, never a temporary name.
+    """
+    name = os.fspath(path)
     try:
-        with os.fdopen(fd, "wb") as out, store.reader() as view:
-            tip = view.last()
-            if tip.genesis_hash != genesis.hash():
-                raise StoreCorrupt("the store's genesis hash is not the given genesis's")
-            hasher = blake3.blake3()
+        if _streams(name):
+            with open(name, "wb") as out:
+                if out.isatty():
+                    raise OSError(f"{name} is a terminal: an archive is binary, write it to a "
+                                  "file or a pipe")
+                count = write_archive(store, genesis, out, progress)
+                out.flush()
+                if stat.S_ISREG(os.fstat(out.fileno()).st_mode):
+                    os.fsync(out.fileno())
+            return count
+        target = Path(os.path.realpath(name))
+        if target.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), name)
+        if target.exists() and not force:
+            raise FileExistsError(f"{name} exists: pass --force to replace it")
+        return _export_replacing(store, genesis, target, progress)
+    except OSError as exc:
+        if exc.errno is None or exc.filename == name:
+            raise
+        raise type(exc)(exc.errno, exc.strerror, name) from exc
 
-            def write(data: bytes) -> None:
-                hasher.update(data)
-                out.write(data)
 
-            root0 = view.root(0)
-            if root0 is None or len(root0) != HASH_BYTES:
-                raise StoreCorrupt("no state root stored for height 0")
-            write(ARCHIVE_MAGIC + _U32.pack(ARCHIVE_FORMAT_VERSION))
-            write(_U32.pack(len(genesis_bytes)) + genesis_bytes + root0)
-            for height in range(1, tip.height + 1):
-                block = view.block(height)
-                root = view.root(height)
-                if block is None or root is None or len(root) != HASH_BYTES:
-                    raise StoreCorrupt(f"block or root {height} is missing below the tip")
-                if len(block) > BLOCK_BYTES_MAX:
-                    raise StoreCorrupt(f"stored block {height} is over BLOCK_BYTES_MAX")
-                write(_U32.pack(len(block)) + block + root)
-            write(_U64.pack(tip.height))
-            out.write(hasher.digest())
+def _streams(name: str) -> bool:
+    """Whether `name` is written in place: an existing file that is neither regular nor a
+    directory, or an alias of an open descriptor (/dev/stdout, /dev/fd/N, /proc/...)."""
+    if os.path.abspath(name).startswith(_DESCRIPTOR_ALIASES):
+        return True
+    try:
+        mode = os.stat(name).st_mode  # follows symlinks
+    except FileNotFoundError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _export_replacing(store: Store, genesis: Genesis, target: Path,
+                      progress: ProgressCallback) -> int:
+    """Temp file beside `target`, fsync, rename over it, fsync the directory."""
+    directory = target.parent
+    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            count = write_archive(store, genesis, out, progress)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp_name, target)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
-    directory = os.open(target.parent if str(target.parent) else ".", os.O_RDONLY)
+    directory_fd = os.open(directory, os.O_RDONLY)
     try:
-        os.fsync(directory)
+        os.fsync(directory_fd)
     finally:
-        os.close(directory)
-    return tip.height
+        os.close(directory_fd)
+    return count
 
 
 def _read_exact(stream: BinaryIO, size: int, what: str) -> bytes:
@@ -125,10 +190,12 @@ def _read_exact(stream: BinaryIO, size: int, what: str) -> bytes:
     return data
 
 
-def read_archive_info(path: str | os.PathLike[str]) -> ArchiveInfo:
+def read_archive_info(path: str | os.PathLike[str],
+                      progress: ProgressCallback = no_progress) -> ArchiveInfo:
     """Check the magic, version, trailer count and hash; the genesis and block count.
 
     Reads the whole file once (streaming) to check the trailer hash.
+    Progress: "MiB" read.
     """
     source = Path(path)
     size = source.stat().st_size
@@ -144,12 +211,14 @@ def read_archive_info(path: str | os.PathLike[str]) -> ArchiveInfo:
                               f"{ARCHIVE_FORMAT_VERSION}")
         hasher = blake3.blake3(head)
         remaining = size - _HEAD_BYTES - HASH_BYTES
+        total_mib = -(-remaining // _MIB)
         while remaining:
             chunk = stream.read(min(remaining, ARCHIVE_READ_BYTES))
             if not chunk:
                 raise DecodeError("archive: file shrank while being read")
             hasher.update(chunk)
             remaining -= len(chunk)
+            progress("MiB", total_mib - remaining // _MIB, total_mib)
         if hasher.digest() != _read_exact(stream, HASH_BYTES, "the trailer"):
             raise DecodeError("archive: trailer hash mismatch (truncated or corrupted file)")
         stream.seek(size - _TRAILER_BYTES)
@@ -189,7 +258,8 @@ def _frames(path: Path, info: ArchiveInfo) -> Iterator[tuple[int, bytes, bytes]]
             raise DecodeError("archive: bytes between the last frame and the trailer")
 
 
-def import_chain(path: str | os.PathLike[str], store: Store, resume: bool = False) -> int:
+def import_chain(path: str | os.PathLike[str], store: Store, resume: bool = False,
+                 progress: ProgressCallback = no_progress) -> int:
     """Replay the archive at `path` into `store`; the imported height.
 
     The trailer is checked before anything is written. Each block goes
@@ -203,13 +273,14 @@ def import_chain(path: str | os.PathLike[str], store: Store, resume: bool = Fals
     prefix of the archive's chain (an import that stopped, for any reason)
     continues from its tip. Its genesis must be the archive's
     (StoreChainMismatch), and its tip block and root those the archive
-    records at that height (InvalidBlock).
+    records at that height (InvalidBlock). Progress: "MiB" (the trailer
+    check), then "blocks".
     """
     source = Path(path)
     if store.is_initialised() and not resume:
         raise StoreAlreadyInitialised(f"{store.path} already holds a chain; import needs an "
                                       "empty store (or resume)")
-    info = read_archive_info(source)
+    info = read_archive_info(source, progress)
     machine = StateMachine(store, info.genesis)
     height, app_hash = machine.info()
     if height > info.block_count:
@@ -233,12 +304,14 @@ def import_chain(path: str | os.PathLike[str], store: Store, resume: bool = Fals
             raise InvalidBlock(f"archive: frame {height} holds block {block.header.height}")
         return machine.check_block_txs(block)
 
+    progress("blocks", height, info.block_count)
     for (height, _, root), checked in checked_ahead(frames, prepare):
         result = machine.finalize_block(checked.block, checked)
         if result.app_hash != root:
             raise InvalidBlock(f"archive: block {height}: app hash {result.app_hash.hex()} is "
                                f"not the recorded root {root.hex()}")
         assert machine.commit() == height
+        progress("blocks", height, info.block_count)
     final_height, _ = machine.info()
     assert final_height == info.block_count
     return final_height
@@ -256,106 +329,3 @@ def _check_stored_prefix(store: Store, frames: Iterator[tuple[int, bytes, bytes]
                                        "archive's: another chain")
             return
     raise AssertionError("the archive has fewer frames than its trailer says")
-
-
-def check_store(store: Store, genesis: Genesis) -> tuple[int, list[str]]:
-    """Re-verify every stored block and root: (tip height, one line per problem).
-
-    Replays the chain from genesis into a temporary store and compares every
-    height's root with the stored one and the header's; checks the hash
-    chain, tx roots, the tx and block indexes, receipts, that no table holds
-    entries the chain does not account for (e.g. above the tip), and that the
-    stored state rebuilds to the tip's app hash.
-    """
-    problems: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="chainmall-check-") as temp, \
-            Store(Path(temp) / "ledger") as replay_store, store.reader() as view:
-        tip = view.last()
-        if tip.genesis_hash != genesis.hash():
-            problems.append("the store's genesis hash is not genesis.json's")
-            return tip.height, problems
-        replay: StateMachine | None = StateMachine(replay_store, genesis)
-        assert replay is not None
-        if view.root(0) != replay.info()[1]:
-            problems.append("height 0: stored root is not the genesis state root")
-        prev_hash = tip.genesis_hash
-        indexed_txs = 0
-        for height in range(1, tip.height + 1):
-            raw = view.block(height)
-            if raw is None:
-                problems.append(f"block {height}: not stored")
-                replay = None
-                continue
-            try:
-                block = decode_block(raw)
-            except DecodeError as exc:
-                problems.append(f"block {height}: does not decode: {exc}")
-                replay = None
-                continue
-            header = block.header
-            if header.height != height:
-                problems.append(f"block {height}: header says height {header.height}")
-            if header.prev_hash != prev_hash:
-                problems.append(f"block {height}: prev hash does not link to the previous block")
-            prev_hash = header.hash()
-            if view.height_of(prev_hash) != height:
-                problems.append(f"block {height}: block index does not map its hash here")
-            try:
-                block.check_tx_root()
-            except InvalidBlock as exc:
-                problems.append(f"block {height}: {exc}")
-            indexed_txs += len(block.txs)
-            for index, tx in enumerate(block.txs):
-                if view.tx_location(tx.tx_id) != (height, index):
-                    problems.append(f"block {height}: tx index does not map tx {index} here")
-                    break
-            receipts = view.receipts(height)
-            try:
-                codes = decode_receipts(receipts if receipts is not None else b"")
-                if len(codes) != header.tx_count:
-                    problems.append(f"block {height}: {len(codes)} receipts for "
-                                    f"{header.tx_count} txs")
-            except DecodeError as exc:
-                problems.append(f"block {height}: receipts do not decode: {exc}")
-            stored_root = view.root(height)
-            if stored_root != header.state_root:
-                problems.append(f"block {height}: stored root is not the header's state root")
-            if replay is not None:
-                try:
-                    result = replay.finalize_block(block)
-                    replay.commit()
-                except InvalidBlock as exc:
-                    problems.append(f"block {height}: replay refused it: {exc}")
-                    replay = None
-                    continue
-                if result.app_hash != stored_root:
-                    problems.append(f"block {height}: replayed root is not the stored root")
-                if encode_receipts([r.code for r in result.tx_results]) != receipts:
-                    problems.append(f"block {height}: stored receipts are not the replayed ones")
-        if prev_hash != tip.block_hash:
-            problems.append("meta's tip block hash is not the last block's hash")
-        if view.root(tip.height) != tip.app_hash:
-            problems.append("meta's tip app hash is not the stored root of the tip height")
-        items = dict(view.state_items())
-        # Entries beyond what the chain accounts for: stray keys (above the tip, or unindexed).
-        expected = {"blocks": tip.height, "block_index": tip.height, "receipts": tip.height,
-                    "roots": tip.height + 1, "tx_index": indexed_txs, "state": len(items)}
-        counts = view.entry_counts()
-        for name, count in expected.items():
-            if counts[name] != count:
-                problems.append(f"the {name} table holds {counts[name]} entries; the chain to "
-                                f"height {tip.height} accounts for {count}")
-        rebuilt = StateTree(MemoryNodeStore()).apply(items).root if items else None
-        if rebuilt != tip.app_hash:
-            problems.append("the stored state does not rebuild to the tip's app hash")
-        tree = StateTree(view, tip.app_hash)  # the stored nodes must prove every entry
-        for key, value in items.items():
-            try:
-                found = tree.get_value_hash(key)
-            except StorageError as exc:
-                problems.append(f"state tree: {exc}")
-                break
-            if found != value_hash(value):
-                problems.append(f"state tree: entry {key.hex()} is not under the tip's root")
-                break
-    return tip.height, problems

@@ -331,11 +331,8 @@ def decode_block(data: bytes | bytearray | memoryview) -> Block:
     end, wire, offsets = unframe_txs(raw, reader.position, tx_count)
     txs = None if end < 0 else decode_packed(wire, offsets)
     if txs is None:
-        wire_txs = reader.u16_sized_many(tx_count, "tx")
-        for index, wire_tx in enumerate(wire_txs):
-            if len(wire_tx) > TX_BYTES_MAX:
-                raise TxTooLarge(f"block: tx {index} is {len(wire_tx)} bytes, "
-                                 f"limit {TX_BYTES_MAX}")
+        # Each length prefix is checked against TX_BYTES_MAX before its bytes are read.
+        wire_txs = reader.u16_sized_many(tx_count, "tx", TX_BYTES_MAX, TxTooLarge)
     else:
         reader.skip_to(end)
     flag = reader.u8("commit flag")

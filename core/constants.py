@@ -94,11 +94,16 @@ STATE_LEAF_CONTEXT = "chainmall 2026-11 state leaf v1"
 STATE_NODE_CONTEXT = "chainmall 2026-11 state node v1"
 
 # --- storage ---------------------------------------------------------------
-STORE_FORMAT_VERSION = 2  # 2: staged tx_index and tree tables (core/store.py)
-STORE_MERGE_BLOCKS = 16  # staged entries move into their main tables every this many blocks
+# 2: staged tx_index and tree tables; 3: a second staging level, tree nodes stamped with
+# the height that wrote them, the stale-node index (core/store.py)
+STORE_FORMAT_VERSION = 3
+STORE_MERGE_BLOCKS = 16  # staged entries move into the middle level every this many blocks
+# The middle level moves into the main tables one key slice (a hash's first 4 bits) per
+# merge, so each entry reaches the main table within STORE_MERGE_BLOCKS * 16 blocks.
+STORE_FLUSH_SLICES = 16
 MAP_SIZE_BYTES_DEFAULT = 1 << 30  # 1 GiB; doubled on MapFullError
 MAP_SIZE_BYTES_MAX = 1 << 40  # 1 TiB: growth stops here
-STORE_DBS_MAX = 32  # named LMDB databases: the chain tables plus one per state table
+STORE_DBS_MAX = 128  # named LMDB databases: the chain tables plus one per state table (all ranges)
 STORE_READERS_MAX = 126  # LMDB reader slots (its default); sizes the lock file
 # An EIO from a write with at most this much space left is reported as a full disk:
 # LMDB reports a short write (the disk filled part-way through a page run) as EIO.
@@ -106,7 +111,7 @@ DISK_FULL_FREE_BYTES_MAX = 1 << 20
 DATA_DIR_LOCK_ATTEMPTS_MAX = 8  # tries to lock a data dir that is being replaced meanwhile
 
 # --- genesis ---------------------------------------------------------------
-GENESIS_VERSION = 1
+GENESIS_VERSION = 2  # 2: the mall section (core/genesis.py, docs/mall.md section 2)
 GENESIS_FILE_BYTES_MAX = 256 * 1024 * 1024
 GENESIS_BALANCES_MAX = 1_000_000
 GENESIS_VALIDATORS_MAX = 256  # == COMMIT_SIGNATURES_MAX
@@ -115,12 +120,132 @@ VALIDATOR_SET_CONTEXT = "chainmall 2026-11 validator set v1"
 # --- accounts and transfers ------------------------------------------------
 ACCOUNT_VERSION = 1
 FEE_POOL_VERSION = 1
+CREATOR_VERSION = 1
 TABLE_ACCOUNTS = 0x01
 TABLE_FEE_POOL = 0x02
-# Every state table: its id (a state key's first byte) and its LMDB database.
-# Domain tables (merchants, products, orders, ...) are added here.
-STATE_TABLES = {TABLE_ACCOUNTS: "accounts", TABLE_FEE_POOL: "fee_pool"}
+TABLE_CREATORS = 0x03  # who funded an account into existence (docs/state.md section 2)
 TX_TYPE_TRANSFER = 1
+
+# --- the mall (docs/mall.md) ---------------------------------------------------
+# State tables 0x10-0x2F; a key's first byte is its table id.
+TABLE_MALL_PARTIES = 0x10
+TABLE_MALL_ROLES = 0x11
+TABLE_MALL_POOL = 0x12
+TABLE_MALL_META = 0x13
+TABLE_MALL_CERTS = 0x14
+TABLE_MALL_PRODUCTS = 0x15
+TABLE_MALL_MERCHANT_PRODUCTS = 0x16
+TABLE_MALL_ITEMS = 0x17
+TABLE_MALL_ITEM_EVENTS = 0x18
+TABLE_MALL_EVENTS = 0x19
+TABLE_MALL_DECLARATIONS = 0x1A
+TABLE_MALL_HANDOVERS = 0x1B
+TABLE_MALL_ORDERS = 0x1C
+TABLE_MALL_ESCROWS = 0x1D
+TABLE_MALL_PARTY_ORDERS = 0x1E
+TABLE_MALL_DISPUTES = 0x1F
+TABLE_MALL_SEATS = 0x20
+TABLE_MALL_DEADLINES = 0x21
+TABLE_MALL_DRAWS = 0x22
+TABLE_MALL_TAX_RATES = 0x23
+TABLE_MALL_TAX_RECORDS = 0x24
+TABLE_MALL_CLOSED = 0x25
+MALL_TABLES = {
+    TABLE_MALL_PARTIES: "mall_parties",
+    TABLE_MALL_ROLES: "mall_roles",
+    TABLE_MALL_POOL: "mall_pool",
+    TABLE_MALL_META: "mall_meta",
+    TABLE_MALL_CERTS: "mall_certs",
+    TABLE_MALL_PRODUCTS: "mall_products",
+    TABLE_MALL_MERCHANT_PRODUCTS: "mall_merchant_products",
+    TABLE_MALL_ITEMS: "mall_items",
+    TABLE_MALL_ITEM_EVENTS: "mall_item_events",
+    TABLE_MALL_EVENTS: "mall_events",
+    TABLE_MALL_DECLARATIONS: "mall_declarations",
+    TABLE_MALL_HANDOVERS: "mall_handovers",
+    TABLE_MALL_ORDERS: "mall_orders",
+    TABLE_MALL_ESCROWS: "mall_escrows",
+    TABLE_MALL_PARTY_ORDERS: "mall_party_orders",
+    TABLE_MALL_DISPUTES: "mall_disputes",
+    TABLE_MALL_SEATS: "mall_seats",
+    TABLE_MALL_DEADLINES: "mall_deadlines",
+    TABLE_MALL_DRAWS: "mall_draws",
+    TABLE_MALL_TAX_RATES: "mall_tax_rates",
+    TABLE_MALL_TAX_RECORDS: "mall_tax_records",
+    TABLE_MALL_CLOSED: "mall_closed",
+}
+MALL_TABLE_ID_MIN = 0x10
+MALL_TABLE_ID_MAX = 0x2F
+# Tx types 0x0100-0x01FF.
+TX_MALL_PARTY_REGISTER = 0x0101
+TX_MALL_PARTY_UPDATE = 0x0102
+TX_MALL_PARTY_UNBOND = 0x0103
+TX_MALL_CERTIFY = 0x0110
+TX_MALL_REVOKE = 0x0111
+TX_MALL_PRODUCT_LIST = 0x0120
+TX_MALL_PRODUCT_UPDATE = 0x0121
+TX_MALL_PRODUCT_DELIST = 0x0122
+TX_MALL_TRACE_RECORD = 0x0130
+TX_MALL_TRACE_DECLARE_ERROR = 0x0131
+TX_MALL_HANDOVER_PROPOSE = 0x0138
+TX_MALL_HANDOVER_ACCEPT = 0x0139
+TX_MALL_HANDOVER_REJECT = 0x013A
+TX_MALL_HANDOVER_CANCEL = 0x013B
+TX_MALL_ORDER_PLACE = 0x0140
+TX_MALL_ORDER_CANCEL = 0x0141
+TX_MALL_ESCROW_DELIVER = 0x0150
+TX_MALL_ESCROW_CONFIRM = 0x0151
+TX_MALL_DISPUTE_OPEN = 0x0160
+TX_MALL_DISPUTE_EVIDENCE = 0x0161
+TX_MALL_DISPUTE_VOTE = 0x0162
+TX_MALL_TAX_RATE_SET = 0x0170
+MALL_TX_TYPE_MIN = 0x0100
+MALL_TX_TYPE_MAX = 0x01FF
+MALL_VERSION = 1  # first byte of every mall payload and mall state value
+BPS_DENOMINATOR = 10_000  # basis points: 10,000 = 100 %
+# Text fields (bytes of UTF-8 or ASCII, as docs/mall.md says per field).
+MALL_NAME_BYTES_MAX = 64
+MALL_BRAND_BYTES_MAX = 64
+MALL_TITLE_BYTES_MAX = 128
+MALL_CATEGORY_BYTES_MAX = 64
+JURISDICTION_BYTES_MAX = 16
+EPCIS_URI_BYTES_MAX = 128
+EPCIS_UOM_BYTES_MAX = 3
+EPCIS_ILMD_VALUE_BYTES_MAX = 64
+# Lists and bounds.
+EPCIS_EVENT_IDS_MAX = 32  # item and class ids named by one event, over all its lists
+EPCIS_BIZ_TRANSACTIONS_MAX = 8
+EPCIS_SOURCES_MAX = 4  # per source list and per destination list
+EPCIS_ILMD_FIELDS_MAX = 8
+EPCIS_CORRECTIVE_EVENTS_MAX = 8
+EPCIS_TZ_OFFSET_MINUTES_MAX = 14 * 60  # EPCIS: -14:00 .. +14:00
+EPCIS_TIME_MS_MAX = 253_402_250_399_999  # 9999-12-31T09:59:59.999Z: year 9999 in every offset
+AGGREGATION_DEPTH_MAX = 8  # containers inside containers
+PRODUCT_STOCK_MAX = 2**32 - 1
+ORDER_QUANTITY_MAX = 1_000_000
+SEALED_BOX_OVERHEAD_BYTES = 48  # X25519 ephemeral public key 32 + Poly1305 tag 16
+SEALED_ADDRESS_BYTES_MAX = 512
+EVIDENCE_MAX = 16  # evidence hashes per dispute
+PANEL_SEATS_MAX = 3
+DISPUTE_ROUNDS_MAX = 16  # the genesis value must not exceed it
+ARBITRATOR_POOL_MAX = 100_000
+DRAW_ATTEMPTS_MAX = 64  # random probes per seat before the ordered fallback walk
+DRAW_WALK_MAX = 1_024  # pool members the fallback walk looks at, at most
+CREATOR_HOPS_MAX = 2  # funding links followed when excluding arbitrators
+DEADLINES_PER_BLOCK_MAX = 10_000  # deadlines one block applies; the rest wait a block
+DRAWS_PER_BLOCK_MAX = 10_000
+MALL_CERTIFIERS_MAX = 64
+MALL_JURISDICTIONS_MAX = 256
+MALL_TIMEOUT_MS_MAX = 10 * 365 * 86_400_000  # ten years: deadlines stay far inside u64
+TRACE_EVENTS_MAX = 100_000  # events one trace query returns
+TRACE_ITEMS_MAX = 10_000  # items one trace query visits (transformation inputs)
+MALL_QUERY_ITEMS_MAX = 1_000  # entries a list query returns
+ADDRESS_TEXT_CACHE_ENTRIES = 1 << 16  # cm1... texts the mall keeps for event attributes
+DECODE_CACHE_ENTRIES = 1 << 12  # decoded mall values kept per kind (immutable objects)
+
+# Every state table: its id (a state key's first byte) and its LMDB database.
+STATE_TABLES = {TABLE_ACCOUNTS: "accounts", TABLE_FEE_POOL: "fee_pool",
+                TABLE_CREATORS: "creators", **MALL_TABLES}
 
 # --- receipts --------------------------------------------------------------
 RECEIPTS_VERSION = 1
@@ -130,7 +255,29 @@ ARCHIVE_MAGIC = b"CHMALLAR"
 ARCHIVE_FORMAT_VERSION = 1
 ARCHIVE_BLOCKS_MAX = 1 << 32  # bounds the trailer's count (u64 on the wire)
 ARCHIVE_READ_BYTES = 1 << 20  # streaming chunk for the trailer hash
+CHECK_PROBLEMS_MAX = 1_000  # problem lines `db check` lists; past it, one line counts the rest
 
+# --- the node (core/node/) -----------------------------------------------------
+# Defaults of config.toml's keys, and the largest value each may be set to.
+BLOCK_INTERVAL_MS_DEFAULT = 250  # a block every this many ms while txs wait
+BLOCK_INTERVAL_MS_MAX = 60_000
+MEMPOOL_TXS_DEFAULT = 100_000  # pending txs (all senders)
+MEMPOOL_TXS_MAX = 100_000  # <= half the signature cache: an admitted tx stays cached
+MEMPOOL_BYTES_DEFAULT = 64 * 1024 * 1024  # pending txs' wire bytes
+MEMPOOL_BYTES_MAX = 1 << 30
+MEMPOOL_SENDER_TXS_DEFAULT = 2_000  # pending txs of one sender
+ADMISSION_WINDOW_MS_DEFAULT = 2  # submits gathered into one batch of stateless checks
+ADMISSION_WINDOW_MS_MAX = 100
+ADMISSION_BATCH_TXS_MAX = 4_096  # txs per admission batch (one kernel call)
+ADMISSION_QUEUE_TXS_MAX = 65_536  # submits waiting for admission; more are refused
+FINAL_RESULTS_KEPT_MAX = 200_000  # recent final txs' results (with events) kept in memory
+SUBSCRIPTION_ITEMS_MAX = 4_096  # undelivered items per subscriber before it is ended
+# A node maps its ledger this large from the start (address space, not disk: the file
+# grows as written), so the map never has to grow under the node's reader threads.
+NODE_MAP_SIZE_BYTES = 1 << 38  # 256 GiB
+# Pruning: the state trees of the last N heights stay provable (0 keeps every height).
+PRUNE_RETAIN_HEIGHTS_DEFAULT = 10_000
+PRUNE_RETAIN_HEIGHTS_MAX = U32_MAX
 # --- ABCI socket server (docs/cometbft.md) -----------------------------------
 # The largest request CometBFT sends is a block (ProcessProposal, FinalizeBlock,
 # PrepareProposal's candidates) with its commit info and evidence: the block
@@ -180,7 +327,22 @@ assert set(CHAIN_ID_ALPHABET).isdisjoint(b"\x00")
 assert MAP_SIZE_BYTES_DEFAULT <= MAP_SIZE_BYTES_MAX
 assert GENESIS_VALIDATORS_MAX <= COMMIT_SIGNATURES_MAX
 assert TABLE_ACCOUNTS != TABLE_FEE_POOL
-assert 10 + len(STATE_TABLES) <= STORE_DBS_MAX
+
+assert len(set(STATE_TABLES.values())) == len(STATE_TABLES)
+assert all(MALL_TABLE_ID_MIN <= table <= MALL_TABLE_ID_MAX for table in MALL_TABLES)
+assert SEALED_BOX_OVERHEAD_BYTES < SEALED_ADDRESS_BYTES_MAX < TX_PAYLOAD_BYTES_MAX
+assert PANEL_SEATS_MAX == 3  # a panel is one seat or three (docs/mall.md section 9)
+assert EPCIS_EVENT_IDS_MAX * 2 <= 255  # list counts are u8
+assert 13 + len(STATE_TABLES) <= STORE_DBS_MAX
+assert STORE_FLUSH_SLICES == 16  # a slice is a key's first 4 bits (core/store.py)
+assert MAP_SIZE_BYTES_DEFAULT <= NODE_MAP_SIZE_BYTES <= MAP_SIZE_BYTES_MAX
+assert MEMPOOL_TXS_DEFAULT <= MEMPOOL_TXS_MAX <= SIGNATURE_CACHE_ENTRIES_MAX // 2
+assert MEMPOOL_BYTES_DEFAULT <= MEMPOOL_BYTES_MAX
+assert MEMPOOL_SENDER_TXS_DEFAULT <= MEMPOOL_TXS_DEFAULT
+assert ADMISSION_WINDOW_MS_DEFAULT <= ADMISSION_WINDOW_MS_MAX
+assert ADMISSION_BATCH_TXS_MAX <= BATCH_ITEMS_MAX
+assert BLOCK_INTERVAL_MS_DEFAULT <= BLOCK_INTERVAL_MS_MAX
+assert PRUNE_RETAIN_HEIGHTS_DEFAULT <= PRUNE_RETAIN_HEIGHTS_MAX
 assert BLOCK_BYTES_MAX < ABCI_REQUEST_BYTES_MAX
 assert STATE_PATH_BITS * HASH_BYTES < ABCI_QUERY_PROOF_BYTES_MAX
 assert TX_BYTES_MAX * 2 * RPC_BATCH_ITEMS_MAX <= RPC_FRAME_BYTES_MAX  # a batch of hex txs fits

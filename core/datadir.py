@@ -41,10 +41,10 @@ import secrets
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 from .dirlock import LOCK_FILE, WriterLock, lock_for_reading
 from .diskio import fsync_directory, writing
@@ -149,29 +149,34 @@ def _found(directory: Path, entries: list[str]) -> str:
 
 @overload
 def open_ledger(data_dir: str | os.PathLike[str], *, write: Literal[True],
-                command: str = ...) -> tuple[Store, Genesis, StateMachine]: ...
+                command: str = ..., store_options: Mapping[str, Any] | None = ...,
+                ) -> tuple[Store, Genesis, StateMachine]: ...
 
 
 @overload
 def open_ledger(data_dir: str | os.PathLike[str], *, write: Literal[False],
-                command: str = ...) -> tuple[Store, Genesis, None]: ...
+                command: str = ..., store_options: Mapping[str, Any] | None = ...,
+                ) -> tuple[Store, Genesis, None]: ...
 
 
 def open_ledger(data_dir: str | os.PathLike[str], *, write: bool,
-                command: str = "chainmall") -> tuple[Store, Genesis, StateMachine | None]:
+                command: str = "chainmall", store_options: Mapping[str, Any] | None = None,
+                ) -> tuple[Store, Genesis, StateMachine | None]:
     """The store and genesis of an initialised data directory, and its state machine.
 
     `write=False`: a read-only store and no machine; nothing in the directory
     is written. `write=True`: takes the writers' lock (named `command` for
-    whoever is refused) until the store is closed. Either way, a directory
-    that holds no chain is StoreNotInitialised, a damaged one DataDirDamaged
-    or StoreCorrupt (with how to recover), and a ledger of another chain
-    than genesis.json StoreChainMismatch.
+    whoever is refused) until the store is closed; `store_options` are more
+    `Store` arguments (a node's map size and pruning window). Either way, a
+    directory that holds no chain is StoreNotInitialised, a damaged one
+    DataDirDamaged or StoreCorrupt (with how to recover), and a ledger of
+    another chain than genesis.json StoreChainMismatch.
     """
     directory = Path(data_dir)
     if write:
         check_layout(directory)
-        return _open_for_writing(directory, WriterLock.acquire(directory, command))
+        return _open_for_writing(directory, WriterLock.acquire(directory, command),
+                                 store_options or {})
     return _open_for_reading(directory)
 
 
@@ -201,12 +206,15 @@ def _open_for_reading(directory: Path) -> tuple[Store, Genesis, None]:
     return store, genesis, None
 
 
-def _open_for_writing(directory: Path, lock: WriterLock) -> tuple[Store, Genesis, StateMachine]:
+def _open_for_writing(directory: Path, lock: WriterLock,
+                      store_options: Mapping[str, Any] | None = None,
+                      ) -> tuple[Store, Genesis, StateMachine]:
     try:
         check_layout(directory)
         genesis = load_genesis(directory / GENESIS_FILE)
         with _reported_as_damage(directory):
-            store = Store(directory / LEDGER_DIR, create=False, on_close=lock.release)
+            store = Store(directory / LEDGER_DIR, create=False, on_close=lock.release,
+                          **(store_options or {}))
     except BaseException:
         lock.release()
         raise
@@ -224,13 +232,16 @@ def _open_for_writing(directory: Path, lock: WriterLock) -> tuple[Store, Genesis
 
 def create_data_dir(data_dir: str | os.PathLike[str], genesis: Genesis, *, command: str,
                     replace_chain_id: str | None = None,
+                    extra_files: Mapping[str, str] | None = None,
                     ) -> tuple[Store, Genesis, StateMachine]:
     """Create a data directory holding `genesis` at height 0, atomically; open it for writing.
 
     The directory is built beside its target under a temporary name (genesis
     file, LOCK, ledger with the genesis state) and renamed into place, so a
     failure (a full disk, a crash) leaves no half-made target. The target
-    must not exist or be an empty directory; with `replace_chain_id`, an
+    must not exist or be an empty directory. `extra_files` (name -> text, e.g.
+    the node's commented config.toml) are written into it before the rename.
+    With `replace_chain_id`, an
     existing data directory whose genesis names that chain is replaced
     (under its writers' lock: DataDirInUse while another process writes it).
     Otherwise StoreAlreadyInitialised says what the target holds. The
@@ -241,7 +252,8 @@ def create_data_dir(data_dir: str | os.PathLike[str], genesis: Genesis, *, comma
         target = target.resolve()
     old_lock = _claim(target, command, replace_chain_id)
     try:
-        lock = _build_and_move(target, genesis, command, replacing=old_lock is not None)
+        lock = _build_and_move(target, genesis, command, replacing=old_lock is not None,
+                               extra_files=extra_files or {})
     finally:
         if old_lock is not None:
             old_lock.release()
@@ -292,7 +304,7 @@ def _directory_mode(target: Path) -> int:
 
 
 def _build_and_move(target: Path, genesis: Genesis, command: str,
-                    replacing: bool) -> WriterLock:
+                    replacing: bool, extra_files: Mapping[str, str]) -> WriterLock:
     parent = target.parent
     with writing(parent):
         parent.mkdir(parents=True, exist_ok=True)
@@ -305,6 +317,9 @@ def _build_and_move(target: Path, genesis: Genesis, command: str,
         write_genesis(temporary / GENESIS_FILE, genesis)
         with Store(temporary / LEDGER_DIR) as store:
             StateMachine(store, genesis)  # writes the genesis state: height 0
+        for name, text in sorted(extra_files.items()):
+            with writing(temporary / name):
+                (temporary / name).write_text(text, encoding="utf-8")
         with writing(temporary):
             fsync_directory(temporary)
         _move_into_place(temporary, target, replacing)

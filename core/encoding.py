@@ -132,8 +132,14 @@ class Reader:
             raise DecodeError(f"{self._what}: {field} is {length} bytes, limit {max_bytes}")
         return self._take(length, field)
 
-    def u16_sized_many(self, count: int, field: str = "item") -> list[bytes]:
-        """`count` byte strings, each after a u16 length prefix (limits are the caller's)."""
+    def u16_sized_many(self, count: int, field: str = "item", max_bytes: int = 0xFFFF,
+                       too_large: type[DecodeError] = DecodeError) -> list[bytes]:
+        """`count` byte strings, each after a u16 length prefix of at most `max_bytes`.
+
+        A prefix over `max_bytes` raises `too_large` (a DecodeError class)
+        before its bytes are looked at, so an over-long item is reported as
+        such even when fewer bytes follow.
+        """
         data, pos, size = self._data, self._pos, len(self._data)
         unpack = _U16.unpack_from
         items = []
@@ -142,6 +148,10 @@ class Reader:
                 self._pos = pos
                 self._take(2, f"{field} {index} length")  # raises: truncated
             (length,) = unpack(data, pos)
+            if length > max_bytes:
+                self._pos = pos
+                raise too_large(f"{self._what}: {field} {index} is {length} bytes, "
+                                f"limit {max_bytes}")
             end = pos + 2 + length
             if end > size:
                 self._pos = pos + 2

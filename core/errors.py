@@ -224,6 +224,270 @@ class StoreConflict(StorageError):
     code = 205
 
 
+# The mall's rules (docs/mall.md): receipt codes of failed mall txs.
+class MallRuleBroken(InvalidTx):
+    """A mall tx that breaks a mall rule (docs/mall.md)."""
+
+    code = 400
+
+
+class NotRegistered(MallRuleBroken):
+    """The sender or a named account is not a registered mall party."""
+
+    code = 401
+
+
+class PartyExists(MallRuleBroken):
+    """The account is already a registered party."""
+
+    code = 402
+
+
+class RoleMissing(MallRuleBroken):
+    """The party does not hold the role the tx needs."""
+
+    code = 403
+
+
+class BondTooLow(MallRuleBroken):
+    """The bond is below the minimum of the party's bonded roles."""
+
+    code = 404
+
+
+class NotCertifier(MallRuleBroken):
+    """The sender is not a certifier named in genesis."""
+
+    code = 405
+
+
+class NotTaxAuthority(MallRuleBroken):
+    """The sender is not the jurisdiction's tax authority."""
+
+    code = 406
+
+
+class CertificationMissing(MallRuleBroken):
+    """No active certification to revoke."""
+
+    code = 407
+
+
+class ProductNotFound(MallRuleBroken):
+    """No listing with that product id."""
+
+    code = 408
+
+
+class NotOwner(MallRuleBroken):
+    """The sender does not own the listing, event or proposal."""
+
+    code = 409
+
+
+class ProductDelisted(MallRuleBroken):
+    """The listing is delisted."""
+
+    code = 410
+
+
+class OutOfStock(MallRuleBroken):
+    """The listing's stock is below the quantity ordered."""
+
+    code = 411
+
+
+class PriceAboveLimit(MallRuleBroken):
+    """The unit price is above the buyer's limit."""
+
+    code = 412
+
+
+class ItemNotFound(MallRuleBroken):
+    """No item or class with that id has been recorded."""
+
+    code = 413
+
+
+class ItemExists(MallRuleBroken):
+    """The item id is already recorded (an ADD or output must be new)."""
+
+    code = 414
+
+
+class NotHolder(MallRuleBroken):
+    """The sender does not hold the item."""
+
+    code = 415
+
+
+class ItemPacked(MallRuleBroken):
+    """The item is packed in a container, or packing would break a rule."""
+
+    code = 416
+
+
+class EventNotFound(MallRuleBroken):
+    """No trace event with that id."""
+
+    code = 417
+
+
+class EventExists(MallRuleBroken):
+    """The same event (same id) is already recorded."""
+
+    code = 418
+
+
+class AlreadyDeclared(MallRuleBroken):
+    """The event has already been declared erroneous."""
+
+    code = 419
+
+
+class HandoverExists(MallRuleBroken):
+    """An open proposal for this item and receiver exists."""
+
+    code = 420
+
+
+class HandoverNotFound(MallRuleBroken):
+    """No open proposal for this item and receiver."""
+
+    code = 421
+
+
+class HandoverStale(MallRuleBroken):
+    """The proposer no longer holds the item."""
+
+    code = 422
+
+
+class OrderNotFound(MallRuleBroken):
+    """No order with that id."""
+
+    code = 423
+
+
+class WrongEscrowState(MallRuleBroken):
+    """The escrow is not in a state this transition starts from."""
+
+    code = 424
+
+
+class WrongParty(MallRuleBroken):
+    """The sender is not the party this transition must be signed by."""
+
+    code = 425
+
+
+class StepNotAllowed(MallRuleBroken):
+    """The sender's roles may not record this bizStep or event."""
+
+    code = 426
+
+
+class NotOnPanel(MallRuleBroken):
+    """The sender holds no seat on the dispute's current panel."""
+
+    code = 427
+
+
+class AlreadyVoted(MallRuleBroken):
+    """The arbitrator has already voted in this round."""
+
+    code = 428
+
+
+class TooMuchEvidence(MallRuleBroken):
+    """The dispute already holds EVIDENCE_MAX evidence hashes."""
+
+    code = 429
+
+
+class ObligationsOpen(MallRuleBroken):
+    """Open orders or panel seats forbid dropping the role or bond."""
+
+    code = 430
+
+
+class AmountOutOfRange(MallRuleBroken):
+    """An amount or count outside its allowed range."""
+
+    code = 431
+
+
+class SelfDealing(MallRuleBroken):
+    """A party may not trade with or hand over to itself."""
+
+    code = 432
+
+
+class UnknownJurisdiction(MallRuleBroken):
+    """No tax authority is named for the jurisdiction."""
+
+    code = 433
+
+
+class NotVoting(MallRuleBroken):
+    """The vote is not for the dispute's current round (or no panel is drawn yet)."""
+
+    code = 434
+
+
+class EpcisError(InvalidInput):
+    """An EPCIS document or event chainmall cannot import (the message says why)."""
+
+    code = 435
+# The node (core/node/): what its mempool refuses and what a running node cannot do.
+class NodeError(ChainmallError):
+    """The node cannot do what was asked (a mempool refusal, a stopping node)."""
+
+    code = 340
+
+
+class MempoolFull(NodeError):
+    """The mempool is full and the tx's fee does not beat the lowest pending one."""
+
+    code = 341
+
+
+class TxAlreadyPending(NodeError):
+    """The very same tx (same id) is already in the mempool."""
+
+    code = 342
+
+
+class NonceTaken(NodeError):
+    """Another pending tx of the same sender already has this nonce."""
+
+    code = 343
+
+
+class SenderLimit(NodeError):
+    """The sender has the most pending txs allowed, or the nonce is too far ahead."""
+
+    code = 344
+
+
+class NodeStopping(NodeError):
+    """The node is shutting down and takes no new work."""
+
+    code = 345
+
+
+class SubscriberLagged(NodeError):
+    """A subscriber fell too far behind; its subscription was ended."""
+
+    code = 347
+
+
+class InvalidConfig(InvalidInput):
+    """A node configuration value (file, flag or variable) that is unknown or out of range."""
+
+    code = 346
+
+
 class AbciError(NetworkError):
     """The ABCI connection to the consensus engine (CometBFT) failed."""
 

@@ -1,11 +1,16 @@
 """The genesis file: strict JSON loader, canonical binary encoding and hash, writer.
 
-File (JSON, every field required, no others):
+File (JSON, every field required, no others, except `mall`, which may be left
+out for a chain without mall configuration and then takes `MallGenesis()`):
 
     {"chain_id": str, "genesis_time_ms": int,
      "initial_balances": [{"address": "cm1...", "amount": int}],
      "validators": [{"public_key": hex32, "power": int}],
-     "params": {"fee_min": int}}
+     "params": {"fee_min": int},
+     "mall": {"certifiers": [{"address": "cm1...", "name": str}],
+              "tax_authorities": [{"jurisdiction": str, "address": "cm1...",
+                                   "rate_bps": int}],
+              "params": {<MallParams fields>: int}}}
 
 `genesis_hash` is BLAKE3 of the canonical binary encoding (docs/state.md),
 never of the JSON text, so reformatting the file does not change the chain.
@@ -17,18 +22,25 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .address import decode_address, encode_address
 from .constants import (
     ADDRESS_BYTES,
+    BPS_DENOMINATOR,
     CHAIN_ID_BYTES_MAX,
+    DISPUTE_ROUNDS_MAX,
     GENESIS_BALANCES_MAX,
     GENESIS_FILE_BYTES_MAX,
     GENESIS_VALIDATORS_MAX,
     GENESIS_VERSION,
+    JURISDICTION_BYTES_MAX,
+    MALL_CERTIFIERS_MAX,
+    MALL_JURISDICTIONS_MAX,
+    MALL_NAME_BYTES_MAX,
+    MALL_TIMEOUT_MS_MAX,
     PUBLIC_KEY_BYTES,
     U64_MAX,
     VALIDATOR_SET_CONTEXT,
@@ -51,6 +63,189 @@ class Validator:
 
 
 @dataclass(frozen=True, slots=True)
+class Certifier:
+    """A certifier named in genesis: it certifies merchants as official brand sellers."""
+
+    address: bytes
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaxAuthority:
+    """The tax authority of one jurisdiction and the rate it starts with (basis points)."""
+
+    jurisdiction: str
+    address: bytes
+    rate_bps: int
+
+
+# (name, encoded width in bytes, low, high): the mall's integer parameters, in
+# their canonical order. `high` None means the width's maximum.
+_MALL_PARAM_RULES: tuple[tuple[str, int, int, int | None], ...] = (
+    ("merchant_bond_min", 8, 0, None),
+    ("arbitrator_bond_min", 8, 1, None),
+    ("commission_bps", 2, 0, BPS_DENOMINATOR),
+    ("tax_rate_max_bps", 2, 0, BPS_DENOMINATOR),
+    ("ship_timeout_ms", 8, 1, MALL_TIMEOUT_MS_MAX),
+    ("delivery_timeout_ms", 8, 1, MALL_TIMEOUT_MS_MAX),
+    ("confirm_timeout_ms", 8, 1, MALL_TIMEOUT_MS_MAX),
+    ("ruling_timeout_ms", 8, 1, MALL_TIMEOUT_MS_MAX),
+    ("panel_threshold", 8, 0, None),
+    ("arbitration_fee_bps", 2, 0, BPS_DENOMINATOR),
+    ("slash_bps", 2, 0, BPS_DENOMINATOR),
+    ("dispute_rounds_max", 1, 1, DISPUTE_ROUNDS_MAX),
+    ("fallback_buyer_bps", 2, 0, BPS_DENOMINATOR),
+)
+_DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class MallParams:
+    """The mall's rule parameters (docs/mall.md section 2); integers only."""
+
+    merchant_bond_min: int = 1_000
+    arbitrator_bond_min: int = 1_000
+    commission_bps: int = 0
+    tax_rate_max_bps: int = 5_000
+    ship_timeout_ms: int = 7 * _DAY_MS
+    delivery_timeout_ms: int = 21 * _DAY_MS
+    confirm_timeout_ms: int = 7 * _DAY_MS
+    ruling_timeout_ms: int = 3 * _DAY_MS
+    panel_threshold: int = 100_000
+    arbitration_fee_bps: int = 200
+    slash_bps: int = 1_000
+    dispute_rounds_max: int = 3
+    fallback_buyer_bps: int = BPS_DENOMINATOR
+
+    def __post_init__(self) -> None:
+        for name, width, low, high in _MALL_PARAM_RULES:
+            top = (1 << (8 * width)) - 1 if high is None else high
+            value = getattr(self, name)
+            if type(value) is not int:
+                raise InvalidGenesis(f"mall.params.{name}: expected an integer, "
+                                     f"got {type(value).__name__}")
+            if not low <= value <= top:
+                raise InvalidGenesis(f"mall.params.{name}: {value} is outside [{low}, {top}]")
+        if self.commission_bps + self.tax_rate_max_bps > BPS_DENOMINATOR:
+            raise InvalidGenesis("mall.params: commission_bps + tax_rate_max_bps exceeds 10000")
+
+    def encode(self, writer: Writer) -> None:
+        """Each parameter at its width, in `_MALL_PARAM_RULES` order."""
+        for name, width, _, _ in _MALL_PARAM_RULES:
+            value = getattr(self, name)
+            {1: writer.u8, 2: writer.u16, 8: writer.u64}[width](value)
+
+
+@dataclass(frozen=True, slots=True)
+class MallGenesis:
+    """The mall section: certifiers (by address), tax authorities (by jurisdiction), params."""
+
+    certifiers: tuple[Certifier, ...] = ()
+    tax_authorities: tuple[TaxAuthority, ...] = ()
+    params: MallParams = field(default_factory=MallParams)
+
+    def __post_init__(self) -> None:
+        _check_mall(self)
+
+    def encode(self, writer: Writer) -> None:
+        """certifiers u16 count || (address || name u8-sized)*, authorities u16 count ||
+        (jurisdiction u8-sized || address || rate_bps u16)*, params."""
+        writer.u16(len(self.certifiers))
+        for certifier in self.certifiers:
+            writer.fixed(certifier.address, ADDRESS_BYTES)
+            writer.sized(certifier.name.encode("utf-8"), 1, MALL_NAME_BYTES_MAX)
+        writer.u16(len(self.tax_authorities))
+        for authority in self.tax_authorities:
+            writer.sized(authority.jurisdiction.encode("ascii"), 1, JURISDICTION_BYTES_MAX)
+            writer.fixed(authority.address, ADDRESS_BYTES).u16(authority.rate_bps)
+        self.params.encode(writer)
+
+    def certifier(self, address: bytes) -> Certifier | None:
+        """The certifier with `address`, None if it is not one."""
+        for certifier in self.certifiers:
+            if certifier.address == address:
+                return certifier
+        return None
+
+    def authority(self, jurisdiction: str) -> TaxAuthority | None:
+        """The tax authority of `jurisdiction`, None if none is named."""
+        for authority in self.tax_authorities:
+            if authority.jurisdiction == jurisdiction:
+                return authority
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """The file form of the section."""
+        return {
+            "certifiers": [{"address": encode_address(c.address), "name": c.name}
+                           for c in self.certifiers],
+            "tax_authorities": [{"jurisdiction": a.jurisdiction,
+                                 "address": encode_address(a.address),
+                                 "rate_bps": a.rate_bps} for a in self.tax_authorities],
+            "params": {f.name: getattr(self.params, f.name) for f in fields(MallParams)},
+        }
+
+
+_JURISDICTION_FIRST = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_JURISDICTION_REST = _JURISDICTION_FIRST | frozenset(b"0123456789-")
+
+
+def check_jurisdiction(text: object) -> str:
+    """A jurisdiction code (2-16 of A-Z, 0-9 and '-', starting with a letter), or ValueError."""
+    if not isinstance(text, str):
+        raise ValueError(f"expected a string, got {type(text).__name__}")
+    raw = text.encode("ascii", errors="replace")
+    if not 2 <= len(raw) <= JURISDICTION_BYTES_MAX:
+        raise ValueError(f"a jurisdiction is 2..{JURISDICTION_BYTES_MAX} characters")
+    if raw[0] not in _JURISDICTION_FIRST or not _JURISDICTION_REST.issuperset(raw):
+        raise ValueError(f"jurisdiction {text!r}: use A-Z, 0-9 and '-', starting with a letter")
+    return text
+
+
+def _check_mall(mall: MallGenesis) -> None:
+    """The mall section's rules (those that do not depend on the JSON form)."""
+    if not isinstance(mall.params, MallParams):
+        raise InvalidGenesis("mall.params: expected MallParams")
+    if len(mall.certifiers) > MALL_CERTIFIERS_MAX:
+        raise InvalidGenesis(f"mall.certifiers: more than {MALL_CERTIFIERS_MAX} certifiers")
+    previous = b""
+    for index, certifier in enumerate(mall.certifiers):
+        where = f"mall.certifiers[{index}]"
+        if not isinstance(certifier.address, bytes) or len(certifier.address) != ADDRESS_BYTES:
+            raise InvalidGenesis(f"{where}.address: not a {ADDRESS_BYTES}-byte address")
+        if certifier.address <= previous:
+            raise InvalidGenesis(f"{where}.address: certifiers must be unique and sorted "
+                                 "by address")
+        previous = certifier.address
+        name = certifier.name
+        if not isinstance(name, str) or not 1 <= len(name.encode("utf-8", "replace")) \
+                <= MALL_NAME_BYTES_MAX:
+            raise InvalidGenesis(f"{where}.name: 1..{MALL_NAME_BYTES_MAX} bytes of UTF-8")
+        if not name.isprintable():
+            raise InvalidGenesis(f"{where}.name: control characters are not allowed")
+    if len(mall.tax_authorities) > MALL_JURISDICTIONS_MAX:
+        raise InvalidGenesis(f"mall.tax_authorities: more than {MALL_JURISDICTIONS_MAX}")
+    previous_jurisdiction = b""
+    for index, authority in enumerate(mall.tax_authorities):
+        where = f"mall.tax_authorities[{index}]"
+        try:
+            check_jurisdiction(authority.jurisdiction)
+        except ValueError as exc:
+            raise InvalidGenesis(f"{where}.jurisdiction: {exc}") from None
+        raw = authority.jurisdiction.encode("ascii")
+        if raw <= previous_jurisdiction:
+            raise InvalidGenesis(f"{where}.jurisdiction: jurisdictions must be unique and "
+                                 "sorted")
+        previous_jurisdiction = raw
+        if not isinstance(authority.address, bytes) or len(authority.address) != ADDRESS_BYTES:
+            raise InvalidGenesis(f"{where}.address: not a {ADDRESS_BYTES}-byte address")
+        rate = authority.rate_bps
+        if type(rate) is not int or not 0 <= rate <= mall.params.tax_rate_max_bps:
+            raise InvalidGenesis(f"{where}.rate_bps: {rate!r} is outside "
+                                 f"[0, tax_rate_max_bps = {mall.params.tax_rate_max_bps}]")
+
+
+@dataclass(frozen=True, slots=True)
 class Genesis:
     """A checked genesis: balances sorted by address, validators in file order."""
 
@@ -59,6 +254,7 @@ class Genesis:
     initial_balances: tuple[tuple[bytes, int], ...]
     validators: tuple[Validator, ...]
     fee_min: int
+    mall: MallGenesis = field(default_factory=MallGenesis)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -69,7 +265,7 @@ class Genesis:
         return sum(amount for _, amount in self.initial_balances)
 
     def encode(self) -> bytes:
-        """Canonical bytes: version, chain id, time, balances, validators, params."""
+        """Canonical bytes: version, chain id, time, balances, validators, params, mall."""
         writer = Writer().u8(GENESIS_VERSION)
         writer.sized(self.chain_id.encode("ascii"), 1, CHAIN_ID_BYTES_MAX)
         writer.u64(self.genesis_time_ms).u32(len(self.initial_balances))
@@ -77,6 +273,7 @@ class Genesis:
             writer.fixed(address, ADDRESS_BYTES).u64(amount)
         writer.raw(encode_validators(self.validators))
         writer.u64(self.fee_min)
+        self.mall.encode(writer)
         return writer.getvalue()
 
     def hash(self) -> bytes:
@@ -101,6 +298,7 @@ class Genesis:
                 {"public_key": v.public_key.hex(), "power": v.power} for v in self.validators
             ],
             "params": {"fee_min": self.fee_min},
+            "mall": self.mall.to_json(),
         }
 
 
@@ -146,6 +344,8 @@ def _check(genesis: Genesis) -> None:
         total += _u64(f"{field}.amount", amount)
         if total > U64_MAX:
             raise InvalidGenesis("initial_balances: total supply exceeds 2^64 - 1")
+    if not isinstance(genesis.mall, MallGenesis):
+        raise InvalidGenesis("mall: expected a MallGenesis")
     if not genesis.validators:
         raise InvalidGenesis("validators: the validator set is empty")
     if len(genesis.validators) > GENESIS_VALIDATORS_MAX:
@@ -171,8 +371,12 @@ def make_genesis(
     validators: Iterable[tuple[bytes, int] | Validator],
     genesis_time_ms: int = 0,
     fee_min: int = 0,
+    mall: MallGenesis | None = None,
 ) -> Genesis:
-    """A checked Genesis; addresses as bytes or `cm1...` text, any order (sorted here)."""
+    """A checked Genesis; addresses as bytes or `cm1...` text, any order (sorted here).
+
+    `mall` None: the default mall section (no certifiers or tax authorities).
+    """
     entries: list[tuple[bytes, int]] = []
     for index, (address, amount) in enumerate(balances):
         if isinstance(address, str):
@@ -180,7 +384,30 @@ def make_genesis(
         entries.append((address, amount))
     entries.sort(key=lambda entry: entry[0])
     vals = tuple(v if isinstance(v, Validator) else Validator(v[0], v[1]) for v in validators)
-    return Genesis(chain_id, genesis_time_ms, tuple(entries), vals, fee_min)
+    return Genesis(chain_id, genesis_time_ms, tuple(entries), vals, fee_min,
+                   MallGenesis() if mall is None else mall)
+
+
+def make_mall(
+    certifiers: Iterable[tuple[bytes | str, str]] = (),
+    tax_authorities: Iterable[tuple[str, bytes | str, int]] = (),
+    params: MallParams | None = None,
+) -> MallGenesis:
+    """A checked mall section; addresses as bytes or `cm1...` text, any order (sorted here)."""
+    named = []
+    for index, (address, name) in enumerate(certifiers):
+        if isinstance(address, str):
+            address = _address(f"mall.certifiers[{index}].address", address)
+        named.append(Certifier(address, name))
+    named.sort(key=lambda certifier: certifier.address)
+    authorities = []
+    for index, (jurisdiction, address, rate_bps) in enumerate(tax_authorities):
+        if isinstance(address, str):
+            address = _address(f"mall.tax_authorities[{index}].address", address)
+        authorities.append(TaxAuthority(jurisdiction, address, rate_bps))
+    authorities.sort(key=lambda authority: str(authority.jurisdiction))
+    return MallGenesis(tuple(named), tuple(authorities),
+                       MallParams() if params is None else params)
 
 
 def _address(field: str, text: object) -> bytes:
@@ -237,8 +464,10 @@ def parse_genesis(text: str | bytes) -> Genesis:
     except RecursionError:  # the C scanner counts nesting against the recursion limit
         raise InvalidGenesis("genesis: not valid JSON: arrays or objects nested too "
                              "deeply") from None
-    top = _object("genesis", data,
-                  ("chain_id", "genesis_time_ms", "initial_balances", "validators", "params"))
+    if isinstance(data, dict) and "mall" not in data:
+        data = {**data, "mall": None}  # the one optional field: default section
+    top = _object("genesis", data, ("chain_id", "genesis_time_ms", "initial_balances",
+                                    "validators", "params", "mall"))
     if not isinstance(top["chain_id"], str):
         raise InvalidGenesis("chain_id: expected a string")
     params = _object("params", top["params"], ("fee_min",))
@@ -268,7 +497,44 @@ def parse_genesis(text: str | bytes) -> Genesis:
         validators.append(Validator(key, _u64(f"{field}.power", entry["power"], positive=True)))
     return make_genesis(top["chain_id"], balances, validators,
                         genesis_time_ms=_u64("genesis_time_ms", top["genesis_time_ms"]),
-                        fee_min=_u64("params.fee_min", params["fee_min"]))
+                        fee_min=_u64("params.fee_min", params["fee_min"]),
+                        mall=None if top["mall"] is None else _parse_mall(top["mall"]))
+
+
+def _parse_mall(value: object) -> MallGenesis:
+    """The mall section from its JSON form (InvalidGenesis naming the field on any fault)."""
+    section = _object("mall", value, ("certifiers", "tax_authorities", "params"))
+    certifiers: list[tuple[bytes, str]] = []
+    seen: set[bytes] = set()
+    for index, item in enumerate(_list("mall.certifiers", section["certifiers"])):
+        where = f"mall.certifiers[{index}]"
+        entry = _object(where, item, ("address", "name"))
+        address = _address(f"{where}.address", entry["address"])
+        if address in seen:
+            raise InvalidGenesis(f"{where}.address: duplicate certifier {entry['address']}")
+        seen.add(address)
+        if not isinstance(entry["name"], str):
+            raise InvalidGenesis(f"{where}.name: expected a string")
+        certifiers.append((address, entry["name"]))
+    authorities: list[tuple[str, bytes, int]] = []
+    jurisdictions: set[str] = set()
+    for index, item in enumerate(_list("mall.tax_authorities", section["tax_authorities"])):
+        where = f"mall.tax_authorities[{index}]"
+        entry = _object(where, item, ("jurisdiction", "address", "rate_bps"))
+        try:
+            jurisdiction = check_jurisdiction(entry["jurisdiction"])
+        except ValueError as exc:
+            raise InvalidGenesis(f"{where}.jurisdiction: {exc}") from None
+        if jurisdiction in jurisdictions:
+            raise InvalidGenesis(f"{where}.jurisdiction: duplicate jurisdiction {jurisdiction}")
+        jurisdictions.add(jurisdiction)
+        rate = entry["rate_bps"]
+        if type(rate) is not int:
+            raise InvalidGenesis(f"{where}.rate_bps: expected an integer")
+        authorities.append((jurisdiction, _address(f"{where}.address", entry["address"]), rate))
+    names = tuple(f.name for f in fields(MallParams))
+    params = _object("mall.params", section["params"], names)
+    return make_mall(certifiers, authorities, MallParams(**params))
 
 
 def load_genesis(path: str | os.PathLike[str]) -> Genesis:

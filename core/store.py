@@ -14,17 +14,33 @@ scans: heights are u64 big-endian, state keys are table id || id):
     accounts, fee_pool, ...
                  state key -> value, one database per state table (STATE_TABLES:
                  a key's first byte is its table id, so a table is also a key range)
-    tree         state tree node hash -> node bytes (core/state/root/)
-    tx_index_recent, tree_recent
-                 the same entries, staged: see "Staged tables" below
+    tree         state tree node hash -> node bytes || u64 height that wrote it
+    tx_index_recent, tx_index_mid, tree_recent, tree_mid
+                 the same entries, staged in two levels: see "Staged tables"
+    tree_stale   nibble u8 || height u64 || node hash -> b"": the tree nodes that
+                 block made stale (only while pruning: see "Pruning")
 
 Staged tables: tx ids and node hashes are random keys, and each block adds
 ~10^4 of them. Inserted straight into a large B-tree, nearly every insert
 dirties another leaf page, so a block's commit writes (and fsyncs) a number
 of pages that grows with the chain. So each block writes them into a small
-`<table>_recent` database, and every STORE_MERGE_BLOCKS blocks that block's
-transaction moves the staged entries into the main table in key order (one
-pass over it) and empties the staging table. Reads look in both.
+`<table>_recent` database; every STORE_MERGE_BLOCKS blocks that block's
+transaction moves them, in key order, into the middle level `<table>_mid`
+and empties `_recent`, then moves one key slice of `_mid` (the keys whose
+first 4 bits are the merge number mod 16) into the main table. A merge thus
+touches at most the middle level (bounded by ~256 blocks of entries) and
+1/16 of the main table, whatever the chain's length. Reads look in all
+three levels, newest first.
+
+Pruning (`retain_heights` > 0): `StateTree.apply` names the nodes a block
+made stale; the commit records them in `tree_stale` under the node hash's
+first 4 bits. When a merge moves slice n to the main table, it first takes
+slice n's records of heights <= tip - retain_heights and deletes each node,
+unless the node was written again after it became stale (its newest stamp is
+higher: a value that came back re-creates the same node), then forgets the
+records. So the trees of the last `retain_heights` heights stay whole.
+`meta`'s `pruned_height` is the highest height pruned up to: every tree at
+that height or above is whole (what `db check` holds older trees to is less).
 
 Crash safety: `init_genesis` and `commit_block` each write everything in ONE
 LMDB write transaction, opened with `sync=True`, so after a crash the store
@@ -64,9 +80,11 @@ from .constants import (
     PROTOCOL_VERSION,
     STATE_TABLES,
     STORE_DBS_MAX,
+    STORE_FLUSH_SLICES,
     STORE_FORMAT_VERSION,
     STORE_MERGE_BLOCKS,
     STORE_READERS_MAX,
+    U32_MAX,
     U64_MAX,
 )
 from .diskio import disk_full
@@ -91,9 +109,14 @@ _LOCK_FILE_BYTES = 64 * (STORE_READERS_MAX + 2)
 _CORRUPTION = (lmdb.CorruptedError, lmdb.PageNotFoundError, lmdb.InvalidError,
                lmdb.BadTxnError, lmdb.PanicError)
 
-_STAGED = {"tx_index": "tx_index_recent", "tree": "tree_recent"}  # main -> staging table
+# Main table -> its staging levels, newest first (see "Staged tables").
+_LEVELS = {"tx_index": ("tx_index_recent", "tx_index_mid"), "tree": ("tree_recent", "tree_mid")}
+STALE_DB = "tree_stale"
+NODE_STAMP_BYTES = 8  # a stored node ends with the u64 height that wrote it
+_NIBBLES = tuple(bytes([n]) for n in range(STORE_FLUSH_SLICES))  # a stale record's first byte
 _DB_NAMES = ("meta", "blocks", "block_index", "tx_index", "receipts", "roots", "tree",
-             *_STAGED.values(), *STATE_TABLES.values())
+             *(name for levels in _LEVELS.values() for name in levels), STALE_DB,
+             *STATE_TABLES.values())
 _STATE_DB_NAMES = tuple(STATE_TABLES[table] for table in sorted(STATE_TABLES))  # key order
 
 _U64 = struct.Struct(">Q")
@@ -107,6 +130,9 @@ META_LAST_APP_HASH = b"last_app_hash"
 META_LAST_BLOCK_HASH = b"last_block_hash"
 META_FORMAT_VERSION = b"format_version"
 META_PROTOCOL_VERSION = b"protocol_version"
+# The highest height up to which stale nodes were pruned (absent: none): every state
+# tree at this height or above is whole ("Pruning").
+META_PRUNED_HEIGHT = b"pruned_height"
 
 
 def height_key(height: int) -> bytes:
@@ -152,6 +178,7 @@ class BlockCommit:
     app_hash: bytes
     state_changes: Mapping[bytes, bytes | None]
     new_nodes: Mapping[bytes, bytes]
+    stale_nodes: Sequence[bytes] = ()
 
 
 class StoreView:
@@ -174,13 +201,24 @@ class StoreView:
         """The committed value of a state key, None if absent."""
         return self._get(state_table(key), key)
 
-    def _get_staged(self, table: str, key: bytes) -> bytes | None:
-        value = self._get(_STAGED[table], key)
-        return self._get(table, key) if value is None else value
+    def _get_leveled(self, table: str, key: bytes) -> bytes | None:
+        """`key`'s value in a staged table: its newest level that has it."""
+        dbs, txn = self._dbs, self._txn
+        recent, mid = _LEVELS[table]
+        try:
+            value = txn.get(key, db=dbs[recent])
+            if value is None:
+                value = txn.get(key, db=dbs[mid])
+                if value is None:
+                    value = txn.get(key, db=dbs[table])
+        except lmdb.Error as exc:
+            raise read_error(exc, self._path) from exc
+        return value
 
     def get_node(self, node_hash: bytes) -> bytes | None:
         """A state tree node by hash (NodeReader)."""
-        return self._get_staged("tree", node_hash)
+        value = self._get_leveled("tree", node_hash)
+        return None if value is None else value[:-NODE_STAMP_BYTES]
 
     def block(self, height: int) -> bytes | None:
         """The canonical bytes of the block at `height`, None if not stored."""
@@ -193,7 +231,7 @@ class StoreView:
 
     def tx_location(self, tx_id: bytes) -> tuple[int, int] | None:
         """(height, index in block) of a committed tx id, None if unknown."""
-        raw = self._get_staged("tx_index", tx_id)
+        raw = self._get_leveled("tx_index", tx_id)
         if raw is None:
             return None
         if len(raw) != TX_LOCATION_BYTES:
@@ -237,14 +275,40 @@ class StoreView:
         except lmdb.Error as exc:
             raise read_error(exc, self._path) from exc
 
+    def node_hashes(self) -> Iterator[bytes]:
+        """Every stored tree node hash: the main table's, then each staging level's, each
+        in key order (a hash re-put between two merges is in several, and comes again)."""
+        try:
+            for name in ("tree", *_LEVELS["tree"]):
+                with self._txn.cursor(db=self._dbs[name]) as cursor:
+                    yield from cursor.iternext(keys=True, values=False)
+        except lmdb.Error as exc:
+            raise read_error(exc, self._path) from exc
+
+    def stale_node_hashes(self) -> Iterator[bytes]:
+        """The tree nodes recorded stale and not pruned yet (pruning only), in record order."""
+        try:
+            with self._txn.cursor(db=self._dbs[STALE_DB]) as cursor:
+                for key in cursor.iternext(keys=True, values=False):
+                    yield key[9:]
+        except lmdb.Error as exc:
+            raise read_error(exc, self._path) from exc
+
+    def pruned_height(self) -> int:
+        """The height up to which stale tree nodes were pruned (0: none): the state trees
+        of this height and above are whole, older ones may miss pruned nodes."""
+        raw = self._get("meta", META_PRUNED_HEIGHT)
+        return 0 if raw is None else _U64.unpack(raw)[0]
+
     def entry_counts(self) -> dict[str, int]:
         """How many entries each table holds (a staged table: with its staging part)."""
         try:
             counts = {name: self._txn.stat(db)["entries"] for name, db in self._dbs.items()}
         except lmdb.Error as exc:
             raise read_error(exc, self._path) from exc
-        for table, staging in _STAGED.items():
-            counts[table] += counts.pop(staging)
+        for table, levels in _LEVELS.items():
+            for level in levels:
+                counts[table] += counts.pop(level)
         counts["state"] = sum(counts.pop(name) for name in _STATE_DB_NAMES)
         return counts
 
@@ -353,11 +417,16 @@ class Store:
     def __init__(self, path: str | os.PathLike[str],
                  map_size_bytes: int = MAP_SIZE_BYTES_DEFAULT, *, readonly: bool = False,
                  lmdb_lock: bool = True, create: bool = True,
-                 on_close: Callable[[], None] | None = None) -> None:
+                 on_close: Callable[[], None] | None = None, retain_heights: int = 0) -> None:
         if not 0 < map_size_bytes <= MAP_SIZE_BYTES_MAX:
             raise ValueError(f"map size must be in (0, {MAP_SIZE_BYTES_MAX}], got {map_size_bytes}")
         if not (lmdb_lock or readonly):
             raise ValueError("only a read-only store may open without LMDB's lock")
+        if type(retain_heights) is not int or not 0 <= retain_heights <= U32_MAX:
+            raise ValueError(f"retain_heights must be in [0, {U32_MAX}], got {retain_heights!r}")
+        # Pruning: keep the state trees of the last `retain_heights` heights (0: all of them).
+        self.retain_heights = retain_heights
+        self.pruned_nodes = 0  # tree nodes this Store deleted (for tests and benchmarks)
         self.path = Path(path)
         self.readonly = readonly
         data_file = self.path / DATA_FILE
@@ -504,8 +573,9 @@ class Store:
                 raise StoreAlreadyInitialised(f"data directory {self.path} already holds a chain")
             for key in sorted(state):
                 txn.put(key, state[key], db=dbs[state_table(key)])
+            stamp = height_key(0)
             for node_hash, node in new_nodes.items():
-                txn.put(node_hash, node, db=dbs["tree"])
+                txn.put(node_hash, node + stamp, db=dbs["tree"])
             txn.put(height_key(0), app_hash, db=dbs["roots"])
             meta = dbs["meta"]
             txn.put(META_FORMAT_VERSION, _U32.pack(STORE_FORMAT_VERSION), db=meta)
@@ -518,19 +588,58 @@ class Store:
 
         self._write(body)
 
-    def _merge_staged(self, txn: lmdb.Transaction) -> None:
-        """Move every staged entry into its main table, in key order; empty the staging."""
-        for table, staging in _STAGED.items():
-            source = self._dbs[staging]
-            staged = txn.stat(source)["entries"]
-            # A tx id is indexed once; a node hash names one content, so a re-put is harmless.
-            overwrite = table == "tree"
-            _, added = txn.cursor(self._dbs[table]).putmulti(
-                txn.cursor(source).iternext(), overwrite=overwrite)
-            if not overwrite and added != staged:
-                raise StoreCorrupt(f"{table}: {staged - added} staged entries were already there")
-            txn.drop(source, delete=False)
+    def _merge_levels(self, txn: lmdb.Transaction, height: int) -> None:
+        """Every STORE_MERGE_BLOCKS blocks: `_recent` into `_mid`, then prune and move one
+        key slice of `_mid` into the main tables ("Staged tables", "Pruning")."""
+        dbs = self._dbs
+        for table, (recent, mid) in _LEVELS.items():
+            # A tx id is indexed once; a node hash names one content, so a re-put only
+            # refreshes its stamp.
+            _move_all(txn, dbs[recent], dbs[mid], overwrite=table == "tree", what=table)
+            txn.drop(dbs[recent], delete=False)
             self._failpoint(f"store.merge.after_{table}")
+        nibble = (height // STORE_MERGE_BLOCKS) % STORE_FLUSH_SLICES
+        if self.retain_heights and height > self.retain_heights:
+            last_height = height - self.retain_heights
+            self.pruned_nodes += self._prune(txn, nibble, last_height)
+            pruned = txn.get(META_PRUNED_HEIGHT, db=dbs["meta"])
+            if pruned is None or _U64.unpack(pruned)[0] < last_height:
+                txn.put(META_PRUNED_HEIGHT, height_key(last_height), db=dbs["meta"])
+            self._failpoint("store.prune.after")
+        for table, (_, mid) in _LEVELS.items():
+            _move_slice(txn, dbs[mid], dbs[table], nibble, overwrite=table == "tree", what=table)
+            self._failpoint(f"store.flush.after_{table}")
+
+    def _prune(self, txn: lmdb.Transaction, nibble: int, last_height: int) -> int:
+        """Delete the nodes of slice `nibble` that became stale at heights <= `last_height`
+        and were not written again since; forget those records. How many were deleted.
+
+        Runs right after `_recent` was merged: `_mid` holds a node's newest copy
+        if any level does, so its stamp says whether the node came back.
+        """
+        dbs = self._dbs
+        mid, main = dbs["tree_mid"], dbs["tree"]
+        low = bytes([nibble]) + height_key(0)
+        high = bytes([nibble]) + height_key(last_height + 1)
+        due: list[tuple[bytes, bytes]] = []  # (node hash, height it became stale)
+        records = txn.cursor(dbs[STALE_DB])
+        if records.set_range(low):
+            for key in records.iternext(values=False):
+                if key >= high:
+                    break
+                due.append((key[9:], key[1:9]))
+        due.sort()  # deletes in key order touch fewer pages
+        deleted = 0
+        for node_hash, stale_at in due:
+            value = txn.get(node_hash, db=mid)
+            if value is None:
+                value = txn.get(node_hash, db=main)
+            if value is not None and value[-NODE_STAMP_BYTES:] <= stale_at:
+                txn.delete(node_hash, db=mid)
+                txn.delete(node_hash, db=main)
+                deleted += 1
+        _delete_range(records, low, high)
+        return deleted
 
     def commit_block(self, commit: BlockCommit) -> None:
         """Write a block, its indexes, receipts, root, state changes, nodes and meta: ONE txn.
@@ -557,8 +666,9 @@ class Store:
             locations = [(tx_id, _LOCATION.pack(commit.height, index))
                          for index, tx_id in enumerate(commit.tx_ids)]
             locations.sort()  # B-tree inserts in key order touch fewer pages
-            indexed = dbs["tx_index"]
-            if any(txn.get(tx_id, db=indexed) is not None for tx_id, _ in locations):
+            middle, indexed = dbs["tx_index_mid"], dbs["tx_index"]
+            if any(txn.get(tx_id, db=middle) is not None or txn.get(tx_id, db=indexed) is not None
+                   for tx_id, _ in locations):
                 raise StoreCorrupt(f"block {commit.height}: a tx is already indexed")
             _, added = txn.cursor(dbs["tx_index_recent"]).putmulti(locations, overwrite=False)
             if added != len(locations):
@@ -575,9 +685,15 @@ class Store:
                     by_table.setdefault(table, []).append((state_key, value))
             for table, items in by_table.items():
                 txn.cursor(table).putmulti(items)
-            txn.cursor(dbs["tree_recent"]).putmulti(sorted(commit.new_nodes.items()))
+            txn.cursor(dbs["tree_recent"]).putmulti(
+                [(node_hash, node + key) for node_hash, node in sorted(commit.new_nodes.items())])
+            if self.retain_heights and commit.stale_nodes:
+                # In hash order the record keys (nibble || height || hash) are sorted too.
+                txn.cursor(dbs[STALE_DB]).putmulti(
+                    [(_NIBBLES[node_hash[0] >> 4] + key + node_hash, b"")
+                     for node_hash in sorted(commit.stale_nodes)])
             if commit.height % STORE_MERGE_BLOCKS == 0:
-                self._merge_staged(txn)
+                self._merge_levels(txn, commit.height)
             self._failpoint("store.commit.before_meta")
             meta = dbs["meta"]
             txn.put(META_LAST_HEIGHT, key, db=meta)
@@ -586,6 +702,47 @@ class Store:
             assert _read_tip(txn, meta).height == commit.height
 
         self._write(body)
+
+
+def _move_all(txn: lmdb.Transaction, source: object, target: object, overwrite: bool,
+              what: str) -> None:
+    """Put every entry of `source` into `target` in key order (StoreCorrupt if a key that
+    must be new was already there)."""
+    staged = txn.stat(source)["entries"]
+    _, added = txn.cursor(target).putmulti(txn.cursor(source).iternext(), overwrite=overwrite)
+    if not overwrite and added != staged:
+        raise StoreCorrupt(f"{what}: {staged - added} staged entries were already there")
+
+
+def _move_slice(txn: lmdb.Transaction, source: object, target: object, nibble: int,
+                overwrite: bool, what: str) -> None:
+    """Move the entries of `source` whose key starts with 4 bits `nibble` into `target`."""
+    low = bytes([nibble << 4])
+    high = bytes([(nibble + 1) << 4]) if nibble < STORE_FLUSH_SLICES - 1 else b"\xff" * 33
+
+    def entries() -> Iterator[tuple[bytes, bytes]]:
+        cursor = txn.cursor(source)
+        if cursor.set_range(low):
+            for key, value in cursor.iternext():
+                if key >= high:
+                    return
+                yield key, value
+
+    consumed, added = txn.cursor(target).putmulti(entries(), overwrite=overwrite)
+    if not overwrite and added != consumed:
+        raise StoreCorrupt(f"{what}: {consumed - added} staged entries were already there")
+    _delete_range(txn.cursor(source), low, high)
+
+
+def _delete_range(cursor: lmdb.Cursor, low: bytes, high: bytes) -> None:
+    """Delete the entries with low <= key < high under `cursor`'s database."""
+    if not cursor.set_range(low):
+        return
+    while True:
+        key = cursor.key()
+        if not key or key >= high:
+            return
+        cursor.delete()
 
 
 def _env_failpoint(name: str) -> None:

@@ -242,7 +242,7 @@ cdef Py_ssize_t _run(const unsigned char *plan, unsigned char *table, uint32_t s
         else:
             target = table + C_ENTRY * recipient
             to_state = target[0]
-            if to_state == C_UNREADABLE:
+            if to_state != C_ACCOUNT_ENTRY:  # absent: creating it also records its creator
                 break
             to_balance = _le64(target + 8)
             to_nonce = _le64(target + 16)

@@ -90,7 +90,9 @@ class Module:
 
 def default_modules() -> tuple[Module, ...]:
     """The domain packages every chainmall node runs, in registration order."""
-    return ()
+    from .. import mall  # the domain sits above the seam: imported when a node is built
+
+    return (Module("mall", mall.install, mall.install_queries),)
 
 
 class Application:

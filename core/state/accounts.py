@@ -1,7 +1,8 @@
 """Accounts, the fee pool and the TRANSFER tx type: balances, nonces, fees.
 
 State keys (docs/state.md): an account is `0x01 || address (20)`, the fee pool
-is `0x02 || b"fee_pool"`. Values are versioned canonical encodings. Integers
+is `0x02 || b"fee_pool"`, an account's creator (who funded it into existence
+with a TRANSFER) is `0x03 || address`. Values are versioned canonical encodings. Integers
 only, every sum range-checked against U64_MAX: overflow is an error, never a
 wrap.
 """
@@ -14,8 +15,10 @@ from dataclasses import dataclass
 from ..constants import (
     ACCOUNT_VERSION,
     ADDRESS_BYTES,
+    CREATOR_VERSION,
     FEE_POOL_VERSION,
     TABLE_ACCOUNTS,
+    TABLE_CREATORS,
     TABLE_FEE_POOL,
     U64_MAX,
 )
@@ -113,6 +116,32 @@ def decode_fee_pool(data: bytes) -> int:
     return amount
 
 
+_CREATOR_PREFIX = bytes([TABLE_CREATORS])
+
+
+def creator_key(address: bytes) -> bytes:
+    """The state key of an account's creator record: 0x03 || address."""
+    if len(address) != ADDRESS_BYTES:
+        raise ValueError(f"an address is {ADDRESS_BYTES} bytes, got {len(address)}")
+    return _CREATOR_PREFIX + address
+
+
+def encode_creator(funder: bytes) -> bytes:
+    """version u8 (1) || the address whose TRANSFER created the account (20)."""
+    return Writer().u8(CREATOR_VERSION).fixed(funder, ADDRESS_BYTES).getvalue()
+
+
+def decode_creator(data: bytes) -> bytes:
+    """The funder address of a creator record (strict)."""
+    reader = Reader(data, "creator")
+    version = reader.u8("version")
+    if version != CREATOR_VERSION:
+        raise DecodeError(f"creator: unsupported version {version}")
+    funder = reader.fixed(ADDRESS_BYTES, "funder")
+    reader.finish()
+    return funder
+
+
 def credit(balance: int, amount: int) -> int:
     """balance + amount, BalanceOverflow past U64_MAX (both are u64 already)."""
     total = balance + amount
@@ -151,7 +180,11 @@ def apply_transfer(state: StateAccess, sender: bytes, payload: bytes) -> None:
     Runs after the fee is paid. MalformedPayload, InsufficientBalance or
     BalanceOverflow leave the state untouched (the machine discards the
     tx's writes on any failure). A transfer to oneself checks the balance
-    and changes nothing.
+    and changes nothing. A transfer that creates the recipient's account
+    also records the sender as its creator (`creator_key`): the mall
+    excludes from a dispute's panel the arbitrators a party funded into
+    existence (docs/mall.md), and only account creation writes the record,
+    so transfers between existing accounts cost nothing more.
     """
     recipient, amount = decode_transfer(payload)
     source_key = account_key(sender)
@@ -164,5 +197,7 @@ def apply_transfer(state: StateAccess, sender: bytes, payload: bytes) -> None:
     state.set(source_key, pack_account(balance - amount, nonce))
     target_key = account_key(recipient)
     raw = state.get(target_key)
+    if raw is None:
+        state.set(creator_key(recipient), encode_creator(sender))
     target_balance, target_nonce = (0, 0) if raw is None else unpack_account(raw)
     state.set(target_key, pack_account(credit(target_balance, amount), target_nonce))

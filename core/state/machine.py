@@ -233,6 +233,7 @@ class _Execution:
     app_hash: bytes
     new_nodes: dict[bytes, bytes]
     block: BlockContext
+    stale_nodes: tuple[bytes, ...] = ()
 
 
 class SignatureCache:
@@ -433,14 +434,15 @@ class StateMachine:
 
     # --- stateless checks ----------------------------------------------------------
 
-    def stateless_check(self, items: Sequence[Tx | bytes],
-                        height: int) -> tuple[list[int], list[Tx | None]]:
+    def stateless_check(self, items: Sequence[Tx | bytes], height: int,
+                        threads: int = 0) -> tuple[list[int], list[Tx | None]]:
         """The stateless verdict of each item at `height` (docs/verification.md), and the
         decoded tx where it decoded.
 
         A tx in the signature cache (it passed at admission) is checked only for
         what depends on the height (expiry); the others go through one batch call
-        of the validator (decode, chain id, expiry, signature).
+        of the validator (decode, chain id, expiry, signature) on `threads`
+        threads (0: every core).
         """
         codes = [TX_OK] * len(items)
         txs: list[Tx | None] = [None] * len(items)
@@ -461,7 +463,8 @@ class StateMachine:
                 unchecked.append(index)
         if unchecked:
             data, offsets = pack_txs([_wire(items[i]) for i in unchecked])
-            batch_codes, _ = accel.validate_batch(data, offsets, self._chain_id_bytes, height)
+            batch_codes, _ = accel.validate_batch(data, offsets, self._chain_id_bytes, height,
+                                                  threads)
             for index, code in zip(unchecked, batch_codes, strict=True):
                 codes[index] = code
         return codes, txs
@@ -652,7 +655,8 @@ class StateMachine:
                    if value != state.committed_value(key)}
         update = StateTree(view, self._tip.app_hash).apply(changes)
         self._check_supply(state.committed, changes)
-        return _Execution(recorded, results, changes, update.root, update.new_nodes, block)
+        return _Execution(recorded, results, changes, update.root, update.new_nodes, block,
+                          update.stale_nodes)
 
     def _check_supply(self, committed: Mapping[bytes, bytes | None],
                       changes: Mapping[bytes, bytes | None]) -> None:
@@ -694,6 +698,7 @@ class StateMachine:
             app_hash=run.app_hash,
             state_changes=run.changes,
             new_nodes=run.new_nodes,
+            stale_nodes=run.stale_nodes,
         )
         self._pending = _Pending(record, commit, result)
         return result

@@ -17,15 +17,14 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-from .machine import CheckedTxs
-
 __all__ = ["checked_ahead"]
 
 Item = TypeVar("Item")
+Prepared = TypeVar("Prepared")  # CheckedTxs in an import; `db check` keeps its faults too
 
 
-def checked_ahead(items: Iterable[Item], prepare: Callable[[Item], CheckedTxs],
-                  depth: int = 2) -> Iterator[tuple[Item, CheckedTxs]]:
+def checked_ahead(items: Iterable[Item], prepare: Callable[[Item], Prepared],
+                  depth: int = 2) -> Iterator[tuple[Item, Prepared]]:
     """Yield `(item, prepare(item))` in order, preparing up to `depth` next items meanwhile.
 
     `prepare` (typically: decode a block, then `machine.check_block_txs`)
@@ -39,7 +38,7 @@ def checked_ahead(items: Iterable[Item], prepare: Callable[[Item], CheckedTxs],
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
     source = iter(items)
-    ahead: deque[tuple[Item, Future[CheckedTxs]]] = deque()
+    ahead: deque[tuple[Item, Future[Prepared]]] = deque()
     with ThreadPoolExecutor(max_workers=depth, thread_name_prefix="chainmall-check") as workers:
         try:
             for item in itertools.islice(source, depth):

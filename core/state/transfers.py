@@ -14,10 +14,11 @@ and its recipient's. So the machine hands runs of them to these functions:
 3. `run_transfers` executes txs from a given index for as long as each one
    is a transfer that *succeeds*: every admission rule passes and the
    transfer does not fail. It stops before the first other tx (not a
-   transfer, failing any check, an account value it cannot read, the block
-   full) and returns its index; the machine executes that tx tx-by-tx (with
-   the table's changes written back first, `take_dirty`, and the accounts
-   that tx wrote read back after, `set_account`), then calls again;
+   transfer, failing any check, an account value it cannot read, a
+   recipient with no account yet, the block full) and returns its index;
+   the machine executes that tx tx-by-tx (with the table's changes written
+   back first, `take_dirty`, and the accounts that tx wrote read back
+   after, `set_account`), then calls again;
 4. `success_results` makes the executed txs' results.
 
 So a run changes exactly what executing its txs one by one changes, and
@@ -177,11 +178,12 @@ def run_transfers(plan: Buffer, table: bytearray, start: int, stop: int, fee_min
     `room` txs have been executed, the sender's entry is an account, the tx's
     nonce is the account's and not 2^64 - 1, fee >= `fee_min`, the balance
     covers the fee, the payload is 28 bytes (a recipient slot), the balance
-    after the fee covers the amount, the recipient's entry is not unreadable,
-    its balance plus the amount fits a u64 (a transfer to oneself always
-    does) and the fee sum stays a u64. Then the sender pays fee and amount
-    and its nonce goes up by one, the recipient (created, nonce 0, if absent)
-    is credited, and both are marked dirty. ValueError for a slot past the
+    after the fee covers the amount, the recipient's entry is an account (a
+    transfer that creates one also writes its creator record, `accounts.
+    apply_transfer`: the tx-by-tx path does that), its balance plus the
+    amount fits a u64 (a transfer to oneself always does) and the fee sum
+    stays a u64. Then the sender pays fee and amount and its nonce goes up
+    by one, the recipient is credited, and both are marked dirty. ValueError for a slot past the
     table or malformed arguments.
     """
     records = as_bytes(plan, "plan")
@@ -211,7 +213,7 @@ def run_transfers(plan: Buffer, table: bytearray, start: int, stop: int, fee_min
         else:
             to_state, _, to_balance, to_nonce = _ENTRY.unpack_from(
                 table, recipient * ENTRY_BYTES)
-            if to_state == ENTRY_UNREADABLE:
+            if to_state != ENTRY_ACCOUNT:  # absent: creating it also records its creator
                 break
         if to_balance + amount > U64_MAX or fees + fee > U64_MAX:
             break

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from chainmall.cli.main import cli, package_version
 from click.testing import CliRunner
+from terminal import run_on_terminal
 
 
 def run(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -93,8 +94,34 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path: Path) -> None:
     no_tty = run(tmp_path, "keys", "new", "dave", "--encrypt")
     assert no_tty.returncode == 1 and "passphrase" in no_tty.stderr
 
-    usage = run(tmp_path, "keys", "frobnicate")
-    assert usage.returncode == 2
+
+
+@pytest.mark.parametrize("args", [
+    ("keys", "frobnicate"),          # no such command
+    ("doctor", "--jsn"),             # no such option
+    ("keys", "show"),                # missing argument
+    ("demo", "--txs", "0"),          # a value click refuses
+    ("--home",),                     # a root option without its value
+])
+def test_usage_errors_are_one_line_with_exit_2(tmp_path: Path, args: tuple[str, ...]) -> None:
+    # The README: a usage error is one line on stderr and exit status 2 (click's convention).
+    result = run(tmp_path, *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+
+
+def test_json_is_accepted_after_the_sub_command(tmp_path: Path) -> None:
+    before = run(tmp_path, "--json", "doctor")
+    after = run(tmp_path, "doctor", "--json")
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout)["checks"] == json.loads(before.stdout)["checks"]
+    assert run(tmp_path, "keys", "new", "erin").returncode == 0
+    listed = run(tmp_path, "keys", "list", "--json")
+    assert [k["name"] for k in json.loads(listed.stdout)] == ["erin"]
+    missing = run(tmp_path, "db", "info", "--json")  # the error stays one line
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
 
 
 def test_debug_shows_traceback(tmp_path: Path) -> None:
@@ -131,9 +158,63 @@ def test_demo_builds_validates_and_proves(tmp_path: Path, pure: str) -> None:
     assert report["proof_verifies"] is True
     assert report["tampered_proof_verifies"] is False
     assert report["block_round_trip"] is True
+    assert report["forged_balance_verifies"] is False
+    assert report["passed"] is True and set(report["steps"].values()) == {True}
     # Run again: the demo recreates its own data directory and reaches the same state.
     again = json.loads(run(tmp_path, *args, env={"CHAINMALL_PURE": pure}).stdout)
     assert again["state_root"] == report["state_root"]
+
+
+def test_demo_with_one_tx_tampers_with_what_matters(tmp_path: Path) -> None:
+    # A one-tx block's Merkle proof is empty: flipping a proof hash is impossible, so the
+    # demo forges the tx id instead, and that must be rejected.
+    result = run(tmp_path, "--json", "demo", "--txs", "1", "--blocks", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["proof_length"] == 0 and report["tampered"] == ["tx id"]
+    assert report["proof_verifies"] is True and report["tampered_proof_verifies"] is False
+    two = json.loads(run(tmp_path, "--json", "demo", "--txs", "2", "--blocks", "1").stdout)
+    assert two["tampered"] == ["proof hash", "tx id"] and not two["tampered_proof_verifies"]
+
+
+def test_demo_says_what_it_proves_where_its_data_is_and_what_to_run_next(
+        tmp_path: Path) -> None:
+    result = run(tmp_path, "demo", "--txs", "4", "--blocks", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert "faulty on purpose" in result.stdout
+    assert sum(line.strip().startswith("proves: ") for line in lines) == 6
+    assert lines[-3] == ("passed: all 6 steps (genesis, validation, execution, round trip, "
+                         "tx proof, state proof)")
+    assert lines[-2].startswith(f"data: {tmp_path / 'chainmall-demo'} ")
+    assert lines[-1].startswith("next: chainmall db info ")
+    # The command it suggests, as a newcomer types it, works and shows the demo's chain.
+    info = run(tmp_path, "--json", "db", "info")
+    assert info.returncode == 0, info.stderr
+    assert json.loads(info.stdout)["chain_id"] == "chainmall-demo"
+    assert json.loads(info.stdout)["height"] == 2
+    assert run(tmp_path, "db", "check").returncode == 0
+    # With another chain beside it, the demo names its own.
+    assert run(tmp_path, "init", "--chain-id", "shop").returncode == 0
+    again = run(tmp_path, "demo", "--txs", "4", "--blocks", "1")
+    assert again.stdout.strip().splitlines()[-1].startswith(
+        "next: chainmall db info --chain-id chainmall-demo")
+    ambiguous = run(tmp_path, "db", "info")
+    assert ambiguous.returncode == 1 and "--chain-id" in ambiguous.stderr
+    elsewhere = run(tmp_path, "demo", "--txs", "4", "--blocks", "1", "--data-dir",
+                    str(tmp_path / "d"))
+    suggested = elsewhere.stdout.strip().splitlines()[-1]
+    assert suggested.startswith(f"next: chainmall db info --data-dir {tmp_path / 'd'}")
+
+
+def test_demo_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    shown = run_on_terminal(tmp_path, "demo", "--txs", "16", "--blocks", "3")
+    assert shown.returncode == 0, shown.terminal
+    assert "demo: blocks" in shown.terminal and " blocks/s]" in shown.terminal
+    assert "passed: all 6 steps" in shown.stdout
+    quiet = run_on_terminal(tmp_path, "--json", "demo", "--txs", "16", "--blocks", "3")
+    assert quiet.returncode == 0 and quiet.terminal == ""
+    assert json.loads(quiet.stdout)["passed"] is True
 
 
 def test_demo_refuses_a_data_dir_that_is_not_demo_data(tmp_path: Path) -> None:

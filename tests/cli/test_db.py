@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import blake3
 import lmdb
 import pytest
 from chainmall.core.block import decode_block
@@ -17,6 +21,7 @@ from chainmall.core.state.accounts import encode_transfer
 from chainmall.core.state.machine import StateMachine
 from chainmall.core.store import Store, height_key
 from chainmall.core.tx import sign_tx
+from terminal import run_on_terminal
 
 CHAIN = "db-cli-test"
 KEYS = [KeyPair.from_seed(bytes([i]) * 32) for i in range(1, 4)]
@@ -81,7 +86,7 @@ def test_info_check_export_import(tmp_path: Path, node: Path) -> None:
     assert imported.returncode == 0, imported.stderr
     assert json.loads(imported.stdout)["app_hash"] == tip["app_hash"]
     copied = json.loads(run(tmp_path, "--json", "db", "info", "--data-dir", str(copy)).stdout)
-    assert copied == tip
+    assert copied == {**tip, "data_dir": str(copy)}
 
     again = run(tmp_path, "db", "import", "--data-dir", str(copy), str(archive))
     assert "already initialised" in one_line_error(again)
@@ -140,3 +145,193 @@ def test_check_reports_a_tampered_block(tmp_path: Path, node: Path) -> None:
 def test_missing_data_dir_is_one_line_error(tmp_path: Path) -> None:
     result = run(tmp_path, "db", "check", "--data-dir", str(tmp_path / "nothing"))
     assert "no chain" in one_line_error(result)
+
+
+def _put(ledger: Path, table: bytes, key: bytes, change) -> None:
+    """Change the value of `key` in `table` (for the tree: in its staging part if there)."""
+    names = [b"tree_recent", b"tree_mid", b"tree"] if table == b"tree" else [table]
+    env = lmdb.open(str(ledger), max_dbs=32, subdir=True)
+    try:
+        with env.begin(write=True) as txn:
+            for name in names:
+                handle = env.open_db(name, txn=txn, create=False)
+                value = txn.get(key, db=handle)
+                if value is not None:
+                    txn.put(key, change(value), db=handle)
+                    return
+        raise AssertionError(f"{key.hex()} is not in {table!r}")
+    finally:
+        env.close()
+
+
+def _flip_last(value: bytes) -> bytes:
+    return value[:-1] + bytes([value[-1] ^ 1])
+
+
+def _flip_node(value: bytes) -> bytes:
+    """Flip the last byte of a stored tree node (before its 8-byte height stamp)."""
+    return value[:-9] + bytes([value[-9] ^ 1]) + value[-8:]
+
+
+def test_check_lists_every_problem_past_a_corrupt_tip_block(tmp_path: Path, node: Path) -> None:
+    # The tip block, the root node of height 1 (which no later root reaches: every account
+    # changes in every block) and block 2's receipts are damaged; one run lists them all.
+    with Store(node / "ledger") as store, store.reader() as view:
+        old_root = view.root(1)
+    _put(node / "ledger", b"blocks", height_key(BLOCKS), lambda b: b[:-1] + b"\x09")
+    _put(node / "ledger", b"tree", old_root, _flip_node)
+    _put(node / "ledger", b"receipts", height_key(2), _flip_last)
+    result = run(tmp_path, "--json", "db", "check", "--data-dir", str(node))
+    assert result.returncode == 1
+    problems = json.loads(result.stdout)["problems"]
+    assert problems[:3] == [
+        "block 2: stored receipts are not the replayed ones",
+        f"block {BLOCKS}: does not decode: block: commit flag must be 0 or 1, got 9",
+        f"block {BLOCKS}: the replay stops here: its state root and receipts are not "
+        "re-derived",
+    ], problems
+    assert problems[3] == (f"state tree: node {old_root.hex()} (under the root of height 1) "
+                           "does not hash to its key")
+    # Its children are reached from no other root now: one more line says so.
+    assert problems[4].startswith("state tree: ") and "reached by no state root" in problems[4]
+    assert len(problems) == 5
+    human = run(tmp_path, "db", "check", "--data-dir", str(node))
+    assert human.returncode == 1
+    assert [line for line in human.stderr.splitlines() if line.startswith("problem: ")] == [
+        f"problem: {p}" for p in problems]
+    assert human.stderr.splitlines()[-1].startswith("error: 5 problem(s) found up to height 4")
+
+
+def _archive(tmp_path: Path, node: Path) -> bytes:
+    reference = tmp_path / "reference.cma"
+    result = run(tmp_path, "db", "export", "--data-dir", str(node), str(reference))
+    assert result.returncode == 0, result.stderr
+    return reference.read_bytes()
+
+
+def test_export_to_standard_output(tmp_path: Path, node: Path) -> None:
+    expected = _archive(tmp_path, node)
+    env = {**os.environ, "CHAINMALL_HOME": str(tmp_path)}
+    for target in ("-", "/dev/stdout"):
+        result = subprocess.run(
+            [sys.executable, "-m", "chainmall.cli", "db", "export", "--data-dir", str(node),
+             target], capture_output=True, env=env, stdin=subprocess.DEVNULL, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == expected, target
+        assert b"exported 4 blocks to " in result.stderr  # the report is not in the archive
+
+
+def test_export_to_dev_stdout_redirected_to_a_file_writes_that_file(tmp_path: Path,
+                                                                     node: Path) -> None:
+    expected = _archive(tmp_path, node)
+    out = tmp_path / "redirected.cma"
+    env = {**os.environ, "CHAINMALL_HOME": str(tmp_path)}
+    with out.open("wb") as stdout:
+        result = subprocess.run(
+            [sys.executable, "-m", "chainmall.cli", "--json", "db", "export", "--data-dir",
+             str(node), "/dev/stdout"], stdout=stdout, stderr=subprocess.PIPE, env=env,
+            stdin=subprocess.DEVNULL, timeout=120)
+    assert result.returncode == 0, result.stderr
+    # The archive went to the file the shell opened, through that descriptor; the report,
+    # which would follow it there, went to stderr.
+    assert out.read_bytes() == expected
+    assert json.loads(result.stderr)["blocks"] == BLOCKS
+
+
+def test_export_follows_a_symlink_and_refuses_to_overwrite(tmp_path: Path, node: Path) -> None:
+    expected = _archive(tmp_path, node)
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    target = backups / "chain.cma"
+    link = tmp_path / "latest.cma"
+    link.symlink_to(target)  # dangling: the export creates the target
+    assert run(tmp_path, "db", "export", "--data-dir", str(node), str(link)).returncode == 0
+    assert link.is_symlink() and target.read_bytes() == expected
+    target.write_bytes(b"an older backup")
+    refused = run(tmp_path, "db", "export", "--data-dir", str(node), str(link))
+    assert one_line_error(refused) == f"error: {link} exists: pass --force to replace it"
+    assert target.read_bytes() == b"an older backup"
+    forced = run(tmp_path, "db", "export", "--force", "--data-dir", str(node), str(link))
+    assert forced.returncode == 0, forced.stderr
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_bytes() == expected
+    assert sorted(p.name for p in backups.iterdir()) == ["chain.cma"]  # no temp file left
+
+
+def test_export_streams_into_a_pipe(tmp_path: Path, node: Path) -> None:
+    expected = _archive(tmp_path, node)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = bytearray()
+
+    def drain() -> None:
+        with fifo.open("rb") as reader:
+            received.extend(reader.read())
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    result = run(tmp_path, "db", "export", "--data-dir", str(node), str(fifo))
+    reader.join(timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert bytes(received) == expected
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)  # still the pipe, not a file put in its place
+
+
+def test_export_errors_name_the_users_path(tmp_path: Path, node: Path) -> None:
+    full = run(tmp_path, "db", "export", "--data-dir", str(node), "/dev/full")
+    assert one_line_error(full) == "error: [Errno 28] No space left on device: '/dev/full'"
+    missing = tmp_path / "no" / "such" / "dir" / "chain.cma"
+    result = run(tmp_path, "db", "export", "--data-dir", str(node), str(missing))
+    line = one_line_error(result)
+    assert line.endswith(f": '{missing}'") and ".tmp" not in line, line
+
+
+def test_failed_import_says_what_the_directory_holds_and_how_to_go_on(tmp_path: Path,
+                                                                       node: Path) -> None:
+    archive = tmp_path / "chain.cma"
+    assert run(tmp_path, "db", "export", "--data-dir", str(node), str(archive)).returncode == 0
+    good = archive.read_bytes()
+    # Block 3's recorded root is wrong (the trailer hash is made to fit): blocks 1-2 import.
+    bad = bytearray(good)
+    offset = 12
+    offset += 4 + int.from_bytes(bad[offset : offset + 4], "big") + 32
+    for _ in range(3):
+        length = int.from_bytes(bad[offset : offset + 4], "big")
+        offset += 4 + length + 32
+    bad[offset - 1] ^= 1
+    bad[-32:] = blake3.blake3(bytes(bad[:-32])).digest()
+    broken = tmp_path / "broken.cma"
+    broken.write_bytes(bytes(bad))
+    target = tmp_path / "copy"
+    result = run(tmp_path, "db", "import", "--data-dir", str(target), str(broken))
+    line = one_line_error(result)
+    assert "block 3: app hash" in line
+    assert f"{target} holds the blocks verified so far, up to height 2" in line
+    assert f"`chainmall db import --resume --data-dir {target} {broken}` continues" in line
+    resumed = run(tmp_path, "--json", "db", "import", "--resume", "--data-dir", str(target),
+                  str(archive))
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["height"] == BLOCKS
+
+
+@pytest.mark.parametrize("command", ["check", "export", "import"])
+def test_long_commands_show_progress_on_a_terminal_only(tmp_path: Path, node: Path,
+                                                        command: str) -> None:
+    archive = tmp_path / "chain.cma"
+    if command != "export":
+        assert run(tmp_path, "db", "export", "--data-dir", str(node), str(archive)).returncode == 0
+    args = {"check": ["db", "check", "--data-dir", str(node)],
+            "export": ["db", "export", "--data-dir", str(node), str(archive)],
+            "import": ["db", "import", "--data-dir", str(tmp_path / "copy"), str(archive)]}
+    shown = run_on_terminal(tmp_path, *args[command])
+    assert shown.returncode == 0, shown.terminal
+    assert f"db {command}: blocks" in shown.terminal and " blocks/s]" in shown.terminal
+    shutil.rmtree(tmp_path / "copy", ignore_errors=True)
+    archive.unlink(missing_ok=True) if command == "export" else None
+    quiet = run_on_terminal(tmp_path, "--json", *args[command])
+    assert quiet.returncode == 0, quiet.terminal
+    assert "blocks/s" not in quiet.terminal and json.loads(quiet.stdout)
+    shutil.rmtree(tmp_path / "copy", ignore_errors=True)
+    archive.unlink(missing_ok=True) if command == "export" else None
+    piped = run(tmp_path, *args[command])  # stderr is a pipe: nothing but the result
+    assert piped.returncode == 0 and "blocks/s" not in piped.stderr, piped.stderr

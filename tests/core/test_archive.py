@@ -10,12 +10,12 @@ import lmdb
 import pytest
 from chainmall.core.archive import (
     ARCHIVE_MAGIC,
-    check_store,
     export_chain,
     import_chain,
     read_archive_info,
 )
 from chainmall.core.block import decode_block
+from chainmall.core.check import ReplayStore, check_store
 from chainmall.core.errors import (
     DecodeError,
     InvalidBlock,
@@ -26,6 +26,7 @@ from chainmall.core.genesis import make_genesis
 from chainmall.core.keys import KeyPair
 from chainmall.core.state.accounts import encode_transfer
 from chainmall.core.state.machine import StateMachine
+from chainmall.core.state.root import leaf_hash
 from chainmall.core.store import Store, height_key
 from chainmall.core.tx import sign_tx
 
@@ -211,11 +212,12 @@ def test_frame_over_block_bytes_max(chain, tmp_path: Path) -> None:
 
 
 def _overwrite(ledger: Path, db: bytes, key: bytes, change) -> None:
-    """Change the value of `key` in table `db`, or in its staging part if it is there."""
+    """Change the value of `key` in table `db`, or in its staging levels if it is there."""
     env = lmdb.open(str(ledger), max_dbs=32, subdir=True)
     try:
-        handles = [env.open_db(name) for name in (db + b"_recent", db)
-                   if name in (db, b"tx_index_recent", b"tree_recent")]
+        staged = db in (b"tx_index", b"tree")
+        names = (db + b"_recent", db + b"_mid", db) if staged else (db,)
+        handles = [env.open_db(name) for name in names]
         with env.begin(write=True) as txn:
             for handle in handles:
                 value = txn.get(key, db=handle)
@@ -229,6 +231,11 @@ def _overwrite(ledger: Path, db: bytes, key: bytes, change) -> None:
 
 def _flip_last(value: bytes) -> bytes:
     return value[:-1] + bytes([value[-1] ^ 1])
+
+
+def _flip_node(value: bytes) -> bytes:
+    """Flip the last byte of a stored tree node (before its 8-byte height stamp)."""
+    return value[:-9] + bytes([value[-9] ^ 1]) + value[-8:]
 
 
 @pytest.mark.parametrize(("db", "key", "expect"), [
@@ -296,7 +303,7 @@ def test_check_finds_a_tampered_tree_node(tmp_path: Path) -> None:
     build_chain(ledger)
     with Store(ledger) as store:
         tip = store.last()
-    _overwrite(ledger, b"tree", tip.app_hash, _flip_last)
+    _overwrite(ledger, b"tree", tip.app_hash, _flip_node)
     with Store(ledger) as store:
         _, problems = check_store(store, GENESIS)
     assert any("state tree" in p for p in problems), problems
@@ -320,3 +327,158 @@ def test_wrong_genesis_root_writes_no_block(chain, tmp_path: Path) -> None:
     bad = tmp_path / "bad.cma"
     bad.write_bytes(_rehash(data))
     assert _import_expecting(bad, tmp_path / "t", InvalidBlock, "genesis root") == 0
+
+
+# --- check_store: every tree node, every problem, no temporary store ---------------------
+
+
+def _tree_nodes(ledger: Path) -> dict[bytes, bytes]:
+    """Every stored tree node (main and staging table)."""
+    env = lmdb.open(str(ledger), max_dbs=32, subdir=True, readonly=True)
+    try:
+        nodes: dict[bytes, bytes] = {}
+        for name in (b"tree", b"tree_recent"):
+            with env.begin(db=env.open_db(name, create=False)) as txn:
+                nodes.update(txn.cursor())
+        return nodes
+    finally:
+        env.close()
+
+
+def _only_under(ledger: Path, height: int) -> bytes:
+    """A stored node that the root of `height` reaches and no later root does."""
+    with Store(ledger) as store, store.reader() as view:
+        tip = view.last()
+        later: set[bytes] = set()
+        for h in range(height + 1, tip.height + 1):
+            later |= set(_reachable(view, view.root(h)))
+        candidates = [n for n in _reachable(view, view.root(height)) if n not in later]
+    assert candidates, "the chain must change every account in later blocks"
+    return candidates[-1]  # a leaf: deeper than the root
+
+
+def _reachable(view, root: bytes) -> list[bytes]:
+    out, stack = [], [root]
+    while stack:
+        node_hash = stack.pop()
+        out.append(node_hash)
+        node = view.get_node(node_hash)
+        if node[1] == 2:  # internal: two children
+            stack += [c for c in (node[2:34], node[34:]) if c != bytes(32)]
+    return out
+
+
+def test_check_finds_damage_in_a_node_only_an_old_root_reaches(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    build_chain(ledger)
+    node_hash = _only_under(ledger, 2)
+    _overwrite(ledger, b"tree", node_hash, _flip_node)
+    with Store(ledger) as store:
+        height, problems = check_store(store, GENESIS)
+    assert height == BLOCKS
+    assert problems == [f"state tree: node {node_hash.hex()} (under the root of height 2) "
+                        "does not hash to its key"], problems
+
+
+def test_check_finds_a_missing_node_and_nodes_no_root_reaches(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    build_chain(ledger)
+    missing = _only_under(ledger, 1)
+    env = lmdb.open(str(ledger), max_dbs=32, subdir=True)
+    stray = bytes([1, 1]) + bytes(range(64))  # a well-formed leaf that no tree holds
+    stray_hash = leaf_hash(stray[2:34], stray[34:])
+    with env.begin(write=True) as txn:
+        for name in (b"tree", b"tree_recent"):
+            txn.delete(missing, db=env.open_db(name, txn=txn))
+        txn.put(stray_hash, stray, db=env.open_db(b"tree", txn=txn))
+    env.close()
+    with Store(ledger) as store:
+        _, problems = check_store(store, GENESIS)
+    assert problems == [
+        f"state tree: node {missing.hex()} (under the root of height 1) is missing",
+        f"state tree: 1 stored node is reached by no state root (first: {stray_hash.hex()}); "
+        "a damaged node listed above may be a parent",
+    ], problems
+
+
+def test_check_lists_every_problem_when_the_tip_block_is_corrupt(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    build_chain(ledger)
+    old_node = _only_under(ledger, 3)
+    _overwrite(ledger, b"blocks", height_key(BLOCKS), lambda b: b[:-1] + b"\x07")  # commit flag
+    _overwrite(ledger, b"tree", old_node, _flip_node)
+    _overwrite(ledger, b"receipts", height_key(2), _flip_last)
+    with Store(ledger) as store:
+        height, problems = check_store(store, GENESIS)
+    assert height == BLOCKS
+    assert problems == [
+        "block 2: stored receipts are not the replayed ones",
+        f"block {BLOCKS}: does not decode: block: commit flag must be 0 or 1, got 7",
+        f"block {BLOCKS}: the replay stops here: its state root and receipts are not "
+        "re-derived",
+        f"state tree: node {old_node.hex()} (under the root of height 3) does not hash to its "
+        "key",
+    ], problems
+
+
+def test_check_replays_in_memory_without_temporary_files(tmp_path: Path, monkeypatch) -> None:
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("db check must not need temporary files")
+
+    ledger = tmp_path / "ledger"
+    build_chain(ledger)
+    for name in ("mkdtemp", "mkstemp", "TemporaryDirectory", "NamedTemporaryFile"):
+        monkeypatch.setattr(tempfile, name, refuse)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    with Store(ledger) as store:
+        assert check_store(store, GENESIS) == (BLOCKS, [])
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_replay_store_keeps_no_node_a_healthy_store_holds(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    build_chain(ledger)
+    with Store(ledger) as store, store.reader() as view:
+        replay = ReplayStore(view)
+        machine = StateMachine(replay, GENESIS)
+        for height in range(1, BLOCKS + 1):
+            machine.finalize_block(decode_block(view.block(height)))
+            machine.commit()
+        assert machine.info() == (BLOCKS, view.last().app_hash)
+        assert replay.state == dict(view.state_items())
+        assert replay._nodes == {}  # every node it wrote is the store's, byte for byte
+    assert len(_tree_nodes(ledger)) > 0
+
+
+def test_check_reports_progress_for_each_phase(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    build_chain(ledger)
+    calls: list[tuple[str, int, int]] = []
+    with Store(ledger) as store:
+        check_store(store, GENESIS, lambda *call: calls.append(call))
+    phases = list(dict.fromkeys(what for what, _, _ in calls))
+    assert phases == ["tree nodes", "blocks", "stored nodes"]
+    assert ("blocks", BLOCKS, BLOCKS) in calls
+    nodes = len(_tree_nodes(ledger))
+    assert calls[-1] == ("stored nodes", nodes, nodes)
+
+
+def test_replay_store_reads_ranges_in_key_order_after_each_block(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    build_chain(ledger)
+    with Store(ledger) as store, store.reader() as view:
+        replay = ReplayStore(view)
+        machine = StateMachine(replay, GENESIS)
+        with replay.reader() as replayed:
+            everything = list(replayed.state_range(b"\x00", b"\xff"))
+        assert everything == sorted(replay.state.items())
+        for height in range(1, BLOCKS + 1):
+            machine.finalize_block(decode_block(view.block(height)))
+            machine.commit()
+            start, end = b"\x01", b"\x02"  # the accounts table
+            with replay.reader() as replayed:
+                accounts = list(replayed.state_range(start, end))
+            assert accounts == sorted((k, v) for k, v in replay.state.items() if start <= k < end)
+        assert accounts == list(view.state_range(start, end))  # the stored state at the tip

@@ -32,8 +32,16 @@ from chainmall.core.constants import (
     COMMIT_SIGNATURES_MAX,
     MERKLE_LEAF_CONTEXT,
     MERKLE_NODE_CONTEXT,
+    TX_BYTES_MAX,
+    TX_BYTES_MIN,
 )
-from chainmall.core.errors import BlockTooLarge, DecodeError, InvalidBlock, InvalidInput
+from chainmall.core.errors import (
+    BlockTooLarge,
+    DecodeError,
+    InvalidBlock,
+    InvalidInput,
+    TxTooLarge,
+)
 from chainmall.core.keys import KeyPair
 from chainmall.core.tx import sign_tx
 from fuzzing import check_canonical, mutations
@@ -422,6 +430,22 @@ def test_tx_count_at_the_limit_with_no_txs_is_a_decode_error() -> None:
     with pytest.raises(DecodeError) as info:
         decode_block(data)
     assert not isinstance(info.value, BlockTooLarge)
+
+
+@pytest.mark.parametrize("following", [TX_BYTES_MIN + 1, 2 * TX_BYTES_MIN, TX_BYTES_MAX + 1],
+                         ids=lambda n: f"{n}-bytes")
+def test_tx_length_over_the_limit_is_too_large_before_its_bytes_are_read(following: int) -> None:
+    # docs/formats.md: a length is checked against its limit before anything is read
+    # for it, so the verdict is TxTooLarge however many bytes follow the prefix (enough
+    # for the tx count check, which comes first, to pass).
+    one_tx = header_layout(header_with(tx_count=1)) + struct.pack(">I", 1)
+    data = one_tx + struct.pack(">H", TX_BYTES_MAX + 1) + bytes(following)
+    with pytest.raises(TxTooLarge, match=f"tx 0 is {TX_BYTES_MAX + 1} bytes, limit"):
+        decode_block(data)
+    second = BLOCK.txs[0].encode()
+    two_txs = header_layout(HEADER) + struct.pack(">IH", 2, len(second)) + second
+    with pytest.raises(TxTooLarge, match="tx 1 is 65535 bytes"):
+        decode_block(two_txs + struct.pack(">H", 0xFFFF) + bytes(following))
 
 
 @pytest.mark.parametrize("chain_id_bytes", [b"", b"Bad", b"a_b", b"\xff"])

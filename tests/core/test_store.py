@@ -7,7 +7,7 @@ from pathlib import Path
 
 import lmdb
 import pytest
-from chainmall.core.constants import STORE_MERGE_BLOCKS
+from chainmall.core.constants import STORE_FLUSH_SLICES, STORE_MERGE_BLOCKS
 from chainmall.core.errors import (
     DiskFull,
     InvalidInput,
@@ -101,6 +101,11 @@ def _chain(store: Store, heights: range) -> bytes:
     return root
 
 
+def _entries(store: Store, name: str) -> int:
+    with store._env.begin() as txn:
+        return txn.stat(store._dbs[name])["entries"]
+
+
 def test_staged_tables_merge_every_store_merge_blocks(store: Store) -> None:
     last = STORE_MERGE_BLOCKS + 3
     _chain(store, range(1, last + 1))
@@ -111,9 +116,26 @@ def test_staged_tables_merge_every_store_merge_blocks(store: Store) -> None:
         assert view.get_node(b"n" * 32) == b"node"  # genesis nodes go to the main table
         assert view.entry_counts()["tx_index"] == 2 * last
         assert view.entry_counts()["tree"] == last + 1
-    with store._env.begin() as txn:  # the staging tables hold only the blocks after the merge
-        assert txn.stat(store._dbs["tx_index_recent"])["entries"] == 2 * 3
-        assert txn.stat(store._dbs["tree_recent"])["entries"] == 3
+    # The staging level holds only the blocks after the merge; the merge moved blocks
+    # 1..16 to the middle level, then its slice 1 (keys 0x10..0x1f: block 16's) onwards.
+    assert _entries(store, "tx_index_recent") == 2 * 3
+    assert _entries(store, "tree_recent") == 3
+    assert _entries(store, "tx_index") == 2 and _entries(store, "tree") == 2
+    assert _entries(store, "tx_index_mid") == 2 * (STORE_MERGE_BLOCKS - 1)
+
+
+def test_the_middle_level_reaches_the_main_tables_slice_by_slice(store: Store) -> None:
+    last = STORE_MERGE_BLOCKS * STORE_FLUSH_SLICES - 1  # merges 1..15: slices 1..15 moved
+    _chain(store, range(1, last + 1))
+    # What is left in the middle level came after its slice's turn (or is slice 0's).
+    with store.reader() as view:
+        for height in range(1, last + 1):
+            assert view.tx_location(bytes([height, 2]) * 16) == (height, 1)
+    main, mid = _entries(store, "tx_index"), _entries(store, "tx_index_mid")
+    recent = _entries(store, "tx_index_recent")
+    assert recent == 2 * (STORE_MERGE_BLOCKS - 1) and main + mid + recent == 2 * last
+    # This test's keys start with their height: merge m moved block 16 * m's (slice m).
+    assert main == 2 * (STORE_FLUSH_SLICES - 1)
 
 
 def test_a_tx_indexed_before_the_merge_cannot_be_indexed_again(store: Store) -> None:
@@ -185,16 +207,14 @@ def test_a_merge_that_fails_midway_leaves_the_staged_entries(store: Store) -> No
     with pytest.raises(RuntimeError, match="injected"):
         _chain(store, range(STORE_MERGE_BLOCKS, STORE_MERGE_BLOCKS + 1))
     assert store.last().app_hash == root
-    with store._env.begin() as txn:
-        assert txn.stat(store._dbs["tx_index"])["entries"] == 0
-        assert txn.stat(store._dbs["tx_index_recent"])["entries"] == 2 * (STORE_MERGE_BLOCKS - 1)
+    assert _entries(store, "tx_index_mid") == 0
+    assert _entries(store, "tx_index_recent") == 2 * (STORE_MERGE_BLOCKS - 1)
     with store.reader() as view:
         assert view.tx_location(bytes([1, 2]) * 16) == (1, 1)
     store._failpoint = lambda name: None
     _chain(store, range(STORE_MERGE_BLOCKS, STORE_MERGE_BLOCKS + 1))
-    with store._env.begin() as txn:
-        assert txn.stat(store._dbs["tx_index"])["entries"] == 2 * STORE_MERGE_BLOCKS
-        assert txn.stat(store._dbs["tx_index_recent"])["entries"] == 0
+    assert _entries(store, "tx_index_mid") + _entries(store, "tx_index") == 2 * STORE_MERGE_BLOCKS
+    assert _entries(store, "tx_index_recent") == 0
 
 
 def test_map_full_grows_and_retries(tmp_path) -> None:

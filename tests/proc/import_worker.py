@@ -1,6 +1,8 @@
 """Kill-test worker: apply a file of blocks to a data dir, printing each committed height.
 
-Usage: python import_worker.py GENESIS_JSON BLOCKS_FILE DATA_DIR
+Usage: python import_worker.py GENESIS_JSON BLOCKS_FILE DATA_DIR [RETAIN_HEIGHTS]
+
+RETAIN_HEIGHTS (default 0: keep every height) turns the store's pruning on.
 
 The blocks file is a sequence of (u32 big-endian length, canonical block
 bytes). The worker resumes after the store's tip, so it can be killed and
@@ -29,10 +31,10 @@ def read_blocks(path: str) -> list[bytes]:
     return blocks
 
 
-def main(genesis_path: str, blocks_path: str, data_dir: str) -> int:
+def main(genesis_path: str, blocks_path: str, data_dir: str, retain: str = "0") -> int:
     genesis = load_genesis(genesis_path)
     blocks = read_blocks(blocks_path)
-    with Store(data_dir) as store:
+    with Store(data_dir, retain_heights=int(retain)) as store:
         machine = StateMachine(store, genesis)
         height, _ = machine.info()
         print(f"start {height}", flush=True)
@@ -45,4 +47,4 @@ def main(genesis_path: str, blocks_path: str, data_dir: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:4]))
+    sys.exit(main(*sys.argv[1:5]))

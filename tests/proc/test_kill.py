@@ -28,7 +28,7 @@ from chainmall.core.genesis import make_genesis, write_genesis
 from chainmall.core.keys import KeyPair
 from chainmall.core.state.accounts import encode_transfer
 from chainmall.core.state.machine import StateMachine
-from chainmall.core.state.root import MemoryNodeStore, StateTree
+from chainmall.core.state.root import MemoryNodeStore, StateTree, value_hash
 from chainmall.core.store import Store
 from chainmall.core.tx import sign_tx
 
@@ -38,6 +38,7 @@ BLOCKS = 60
 assert BLOCKS > STORE_MERGE_BLOCKS  # imports cross merges of the staged tables
 TXS_PER_BLOCK = 50
 KILLS = 15
+PRUNE_RETAIN = 4  # heights whose state trees a pruning store keeps
 LINE_DEADLINE_S = 60.0
 SEED = int(os.environ.get("CHAINMALL_KILL_SEED", "20261125"))
 
@@ -80,9 +81,10 @@ def _build_chain(tmp: Path) -> tuple[Path, Path, list[bytes]]:
 class _Worker:
     """The worker process and a thread that queues its stdout lines."""
 
-    def __init__(self, genesis: Path, blocks: Path, data: Path, env: dict | None = None) -> None:
+    def __init__(self, genesis: Path, blocks: Path, data: Path, env: dict | None = None,
+                 retain: int = 0) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(WORKER), str(genesis), str(blocks), str(data)],
+            [sys.executable, str(WORKER), str(genesis), str(blocks), str(data), str(retain)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, **(env or {})},
         )
@@ -135,8 +137,12 @@ def _check_store(data: Path, roots: list[bytes], committed: int) -> int:
         tip = view.last()
         assert committed <= tip.height <= BLOCKS, (committed, tip.height)
         assert tip.app_hash == roots[tip.height]
-        rebuilt = StateTree(MemoryNodeStore()).apply(dict(view.state_items())).root
+        items = dict(view.state_items())
+        rebuilt = StateTree(MemoryNodeStore()).apply(items).root
         assert rebuilt == tip.app_hash
+        tree = StateTree(view, tip.app_hash)  # the stored tree (pruned or not) proves them all
+        for key, value in items.items():
+            assert tree.get_value_hash(key) == value_hash(value)
         for height in range(tip.height + 1):
             assert view.root(height) == roots[height], height
         for height in range(1, tip.height + 1):  # the tx index, staged or merged
@@ -147,6 +153,14 @@ def _check_store(data: Path, roots: list[bytes], committed: int) -> int:
         assert view.block(tip.height + 1) is None
         assert view.root(tip.height + 1) is None
         return tip.height
+
+
+def _unpruned_tree_entries(genesis: Path, blocks: Path, tmp_path: Path) -> int:
+    """How many tree entries the same chain leaves without pruning."""
+    data = tmp_path / "unpruned"
+    assert _Worker(genesis, blocks, data).finish() == 0
+    with Store(data) as store, store.reader() as view:
+        return view.entry_counts()["tree"]
 
 
 @pytest.fixture(scope="module")
@@ -178,19 +192,43 @@ def test_kill_9_at_random_moments(chain, tmp_path) -> None:
         raise
 
 
-@pytest.mark.parametrize(("failpoint", "survives"), [
-    ("store.commit.before_state", 0),
-    ("store.commit.before_meta", 0),
-    # The first merge of the staged tables is in block STORE_MERGE_BLOCKS's commit.
-    ("store.merge.after_tx_index", STORE_MERGE_BLOCKS - 1),
-    ("store.merge.after_tree", STORE_MERGE_BLOCKS - 1),
+@pytest.mark.parametrize(("failpoint", "survives", "retain"), [
+    ("store.commit.before_state", 0, 0),
+    ("store.commit.before_meta", 0, 0),
+    # The first merge of the staged tables is in block STORE_MERGE_BLOCKS's commit; with
+    # pruning on (the last 4 heights kept), it prunes there too.
+    ("store.merge.after_tx_index", STORE_MERGE_BLOCKS - 1, 0),
+    ("store.merge.after_tree", STORE_MERGE_BLOCKS - 1, 0),
+    ("store.prune.after", STORE_MERGE_BLOCKS - 1, PRUNE_RETAIN),
+    ("store.flush.after_tree", STORE_MERGE_BLOCKS - 1, PRUNE_RETAIN),
 ])
-def test_exit_inside_the_commit_txn(chain, tmp_path, failpoint: str, survives: int) -> None:
+def test_exit_inside_the_commit_txn(chain, tmp_path, failpoint: str, survives: int,
+                                    retain: int) -> None:
     genesis, blocks, roots = chain
     data = tmp_path / "data"
-    worker = _Worker(genesis, blocks, data, env={"CHAINMALL_FAILPOINT": failpoint})
+    worker = _Worker(genesis, blocks, data, env={"CHAINMALL_FAILPOINT": failpoint},
+                     retain=retain)
     assert worker.finish() == 86
     assert _check_store(data, roots, survives) == survives
-    worker = _Worker(genesis, blocks, data)
+    worker = _Worker(genesis, blocks, data, retain=retain)
     assert worker.finish() == 0
     assert _check_store(data, roots, BLOCKS) == BLOCKS
+
+
+def test_kill_9_while_pruning(chain, tmp_path) -> None:
+    """Pruning on: kills at seeded moments never lose a node the tip's tree needs."""
+    genesis, blocks, roots = chain
+    data = tmp_path / "data"
+    rng = random.Random(SEED + 1)
+    height = 0
+    while height < BLOCKS:
+        worker = _Worker(genesis, blocks, data, retain=PRUNE_RETAIN)
+        target = min(BLOCKS, height + rng.randint(5, 20))
+        if not worker.wait_for(target, time.monotonic() + LINE_DEADLINE_S):
+            assert worker.finish() == 0 and worker.committed == BLOCKS
+        time.sleep(rng.uniform(0, 0.03))
+        worker.kill()
+        height = _check_store(data, roots, max(worker.committed, 0))
+    with Store(data) as store, store.reader() as view:
+        counts = view.entry_counts()
+    assert counts["tree"] < _unpruned_tree_entries(genesis, blocks, tmp_path)

@@ -16,7 +16,7 @@ The spec is docs/state-root.md; in short:
 * nodes are content-addressed: hash -> canonical 66-byte encoding. The tree
   does no I/O: it reads nodes through a `NodeReader` and `apply` returns the
   new nodes for the caller to write (in the same LMDB transaction as the
-  block's state changes). Old nodes stay; pruning history is later work.
+  block's state changes), and names the nodes it made stale (for pruning).
 
 `apply(k changes)` visits each touched path once, in path order, and reads and
 writes O(k * log n) nodes; it decides the new shape first, then checks the

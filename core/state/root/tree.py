@@ -53,11 +53,17 @@ class TreeUpdate:
     the store. `apply` lists them in post order along ascending paths,
     `build_tree` lists the leaves first, then the internal nodes level by
     level from the deepest. `nodes_read` counts the store reads made.
+
+    `stale_nodes` (from `apply`) are the stored nodes the old root reached and
+    the new root does not: exactly the nodes of the old tree minus those of
+    the new one, in the order they were read. A node the store may prune once
+    no retained root needs the old tree (docs/state-root.md section 4).
     """
 
     root: bytes
     new_nodes: dict[bytes, bytes]
     nodes_read: int
+    stale_nodes: tuple[bytes, ...] = ()
 
 
 class StateTree:
@@ -451,6 +457,41 @@ class _Apply:
         root_hash = root if isinstance(root, bytes) else hash_of[root]
         assert len(root_hash) == HASH_BYTES
         assert root_hash == EMPTY_ROOT or new_nodes or self.nodes_read > 0
-        return TreeUpdate(root_hash, new_nodes, self.nodes_read)
+        return TreeUpdate(root_hash, new_nodes, self.nodes_read, self._stale(root_hash, new_nodes))
+
+    def _stale(self, root_hash: bytes, new_nodes: Mapping[bytes, bytes]) -> tuple[bytes, ...]:
+        """The nodes read that the new tree no longer holds.
+
+        Every node of the old tree that the new tree lost was read (a walk
+        reads each node on a changed path, from the root down). A node read
+        stays in the new tree only as its root, as a child of a new internal
+        node (an untouched sibling, a leaf that moved up), as a child of a
+        read node that stays (a change that set a value to what it was), or
+        made again (`new_nodes`): a stored node's old parent was read before
+        it, so no unread parent can hold it. Each hash has one place in a
+        tree (a leaf holds its full path), so nothing else can keep it.
+        """
+        kept = {root_hash}
+        first, second = self._first, self._second
+        for level in self._levels:
+            for index in level:
+                left, right = first[index], second[index]
+                if left.__class__ is bytes:
+                    kept.add(left)
+                if right.__class__ is bytes:
+                    kept.add(right)
+        # Internal nodes were read parents first: one pass carries "kept" down.
+        internal_read = zip(self._read_hashes[KIND_INTERNAL], self._read_fields[KIND_INTERNAL],
+                            strict=True)
+        for node_hash, fields in internal_read:
+            if node_hash in kept:
+                kept.add(fields[:HASH_BYTES])
+                kept.add(fields[HASH_BYTES:])
+        stale: dict[bytes, None] = {}
+        for hashes in self._read_hashes:
+            for node_hash in hashes:
+                if node_hash not in kept and node_hash not in new_nodes:
+                    stale[node_hash] = None
+        return tuple(stale)
 
 

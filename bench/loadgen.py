@@ -1,0 +1,460 @@
+"""Load generator: pre-signed transfers to a real node over K connections; tx/s and latency.
+
+Run (it makes a fresh chain in a temporary directory and starts its own node):
+
+    .venv/bin/python bench/loadgen.py                   # the issue's target run, 60 s
+    .venv/bin/python bench/loadgen.py --soak            # 10 minutes at 3,000 tx/s
+    .venv/bin/python bench/loadgen.py --rate 2000 --duration 20 --connections 8
+
+Issue targets (this 2-core machine, load generator included):
+
+* ">= 5,000 tx/s sustained for 60 s, p50 <= 0.5 s, p99 <= 1 s" from submit to
+  final: every tx is sent as `tx_submit_wait` (one JSON-RPC request that
+  answers when the tx's block is committed), paced open-loop at `--rate`
+  and spread over `--connections` (64; `--batch B` sends B per JSON-RPC
+  batch); "accepted" counts the txs the node admitted, "final" those whose
+  wait ended final; the node's and the generator's CPU per tx (by thread)
+  say what a quiet machine would sustain;
+* "a soak (10 minutes at 3,000 tx/s) with flat memory and flat tree-node
+  count": the node's private resident memory (not the ledger pages LMDB
+  maps) and the state tree's entries (all levels) are sampled every 30 s;
+  with pruning on (`--retain-heights`, 200 in the soak so it prunes within
+  10 minutes) both must level off
+  (the last third's mean within 10% of the middle third's), and the
+  ledger file grows with the blocks only;
+* "read queries (account with proof) per second while the write load runs":
+  `--readers` connections each ask for a random account with its proof in
+  a loop.
+
+All txs are signed before the run (in two processes); the chain's accounts
+(`--accounts`) send round-robin to random receivers among them, so a tx's
+sender has its earlier nonces in flight ahead of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lmdb
+import uvloop
+from benchutil import machine, verdict
+from chainmall.core.constants import TX_TYPE_TRANSFER
+from chainmall.core.errors import ChainmallError
+from chainmall.core.genesis import make_genesis, write_genesis
+from chainmall.core.keys import KeyPair
+from chainmall.core.keystore import KeyStore
+from chainmall.core.node.process import NodeProcess
+from chainmall.core.rpc.client import RpcClient
+from chainmall.core.state.accounts import encode_transfer
+from chainmall.core.tx import sign_tx
+
+CHAIN = "loadgen"
+TARGET_RATE = 5_000
+TARGET_P50_S = 0.5
+TARGET_P99_S = 1.0
+SOAK_RATE = 3_000
+SOAK_DURATION_S = 600
+SOAK_RETAIN_HEIGHTS = 200
+SAMPLE_EVERY_S = 30.0
+WAIT_S = 30.0  # each submit-and-wait's own time-out
+DRAIN_S = 40.0  # after the run, in-flight waits get this long
+TICK_S = 0.005  # the pacer's step
+TREE_DBS = (b"tree", b"tree_mid", b"tree_recent")
+
+
+def _account_key(index: int) -> KeyPair:
+    return KeyPair.from_seed(index.to_bytes(32, "big"))
+
+
+def _sign_range(args: tuple[int, int, int, int]) -> list[bytes]:
+    """Txs start..end (worker process): tx i is account i % senders' nonce i // senders."""
+    start, end, senders, accounts = args
+    keys: dict[int, KeyPair] = {}
+    rng = random.Random(start)
+    out = []
+    for i in range(start, end):
+        sender = i % senders + 1
+        key = keys.get(sender) or keys.setdefault(sender, _account_key(sender))
+        to = _addresses(accounts)[rng.randrange(accounts)]
+        out.append(sign_tx(key, CHAIN, TX_TYPE_TRANSFER, i // senders, 1, 10**9,
+                           encode_transfer(to, 1 + i % 97)).encode())
+    return out
+
+
+_ADDRESS_CACHE: dict[int, list[bytes]] = {}
+
+
+def _addresses(accounts: int) -> list[bytes]:
+    if accounts not in _ADDRESS_CACHE:
+        _ADDRESS_CACHE[accounts] = [_account_key(i).address for i in range(1, accounts + 1)]
+    return _ADDRESS_CACHE[accounts]
+
+
+def sign_transfers(count: int, senders: int, accounts: int) -> list[bytes]:
+    """`count` signed transfers, in submission order, signed by 2 processes."""
+    chunk = 20_000
+    ranges = [(start, min(count, start + chunk), senders, accounts)
+              for start in range(0, count, chunk)]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        parts = pool.map(_sign_range, ranges)
+    return [wire for part in parts for wire in part]
+
+
+def make_chain(home: Path, data: Path, accounts: int) -> None:
+    """Genesis funding `accounts` keys, the validator key in HOME, `chainmall init`."""
+    validator = KeyPair.from_seed(b"\x07" * 32)
+    KeyStore(home / "keys").import_seed("validator", validator.seed)
+    genesis = make_genesis(CHAIN, [(address, 10**15) for address in _addresses(accounts)],
+                           [(validator.public_key, 1)], genesis_time_ms=0, fee_min=1)
+    write_genesis(home / "genesis.json", genesis)
+    result = subprocess.run(
+        [sys.executable, "-m", "chainmall.cli", "init", "--data-dir", str(data), "--genesis",
+         str(home / "genesis.json")], capture_output=True, text=True,
+        env={**os.environ, "CHAINMALL_HOME": str(home)}, check=False)
+    if result.returncode:
+        raise SystemExit(f"init failed: {result.stderr}")
+
+
+@dataclass
+class Tally:
+    """What the run saw."""
+
+    sent: int = 0
+    accepted: int = 0
+    final: int = 0
+    latencies: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    reads: int = 0
+    first_final: float = 0.0
+    last_final: float = 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process used so far."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds(pid: int) -> Counter[str]:
+    """CPU seconds used so far by each thread name of a process (OpenMP workers carry the
+    name of the thread that started them)."""
+    result: Counter[str] = Counter()
+    ticks = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            raw = (task / "stat").read_text()
+            name = raw[raw.index("(") + 1:raw.rindex(")")]
+            fields = raw.rsplit(")", 1)[1].split()
+            result[name] += (int(fields[11]) + int(fields[12])) / ticks
+    return result
+
+
+def node_memory_bytes(pid: int) -> tuple[int, int]:
+    """(private resident memory, resident pages of mapped files) of a process: the first is
+    the node's own memory; the second is mostly the ledger file LMDB maps (page cache)."""
+    found = {"RssAnon:": 0, "RssFile:": 0}
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            name = line.split(maxsplit=1)[0]
+            if name in found:
+                found[name] = int(line.split()[1]) * 1024
+    return found["RssAnon:"], found["RssFile:"]
+
+
+def tree_entries(ledger: Path) -> int:
+    """State-tree entries in every level, read from a running node's ledger (LMDB allows
+    readers in other processes)."""
+    env = lmdb.open(str(ledger), readonly=True, lock=True, max_dbs=32, subdir=True)
+    try:
+        with env.begin() as txn:
+            return sum(txn.stat(env.open_db(name, txn=txn, create=False))["entries"]
+                       for name in TREE_DBS)
+    finally:
+        env.close()
+
+
+class SubmitConnection(asyncio.Protocol):
+    """One TCP connection sending pre-encoded `tx_submit_wait` lines and timing the answers.
+
+    The request lines are built before the run, so the generator's own cost per
+    tx is a write and one `json.loads`: what is measured is the node.
+    """
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
+        self.started: dict[int, float] = {}  # request id -> send time
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def send(self, request_ids: range, line: bytes) -> None:
+        """Send one line holding the requests `request_ids` (one, or a batch)."""
+        if self.transport is None or self.transport.is_closing():
+            self.tally.errors["connection closed"] += len(request_ids)
+            return
+        now = time.perf_counter()
+        for request_id in request_ids:
+            self.started[request_id] = now
+        self.transport.write(line)
+
+    def data_received(self, data: bytes) -> None:
+        lines = (self.buffer + data).split(b"\n")
+        self.buffer = lines.pop()
+        now = time.perf_counter()
+        for line in lines:
+            parsed = json.loads(line)
+            for answer in parsed if isinstance(parsed, list) else [parsed]:
+                self._settle(answer, now)
+
+    def _settle(self, answer: dict[str, Any], now: float) -> None:
+        """Count one response object."""
+        tally = self.tally
+        started = self.started.pop(answer.get("id"), None)
+        if started is None:
+            tally.errors["unmatched"] += 1
+            return
+        error = answer.get("error")
+        if error is not None:
+            data_field = error.get("data") or {}
+            name = data_field.get("class", str(error.get("code")))
+            tally.errors[name] += 1
+            if name == "NotFinal":
+                tally.accepted += 1
+            return
+        tally.accepted += 1
+        if answer["result"].get("status") == "final":
+            tally.final += 1
+            tally.latencies.append(now - started)
+            tally.first_final = tally.first_final or now
+            tally.last_final = now
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.started:
+            self.tally.errors["connection lost"] += len(self.started)
+            self.started.clear()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+def request_lines(wires: list[bytes], batch: int) -> list[bytes]:
+    """JSON-RPC `tx_submit_wait` lines (request id = the tx's index + 1): one request per
+    line, or with `batch` > 1 a JSON-RPC batch of that many per line."""
+    requests = [b'{"jsonrpc":"2.0","id":%d,"method":"tx_submit_wait","params":{"tx":"%s",'
+                b'"timeout_ms":%d}}' % (i + 1, wire.hex().encode(), int(WAIT_S * 1000))
+                for i, wire in enumerate(wires)]
+    if batch == 1:
+        return [request + b"\n" for request in requests]
+    return [b"[" + b",".join(requests[i:i + batch]) + b"]\n"
+            for i in range(0, len(requests), batch)]
+
+
+async def run_load(address: str, lines: list[bytes], batch: int, rate: float,
+                   duration_s: float, connections: int, readers: int, accounts: int,
+                   tally: Tally, sample: Callable[[float], None]) -> None:
+    loop = asyncio.get_running_loop()
+    host, port = address.removeprefix("tcp://").rsplit(":", 1)
+    conns = []
+    for _ in range(connections):
+        _, protocol = await loop.create_connection(lambda: SubmitConnection(tally), host,
+                                                   int(port))
+        conns.append(protocol)
+    reader_clients = [await RpcClient.connect(address) for _ in range(readers)]
+    stop_reading = asyncio.Event()
+
+    async def read(client: RpcClient, seed: int) -> None:
+        rng = random.Random(seed)
+        addresses = _addresses(accounts)
+        while not stop_reading.is_set():
+            with contextlib.suppress(ChainmallError):
+                await client.account(rng.choice(addresses), prove=True)
+                tally.reads += 1
+
+    readings = [loop.create_task(read(c, i)) for i, c in enumerate(reader_clients)]
+    start = time.perf_counter()
+    next_sample = start + SAMPLE_EVERY_S
+    total = min(len(lines) * batch, int(rate * duration_s))
+    line_index = 0
+    while tally.sent < total:
+        now = time.perf_counter()
+        due = min(total, int((now - start) * rate))
+        while tally.sent < due:
+            size = min(batch, total - tally.sent)
+            ids = range(tally.sent + 1, tally.sent + size + 1)
+            conns[line_index % connections].send(ids, lines[line_index])
+            line_index += 1
+            tally.sent += size
+        if now >= next_sample:
+            sample(now - start)
+            next_sample += SAMPLE_EVERY_S
+        await asyncio.sleep(TICK_S)
+    writes_end = time.perf_counter()
+    stop_reading.set()
+    deadline = time.perf_counter() + DRAIN_S
+    while any(c.started for c in conns) and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.gather(*readings, return_exceptions=True)
+    tally.reads_per_s = tally.reads / (writes_end - start)  # type: ignore[attr-defined]
+    for conn in conns:
+        if conn.started:  # no answer by the end of the drain
+            tally.errors["unanswered"] += len(conn.started)
+            conn.started.clear()
+        if conn.transport is not None:
+            conn.transport.close()
+    for client in reader_clients:
+        await client.close()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else 0.0
+
+
+def main(argv: list[str] | None = None) -> dict[str, object]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=None, help="offered tx/s")
+    parser.add_argument("--duration", type=float, default=None, help="seconds of load")
+    parser.add_argument("--connections", type=int, default=64,
+                        help="TCP connections (the RPC's default limits hold 128 requests "
+                             "in flight per connection)")
+    parser.add_argument("--batch", type=int, default=1,
+                        help="txs per JSON-RPC batch (1: one request per line)")
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--senders", type=int, default=5_000)
+    parser.add_argument("--readers", type=int, default=2)
+    parser.add_argument("--retain-heights", type=int, default=None)
+    parser.add_argument("--block-interval-ms", type=int, default=250)
+    parser.add_argument("--soak", action="store_true", help="10 minutes at 3,000 tx/s")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON too")
+    parser.add_argument("--node-log", type=Path, default=None,
+                        help="write the node's log lines to this file")
+    args = parser.parse_args(argv)
+    rate = args.rate or (SOAK_RATE if args.soak else TARGET_RATE)
+    duration = args.duration or (SOAK_DURATION_S if args.soak else 60.0)
+    retain = args.retain_heights if args.retain_heights is not None else (
+        SOAK_RETAIN_HEIGHTS if args.soak else 10_000)
+    count = int(rate * duration)
+    print(f"machine: {machine()}; load average before: {os.getloadavg()}")
+    started = time.perf_counter()
+    lines = request_lines(sign_transfers(count, args.senders, args.accounts), args.batch)
+    print(f"signed {count} transfers in {time.perf_counter() - started:.1f} s")
+    with tempfile.TemporaryDirectory(prefix="chainmall-loadgen-") as temp:
+        home, data = Path(temp) / "home", Path(temp) / "data"
+        home.mkdir()
+        make_chain(home, data, args.accounts)
+        node = NodeProcess(home, data, "--node-block-interval-ms",
+                           str(args.block_interval_ms), "--pruning-retain-heights", str(retain))
+        address = node.ready()
+        ledger = data / "ledger"
+        # (t, private memory, tree entries, ledger file bytes, mapped file pages resident)
+        samples: list[tuple[float, int, int, int, int]] = []
+
+        def sample(elapsed: float) -> None:
+            private, mapped = node_memory_bytes(node.proc.pid)
+            entry = (elapsed, private, tree_entries(ledger),
+                     (ledger / "data.mdb").stat().st_size, mapped)
+            samples.append(entry)
+            print(f"  t={elapsed:5.0f} s  memory {private / 2**20:7.1f} MiB (+ mapped "
+                  f"{mapped / 2**20:6.1f})  tree entries {entry[2]:>10,}  ledger "
+                  f"{entry[3] / 2**20:8.1f} MiB  sent {tally.sent:,} final {tally.final:,}  "
+                  f"load {os.getloadavg()[0]:.2f}", flush=True)
+
+        tally = Tally()
+        try:
+            sample(0.0)
+            node_cpu, own_cpu = cpu_seconds(node.proc.pid), time.process_time()
+            threads_before = thread_cpu_seconds(node.proc.pid)
+            uvloop.run(run_load(address, lines, args.batch, rate, duration, args.connections,
+                                args.readers, args.accounts, tally, sample))
+            node_cpu = cpu_seconds(node.proc.pid) - node_cpu
+            by_thread = thread_cpu_seconds(node.proc.pid)
+            by_thread.subtract(threads_before)
+            own_cpu = time.process_time() - own_cpu
+            sample(duration)
+        finally:
+            code = node.stop()
+            if args.node_log is not None:
+                args.node_log.write_text("".join(node.log))
+        height = max((int(json.loads(line).get("height", 0)) for line in node.log
+                      if '"block committed"' in line), default=0)
+    span = max(tally.last_final - tally.first_final, 1e-9)
+    result: dict[str, object] = {
+        "offered_tx_per_s": rate, "duration_s": duration, "connections": args.connections,
+        "batch": args.batch,
+        "accepted": tally.accepted, "final": tally.final, "sent": tally.sent,
+        "accepted_tx_per_s": round(tally.accepted / duration, 1),
+        "final_tx_per_s": round(tally.final / span, 1),
+        "p50_s": round(percentile(tally.latencies, 0.50), 3),
+        "p99_s": round(percentile(tally.latencies, 0.99), 3),
+        "reads_per_s": round(getattr(tally, "reads_per_s", 0.0), 1),
+        "errors": dict(tally.errors), "blocks": height, "node_exit": code,
+        "node_cpu_us_per_tx": round(1e6 * node_cpu / max(tally.final, 1), 1),
+        "loadgen_cpu_us_per_tx": round(1e6 * own_cpu / max(tally.sent, 1), 1),
+        "node_cpu_us_per_tx_by_thread": {
+            name: round(1e6 * seconds / max(tally.final, 1), 1)
+            for name, seconds in by_thread.most_common() if seconds > 0},
+        "load_average_after": os.getloadavg(),
+    }
+    print(f"offered {rate:.0f} tx/s for {duration:.0f} s over {args.connections} connections"
+          f" ({args.batch} per request line)"
+          f"; {tally.sent:,} sent, {tally.accepted:,} accepted, {tally.final:,} final, "
+          f"{height} blocks; errors {dict(tally.errors) or 'none'}")
+    if args.soak:
+        _soak_report(samples, result)
+    else:
+        met_rate = tally.accepted / duration >= TARGET_RATE * 0.99 and tally.final >= 0.99 * count
+        print(f"accepted tx/s   {result['accepted_tx_per_s']:>9}   target >= {TARGET_RATE}  "
+              f"{verdict(met_rate)}")
+        print(f"final tx/s      {result['final_tx_per_s']:>9}")
+        print(f"p50 submit->final {result['p50_s']:>7} s  target <= {TARGET_P50_S} s  "
+              f"{verdict(result['p50_s'] <= TARGET_P50_S)}")  # type: ignore[operator]
+        print(f"p99 submit->final {result['p99_s']:>7} s  target <= {TARGET_P99_S} s  "
+              f"{verdict(result['p99_s'] <= TARGET_P99_S)}")  # type: ignore[operator]
+    print(f"CPU per final tx: node {result['node_cpu_us_per_tx']} us, load generator "
+          f"{result['loadgen_cpu_us_per_tx']} us (2 cores give 400 us per tx at 5,000 tx/s); "
+          f"node by thread: {result['node_cpu_us_per_tx_by_thread']}")
+    print(f"reads (account + proof) {result['reads_per_s']}/s over {args.readers} connections "
+          "during the write load")
+    print(f"load average after: {os.getloadavg()}")
+    if args.json:
+        print(json.dumps(result))
+    return result
+
+
+def _soak_report(samples: list[tuple[float, int, int, int, int]],
+                 result: dict[str, object]) -> None:
+    third = max(1, len(samples) // 3)
+    middle, last = samples[third:2 * third] or samples, samples[2 * third:] or samples
+    rss_ratio = statistics.mean(s[1] for s in last) / statistics.mean(s[1] for s in middle)
+    tree_ratio = statistics.mean(s[2] for s in last) / statistics.mean(s[2] for s in middle)
+    result.update(rss_ratio=round(rss_ratio, 3), tree_ratio=round(tree_ratio, 3))
+    print(f"node memory (private): last third / middle third {rss_ratio:.3f}  target <= 1.10  "
+          f"{verdict(rss_ratio <= 1.10)}")
+    print(f"tree entries: last third / middle third {tree_ratio:.3f}  target <= 1.10  "
+          f"{verdict(tree_ratio <= 1.10)}")
+    grown = [(b[3] - a[3]) / 2**20 for a, b in itertools.pairwise(samples)]
+    print("ledger growth per sample (MiB): " + ", ".join(f"{g:.1f}" for g in grown))
+
+
+if __name__ == "__main__":
+    main()

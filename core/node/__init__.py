@@ -1,0 +1,1 @@
+"""The node: a long-running process that runs the ledger as a single validator (docs/node.md)."""

@@ -1,0 +1,192 @@
+"""Admission: gather submitted txs for a few ms, check them in one batch, add them to the pool.
+
+A submit waits in a queue; the batcher takes what arrived within the
+admission window (at most ADMISSION_BATCH_TXS_MAX) and runs, in a worker
+thread, one call of the state machine's stateless checks (decode, chain id,
+expiry at the next height, signature: one kernel call that releases the GIL)
+and one read snapshot of the senders' committed accounts. Passing txs go
+into the machine's signature cache, so the block that executes them does not
+verify them again. Back on the event loop, each tx goes through the mempool's
+stateful rules in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from ..address import address_from_public_key
+from ..constants import ADMISSION_BATCH_TXS_MAX, ADMISSION_QUEUE_TXS_MAX, TX_BYTES_MAX
+from ..errors import TX_OK, ChainmallError, MempoolFull, NodeStopping, TxTooLarge, error_class
+from ..state.accounts import account_key, unpack_account
+from ..state.machine import StateMachine
+from ..tx import Tx
+from .mempool import Account, Dropped, Mempool
+
+log = logging.getLogger("chainmall.node.admission")
+ADMISSION_VERIFY_THREADS = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """The verdict on one submitted tx: code 0 admitted, else the code that refused it."""
+
+    tx_id: bytes
+    code: int
+    log: str = ""
+
+
+@dataclass(slots=True)
+class _Checked:
+    """What the worker thread found for one batch."""
+
+    codes: list[int]
+    txs: list[Tx | None]
+    height: int  # the committed height the accounts were read at
+    accounts: dict[bytes, Account | None]
+    state_keys: dict[bytes, bytes]  # sender public key -> its account's state key
+
+
+def read_accounts(machine: StateMachine,
+                  senders: list[tuple[bytes, bytes]]) -> tuple[int, dict[bytes, Account | None]]:
+    """(committed height, {public key: (balance, nonce) or None}) from one read snapshot;
+    `senders` are (public key, account state key) pairs."""
+    accounts: dict[bytes, Account | None] = {}
+    with machine.store.reader() as view:
+        height = view.last().height
+        for public_key, state_key in senders:
+            raw = view.get_state(state_key)
+            accounts[public_key] = None if raw is None else unpack_account(raw)
+    return height, accounts
+
+
+def _refusal(code: int) -> str:
+    try:
+        return f"refused: {error_class(code).__name__}"
+    except KeyError:
+        return f"refused: code {code}"
+
+
+class Admission:
+    """The batcher in front of a Mempool (one per node; lives on the event loop)."""
+
+    def __init__(self, machine: StateMachine, mempool: Mempool, executor: Executor,
+                 window_ms: int, on_added: Callable[[], None],
+                 on_dropped: Callable[[list[Dropped]], None]) -> None:
+        self._machine = machine
+        self._mempool = mempool
+        self._executor = executor
+        self._window_s = window_ms / 1000.0
+        self._on_added = on_added
+        self._on_dropped = on_dropped
+        self._queue: deque[tuple[bytes, asyncio.Future[Admitted]]] = deque()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0  # batches checked so far (for status and tests)
+
+    def start(self) -> None:
+        """Start the batcher task on the running loop."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="admission")
+
+    async def submit(self, wire: bytes) -> Admitted:
+        """Queue one tx and wait for its verdict (never raises for a bad tx)."""
+        if self._stopping:
+            return Admitted(b"", NodeStopping.code, "the node is stopping")
+        if len(wire) > TX_BYTES_MAX:
+            return Admitted(b"", TxTooLarge.code, f"tx is {len(wire)} bytes, limit {TX_BYTES_MAX}")
+        if len(self._queue) >= ADMISSION_QUEUE_TXS_MAX:
+            return Admitted(b"", MempoolFull.code, "the admission queue is full; retry later")
+        future: asyncio.Future[Admitted] = asyncio.get_running_loop().create_future()
+        self._queue.append((bytes(wire), future))
+        self._wake.set()
+        return await future
+
+    async def read_accounts(self, senders: list[tuple[bytes, bytes]]
+                            ) -> tuple[int, dict[bytes, Account | None]]:
+        """`read_accounts` in the admission thread (off the event loop)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, read_accounts, self._machine, senders)
+
+    async def stop(self) -> None:
+        """Refuse new submits; the batch being checked finishes, queued ones are refused."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        while self._queue:
+            _, future = self._queue.popleft()
+            if not future.done():
+                future.set_result(Admitted(b"", NodeStopping.code, "the node is stopping"))
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                if self._stopping:
+                    return
+                if self._window_s:
+                    await asyncio.sleep(self._window_s)
+            batch = [self._queue.popleft()
+                     for _ in range(min(len(self._queue), ADMISSION_BATCH_TXS_MAX))]
+            if batch:
+                try:
+                    await self._admit(batch)
+                except Exception as exc:  # a bug, not a bad tx: fail the batch, keep serving
+                    log.exception("admission batch failed")
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+
+    def _check(self, wires: list[bytes]) -> _Checked:
+        """Worker thread: stateless checks at the next height and the senders' accounts."""
+        machine = self._machine
+        # One thread: admission batches are small (a few ms of submits), and a parallel
+        # region's workers would spin between them; the block thread uses the other core.
+        codes, txs = machine.stateless_check(wires, machine.tip.height + 1,
+                                             ADMISSION_VERIFY_THREADS)
+        keys: dict[bytes, bytes] = {}
+        for code, tx in zip(codes, txs, strict=True):
+            if code == TX_OK and tx is not None:
+                machine.signatures.add(tx)
+                if tx.sender not in keys:
+                    keys[tx.sender] = account_key(address_from_public_key(tx.sender))
+        height, accounts = read_accounts(machine, list(keys.items()))
+        return _Checked(codes, txs, height, accounts, keys)
+
+    async def _admit(self, batch: list[tuple[bytes, asyncio.Future[Admitted]]]) -> None:
+        loop = asyncio.get_running_loop()
+        wires = [wire for wire, _ in batch]
+        checked = await loop.run_in_executor(self._executor, self._check, wires)
+        self.batches += 1
+        mempool = self._mempool
+        accounts = checked.accounts
+        state_keys = checked.state_keys
+        if checked.height < mempool.height:  # a commit and recheck happened meanwhile
+            _, accounts = read_accounts(self._machine, list(state_keys.items()))
+        added = 0
+        evicted: list[Dropped] = []
+        for (wire, future), code, tx in zip(batch, checked.codes, checked.txs, strict=True):
+            if future.done():  # the submitter went away
+                continue
+            tx_id = tx.tx_id if tx is not None else b""
+            if code != TX_OK or tx is None:
+                future.set_result(Admitted(tx_id, code, _refusal(code)))
+                continue
+            try:
+                evicted += mempool.add(tx, wire, accounts.get(tx.sender),
+                                       state_keys.get(tx.sender))
+            except ChainmallError as exc:
+                future.set_result(Admitted(tx_id, exc.code, str(exc)))
+                continue
+            added += 1
+            future.set_result(Admitted(tx_id, TX_OK))
+        if evicted:
+            self._on_dropped(evicted)
+        if added:
+            self._on_added()

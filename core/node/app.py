@@ -1,0 +1,138 @@
+"""The node process: lock the data dir, open the ledger, run the node on uvloop until a signal.
+
+`run_node` is what `chainmall node start` runs in the foreground:
+
+1. structured logs as configured (`log.level`, `log.format`);
+2. the data directory's writers' lock (core/datadir.py: a second node, or any
+   other writer, on the same directory is refused with a clear error);
+3. the ledger (LMDB, mapped large from the start, with the configured
+   pruning window), the ABCI `Application`, the validator's key;
+4. on a uvloop event loop: the `Node`, then its front ends (the JSON-RPC
+   server), until SIGINT or SIGTERM;
+5. a clean stop: no new submits, the block in hand is committed and its
+   txs reported final, in-flight requests are answered, the front ends
+   close, then LMDB is closed and the lock released.
+
+A block that fails to commit (a full disk, a broken invariant) stops the
+node the same way, with exit status 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import uvloop
+
+from ..abci.app import Application
+from ..constants import NODE_MAP_SIZE_BYTES
+from ..datadir import open_ledger
+from ..keys import KeyPair
+from ..keystore import KeyStore
+from .config import Config
+from .logs import setup_logging
+from .node import Node
+
+log = logging.getLogger("chainmall.node.app")
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Frontend(Protocol):
+    """Something that serves a running node (the JSON-RPC server): started after the node,
+    stopped before it closes; `addresses` names where it listens."""
+
+    addresses: Mapping[str, str]
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+FrontendFactory = Callable[[Node], Frontend]
+
+
+def open_application(data_dir: Path, version: str, retain_heights: int = 0,
+                     command: str = "chainmall node start") -> Application:
+    """The ABCI application over an initialised data directory, holding its writers' lock
+    (DataDirInUse, naming the holder, when another process has it) until `app.store` is
+    closed. The store is mapped at NODE_MAP_SIZE_BYTES and prunes trees older than
+    `retain_heights` heights (0: none)."""
+    store, genesis, _ = open_ledger(
+        data_dir, write=True, command=command,
+        store_options={"map_size_bytes": NODE_MAP_SIZE_BYTES, "retain_heights": retain_heights})
+    try:
+        return Application(store, genesis, version=version)
+    except BaseException:
+        store.close()
+        raise
+
+
+def load_validator(home: Path, name: str, passphrase: str | None) -> KeyPair:
+    """The validator's key pair from HOME/keys."""
+    return KeyStore(home / "keys").load(name, passphrase)
+
+
+async def serve(node: Node, frontends: Sequence[Frontend],
+                on_ready: Callable[[dict[str, str]], None] | None = None,
+                stop: asyncio.Event | None = None) -> int:
+    """Run `node` and its front ends until `stop` is set (default: SIGINT/SIGTERM) or a block
+    fails; then stop them in order. 0 after a requested stop, 1 after a failure."""
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop.set)
+    started: list[Frontend] = []
+    failed = False
+    try:
+        await node.start()
+        for frontend in frontends:
+            await frontend.start()
+            started.append(frontend)
+        addresses = {kind: address for frontend in started
+                     for kind, address in frontend.addresses.items()}
+        log.info("node ready", extra={"fields": {"addresses": addresses,
+                                                 "height": node.status().height}})
+        if on_ready is not None:
+            on_ready(addresses)
+        stopping = loop.create_task(stop.wait())
+        await asyncio.wait({stopping, node.producer_task}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if node.producer_task.done() and not node.producer_task.cancelled():
+            error = node.producer_task.exception()
+            if error is not None:
+                failed = True
+                log.error("block production failed; stopping",
+                          exc_info=(type(error), error, error.__traceback__))
+        log.info("stopping", extra={"fields": {"height": node.status().height}})
+    finally:
+        await node.stop()
+        for frontend in reversed(started):
+            with contextlib.suppress(Exception):
+                await frontend.stop()
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+    return 1 if failed else 0
+
+
+def run_node(data_dir: Path, config: Config, home: Path, *, version: str,
+             passphrase: str | None = None, frontends: Sequence[FrontendFactory] = (),
+             on_ready: Callable[[dict[str, str]], None] | None = None) -> int:
+    """`chainmall node start`: run a node over `data_dir` in the foreground until SIGINT or
+    SIGTERM; the exit status (see the module docstring)."""
+    setup_logging(config.log.level, config.log.format)
+    app = open_application(data_dir, version, config.pruning.retain_heights)
+    try:
+        validator = load_validator(home, config.node.validator_key, passphrase)
+        node = Node(app, validator, config, version=version)
+        servers = [factory(node) for factory in frontends]
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(serve(node, servers, on_ready))
+    finally:
+        app.store.close()  # releases the data directory's lock
+        log.info("ledger closed", extra={"fields": {"data_dir": str(data_dir)}})

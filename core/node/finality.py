@@ -1,0 +1,278 @@
+"""Finality: who waits for which tx, recent outcomes, and the node's subscriptions.
+
+A tx is final when the block that records it is durably committed (after
+`Application.commit` returned); only then does `committed` run, so nothing
+here ever says "final" early. Lives on the event loop's thread.
+
+Subscriptions start when they are made (an item produced before the first
+read is kept) and hold at most SUBSCRIPTION_ITEMS_MAX undelivered items; a
+subscriber that falls further behind is ended with SubscriberLagged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from ..abci.types import Event
+from ..block import Block
+from ..constants import FINAL_RESULTS_KEPT_MAX, SUBSCRIPTION_ITEMS_MAX
+from ..errors import SubscriberLagged
+
+T = TypeVar("T")
+
+
+class TxState(StrEnum):
+    """Where a tx is: unknown to the node (never seen, refused or dropped), pending in the
+    mempool, or final (committed)."""
+
+    UNKNOWN = "unknown"
+    PENDING = "pending"
+    FINAL = "final"
+
+
+@dataclass(frozen=True, slots=True)
+class TxStatus:
+    """A tx's state; once FINAL, its place (height, index in the block) and its result code,
+    log and events. An UNKNOWN tx that the node dropped keeps the code and log that say why.
+    `tx` is the raw tx while it is pending (a final one is in its block)."""
+
+    tx_id: bytes
+    state: TxState
+    height: int = 0
+    index: int = 0
+    code: int = 0
+    log: str = ""
+    events: tuple[Event, ...] = ()
+    tx: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedBlock:
+    """A committed block (with its commit certificate) and each tx's receipt code."""
+
+    block: Block
+    receipts: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AddressEvent:
+    """An event of a final tx that names an address (an attribute whose value is its
+    `cm1...` text)."""
+
+    height: int
+    tx_id: bytes
+    index: int
+    event: Event
+
+
+class Subscription(Generic[T]):
+    """An async iterator of pushed items; `aclose()` unsubscribes."""
+
+    def __init__(self, on_close: object = None) -> None:
+        self._items: deque[T] = deque()
+        self._ready = asyncio.Event()
+        self._end: BaseException | None = None
+        self._ended = False
+        self._on_close = on_close
+
+    def push(self, item: T) -> None:
+        """Deliver an item (ends the subscription with SubscriberLagged when too far behind)."""
+        if self._ended:
+            return
+        if len(self._items) >= SUBSCRIPTION_ITEMS_MAX:
+            self.end(SubscriberLagged(f"the subscriber fell {SUBSCRIPTION_ITEMS_MAX} items "
+                                      "behind"))
+            return
+        self._items.append(item)
+        self._ready.set()
+
+    def end(self, error: BaseException | None = None) -> None:
+        """No more items: the iterator stops after the delivered ones (or raises `error`)."""
+        if not self._ended:
+            self._ended = True
+            self._end = error
+            self._ready.set()
+
+    @property
+    def ended(self) -> bool:
+        """Whether the subscription was ended (items may still be waiting to be read)."""
+        return self._ended
+
+    def __aiter__(self) -> Subscription[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        while not self._items:
+            if self._ended:
+                if self._end is not None:
+                    raise self._end
+                raise StopAsyncIteration
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()
+
+    async def aclose(self) -> None:
+        """Unsubscribe (idempotent)."""
+        self.end()
+        if callable(self._on_close):
+            self._on_close(self)
+
+
+def _expire(future: asyncio.Future[TxStatus | None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class Finality:
+    """Waiters for txs, recent outcomes (FINAL_RESULTS_KEPT_MAX), and subscribers."""
+
+    def __init__(self, kept_max: int = FINAL_RESULTS_KEPT_MAX) -> None:
+        self._kept_max = kept_max
+        self._recent: OrderedDict[bytes, TxStatus] = OrderedDict()
+        self._waiters: dict[bytes, list[asyncio.Future[TxStatus | None]]] = {}
+        self._blocks: set[Subscription[CommittedBlock]] = set()
+        self._txs: dict[bytes, set[Subscription[TxStatus]]] = {}
+        self._addresses: dict[str, set[Subscription[AddressEvent]]] = {}
+        self._closed = False
+
+    def recent(self, tx_id: bytes) -> TxStatus | None:
+        """The outcome of a tx that became final or was dropped recently, None if unknown."""
+        return self._recent.get(tx_id)
+
+    def _keep(self, status: TxStatus) -> None:
+        recent = self._recent
+        recent[status.tx_id] = status
+        recent.move_to_end(status.tx_id)
+        while len(recent) > self._kept_max:
+            recent.popitem(last=False)
+
+    # --- waiting -----------------------------------------------------------------------
+
+    async def wait(self, tx_id: bytes, timeout_s: float) -> TxStatus | None:
+        """The tx's outcome (FINAL, or UNKNOWN if dropped) once known; None on timeout or
+        when the node stops first."""
+        known = self._recent.get(tx_id)
+        if known is not None:
+            return known
+        if self._closed:
+            return None
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[TxStatus | None] = loop.create_future()
+        waiters = self._waiters.get(tx_id)
+        if waiters is None:
+            self._waiters[tx_id] = [future]
+        else:
+            waiters.append(future)
+        # A timer handle, not asyncio.wait_for: no extra task per waiting tx (this runs once
+        # per submit-and-wait).
+        timer = loop.call_later(timeout_s, _expire, future)
+        try:
+            return await future
+        finally:
+            timer.cancel()
+            waiters = self._waiters.get(tx_id)
+            if waiters is not None and future in waiters:
+                waiters.remove(future)
+                if not waiters:
+                    del self._waiters[tx_id]
+
+    def _resolve(self, status: TxStatus) -> None:
+        for future in self._waiters.pop(status.tx_id, ()):
+            if not future.done():
+                future.set_result(status)
+        for subscription in self._txs.pop(status.tx_id, ()):
+            subscription.push(status)
+            subscription.end()
+
+    # --- outcomes ----------------------------------------------------------------------
+
+    def committed(self, block: CommittedBlock, finals: Iterable[TxStatus]) -> None:
+        """A block was durably committed: its txs are final; tell waiters and subscribers."""
+        height = block.block.header.height
+        for status in finals:
+            self._keep(status)
+            self._resolve(status)
+            if self._addresses:
+                for event in status.events:
+                    for _, value in event.attributes:
+                        for subscription in self._addresses.get(value, ()):
+                            subscription.push(AddressEvent(height, status.tx_id, status.index,
+                                                           event))
+        for subscription in list(self._blocks):
+            subscription.push(block)
+
+    def dropped(self, statuses: Iterable[TxStatus]) -> None:
+        """Txs that left the mempool without being committed (state UNKNOWN, with why)."""
+        for status in statuses:
+            self._keep(status)
+            self._resolve(status)
+
+    # --- subscriptions -----------------------------------------------------------------
+
+    def subscribe_blocks(self) -> Subscription[CommittedBlock]:
+        """Every block committed from now on."""
+        subscription: Subscription[CommittedBlock] = Subscription(self._blocks.discard)
+        if self._closed:
+            subscription.end()
+        else:
+            self._blocks.add(subscription)
+        return subscription
+
+    def subscribe_tx(self, tx_id: bytes) -> Subscription[TxStatus]:
+        """One item when the tx becomes final or is dropped, then the end (the caller checks
+        the store for a tx that was final before)."""
+        def forget(subscription: Subscription[TxStatus]) -> None:
+            subscribers = self._txs.get(tx_id)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._txs[tx_id]
+
+        subscription: Subscription[TxStatus] = Subscription(forget)
+        known = self._recent.get(tx_id)
+        if known is not None:
+            subscription.push(known)
+            subscription.end()
+        elif self._closed:
+            subscription.end()
+        else:
+            self._txs.setdefault(tx_id, set()).add(subscription)
+        return subscription
+
+    def subscribe_address(self, address_text: str) -> Subscription[AddressEvent]:
+        """Events of final txs, from now on, with an attribute whose value is `address_text`."""
+        def forget(subscription: Subscription[AddressEvent]) -> None:
+            subscribers = self._addresses.get(address_text)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._addresses[address_text]
+
+        subscription: Subscription[AddressEvent] = Subscription(forget)
+        if self._closed:
+            subscription.end()
+        else:
+            self._addresses.setdefault(address_text, set()).add(subscription)
+        return subscription
+
+    def close(self) -> None:
+        """The node stops: waiters get None, every subscription ends."""
+        self._closed = True
+        for futures in self._waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_result(None)
+        self._waiters.clear()
+        for subscription in list(self._blocks):
+            subscription.end()
+        for group in (*self._txs.values(), *self._addresses.values()):
+            for subscription in list(group):
+                subscription.end()
+        self._blocks.clear()
+        self._txs.clear()
+        self._addresses.clear()

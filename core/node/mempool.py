@@ -1,0 +1,357 @@
+"""The mempool: admitted txs waiting for a block, bounded, ordered by sender nonce and fee.
+
+Pure bookkeeping, owned by the event loop's thread (no locks, no I/O): the
+admission batcher (`admission.py`) runs the stateless checks and reads the
+committed accounts, then calls `add`; the producer `reap`s a block's txs and,
+after the commit, `remove`s them and `recheck`s what is left against the new
+committed state.
+
+Rules (docs/node.md):
+
+* a tx is admitted against its sender's committed account plus the sender's
+  pending txs: nonce at least the account's (a replay of a committed tx is
+  below it), not taken by another pending tx, at most `sender_txs_max` ahead;
+  fee at least the chain's `fee_min`; the committed balance covers the fees of
+  all the sender's pending txs and this one;
+* the pool holds at most `txs_max` txs and `bytes_max` wire bytes; when full,
+  a tx whose fee beats the lowest pending fee evicts that tx (and the same
+  sender's txs above it, which could no longer run); otherwise MempoolFull;
+* a block takes, per sender, the run of consecutive nonces that starts at the
+  account's nonce, and across senders the highest fee first (arrival order
+  breaks ties);
+* after each commit, txs whose nonce was used, whose fees the balance no
+  longer covers, or that expired, are dropped.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from ..address import address_from_public_key
+from ..errors import (
+    FeeTooLow,
+    InsufficientFee,
+    MempoolFull,
+    NonceMismatch,
+    NonceTaken,
+    SenderLimit,
+    TxAlreadyPending,
+    TxExpired,
+    UnknownSender,
+)
+from ..state.accounts import account_key
+from ..tx import Tx
+
+Account = tuple[int, int]  # committed (balance, next nonce)
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolLimits:
+    """Bounds of the pool (config `[mempool]`)."""
+
+    txs_max: int
+    bytes_max: int
+    sender_txs_max: int
+
+    def __post_init__(self) -> None:
+        for name in ("txs_max", "bytes_max", "sender_txs_max"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise ValueError(f"mempool {name} must be a positive integer, got {value!r}")
+
+
+class PendingTx:
+    """A tx in the pool: the decoded tx, its wire bytes and its arrival number."""
+
+    __slots__ = ("in_block", "seq", "tx", "wire")
+
+    def __init__(self, tx: Tx, wire: bytes, seq: int) -> None:
+        self.tx = tx
+        self.wire = wire
+        self.seq = seq
+        self.in_block = False  # reaped into the block being made
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A pending tx that left the pool without being committed, and why."""
+
+    pending: PendingTx
+    code: int
+    log: str
+
+
+class _Sender:
+    """One sender's committed account and pending txs by nonce."""
+
+    __slots__ = ("balance", "fees", "in_block", "nonce", "state_key", "txs")
+
+    def __init__(self, state_key: bytes, account: Account) -> None:
+        self.state_key = state_key  # the account's state key (for the recheck's reads)
+        self.balance, self.nonce = account
+        self.txs: dict[int, PendingTx] = {}
+        self.fees = 0  # sum of the pending txs' fees
+        self.in_block = 0  # how many of the lowest nonces are in the block being made
+
+
+class Mempool:
+    """Admitted txs by id and by sender (see the module docstring for the rules)."""
+
+    def __init__(self, limits: MempoolLimits, fee_min: int) -> None:
+        self.limits = limits
+        self.fee_min = fee_min
+        self._by_id: dict[bytes, PendingTx] = {}
+        self._senders: dict[bytes, _Sender] = {}  # sender public key -> its pending txs
+        self._bytes = 0
+        self._seq = 0
+        self._in_block = 0
+        # Eviction candidates: (fee, -seq, tx id), lowest fee first and, among equal fees,
+        # the latest arrival. Entries of txs that left are skipped when met (lazy).
+        self._by_fee: list[tuple[int, int, bytes]] = []
+        self.height = 0  # the committed height the cached accounts are at
+
+    # --- reads -----------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __contains__(self, tx_id: bytes) -> bool:
+        return tx_id in self._by_id
+
+    @property
+    def bytes_total(self) -> int:
+        """Wire bytes of every pending tx."""
+        return self._bytes
+
+    @property
+    def unreaped(self) -> int:
+        """Pending txs not in the block being made."""
+        return len(self._by_id) - self._in_block
+
+    def get(self, tx_id: bytes) -> PendingTx | None:
+        """The pending tx with this id, None if it is not pending."""
+        return self._by_id.get(tx_id)
+
+    def account(self, sender: bytes) -> Account | None:
+        """The committed account cached for a sender with pending txs (None: no such sender)."""
+        known = self._senders.get(sender)
+        return None if known is None else (known.balance, known.nonce)
+
+    def senders(self) -> list[tuple[bytes, bytes]]:
+        """(public key, account state key) of every sender with pending txs."""
+        return [(key, sender.state_key) for key, sender in self._senders.items()]
+
+    # --- admission ---------------------------------------------------------------------
+
+    def add(self, tx: Tx, wire: bytes, account: Account | None,
+            state_key: bytes | None = None) -> list[Dropped]:
+        """Admit `tx` (its stateless checks passed) given its sender's committed account
+        (None: no account), which is used only if the sender has no pending tx yet, and
+        the account's state key (computed here when not given).
+
+        Raises the first rule it breaks (InvalidTx or NodeError subclasses); returns
+        the txs evicted to make room.
+        """
+        tx_id = tx.tx_id
+        if tx_id in self._by_id:
+            raise TxAlreadyPending("the tx is already pending")
+        sender = self._senders.get(tx.sender)
+        if sender is None:
+            if account is None:
+                raise UnknownSender("the sender has no account")
+            balance, nonce = account
+        else:
+            balance, nonce = sender.balance, sender.nonce
+        if tx.nonce < nonce:
+            raise NonceMismatch(f"nonce {tx.nonce} is below the account's {nonce}")
+        limit = self.limits.sender_txs_max
+        if tx.nonce - nonce >= limit:
+            raise SenderLimit(f"nonce {tx.nonce} is {limit} or more ahead of the account's {nonce}")
+        if sender is not None:
+            if tx.nonce in sender.txs:
+                raise NonceTaken(f"a pending tx of this sender already has nonce {tx.nonce}")
+            if len(sender.txs) >= limit:
+                raise SenderLimit(f"the sender already has {limit} pending txs")
+        if tx.fee < self.fee_min:
+            raise FeeTooLow(f"fee {tx.fee} is below fee_min {self.fee_min}")
+        pending_fees = 0 if sender is None else sender.fees
+        if balance < pending_fees + tx.fee:
+            raise InsufficientFee(f"balance {balance} cannot pay the fee {tx.fee} after the "
+                                  f"sender's pending fees {pending_fees}")
+        evicted = self._make_room(tx, len(wire))
+        if sender is None:
+            sender = self._senders.get(tx.sender)  # eviction never removes a sender's entry
+            if sender is None:
+                key = state_key or account_key(address_from_public_key(tx.sender))
+                sender = self._senders[tx.sender] = _Sender(key, (balance, nonce))
+        self._seq += 1
+        pending = PendingTx(tx, wire, self._seq)
+        sender.txs[tx.nonce] = pending
+        sender.fees += tx.fee
+        self._by_id[tx_id] = pending
+        self._bytes += len(wire)
+        heapq.heappush(self._by_fee, (tx.fee, -pending.seq, tx_id))
+        return evicted
+
+    def _make_room(self, tx: Tx, size: int) -> list[Dropped]:
+        """Evict lower-fee txs until `tx` fits; MempoolFull if it cannot."""
+        limits = self.limits
+        if size > limits.bytes_max:
+            raise MempoolFull(f"a {size}-byte tx exceeds the mempool's {limits.bytes_max} bytes")
+        evicted: list[Dropped] = []
+        while len(self._by_id) + 1 > limits.txs_max or self._bytes + size > limits.bytes_max:
+            victim = self._lowest_evictable()
+            if victim is None or victim.tx.fee >= tx.fee:
+                for dropped in evicted:  # nothing was evicted after all: put them back
+                    self._restore(dropped.pending)
+                raise MempoolFull(f"the mempool is full ({len(self._by_id)} txs, "
+                                  f"{self._bytes} bytes) and fee {tx.fee} does not beat the "
+                                  "lowest pending fee")
+            evicted.extend(self._evict(victim, f"evicted by a tx with fee {tx.fee}"))
+        return evicted
+
+    def _lowest_evictable(self) -> PendingTx | None:
+        heap = self._by_fee
+        skipped = []
+        found = None
+        while heap:
+            fee, _, tx_id = heap[0]
+            pending = self._by_id.get(tx_id)
+            if pending is None or pending.tx.fee != fee:
+                heapq.heappop(heap)  # left the pool
+                continue
+            if pending.in_block:
+                skipped.append(heapq.heappop(heap))
+                continue
+            found = pending
+            break
+        for entry in skipped:
+            heapq.heappush(heap, entry)
+        return found
+
+    def _evict(self, victim: PendingTx, log: str) -> list[Dropped]:
+        """Remove `victim` and the same sender's higher nonces (they could not run)."""
+        sender = self._senders[victim.tx.sender]
+        gone = [p for nonce, p in sender.txs.items() if nonce >= victim.tx.nonce]
+        gone.sort(key=lambda p: p.tx.nonce)
+        for pending in gone:
+            self._discard(sender, pending)
+        code = MempoolFull.code
+        return [Dropped(victim, code, log)] + [
+            Dropped(p, code, f"{log} (a lower nonce of its sender was evicted)")
+            for p in gone if p is not victim]
+
+    def _restore(self, pending: PendingTx) -> None:
+        tx = pending.tx
+        sender = self._senders.get(tx.sender)
+        assert sender is not None
+        sender.txs[tx.nonce] = pending
+        sender.fees += tx.fee
+        self._by_id[tx.tx_id] = pending
+        self._bytes += len(pending.wire)
+        heapq.heappush(self._by_fee, (tx.fee, -pending.seq, tx.tx_id))
+
+    def _discard(self, sender: _Sender, pending: PendingTx) -> None:
+        """Forget one pending tx (its sender entry stays, even when empty: see `_prune`)."""
+        tx = pending.tx
+        del sender.txs[tx.nonce]
+        sender.fees -= tx.fee
+        del self._by_id[tx.tx_id]
+        self._bytes -= len(pending.wire)
+        if pending.in_block:
+            pending.in_block = False
+            sender.in_block -= 1
+            self._in_block -= 1
+
+    def _prune(self) -> None:
+        """Drop sender entries without pending txs, and the fee heap's dead entries."""
+        for key in [key for key, sender in self._senders.items() if not sender.txs]:
+            del self._senders[key]
+        if len(self._by_fee) > 2 * len(self._by_id) + 1024:
+            self._by_fee = [(p.tx.fee, -p.seq, tx_id) for tx_id, p in self._by_id.items()]
+            heapq.heapify(self._by_fee)
+
+    # --- blocks --------------------------------------------------------------------------
+
+    def reap(self, txs_max: int, bytes_max: int) -> list[PendingTx]:
+        """The txs of the next block, marked as in it: each sender's consecutive nonces from
+        its account's, the highest fee first across senders, within the limits."""
+        heap: list[tuple[int, int, int, bytes]] = []
+        for key, sender in self._senders.items():
+            next_tx = sender.txs.get(sender.nonce + sender.in_block)
+            if next_tx is not None:
+                heap.append((-next_tx.tx.fee, next_tx.seq, next_tx.tx.nonce, key))
+        heapq.heapify(heap)
+        chosen: list[PendingTx] = []
+        size = 0
+        while heap and len(chosen) < txs_max:
+            _, _, nonce, key = heapq.heappop(heap)
+            sender = self._senders[key]
+            pending = sender.txs[nonce]
+            if size + len(pending.wire) > bytes_max:
+                break
+            size += len(pending.wire)
+            pending.in_block = True
+            sender.in_block += 1
+            chosen.append(pending)
+            after = sender.txs.get(nonce + 1)
+            if after is not None:
+                heapq.heappush(heap, (-after.tx.fee, after.seq, after.tx.nonce, key))
+        self._in_block += len(chosen)
+        return chosen
+
+    def release(self, reaped: Iterable[PendingTx]) -> None:
+        """Return reaped txs to the pool (their block was not made)."""
+        for pending in reaped:
+            sender = self._senders.get(pending.tx.sender)
+            if pending.in_block and sender is not None and pending.tx.tx_id in self._by_id:
+                pending.in_block = False
+                sender.in_block -= 1
+                self._in_block -= 1
+
+    def remove(self, tx_ids: Iterable[bytes]) -> None:
+        """Forget the txs of a committed block (those still pending)."""
+        for tx_id in tx_ids:
+            pending = self._by_id.get(tx_id)
+            if pending is not None:
+                self._discard(self._senders[pending.tx.sender], pending)
+
+    def recheck(self, height: int, accounts: Mapping[bytes, Account | None]) -> list[Dropped]:
+        """After the commit of `height`: refresh each sender's account from `accounts`
+        (by public key; every sender with pending txs must be there) and drop what no
+        longer passes (nonce used, fees not covered, expired at height + 1)."""
+        assert self._in_block == 0, "recheck while a block is being made"
+        self.height = height
+        dropped: list[Dropped] = []
+        for key, sender in self._senders.items():
+            if not sender.txs:
+                continue
+            account = accounts[key]
+            if account is None:
+                dropped += [Dropped(p, UnknownSender.code, "the sender's account is gone")
+                            for p in list(sender.txs.values())]
+                for pending in list(sender.txs.values()):
+                    self._discard(sender, pending)
+                continue
+            sender.balance, sender.nonce = account
+            fees = 0
+            for nonce in sorted(sender.txs):
+                pending = sender.txs[nonce]
+                tx = pending.tx
+                reason = None
+                if nonce < sender.nonce:
+                    reason = (NonceMismatch.code, f"nonce {nonce} was used by a committed tx")
+                elif tx.expiry_height < height + 1:
+                    reason = (TxExpired.code, f"expired at height {tx.expiry_height}")
+                elif fees + tx.fee > sender.balance:
+                    reason = (InsufficientFee.code, "the committed balance no longer covers "
+                              "the sender's pending fees")
+                if reason is None:
+                    fees += tx.fee
+                    continue
+                self._discard(sender, pending)
+                dropped.append(Dropped(pending, *reason))
+        self._prune()
+        return dropped

@@ -1,0 +1,353 @@
+"""The node: the ledger behind an event loop, serving submits, finality, reads and subscriptions.
+
+`Node` owns the mempool, the admission batcher, the block producer (the
+in-process single-validator engine) and finality. It is the API every front
+end (the JSON-RPC server, tests, the demo) uses; it never imports one. Work
+is split by thread so the event loop stays responsive at full load:
+
+* the event loop: request bookkeeping, mempool rules, finality, subscriptions;
+* one admission thread: batch stateless checks (GIL released in the kernel);
+* one block thread: FinalizeBlock, signing, Commit (one LMDB write txn);
+* read threads: block, account, proof and query reads (LMDB read snapshots).
+
+Lifecycle: `start()`, then `stop()`: no new submits, the block in hand is
+committed and its txs reported final, waiters and subscriptions are told the
+node stops; the owner then closes the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import logging
+import struct
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ..abci.app import Application
+from ..abci.types import QueryRequest, QueryResult
+from ..address import encode_address
+from ..block import decode_block
+from ..constants import ADDRESS_BYTES, HASH_BYTES
+from ..errors import TX_OK, ChainmallError, InvalidInput, QueryError, error_class
+from ..keys import KeyPair
+from ..state.accounts import unpack_account
+from ..state.receipts import decode_receipts
+from .admission import Admission, Admitted, read_accounts
+from .config import Config
+from .engine import ProducedBlock, SingleValidatorEngine
+from .finality import (
+    AddressEvent,
+    CommittedBlock,
+    Finality,
+    Subscription,
+    TxState,
+    TxStatus,
+)
+from .mempool import Dropped, Mempool, MempoolLimits, PendingTx
+from .producer import Producer, wall_clock_ms
+
+log = logging.getLogger("chainmall.node")
+T = TypeVar("T")
+_TX_LOCATION = struct.Struct(">QIH")  # /tx query value: height, index, code
+_U64 = struct.Struct(">Q")
+READ_THREADS = 2
+_PR_SET_NAME = 15  # prctl(2)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """An account at a committed height (balance and nonce 0 when it does not exist), and
+    with `prove` its canonical state proof under `state_root`."""
+
+    address: bytes
+    balance: int
+    nonce: int
+    exists: bool
+    height: int
+    state_root: bytes
+    proof: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """The node at its last committed block (height 0: only the genesis)."""
+
+    chain_id: str
+    height: int
+    app_hash: bytes
+    block_hash: bytes
+    block_time_ms: int
+    mempool_txs: int
+    mempool_bytes: int
+    version: str
+    validator: bytes
+
+
+class Node:
+    """The single-validator node over an `Application` (see the module docstring)."""
+
+    def __init__(self, app: Application, validator: KeyPair, config: Config,
+                 version: str = "", clock_ms: Callable[[], int] = wall_clock_ms) -> None:
+        self.app = app
+        self.config = config
+        self.version = version
+        self.engine = SingleValidatorEngine(app, validator)
+        pool = config.mempool
+        self.mempool = Mempool(MempoolLimits(pool.txs_max, pool.bytes_max, pool.sender_txs_max),
+                               app.genesis.fee_min)
+        self.mempool.height = app.info().last_block_height
+        self.finality = Finality()
+        self._clock_ms = clock_ms
+        self._admission: Admission | None = None
+        self._producer: Producer | None = None
+        self._producer_task: asyncio.Task[None] | None = None
+        self._executors: list[ThreadPoolExecutor] = []
+        self._read_executor: ThreadPoolExecutor | None = None
+        self._block_listeners: list[Callable[[ProducedBlock], None]] = []
+        self._stopped = False
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start admission and block production on the running event loop."""
+        block_thread = ThreadPoolExecutor(1, "cm-block", _name_os_thread, ("cm-block",))
+        admission_thread = ThreadPoolExecutor(1, "cm-admission", _name_os_thread,
+                                              ("cm-admission",))
+        self._read_executor = ThreadPoolExecutor(READ_THREADS, "cm-read", _name_os_thread,
+                                                 ("cm-read",))
+        self._executors = [block_thread, admission_thread, self._read_executor]
+        node = self.config.node
+        self._producer = Producer(self.engine, self.mempool, block_thread,
+                                  node.block_interval_ms, node.block_txs_max, node.empty_blocks,
+                                  self._on_block, self._clock_ms)
+        self._admission = Admission(self.app.machine, self.mempool, admission_thread,
+                                    self.config.mempool.admission_window_ms,
+                                    self._producer.wake, self._on_dropped)
+        self._admission.start()
+        self._producer_task = self._producer.start()
+        log.info("node started", extra={"fields": {
+            "chain_id": self.app.genesis.chain_id, "height": self.app.info().last_block_height,
+            "validator": self.engine.public_key.hex()}})
+
+    @property
+    def producer_task(self) -> asyncio.Task[None]:
+        """The block producer's task: it ends only on `stop` or when a block fails."""
+        assert self._producer_task is not None, "the node was not started"
+        return self._producer_task
+
+    def add_block_listener(self, listener: Callable[[ProducedBlock], None]) -> None:
+        """Call `listener(produced)` on the event loop after each committed block."""
+        self._block_listeners.append(listener)
+
+    async def stop(self) -> None:
+        """Stop taking submits, commit the block in hand, end waiters and subscriptions,
+        and shut the worker threads down (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._admission is not None:
+            await self._admission.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+        self.finality.close()
+        loop = asyncio.get_running_loop()
+        for executor in self._executors:
+            await loop.run_in_executor(None, executor.shutdown, True)
+        log.info("node stopped", extra={"fields": {"height": self.app.info().last_block_height}})
+
+    # --- blocks ----------------------------------------------------------------------------
+
+    async def _on_block(self, produced: ProducedBlock, reaped: list[PendingTx]) -> None:
+        """A block was committed: settle its txs, tell waiters, recheck the pool (its
+        accounts read off the event loop; no block is made meanwhile)."""
+        block = produced.block
+        height = block.header.height
+        index_of = {tx.tx_id: index for index, tx in enumerate(block.txs)}
+        finals: list[TxStatus] = []
+        dropped: list[TxStatus] = []
+        results = produced.result.tx_results
+        assert len(results) == len(reaped)
+        for pending, result in zip(reaped, results, strict=True):
+            tx_id = pending.tx.tx_id
+            assert result.tx_id == tx_id
+            index = index_of.get(tx_id)
+            if index is None:  # failed admission at execution: not recorded, not final
+                dropped.append(TxStatus(tx_id, TxState.UNKNOWN, code=result.code,
+                                        log=result.log))
+            else:
+                finals.append(TxStatus(tx_id, TxState.FINAL, height, index, result.code,
+                                       result.log, result.events))
+        self.mempool.remove(pending.tx.tx_id for pending in reaped)
+        finals.sort(key=lambda status: status.index)
+        self.finality.committed(CommittedBlock(block, produced.receipts), finals)
+        self.finality.dropped(dropped)
+        assert self._admission is not None
+        _, accounts = await self._admission.read_accounts(self.mempool.senders())
+        missing = [sender for sender in self.mempool.senders() if sender[0] not in accounts]
+        if missing:  # senders admitted while the accounts were read
+            accounts.update(read_accounts(self.app.machine, missing)[1])
+        self._on_dropped(self.mempool.recheck(height, accounts))
+        log.info("block committed", extra={"fields": {
+            "height": height, "txs": len(block.txs), "not_recorded": len(dropped),
+            "app_hash": block.header.state_root.hex(),
+            "finalize_ms": round(produced.finalize_ms, 1),
+            "commit_ms": round(produced.commit_ms, 1), "mempool_txs": len(self.mempool)}})
+        for listener in self._block_listeners:
+            listener(produced)
+
+    def _on_dropped(self, dropped: list[Dropped]) -> None:
+        if dropped:
+            self.finality.dropped(
+                TxStatus(d.pending.tx.tx_id, TxState.UNKNOWN, code=d.code, log=d.log)
+                for d in dropped)
+
+    # --- submits ---------------------------------------------------------------------------
+
+    async def submit(self, wire: bytes) -> Admitted:
+        """Offer raw tx bytes to the mempool: code 0 admitted, else why not (never raises for
+        a bad tx)."""
+        if self._admission is None:
+            raise RuntimeError("the node was not started")
+        return await self._admission.submit(wire)
+
+    async def submit_wait(self, wire: bytes, timeout_s: float) -> tuple[Admitted, TxStatus]:
+        """`submit`, then wait up to `timeout_s` for the tx to be final. The status is FINAL,
+        PENDING (the wait ran out first), or UNKNOWN (refused or dropped, with the code)."""
+        admitted = await self.submit(wire)
+        if admitted.code != TX_OK:
+            return admitted, TxStatus(admitted.tx_id, TxState.UNKNOWN, code=admitted.code,
+                                      log=admitted.log)
+        outcome = await self.finality.wait(admitted.tx_id, max(0.0, timeout_s))
+        if outcome is None:
+            outcome = TxStatus(admitted.tx_id, TxState.PENDING, tx=bytes(wire))
+        return admitted, outcome
+
+    # --- reads -------------------------------------------------------------------------------
+
+    async def _read(self, function: Callable[..., T], *args: object) -> T:
+        executor = self._read_executor
+        if executor is None or self._stopped:
+            return function(*args)
+        return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
+
+    async def tx_status(self, tx_id: bytes) -> TxStatus:
+        """Where tx `tx_id` is: pending, final (with its result), or unknown."""
+        if len(tx_id) != HASH_BYTES:
+            raise InvalidInput(f"a tx id is {HASH_BYTES} bytes")
+        pending = self.mempool.get(tx_id)
+        if pending is not None:
+            return TxStatus(tx_id, TxState.PENDING, tx=pending.wire)
+        recent = self.finality.recent(tx_id)
+        if recent is not None:
+            return recent
+        return await self._read(self._stored_tx_status, tx_id)
+
+    def _stored_tx_status(self, tx_id: bytes) -> TxStatus:
+        result = self.app.query(QueryRequest("/tx", tx_id))
+        _raise_for(result)
+        if not result.value:
+            return TxStatus(tx_id, TxState.UNKNOWN)
+        height, index, code = _TX_LOCATION.unpack(result.value)
+        return TxStatus(tx_id, TxState.FINAL, height, index, code)
+
+    async def block(self, height: int) -> CommittedBlock | None:
+        """The committed block at `height` (>= 1) and its receipts; None above the tip."""
+        if type(height) is not int or height < 1:
+            raise InvalidInput(f"a block height is an integer >= 1, got {height!r}")
+        return await self._read(self._stored_block, height, None)
+
+    async def block_by_hash(self, block_hash: bytes) -> CommittedBlock | None:
+        """The committed block whose header hashes to `block_hash`; None if there is none."""
+        if len(block_hash) != HASH_BYTES:
+            raise InvalidInput(f"a block hash is {HASH_BYTES} bytes")
+        return await self._read(self._stored_block, 0, bytes(block_hash))
+
+    def _stored_block(self, height: int, block_hash: bytes | None) -> CommittedBlock | None:
+        with self.app.store.reader() as view:
+            if block_hash is not None:
+                found = view.height_of(block_hash)
+                if found is None:
+                    return None
+                height = found
+            raw = view.block(height)
+            receipts = view.receipts(height)
+        if raw is None:
+            return None
+        return CommittedBlock(decode_block(raw), tuple(decode_receipts(receipts or b"")))
+
+    async def account(self, address: bytes, height: int = 0, prove: bool = False) -> AccountState:
+        """The account of a 20-byte address at `height` (0: the latest committed)."""
+        if len(address) != ADDRESS_BYTES:
+            raise InvalidInput(f"an address is {ADDRESS_BYTES} bytes")
+        result = await self.query(QueryRequest("/account", bytes(address), height, prove))
+        _raise_for(result)
+        raw = result.entries[0].value
+        balance, nonce = (0, 0) if raw is None else unpack_account(raw)
+        return AccountState(bytes(address), balance, nonce, raw is not None, result.height,
+                            result.root, result.proof)
+
+    async def query(self, request: QueryRequest) -> QueryResult:
+        """An ABCI query (docs/abci.md); errors come back as a non-zero code."""
+        return await self._read(self.app.query, request)
+
+    def status(self) -> NodeStatus:
+        """Height, hashes, block time, mempool size, version and validator (no I/O)."""
+        machine = self.app.machine
+        tip = machine.tip
+        return NodeStatus(self.app.genesis.chain_id, tip.height, tip.app_hash, tip.block_hash,
+                          machine.last_time_ms, len(self.mempool), self.mempool.bytes_total,
+                          self.version, self.engine.public_key)
+
+    # --- subscriptions ---------------------------------------------------------------------
+
+    def subscribe_blocks(self) -> Subscription[CommittedBlock]:
+        """Every block committed from now on, in height order."""
+        return self.finality.subscribe_blocks()
+
+    def subscribe_tx(self, tx_id: bytes) -> Subscription[TxStatus]:
+        """One item when tx `tx_id` is final or dropped (at once if it already is)."""
+        if len(tx_id) != HASH_BYTES:
+            raise InvalidInput(f"a tx id is {HASH_BYTES} bytes")
+        subscription = self.finality.subscribe_tx(bytes(tx_id))
+        if not subscription.ended and self.mempool.get(tx_id) is None:
+            # Possibly final before the node kept it in memory: look in the store.
+            asyncio.get_running_loop().create_task(self._settle_from_store(tx_id, subscription))
+        return subscription
+
+    async def _settle_from_store(self, tx_id: bytes, subscription: Subscription[TxStatus]) -> None:
+        status = await self.tx_status(tx_id)
+        if status.state is TxState.FINAL:
+            subscription.push(status)
+            await subscription.aclose()
+
+    def subscribe_events(self, address: bytes) -> Subscription[AddressEvent]:
+        """Events of final txs, from now on, that name the 20-byte `address`."""
+        if len(address) != ADDRESS_BYTES:
+            raise InvalidInput(f"an address is {ADDRESS_BYTES} bytes")
+        return self.finality.subscribe_address(encode_address(bytes(address)))
+
+
+def _name_os_thread(name: str) -> None:
+    """Give the calling thread `name` in the OS (`top -H`, /proc/PID/task/*/comm), where
+    Python's own thread names do not appear. Linux only; elsewhere nothing happens."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+
+
+def _raise_for(result: QueryResult) -> None:
+    """Raise the error a non-zero query code stands for."""
+    if result.code == TX_OK:
+        return
+    try:
+        cls = error_class(result.code)
+    except KeyError:
+        cls = QueryError
+    if not issubclass(cls, ChainmallError):
+        cls = QueryError
+    raise cls(result.log)

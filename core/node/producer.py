@@ -1,0 +1,105 @@
+"""The block producer: decides when to make a block and hands it to the engine's thread.
+
+A block is made `block_interval_ms` after the previous one began, provided a
+tx waits, or at once when `block_txs_max` txs are ready; with `empty_blocks`
+on, every interval even when none waits. While idle, the first tx that
+arrives after the interval has passed gets a block right away. One block at
+a time: the next one is reaped only after the previous commit was handled
+(mempool removal, finality, recheck), so the mempool never holds two blocks'
+worth of reaped txs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+
+from ..constants import BLOCK_BYTES_MAX
+from .engine import ProducedBlock, SingleValidatorEngine
+from .mempool import Mempool, PendingTx
+
+log = logging.getLogger("chainmall.node.producer")
+
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the Unix epoch (the block time source)."""
+    return time.time_ns() // 1_000_000
+
+
+class Producer:
+    """The engine's event-loop half: a task that makes blocks until stopped."""
+
+    def __init__(self, engine: SingleValidatorEngine, mempool: Mempool, executor: Executor,
+                 interval_ms: int, block_txs_max: int, empty_blocks: bool,
+                 on_block: Callable[[ProducedBlock, list[PendingTx]], Awaitable[None]],
+                 clock_ms: Callable[[], int] = wall_clock_ms) -> None:
+        self._engine = engine
+        self._mempool = mempool
+        self._executor = executor
+        self._interval_s = interval_ms / 1000.0
+        self._block_txs_max = block_txs_max
+        self._empty_blocks = empty_blocks
+        self._on_block = on_block
+        self._clock_ms = clock_ms
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self.blocks = 0  # blocks made by this producer
+
+    def start(self) -> asyncio.Task[None]:
+        """Start the producing task; it ends when `stop` is called or a block fails."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="producer")
+        return self._task
+
+    def wake(self) -> None:
+        """Txs arrived: re-evaluate whether a block is due."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Make no new block; wait for the one in hand to be committed and handled."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _due(self, started: float) -> bool:
+        """Wait until a block is due (True) or the producer stops (False)."""
+        loop = asyncio.get_running_loop()
+        deadline = started + self._interval_s
+        while not self._stopping:
+            waiting = self._mempool.unreaped
+            now = loop.time()
+            if waiting >= self._block_txs_max:
+                return True
+            if now >= deadline and (waiting or self._empty_blocks):
+                return True
+            self._wake.clear()
+            timeout = deadline - now if now < deadline else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+        return False
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time() - self._interval_s  # the first block may come at once
+        while await self._due(started):
+            started = loop.time()
+            reaped = self._mempool.reap(self._block_txs_max, BLOCK_BYTES_MAX)
+            if not reaped and not self._empty_blocks:
+                # What waits cannot run yet (each sender's next nonce is missing): wait an
+                # interval rather than spin on a full but stuck pool.
+                await asyncio.sleep(self._interval_s)
+                continue
+            wires = [pending.wire for pending in reaped]
+            try:
+                produced = await loop.run_in_executor(
+                    self._executor, self._engine.make_block, wires, self._clock_ms())
+            except BaseException:
+                self._mempool.release(reaped)
+                raise
+            self.blocks += 1
+            await self._on_block(produced, reaped)

@@ -1,0 +1,147 @@
+"""The node as the RPC sees it: `NodeServices` over a `Node`, and the RPC front end.
+
+The RPC layer (`core/rpc/`) defines what it needs from a node and never
+imports `node/`; this adapter turns the node's own values into the RPC's
+(`core/rpc/services.py`) and its "not there" answers into NotFound.
+`rpc_frontend(config)` builds the JSON-RPC server that `node start` runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from ..abci.types import QueryRequest, QueryResult
+from ..errors import LimitExceeded, NotFound, QueryError, SubscriberLagged
+from ..rpc.config import RpcConfig, RpcLimits
+from ..rpc.server import RpcServer
+from ..rpc.services import (
+    AccountInfo,
+    AddressEvent,
+    BlockInfo,
+    NodeStatus,
+    SubmitResult,
+    TxInfo,
+    TxState,
+    WaitResult,
+)
+from . import finality
+from .app import Frontend, FrontendFactory
+from .config import Config, parse_listen
+from .node import Node
+
+S = TypeVar("S")
+T = TypeVar("T")
+
+
+def _tx_info(status: finality.TxStatus) -> TxInfo:
+    return TxInfo(status.tx_id, TxState(status.state.value), status.height, status.index,
+                  status.code, status.log, status.events, status.tx)
+
+
+def _block_info(block: finality.CommittedBlock) -> BlockInfo:
+    return BlockInfo(block.block, block.receipts)
+
+
+def _address_event(item: finality.AddressEvent) -> AddressEvent:
+    return AddressEvent(item.height, item.tx_id, item.index, item.event)
+
+
+class _Converted(Generic[S, T]):
+    """A node subscription whose items are converted for the RPC; `aclose` unsubscribes.
+
+    A subscriber the node ended for falling behind gets LimitExceeded, as the
+    RPC expects."""
+
+    def __init__(self, source: finality.Subscription[S], convert: Callable[[S], T]) -> None:
+        self._source = source
+        self._convert = convert
+
+    def __aiter__(self) -> _Converted[S, T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            item = await self._source.__anext__()
+        except SubscriberLagged as exc:
+            raise LimitExceeded(str(exc)) from None
+        return self._convert(item)
+
+    async def aclose(self) -> None:
+        await self._source.aclose()
+
+
+class NodeRpcServices:
+    """`core/rpc/services.NodeServices` implemented by a running `Node`."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    async def submit_tx(self, tx: bytes) -> SubmitResult:
+        admitted = await self.node.submit(tx)
+        return SubmitResult(admitted.tx_id, admitted.code, admitted.log)
+
+    async def submit_tx_wait(self, tx: bytes, timeout_s: float) -> WaitResult:
+        admitted, status = await self.node.submit_wait(tx, timeout_s)
+        return WaitResult(SubmitResult(admitted.tx_id, admitted.code, admitted.log),
+                          _tx_info(status))
+
+    async def tx_status(self, tx_id: bytes) -> TxInfo:
+        return _tx_info(await self.node.tx_status(tx_id))
+
+    async def block(self, height: int) -> BlockInfo:
+        found = await self.node.block(height)
+        if found is None:
+            raise NotFound(f"no block at height {height} (the tip is "
+                           f"{self.node.status().height})")
+        return _block_info(found)
+
+    async def block_by_hash(self, block_hash: bytes) -> BlockInfo:
+        found = await self.node.block_by_hash(block_hash)
+        if found is None:
+            raise NotFound(f"no block with hash {block_hash.hex()}")
+        return _block_info(found)
+
+    async def account(self, address: bytes, height: int = 0, prove: bool = False) -> AccountInfo:
+        try:
+            state = await self.node.account(address, height, prove)
+        except QueryError as exc:  # a height above the tip, or one not served
+            raise NotFound(str(exc)) from None
+        return AccountInfo(state.address, state.balance, state.nonce, state.exists,
+                           state.height, state.state_root, state.proof)
+
+    async def status(self) -> NodeStatus:
+        status = self.node.status()
+        return NodeStatus(status.chain_id, status.height, status.app_hash, status.block_hash,
+                          status.block_time_ms, status.mempool_txs, status.mempool_bytes,
+                          status.version, status.validator)
+
+    async def query(self, request: QueryRequest) -> QueryResult:
+        return await self.node.query(request)
+
+    def subscribe_blocks(self) -> _Converted[finality.CommittedBlock, BlockInfo]:
+        return _Converted(self.node.subscribe_blocks(), _block_info)
+
+    def subscribe_tx(self, tx_id: bytes) -> _Converted[finality.TxStatus, TxInfo]:
+        return _Converted(self.node.subscribe_tx(tx_id), _tx_info)
+
+    def subscribe_events(self, address: bytes) -> _Converted[finality.AddressEvent, AddressEvent]:
+        return _Converted(self.node.subscribe_events(address), _address_event)
+
+
+def rpc_config(config: Config) -> RpcConfig:
+    """The RPC server's settings from the node's `[rpc]` section."""
+    return RpcConfig(tcp=parse_listen(config.rpc.tcp), unix=config.rpc.unix or None,
+                     http=parse_listen(config.rpc.http), token=config.rpc.token,
+                     limits=RpcLimits.from_mapping(dict(config.rpc.limits)))
+
+
+def rpc_frontend(config: Config) -> FrontendFactory:
+    """The JSON-RPC server over a node, as `run_node` takes front ends."""
+    settings = rpc_config(config)
+    settings.check()  # a bad listener or a missing token stops `node start` before anything
+
+    def make(node: Node) -> Frontend:
+        return RpcServer(NodeRpcServices(node), settings)
+
+    return make

@@ -1,0 +1,181 @@
+"""The mempool's rules: nonce order, limits, fee eviction, reaping and recheck."""
+
+from __future__ import annotations
+
+import pytest
+from chainmall.core.constants import TX_TYPE_TRANSFER
+from chainmall.core.errors import (
+    FeeTooLow,
+    InsufficientFee,
+    MempoolFull,
+    NonceMismatch,
+    NonceTaken,
+    SenderLimit,
+    TxAlreadyPending,
+    TxExpired,
+    UnknownSender,
+)
+from chainmall.core.keys import KeyPair
+from chainmall.core.node.mempool import Mempool, MempoolLimits
+from chainmall.core.state.accounts import encode_transfer
+from chainmall.core.tx import Tx, sign_tx
+
+CHAIN = "pool-test"
+KEYS = [KeyPair.from_seed(bytes([i]) * 32) for i in range(1, 6)]
+TO = KeyPair.from_seed(b"t" * 32).address
+BIG = MempoolLimits(1000, 1 << 20, 100)
+
+
+def transfer(key: KeyPair, nonce: int, fee: int = 1, expiry: int = 100) -> Tx:
+    return sign_tx(key, CHAIN, TX_TYPE_TRANSFER, nonce, fee, expiry, encode_transfer(TO, 5))
+
+
+def add(pool: Mempool, tx: Tx, account: tuple[int, int] | None = (1_000, 0)) -> list:
+    return pool.add(tx, tx.encode(), account)
+
+
+def test_admission_rules_in_order() -> None:
+    pool = Mempool(BIG, fee_min=1)
+    with pytest.raises(UnknownSender):
+        add(pool, transfer(KEYS[0], 0), None)
+    with pytest.raises(NonceMismatch):  # a replay of a committed tx is below the nonce
+        add(pool, transfer(KEYS[0], 2), (1_000, 3))
+    with pytest.raises(SenderLimit, match="ahead"):
+        add(pool, transfer(KEYS[0], 100), (1_000, 0))
+    with pytest.raises(FeeTooLow):
+        add(pool, transfer(KEYS[0], 0, fee=0))
+    with pytest.raises(InsufficientFee):
+        add(pool, transfer(KEYS[0], 0, fee=2_000))
+    tx = transfer(KEYS[0], 0)
+    add(pool, tx)
+    with pytest.raises(TxAlreadyPending):
+        add(pool, tx)
+    with pytest.raises(NonceTaken):
+        add(pool, transfer(KEYS[0], 0, fee=3))
+    assert len(pool) == 1 and tx.tx_id in pool and pool.bytes_total == len(tx.encode())
+
+
+def test_pending_fees_count_against_the_committed_balance() -> None:
+    pool = Mempool(BIG, fee_min=1)
+    add(pool, transfer(KEYS[0], 0, fee=600), (1_000, 0))
+    with pytest.raises(InsufficientFee):
+        add(pool, transfer(KEYS[0], 1, fee=500))
+    add(pool, transfer(KEYS[0], 1, fee=400))
+    # The cached account is used for a known sender, whatever the caller passes.
+    with pytest.raises(InsufficientFee):
+        add(pool, transfer(KEYS[0], 2, fee=1), (10**9, 0))
+
+
+def test_per_sender_limit() -> None:
+    pool = Mempool(MempoolLimits(1000, 1 << 20, 3), fee_min=0)
+    for nonce in range(3):
+        add(pool, transfer(KEYS[0], nonce))
+    with pytest.raises(SenderLimit):
+        add(pool, transfer(KEYS[0], 3))
+    add(pool, transfer(KEYS[1], 0))
+
+
+def test_reap_orders_nonces_per_sender_and_fees_across_senders() -> None:
+    pool = Mempool(BIG, fee_min=0)
+    a = [transfer(KEYS[0], n, fee=1) for n in range(3)]
+    b = [transfer(KEYS[1], n, fee=5) for n in range(2)]
+    gap = transfer(KEYS[2], 1, fee=50)  # nonce 0 missing: cannot run yet
+    for tx in [a[2], a[0], b[1], a[1], gap, b[0]]:
+        add(pool, tx)
+    reaped = pool.reap(100, 1 << 20)
+    assert [p.tx for p in reaped] == [b[0], b[1], a[0], a[1], a[2]]
+    assert pool.unreaped == 1
+    assert pool.reap(100, 1 << 20) == []  # in the block being made, or behind a gap
+    pool.release(reaped[3:])
+    assert [p.tx for p in pool.reap(100, 1 << 20)] == [a[1], a[2]]
+
+
+def test_reap_respects_the_block_limits() -> None:
+    pool = Mempool(BIG, fee_min=0)
+    txs = [transfer(KEYS[0], n) for n in range(5)]
+    for tx in txs:
+        add(pool, tx)
+    assert [p.tx for p in pool.reap(2, 1 << 20)] == txs[:2]
+    size = len(txs[0].encode())
+    assert [p.tx for p in pool.reap(100, 2 * size + 1)] == txs[2:4]
+
+
+def test_full_pool_evicts_the_lowest_fee_and_its_sender_tail() -> None:
+    pool = Mempool(MempoolLimits(3, 1 << 20, 100), fee_min=0)
+    low = [transfer(KEYS[0], n, fee=1) for n in range(2)]
+    mid = transfer(KEYS[1], 0, fee=5)
+    for tx in [*low, mid]:
+        add(pool, tx)
+    with pytest.raises(MempoolFull):
+        add(pool, transfer(KEYS[2], 0, fee=1))
+    assert len(pool) == 3  # a refused tx evicts nothing
+    evicted = add(pool, transfer(KEYS[2], 0, fee=9))
+    # The latest low-fee tx goes first; nothing else had to.
+    assert [d.pending.tx for d in evicted] == [low[1]]
+    assert all(d.code == MempoolFull.code for d in evicted)
+    evicted = add(pool, transfer(KEYS[3], 0, fee=9))
+    assert [d.pending.tx for d in evicted] == [low[0]]
+    assert len(pool) == 3
+
+
+def test_eviction_takes_a_senders_higher_nonces_too() -> None:
+    pool = Mempool(MempoolLimits(3, 1 << 20, 100), fee_min=0)
+    add(pool, transfer(KEYS[0], 0, fee=1))
+    add(pool, transfer(KEYS[0], 1, fee=7))
+    add(pool, transfer(KEYS[1], 0, fee=5))
+    evicted = add(pool, transfer(KEYS[2], 0, fee=6))
+    assert [(d.pending.tx.sender, d.pending.tx.nonce) for d in evicted] == [
+        (KEYS[0].public_key, 0), (KEYS[0].public_key, 1)]
+    assert len(pool) == 2
+
+
+def test_txs_in_the_block_being_made_are_not_evicted() -> None:
+    pool = Mempool(MempoolLimits(1, 1 << 20, 100), fee_min=0)
+    add(pool, transfer(KEYS[0], 0, fee=1))
+    pool.reap(10, 1 << 20)
+    with pytest.raises(MempoolFull):
+        add(pool, transfer(KEYS[1], 0, fee=100))
+
+
+def test_byte_limit() -> None:
+    size = len(transfer(KEYS[0], 0).encode())
+    pool = Mempool(MempoolLimits(100, 2 * size, 100), fee_min=0)
+    add(pool, transfer(KEYS[0], 0))
+    add(pool, transfer(KEYS[0], 1))
+    with pytest.raises(MempoolFull):
+        add(pool, transfer(KEYS[1], 0))
+
+
+def test_recheck_after_a_commit() -> None:
+    pool = Mempool(BIG, fee_min=0)
+    a = [transfer(KEYS[0], n, fee=100) for n in range(3)]
+    b = [transfer(KEYS[1], n, fee=100) for n in range(3)]
+    c = transfer(KEYS[2], 0, expiry=5)
+    for tx in [*a, *b, c]:
+        add(pool, tx)
+    reaped = pool.reap(2, 1 << 20)
+    assert len(reaped) == 2
+    pool.remove(p.tx.tx_id for p in reaped)
+    assert pool.unreaped == len(pool) == 5
+    accounts = {
+        KEYS[0].public_key: (1_000, 2),   # a[0], a[1] committed (or replaced elsewhere)
+        KEYS[1].public_key: (150, 0),     # the balance now covers one pending fee only
+        KEYS[2].public_key: (1_000, 0),
+    }
+    dropped = pool.recheck(5, accounts)
+    codes = {d.pending.tx.tx_id: d.code for d in dropped}
+    assert codes == {b[1].tx_id: InsufficientFee.code, b[2].tx_id: InsufficientFee.code,
+                     c.tx_id: TxExpired.code}
+    remaining = {p.tx.tx_id for p in pool.reap(100, 1 << 20)}
+    assert remaining == {a[2].tx_id, b[0].tx_id}
+    assert pool.height == 5
+
+
+def test_recheck_drops_used_nonces_and_forgets_idle_senders() -> None:
+    pool = Mempool(BIG, fee_min=0)
+    tx = transfer(KEYS[0], 0)
+    add(pool, tx)
+    dropped = pool.recheck(1, {KEYS[0].public_key: (1_000, 1)})
+    assert [(d.pending.tx, d.code) for d in dropped] == [(tx, NonceMismatch.code)]
+    assert len(pool) == 0 and pool.senders() == []
+    assert pool.account(KEYS[0].public_key) is None
