@@ -656,7 +656,7 @@ class StateMachine:
         state = BlockState(view.get_state, view.state_range)
         hash_of = self._validator_set_hash_of
         validator_set_hash = (self.genesis.validator_set_hash if hash_of is None
-                              else hash_of(state, height))
+                              else hash_of(state, block.height))
         self._run_hooks(state, "begin", block)
         recorded: list[Tx] = []
         results: list[TxResult] = []
