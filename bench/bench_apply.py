@@ -167,10 +167,15 @@ def keys(count: int) -> list[KeyPair]:
     return [KeyPair.from_seed(i.to_bytes(4, "big") * 8) for i in range(count)]
 
 
+def bench_genesis(genesis_keys: list[KeyPair]) -> Any:
+    """The benchmark chain's genesis: every key funded, the first one the validator."""
+    return make_genesis(CHAIN_ID, [(k.address, BALANCE) for k in genesis_keys],
+                        [(genesis_keys[0].public_key, 1)], genesis_time_ms=0, fee_min=FEE)
+
+
 def prebuild(genesis_keys: list[KeyPair], directory: str) -> tuple[Any, list[bytes]]:
     """The genesis and the encoded blocks (signed, built and committed outside any timing)."""
-    genesis = make_genesis(CHAIN_ID, [(k.address, BALANCE) for k in genesis_keys],
-                           [(genesis_keys[0].public_key, 1)], genesis_time_ms=0, fee_min=FEE)
+    genesis = bench_genesis(genesis_keys)
     rng = random.Random(20_261_125)
     nonces = [0] * len(genesis_keys)
     blocks: list[bytes] = []
@@ -195,19 +200,33 @@ def prebuild(genesis_keys: list[KeyPair], directory: str) -> tuple[Any, list[byt
     return genesis, blocks
 
 
+def _cached_blocks(path: Path, genesis_hash: bytes) -> list[bytes] | None:
+    """The blocks kept in `path`, None unless they were built on this very genesis (a
+    cache from before a genesis format change is stale)."""
+    try:
+        kept = pickle.loads(path.read_bytes())
+    except Exception:  # unreadable, or written by another version of this file
+        return None
+    if not isinstance(kept, dict) or kept.get("genesis_hash") != genesis_hash:
+        return None
+    return kept["blocks"]
+
+
 def prebuilt(directory: str) -> tuple[Any, list[bytes], float]:
     """(genesis, encoded blocks, seconds it took): from CHAINMALL_BENCH_CACHE when it
-    holds this size, else built (and kept there when it is set)."""
+    holds this size (or a longer chain: its first blocks) on today's genesis, else built
+    (and kept there when it is set)."""
     cached = None
     if CACHE:
+        genesis = bench_genesis(keys(SENDERS))
         cached = Path(CACHE) / f"apply-{BLOCKS}x{TXS_PER_BLOCK}-{SENDERS}.pickle"
-        if cached.exists():
-            genesis, blocks = pickle.loads(cached.read_bytes())
-            return genesis, blocks, 0.0
-        # A longer chain of the same blocks serves too: its first BLOCKS blocks.
-        for longer in sorted(Path(CACHE).glob(f"apply-*x{TXS_PER_BLOCK}-{SENDERS}.pickle")):
-            if int(longer.name.split("-")[1].split("x")[0]) > BLOCKS:
-                genesis, blocks = pickle.loads(longer.read_bytes())
+        longer = sorted(
+            path for path in Path(CACHE).glob(f"apply-*x{TXS_PER_BLOCK}-{SENDERS}.pickle")
+            if int(path.name.split("-")[1].split("x")[0]) > BLOCKS)
+        candidates = [cached, *longer]
+        for path in candidates:
+            blocks = _cached_blocks(path, genesis.hash()) if path.exists() else None
+            if blocks is not None:
                 return genesis, blocks[:BLOCKS], 0.0
     start = time.perf_counter()
     genesis, blocks = prebuild(keys(SENDERS), directory)
@@ -215,7 +234,7 @@ def prebuilt(directory: str) -> tuple[Any, list[bytes], float]:
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         temporary = cached.with_suffix(".tmp")
-        temporary.write_bytes(pickle.dumps((genesis, blocks)))
+        temporary.write_bytes(pickle.dumps({"genesis_hash": genesis.hash(), "blocks": blocks}))
         temporary.replace(cached)
     return genesis, blocks, build_s
 
