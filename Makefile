@@ -146,7 +146,7 @@ WEB_SOURCES := web/package.json web/build.mjs web/tsconfig.json \
 	$(wildcard web/static/* web/src/*.ts web/src/*/*.ts)
 BROWSER_APT_PACKAGES := chromium chromium-driver
 
-.PHONY: web web-mock browser-deps test-browser
+.PHONY: web browser-deps test-browser
 
 web:
 	@if command -v npm >/dev/null 2>&1; then \
@@ -163,11 +163,17 @@ $(WEB_STAMP): $(WEB_DEPS_STAMP) $(WEB_SOURCES)
 	cd web && node build.mjs
 	touch $@
 
-# The page with mock data (tests/web/mock_node.py) at http://127.0.0.1:8700/.
-web-mock: setup
-	$(BIN)/python tests/web/mock_node.py --port 8700
+# Node.js builds the page; Debian 12's nodejs (18) is older than @noble and playwright-core need.
+NODE_MIN := 20.19
 
 browser-deps:
+	@version=$$(node --version 2>/dev/null | sed 's/^v//'); \
+	if [ -z "$$version" ] || ! command -v npm >/dev/null 2>&1 || \
+	   [ "$$(printf '%s\n%s\n' "$(NODE_MIN)" "$$version" | sort -V | head -n1)" != "$(NODE_MIN)" ]; then \
+	  echo "error: Node.js >= $(NODE_MIN) with npm is needed to build and test the product page" \
+	       "(found: $${version:-none}; Debian 12's nodejs is 18): install it from https://nodejs.org" \
+	       "or NodeSource, then rerun" >&2; exit 1; \
+	fi
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	  echo "installing $(BROWSER_APT_PACKAGES) for the browser tests (about 2 minutes)"; \

@@ -6,8 +6,11 @@ validator key, starts the node in this process (the in-process engine and
 the JSON-RPC server), then plays the demo scenario through the RPC client,
 as an integrator would: the node refuses a badly signed tx, then takes a
 stream of transfers with a progress line, refuses the replay of a committed
-one, and proves an account against the state root. Then it keeps serving,
-with its address printed, until Ctrl-C.
+one, and proves an account against the state root. Then it plays the
+silver-jewellery story (cli/story.py: a traced lot, rings, an assay, a
+certified merchant, orders shipped and delivered) and prints the product
+page's address of the ring a buyer received. Then it keeps serving, with its
+addresses printed, until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ import uvloop
 from chainmall.core.address import encode_address
 from chainmall.core.constants import TX_TYPE_TRANSFER
 from chainmall.core.errors import ChainmallError, StoreAlreadyInitialised
-from chainmall.core.genesis import make_genesis
+from chainmall.core.genesis import VALIDATOR_SET_KEY, encode_validators
+from chainmall.core.hashing import digest
 from chainmall.core.keys import KeyPair
 from chainmall.core.keystore import KeyStore
+from chainmall.core.mall.storefront import item_page_path
 from chainmall.core.node.app import open_application, serve
 from chainmall.core.node.config import CONFIG_FILE, load_config, write_default_config
 from chainmall.core.node.logs import setup_logging
@@ -38,6 +43,7 @@ from chainmall.core.tx import Tx, sign_tx
 
 from .context import Context, package_version
 from .datadir import create_data_dir
+from .story import SilverStory, story_genesis
 
 CHAIN_ID = "chainmall-node-demo"
 VALIDATOR_KEY = "node-demo-validator"
@@ -69,9 +75,9 @@ def _prepare(obj: Context, directory: Path) -> None:
     if known != validator.public_key:
         raise StoreAlreadyInitialised(f"HOME/keys/{VALIDATOR_KEY} is not the demo's key; "
                                       "remove it or use another --home")
-    genesis = make_genesis(CHAIN_ID, [(_account(i).address, INITIAL_BALANCE)
-                                      for i in range(ACCOUNTS)],
-                           [(validator.public_key, 1)], genesis_time_ms=0, fee_min=1)
+    genesis = story_genesis(CHAIN_ID, validator.public_key,
+                            tuple((_account(i).address, INITIAL_BALANCE)
+                                  for i in range(ACCOUNTS)), genesis_time_ms=0, fee_min=1)
     store, _, _ = create_data_dir(directory, genesis, command="chainmall node demo",
                                   replace_chain_id=CHAIN_ID)
     store.close()
@@ -119,6 +125,25 @@ async def play(address: str, count: int, say: Callable[[str], None]) -> None:
             f"at height {account.height} {'verifies' if proven else 'DOES NOT verify'}")
         if not proven:
             raise ChainmallError("the account's proof does not verify")
+        await play_story(client, say)
+
+
+async def play_story(client: Any, say: Callable[[str], None]) -> SilverStory:
+    """The silver-jewellery story through the RPC client: each batch's txs submitted in
+    order, all final and successful before the next batch."""
+    story = SilverStory(CHAIN_ID)
+    batches = story.blocks()
+    count = 0
+    for batch in batches:
+        infos = await asyncio.gather(*(client.submit_tx_wait(tx.encode()) for tx in batch))
+        for tx, info in zip(batch, infos, strict=True):
+            if info.code != 0:
+                raise ChainmallError(f"story tx {tx.tx_id.hex()[:16]}... failed with code "
+                                     f"{info.code}: {info.log}")
+        count += len(batch)
+    say(f"  the silver-jewellery story: {count} mall txs final (a lot, 12 rings, an assay, "
+        "a certified merchant, two orders delivered)")
+    return story
 
 
 async def _stream(client: Any, txs: list[Tx], say: Callable[[str], None]) -> None:
@@ -193,6 +218,7 @@ async def _run(node: Node, server: Any, txs: int) -> int:
 
     def ready(addresses: dict[str, str]) -> None:
         address = addresses["tcp"]
+        page = addresses.get("http")
 
         async def scenario() -> None:
             try:
@@ -200,6 +226,10 @@ async def _run(node: Node, server: Any, txs: int) -> int:
             except Exception as exc:  # the node keeps serving; say what went wrong
                 click.echo(f"\nerror: the demo scenario failed: {exc}", err=True)
                 return
+            if page:
+                vs = digest(encode_validators(node.app.genesis.validators), VALIDATOR_SET_KEY)
+                click.echo(f"\nThe ring's history, checked in your browser:\n  "
+                           f"{page}{item_page_path(SilverStory.featured_item, vs)}")
             click.echo(f"\nThe node keeps serving at {address} (chain {CHAIN_ID}). In "
                        f"another terminal: chainmall status --node {address}\n"
                        "Press Ctrl-C to stop it.")

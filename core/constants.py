@@ -361,12 +361,24 @@ RPC_QUERY_PATH_CHARS_MAX = 256
 RPC_QUERY_DATA_BYTES_MAX = 4096
 RPC_METHOD_CHARS_MAX = 64  # a longer unknown method name is cut in the error message
 RPC_SUBSCRIPTION_ID_CHARS_MAX = 16
-RPC_STATIC_DEPTH_MAX = 8  # path segments of a static file
 RPC_RESPONSE_BYTES_MAX = 2 * BLOCK_BYTES_MAX + (1 << 20)  # client side: a full block in hex
 RPC_CLIENT_QUEUE_ITEMS_MAX = 10_000  # client side: notifications kept for a slow consumer
 RPC_SHUTDOWN_MS_MAX = 5_000  # in-flight requests get this long to finish on stop
 RPC_TCP_PORT_DEFAULT = 8645
 RPC_HTTP_PORT_DEFAULT = 8646
+
+# --- the product page (docs/page.md) ---------------------------------------------
+PAGE_PRODUCTS_LIMIT_MAX = 100  # listings one mall.products answer holds
+PAGE_PRODUCTS_SCAN_MAX = 10_000  # listings the sales ranking and the plain search read
+PAGE_QUERY_CHARS_MAX = 128  # a search text
+PAGE_ORDERS_SCAN_MAX = 1_000  # a merchant's orders read to find a listing's items
+PAGE_ITEMS_MAX = 100  # items (and certifications) one product answer lists
+PAGE_REVIEWS_MAX = 50  # reviews one product answer lists
+PAGE_REVIEWS_SCAN_MAX = 1_000  # review index entries read for the newest or for a count
+PAGE_TRACE_EVENTS_MAX = 10_000  # events of one item history the page is served; more: refused
+PAGE_TRACE_ITEMS_MAX = 1_000  # items one history may reach
+PAGE_CURRENCY_SYMBOL = "CMT"  # how the page names the chain's unit (display only)
+PAGE_CURRENCY_DECIMALS = 2  # amounts are shown as amount / 10^decimals (display only)
 
 # --- relations ---------------------------------------------------------------------
 assert TX_BODY_FIXED_BYTES + CHAIN_ID_BYTES_MAX + TX_PAYLOAD_BYTES_MAX <= TX_BODY_BYTES_MAX
@@ -403,3 +415,4 @@ assert GENESIS_VALIDATORS_MAX <= VALIDATORS_MAX
 assert TX_BYTES_MAX * 2 * RPC_BATCH_ITEMS_MAX <= RPC_FRAME_BYTES_MAX  # a batch of hex txs fits
 assert RPC_FRAME_BYTES_MAX <= RPC_WRITE_BUFFER_BYTES_MAX
 assert RPC_WAIT_MS_DEFAULT <= RPC_WAIT_MS_MAX
+assert PAGE_TRACE_EVENTS_MAX <= TRACE_EVENTS_MAX and PAGE_TRACE_ITEMS_MAX <= TRACE_ITEMS_MAX

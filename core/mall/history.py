@@ -88,6 +88,7 @@ class _Walker:
         self.max_items = max_items
         self.result = result
         self.indexes: dict[bytes, list[bytes]] = {}  # item key -> event ids in order
+        self.index_entries: dict[bytes, list[tuple[bytes, bytes]]] = {}  # (key, value)s
         self.records: dict[bytes, EventRecord] = {}
         self.events: dict[bytes, TraceEvent] = {}
 
@@ -110,11 +111,8 @@ class _Walker:
         if len(entries) != item.event_count:
             raise ItemNotFound(f"item {item.uri}: {len(entries)} index entries, its count says "
                                f"{item.event_count}")
-        ids = []
-        for key, value in entries:
-            self.result.entries[key] = value
-            ids.append(decode_index_entry(value)[0])
-        self.indexes[item_key] = ids
+        self.index_entries[item_key] = entries
+        ids = self.indexes[item_key] = [decode_index_entry(value)[0] for _, value in entries]
         return ids
 
     def record(self, event_id: bytes) -> EventRecord:
@@ -163,6 +161,8 @@ def trace(state: StateReader, item: str | bytes, max_events: int = TRACE_EVENTS_
             if position < len(ids) and position not in seen:
                 seen.add(position)
                 work.append((item_key, position))
+                key, value = walker.index_entries[item_key][position]
+                result.entries[key] = value
 
     include(root, range(len(walker.index(root))))
     steps: dict[bytes, TraceStep] = {}
@@ -203,14 +203,17 @@ def trace(state: StateReader, item: str | bytes, max_events: int = TRACE_EVENTS_
                 include(container, range(start, _unpacked_at(walker, container, ids, start,
                                                              item_key) + 1))
     for item_key, positions in included.items():
-        _anchor(result, item_key, positions, len(walker.indexes[item_key]))
+        _anchor(result, item_key, positions, walker.index_entries[item_key])
     result.steps = sorted(steps.values(), key=lambda step: (
         step.record.height, _time_of(step.record), step.event_id))
     return result
 
 
-def _anchor(result: Trace, item_key: bytes, positions: set[int], count: int) -> None:
-    """Name the entries that fix each run of consecutive included positions."""
+def _anchor(result: Trace, item_key: bytes, positions: set[int],
+            index_entries: list[tuple[bytes, bytes]]) -> None:
+    """Name the entries that fix each run of consecutive included positions: the item, the
+    index entry at a run's end (when it is not the item's last event) and the one just
+    before a run's start (an anchor only: its event is not part of the trace)."""
     ordered = sorted(positions)
     runs: list[tuple[int, int]] = []
     for position in ordered:
@@ -220,11 +223,12 @@ def _anchor(result: Trace, item_key: bytes, positions: set[int], count: int) -> 
             runs.append((position, position))
     item_entry = keys.item(item_key)
     result.anchors[item_entry] = result.entries[item_entry]
+    count = len(index_entries)
     for first, last in runs:
         for position in (first - 1, last):
             if 0 <= position < count - 1:
-                key = keys.item_event(item_key, position)
-                result.anchors[key] = result.entries[key]
+                key, value = index_entries[position]
+                result.entries[key] = result.anchors[key] = value
 
 
 def _declaration_id(marker: bytes) -> bytes:
@@ -277,11 +281,12 @@ def verify_trace(anchors: Mapping[bytes, bytes], entries: Mapping[bytes, bytes],
     must be the one its index entry names (its id recomputed from recorder and
     payload), and folding the records into the history hash, from the anchor
     before the run (or the empty history), must give the anchor at its end.
-    Every declaration marker must be an anchor naming a record present. And
-    nothing may be left out: the root item's whole history is there, every
-    transformation that produced an item of the trace has each input's
-    history up to it, and every packing of an item has its container's events
-    from that packing on.
+    An index entry without its event record must be an anchor (the one just
+    before a run). Every declaration marker must be an anchor naming a record
+    present. And nothing may be left out: the root item's whole history is
+    there, every transformation that produced an item of the trace has each
+    input's history from its first event up to it, and every packing of an
+    item has its container's events from that packing to the unpacking.
     """
     for key, value in anchors.items():
         if entries.get(key) != value:
@@ -291,9 +296,14 @@ def verify_trace(anchors: Mapping[bytes, bytes], entries: Mapping[bytes, bytes],
     verified: set[bytes] = set()  # event ids checked through a run or a marker
     positions: dict[bytes, dict[int, bytes]] = {}
     for key, value in entries.items():
-        if key[0] == TABLE_MALL_ITEM_EVENTS:
-            positions.setdefault(key[1:1 + HASH_BYTES], {})[
-                int.from_bytes(key[1 + HASH_BYTES:], "big")] = value
+        if key[0] != TABLE_MALL_ITEM_EVENTS:
+            continue
+        if keys.event(decode_index_entry(value)[0]) not in entries:
+            if anchors.get(key) != value:  # only an anchor before a run comes without its event
+                raise TraceInvalid(f"index entry {key.hex()}: its event is missing")
+            continue
+        positions.setdefault(key[1:1 + HASH_BYTES], {})[
+            int.from_bytes(key[1 + HASH_BYTES:], "big")] = value
     for item_key, by_position in positions.items():
         item_value = anchors.get(keys.item(item_key))
         if item_value is None or entries.get(keys.item(item_key)) != item_value:
@@ -308,9 +318,7 @@ def verify_trace(anchors: Mapping[bytes, bytes], entries: Mapping[bytes, bytes],
                     raise TraceInvalid(f"item {item.uri}: no anchor before position {position}")
                 history = decode_index_entry(anchors[before])[1]
             event_id, claimed = decode_index_entry(by_position[position])
-            record = records.get(event_id)
-            if record is None:
-                raise TraceInvalid(f"item {item.uri}: event {event_id.hex()} is missing")
+            record = records[event_id]  # present: checked above
             decoded = decode_event_record(record, check_payload=False)
             if event_id_of(decoded.recorder, decoded.payload) != event_id:
                 raise TraceInvalid(f"item {item.uri}: the record of {event_id.hex()} is not "
@@ -351,32 +359,74 @@ def verify_trace(anchors: Mapping[bytes, bytes], entries: Mapping[bytes, bytes],
 
 def _check_complete(anchors: Mapping[bytes, bytes], positions: dict[bytes, dict[int, bytes]],
                     records: Mapping[bytes, bytes], root: bytes) -> None:
-    """The completeness rules of `verify_trace` (its runs are already checked)."""
+    """The completeness rules of `verify_trace` (its runs are already checked): the root's
+    whole history; for a transformation that produced an item of the trace, each input's
+    history from its first event up to it; for a packing of an item, the container's events
+    from it to the unpacking of the item (or the container's last event)."""
     root_item = anchors.get(keys.item(root))
     if root_item is None:
         raise TraceInvalid("the traced item is not among the anchors")
     count = decode_item(root_item).event_count
     if sorted(positions.get(root, {})) != list(range(count)):
         raise TraceInvalid(f"the traced item's history is not whole ({count} events)")
-    ids = {item_key: {decode_index_entry(value)[0] for value in by_position.values()}
-           for item_key, by_position in positions.items()}
-    for item_key, event_ids in ids.items():
-        for event_id in event_ids:
-            record = decode_event_record(records[event_id], check_payload=False)
-            if record.kind not in (KIND_TRANSFORMATION, KIND_AGGREGATION):
+    for item_key, by_position in positions.items():
+        for value in by_position.values():
+            event_id = decode_index_entry(value)[0]
+            event = _linking_event(records, event_id)
+            if event is None:
                 continue
-            try:
-                event = record.event()
-            except DecodeError as exc:
-                raise TraceInvalid(f"event {event_id.hex()}: {exc}") from None
-            needed: list[bytes] = []
             if event.kind == KIND_TRANSFORMATION and _produced(event, item_key):
-                needed = [_key_of(uri) for uri in
-                          (*event.epcs, *(q.epc_class for q in event.quantities))]
+                for uri in (*event.epcs, *(q.epc_class for q in event.quantities)):
+                    listed = positions.get(_key_of(uri), {})
+                    at = _position_of(listed, event_id)
+                    if at is None or any(p not in listed for p in range(at)):
+                        raise TraceInvalid(f"event {event_id.hex()} leads to item {uri}, "
+                                           "whose history up to it is missing")
             elif event.kind == KIND_AGGREGATION and event.action == ACTION_ADD \
                     and _child(event, item_key):
-                needed = [_key_of(event.parent)]
-            for other in needed:
-                if event_id not in ids.get(other, set()):
-                    raise TraceInvalid(f"event {event_id.hex()} leads to item "
-                                       f"{other.hex()}, whose history up to it is missing")
+                container = _key_of(event.parent)
+                listed = positions.get(container, {})
+                at = _position_of(listed, event_id)
+                if at is None or not _packed_run_listed(anchors, records, container, listed,
+                                                        at, item_key):
+                    raise TraceInvalid(f"event {event_id.hex()} leads to item {event.parent}, "
+                                       "whose events from it are missing")
+
+
+def _linking_event(records: Mapping[bytes, bytes], event_id: bytes) -> TraceEvent | None:
+    """The event of a record when it is a transformation or an aggregation, else None."""
+    record = decode_event_record(records[event_id], check_payload=False)
+    if record.kind not in (KIND_TRANSFORMATION, KIND_AGGREGATION):
+        return None
+    try:
+        return record.event()
+    except DecodeError as exc:
+        raise TraceInvalid(f"event {event_id.hex()}: {exc}") from None
+
+
+def _position_of(listed: Mapping[int, bytes], event_id: bytes) -> int | None:
+    for position, value in listed.items():
+        if decode_index_entry(value)[0] == event_id:
+            return position
+    return None
+
+
+def _packed_run_listed(anchors: Mapping[bytes, bytes], records: Mapping[bytes, bytes],
+                       container: bytes, listed: Mapping[int, bytes], start: int,
+                       item_key: bytes) -> bool:
+    """Whether the container's events from `start` (the packing) are listed up to the
+    aggregation DELETE that unpacked the item, or to the container's last event."""
+    value = anchors.get(keys.item(container))
+    if value is None:
+        return False
+    last = decode_item(value).event_count - 1
+    position = start
+    while position < last:
+        position += 1
+        if position not in listed:
+            return False
+        event = _linking_event(records, decode_index_entry(listed[position])[0])
+        if event is not None and event.kind == KIND_AGGREGATION \
+                and event.action == ACTION_DELETE and _child(event, item_key):
+            return True
+    return True

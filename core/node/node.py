@@ -235,6 +235,11 @@ class Node:
             return function(*args)
         return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
 
+    async def read(self, function: Callable[..., T], *args: object) -> T:
+        """`function(*args)`, a read of committed state, run in a read thread (the product
+        page's reads: core/node/page.py)."""
+        return await self._read(function, *args)
+
     async def tx_status(self, tx_id: bytes) -> TxStatus:
         """Where tx `tx_id` is: pending, final (with its result), or unknown."""
         if len(tx_id) != HASH_BYTES:

@@ -3,17 +3,23 @@
 The RPC layer (`core/rpc/`) defines what it needs from a node and never
 imports `node/`; this adapter turns the node's own values into the RPC's
 (`core/rpc/services.py`) and its "not there" answers into NotFound.
-`rpc_frontend(config)` builds the JSON-RPC server that `node start` runs.
+`rpc_frontend(config)` builds the JSON-RPC server that `node start` runs, with the
+product page's methods (`core/rpc/page_methods.py`, answered by `core/node/page.py`)
+and its files on the HTTP port.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from importlib import resources
+from typing import Any, Generic, TypeVar
 
 from ..abci.types import QueryRequest, QueryResult
+from ..constants import RPC_WAIT_MS_DEFAULT
 from ..errors import LimitExceeded, NotFound, QueryError, SubscriberLagged
 from ..rpc.config import RpcConfig, RpcLimits
+from ..rpc.methods import default_methods
+from ..rpc.page_methods import add_page_methods
 from ..rpc.server import RpcServer
 from ..rpc.services import (
     AccountInfo,
@@ -29,6 +35,7 @@ from . import finality
 from .app import Frontend, FrontendFactory
 from .config import Config, parse_listen
 from .node import Node
+from .page import PageReader, alteration_from_env
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -72,10 +79,12 @@ class _Converted(Generic[S, T]):
 
 
 class NodeRpcServices:
-    """`core/rpc/services.NodeServices` implemented by a running `Node`."""
+    """`core/rpc/services.NodeServices` implemented by a running `Node`, and the page's
+    `PageServices` when given a `PageReader`."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, page: PageReader | None = None) -> None:
         self.node = node
+        self.page = page or PageReader(node.app)
 
     async def submit_tx(self, tx: bytes) -> SubmitResult:
         admitted = await self.node.submit(tx)
@@ -128,6 +137,25 @@ class NodeRpcServices:
     def subscribe_events(self, address: bytes) -> _Converted[finality.AddressEvent, AddressEvent]:
         return _Converted(self.node.subscribe_events(address), _address_event)
 
+    # --- the product page (core/rpc/page_methods.PageServices) ---------------------------
+
+    async def mall_info(self) -> dict[str, Any]:
+        return await self.node.read(self.page.info)
+
+    async def mall_products(self, query: str, limit: int) -> dict[str, Any]:
+        return await self.node.read(self.page.products, query, limit)
+
+    async def mall_product(self, product_id: bytes) -> dict[str, Any]:
+        return await self.node.read(self.page.product, product_id)
+
+    async def mall_item_trace(self, item: str) -> dict[str, Any]:
+        return await self.node.read(self.page.item_trace, item)
+
+
+def page_files() -> Any:
+    """Where the built product page lives: package data of chainmall.core (`make web`)."""
+    return resources.files("chainmall.core").joinpath("rpc", "static")
+
 
 def rpc_config(config: Config) -> RpcConfig:
     """The RPC server's settings from the node's `[rpc]` section."""
@@ -140,8 +168,11 @@ def rpc_frontend(config: Config) -> FrontendFactory:
     """The JSON-RPC server over a node, as `run_node` takes front ends."""
     settings = rpc_config(config)
     settings.check()  # a bad listener or a missing token stops `node start` before anything
+    alter_event = alteration_from_env()  # a test-only switch: refused unless tests enable it
 
     def make(node: Node) -> Frontend:
-        return RpcServer(NodeRpcServices(node), settings)
+        services = NodeRpcServices(node, PageReader(node.app, alter_event=alter_event))
+        methods = add_page_methods(default_methods(RPC_WAIT_MS_DEFAULT))
+        return RpcServer(services, settings, methods, static_root=page_files())
 
     return make

@@ -3,8 +3,12 @@
 Routes: `POST /` takes one JSON-RPC frame (request or batch) as the body and
 answers it (204 when it held only notifications); `GET /ws` upgrades to a
 WebSocket where every text message is a frame and subscriptions are pushed
-as notifications; with a static root, `GET /` serves its `index.html` and
-`GET /<path>` its files (package data of a later product page).
+as notifications. With a page root (the built product page, package data:
+docs/page.md section 1), `GET /`, `GET /product/<id>` and `GET /item/<id>`
+serve its `index.html` and `GET /static/<name>` its files, with a
+`default-src 'self'` content security policy; when the page is not built
+they answer 503 with one line saying so. Without a page root, `GET /` is a
+line naming the RPC.
 
 Limits, as on the stream transports: the connection limit (an HTTP
 connection counts once, with the WebSocket it may carry), the body and
@@ -30,7 +34,6 @@ from typing import TYPE_CHECKING, Any, cast
 from aiohttp import WSMsgType, web
 from aiohttp.web_exceptions import HTTPRequestEntityTooLarge
 
-from ..constants import RPC_STATIC_DEPTH_MAX
 from ..errors import Unauthorized
 from .jsonrpc import INVALID_REQUEST, RpcFault, domain_fault, encode_json, error_response
 from .server import WATCHDOG_DIVISOR, too_many_connections
@@ -42,6 +45,11 @@ if TYPE_CHECKING:
 LOG = logging.getLogger("chainmall.rpc")
 JSON_TYPE = "application/json"
 _STATIC_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+PAGE_ROUTES = ("/", "/product/{id}", "/item/{id}")  # each serves index.html
+PAGE_FILES_NEEDED = ("index.html", "app.js")
+PAGE_NOT_BUILT = "the product page is not built: run make web\n"
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'",
+                "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 
 
 class HttpConnection(Session, asyncio.Protocol):
@@ -268,9 +276,12 @@ class HttpTransport:
         app = web.Application(client_max_size=limits.frame_bytes_max)
         app.router.add_post("/", self._post)
         app.router.add_get("/ws", self._websocket)
-        app.router.add_get("/", self._index)
-        if static_root is not None:
-            app.router.add_get("/{name:.+}", self._static)
+        if static_root is None:
+            app.router.add_get("/", self._index)
+        else:
+            for route in PAGE_ROUTES:
+                app.router.add_get(route, self._page)
+            app.router.add_get("/static/{name}", self._static)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                      keepalive_timeout=limits.idle_ms_max / 1000,
                                      lingering_time=0,  # never wait for an unread body
@@ -367,25 +378,31 @@ class HttpTransport:
         return ws
 
     async def _index(self, request: web.Request) -> web.StreamResponse:
-        if self.static_root is None:
-            return web.Response(text="chainmall JSON-RPC 2.0: POST / or WebSocket /ws "
-                                     "(docs/rpc.md)\n")
-        return self._file(("index.html",))
+        return web.Response(text="chainmall JSON-RPC 2.0: POST / or WebSocket /ws "
+                                 "(docs/rpc.md)\n")
+
+    async def _page(self, request: web.Request) -> web.StreamResponse:
+        return self._file("index.html")
 
     async def _static(self, request: web.Request) -> web.StreamResponse:
-        parts = tuple(request.match_info["name"].split("/"))
-        if len(parts) > RPC_STATIC_DEPTH_MAX or not all(_STATIC_NAME.fullmatch(p) for p in parts):
+        name = request.match_info["name"]
+        if not _STATIC_NAME.fullmatch(name):
             raise web.HTTPNotFound()
-        return self._file(parts)
+        return self._file(name)
 
-    def _file(self, parts: tuple[str, ...]) -> web.StreamResponse:
-        resource = self.static_root
-        for part in parts:
-            resource = resource.joinpath(part)
+    def _file(self, name: str) -> web.StreamResponse:
+        """A file of the page (404 if there is no such file; 503 if the page is not built)."""
+        root = self.static_root
+        if not all(root.joinpath(needed).is_file() for needed in PAGE_FILES_NEEDED):
+            return web.Response(status=503, text=PAGE_NOT_BUILT, headers=PAGE_HEADERS)
+        resource = root.joinpath(name)
         if not resource.is_file():
             raise web.HTTPNotFound()
-        content_type = mimetypes.guess_type(parts[-1])[0] or "application/octet-stream"
-        return web.Response(body=resource.read_bytes(), content_type=content_type)
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        charset = "utf-8" if content_type.startswith("text/") or content_type.endswith(
+            ("javascript", "+xml", "json")) else None
+        return web.Response(body=resource.read_bytes(), content_type=content_type,
+                            charset=charset, headers=PAGE_HEADERS)
 
 
 def _json_error(status: int, fault: RpcFault) -> web.Response:

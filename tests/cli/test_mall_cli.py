@@ -127,6 +127,7 @@ BAD_INPUT = [
     (("mall", "tax", "report", "--jurisdiction", ""), 1, "jurisdiction"),
     (("mall", "tax", "report", "--jurisdiction", "IT", "--from", "5", "--to", "2"), 2,
      "above"),
+    (("mall", "product", "qr", "bad item", "--vs", "0" * 64), 1, "not an item URI"),
     (("escrow", "show", "zz"), 1, "order id"),
     (("escrow", "ship", ID, "--item", "bad item", "--to", "merchant", *TX), 1, "item"),
     (("escrow", "ship", "zz", "--item", ITEM, "--to", "merchant", *TX), 1, "order id"),

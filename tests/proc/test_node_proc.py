@@ -11,10 +11,13 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 from chainmall.core.errors import ChainmallError
+from chainmall.core.node.services import page_files
 from chainmall.core.rpc.client import RpcClient
 from chainmall.core.rpc.services import TxInfo, TxState
 from chainmall.core.store import Store
@@ -165,6 +168,16 @@ def test_node_demo_plays_the_scenario_then_serves_until_interrupted(tmp_path: Pa
         text = "".join(lines)
         assert "BadSignature (113)" in text and "NonceMismatch (151)" in text
         assert "transfers final 64/64" in text and "verifies" in text
+        assert "the silver-jewellery story" in text
+        page = re.search(r"(http://\S+/item/\S+\?vs=[0-9a-f]{64})", text)
+        assert page is not None, text
+        built = page_files().joinpath("app.js").is_file()  # without npm: 503, "run make web"
+        try:
+            with urllib.request.urlopen(page.group(1), timeout=30) as response:
+                status = response.status
+        except urllib.error.HTTPError as error:
+            status = error.code
+        assert status == (200 if built else 503)
         address = re.search(r"serving at (\S+)", text).group(1)  # type: ignore[union-attr]
 
         async def height() -> int:

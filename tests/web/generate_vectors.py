@@ -1,18 +1,20 @@
 """Generate the cross-language vectors of the browser's verifier (tests/web/vectors/).
 
 Each case is run through chainmall's real Python code, and its verdict is
-written next to it; `web/test/vectors.test.ts` checks that the TypeScript
-verifier gives the same verdict on every case:
+written next to it; `web/test/*.test.ts` checks that the TypeScript verifier
+gives the same verdict on every one:
 
 * `verify_vectors.json`: domain keys, addresses, state proofs of presence
   and absence and every kind of tampering (core/state/root: decode_proof,
   verify_proof), header encodings and block hashes (core/block.py), commit
   certificates (the rule of docs/page.md section 3, composed below from
-  core/block.py, core/genesis.py and core/keys.py, since core has no
-  certificate check of its own yet), tx Merkle proofs (core/merkle.py), and
-  the provisional trace event layout (web_layout.py);
-* `trace_vectors.json`: one item trace as the mock node serves it, and
-  altered copies, each with the verdict its alteration must cause.
+  core/block.py, core/genesis.py and core/keys.py), tx Merkle proofs
+  (core/merkle.py), and the mall's trace records (mall_vectors.py: vocabularies,
+  item keys, event ids, history hashes, items, index entries, event records,
+  event payloads and declarations, valid and broken, decoded by core/mall);
+* `trace_vectors.json`: `mall.item_trace` answers of a node's ledger holding
+  the silver-jewellery story (built deterministically), and altered copies,
+  each with the verdict of page_verdict.py.
 
 Signatures come from core/keys.py (libsodium). The browser verifies under
 ZIP 215; on these cases (honest signatures and altered bytes) both rules
@@ -26,11 +28,9 @@ Regenerate only in a commit that says why.
 
 from __future__ import annotations
 
-import copy
 import json
 import struct
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +41,9 @@ sys.path.insert(0, str(HERE))
 
 from chainmall.core import constants  # noqa: E402
 from chainmall.core.address import address_from_public_key, encode_address  # noqa: E402
-from chainmall.core.block import commit_sign_bytes, decode_commit, decode_header  # noqa: E402
+from chainmall.core.block import decode_header  # noqa: E402
 from chainmall.core.errors import DecodeError  # noqa: E402
-from chainmall.core.genesis import VALIDATOR_SET_KEY  # noqa: E402
 from chainmall.core.hashing import BLOCK_HASH_KEY, digest, domain_key  # noqa: E402
-from chainmall.core.keys import verify_signature  # noqa: E402
 from chainmall.core.merkle import merkle_proof, merkle_root, merkle_verify  # noqa: E402
 from chainmall.core.state.root import (  # noqa: E402
     EMPTY_ROOT,
@@ -56,9 +54,9 @@ from chainmall.core.state.root import (  # noqa: E402
     value_hash,
     verify_proof,
 )
+from mall_vectors import record_vectors, story_answers, trace_vectors  # noqa: E402
+from page_verdict import commit_verdict  # noqa: E402
 from web_chain import ProvenState, filler_entries, key_of, make_anchor  # noqa: E402
-from web_fixture import build_mall  # noqa: E402
-from web_layout import EventDecodeError, TraceEvent, decode_event  # noqa: E402
 
 VECTORS = HERE / "vectors" / "verify_vectors.json"
 TRACE_VECTORS = HERE / "vectors" / "trace_vectors.json"
@@ -207,57 +205,6 @@ def non_canonical_cases() -> list[dict]:
 # --- headers, validator sets, commit certificates ------------------------------
 
 
-def decode_validator_set(data: bytes) -> list[tuple[bytes, int]]:
-    """The strict validator set decoder docs/page.md section 3 asks of the browser."""
-    if len(data) < 2:
-        raise DecodeError("validator set: too short")
-    count = struct.unpack_from(">H", data)[0]
-    if not 1 <= count <= constants.GENESIS_VALIDATORS_MAX:
-        raise DecodeError(f"validator set: {count} validators")
-    if len(data) != 2 + 40 * count:
-        raise DecodeError("validator set: wrong length")
-    validators, seen = [], set()
-    for index in range(count):
-        key = data[2 + 40 * index : 34 + 40 * index]
-        power = struct.unpack_from(">Q", data, 34 + 40 * index)[0]
-        if key in seen or power == 0:
-            raise DecodeError("validator set: repeated key or power 0")
-        seen.add(key)
-        validators.append((key, power))
-    if sum(power for _, power in validators) > constants.U64_MAX:
-        raise DecodeError("validator set: total power over u64")
-    return validators
-
-
-def commit_verdict(header_bytes: bytes, commit_bytes: bytes, validators_bytes: bytes) -> dict:
-    """docs/page.md section 3, in its order; the first failing check names the fault."""
-    try:
-        header = decode_header(header_bytes)
-        commit = decode_commit(commit_bytes)
-        validators = decode_validator_set(validators_bytes)
-    except DecodeError:
-        return {"decodes": False, "ok": False, "fault": None}
-    verdict = {"decodes": True, "ok": False}
-    if digest(validators_bytes, VALIDATOR_SET_KEY) != header.validator_set_hash:
-        return {**verdict, "fault": "validator_set_mismatch"}
-    if (commit.height, commit.round, commit.block_hash) != (header.height, header.round,
-                                                             header.hash()):
-        return {**verdict, "fault": "other_block"}
-    if any(sig.validator_index >= len(validators) for sig in commit.signatures):
-        return {**verdict, "fault": "unknown_validator"}
-    message = commit_sign_bytes(header.chain_id, header.height, header.round, header.hash())
-    signed = 0
-    for sig in commit.signatures:
-        key, power = validators[sig.validator_index]
-        if not verify_signature(key, message, sig.signature):
-            return {**verdict, "fault": "bad_signature"}
-        signed += power
-    total = sum(power for _, power in validators)
-    if 3 * signed <= 2 * total:
-        return {**verdict, "fault": "insufficient_power"}
-    return {"decodes": True, "ok": True, "fault": None}
-
-
 def commit_case(name: str, header: bytes, commit: bytes, validators: bytes) -> dict:
     return {"name": name, "header": header.hex(), "commit": commit.hex(),
             "validators": validators.hex(), **commit_verdict(header, commit, validators)}
@@ -398,132 +345,10 @@ def merkle_cases() -> list[dict]:
     return cases
 
 
-# --- trace events (provisional layout) -------------------------------------------
-
-
-def event_json(event: TraceEvent) -> dict[str, Any]:
-    """What the TypeScript decoder must read back, in its field names."""
-    quantities = lambda items: [{"item": i, "quantity": str(q)} for i, q in items]  # noqa: E731
-    optional = lambda data: None if data is None else data.hex()  # noqa: E731
-    return {
-        "kind": event.kind, "eventTimeMs": str(event.event_time_ms), "tzOffset": event.tz_offset,
-        "recordedHeight": str(event.recorded_height), "signer": event.signer.hex(),
-        "bizStep": event.biz_step, "disposition": event.disposition,
-        "readPoint": event.read_point, "bizLocation": event.biz_location,
-        "outputs": quantities(event.outputs), "inputs": quantities(event.inputs),
-        "source": optional(event.source), "destination": optional(event.destination),
-        "documents": [d.hex() for d in event.documents], "corrects": optional(event.corrects),
-        "details": event.details,
-    }
-
-
-def event_cases() -> list[dict]:
-    signer = key_of("workshop").public_key
-    events = {
-        "object event": TraceEvent("object", 1_775_030_400_000, "-04:00", 103, signer,
-                                   "commissioning", "active", "Furnace 2", "Potosí, Bolivia",
-                                   outputs=(("lot-1", 5000),), details="999.0 fine silver"),
-        "transformation": TraceEvent("transformation", 2**63, "+14:00", 2**64 - 1, signer,
-                                     "creating_class_instance", inputs=(("lot-1", 96),),
-                                     outputs=(("ring-1", 1), ("ring-2", 1))),
-        "custody with documents": TraceEvent(
-            "custody", 5, "+00:00", 7, signer, "shipping",
-            source=address_from_public_key(signer), destination=bytes(range(20)),
-            documents=(bytes(32), bytes(range(32))), details="ünïcödé ✓"),
-        "correction": TraceEvent("correction", 6, "-12:00", 8, signer, "inspecting",
-                                 corrects=bytes(range(32)), details="typo"),
-    }
-    cases = []
-    for name, event in events.items():
-        value = event.encode()
-        assert decode_event(value) == event
-        cases.append({"name": name, "value": value.hex(), "decodes": True,
-                      "event": event_json(decode_event(value)), "event_id": event.event_id().hex()})
-    good = events["object event"].encode()
-    correction = events["correction"].encode()
-    corrects_at = len(correction) - 2 - len(b"typo") - 33
-    broken = {
-        "version 2": b"\x02" + good[1:],
-        "kind 7": good[:1] + b"\x07" + good[2:],
-        "kind 0": good[:1] + b"\x00" + good[2:],
-        "trailing byte": good + b"\x00",
-        "truncated": good[:-1],
-        "time zone without colon": good[:10] + b"\x06-04:0Z" + good[17:],
-        "details not UTF-8": good[:-1] + b"\xff",
-        "correction naming nothing": correction[:corrects_at] + b"\x00" + correction[-6:],
-        "object event naming a corrected event": good[:-20] + b"\x01" + bytes(32) + good[-19:],
-        "source flag 2": good[:len(good) - 2 - 17 - 4] + b"\x02" + good[len(good) - 2 - 17 - 3:],
-    }
-    for name, value in broken.items():
-        try:
-            decode_event(value)
-            raise AssertionError(f"event case {name!r} decodes")
-        except EventDecodeError as error:
-            cases.append({"name": name, "value": value.hex(), "decodes": False,
-                          "python_error": str(error)})
-    return cases
-
-
-# --- the trace of one item, and its alterations -----------------------------------
-
-
-def trace_vectors() -> dict[str, Any]:
-    """The mock node's trace of ring-0001 and altered copies, each with its expected verdict."""
-    base = build_mall(big_item_events=0, filler=200)
-    trace = base.traces["ring-0001"]
-    item_list = trace["lists"][0]
-    cases = [{"name": "as served", "response": trace, "ok": True, "failing_steps": []}]
-
-    def altered(name: str, change: Callable[[dict], Any], failing: list, ok: bool = False,
-                **extra: Any) -> None:
-        response = copy.deepcopy(trace)
-        change(response)
-        cases.append({"name": name, "response": response, "ok": ok, "failing_steps": failing,
-                      **extra})
-
-    def flip_value(seq: int) -> Callable[[dict], None]:
-        def change(response: dict) -> None:
-            entry = response["lists"][0]["events"][seq]
-            entry["value"] = flip(bytes.fromhex(entry["value"]), -1).hex()
-        return change
-
-    altered("event 3 value altered", flip_value(3), [["ring-0001", 3]])
-    altered("event 1 proof altered",
-            lambda r: r["lists"][0]["events"][1].update(
-                proof=flip(bytes.fromhex(r["lists"][0]["events"][1]["proof"]), -5).hex()),
-            [["ring-0001", 1]])
-    altered("events 2 and 4 swapped", lambda r: _swap(r["lists"][0]["events"], 2, 4),
-            [["ring-0001", 2], ["ring-0001", 4]])
-    altered("last event hidden", lambda r: _hide_last(r["lists"][0]), [], incomplete=["ring-0001"])
-    altered("input list dropped", lambda r: r["lists"].pop(), [], incomplete=["ring-0001"])
-    altered("commit signature altered",
-            lambda r: r["anchor"].update(commit=flip(bytes.fromhex(r["anchor"]["commit"]),
-                                                     60).hex()),
-            "all")
-    altered("header from another height",
-            lambda r: r["anchor"].update(height=str(int(r["anchor"]["height"]) + 1)), "all")
-    pinned = digest(base.anchor.validators_encoded, VALIDATOR_SET_KEY).hex()
-    cases.append({"name": "pinned validator set matches", "response": trace, "ok": True,
-                  "failing_steps": [], "pinned": pinned})
-    cases.append({"name": "pinned validator set differs", "response": trace, "ok": False,
-                  "failing_steps": "all", "pinned": flip(bytes.fromhex(pinned), 0).hex()})
-    return {"source": SOURCE, "item": "ring-0001", "events": len(item_list["events"]),
-            "cases": cases}
-
-
-def _swap(events: list, a: int, b: int) -> None:
-    events[a]["value"], events[b]["value"] = events[b]["value"], events[a]["value"]
-
-
-def _hide_last(listed: dict) -> None:
-    hidden = listed["events"].pop()
-    listed["end"] = {"seq": hidden["seq"], "key": hidden["key"], "proof": hidden["proof"]}
-
-
 # --- the files --------------------------------------------------------------------------
 
 
-def verify_vectors() -> dict[str, Any]:
+def verify_vectors(mall_entries: dict[bytes, bytes]) -> dict[str, Any]:
     contexts = {
         "address": constants.ADDRESS_CONTEXT, "blockHash": constants.BLOCK_HASH_CONTEXT,
         "merkleLeaf": constants.MERKLE_LEAF_CONTEXT, "merkleNode": constants.MERKLE_NODE_CONTEXT,
@@ -548,7 +373,7 @@ def verify_vectors() -> dict[str, Any]:
         "headers": header_cases(),
         "commits": commit_cases(),
         "merkle": merkle_cases(),
-        "events": event_cases(),
+        "mall": record_vectors(mall_entries),
     }
 
 
@@ -557,7 +382,9 @@ def render(data: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    outputs = {VECTORS: render(verify_vectors()), TRACE_VECTORS: render(trace_vectors())}
+    ring, packed, entries, wrong = story_answers()
+    outputs = {VECTORS: render(verify_vectors(entries)),
+               TRACE_VECTORS: render(trace_vectors(ring, packed, wrong))}
     if argv[1:] == ["--check"]:
         stale = [path.name for path, text in outputs.items()
                  if not path.exists() or path.read_text(encoding="utf-8") != text]

@@ -7,16 +7,38 @@ gives the same verdict on every one (web/test/*.test.ts).
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from generate_vectors import main as generate_vectors
-from web_tools import WEB, web_deps_or_skip
+from web_tools import REPO, WEB, web_deps_or_skip
 
 
 def test_vectors_are_fresh() -> None:
     """The committed vectors are what the generator writes from today's code."""
     assert generate_vectors([sys.argv[0], "--check"]) == 0
+
+
+def test_cometbft_vectors_are_fresh(tmp_path: Path) -> None:
+    """cometbft_vectors.json is what cometbft_vectors.py writes from the light client."""
+    if importlib.util.find_spec("chainmall.core.light") is None:
+        pytest.skip("the CometBFT light client (core/light.py) is not installed: the vectors "
+                    "were written from it where it is")
+    import cometbft_vectors
+
+    committed = cometbft_vectors.OUT.read_text()
+    out = tmp_path / "cometbft_vectors.json"
+    original = cometbft_vectors.OUT
+    cometbft_vectors.OUT = out
+    try:
+        cometbft_vectors.main()
+    finally:
+        cometbft_vectors.OUT = original
+    assert out.read_text() == committed, (
+        f"run {sys.executable} {REPO / 'tests/web/cometbft_vectors.py'}")
 
 
 def _run(command: list[str], timeout_s: float) -> subprocess.CompletedProcess[str]:

@@ -1,11 +1,15 @@
-// Drives Debian's headless Chromium (playwright-core, never a downloaded
-// browser) through the product page served by mock nodes, and reports what
-// it saw as one JSON object on stdout; tests/web/test_web_page.py asserts on
-// it. Screenshots at phone and desktop width go to --out.
+// Drives Debian's headless Chromium (playwright-core, never a downloaded browser) through
+// the product page served by real chainmall nodes, and reports what it saw as one JSON
+// object on stdout; tests/web/test_web_page.py starts the nodes and asserts on it.
+// Screenshots at phone and desktop width go to --out.
 //
-//   node browser/check.mjs --base URL --tampered URL --commit-tampered URL --out DIR
+//   node browser/check.mjs --base URL --tampered URL --ring URI --lot URI --large URI \
+//     --product ID --uncertified ID --out DIR [--chromium PATH] [--timing-runs N] \
+//     [--cometbft-vectors FILE]  (the ring's page answered with a CometBFT-anchored history)
+//   node browser/check.mjs --only-large --base URL --large URI [--timing-runs N]
+//     (bench/bench_page.py: only the 1,000-event item's loads, timed)
 import { chromium } from 'playwright-core';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,13 +18,22 @@ const { values: args } = parseArgs({
   options: {
     base: { type: 'string' },
     tampered: { type: 'string' },
-    'commit-tampered': { type: 'string' },
+    ring: { type: 'string' },
+    lot: { type: 'string' },
+    large: { type: 'string' },
+    product: { type: 'string' },
+    uncertified: { type: 'string' },
     out: { type: 'string' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     'timing-runs': { type: 'string', default: '3' },
+    'only-large': { type: 'boolean', default: false },
+    'cometbft-vectors': { type: 'string' },
   },
 });
-for (const name of ['base', 'tampered', 'commit-tampered', 'out']) {
+const onlyLarge = args['only-large'];
+const required = onlyLarge ? ['base', 'large']
+  : ['base', 'tampered', 'ring', 'lot', 'large', 'product', 'uncertified', 'out'];
+for (const name of required) {
   if (!args[name]) {
     console.error(`error: --${name} is required`);
     process.exit(2);
@@ -34,11 +47,18 @@ const FLAGS = [
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
 const PAGE_TIMEOUT_MS = 30_000;
+const runs = Number(args['timing-runs']);
 
-const origins = [args.base, args.tampered, args['commit-tampered']].map((u) => new URL(u).origin);
+/** The page path of an item, as the page and core/mall/storefront.py write it. */
+function itemPath(uri) {
+  const safe = { '%3A': ':', '%40': '@', '%24': '$', '%26': '&', '%2B': '+', '%2C': ',', '%3B': ';', '%3D': '=' };
+  return `/item/${encodeURIComponent(uri).replace(/%(3A|40|24|26|2B|2C|3B|3D)/g, (m) => safe[m])}`;
+}
+
+const origins = [args.base, args.tampered].filter(Boolean).map((u) => new URL(u).origin);
 const foreignRequests = [];
 
-async function open(context, url) {
+async function open(context, url, setup) {
   const page = await context.newPage();
   page.setDefaultTimeout(PAGE_TIMEOUT_MS);
   const errors = [];
@@ -47,10 +67,38 @@ async function open(context, url) {
     const origin = new URL(request.url()).origin;
     if (!origins.includes(origin) && !request.url().startsWith('data:')) foreignRequests.push(request.url());
   });
+  if (setup) await setup(page);
+  const started = Date.now();
   await page.goto(url);
   await page.waitForSelector('body[data-state="done"], body[data-state="error"]');
+  const loadMs = Date.now() - started;
   const state = await page.getAttribute('body', 'data-state');
-  return { page, errors, state };
+  return { page, errors, state, loadMs };
+}
+
+/** A man in the middle: the item history answer with one byte of the commit certificate changed. */
+async function alterCommit(page) {
+  await page.route('**/', async (route) => {
+    const request = route.request();
+    if (request.method() !== 'POST' || !String(request.postData()).includes('mall.item_trace')) return route.continue();
+    const response = await route.fetch();
+    const body = await response.json();
+    const commit = body.result.anchor.commit;
+    const at = 120; // inside the first signature
+    const flipped = (parseInt(commit.slice(at, at + 2), 16) ^ 1).toString(16).padStart(2, '0');
+    body.result.anchor.commit = commit.slice(0, at) + flipped + commit.slice(at + 2);
+    await route.fulfill({ response, json: body });
+  });
+}
+
+/** The node's item history answered instead with `answer` (a CometBFT-anchored one). */
+function answerWith(answer) {
+  return async (page) => page.route('**/', async (route) => {
+    const request = route.request();
+    if (request.method() !== 'POST' || !String(request.postData()).includes('mall.item_trace')) return route.continue();
+    const { id } = JSON.parse(request.postData());
+    await route.fulfill({ json: { jsonrpc: '2.0', id, result: answer } });
+  });
 }
 
 /** Whether a PNG is more than a blank page: decoded in the browser, its colours counted. */
@@ -77,13 +125,17 @@ async function pictureStats(page, png) {
 }
 
 async function screenshot(context, url, name, viewport, shots) {
-  const { page } = await open(context, url);
+  const page = await context.newPage();
   await page.setViewportSize(viewport);
+  await page.goto(url);
+  await page.waitForSelector('body[data-state="done"], body[data-state="error"]');
   const png = await page.screenshot({ fullPage: false });
   const path = join(args.out, `${name}.png`);
   await writeFile(path, png);
-  shots.push({ name, path, bytes: png.length, ...(await pictureStats(page, png)) });
   await page.close();
+  const blank = await context.newPage(); // the node's pages forbid data: images (CSP)
+  shots.push({ name, path, bytes: png.length, ...(await pictureStats(blank, png)) });
+  await blank.close();
 }
 
 async function itemReport(page) {
@@ -92,27 +144,31 @@ async function itemReport(page) {
       const mark = li.querySelector('.mark');
       return {
         mark: li.dataset.mark,
+        id: li.dataset.id,
         item: li.dataset.item,
         seq: Number(li.dataset.seq),
         text: mark?.textContent ?? '',
         colour: mark ? getComputedStyle(mark).color : '',
         why: li.querySelector('.why')?.textContent ?? '',
+        title: li.querySelector('h3')?.textContent ?? '',
       };
     });
     const verdict = document.getElementById('verdict');
+    const qr = document.querySelector('svg.qr');
     return {
       steps,
       verdict: verdict?.dataset.verified ?? null,
       verdict_text: verdict?.textContent ?? '',
       corrections: document.querySelectorAll('.flag.correction').length,
       erroneous: document.querySelectorAll('.flag.erroneous').length,
+      qr: qr ? { url: qr.dataset.url, modules: qr.querySelector('path')?.getAttribute('d')?.split('M').length - 1 } : null,
       timing: window.chainmall?.timing ?? null,
     };
   });
 }
 
 const dataDir = await mkdtemp(join(tmpdir(), 'chainmall-chromium-'));
-await mkdir(args.out, { recursive: true });
+if (!onlyLarge) await mkdir(args.out, { recursive: true });
 const context = await chromium.launchPersistentContext(dataDir, {
   executablePath: args.chromium,
   headless: true,
@@ -120,7 +176,32 @@ const context = await chromium.launchPersistentContext(dataDir, {
   viewport: DESKTOP,
 });
 const result = { browser: context.browser()?.version() ?? null, shots: [] };
+const ringPath = itemPath(args.ring);
 try {
+  if (!onlyLarge) await checkPages();
+  result.large = [];
+  for (let run = 0; run < runs; run++) {
+    const large = await open(context, `${args.base}${itemPath(args.large)}`);
+    const report = await itemReport(large.page);
+    result.large.push({
+      state: large.state,
+      steps: report.steps.length,
+      verified: report.steps.filter((s) => s.mark === 'verified').length,
+      verdict: report.verdict,
+      timing: report.timing,
+      load_ms: large.loadMs,
+    });
+    await large.page.close();
+  }
+  result.foreign_requests = foreignRequests;
+} finally {
+  await context.close();
+  await rm(dataDir, { recursive: true, force: true });
+}
+process.stdout.write(JSON.stringify(result) + '\n');
+
+/** Every page of the story, the tampered node, the altered certificate, the screenshots. */
+async function checkPages() {
   const home = await open(context, `${args.base}/`);
   result.home = await home.page.evaluate(() => ({
     products: [...document.querySelectorAll('[data-product]')].map((el) => el.dataset.product),
@@ -133,61 +214,61 @@ try {
   result.search = await search.page.evaluate(() => [...document.querySelectorAll('[data-product]')].map((el) => el.dataset.product));
   await search.page.close();
 
-  const product = await open(context, `${args.base}/product/silver-ring-925`);
+  const product = await open(context, `${args.base}/product/${args.product}`);
   result.product = await product.page.evaluate(() => ({
     title: document.querySelector('h1')?.textContent ?? '',
     badges: [...document.querySelectorAll('.badge')].map((el) => el.textContent),
     reviews: document.querySelectorAll('.review').length,
     replies: [...document.querySelectorAll('.reply')].map((el) => el.textContent),
     items: [...document.querySelectorAll('.items a')].map((el) => el.getAttribute('href')),
+    text: document.querySelector('main')?.textContent ?? '',
   }));
   await product.page.close();
-  const uncertified = await open(context, `${args.base}/product/silver-earrings-leaf`);
+  const uncertified = await open(context, `${args.base}/product/${args.uncertified}`);
   result.uncertified_badges = await uncertified.page.evaluate(() => [...document.querySelectorAll('.badge')].map((el) => el.textContent));
   await uncertified.page.close();
 
-  const item = await open(context, `${args.base}/item/ring-0001`);
-  result.item = { state: item.state, errors: item.errors, ...(await itemReport(item.page)) };
-  await item.page.close();
+  result.item_loads_ms = [];
+  for (let run = 0; run < runs; run++) {
+    const item = await open(context, `${args.base}${ringPath}`);
+    result.item_loads_ms.push(item.loadMs);
+    if (run === 0) result.item = { state: item.state, errors: item.errors, ...(await itemReport(item.page)) };
+    await item.page.close();
+  }
 
-  const missing = await open(context, `${args.base}/item/no-such-item`);
+  const pinned = await open(context, `${args.base}${result.item.qr ? new URL(result.item.qr.url).pathname + new URL(result.item.qr.url).search : ringPath}`);
+  result.pinned = { state: pinned.state, ...(await itemReport(pinned.page)) };
+  await pinned.page.close();
+  const otherSet = await open(context, `${args.base}${ringPath}?vs=${'00'.repeat(32)}`);
+  result.other_set = { state: otherSet.state, ...(await itemReport(otherSet.page)) };
+  await otherSet.page.close();
+
+  const missing = await open(context, `${args.base}/item/urn:epc:id:sgtin:0.0.404`);
   result.missing_item = { state: missing.state, text: await missing.page.textContent('main') };
   await missing.page.close();
 
-  const tampered = await open(context, `${args.tampered}/item/ring-0001`);
+  const tampered = await open(context, `${args.tampered}${ringPath}`);
   result.tampered = { state: tampered.state, ...(await itemReport(tampered.page)) };
   await tampered.page.close();
 
-  const commitTampered = await open(context, `${args['commit-tampered']}/item/ring-0001`);
+  if (args['cometbft-vectors']) {
+    const vectors = JSON.parse(await readFile(args['cometbft-vectors'], 'utf-8'));
+    const comet = await open(context, `${args.base}${ringPath}`, answerWith(vectors.trace.answer));
+    result.cometbft = { state: comet.state, ...(await itemReport(comet.page)), how: await comet.page.textContent('details.how') };
+    await comet.page.close();
+  }
+
+  const commitTampered = await open(context, `${args.base}${ringPath}`, alterCommit);
   result.commit_tampered = { state: commitTampered.state, ...(await itemReport(commitTampered.page)) };
   await commitTampered.page.close();
 
   for (const [name, url] of [
     ['home', `${args.base}/`],
-    ['product', `${args.base}/product/silver-ring-925`],
-    ['item', `${args.base}/item/ring-0001`],
-    ['item-tampered', `${args.tampered}/item/ring-0001`],
+    ['product', `${args.base}/product/${args.product}`],
+    ['item', `${args.base}${ringPath}`],
+    ['item-tampered', `${args.tampered}${ringPath}`],
   ]) {
     await screenshot(context, url, `${name}-phone`, PHONE, result.shots);
     await screenshot(context, url, `${name}-desktop`, DESKTOP, result.shots);
   }
-
-  result.large = [];
-  for (let run = 0; run < Number(args['timing-runs']); run++) {
-    const large = await open(context, `${args.base}/item/bench-1000`);
-    const report = await itemReport(large.page);
-    result.large.push({
-      state: large.state,
-      steps: report.steps.length,
-      verified: report.steps.filter((s) => s.mark === 'verified').length,
-      verdict: report.verdict,
-      timing: report.timing,
-    });
-    await large.page.close();
-  }
-  result.foreign_requests = foreignRequests;
-} finally {
-  await context.close();
-  await rm(dataDir, { recursive: true, force: true });
 }
-process.stdout.write(JSON.stringify(result) + '\n');

@@ -10,8 +10,12 @@ import { merkleVerify } from '../src/verify/merkle.js';
 import { decodeStateProof, verifyEncodedStateProof } from '../src/verify/state.js';
 import { decodeValidatorSet } from '../src/verify/validators.js';
 import { addressOfKey, encodeAddress } from '../src/verify/address.js';
-import { decodeTraceEvent } from '../src/mall/event.js';
-import { hash } from '../src/verify/hashing.js';
+import {
+  EMPTY_HISTORY, MALL_KEYS, decodeDeclaration, decodeEvent, decodeEventRecord, decodeIndexEntry, decodeItem, eventIdOf,
+  itemKey, nextHistory,
+} from '../src/mall/records.js';
+import * as vocab from '../src/mall/vocab.js';
+import { deriveKey } from '../src/verify/hashing.js';
 import { readJson } from './paths.js';
 
 const vectors = readJson('tests', 'web', 'vectors', 'verify_vectors.json');
@@ -100,15 +104,53 @@ describe('tx Merkle proofs', () => {
   }
 });
 
-describe('trace events (provisional layout)', () => {
-  for (const c of vectors.events) {
-    test(c.name, () => {
-      const value = fromHex(c.value);
-      assert.equal(decodes(() => decodeTraceEvent(value)), c.decodes, c.python_error);
-      if (c.decodes) {
-        assert.deepEqual(plain(decodeTraceEvent(value)), c.event);
-        assert.equal(toHex(hash(value)), c.event_id);
-      }
-    });
+const mall = vectors.mall;
+
+test('the mall vocabularies are Python\'s, in order', () => {
+  assert.deepEqual([...vocab.BIZ_STEPS], mall.vocab.biz_steps);
+  assert.deepEqual([...vocab.DISPOSITIONS], mall.vocab.dispositions);
+  assert.deepEqual([...vocab.BIZ_TRANSACTION_TYPES], mall.vocab.biz_transaction_types);
+  assert.deepEqual([...vocab.SOURCE_TYPES], mall.vocab.source_types);
+  assert.deepEqual([...vocab.ERROR_REASONS], mall.vocab.error_reasons);
+  assert.deepEqual([...vocab.ILMD_FIELDS], mall.vocab.ilmd_fields);
+});
+
+test('the mall domain keys, item keys and history hashes', () => {
+  assert.deepEqual(vocab.MALL_CONTEXTS, mall.contexts);
+  for (const name of Object.keys(mall.contexts) as (keyof typeof MALL_KEYS)[]) {
+    assert.equal(toHex(MALL_KEYS[name]), toHex(deriveKey(mall.contexts[name])));
+  }
+  for (const { uri, key } of mall.item_keys) assert.equal(toHex(itemKey(uri)), key, uri);
+  let history: Uint8Array = EMPTY_HISTORY;
+  for (const { record, history: expected } of mall.history_chain) {
+    history = nextHistory(history, fromHex(record));
+    assert.equal(toHex(history), expected);
+  }
+});
+
+function decodeCases(name: string, cases: any[], decode: (value: Uint8Array) => unknown): void {
+  describe(name, () => {
+    for (const c of cases) {
+      test(c.name, () => {
+        const value = fromHex(c.value);
+        assert.equal(decodes(() => decode(value)), c.decodes, c.python_error);
+        if (c.decodes) assert.deepEqual(plain(decode(value)), c.decoded);
+      });
+    }
+  });
+}
+
+decodeCases('mall event payloads', mall.payloads, decodeEvent);
+decodeCases('mall error declarations', mall.declarations, decodeDeclaration);
+decodeCases('mall items', mall.items, decodeItem);
+decodeCases('mall index entries', mall.index_entries, decodeIndexEntry);
+decodeCases('mall event records', mall.records, decodeEventRecord);
+
+test('the events inside the ledger\'s records, and their ids', () => {
+  for (const c of mall.records.filter((r: any) => r.event_id)) {
+    const record = decodeEventRecord(fromHex(c.value));
+    assert.equal(toHex(eventIdOf(record.recorder, record.payload)), c.event_id, c.name);
+    const inside = record.kind === vocab.KIND_DECLARATION ? decodeDeclaration(record.payload) : decodeEvent(record.payload);
+    assert.deepEqual(plain(inside), c.event, c.name);
   }
 });

@@ -422,3 +422,54 @@ def test_a_history_is_checked_with_its_anchors_and_any_change_is_caught(story) -
             verify_trace({**anchors, own[-2]: entries[own[-2]]},
                          {k: v for k, v in entries.items() if k not in (own[-1], last_record)},
                          keys.item_key(ring))
+
+
+def test_a_history_cut_at_a_genuine_anchor_is_still_refused(story) -> None:
+    """An input's history must start at its first event, and a container's events run from
+    the packing to the unpacking: a node that cuts either with a real proven index entry at
+    the cut is refused."""
+    chain, _ = story
+    lot = keys.item_key(LOT)
+    with chain.reader() as state:
+        history = trace(state, RINGS[0])
+        anchors, entries = dict(history.anchors), dict(history.entries)
+        case_history = trace(state, RINGS[1])
+    first = keys.item_event(lot, 0)
+    second = keys.item_event(lot, 1)
+    assert first in entries and second in entries
+    record = keys.event(decode_index_entry(entries[first])[0])
+    cut = {k: v for k, v in entries.items() if k != record}  # index entry 0 kept as an anchor
+    with pytest.raises(TraceInvalid, match="up to it is missing"):
+        verify_trace({**anchors, first: entries[first]}, cut, keys.item_key(RINGS[0]))
+    # The case's arrival (position 2) is in the case's list only: served as a bare proven
+    # index entry, the case's run from the packing to the unpacking of ring two breaks.
+    case = keys.item_key(CASE)
+    case_entries = dict(case_history.entries)
+    arrival = keys.item_event(case, 2)
+    record = keys.event(decode_index_entry(case_entries[arrival])[0])
+    shortened = {k: v for k, v in case_entries.items() if k != record}
+    before = keys.item_event(case, 1)
+    proven = {**case_history.anchors, arrival: case_entries[arrival],
+              before: case_entries[before]}
+    with pytest.raises(TraceInvalid, match="from it are missing"):
+        verify_trace(proven, shortened, keys.item_key(RINGS[1]))
+
+
+def test_an_input_with_later_events_still_verifies(story) -> None:
+    """A lot that goes on after the transformation (here: inspected again) has a history
+    longer than what a ring's trace needs: the trace serves the lot up to the
+    transformation, and the index entries after it stay out."""
+    chain, facts = story
+    again = TraceEvent(KIND_OBJECT, ACTION_OBSERVE, chain.time_ms, 60, "inspecting",
+                       "conformant", ASSAY, quantities=(Quantity(LOT),))
+    ok(chain.block([chain.record(facts["keys"]["assay"], again)]))
+    lot = keys.item_key(LOT)
+    with chain.reader() as state:
+        history = trace(state, RINGS[4])
+    lot_count = history.items[lot].event_count
+    served = [k for k in history.entries if k[0] == keys.item_event(NO_ID, 0)[0]
+              and k[1:33] == lot]
+    assert keys.item_event(lot, lot_count - 1) not in served
+    verify_trace(history.anchors, history.entries, keys.item_key(RINGS[4]))
+    proven = dict(chain.query("/mall/trace_anchors", RINGS[4].encode()))
+    assert proven == history.anchors

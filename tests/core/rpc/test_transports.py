@@ -262,9 +262,9 @@ def test_subscription_limit_and_post_only(run: Run, tmp_path: Path) -> None:
 
 def test_http_specifics(run: Run, tmp_path: Path) -> None:
     static = tmp_path / "site"
-    (static / "assets").mkdir(parents=True)
+    static.mkdir()
     (static / "index.html").write_text("<h1>shop</h1>")
-    (static / "assets" / "app.js").write_text("console.log(1)")
+    (static / "app.js").write_text("console.log(1)")
     (tmp_path / "secret.txt").write_text("no")
 
     async def go() -> None:
@@ -280,15 +280,22 @@ def test_http_specifics(run: Run, tmp_path: Path) -> None:
                 assert (await response.json())["error"]["code"] == -32600
             async with http.post(base + "/", data=b"{oops") as response:
                 assert (await response.json())["error"]["code"] == -32700
-            async with http.get(base + "/") as response:
-                assert await response.text() == "<h1>shop</h1>"
-                assert response.content_type == "text/html"
-            async with http.get(base + "/assets/app.js") as response:
+            for path in ("/", "/item/urn:epc:id:sgtin:1.2.3", "/item/a%2Fb", "/product/ab"):
+                async with http.get(base + path) as response:
+                    assert await response.text() == "<h1>shop</h1>", path
+                    assert response.content_type == "text/html"
+                    assert response.headers["Content-Security-Policy"] == "default-src 'self'"
+            async with http.get(base + "/static/app.js") as response:
                 assert response.status == 200 and "javascript" in response.content_type
-            for path in ("/../secret.txt", "/assets/../../secret.txt", "/%2e%2e/secret.txt",
-                         "/missing.css"):
+            for path in ("/../secret.txt", "/static/../../secret.txt", "/%2e%2e/secret.txt",
+                         "/static/missing.css", "/static/.hidden", "/item/a/b", "/x", "/rpc",
+                         "/app.js"):
                 async with http.get(base + path) as response:
                     assert response.status == 404, path
+            (static / "app.js").unlink()  # an install without the built page
+            async with http.get(base + "/item/x") as response:
+                assert response.status == 503
+                assert "make web" in await response.text()
     run(go())
 
 

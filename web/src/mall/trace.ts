@@ -1,248 +1,545 @@
 /**
- * Checks an item trace the way the page shows it (docs/page.md section 4):
- * the anchor header against its commit certificate and validator set, every
- * event's state proof against the header's state root, and every trace list
- * closed by a proof that no further event exists. Pure: no DOM, no network.
+ * Checks an item history the way the page shows it (docs/page.md section 3): the anchor
+ * block, the state proofs against its state root, each step through the items'
+ * hash-chained histories (docs/mall.md 6.3, 6.5), each step's error declaration shown or
+ * proven absent, and completeness. Pure: no DOM, no network. The Python reference is
+ * tests/web/page_verdict.py; the vectors hold the two to the same codes.
  */
 import { DecodeError, equal, fromHex, toHex } from '../verify/bytes.js';
-import { type CommitCert, type Header, decodeCommit, decodeHeader } from '../verify/block.js';
-import { verifyCommit } from '../verify/commit.js';
-import { hash } from '../verify/hashing.js';
 import { NodeCache, verifyEncodedStateProof } from '../verify/state.js';
-import { type ValidatorSet, decodeValidatorSet, validatorSetHash } from '../verify/validators.js';
-import { type TraceEvent, decodeTraceEvent, traceKey } from './event.js';
+import { type AnchorAnswer, type AnchorOptions, type AnchorReport, checkAnchor } from './anchor.js';
+import {
+  EMPTY_HISTORY, type ErrorDeclaration, type EventRecord, type Item, type TraceEvent, decodeDeclaration,
+  decodeEvent, decodeEventRecord, decodeIndexEntry, decodeItem, declarationKey, eventIdOf, itemEventKey, itemKey,
+  nextHistory,
+} from './records.js';
+import {
+  ACTION_ADD, ACTION_DELETE, KIND_AGGREGATION, KIND_DECLARATION, KIND_TRANSFORMATION, TABLE_DECLARATIONS,
+  TABLE_EVENTS, TABLE_ITEMS, TABLE_ITEM_EVENTS,
+} from './vocab.js';
 
 /** The `mall.item_trace` result (docs/page.md section 2.4). */
-export interface TraceResponse {
+export interface TraceAnswer {
   item: string;
-  product: string | null;
-  anchor: { height: string; header: string; commit: string; validators: string; checked_by: string };
-  lists: {
-    item: string;
-    events: { seq: number; key: string; value: string; proof: string }[];
-    end: { seq: number; key: string; proof: string };
-  }[];
+  key: string;
+  anchor: AnchorAnswer;
+  entries: { key: string; value: string }[];
+  proofs: { key: string; proof: string }[];
   parties: Record<string, { name: string; role: string }>;
 }
 
-export interface AnchorReport {
+/** One event or declaration of the history, as this browser judged it. */
+export interface Step {
+  id: string;
   ok: boolean;
+  /** '' when verified, else the failure's code (page_verdict.py names the same). */
+  code: string;
   reason: string;
-  header: Header | null;
-  signedPower: bigint;
-  totalPower: bigint;
-  validatorSetHash: string;
-  checkedBy: string;
-}
-
-export interface StepReport {
-  ok: boolean;
-  reason: string;
-  /** The event's canonical bytes (null when the node sent something that is not hex). */
-  value: Uint8Array | null;
+  record: EventRecord | null;
   event: TraceEvent | null;
-  /** Where the event is listed: an event shared by items (a transformation) is one step. */
+  declaration: ErrorDeclaration | null;
+  /** Where it is listed: item key (hex) and position. */
   places: { item: string; seq: number }[];
-  /** The earlier step this correction declares erroneous, if the trace holds it. */
-  corrects: StepReport | null;
-  /** The corrections that declare this step erroneous. */
-  correctedBy: StepReport[];
-}
-
-/** An event's id: plain BLAKE3 of its canonical bytes (what corrections name). */
-export function eventId(step: StepReport): string {
-  return step.value ? toHex(hash(step.value)) : '';
+  /** The declaration that calls this step erroneous, when the history holds it. */
+  declaredBy: Step | null;
+  /** For a declaration: the step it declares erroneous, when the history holds it. */
+  declares: Step | null;
 }
 
 export interface ListReport {
-  item: string;
+  key: string;
+  uri: string;
   ok: boolean;
+  code: string;
   reason: string;
-  events: number;
+  listed: number;
 }
 
 export interface TraceReport {
   ok: boolean;
   anchor: AnchorReport;
+  faults: string[];
+  /** One per event, in chain order (recording height, event time, id). */
+  steps: Step[];
   lists: ListReport[];
-  /** One step per distinct event, oldest first (event time, then recording height). */
-  steps: StepReport[];
 }
 
-export interface TraceOptions {
-  /** Validator set hash the page was told to trust (from the tag's QR code); null: any. */
-  pinnedValidatorSetHash?: Uint8Array | null;
+export const STEP_REASONS: Record<string, string> = {
+  chain: 'its record does not match the ledger',
+  later_chain: 'a later step of the same history does not match the ledger, so this one cannot be checked',
+  unanchored: 'no proven entry of the ledger fixes it',
+  start_unproven: 'the history before it is not proven',
+  item_unproven: 'its item is not proven to be in the ledger',
+  beyond_count: 'it is listed after the item’s last event',
+  record_unreadable: 'its record cannot be read',
+  record_id: 'its record is not the event the history names',
+  unfixed: 'nothing in the ledger fixes it',
+  declaration_unproven: 'the node did not show whether it was declared erroneous',
+  unreadable_event: 'this page cannot read it',
+};
+
+export const LIST_REASONS: Record<string, string> = {
+  chain: 'a step’s record does not match the ledger',
+  unanchored: 'part of it is not tied to a proven entry of the ledger',
+  start_unproven: 'the part before the steps shown is not proven',
+  item_unproven: 'the item is not proven to be in the ledger',
+  beyond_count: 'a step is listed after its last event',
+  record_unreadable: 'a step’s record cannot be read',
+  record_id: 'a step is not the event its history names',
+  root_unproven: 'the item itself is not proven to be in the ledger',
+  root_partial: 'not every event of it was sent',
+  input_partial: 'its events up to the making of what came from it are missing',
+  container_partial: 'its events while it carried the item are missing',
+};
+
+export const FAULT_REASONS: Record<string, string> = {
+  proof: 'a proof the node sent does not verify',
+  index_entry: 'an index entry the node sent is neither readable nor proven',
+  marker: 'a declaration the node sent is not proven',
+};
+
+const KEY_LENGTHS: Record<number, number> = {
+  [TABLE_ITEMS]: 33, [TABLE_ITEM_EVENTS]: 37, [TABLE_EVENTS]: 33, [TABLE_DECLARATIONS]: 33,
+};
+
+const isObject = (x: unknown): x is Record<string, any> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+class Malformed extends Error {}
+
+function hex(text: unknown, length?: number): Uint8Array {
+  if (typeof text !== 'string') throw new Malformed('not hex');
+  const bytes = fromHex(text); // DecodeError unless lower-case hex of whole bytes
+  if (length !== undefined && bytes.length !== length) throw new Malformed('length');
+  return bytes;
 }
 
-function failAnchor(reason: string, checkedBy: string, header: Header | null = null): AnchorReport {
-  return { ok: false, reason, header, signedPower: 0n, totalPower: 0n, validatorSetHash: '', checkedBy };
+/** Entries (key hex -> value) and proofs of a well-shaped answer; Malformed otherwise. */
+function shape(answer: unknown): { entries: Map<string, Uint8Array>; proofs: [string, string][] } {
+  if (!isObject(answer) || typeof answer.item !== 'string' || !isObject(answer.anchor) || !isObject(answer.parties) ||
+      !Array.isArray(answer.entries) || !Array.isArray(answer.proofs)) {
+    throw new Malformed('shape');
+  }
+  hex(answer.key, 32);
+  const anchor = answer.anchor;
+  if (!['checked_by', 'header', 'commit', 'validators'].every((f) => typeof anchor[f] === 'string') ||
+      !Number.isInteger(anchor.height)) {
+    throw new Malformed('anchor');
+  }
+  for (const label of Object.values(answer.parties)) {
+    if (!isObject(label) || typeof label.name !== 'string' || typeof label.role !== 'string') throw new Malformed('party');
+  }
+  const entries = new Map<string, Uint8Array>();
+  for (const entry of answer.entries) {
+    if (!isObject(entry)) throw new Malformed('entry');
+    const key = hex(entry.key);
+    const value = hex(entry.value);
+    const keyHex = entry.key as string;
+    if (!key.length || KEY_LENGTHS[key[0]] !== key.length || entries.has(keyHex)) throw new Malformed('entry key');
+    entries.set(keyHex, value);
+  }
+  const proofs: [string, string][] = [];
+  const seen = new Set<string>();
+  for (const proof of answer.proofs) {
+    if (!isObject(proof) || typeof proof.proof !== 'string') throw new Malformed('proof');
+    hex(proof.key);
+    if (seen.has(proof.key)) throw new Malformed('proof repeated');
+    seen.add(proof.key);
+    proofs.push([proof.key, proof.proof]);
+  }
+  return { entries, proofs };
 }
 
-/** The anchor header, checked against its certificate and its validator set. */
-export function checkAnchor(anchor: TraceResponse['anchor'], options: TraceOptions = {}): AnchorReport {
-  const checkedBy = anchor.checked_by === 'light-client' ? 'light-client' : 'commit';
-  let header: Header;
-  let commit: CommitCert;
-  let set: ValidatorSet;
+/** Whether `answer` has the shape of docs/page.md section 2.4 (values are checked later). */
+export function isTraceAnswer(answer: unknown): answer is TraceAnswer {
   try {
-    header = decodeHeader(fromHex(anchor.header, 'header'));
-    commit = decodeCommit(fromHex(anchor.commit, 'commit'));
-    set = decodeValidatorSet(fromHex(anchor.validators, 'validators'));
+    shape(answer);
+    return true;
   } catch (error) {
-    if (error instanceof DecodeError) return failAnchor(`the block data is malformed (${error.message})`, checkedBy);
+    if (error instanceof Malformed || error instanceof DecodeError) return false;
     throw error;
   }
-  if (String(header.height) !== anchor.height) {
-    return failAnchor(`the node says height ${anchor.height} but sent the header of ${header.height}`, checkedBy, header);
+}
+
+interface Listing {
+  eventId: string;
+  history: Uint8Array;
+}
+
+/** What the checks of one answer share. */
+class Checker {
+  readonly records = new Map<string, Uint8Array>(); // event id -> record value
+  readonly decoded = new Map<string, EventRecord | null>();
+  readonly checks = new Map<string, string[]>();
+  readonly items = new Map<string, Item | null>(); // item key -> proven item
+  readonly listed = new Map<string, Map<number, Listing>>(); // item key -> seq -> listing
+  readonly claimed = new Map<string, Map<number, Uint8Array>>();
+  readonly tails = new Map<string, Set<number>>();
+  readonly proven = new Map<string, Uint8Array | null>();
+  readonly faults: string[] = [];
+  readonly listCodes = new Map<string, string>();
+  private readonly read = new Map<string, Contents | null>();
+
+  constructor(readonly entries: Map<string, Uint8Array>) {}
+
+  isProven(key: string): boolean {
+    const value = this.entries.get(key);
+    const proven = this.proven.get(key);
+    return value !== undefined && proven !== undefined && proven !== null && equal(proven, value);
   }
-  const setHash = validatorSetHash(set.encoded);
-  const pinned = options.pinnedValidatorSetHash;
-  if (pinned && !equal(pinned, setHash)) {
-    return failAnchor('the validators are not the ones this tag names', checkedBy, header);
+
+  provenAbsent(key: string): boolean {
+    return this.proven.has(key) && this.proven.get(key) === null;
   }
-  const verdict = verifyCommit(header, commit, set);
-  if (!verdict.ok) return failAnchor(verdict.detail, checkedBy, header);
-  return {
-    ok: true, reason: '', header, signedPower: verdict.signedPower, totalPower: verdict.totalPower,
-    validatorSetHash: toHex(setHash), checkedBy,
-  };
-}
 
-function eventTransforms(event: TraceEvent, item: string): boolean {
-  return event.kind === 'transformation' && event.outputs.some((o) => o.item === item);
-}
-
-const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
-const isEntry = (x: unknown, fields: string[]): boolean =>
-  isObject(x) && Number.isInteger(x.seq) && fields.every((f) => typeof x[f] === 'string');
-
-/** Whether `data` has the shape of docs/page.md section 2.4 (types only; values are checked later). */
-export function isTraceResponse(data: unknown): data is TraceResponse {
-  if (!isObject(data) || typeof data.item !== 'string' || !isObject(data.anchor) || !isObject(data.parties)) return false;
-  if (data.product !== null && typeof data.product !== 'string') return false;
-  const anchor = data.anchor;
-  if (!['height', 'header', 'commit', 'validators', 'checked_by'].every((f) => typeof anchor[f] === 'string')) return false;
-  if (!Object.values(data.parties).every((p) => isObject(p) && typeof p.name === 'string' && typeof p.role === 'string')) {
-    return false;
-  }
-  return Array.isArray(data.lists) && data.lists.every((list) =>
-    isObject(list) && typeof list.item === 'string' && Array.isArray(list.events) &&
-    list.events.every((e) => isEntry(e, ['key', 'value', 'proof'])) && isEntry(list.end, ['key', 'proof']));
-}
-
-function malformed(): TraceReport {
-  const anchor = failAnchor('the node sent an answer that is not an item history', 'commit');
-  return { ok: false, anchor, lists: [], steps: [] };
-}
-
-/** Verify a whole trace response; never throws for bad data (every fault is in the report). */
-export function verifyTrace(response: unknown, options: TraceOptions = {}): TraceReport {
-  if (!isTraceResponse(response)) return malformed();
-  const anchor = checkAnchor(response.anchor, options);
-  const root = anchor.header?.stateRoot ?? new Uint8Array(32);
-  const cache = new NodeCache();
-  const steps = new Map<string, StepReport>();
-  const lists: ListReport[] = [];
-  const listed = new Set(response.lists.map((l) => l.item));
-  for (const [position, list] of response.lists.entries()) {
-    let reason = '';
-    if (position === 0 && list.item !== response.item) reason = 'the node sent the trace of another item';
-    const needed: string[] = [];
-    for (const [index, entry] of list.events.entries()) {
-      const step = checkEntry(root, cache, anchor, list.item, index, entry);
-      const same = step.value ? String(entry.value) : `unreadable ${list.item} ${index}`;
-      const known = steps.get(same);
-      if (known) {
-        known.places.push(...step.places);
-        if (known.ok && !step.ok) Object.assign(known, { ok: false, reason: step.reason });
-      } else {
-        steps.set(same, step);
-      }
-      if (step.event && eventTransforms(step.event, list.item)) needed.push(...step.event.inputs.map((q) => q.item));
+  /** What the record of `id` holds, decoded once (null: no record, or it does not decode). */
+  contents(id: string): Contents | null {
+    let found = this.read.get(id);
+    if (found === undefined) {
+      found = readable(this.decoded.get(id));
+      this.read.set(id, found);
     }
-    if (!reason) reason = checkEnd(root, cache, anchor, list);
-    const missing = needed.filter((item) => !listed.has(item));
-    if (!reason && missing.length) reason = `the history of ${missing[0]}, which it was made from, is missing`;
-    lists.push({ item: list.item, ok: anchor.ok && !reason, reason: reason || anchor.reason, events: list.events.length });
+    return found;
   }
-  const ordered = [...steps.values()];
-  linkCorrections(ordered);
-  ordered.sort(compareSteps);
-  const ok = anchor.ok && lists.length > 0 && lists.every((l) => l.ok) && ordered.every((s) => s.ok);
-  return { ok, anchor, lists, steps: ordered };
-}
 
-/** Pair each correction with the step it names. Ids are hashed only when a trace has one. */
-function linkCorrections(steps: StepReport[]): void {
-  if (!steps.some((s) => s.event?.corrects)) return;
-  const byId = new Map(steps.map((s) => [eventId(s), s]));
-  for (const step of steps) {
-    const named = step.event?.corrects;
-    const target = named ? byId.get(toHex(named)) : undefined;
-    if (target && target !== step) {
-      step.corrects = target;
-      target.correctedBy.push(step);
-    }
+  /** The event of `id` when it is a transformation or an aggregation (they link items). */
+  event(id: string): TraceEvent | null {
+    const record = this.decoded.get(id);
+    if (!record || (record.kind !== KIND_TRANSFORMATION && record.kind !== KIND_AGGREGATION)) return null;
+    return this.contents(id)?.event ?? null;
   }
 }
 
-function compareSteps(a: StepReport, b: StepReport): number {
-  if (!a.event || !b.event) return (a.event ? 0 : 1) - (b.event ? 0 : 1);
-  if (a.event.eventTimeMs !== b.event.eventTimeMs) return a.event.eventTimeMs < b.event.eventTimeMs ? -1 : 1;
-  if (a.event.recordedHeight !== b.event.recordedHeight) return a.event.recordedHeight < b.event.recordedHeight ? -1 : 1;
-  return 0;
+interface Contents {
+  event: TraceEvent | null;
+  declaration: ErrorDeclaration | null;
 }
 
-function checkEntry(
-  root: Uint8Array,
-  cache: NodeCache,
-  anchor: AnchorReport,
-  item: string,
-  index: number,
-  entry: TraceResponse['lists'][number]['events'][number],
-): StepReport {
-  const places = [{ item, seq: index }];
-  const base = { value: null, event: null, places, corrects: null, correctedBy: [] };
-  let value: Uint8Array;
+/** Verify a whole `mall.item_trace` answer; never throws for bad data (every fault is in the report). */
+export function verifyTrace(answer: unknown, options: AnchorOptions = {}): TraceReport {
+  let parsed: ReturnType<typeof shape>;
   try {
-    value = fromHex(entry.value, 'value');
-  } catch {
-    return { ...base, ok: false, reason: 'the event bytes are malformed' };
-  }
-  let event: TraceEvent | null = null;
-  let reason = '';
-  try {
-    event = decodeTraceEvent(value);
+    parsed = shape(answer);
   } catch (error) {
-    if (!(error instanceof DecodeError)) throw error;
-    reason = 'the event cannot be read';
+    if (!(error instanceof Malformed) && !(error instanceof DecodeError)) throw error;
+    const anchor = checkAnchor({ checked_by: 'commit', height: 0, header: '', commit: '', validators: '' });
+    return { ok: false, anchor: { ...anchor, code: 'malformed', reason: 'the node sent an answer that is not an item history' }, faults: [], steps: [], lists: [] };
   }
-  const key = traceKey(item, index);
-  if (!reason && (entry.seq !== index || entry.key !== toHex(key))) reason = 'the event is filed under the wrong key';
-  if (!reason) {
-    let proof: Uint8Array | null = null;
+  const response = answer as TraceAnswer;
+  const anchor = checkAnchor(response.anchor, options);
+  const c = new Checker(parsed.entries);
+  for (const [key, value] of parsed.entries) {
+    if (value !== undefined && parseInt(key.slice(0, 2), 16) === TABLE_EVENTS) c.records.set(key.slice(2), value);
+  }
+  for (const [id, value] of c.records) {
+    c.checks.set(id, []);
     try {
-      proof = fromHex(entry.proof, 'proof');
-    } catch {
-      reason = 'the proof is malformed';
+      c.decoded.set(id, decodeEventRecord(value));
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      c.decoded.set(id, null);
     }
-    if (proof && !verifyEncodedStateProof(root, key, value, proof, cache)) reason = 'the event does not match the ledger state';
   }
-  if (!reason && !anchor.ok) reason = anchor.reason;
-  return { ...base, ok: !reason, reason, value, event };
+  if (!anchor.ok) {
+    for (const id of c.records.keys()) c.checks.set(id, ['anchor']);
+    return report(c, anchor, response, false);
+  }
+  const root = anchor.header!.stateRoot;
+  const cache = new NodeCache();
+  for (const [key, proofHex] of parsed.proofs) {
+    let proof: Uint8Array;
+    try {
+      proof = fromHex(proofHex, 'proof');
+    } catch {
+      c.faults.push('proof');
+      continue;
+    }
+    const value = parsed.entries.get(key) ?? null;
+    if (verifyEncodedStateProof(root, fromHex(key), value, proof, cache)) c.proven.set(key, value);
+    else c.faults.push('proof');
+  }
+  for (const [key, value] of parsed.entries) {
+    const table = parseInt(key.slice(0, 2), 16);
+    if (table === TABLE_ITEMS) {
+      let item: Item | null = null;
+      if (c.isProven(key)) {
+        try {
+          item = decodeItem(value);
+        } catch (error) {
+          if (!(error instanceof DecodeError)) throw error;
+        }
+      }
+      c.items.set(key.slice(2), item);
+    } else if (table === TABLE_ITEM_EVENTS) {
+      const item = key.slice(2, 66);
+      const seq = parseInt(key.slice(66), 16);
+      let entry: { eventId: Uint8Array; history: Uint8Array };
+      try {
+        entry = decodeIndexEntry(value);
+      } catch (error) {
+        if (!(error instanceof DecodeError)) throw error;
+        c.faults.push('index_entry');
+        continue;
+      }
+      mapOf(c.claimed, item).set(seq, entry.history);
+      const eventId = toHex(entry.eventId);
+      if (c.records.has(eventId)) mapOf(c.listed, item).set(seq, { eventId, history: entry.history });
+      else if (!c.isProven(key)) c.faults.push('index_entry');
+    }
+  }
+  for (const [item, bySeq] of c.listed) {
+    const [tail, code] = checkRuns(c, item, bySeq);
+    c.tails.set(item, tail);
+    if (code) c.listCodes.set(item, code);
+  }
+  for (const [key, value] of parsed.entries) {
+    if (parseInt(key.slice(0, 2), 16) !== TABLE_DECLARATIONS) continue;
+    if (!c.isProven(key) || value.length !== 33 || value[0] !== 1) {
+      c.faults.push('marker');
+      continue;
+    }
+    const declaration = toHex(value.subarray(1));
+    const record = c.decoded.get(declaration);
+    if (!record || toHex(eventIdOf(record.recorder, record.payload)) !== declaration) {
+      c.faults.push('marker');
+      continue;
+    }
+    c.checks.get(declaration)!.push('');
+  }
+  for (const [item, code] of completeness(c, response)) if (!c.listCodes.has(item)) c.listCodes.set(item, code);
+  return report(c, anchor, response, true);
 }
 
-function checkEnd(root: Uint8Array, cache: NodeCache, anchor: AnchorReport, list: TraceResponse['lists'][number]): string {
-  const count = list.events.length;
-  const key = traceKey(list.item, count);
-  if (list.end.seq !== count || list.end.key !== toHex(key)) return 'the list of events is not closed';
-  let proof: Uint8Array;
-  try {
-    proof = fromHex(list.end.proof, 'proof');
-  } catch {
-    return 'the proof that no event is missing is malformed';
+function mapOf<K, V>(outer: Map<string, Map<K, V>>, key: string): Map<K, V> {
+  let inner = outer.get(key);
+  if (!inner) outer.set(key, (inner = new Map()));
+  return inner;
+}
+
+/** Check each run of consecutive listed positions backwards from the proven entry that ends
+ * it (page_verdict.py `_check_runs`); the tail run's positions and the first failing code. */
+function checkRuns(c: Checker, item: string, bySeq: Map<number, Listing>): [Set<number>, string] {
+  const stored = c.items.get(item);
+  if (!stored) {
+    for (const listing of bySeq.values()) c.checks.get(listing.eventId)!.push('item_unproven');
+    return [new Set(), 'item_unproven'];
   }
-  if (!anchor.ok) return anchor.reason;
-  if (!verifyEncodedStateProof(root, key, null, proof, cache)) return 'the node may be hiding later events of this item';
-  return '';
+  const codes: string[] = [];
+  const count = stored.eventCount;
+  const runs: number[][] = [];
+  for (const seq of [...bySeq.keys()].sort((a, b) => a - b)) {
+    if (seq >= count) {
+      c.checks.get(bySeq.get(seq)!.eventId)!.push('beyond_count');
+      codes.push('beyond_count');
+    } else if (runs.length && runs[runs.length - 1][runs[runs.length - 1].length - 1] === seq - 1) {
+      runs[runs.length - 1].push(seq);
+    } else {
+      runs.push([seq]);
+    }
+  }
+  let tail = new Set<number>();
+  const itemBytes = fromHex(item);
+  for (const run of runs) {
+    const first = run[0];
+    const last = run[run.length - 1];
+    let expected: Uint8Array;
+    if (last === count - 1) {
+      expected = stored.history;
+      tail = new Set(run);
+    } else if (c.isProven(toHex(itemEventKey(itemBytes, last)))) {
+      expected = bySeq.get(last)!.history;
+    } else {
+      for (const seq of run) c.checks.get(bySeq.get(seq)!.eventId)!.push('unanchored');
+      codes.push('unanchored');
+      continue;
+    }
+    let start: Uint8Array | null = EMPTY_HISTORY;
+    if (first > 0) {
+      const before = toHex(itemEventKey(itemBytes, first - 1));
+      start = c.isProven(before) ? c.claimed.get(item)!.get(first - 1)! : null;
+    }
+    let broken = false;
+    for (let i = run.length - 1; i >= 0; i--) {
+      const seq = run[i];
+      const { eventId, history } = bySeq.get(seq)!;
+      const checks = c.checks.get(eventId)!;
+      if (broken) {
+        checks.push('later_chain');
+        continue;
+      }
+      const previous = seq === first ? start : bySeq.get(seq - 1)!.history;
+      const record = c.decoded.get(eventId);
+      let code = '';
+      if (!equal(history, expected) || (previous !== null && !equal(nextHistory(previous, c.records.get(eventId)!), expected))) {
+        code = 'chain';
+        broken = true;
+      } else if (previous === null) {
+        code = 'start_unproven';
+      } else if (!record) {
+        code = 'record_unreadable';
+      } else if (toHex(eventIdOf(record.recorder, record.payload)) !== eventId) {
+        code = 'record_id';
+      }
+      checks.push(code);
+      if (code) codes.push(code);
+      if (previous !== null) expected = previous;
+    }
+  }
+  return [tail, codes[0] ?? ''];
+}
+
+function readable(record: EventRecord | null | undefined): Contents | null {
+  if (!record) return null;
+  try {
+    if (record.kind === KIND_DECLARATION) return { event: null, declaration: decodeDeclaration(record.payload) };
+    return { event: decodeEvent(record.payload), declaration: null };
+  } catch (error) {
+    if (error instanceof DecodeError) return null;
+    throw error;
+  }
+}
+
+function stepCode(c: Checker, id: string, found: string[], inTails: Set<string>): string {
+  if (!found.includes('')) {
+    const real = found.filter((code) => code !== 'later_chain');
+    return real[0] ?? found[0] ?? 'unfixed';
+  }
+  const record = c.decoded.get(id);
+  if (record && record.kind !== KIND_DECLARATION && !inTails.has(id)) {
+    const marker = toHex(declarationKey(fromHex(id)));
+    if (!c.isProven(marker) && !c.provenAbsent(marker)) return 'declaration_unproven';
+  }
+  return c.contents(id) ? '' : 'unreadable_event';
+}
+
+/** The events listed in a run that reaches their item's last event. */
+function tailEvents(c: Checker): Set<string> {
+  const found = new Set<string>();
+  for (const [item, bySeq] of c.listed) {
+    for (const seq of c.tails.get(item) ?? []) {
+      const listing = bySeq.get(seq);
+      if (listing) found.add(listing.eventId);
+    }
+  }
+  return found;
+}
+
+/** Item key (hex) -> why its history is not whole where the page needs it whole. */
+function completeness(c: Checker, answer: TraceAnswer): Map<string, string> {
+  const incomplete = new Map<string, string>();
+  const root = answer.key;
+  const rootItem = c.items.get(root);
+  let named = '';
+  try {
+    named = toHex(itemKey(answer.item));
+  } catch {
+    named = '';
+  }
+  const rootListed = c.listed.get(root) ?? new Map();
+  if (!rootItem || named !== root || rootItem.uri !== answer.item) incomplete.set(root, 'root_unproven');
+  else if (rootListed.size !== rootItem.eventCount || [...rootListed.keys()].some((seq) => seq >= rootItem.eventCount)) {
+    incomplete.set(root, 'root_partial');
+  }
+  const set = (key: string, code: string) => {
+    if (!incomplete.has(key)) incomplete.set(key, code);
+  };
+  for (const [item, bySeq] of c.listed) {
+    for (const { eventId } of bySeq.values()) {
+      const event = c.event(eventId);
+      if (!event) continue;
+      const outputs = [...event.outEpcs, ...event.outQuantities.map((q) => q.epcClass)];
+      if (event.kind === KIND_TRANSFORMATION && outputs.some((uri) => toHex(itemKey(uri)) === item)) {
+        for (const uri of [...event.epcs, ...event.quantities.map((q) => q.epcClass)]) {
+          const source = toHex(itemKey(uri));
+          const sourceListed = c.listed.get(source) ?? new Map<number, Listing>();
+          const at = seqOf(sourceListed, eventId);
+          if (at === null || Array.from({ length: at }, (_, i) => i).some((seq) => !sourceListed.has(seq))) {
+            set(source, 'input_partial');
+          }
+        }
+      } else if (event.kind === KIND_AGGREGATION && event.action === ACTION_ADD &&
+                 event.epcs.some((uri) => toHex(itemKey(uri)) === item)) {
+        const container = toHex(itemKey(event.parent));
+        if (!packedRun(c, container, eventId, item)) set(container, 'container_partial');
+      }
+    }
+  }
+  return incomplete;
+}
+
+function seqOf(bySeq: Map<number, Listing>, eventId: string): number | null {
+  for (const [seq, listing] of bySeq) if (listing.eventId === eventId) return seq;
+  return null;
+}
+
+function packedRun(c: Checker, container: string, eventId: string, item: string): boolean {
+  const bySeq = c.listed.get(container) ?? new Map<number, Listing>();
+  const stored = c.items.get(container);
+  const at = seqOf(bySeq, eventId);
+  if (at === null || !stored) return false;
+  for (let seq = at + 1; seq <= stored.eventCount - 1; seq++) {
+    const listing = bySeq.get(seq);
+    if (!listing) return false;
+    const event = c.event(listing.eventId);
+    if (event && event.kind === KIND_AGGREGATION && event.action === ACTION_DELETE &&
+        event.epcs.some((uri) => toHex(itemKey(uri)) === item)) {
+      return true;
+    }
+  }
+  return true;
+}
+
+/** Steps in chain order, linked to their declarations; lists; the verdict. */
+function report(c: Checker, anchor: AnchorReport, answer: TraceAnswer, checked: boolean): TraceReport {
+  const steps = new Map<string, Step>();
+  const inTails = tailEvents(c);
+  for (const [id, found] of c.checks) {
+    const code = checked ? stepCode(c, id, found, inTails) : 'anchor';
+    const record = c.decoded.get(id) ?? null;
+    const contents = c.contents(id);
+    steps.set(id, {
+      id, ok: code === '', code, reason: code === 'anchor' ? anchor.reason : STEP_REASONS[code] ?? code,
+      record, event: contents?.event ?? null, declaration: contents?.declaration ?? null, places: [],
+      declaredBy: null, declares: null,
+    });
+  }
+  for (const [item, bySeq] of c.listed) {
+    for (const [seq, { eventId }] of bySeq) steps.get(eventId)?.places.push({ item, seq });
+  }
+  for (const step of steps.values()) {
+    step.places.sort((a, b) => (a.item === b.item ? a.seq - b.seq : a.item < b.item ? -1 : 1));
+    if (step.declaration) {
+      const target = steps.get(toHex(step.declaration.eventId));
+      if (target && target !== step) {
+        step.declares = target;
+        target.declaredBy = step;
+      }
+    }
+  }
+  const ordered = [...steps.values()].sort(chainOrder);
+  const lists: ListReport[] = [];
+  const keys = new Set([answer.key, ...c.listed.keys(), ...c.listCodes.keys()]);
+  for (const key of keys) {
+    const code = checked ? c.listCodes.get(key) ?? '' : 'anchor';
+    const stored = c.items.get(key);
+    lists.push({
+      key, uri: stored?.uri ?? key, ok: code === '', code,
+      reason: code === 'anchor' ? anchor.reason : LIST_REASONS[code] ?? code, listed: c.listed.get(key)?.size ?? 0,
+    });
+  }
+  const ok = anchor.ok && checked && c.faults.length === 0 && ordered.length > 0 && ordered.every((s) => s.ok) &&
+    lists.every((l) => l.ok);
+  return { ok, anchor, faults: [...new Set(c.faults)].sort(), steps: ordered, lists };
+}
+
+function timeOf(step: Step): bigint {
+  return step.event?.eventTimeMs ?? step.declaration?.declarationTimeMs ?? 0n;
+}
+
+/** Chain order, as core/mall/history.py sorts a trace: height, then event time, then id. */
+function chainOrder(a: Step, b: Step): number {
+  if (!a.record || !b.record) return (a.record ? 0 : 1) - (b.record ? 0 : 1) || (a.id < b.id ? -1 : 1);
+  if (a.record.height !== b.record.height) return a.record.height < b.record.height ? -1 : 1;
+  const [ta, tb] = [timeOf(a), timeOf(b)];
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }

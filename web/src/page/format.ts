@@ -15,14 +15,18 @@ export function formatAmount(amount: string, currency: Currency): string {
   return `${value / unit}.${fraction} ${currency.symbol}`;
 }
 
-/** An instant shown in the time zone the event was recorded in: "2026-04-01 08:00 (UTC−04:00)". */
-export function formatEventTime(timeMs: bigint, tzOffset: string): string {
-  const sign = tzOffset.startsWith('-') ? -1 : 1;
-  const minutes = sign * (Number(tzOffset.slice(1, 3)) * 60 + Number(tzOffset.slice(4, 6)));
-  const local = new Date(Number(timeMs) + minutes * 60_000);
-  if (Number.isNaN(local.getTime())) return `${timeMs} ms (${tzOffset})`;
-  const stamp = local.toISOString().slice(0, 16).replace('T', ' ');
-  return `${stamp} (UTC${tzOffset.replace('-', '−')})`;
+/** "+05:30" / "−04:00" for an offset in minutes. */
+export function formatOffset(minutes: number): string {
+  const sign = minutes < 0 ? '−' : '+';
+  const magnitude = Math.abs(minutes);
+  return `${sign}${String(Math.floor(magnitude / 60)).padStart(2, '0')}:${String(magnitude % 60).padStart(2, '0')}`;
+}
+
+/** An instant shown in the time zone it was recorded in: "2026-04-01 08:00 (UTC−04:00)". */
+export function formatEventTime(timeMs: bigint, tzOffsetMin: number): string {
+  const local = new Date(Number(timeMs) + tzOffsetMin * 60_000);
+  if (Number.isNaN(local.getTime())) return `${timeMs} ms (UTC${formatOffset(tzOffsetMin)})`;
+  return `${local.toISOString().slice(0, 16).replace('T', ' ')} (UTC${formatOffset(tzOffsetMin)})`;
 }
 
 /** A block time (ms since the epoch) in UTC. */
@@ -37,7 +41,8 @@ const STEP_WORDS: Record<string, string> = {
   inspecting: 'Inspected',
   shipping: 'Shipped',
   receiving: 'Received',
-  accepting: 'Accepted',
+  accepting: 'Accepted by the buyer',
+  arriving: 'Arrived',
   packing: 'Packed',
   unpacking: 'Unpacked',
   transporting: 'Transported',
@@ -47,23 +52,37 @@ const STEP_WORDS: Record<string, string> = {
 };
 
 /** A CBV business step in words ("creating_class_instance" -> "Made from other items"). */
-export function stepWords(bizStep: string): string {
+export function stepWords(bizStep: string | null): string {
+  if (!bizStep) return 'Event';
   if (STEP_WORDS[bizStep]) return STEP_WORDS[bizStep];
   const words = bizStep.replace(/_/g, ' ').trim();
   return words ? words[0].toUpperCase() + words.slice(1) : 'Event';
 }
 
-const KIND_WORDS: Record<string, string> = {
-  object: 'object event',
-  aggregation: 'aggregation',
-  transformation: 'transformation',
-  transaction: 'business transaction',
-  custody: 'custody hand-over',
-  correction: 'correction',
+/** A CBV word in plain words: "non_conformant" -> "non conformant". */
+export function plainWord(word: string): string {
+  return word.replace(/_/g, ' ');
+}
+
+const ILMD_WORDS: Record<string, string> = {
+  'cbvmda:lotNumber': 'Lot', 'cbvmda:countryOfOrigin': 'Country of origin', 'cbvmda:bestBeforeDate': 'Best before',
+  'cbvmda:itemExpirationDate': 'Expires', 'chainmall:productionDate': 'Made on', 'chainmall:material': 'Material',
+  'chainmall:fineness': 'Fineness', 'chainmall:origin': 'Origin',
 };
 
-export function kindWords(kind: string): string {
-  return KIND_WORDS[kind] ?? kind;
+/** A lot data field's name in words. */
+export function ilmdWords(field: string): string {
+  return ILMD_WORDS[field] ?? field;
+}
+
+const PATH_SAFE: Record<string, string> = {
+  '%3A': ':', '%40': '@', '%24': '$', '%26': '&', '%2B': '+', '%2C': ',', '%3B': ';', '%3D': '=',
+};
+
+/** An item's page path: /item/<its URI as one percent-encoded segment>, keeping the same
+ * characters readable as core/mall/storefront.py `item_page_path`. */
+export function itemPath(uri: string): string {
+  return `/item/${encodeURIComponent(uri).replace(/%(3A|40|24|26|2B|2C|3B|3D)/g, (m) => PATH_SAFE[m])}`;
 }
 
 /** The first and last characters of a long identifier. */

@@ -2,21 +2,28 @@
 import { formatAmount, plural } from './format.js';
 import { h, show } from './dom.js';
 import { call } from './rpc.js';
-import type { MallInfo, ProductList, ProductSummary } from './types.js';
+import type { MallInfo, ProductList, ProductSummary, Reputation } from './types.js';
 
 export const PRODUCTS_SHOWN_MAX = 24;
+
+/** "Reputation 94/100 (3 reviews)" ("94/100 (3 reviews)" beside a label), or that there is
+ * none yet. */
+export function reputationWords(reputation: Reputation | null, labelled = true): string {
+  if (!reputation) return 'Not rated yet';
+  const score = `${reputation.score}/${reputation.scale} (${plural(reputation.reviews, 'review')})`;
+  return labelled ? `Reputation ${score}` : score;
+}
 
 function productCard(product: ProductSummary, info: MallInfo): HTMLElement {
   const certified = product.certified_by
     ? h('span', { class: 'badge certified' }, `✓ Certified by ${product.certified_by.name}`)
     : h('span', { class: 'badge uncertified' }, 'not certified');
-  const reputation = product.reputation;
   return h('li', { class: 'card', 'data-product': product.id },
-    h('h3', {}, h('a', { href: `/product/${encodeURIComponent(product.id)}` }, product.title)),
+    h('h3', {}, h('a', { href: `/product/${product.id}` }, product.title)),
     h('p', { class: 'price' }, formatAmount(product.price, info.currency)),
-    h('p', {}, `${product.merchant.name} `, certified),
+    h('p', {}, `${product.merchant.name || product.merchant.address} `, certified),
     h('p', { class: 'note' },
-      `Reputation ${reputation.score}/${reputation.scale} (${plural(reputation.reviews, 'review')}) · ${product.stock} in stock`),
+      `${reputationWords(product.reputation)} · ${product.stock} in stock · ${product.sold} sold`),
   );
 }
 

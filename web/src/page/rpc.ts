@@ -1,6 +1,6 @@
-/** JSON-RPC 2.0 over HTTP POST to the node that served the page (same origin, docs/page.md). */
+/** JSON-RPC 2.0 over HTTP POST / to the node that served the page (same origin; docs/rpc.md, docs/page.md). */
 
-export const RPC_PATH = '/rpc';
+export const RPC_PATH = '/';
 
 /** A JSON-RPC error object from the node, or a transport failure (code 0). */
 export class RpcError extends Error {

@@ -1,4 +1,5 @@
-/** The JSON-RPC results the page reads (docs/page.md section 2); u64 values are decimal strings. */
+/** The JSON-RPC results the page reads (docs/page.md section 2; conventions of docs/rpc.md:
+ * amounts are decimal strings, heights and counts numbers, bytes hex, addresses cm1...). */
 import type { Currency } from './format.js';
 
 export interface MallInfo {
@@ -6,6 +7,8 @@ export interface MallInfo {
   name: string;
   currency: Currency;
   ranking: 'trust' | 'sales';
+  height: number;
+  validator_set_hash: string;
 }
 
 export interface PartyRef {
@@ -19,16 +22,21 @@ export interface Reputation {
   reviews: number;
 }
 
-export interface ProductSummary {
+interface ProductFields {
   id: string;
   title: string;
   category: string;
   price: string;
-  stock: string;
-  sold: string;
+  stock: number;
+  sold: number;
+  status: 'active' | 'delisted';
+  listed_height: number;
+}
+
+export interface ProductSummary extends ProductFields {
   merchant: PartyRef;
   certified_by: PartyRef | null;
-  reputation: Reputation;
+  reputation: Reputation | null;
 }
 
 export interface ProductList {
@@ -42,22 +50,16 @@ export interface Review {
   author: string;
   rating: number;
   text: string;
-  height: string;
-  reply: { text: string; height: string } | null;
+  height: number;
+  reply: { text: string; height: number } | null;
 }
 
-export interface ProductPage {
-  id: string;
-  title: string;
-  category: string;
-  price: string;
-  stock: string;
-  sold: string;
+export interface ProductPage extends ProductFields {
   items: string[];
   merchant: PartyRef & {
     jurisdiction: string;
-    certifications: { certifier: PartyRef; brand: string; height: string }[];
-    reputation: Reputation;
+    certifications: { certifier: PartyRef; brand: string; height: number }[];
+    reputation: Reputation | null;
   };
   reviews: Review[];
 }
