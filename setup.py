@@ -147,6 +147,8 @@ def _extensions() -> list[Extension]:
     extensions = [
         kernel("_blake3", BLAKE3_C_SOURCES),
         kernel("_merkle", BLAKE3_C_SOURCES),
+        kernel("_txwire", BLAKE3_C_SOURCES),
+        kernel("_transfer", BLAKE3_C_SOURCES),
     ]
     if wanted("_verify"):
         extensions.append(kernel(

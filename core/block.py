@@ -32,8 +32,8 @@ from .constants import (
 from .encoding import Reader, Writer
 from .errors import BlockTooLarge, DecodeError, InvalidBlock, InvalidInput, TxTooLarge
 from .hashing import BLOCK_HASH_KEY, digest
-from .kernels import merkle_root
-from .tx import Tx, check_chain_id, decode_txs
+from .kernels import merkle_root, unframe_txs
+from .tx import Tx, check_chain_id, decode_packed, decode_txs, pack_txs
 
 # Smallest encoding of one tx inside a block: u16 length + the smallest tx.
 _BLOCK_TX_BYTES_MIN = 2 + TX_BYTES_MIN
@@ -260,6 +260,9 @@ class Block:
     # The canonical bytes, kept by `decode_block` (strict, so they are what
     # `encode` would build) and by the first `encode`.
     _encoded: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    # The txs' wire bytes packed for the batch kernels (`wire_txs`), kept once made.
+    _wire: tuple[bytes, list[int]] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.header, Header):
@@ -322,23 +325,44 @@ def decode_block(data: bytes | bytearray | memoryview) -> Block:
         raise DecodeError(f"block: {tx_count} txs follow a header that says {header.tx_count}")
     if tx_count * _BLOCK_TX_BYTES_MIN + 1 > reader.remaining:  # + the commit flag
         raise DecodeError(f"block: {reader.remaining} bytes cannot hold {tx_count} txs")
-    # Each length prefix is checked against TX_BYTES_MAX before its bytes are read.
-    wire_txs = reader.u16_sized_many(tx_count, "tx", TX_BYTES_MAX, TxTooLarge)
+    raw = bytes(data)
+    # The fast path: every tx framed and well formed (one kernel call each to unframe,
+    # check and build); any fault anywhere takes the tx-by-tx path, which raises it.
+    end, wire, offsets = unframe_txs(raw, reader.position, tx_count)
+    txs = None if end < 0 else decode_packed(wire, offsets)
+    if txs is None:
+        # Each length prefix is checked against TX_BYTES_MAX before its bytes are read.
+        wire_txs = reader.u16_sized_many(tx_count, "tx", TX_BYTES_MAX, TxTooLarge)
+    else:
+        reader.skip_to(end)
     flag = reader.u8("commit flag")
     if flag not in (0, 1):
         raise DecodeError(f"block: commit flag must be 0 or 1, got {flag}")
     commit = _read_commit(reader) if flag else None
     reader.finish()
-    try:
-        txs = decode_txs(wire_txs)
-    except DecodeError as error:  # same class, with the tx's place in the block
-        raise type(error)(f"block: {error}") from error
+    if txs is None:
+        try:
+            txs = decode_txs(wire_txs)
+        except DecodeError as error:  # same class, with the tx's place in the block
+            raise type(error)(f"block: {error}") from error
     try:
         block = Block(header, txs, commit)
     except InvalidInput as error:  # a commit for another block
         raise DecodeError(f"block: {error}") from error
-    object.__setattr__(block, "_encoded", bytes(data))
+    object.__setattr__(block, "_encoded", raw)
+    if end >= 0:
+        object.__setattr__(block, "_wire", (wire, offsets))
     return block
+
+
+def wire_txs(block: Block) -> tuple[bytes, list[int]]:
+    """The block's txs in wire form, packed back to back, and their n + 1 offsets (as the
+    batch kernels take them); kept on the block once made."""
+    packed = block._wire
+    if packed is None:
+        packed = pack_txs([tx.encode() for tx in block.txs])
+        object.__setattr__(block, "_wire", packed)
+    return packed
 
 
 def make_block(

@@ -93,6 +93,13 @@ class Reader:
     def remaining(self) -> int:
         return len(self._data) - self._pos
 
+    def skip_to(self, position: int) -> None:
+        """Move forward to `position`, past bytes read by other means (a kernel)."""
+        if not self._pos <= position <= len(self._data):
+            raise ValueError(f"cannot skip from {self._pos} to {position} "
+                             f"(of {len(self._data)} bytes)")
+        self._pos = position
+
     def _take(self, count: int, field: str) -> bytes:
         end = self._pos + count
         if end > len(self._data):

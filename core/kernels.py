@@ -1,8 +1,9 @@
-"""Load the compiled kernels and pick the low-level functions: hashing, Merkle, one signature.
+"""Load the compiled kernels and pick the low-level functions: hashing, Merkle, one
+signature, txs on the wire.
 
-This module sits below every module that hashes, builds Merkle roots or checks a
-single signature (`core/tx.py`, `core/block.py`, `core/keys.py`, the state
-tree), so they import it without a circle. The batch validators, which sit
+This module sits below every module that hashes, builds Merkle roots, checks a
+single signature or decodes many txs (`core/tx.py`, `core/block.py`,
+`core/keys.py`, the state tree), so they import it without a circle. The batch validators, which sit
 above `core/verify.py`, are chosen in `core/accel.py`, which also re-exports
 everything chosen here and reports the choice (`accel.status()`).
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-from . import ed25519, hashing, merkle
+from . import ed25519, hashing, merkle, txwire
 
 PURE = os.environ.get("CHAINMALL_PURE") == "1"
 
@@ -32,6 +33,7 @@ def load(name: str) -> ModuleType | None:
 blake3_kernel = load("_blake3")
 merkle_kernel = load("_merkle")
 verify_kernel = load("_verify")
+txwire_kernel = load("_txwire")
 
 hash_many_fixed = blake3_kernel.hash_many_fixed if blake3_kernel else hashing.hash_many_fixed
 hash_many = blake3_kernel.hash_many if blake3_kernel else hashing.hash_many
@@ -46,3 +48,7 @@ merkle_proof = merkle_kernel.merkle_proof if merkle_kernel else merkle.merkle_pr
 merkle_verify = merkle_kernel.merkle_verify if merkle_kernel else merkle.merkle_verify
 # One Ed25519 signature under ZIP 215 (docs/verification.md).
 verify_one = verify_kernel.verify_one if verify_kernel else ed25519.verify_one
+# Many txs on the wire (core/txwire.py): a block's tx list unframed, checked, built.
+unframe_txs = txwire_kernel.unframe_txs if txwire_kernel else txwire.unframe_txs
+check_wire = txwire_kernel.check_wire if txwire_kernel else txwire.check_wire
+build_txs = txwire_kernel.build_txs if txwire_kernel else txwire.build_txs

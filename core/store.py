@@ -666,10 +666,11 @@ class Store:
             locations = [(tx_id, _LOCATION.pack(commit.height, index))
                          for index, tx_id in enumerate(commit.tx_ids)]
             locations.sort()  # B-tree inserts in key order touch fewer pages
-            middle, indexed = dbs["tx_index_mid"], dbs["tx_index"]
-            if any(txn.get(tx_id, db=middle) is not None or txn.get(tx_id, db=indexed) is not None
-                   for tx_id, _ in locations):
-                raise StoreCorrupt(f"block {commit.height}: a tx is already indexed")
+            # One lookup call per older level, in key order (Cursor.getmulti: the found ones).
+            tx_ids = [tx_id for tx_id, _ in locations]
+            for level in ("tx_index_mid", "tx_index"):
+                if tx_ids and txn.cursor(dbs[level]).getmulti(tx_ids):
+                    raise StoreCorrupt(f"block {commit.height}: a tx is already indexed")
             _, added = txn.cursor(dbs["tx_index_recent"]).putmulti(locations, overwrite=False)
             if added != len(locations):
                 raise StoreCorrupt(f"block {commit.height}: a tx is already indexed")

@@ -31,7 +31,7 @@ from .constants import (
 from .encoding import Writer
 from .errors import DecodeError, InvalidInput, TxTooLarge
 from .hashing import digest
-from .kernels import digest_many
+from .kernels import build_txs, check_wire, digest_many
 from .keys import KeyPair, verify_signature
 
 _ALLOWED_CHAIN_ID_BYTES = frozenset(CHAIN_ID_ALPHABET)
@@ -220,8 +220,12 @@ def decode_txs(wire_txs: Iterable[bytes | bytearray | memoryview]) -> list[Tx]:
     The same txs and errors as `decode_tx` on each in turn, the message of
     the first bad one prefixed with "tx <index>: ".
     """
+    items = list(wire_txs)
+    fast = _decode_packed(items)
+    if fast is not None:
+        return fast
     txs = []
-    for index, data in enumerate(wire_txs):
+    for index, data in enumerate(items):
         try:
             txs.append(_decode(data, b""))
         except DecodeError as error:  # same class, with the tx's place
@@ -230,11 +234,35 @@ def decode_txs(wire_txs: Iterable[bytes | bytearray | memoryview]) -> list[Tx]:
     return txs
 
 
+def decode_packed(data: bytes, offsets: list[int]) -> list[Tx] | None:
+    """The txs packed in `data` (tx i is data[offsets[i]:offsets[i + 1]]) when every one
+    decodes, None if any does not (decode it with `decode_tx` for its error).
+
+    One kernel call checks every tx's form and hashes the ids, another builds
+    the Tx objects (core/txwire.py).
+    """
+    codes, ids = check_wire(data, offsets)
+    if any(codes):
+        return None
+    return build_txs(Tx, data, offsets, ids)
+
+
+def _decode_packed(items: list[bytes | bytearray | memoryview]) -> list[Tx] | None:
+    """`decode_packed` of `items` when they are all bytes, else None."""
+    if not all(item.__class__ is bytes for item in items):
+        return None
+    return decode_packed(*pack_txs(items))  # type: ignore[arg-type]
+
+
 def decode_each(wire_txs: Iterable[bytes | bytearray | memoryview]) -> list[Tx | DecodeError]:
     """Strictly decode each wire tx on its own: the Tx, or the DecodeError (TxTooLarge
     included) `decode_tx` would raise for it; the ids are hashed in one batch."""
+    items = list(wire_txs)
+    fast = _decode_packed(items)
+    if fast is not None:
+        return fast  # type: ignore[return-value]
     results: list[Tx | DecodeError] = []
-    for data in wire_txs:
+    for data in items:
         try:
             results.append(_decode(data, b""))
         except DecodeError as error:

@@ -25,8 +25,10 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from .batchargs import as_bytes as _as_bytes
+from .batchargs import item_count as _item_count
+from .batchargs import read_offsets as _read_offsets
 from .constants import (
-    BATCH_ITEMS_MAX,
     CHAIN_ID_ALPHABET,
     CHAIN_ID_BYTES_MAX,
     CHAIN_ID_BYTES_MIN,
@@ -58,29 +60,6 @@ class VerifyBatch(Protocol):
 
 
 # --- argument checks (the kernel makes the same ones, in the same order) -----
-def _item_count(offsets: Sequence[int]) -> int:
-    entries = len(offsets)
-    if entries < 1:
-        raise ValueError("offsets must hold n + 1 entries, at least one")
-    if entries - 1 > BATCH_ITEMS_MAX:
-        raise ValueError(f"{entries - 1} items is over BATCH_ITEMS_MAX ({BATCH_ITEMS_MAX})")
-    return entries - 1
-
-
-def _read_offsets(offsets: Sequence[int], n: int, data_len: int) -> list[int]:
-    result = []
-    previous = 0
-    for k in range(n + 1):
-        value = operator.index(offsets[k])
-        if not 0 <= value <= data_len:
-            raise ValueError(f"offsets[{k}] = {value} is outside [0, {data_len}]")
-        if value < previous:
-            raise ValueError(f"offsets decrease at index {k}")
-        result.append(value)
-        previous = value
-    return result
-
-
 def resolve_threads(threads: int) -> int:
     """The thread count a batch call uses: `threads`, or os.cpu_count() for 0."""
     if isinstance(threads, bool) or not isinstance(threads, int):
@@ -90,17 +69,6 @@ def resolve_threads(threads: int) -> int:
     if threads == 0:
         return min(os.cpu_count() or 1, VERIFY_THREADS_MAX)
     return threads
-
-
-def _as_bytes(data: Buffer, what: str) -> bytes:
-    """A bytes-like argument as bytes: TypeError for None, str or a non-buffer,
-    ValueError for a buffer that is not contiguous bytes (the kernel's rules)."""
-    if data is None or isinstance(data, str):
-        raise TypeError(f"{what} must be bytes-like, got {type(data).__name__}")
-    view = memoryview(data)
-    if view.itemsize != 1 or not view.c_contiguous:
-        raise ValueError(f"{what} must be a contiguous buffer of bytes")
-    return view.tobytes()
 
 
 def _check_chain_id(chain_id: Buffer) -> bytes:

@@ -34,6 +34,15 @@ from ext._ed25519 cimport (
     cm_ed25519_verify_batch,
     cm_ed25519_version,
 )
+from ext._wire cimport (
+    WIRE_DECODE_ERROR,
+    WIRE_HASH,
+    WIRE_OK,
+    WIRE_SIG,
+    WIRE_TOO_LARGE,
+    wire_be64,
+    wire_check,
+)
 
 
 # --- protocol numbers (copies of core/constants.py and core/errors.py) -------
@@ -63,31 +72,18 @@ ED25519_BATCH_ITEMS = 128
 # The same numbers for C code (enum members are compile-time constants).
 cdef enum:
     C_TX_OK = 0
-    C_DECODE_ERROR = 101
-    C_TX_TOO_LARGE = 102
     C_WRONG_CHAIN = 111
     C_TX_EXPIRED = 112
     C_BAD_SIGNATURE = 113
     C_PENDING = -1          # passed every check before the signature
-    C_TX_VERSION = 1
-    C_CHAIN_ID_MIN = 1
-    C_CHAIN_ID_MAX = 32
-    C_PAYLOAD_MAX = 896
-    C_BODY_FIXED = 64       # version .. payload length, without chain id and payload
     C_SIG = 64
     C_PK = 32
     C_HASH = 32
-    C_TX_BYTES_MAX = 1088
-    C_TX_BYTES_MIN = 129    # C_BODY_FIXED + C_CHAIN_ID_MIN + C_SIG
     C_BATCH = 128           # ED25519_BATCH_ITEMS: signatures per batch equation
 
 assert C_BATCH == ED25519_BATCH_ITEMS
-
-# chain id byte -> 1 if allowed; built once from CHAIN_ID_ALPHABET.
-cdef unsigned char _CHAIN_ID_TABLE[256]
-memset(_CHAIN_ID_TABLE, 0, 256)
-for _byte in CHAIN_ID_ALPHABET:
-    _CHAIN_ID_TABLE[_byte] = 1
+assert WIRE_DECODE_ERROR == DECODE_ERROR and WIRE_TOO_LARGE == TX_TOO_LARGE
+assert WIRE_OK == TX_OK and WIRE_SIG == C_SIG and WIRE_HASH == C_HASH
 
 # Pointer for empty buffers (a zero-length view has no element 0 to address).
 cdef unsigned char _EMPTY[1]
@@ -182,47 +178,23 @@ cdef void *_alloc(size_t size) except NULL:
 
 
 # --- C code (no GIL, never raises) ---------------------------------------------
-cdef inline uint32_t _be32(const unsigned char *p) noexcept nogil:
-    return ((<uint32_t>p[0]) << 24) | ((<uint32_t>p[1]) << 16) | ((<uint32_t>p[2]) << 8) | p[3]
-
-
-cdef inline uint64_t _be64(const unsigned char *p) noexcept nogil:
-    return ((<uint64_t>_be32(p)) << 32) | _be32(p + 4)
-
-
 cdef int _check_tx(const unsigned char *tx, size_t tx_len,
                    const unsigned char *chain_id, size_t chain_id_len,
                    uint64_t height, size_t *body_len) noexcept nogil:
     """Code of one tx up to (not including) the signature check; C_PENDING if all pass.
 
-    Sets body_len to the body length when the tx decodes, else to 0.
-    Offsets follow the wire table in docs/verification.md (L = chain id length).
+    Sets body_len to the body length when the tx decodes, else to 0. The wire
+    form is ext/_wire.pxd's (offsets as in docs/verification.md, L = chain id
+    length).
     """
-    cdef size_t L, P, k
-    body_len[0] = 0
-    if tx_len > C_TX_BYTES_MAX:
-        return C_TX_TOO_LARGE
-    if tx_len < C_TX_BYTES_MIN:
-        return C_DECODE_ERROR
-    if tx[0] != C_TX_VERSION:
-        return C_DECODE_ERROR
+    cdef size_t L
+    cdef int code = wire_check(tx, tx_len, body_len)
+    if code != WIRE_OK:
+        return code
     L = tx[1]
-    if L < C_CHAIN_ID_MIN or L > C_CHAIN_ID_MAX:
-        return C_DECODE_ERROR
-    if tx_len < C_BODY_FIXED + C_SIG + L:    # the payload length field lies inside
-        return C_DECODE_ERROR
-    for k in range(L):
-        if not _CHAIN_ID_TABLE[tx[2 + k]]:
-            return C_DECODE_ERROR
-    P = _be32(tx + 60 + L)
-    if P > C_PAYLOAD_MAX:
-        return C_DECODE_ERROR
-    if tx_len != C_BODY_FIXED + C_SIG + L + P:
-        return C_DECODE_ERROR
-    body_len[0] = C_BODY_FIXED + L + P
     if L != chain_id_len or memcmp(tx + 2, chain_id, L) != 0:
         return C_WRONG_CHAIN
-    if height > _be64(tx + 52 + L):
+    if height > wire_be64(tx + 52 + L):
         return C_TX_EXPIRED
     return C_PENDING
 

@@ -29,8 +29,9 @@ from typing import NamedTuple
 from .. import accel
 from ..abci.types import Event, Misbehavior, ValidatorUpdate
 from ..address import address_from_public_key
-from ..block import Block, CommitCert, Header, decode_block, make_block
+from ..block import Block, CommitCert, Header, decode_block, make_block, wire_txs
 from ..constants import (
+    ADDRESS_BYTES,
     BLOCK_TXS_MAX,
     HASH_BYTES,
     SIGNATURE_CACHE_ENTRIES_MAX,
@@ -55,9 +56,11 @@ from ..errors import (
     UnknownTxType,
 )
 from ..genesis import Genesis
+from ..hashing import ADDRESS_KEY
 from ..store import BlockCommit, ChainTip, Store, StoreView
 from ..tx import Tx, decode_each, pack_txs
 from .accounts import (
+    ACCOUNT_BYTES,
     FEE_POOL_KEY,
     Account,
     account_key,
@@ -71,6 +74,7 @@ from .accounts import (
 from .overlay import BlockState, StateAccess, TxScratch
 from .receipts import encode_receipts
 from .root import MemoryNodeStore, Proof, StateTree, verify_proof
+from .transfers import NO_SLOT, PLAN_BYTES
 
 __all__ = [
     "BlockContext",
@@ -138,6 +142,8 @@ SupplyOf = Callable[[bytes, bytes], int]
 # The hash of the validator set that signs a height, from the state before that block.
 ValidatorSetHashOf = Callable[[StateAccess, int], bytes]
 HOOK_PHASES = ("begin", "end")
+_ACCOUNT_PREFIX = bytes([TABLE_ACCOUNTS])
+_NO_SENDER = NO_SLOT.to_bytes(4, "little")  # a plan record's sender slot: no transfer
 
 
 def _transfer(state: StateAccess, ctx: ExecContext) -> None:
@@ -286,6 +292,76 @@ def genesis_state(genesis: Genesis,
     return state
 
 
+class _TransferRuns:
+    """One block's runs of consecutive transfers, executed by the transfer kernel.
+
+    Made after the begin-block hooks: the block's transfers are planned
+    (`accel.plan_transfers`) and every account they name is read from the
+    block state into the kernel's table. `run` executes from an index while
+    each tx is a transfer that succeeds (core/state/transfers.py); before
+    the machine executes the tx a run stopped at, `flush` writes the accounts
+    the runs changed into the block state, and after it `refresh` reads back
+    the accounts that tx wrote. So every tx sees the state it would see if
+    all of them ran one by one. A tx the plan has no transfer for (another
+    type, a failed stateless check) costs no kernel call, and a flush with
+    nothing run since the last one no scan of the table.
+    """
+
+    __slots__ = ("_changed", "_fee_min", "_keys", "_plan", "_slots", "_table", "_tx_ids")
+
+    def __init__(self, state: BlockState, wire: tuple[bytes, list[int]], eligible: bytes,
+                 fee_min: int, tx_ids: list[bytes]) -> None:
+        data, offsets = wire
+        addresses, self._plan = accel.plan_transfers(data, offsets, eligible, ADDRESS_KEY)
+        self._keys = [_ACCOUNT_PREFIX + addresses[at : at + ADDRESS_BYTES]
+                      for at in range(0, len(addresses), ADDRESS_BYTES)]
+        self._table = accel.load_accounts([state.get(key) for key in self._keys])
+        self._slots: dict[bytes, int] | None = None  # account key -> slot, made when needed
+        self._fee_min = fee_min
+        self._tx_ids = tx_ids
+        self._changed = False  # whether a run executed a tx since the last flush
+
+    @property
+    def empty(self) -> bool:
+        """Whether the block holds no transfer to run."""
+        return not self._keys
+
+    def run(self, start: int, stop: int, room: int) -> tuple[int, int]:
+        """Execute from `start` (at most `room` txs, none from `stop`): (the first tx not
+        executed, the fees paid)."""
+        at = start * PLAN_BYTES
+        if self._plan[at : at + 4] == _NO_SENDER:  # not a transfer the kernel can run
+            return start, 0
+        done, fees = accel.run_transfers(self._plan, self._table, start, stop, self._fee_min,
+                                         room)
+        self._changed = self._changed or done > start
+        return done, fees
+
+    def results(self, start: int, stop: int) -> list[TxResult]:
+        """The results of txs start..stop - 1, executed by `run`: success, no events."""
+        return accel.success_results(TxResult, self._tx_ids, start, stop)
+
+    def flush(self, state: BlockState) -> None:
+        """Write the accounts the runs changed since the last flush into `state`."""
+        if not self._changed:
+            return
+        self._changed = False
+        slots, values = accel.take_dirty(self._table)
+        writes, keys = state.writes, self._keys
+        for at, slot in enumerate(slots):
+            writes[keys[slot]] = values[at * ACCOUNT_BYTES : (at + 1) * ACCOUNT_BYTES]
+
+    def refresh(self, state: BlockState, written: Iterable[bytes]) -> None:
+        """Read back from `state` the accounts among `written` (keys a tx wrote)."""
+        slots = self._slots
+        if slots is None:
+            slots = self._slots = {key: slot for slot, key in enumerate(self._keys)}
+        for key in written:
+            slot = slots.get(key)
+            if slot is not None:
+                accel.set_account(self._table, slot, state.get(key))
+
+
 class StateMachine:
     """Executes blocks over a Store; the only writer of ledger state.
 
@@ -308,6 +384,9 @@ class StateMachine:
         self._supply: dict[int, SupplyOf] = {
             TABLE_ACCOUNTS: _account_supply, TABLE_FEE_POOL: _fee_pool_supply}
         self.signatures = SignatureCache()
+        # Runs of transfers through the transfer kernel (`_TransferRuns`); False executes
+        # every tx one by one, the same results (the tests compare the two).
+        self.transfer_runs = True
         self._genesis_hash = genesis.hash()
         self._validator_set_hash_of: ValidatorSetHashOf | None = None
         if not store.is_initialised():
@@ -500,8 +579,85 @@ class StateMachine:
             hook(scratch, block)  # a hook does not fail: an exception stops the block
             state.writes.update(scratch.writes)
 
+    def _transfer_runs(self, state: BlockState, txs: Sequence[Tx | None],
+                       codes: Sequence[int], strict: bool,
+                       wire: tuple[bytes, list[int]] | None,
+                       tx_ids: list[bytes] | None) -> _TransferRuns | None:
+        """The transfer kernel's runs over this block, or None where they cannot apply:
+        no txs, TRANSFER not handled by the built-in handler, or observed by another
+        domain (the kernel runs no observers: such transfers go one by one). With `strict` every
+        tx passed its stateless checks (`_execute` fails the block at one that did not)."""
+        if (not txs or not self.transfer_runs or TX_TYPE_TRANSFER in self._observers
+                or self._handlers.get(TX_TYPE_TRANSFER) is not _transfer):
+            return None
+        if wire is None:
+            wire = pack_txs([b"" if tx is None else tx.encode() for tx in txs])
+        if tx_ids is None:
+            tx_ids = [b"" if tx is None else tx.tx_id for tx in txs]
+        if strict:
+            eligible = b"\x01" * len(txs)
+        else:
+            eligible = bytes([code == TX_OK and tx is not None
+                              for code, tx in zip(codes, txs, strict=True)])
+        runs = _TransferRuns(state, wire, eligible, self.genesis.fee_min, tx_ids)
+        return None if runs.empty else runs
+
+    def _execute_tx(self, state: BlockState, block: BlockContext, index: int, tx: Tx | None,
+                    code: int, strict: bool, recorded: list[Tx], results: list[TxResult],
+                    senders: dict[bytes, tuple[bytes, bytes]]) -> tuple[int, Iterable[bytes]]:
+        """Execute one tx (docs/state.md section 4): appends its result (and the tx to
+        `recorded` if it is recorded); (the fee it paid, the keys it wrote)."""
+        height = block.height
+        if code != TX_OK or tx is None:
+            if strict:
+                raise InvalidBlock(f"block {height}: tx {index} fails its stateless "
+                                   f"checks (code {code})")
+            results.append(TxResult(code, "stateless check failed",
+                                    tx_id=b"" if tx is None else tx.tx_id, recorded=False))
+            return 0, ()
+        if len(recorded) == BLOCK_TXS_MAX:
+            results.append(TxResult(BlockTooLarge.code, f"over {BLOCK_TXS_MAX} txs",
+                                    tx_id=tx.tx_id, recorded=False))
+            return 0, ()
+        known = senders.get(tx.sender)
+        if known is None:
+            address = address_from_public_key(tx.sender)
+            known = senders[tx.sender] = (address, account_key(address))
+        sender, sender_key = known
+        try:
+            balance, nonce = self._admit(state.get(sender_key), tx, True)
+        except InvalidTx as exc:
+            if strict:
+                raise InvalidBlock(f"block {height}: tx {index} is not admissible: "
+                                   f"{exc}") from exc
+            results.append(TxResult(exc.code, str(exc), tx_id=tx.tx_id, recorded=False))
+            return 0, ()
+        state.writes[sender_key] = pack_account(balance - tx.fee, nonce + 1)
+        recorded.append(tx)
+        handler = self._handlers.get(tx.tx_type)
+        if handler is None:
+            results.append(TxResult(UnknownTxType.code,
+                                    f"no handler for tx type {tx.tx_type}", tx_id=tx.tx_id))
+            return tx.fee, (sender_key,)
+        scratch = TxScratch(state)
+        events: list[Event] = []
+        try:
+            ctx = ExecContext(height, block.timestamp_ms, tx, sender, events, block)
+            handler(scratch, ctx)
+            for observe in self._observers.get(tx.tx_type, ()):
+                observe(scratch, ctx)
+        except InvalidInput as exc:
+            results.append(TxResult(exc.code, str(exc), tx_id=tx.tx_id))
+            return tx.fee, (sender_key,)
+        state.writes.update(scratch.writes)
+        results.append(TxResult(TX_OK, "", tuple(events), tx.tx_id) if events
+                       else TxResult(TX_OK, "", (), tx.tx_id))
+        return tx.fee, (sender_key, *scratch.writes)
+
     def _execute(self, view: StoreView, block: BlockContext, txs: Sequence[Tx | None],
-                 codes: Sequence[int], strict: bool) -> _Execution:
+                 codes: Sequence[int], strict: bool,
+                 wire: tuple[bytes, list[int]] | None = None,
+                 tx_ids: list[bytes] | None = None) -> _Execution:
         """Run the block over the committed state (docs/abci.md, docs/state.md section 4).
 
         Begin hooks; then per tx its stateless verdict (`codes`), admission,
@@ -509,68 +665,44 @@ class StateMachine:
         success; the block's fees to the pool; end hooks. A tx that fails its
         stateless checks or admission is not recorded; with `strict` (a stored
         block replayed) that makes the block invalid instead.
+
+        Runs of consecutive transfers that succeed go through the transfer
+        kernel (`_TransferRuns`), the other txs one by one (`_execute_tx`):
+        the same writes, results and errors as executing every tx one by one.
+        `wire` holds the txs' wire bytes packed (as `block.wire_txs` gives
+        them) and `tx_ids` their ids, when the caller has them already.
         """
-        height, timestamp_ms = block.height, block.timestamp_ms
         state = BlockState(view.get_state, view.state_range)
         hash_of = self._validator_set_hash_of
         validator_set_hash = (self.genesis.validator_set_hash if hash_of is None
-                              else hash_of(state, height))
+                              else hash_of(state, block.height))
         self._run_hooks(state, "begin", block)
-        handlers = self._handlers
-        observers = self._observers
-        admit = self._admit
         recorded: list[Tx] = []
         results: list[TxResult] = []
         fees = 0
         # A block has far fewer senders than txs: hash each public key once.
         senders: dict[bytes, tuple[bytes, bytes]] = {}  # public key -> (address, state key)
-        for index, tx in enumerate(txs):
-            code = codes[index]
-            if code != TX_OK or tx is None:
-                if strict:
-                    raise InvalidBlock(f"block {height}: tx {index} fails its stateless "
-                                       f"checks (code {code})")
-                results.append(TxResult(code, "stateless check failed",
-                                        tx_id=b"" if tx is None else tx.tx_id, recorded=False))
-                continue
-            if len(recorded) == BLOCK_TXS_MAX:
-                results.append(TxResult(BlockTooLarge.code, f"over {BLOCK_TXS_MAX} txs",
-                                        tx_id=tx.tx_id, recorded=False))
-                continue
-            known = senders.get(tx.sender)
-            if known is None:
-                address = address_from_public_key(tx.sender)
-                known = senders[tx.sender] = (address, account_key(address))
-            sender, sender_key = known
-            try:
-                balance, nonce = admit(state.get(sender_key), tx, True)
-            except InvalidTx as exc:
-                if strict:
-                    raise InvalidBlock(f"block {height}: tx {index} is not admissible: "
-                                       f"{exc}") from exc
-                results.append(TxResult(exc.code, str(exc), tx_id=tx.tx_id, recorded=False))
-                continue
-            state.writes[sender_key] = pack_account(balance - tx.fee, nonce + 1)
-            fees += tx.fee
-            recorded.append(tx)
-            handler = handlers.get(tx.tx_type)
-            if handler is None:
-                results.append(TxResult(UnknownTxType.code,
-                                        f"no handler for tx type {tx.tx_type}", tx_id=tx.tx_id))
-                continue
-            scratch = TxScratch(state)
-            events: list[Event] = []
-            try:
-                ctx = ExecContext(height, timestamp_ms, tx, sender, events, block)
-                handler(scratch, ctx)
-                for observe in observers.get(tx.tx_type, ()):
-                    observe(scratch, ctx)
-            except InvalidInput as exc:
-                results.append(TxResult(exc.code, str(exc), tx_id=tx.tx_id))
-                continue
-            state.writes.update(scratch.writes)
-            results.append(TxResult(TX_OK, "", tuple(events), tx.tx_id) if events
-                           else TxResult(TX_OK, "", (), tx.tx_id))
+        runs = self._transfer_runs(state, txs, codes, strict, wire, tx_ids)
+        index, count = 0, len(txs)
+        while index < count:
+            if runs is not None:
+                done, run_fees = runs.run(index, count, BLOCK_TXS_MAX - len(recorded))
+                if done > index:
+                    recorded += txs[index:done]  # type: ignore[arg-type]
+                    results += runs.results(index, done)
+                    fees += run_fees
+                    index = done
+                    if index == count:
+                        break
+                runs.flush(state)  # the tx below reads the state the run left
+            paid, written = self._execute_tx(state, block, index, txs[index], codes[index],
+                                             strict, recorded, results, senders)
+            fees += paid
+            if runs is not None:
+                runs.refresh(state, written)
+            index += 1
+        if runs is not None:
+            runs.flush(state)
         if fees:
             pool = state.get(FEE_POOL_KEY)
             total = (0 if pool is None else decode_fee_pool(pool)) + fees
@@ -688,7 +820,7 @@ class StateMachine:
         # root is then the Merkle root of those ids (as Block.check_tx_root).
         tx_ids: list[bytes] = []
         if block.txs:
-            data, offsets = pack_txs([tx.encode() for tx in block.txs])
+            data, offsets = wire_txs(block)
             codes, ids = accel.validate_batch(data, offsets, self._chain_id_bytes, header.height)
             tx_ids = [ids[i : i + HASH_BYTES] for i in range(0, len(ids), HASH_BYTES)]
             if accel.merkle_root(ids) != header.tx_root:
@@ -728,7 +860,7 @@ class StateMachine:
         with self.store.reader() as view:
             invariant(view.last() == self._tip, "the store moved under the state machine")
             run = self._execute(view, context, block.txs, [TX_OK] * len(block.txs),
-                                strict=True)
+                                strict=True, wire=wire_txs(block), tx_ids=checked.tx_ids)
         assert len(run.results) == len(block.txs)
         if header.validator_set_hash != run.validator_set_hash:
             raise InvalidBlock(f"block {header.height}: validator set hash is not the set "

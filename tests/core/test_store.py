@@ -141,11 +141,17 @@ def test_the_middle_level_reaches_the_main_tables_slice_by_slice(store: Store) -
 def test_a_tx_indexed_before_the_merge_cannot_be_indexed_again(store: Store) -> None:
     root = _chain(store, range(1, STORE_MERGE_BLOCKS + 1))
     height = STORE_MERGE_BLOCKS + 1
-    again = _commit(height, root, b"\x44" * 32, {})
-    again.tx_ids[1] = bytes([1, 2]) * 16  # block 1's, now in the main table
-    with pytest.raises(StoreCorrupt, match="already indexed"):
-        store.commit_block(again)
-    assert store.last().height == STORE_MERGE_BLOCKS
+    levels = {}
+    with store._env.begin() as txn:
+        for level in ("tx_index", "tx_index_mid"):
+            with txn.cursor(store._dbs[level]) as cursor:
+                levels[level] = next(iter(cursor.iternext(values=False)))
+    for level, tx_id in levels.items():  # one tx now in the main table, one in the middle
+        again = _commit(height, root, b"\x44" * 32, {})
+        again.tx_ids[1] = tx_id
+        with pytest.raises(StoreCorrupt, match="already indexed"):
+            store.commit_block(again)
+        assert store.last().height == STORE_MERGE_BLOCKS, level
 
 
 def test_each_state_table_is_its_own_database(store: Store) -> None:

@@ -1,0 +1,199 @@
+"""The cost of applying one block, by phase: instructions (callgrind) and thread CPU time.
+
+Wall-clock rates on a shared machine move with the other tenants' load;
+instruction counts do not. This tool applies ONE block of signed transfers
+(the next block of a chain built beforehand) to a copy of a stored ledger,
+stopping after a given phase, so the cost of each phase is the difference
+between two stopping points:
+
+    setup     open the store and the state machine, read the block's bytes
+    decode    + decode_block
+    check     + check_block_txs (stateless checks, signatures, tx root)
+    finalize  + finalize_block (execution, state tree)
+    commit    + commit (the LMDB write transaction, fsync)
+
+Usage (from the repository root):
+
+    .venv/bin/python bench/apply_cost.py prepare DIR   # build the chain (about a minute)
+    .venv/bin/python bench/apply_cost.py report DIR    # instructions per tx by phase
+    .venv/bin/python bench/apply_cost.py cpu DIR       # thread CPU µs per tx by phase
+
+`report` runs `valgrind --tool=callgrind` once per stopping point (about a
+minute each). Under valgrind, curve25519-dalek runs its AVX2 back end
+(valgrind has no AVX-512), so the "check" row is the AVX2 signature cost;
+the rest is the Python share this tool exists to measure. `cpu` replays the
+block several times in-process and keeps each phase's fastest thread CPU
+time (the main thread only: the signature threads of `check` are not in it).
+Sizes: CHAINMALL_BENCH_TXS (10,000), CHAINMALL_BENCH_SENDERS (2,000),
+CHAINMALL_COST_BASE_BLOCKS (blocks already in the ledger, 5).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STAGES = ("setup", "decode", "check", "finalize", "commit")
+BASE_BLOCKS = int(os.environ.get("CHAINMALL_COST_BASE_BLOCKS", "5"))
+CPU_ROUNDS = 5
+
+
+def prepare(directory: Path) -> None:
+    """Commit BASE_BLOCKS blocks into DIR/base and keep the next one in DIR/block.bin."""
+    os.environ["CHAINMALL_BENCH_BLOCKS"] = str(BASE_BLOCKS + 1)
+    sys.path.insert(0, str(Path(__file__).parent))
+    import bench_apply
+    from chainmall.core.store import Store
+
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=directory) as build:
+        genesis, blocks = bench_apply.prebuild(bench_apply.keys(bench_apply.SENDERS), build)
+    from chainmall.core.block import decode_block
+    from chainmall.core.state.machine import StateMachine
+
+    base = directory / "base"
+    shutil.rmtree(base, ignore_errors=True)
+    with Store(base) as store:
+        machine = StateMachine(store, genesis)
+        for raw in blocks[:-1]:
+            machine.finalize_block(decode_block(raw))
+            machine.commit()
+    (directory / "block.bin").write_bytes(blocks[-1])
+    (directory / "genesis.pickle").write_bytes(pickle.dumps(genesis))
+    print(f"{directory}: {BASE_BLOCKS} blocks in base/, block {BASE_BLOCKS + 1} in block.bin "
+          f"({len(decode_block(blocks[-1]).txs):,} txs)")
+
+
+def _work_copy(directory: Path) -> Path:
+    work = directory / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(directory / "base", work)
+    return work
+
+
+def run(directory: Path, upto: str, timings: dict[str, float] | None = None) -> int:
+    """Apply DIR/block.bin to DIR/work up to the stage `upto`; the block's tx count.
+
+    `timings`, when given, receives each phase's thread CPU seconds.
+    """
+    from chainmall.core.block import decode_block
+    from chainmall.core.state.machine import StateMachine
+    from chainmall.core.store import Store
+
+    stop = STAGES.index(upto)
+    clock = time.thread_time
+    genesis = pickle.loads((directory / "genesis.pickle").read_bytes())
+    with Store(directory / "work") as store:
+        machine = StateMachine(store, genesis)
+        raw = (directory / "block.bin").read_bytes()
+        count = 0
+        if stop >= 1:
+            t0 = clock()
+            block = decode_block(raw)
+            t1 = clock()
+            count = len(block.txs)
+        if stop >= 2:
+            checked = machine.check_block_txs(block)
+            t2 = clock()
+        if stop >= 3:
+            result = machine.finalize_block(block, checked)
+            t3 = clock()
+            assert result.app_hash == block.header.state_root
+        if stop >= 4:
+            machine.commit()
+            t4 = clock()
+        if timings is not None and stop == len(STAGES) - 1:
+            for name, seconds in zip(STAGES[1:], (t1 - t0, t2 - t1, t3 - t2, t4 - t3),
+                                     strict=True):
+                timings[name] = seconds
+    return count
+
+
+def _instructions(directory: Path, upto: str) -> int:
+    _work_copy(directory)
+    with tempfile.TemporaryDirectory() as temp:
+        out = Path(temp) / "callgrind.out"
+        env = dict(os.environ, PYTHONHASHSEED="0")
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                        sys.executable, __file__, "run", str(directory), upto],
+                       check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for line in out.read_text().splitlines():
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(line.split()[1])
+    raise RuntimeError("callgrind wrote no totals")
+
+
+def report(directory: Path) -> None:
+    """Instructions per tx of each phase (callgrind, one run per stopping point)."""
+    from benchutil import machine
+
+    txs = run_count(directory)
+    counts = {}
+    for stage in STAGES:
+        counts[stage] = _instructions(directory, stage)
+        print(f"  {stage:<9} {counts[stage]:>16,} Ir", flush=True)
+    print(f"machine: {machine('callgrind, AVX2 Ed25519 back end under valgrind')}")
+    print(f"one block of {txs:,} transfers on a ledger of {BASE_BLOCKS} blocks")
+    print(f"  {'phase':<10}{'Ir per tx':>12}")
+    python_share = 0.0
+    for before, stage in itertools.pairwise(STAGES):
+        per_tx = (counts[stage] - counts[before]) / txs
+        if stage != "check":
+            python_share += per_tx
+        print(f"  {stage:<10}{per_tx:>12,.0f}")
+    print(f"  {'all but check':<10}{python_share:>12,.0f}")
+    shutil.rmtree(directory / "work", ignore_errors=True)
+
+
+def run_count(directory: Path) -> int:
+    from chainmall.core.block import decode_block
+
+    return len(decode_block((directory / "block.bin").read_bytes()).txs)
+
+
+def cpu(directory: Path) -> None:
+    """Fastest thread CPU µs per tx of each phase over CPU_ROUNDS in-process replays."""
+    from benchutil import machine
+
+    best: dict[str, float] = {}
+    txs = 0
+    for _ in range(CPU_ROUNDS):
+        _work_copy(directory)
+        timings: dict[str, float] = {}
+        txs = run(directory, "commit", timings)
+        for name, seconds in timings.items():
+            best[name] = min(best.get(name, seconds), seconds)
+    shutil.rmtree(directory / "work", ignore_errors=True)
+    print(f"machine: {machine('main thread CPU time, best of ' + str(CPU_ROUNDS))}")
+    print(f"one block of {txs:,} transfers on a ledger of {BASE_BLOCKS} blocks")
+    for name, seconds in best.items():
+        note = " (main thread only)" if name == "check" else ""
+        print(f"  {name:<10}{seconds * 1e6 / txs:>8.2f} µs/tx{note}")
+    share = sum(s for n, s in best.items() if n != "check")
+    print(f"  {'all but check':<10}{share * 1e6 / txs:>8.2f} µs/tx")
+
+
+def main(argv: list[str]) -> None:
+    command, directory = argv[0], Path(argv[1])
+    if command == "prepare":
+        prepare(directory)
+    elif command == "run":
+        run(directory, argv[2])
+    elif command == "report":
+        report(directory)
+    elif command == "cpu":
+        cpu(directory)
+    else:
+        raise SystemExit(f"unknown command {command!r}: prepare, run, report or cpu")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
+    main(sys.argv[1:])
