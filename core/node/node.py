@@ -23,7 +23,7 @@ import ctypes
 import ctypes.util
 import logging
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -214,6 +214,25 @@ class Node:
         if self._admission is None:
             raise RuntimeError("the node was not started")
         return await self._admission.submit(wire)
+
+    async def submit_many(self, wires: Sequence[bytes]) -> list[Admitted]:
+        """`submit` of each of `wires`, queued in this order in one step."""
+        if self._admission is None:
+            raise RuntimeError("the node was not started")
+        return await self._admission.submit_many(wires)
+
+    async def wait_many(self, tx_ids: Sequence[bytes], timeout_s: float) -> list[TxStatus]:
+        """Wait up to `timeout_s` until each tx is final; the state of each at the end: FINAL,
+        UNKNOWN (dropped, with the code), or PENDING (the wait ran out first)."""
+        outcomes = await self.finality.wait_many(tx_ids, max(0.0, timeout_s))
+        statuses = []
+        for tx_id, outcome in zip(tx_ids, outcomes, strict=True):
+            if outcome is None:
+                pending = self.mempool.get(tx_id)
+                outcome = TxStatus(tx_id, TxState.PENDING,
+                                   tx=pending.wire if pending is not None else b"")
+            statuses.append(outcome)
+        return statuses
 
     async def submit_wait(self, wire: bytes, timeout_s: float) -> tuple[Admitted, TxStatus]:
         """`submit`, then wait up to `timeout_s` for the tx to be final. The status is FINAL,

@@ -220,3 +220,46 @@ def test_a_failing_block_stops_the_node_with_status_1(tmp_path: Path) -> None:
             return status
 
     assert run(main()) == 1
+
+
+def test_submit_many_and_wait_many(tmp_path: Path) -> None:
+    """A batch's submits in one hand-off: one verdict each, in order, as one by one; the
+    waits end with each tx's state (final, or pending when the time runs out)."""
+    async def main() -> None:
+        cfg = config(node__block_interval_ms="60000")
+        async with running_node(tmp_path / "ledger", cfg) as node:
+            first = transfer(KEYS[0], 0)
+            assert (await node.submit_wait(first, 10.0))[1].height == 1  # block 1 at once
+            wires = [transfer(KEYS[1], nonce) for nonce in range(3)]
+            bad = bytearray(transfer(KEYS[2], 0))
+            bad[-1] ^= 1
+            verdicts = await node.submit_many([*wires, first, bytes(bad), wires[0], b"junk"])
+            assert [v.code for v in verdicts[:3]] == [TX_OK] * 3
+            assert verdicts[3].code == NonceMismatch.code  # committed: a replay
+            assert verdicts[4].code == BadSignature.code
+            assert verdicts[5].code == TxAlreadyPending.code
+            assert verdicts[6].code != TX_OK
+            assert [v.tx_id for v in verdicts[:3]] == [decode_tx(w).tx_id for w in wires]
+            ids = [v.tx_id for v in verdicts[:3]]
+            # No block for 60 s: the wait runs out, the txs are still pending.
+            statuses = await node.wait_many([*ids, decode_tx(first).tx_id], 0.05)
+            assert [s.state for s in statuses] == [TxState.PENDING] * 3 + [TxState.FINAL]
+            assert statuses[0].tx == wires[0]
+            assert not node.finality._waiters  # the timed-out waits left nothing behind
+            assert await node.submit_many([]) == []
+
+    run(main())
+
+
+def test_wait_many_ends_when_all_are_final(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with running_node(tmp_path / "ledger") as node:
+            wires = [transfer(key, nonce) for nonce in range(5) for key in KEYS[:4]]
+            verdicts = await node.submit_many(wires)
+            assert all(v.code == TX_OK for v in verdicts)
+            statuses = await node.wait_many([v.tx_id for v in verdicts], 20.0)
+            assert all(s.state is TxState.FINAL and s.code == TX_OK for s in statuses)
+            assert sorted((s.height, s.index) for s in statuses) == sorted(
+                {(s.height, s.index) for s in statuses})  # each its own place
+
+    run(main())
