@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
-from chainmall.core.abci.types import QueryRequest
+import pytest
+from chainmall.core.abci.app import Application
+from chainmall.core.abci.types import QueryRequest, QueryResult
 from chainmall.core.block import commit_sign_bytes
 from chainmall.core.errors import (
     TX_OK,
@@ -13,14 +16,16 @@ from chainmall.core.errors import (
     InsufficientBalance,
     NodeStopping,
     NonceMismatch,
+    StorageError,
     TxAlreadyPending,
 )
 from chainmall.core.keys import verify_signature
+from chainmall.core.node.engine import SingleValidatorEngine
 from chainmall.core.node.finality import TxState
 from chainmall.core.state.root import decode_proof, verify_proof
 from chainmall.core.store import Store
 from chainmall.core.tx import decode_tx
-from nodeutil import BALANCE, KEYS, VALIDATOR, config, run, running_node, transfer
+from nodeutil import BALANCE, KEYS, VALIDATOR, config, genesis, run, running_node, transfer
 
 
 def test_submit_and_wait_until_final(tmp_path: Path) -> None:
@@ -263,3 +268,28 @@ def test_wait_many_ends_when_all_are_final(tmp_path: Path) -> None:
                 {(s.height, s.index) for s in statuses})  # each its own place
 
     run(main())
+
+
+def test_the_engine_refuses_a_stored_block_that_is_not_the_one_it_signed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The read-back after the commit compares the stored bytes with the signed block's."""
+    with Store(tmp_path / "ledger") as store:
+        app = Application(store, genesis(), version="test")
+        engine = SingleValidatorEngine(app, VALIDATOR)
+        produced = engine.make_block([transfer(KEYS[0], 0)], 5_000)
+        assert produced.block.encode() == app.query(QueryRequest(
+            "/block", (1).to_bytes(8, "big"))).value
+        query = app.query
+
+        def altered(request: QueryRequest) -> QueryResult:
+            result = query(request)
+            if request.path != "/block":
+                return result
+            value = bytearray(result.value or b"")
+            value[-1] ^= 1
+            return dataclasses.replace(result, entries=(dataclasses.replace(
+                result.entries[0], value=bytes(value)),))
+
+        monkeypatch.setattr(app, "query", altered)
+        with pytest.raises(StorageError, match="not the block just committed"):
+            engine.make_block([transfer(KEYS[0], 1)], 6_000)
