@@ -69,6 +69,7 @@ from chainmall.core.tx import sign_tx
 
 CHAIN = "loadgen"
 TARGET_RATE = 5_000
+TARGET_DURATION_S = 60.0
 TARGET_P50_S = 0.5
 TARGET_P99_S = 1.0
 SOAK_RATE = 3_000
@@ -120,6 +121,29 @@ def sign_transfers(count: int, senders: int, accounts: int) -> list[bytes]:
     return [wire for part in parts for wire in part]
 
 
+def signed_transfers(count: int, senders: int, accounts: int,
+                     cache: Path | None) -> list[bytes]:
+    """`sign_transfers`, read from (or saved to) `cache` when given: the txs are the same
+    in every run of the same sizes (fixed keys, seeded receivers)."""
+    if cache is None:
+        return sign_transfers(count, senders, accounts)
+    path = cache / f"transfers-{CHAIN}-{count}-{senders}-{accounts}.bin"
+    if path.exists():
+        raw = path.read_bytes()
+        wires, offset = [], 0
+        while offset < len(raw):
+            size = int.from_bytes(raw[offset:offset + 4], "big")
+            wires.append(raw[offset + 4:offset + 4 + size])
+            offset += 4 + size
+        return wires
+    wires = sign_transfers(count, senders, accounts)
+    cache.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_bytes(b"".join(len(w).to_bytes(4, "big") + w for w in wires))
+    temporary.replace(path)
+    return wires
+
+
 def make_chain(home: Path, data: Path, accounts: int) -> None:
     """Genesis funding `accounts` keys, the validator key in HOME, `chainmall init`."""
     validator = KeyPair.from_seed(b"\x07" * 32)
@@ -147,6 +171,9 @@ class Tally:
     reads: int = 0
     first_final: float = 0.0
     last_final: float = 0.0
+    load_start: float = 0.0  # when the first tx was due
+    load_end: float = 0.0  # when the drain ended (the last answer or the drain's time-out)
+    reads_per_s: float = 0.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -294,7 +321,7 @@ async def run_load(address: str, lines: list[bytes], batch: int, rate: float,
                 tally.reads += 1
 
     readings = [loop.create_task(read(c, i)) for i, c in enumerate(reader_clients)]
-    start = time.perf_counter()
+    start = tally.load_start = time.perf_counter()
     next_sample = start + SAMPLE_EVERY_S
     total = min(len(lines) * batch, int(rate * duration_s))
     line_index = 0
@@ -317,7 +344,8 @@ async def run_load(address: str, lines: list[bytes], batch: int, rate: float,
     while any(c.started for c in conns) and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)
     await asyncio.gather(*readings, return_exceptions=True)
-    tally.reads_per_s = tally.reads / (writes_end - start)  # type: ignore[attr-defined]
+    tally.load_end = time.perf_counter()
+    tally.reads_per_s = tally.reads / (writes_end - start)
     for conn in conns:
         if conn.started:  # no answer by the end of the drain
             tally.errors["unanswered"] += len(conn.started)
@@ -350,6 +378,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--block-interval-ms", type=int, default=250)
     parser.add_argument("--soak", action="store_true", help="10 minutes at 3,000 tx/s")
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
+    parser.add_argument("--signed-cache", type=Path, default=None,
+                        help="keep the signed txs in this directory and reuse them in later "
+                             "runs of the same count, senders and accounts")
     parser.add_argument("--node-log", type=Path, default=None,
                         help="write the node's log lines to this file")
     args = parser.parse_args(argv)
@@ -361,7 +392,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     load_before = os.getloadavg()
     print(f"machine: {machine()}; load average before: {load_before}")
     started = time.perf_counter()
-    lines = request_lines(sign_transfers(count, args.senders, args.accounts), args.batch)
+    lines = request_lines(signed_transfers(count, args.senders, args.accounts,
+                                           args.signed_cache), args.batch)
     print(f"signed {count} transfers in {time.perf_counter() - started:.1f} s")
     with tempfile.TemporaryDirectory(prefix="chainmall-loadgen-") as temp:
         home, data = Path(temp) / "home", Path(temp) / "data"
@@ -403,15 +435,21 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         height = max((int(json.loads(line).get("height", 0)) for line in node.log
                       if '"block committed"' in line), default=0)
     span = max(tally.last_final - tally.first_final, 1e-9)
+    # Sustained: final txs over the time from the first tx's send to the last one's final
+    # answer; a node that falls behind finishes late and so scores below the offered rate.
+    sustained = tally.final / max(tally.last_final - tally.load_start, duration)
+    wall = max(tally.load_end - tally.load_start, 1e-9)
     result: dict[str, object] = {
         "offered_tx_per_s": rate, "duration_s": duration, "connections": args.connections,
         "batch": args.batch,
         "accepted": tally.accepted, "final": tally.final, "sent": tally.sent,
         "accepted_tx_per_s": round(tally.accepted / duration, 1),
         "final_tx_per_s": round(tally.final / span, 1),
+        "sustained_tx_per_s": round(sustained, 1),
         "p50_s": round(percentile(tally.latencies, 0.50), 3),
         "p99_s": round(percentile(tally.latencies, 0.99), 3),
-        "reads_per_s": round(getattr(tally, "reads_per_s", 0.0), 1),
+        "reads_per_s": round(tally.reads_per_s, 1),
+        "node_cores": round(node_cpu / wall, 2), "loadgen_cores": round(own_cpu / wall, 2),
         "errors": dict(tally.errors), "blocks": height, "node_exit": code,
         "node_cpu_us_per_tx": round(1e6 * node_cpu / max(tally.final, 1), 1),
         "loadgen_cpu_us_per_tx": round(1e6 * own_cpu / max(tally.sent, 1), 1),
@@ -433,14 +471,19 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     if args.soak:
         _soak_report(samples, result, context)
     else:
-        met_rate = tally.accepted / duration >= TARGET_RATE * 0.99 and tally.final >= 0.99 * count
-        print(f"accepted tx/s   {result['accepted_tx_per_s']:>9}   target >= {TARGET_RATE}  "
+        met_rate = (tally.accepted / duration >= TARGET_RATE * 0.99
+                    and sustained >= TARGET_RATE * 0.99 and tally.final >= 0.99 * count
+                    and duration >= TARGET_DURATION_S)
+        print(f"accepted tx/s   {result['accepted_tx_per_s']:>9}   offered {rate:.0f}")
+        print(f"sustained final tx/s {result['sustained_tx_per_s']:>9}  (first send to last "
+              f"final)  target >= {TARGET_RATE} for {TARGET_DURATION_S:.0f} s  "
               f"{verdict(met_rate)}  {context}")
-        print(f"final tx/s      {result['final_tx_per_s']:>9}")
         print(f"p50 submit->final {result['p50_s']:>7} s  target <= {TARGET_P50_S} s  "
               f"{verdict(result['p50_s'] <= TARGET_P50_S)}  {context}")  # type: ignore[operator]
         print(f"p99 submit->final {result['p99_s']:>7} s  target <= {TARGET_P99_S} s  "
               f"{verdict(result['p99_s'] <= TARGET_P99_S)}  {context}")  # type: ignore[operator]
+    print(f"CPU used during the load: node {result['node_cores']} cores, load generator "
+          f"{result['loadgen_cores']} cores (of {CORES}; the rest went to other processes)")
     print(f"CPU per final tx: node {result['node_cpu_us_per_tx']} us, load generator (apart) "
           f"{result['loadgen_cpu_us_per_tx']} us; node by thread: "
           f"{result['node_cpu_us_per_tx_by_thread']}  {context}")
@@ -448,7 +491,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
           f"(node + generator CPU per tx; target {TARGET_RATE}: "
           f"{CORES * 1e6 / TARGET_RATE:.0f} us per tx)")
     print(f"reads (account + proof) {result['reads_per_s']}/s over {args.readers} connections "
-          f"during the write load  {context}")
+          f"during the write load (measured; the issue sets no figure)  {context}")
     if args.json:
         print(json.dumps(result))
     return result

@@ -145,12 +145,6 @@ class Admission:
             return []
         return await future
 
-    async def read_accounts(self, senders: list[tuple[bytes, bytes]]
-                            ) -> tuple[int, dict[bytes, Account | None]]:
-        """`read_accounts` in the admission thread (off the event loop)."""
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, read_accounts, self._machine, senders)
-
     async def stop(self) -> None:
         """Refuse new submits; the batch being checked finishes, queued ones are refused."""
         self._stopping = True

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import logging
 import struct
 from collections.abc import Callable, Sequence
@@ -48,7 +49,7 @@ from .finality import (
     TxState,
     TxStatus,
 )
-from .mempool import Dropped, Mempool, MempoolLimits, PendingTx
+from .mempool import Account, Dropped, Mempool, MempoolLimits, PendingTx
 from .producer import Producer, wall_clock_ms
 
 log = logging.getLogger("chainmall.node")
@@ -124,7 +125,7 @@ class Node:
         node = self.config.node
         self._producer = Producer(self.engine, self.mempool, block_thread,
                                   node.block_interval_ms, node.block_txs_max, node.empty_blocks,
-                                  self._on_block, self._clock_ms)
+                                  self._on_block, self._clock_ms, self._recheck_reader)
         self._admission = Admission(self.app.machine, self.mempool, admission_thread,
                                     self.config.mempool.admission_window_ms,
                                     self._producer.wake, self._on_dropped)
@@ -162,9 +163,15 @@ class Node:
 
     # --- blocks ----------------------------------------------------------------------------
 
-    async def _on_block(self, produced: ProducedBlock, reaped: list[PendingTx]) -> None:
-        """A block was committed: settle its txs, tell waiters, recheck the pool (its
-        accounts read off the event loop; no block is made meanwhile)."""
+    def _recheck_reader(self) -> Callable[[], tuple[int, dict[bytes, Account | None]]]:
+        """At reap time: what the block thread reads for the recheck after the commit (the
+        accounts of the senders pending now)."""
+        return functools.partial(read_accounts, self.app.machine, self.mempool.senders())
+
+    async def _on_block(self, produced: ProducedBlock, reaped: list[PendingTx],
+                        read: tuple[int, dict[bytes, Account | None]] | None) -> None:
+        """A block was committed: settle its txs, tell waiters, recheck the pool against the
+        accounts the block thread read after the commit (no block is made meanwhile)."""
         block = produced.block
         height = block.header.height
         index_of = {tx.tx_id: index for index, tx in enumerate(block.txs)}
@@ -186,10 +193,10 @@ class Node:
         finals.sort(key=lambda status: status.index)
         self.finality.committed(CommittedBlock(block, produced.receipts), finals)
         self.finality.dropped(dropped)
-        assert self._admission is not None
-        _, accounts = await self._admission.read_accounts(self.mempool.senders())
+        assert read is not None and read[0] == height, "the recheck read another height"
+        accounts = read[1]
         missing = [sender for sender in self.mempool.senders() if sender[0] not in accounts]
-        if missing:  # senders admitted while the accounts were read
+        if missing:  # senders admitted while the block was made
             accounts.update(read_accounts(self.app.machine, missing)[1])
         self._on_dropped(self.mempool.recheck(height, accounts))
         log.info("block committed", extra={"fields": {
