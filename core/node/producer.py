@@ -123,6 +123,13 @@ class Producer:
 
 def _make_block(engine: SingleValidatorEngine, wires: list[bytes], now_ms: int,
                 after: Callable[[], Any] | None) -> tuple[ProducedBlock, Any]:
-    """Block thread: the block, then `after()` on the state it committed."""
+    """Block thread: the block, then `after()` on the state it committed (None if there is
+    no `after` or it failed: the block is committed all the same, and its txs are final)."""
     produced = engine.make_block(wires, now_ms)
-    return produced, after() if after is not None else None
+    if after is None:
+        return produced, None
+    try:
+        return produced, after()
+    except Exception:
+        log.exception("the read after the commit failed; the event loop reads again")
+        return produced, None
