@@ -124,7 +124,7 @@ def _mall_blocks() -> tuple[Any, list[list[Tx]], list[list[Tx]]]:
                      Listing(PRICE, 2**32 - 1, empty, "item", "bench").encode())
                 for m in merchants]
     setup.append(listings)
-    per_merchant = -(-ORDERS * BLOCKS // MERCHANTS)
+    per_merchant = -(-ORDERS // MERCHANTS) * BLOCKS  # any ORDERS: merchant j % 16 each
     uris = {m.public_key: [f"urn:epc:id:sgtin:{n}.9.{i}" for i in range(per_merchant)]
             for n, m in enumerate(merchants)}
     commissions = []
@@ -185,8 +185,10 @@ def _transfer_blocks(count: int, per_block: int) -> tuple[Any, list[list[Tx]]]:
     return genesis, [txs[i:i + per_block] for i in range(0, count, per_block)]
 
 
-def _build(genesis: Any, blocks: list[list[Tx]], path: str, mall: bool) -> list[bytes]:
-    """Execute and commit the blocks over a store; their encoded records."""
+def _build(genesis: Any, blocks: list[list[Tx]], path: str,
+           mall: bool) -> tuple[list[bytes], bytes]:
+    """Execute and commit the blocks over a store; their encoded records and the last
+    state root."""
     records = []
     with Store(path) as store:
         state = StateMachine(store, genesis)
@@ -200,7 +202,7 @@ def _build(genesis: Any, blocks: list[list[Tx]], path: str, mall: bool) -> list[
             assert not failed, failed[:3]
             state.commit()
             records.append(result.block.encode())
-    return records
+        return records, state.info()[1]
 
 
 class _Split:
@@ -239,9 +241,9 @@ class _Split:
 
 
 def _replay(genesis: Any, setup: list[bytes], blocks: list[bytes], path: str,
-            mall: bool) -> tuple[float, _Split]:
+            mall: bool) -> tuple[float, _Split, bytes]:
     """Replay the set-up blocks (not timed), then the blocks (timed, pipelined): seconds,
-    and the time in the state tree and the commit."""
+    the time in the state tree and the commit, and the last state root."""
     with Store(path) as store:
         state = StateMachine(store, genesis)
         if mall:
@@ -258,29 +260,32 @@ def _replay(genesis: Any, setup: list[bytes], blocks: list[bytes], path: str,
             for _, checked in checked_ahead(blocks, prepare):
                 state.finalize_block(checked.block, checked)
                 state.commit()
-            return time.perf_counter() - start, split
+            return time.perf_counter() - start, split, state.info()[1]
 
 
 def test_mall_workload(benchmark: Any) -> None:
     with tempfile.TemporaryDirectory(prefix="chainmall-bench-mall-") as directory:
         t0 = time.perf_counter()
         genesis, setup_txs, block_txs = _mall_blocks()
-        records = _build(genesis, setup_txs + block_txs, os.path.join(directory, "build"),
-                         mall=True)
+        records, mall_root = _build(genesis, setup_txs + block_txs,
+                                    os.path.join(directory, "build"), mall=True)
         setup, blocks = records[:len(setup_txs)], records[len(setup_txs):]
         tx_count = sum(len(txs) for txs in block_txs)
         per_block = max(len(txs) for txs in block_txs)
         base_genesis, base_txs = _transfer_blocks(tx_count, per_block)
-        base_blocks = _build(base_genesis, base_txs, os.path.join(directory, "base"), False)
+        base_blocks, base_root = _build(base_genesis, base_txs, os.path.join(directory, "base"),
+                                        False)
         build_s = time.perf_counter() - t0
         mall_s, base_s, splits = [], [], {}
         for round_number in range(ROUNDS):  # interleaved: the machine's noise hits both
-            seconds, splits["base", round_number] = _replay(
+            seconds, splits["base", round_number], root = _replay(
                 base_genesis, [], base_blocks, os.path.join(directory, f"base-{round_number}"),
                 False)
+            assert root == base_root, "the replay's state root differs from the build's"
             base_s.append(seconds)
-            seconds, splits["mall", round_number] = _replay(
+            seconds, splits["mall", round_number], root = _replay(
                 genesis, setup, blocks, os.path.join(directory, f"mall-{round_number}"), True)
+            assert root == mall_root, "the replay's state root differs from the build's"
             mall_s.append(seconds)
         benchmark.extra_info.update(mall_s=mall_s, base_s=base_s)
         benchmark.pedantic(lambda: None, rounds=1, iterations=1)
@@ -294,7 +299,8 @@ def test_mall_workload(benchmark: Any) -> None:
     print(f"machine: {machine('one process; signatures checked by workers on all cores')}")
     print(f"workload: {len(blocks)} blocks, {tx_count:,} txs (up to {per_block:,} per block): "
           + ", ".join(f"{tx_type:#06x} x {n:,}" for tx_type, n in sorted(kinds.items())))
-    print(f"build (signing + execute, not measured): {build_s:.1f} s")
+    print(f"build (signing + execute, not measured): {build_s:.1f} s; last state root "
+          f"{mall_root.hex()} (every replay ends on it)")
     print(f"rounds (s): mall {', '.join(f'{s:.2f}' for s in mall_s)}; "
           f"transfers {', '.join(f'{s:.2f}' for s in base_s)}")
     print(f"baseline, same tx count of transfers: {base_rate:,.0f} tx/s")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import click
 from chainmall.core import accel
+from chainmall.core.abci.app import default_modules, genesis_entries
 from chainmall.core.address import encode_address
 from chainmall.core.block import Block, decode_block
 from chainmall.core.constants import BLOCK_TXS_MAX, HASH_BYTES, TX_TYPE_TRANSFER
@@ -241,7 +242,8 @@ def demo(obj: Context, tx_count: int, block_count: int, data_dir: Path | None) -
         f"{ACCOUNTS} accounts funded with {INITIAL_BALANCE} each, 1 validator; the stored "
         f"state root {genesis_root.hex()[:16]}... is rebuilt from genesis.json alone",
         "the starting state and its root follow from the genesis file, on every node",
-        build_tree(genesis_state(genesis)).root == genesis_root,
+        build_tree(genesis_state(genesis, genesis_entries(genesis, default_modules()))).root
+        == genesis_root,
     )]
     with store, obj.progress("demo") as progress:
         nonces = [0] * ACCOUNTS

@@ -22,9 +22,13 @@ from .context import Context, default_home, package_version
 from .db import db
 from .demo import demo
 from .doctor import doctor
+from .escrow import escrow
 from .keys import keys
+from .mall import mall  # its command modules attach to it on import (cli/mall_group.py)
+from .net import net
 from .node import init
 from .node_cmd import node
+from .verify import verify
 
 __all__ = ["EXIT_ERROR", "EXIT_USAGE", "cli", "default_home", "package_version"]
 
@@ -119,9 +123,13 @@ cli.add_command(doctor)
 cli.add_command(demo)
 cli.add_command(init)
 cli.add_command(db)
+cli.add_command(net)
+cli.add_command(verify)
 cli.add_command(node)
 for _command in (status, account, block, tx):  # talk to a node (cli/chain.py)
     cli.add_command(_command)
+cli.add_command(mall)  # after every module that extends it is imported: all get --json
+cli.add_command(escrow)
 
 if __name__ == "__main__":  # pragma: no cover
     cli()

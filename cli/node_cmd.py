@@ -70,17 +70,32 @@ def node() -> None:
 @config_options
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               default=None, help="The validator key's passphrase, if it is encrypted.")
+@click.option("--engine", type=click.Choice(["inprocess", "cometbft"]), default="inprocess",
+              show_default=True,
+              help="Who makes blocks: this process as the single validator, or CometBFT "
+                   "(from DATA/cometbft, run as a supervised child).")
+@click.option("--restart/--no-restart", default=False, show_default=True,
+              help="(cometbft) Restart the application and CometBFT when either dies.")
 @click.pass_obj
 def start(obj: Context, chain_id: str, data_dir: Path | None, config_file: Path | None,
-          passphrase_file: Path | None, **flags: Any) -> None:
+          passphrase_file: Path | None, engine: str, restart: bool, **flags: Any) -> None:
     """Run the node in the foreground until Ctrl-C (SIGINT) or SIGTERM.
 
-    Makes blocks as the chain's single validator and serves JSON-RPC on the
-    configured listeners. A second node on the same data directory is
-    refused.
+    With the in-process engine it makes blocks as the chain's single
+    validator; with `--engine cometbft` the application runs behind the ABCI
+    server and CometBFT (DATA/cometbft, e.g. made by `chainmall net init`)
+    orders the txs: it is started after the application and stopped before
+    it, and if either dies both stop (`--restart` starts them again). Either
+    way the node serves JSON-RPC on the configured listeners, and a second
+    node on the same data directory is refused.
     """
     directory = resolve_data_dir(obj.home, chain_id, data_dir)
     config = _effective(directory, config_file, flags)
+    if engine == "cometbft":
+        from chainmall.core.node.cometbft_node import run_cometbft_node
+
+        run_cometbft_node(directory, config, version=package_version(), restart=restart)
+        return
     passphrase = _passphrase(obj, config.node.validator_key, passphrase_file)
     status = run_node(directory, config, obj.home, version=package_version(),
                       passphrase=passphrase, frontends=default_frontends(config))

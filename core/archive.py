@@ -43,6 +43,14 @@ from .state.machine import CheckedTxs, StateMachine
 from .state.pipeline import checked_ahead
 from .store import Store
 
+
+def _ledger_machine(store: Store, genesis: Genesis) -> StateMachine:
+    """The state machine with the domain modules installed (deferred import: the
+    application imports the machine)."""
+    from .abci.app import ledger_machine
+
+    return ledger_machine(store, genesis)
+
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _HEAD_BYTES = len(ARCHIVE_MAGIC) + _U32.size
@@ -281,7 +289,7 @@ def import_chain(path: str | os.PathLike[str], store: Store, resume: bool = Fals
         raise StoreAlreadyInitialised(f"{store.path} already holds a chain; import needs an "
                                       "empty store (or resume)")
     info = read_archive_info(source, progress)
-    machine = StateMachine(store, info.genesis)
+    machine = _ledger_machine(store, info.genesis)
     height, app_hash = machine.info()
     if height > info.block_count:
         raise InvalidBlock(f"archive: the store is at height {height}, past the archive's "

@@ -48,6 +48,14 @@ _NO_CHILDREN = EMPTY_ROOT + EMPTY_ROOT  # an internal node with two Empty sides 
 _RECENT_BLOCKS = 2  # blocks whose new nodes the replay keeps at hand
 
 
+def _ledger_machine(store: object, genesis: Genesis) -> StateMachine:
+    """The state machine with the domain modules installed (deferred import: the
+    application imports the machine), so the replay is the application's."""
+    from .abci.app import ledger_machine
+
+    return ledger_machine(store, genesis)  # type: ignore[arg-type]
+
+
 # --- the replay's store ------------------------------------------------------------
 
 
@@ -267,7 +275,7 @@ def _scan_blocks(view: StoreView, tip: ChainTip, genesis: Genesis, sound: Contai
     from the store rather than keeping its own copy).
     """
     replay_store = ReplayStore(view, sound)
-    checker = StateMachine(replay_store, genesis)  # type: ignore[arg-type]
+    checker = _ledger_machine(replay_store, genesis)
     replay: StateMachine | None = checker
     if tip.genesis_hash != genesis.hash():
         problems.add("the store's genesis hash is not genesis.json's: the chain is not "

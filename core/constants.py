@@ -111,7 +111,9 @@ DISK_FULL_FREE_BYTES_MAX = 1 << 20
 DATA_DIR_LOCK_ATTEMPTS_MAX = 8  # tries to lock a data dir that is being replaced meanwhile
 
 # --- genesis ---------------------------------------------------------------
-GENESIS_VERSION = 2  # 2: the mall section (core/genesis.py, docs/mall.md section 2)
+# 2: the mall section (docs/mall.md section 2) and the governance section (docs/cometbft.md
+# section 7)
+GENESIS_VERSION = 2
 GENESIS_FILE_BYTES_MAX = 256 * 1024 * 1024
 GENESIS_BALANCES_MAX = 1_000_000
 GENESIS_VALIDATORS_MAX = 256  # == COMMIT_SIGNATURES_MAX
@@ -124,6 +126,33 @@ CREATOR_VERSION = 1
 TABLE_ACCOUNTS = 0x01
 TABLE_FEE_POOL = 0x02
 TABLE_CREATORS = 0x03  # who funded an account into existence (docs/state.md section 2)
+# --- validators and governance (core/validators/, docs/cometbft.md section 7) ---
+VALIDATOR_VERSION = 1
+VALIDATOR_SET_VERSION = 1
+PROPOSAL_VERSION = 1
+TABLE_VALIDATORS = 0x40  # public key -> power, bond, operator (every bonded validator)
+TABLE_VALIDATOR_SETS = 0x41  # the signing sets by height, their index, addresses, pending
+TABLE_GOVERNANCE = 0x42  # open validator-set proposals and their votes
+TX_TYPE_VALIDATOR_BOND = 0x0300
+TX_TYPE_VALIDATOR_UNBOND = 0x0301
+TX_TYPE_VALIDATOR_SET_POWER = 0x0302
+TX_TYPE_VALIDATOR_VOTE = 0x0303
+GOVERNANCE_TX_TYPE_MIN = 0x0300
+GOVERNANCE_TX_TYPE_MAX = 0x03FF
+# CometBFT refuses a validator set whose total power exceeds MaxInt64 / 8.
+VALIDATOR_TOTAL_POWER_MAX = (2**63 - 1) // 8
+VALIDATORS_MAX = 256  # active validators (== COMMIT_SIGNATURES_MAX)
+GOVERNANCE_AUTHORITIES_MAX = 64
+VALIDATOR_SETS_KEPT = 3  # signing sets the index keeps: heights h, h + 1, h + 2
+VALIDATOR_PENDING_MAX = VALIDATORS_MAX  # validators changed in one block
+
+# --- light client (core/light.py): CometBFT's light package defaults ------------------
+LIGHT_TRUST_NUMERATOR = 1  # a non-adjacent header needs > 1/3 of the trusted set's power
+LIGHT_TRUST_DENOMINATOR = 3
+LIGHT_TRUSTING_PERIOD_MS_DEFAULT = 7 * 24 * 3600 * 1000  # a verified header stays trusted
+LIGHT_CLOCK_DRIFT_MS_DEFAULT = 10_000  # how far in the future a header's time may be
+LIGHT_BLOCKS_MAX = 64  # headers one verification may fetch (bisection steps included)
+
 TX_TYPE_TRANSFER = 1
 
 # --- the mall (docs/mall.md) ---------------------------------------------------
@@ -240,12 +269,19 @@ MALL_TIMEOUT_MS_MAX = 10 * 365 * 86_400_000  # ten years: deadlines stay far ins
 TRACE_EVENTS_MAX = 100_000  # events one trace query returns
 TRACE_ITEMS_MAX = 10_000  # items one trace query visits (transformation inputs)
 MALL_QUERY_ITEMS_MAX = 1_000  # entries a list query returns
+# The mall's command line (cli/mall*.py): what one command reads, at most.
+MALL_TRACE_READS_MAX = 3  # a trace read again when a block changed it between its two reads
+MALL_MERCHANT_PAGES_MAX = 100  # pages of merchants `mall merchant list` reads
+MALL_TAX_REPORT_PAGES_MAX = 1_000  # pages of MALL_QUERY_ITEMS_MAX records `mall tax report` reads
+EPCIS_IMPORT_BYTES_MAX = 1 << 20  # an EPCIS document `mall trace import` reads whole
 ADDRESS_TEXT_CACHE_ENTRIES = 1 << 16  # cm1... texts the mall keeps for event attributes
 DECODE_CACHE_ENTRIES = 1 << 12  # decoded mall values kept per kind (immutable objects)
 
 # Every state table: its id (a state key's first byte) and its LMDB database.
+VALIDATOR_TABLES = {TABLE_VALIDATORS: "validators", TABLE_VALIDATOR_SETS: "validator_sets",
+                    TABLE_GOVERNANCE: "governance"}
 STATE_TABLES = {TABLE_ACCOUNTS: "accounts", TABLE_FEE_POOL: "fee_pool",
-                TABLE_CREATORS: "creators", **MALL_TABLES}
+                TABLE_CREATORS: "creators", **MALL_TABLES, **VALIDATOR_TABLES}
 
 # --- receipts --------------------------------------------------------------
 RECEIPTS_VERSION = 1
@@ -286,6 +322,20 @@ ABCI_REQUEST_BYTES_MAX = BLOCK_BYTES_MAX + 4 * 1024 * 1024
 ABCI_CONNECTIONS_MAX = 8  # CometBFT opens 4; a restarted engine may overlap the old ones
 ABCI_READ_BYTES_MAX = 256 * 1024  # one socket read
 ABCI_BATCH_REQUESTS_MAX = 1024  # requests answered between two socket writes
+# Localnets and the supervisor (core/abci/localnet.py, core/abci/supervisor.py).
+LOCALNET_NODES_MAX = 64
+LOCALNET_PORT_STRIDE = 10  # node i's ports: base + 10 i + (P2P, CometBFT RPC, ABCI, RPC)
+SUPERVISOR_RESTARTS_MAX = 20  # restarts of one node's pair before the supervisor gives up
+SUPERVISOR_STOP_S = 20  # how long CometBFT may take to stop on SIGTERM before SIGKILL
+COMETBFT_RPC_TIMEOUT_S = 10.0  # one call to a CometBFT node's RPC
+# The node with CometBFT as engine (core/node/cometbft_node.py): what one node's RPC admits.
+# Its txs in flight stay below CometBFT's mempool size (the localnet's 50,000 holds four
+# nodes' worth), so CometBFT never drops a tx it acknowledged for want of room.
+COMETBFT_SUBMIT_RATE_PER_S = 5_000  # token bucket refill: submits per second, all clients
+COMETBFT_SUBMIT_BURST_MAX = 10_000  # token bucket size
+COMETBFT_PENDING_TXS_MAX = 10_000  # admitted, forwarded, not final yet
+COMETBFT_RESUBMIT_MS = 3_000  # a pending tx not final this long after its last send: resent
+COMETBFT_FORWARD_BATCH_MAX = 500  # txs per JSON-RPC batch to CometBFT (<= its batch limit)
 # One state proof in a Query response: at most 256 siblings of 32 bytes plus a leaf.
 ABCI_QUERY_PROOF_BYTES_MAX = 64 * 1024
 # --- RPC (core/rpc/) ------------------------------------------------------------
@@ -345,6 +395,11 @@ assert BLOCK_INTERVAL_MS_DEFAULT <= BLOCK_INTERVAL_MS_MAX
 assert PRUNE_RETAIN_HEIGHTS_DEFAULT <= PRUNE_RETAIN_HEIGHTS_MAX
 assert BLOCK_BYTES_MAX < ABCI_REQUEST_BYTES_MAX
 assert STATE_PATH_BITS * HASH_BYTES < ABCI_QUERY_PROOF_BYTES_MAX
+assert VALIDATORS_MAX <= COMMIT_SIGNATURES_MAX
+assert COMETBFT_SUBMIT_BURST_MAX >= 1 and COMETBFT_FORWARD_BATCH_MAX >= 1
+assert all(0x40 <= table <= 0x4F for table in
+           (TABLE_VALIDATORS, TABLE_VALIDATOR_SETS, TABLE_GOVERNANCE))
+assert GENESIS_VALIDATORS_MAX <= VALIDATORS_MAX
 assert TX_BYTES_MAX * 2 * RPC_BATCH_ITEMS_MAX <= RPC_FRAME_BYTES_MAX  # a batch of hex txs fits
 assert RPC_FRAME_BYTES_MAX <= RPC_WRITE_BUFFER_BYTES_MAX
 assert RPC_WAIT_MS_DEFAULT <= RPC_WAIT_MS_MAX

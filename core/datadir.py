@@ -221,11 +221,20 @@ def _open_for_writing(directory: Path, lock: WriterLock,
     try:
         with _reported_as_damage(directory):
             store.last()  # no chain in the ledger: damaged, never rewritten from genesis
-            machine = StateMachine(store, genesis)
+            machine = _ledger_machine(store, genesis)
     except BaseException:
         store.close()
         raise
     return store, genesis, machine
+
+
+def _ledger_machine(store: Store, genesis: Genesis) -> StateMachine:
+    """The state machine with the domain modules installed (deferred import: the
+    application imports the machine), so the genesis state and blocks are the
+    application's."""
+    from .abci.app import ledger_machine
+
+    return ledger_machine(store, genesis)
 
 
 # --- creating -------------------------------------------------------------------------
@@ -316,7 +325,7 @@ def _build_and_move(target: Path, genesis: Genesis, command: str,
         lock = WriterLock.acquire(temporary, command)
         write_genesis(temporary / GENESIS_FILE, genesis)
         with Store(temporary / LEDGER_DIR) as store:
-            StateMachine(store, genesis)  # writes the genesis state: height 0
+            _ledger_machine(store, genesis)  # writes the genesis state: height 0
         for name, text in sorted(extra_files.items()):
             with writing(temporary / name):
                 (temporary / name).write_text(text, encoding="utf-8")

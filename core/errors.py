@@ -590,6 +590,86 @@ class DataDirInUse(StorageError):
     code = 213
 
 
+class LightClientError(InvalidInput):
+    """A header, commit or validator set that a light client cannot verify."""
+
+    code = 125
+
+
+class NotEnoughVotingPower(LightClientError):
+    """A commit signed by too little of a validator set's power."""
+
+    code = 126
+
+
+class ValidatorSetNotTrusted(LightClientError):
+    """Too little of the trusted set signed a later header: verify one in between first."""
+
+    code = 127
+
+
+class SupervisedProcessFailed(NetworkError):
+    """A process a supervisor runs (CometBFT or the ABCI application) died or would not start."""
+
+    code = 324
+
+
+class CometRpcError(NetworkError):
+    """A CometBFT node's RPC answered with an error object."""
+
+    code = 326
+
+
+class LocalnetError(ChainmallError):
+    """A localnet directory that is missing, malformed, or in the wrong state for the command."""
+
+    code = 325
+
+
+# Validator and governance txs (core/validators/): receipt codes, the tx pays its fee.
+class ValidatorRuleError(InvalidTx):
+    """A validator or governance tx that breaks a rule of docs/cometbft.md section 7."""
+
+    code = 480
+
+
+class NotAuthorised(ValidatorRuleError):
+    """The sender may not do this: not a governance authority, not the validator's operator,
+    or not the operator of a validator in the signing set."""
+
+    code = 481
+
+
+class UnknownValidator(ValidatorRuleError):
+    """No validator record exists for the public key."""
+
+    code = 482
+
+
+class ValidatorBondTooLow(ValidatorRuleError):
+    """A bond below the genesis `bond_min` for a new validator or one given power."""
+
+    code = 483
+
+
+class ValidatorSetLimit(ValidatorRuleError):
+    """The change would empty the signing set or exceed VALIDATORS_MAX or the total power cap."""
+
+    code = 484
+
+
+class UnbondRefused(ValidatorRuleError):
+    """An unbond of a validator with power, before the unbond delay, or above its bond."""
+
+    code = 485
+
+
+class ValidatorAlreadyVoted(ValidatorRuleError):
+    """A second vote of the same validator on the same proposal."""
+
+    code = 486
+
+
 # Stateless per-tx verdicts, in the fixed order every node checks them.
 # The batch kernel and the reference return exactly these codes.
 TX_CHECK_ORDER: tuple[type[ChainmallError], ...] = (

@@ -1,7 +1,7 @@
 """The genesis file: strict JSON loader, canonical binary encoding and hash, writer.
 
-File (JSON, every field required, no others, except `mall`, which may be left
-out for a chain without mall configuration and then takes `MallGenesis()`):
+File (JSON, every field required, no others, except `mall` and `governance`,
+which may be left out and then take `MallGenesis()` and `GovernanceGenesis()`):
 
     {"chain_id": str, "genesis_time_ms": int,
      "initial_balances": [{"address": "cm1...", "amount": int}],
@@ -10,7 +10,15 @@ out for a chain without mall configuration and then takes `MallGenesis()`):
      "mall": {"certifiers": [{"address": "cm1...", "name": str}],
               "tax_authorities": [{"jurisdiction": str, "address": "cm1...",
                                    "rate_bps": int}],
-              "params": {<MallParams fields>: int}}}
+              "params": {<MallParams fields>: int}},
+     "governance": {"authorities": ["cm1..."],
+                    "bonds": [{"public_key": hex32, "operator": "cm1...", "amount": int}],
+                    "params": {"bond_min": int, "double_sign_slash_bps": int,
+                               "unbond_delay_ms": int}}}
+
+The governance section (docs/cometbft.md section 7) names the accounts that
+may change the validator set on their own, the genesis validators' bonds and
+operators, and the rule parameters.
 
 `genesis_hash` is BLAKE3 of the canonical binary encoding (docs/state.md),
 never of the JSON text, so reformatting the file does not change the chain.
@@ -26,7 +34,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .address import decode_address, encode_address
+from .address import address_from_public_key, decode_address, encode_address
 from .constants import (
     ADDRESS_BYTES,
     BPS_DENOMINATOR,
@@ -36,14 +44,17 @@ from .constants import (
     GENESIS_FILE_BYTES_MAX,
     GENESIS_VALIDATORS_MAX,
     GENESIS_VERSION,
+    GOVERNANCE_AUTHORITIES_MAX,
     JURISDICTION_BYTES_MAX,
     MALL_CERTIFIERS_MAX,
     MALL_JURISDICTIONS_MAX,
     MALL_NAME_BYTES_MAX,
     MALL_TIMEOUT_MS_MAX,
     PUBLIC_KEY_BYTES,
+    U16_MAX,
     U64_MAX,
     VALIDATOR_SET_CONTEXT,
+    VALIDATOR_TOTAL_POWER_MAX,
 )
 from .diskio import write_file_atomic
 from .encoding import Writer
@@ -246,6 +257,78 @@ def _check_mall(mall: MallGenesis) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class GovernanceParams:
+    """The validator rules' parameters (docs/cometbft.md section 7); integers only.
+
+    `bond_min`: the least bond of a new validator record and of a validator
+    given power; `double_sign_slash_bps`: the share of bond and power a
+    duplicate vote costs; `unbond_delay_ms`: block time between losing power
+    and withdrawing the bond (evidence of earlier misbehaviour can still slash it).
+    """
+
+    bond_min: int = 1_000
+    double_sign_slash_bps: int = 1_000
+    unbond_delay_ms: int = 7 * _DAY_MS
+
+    def __post_init__(self) -> None:
+        _u64("governance.params.bond_min", self.bond_min, positive=True)
+        _u64("governance.params.unbond_delay_ms", self.unbond_delay_ms)
+        bps = self.double_sign_slash_bps
+        if type(bps) is not int or not 0 <= bps <= BPS_DENOMINATOR:
+            raise InvalidGenesis(f"governance.params.double_sign_slash_bps: {bps!r} is outside "
+                                 f"[0, {BPS_DENOMINATOR}]")
+
+
+@dataclass(frozen=True, slots=True)
+class GenesisBond:
+    """A genesis validator's bond and the account that operates it (gets it back, votes)."""
+
+    public_key: bytes
+    operator: bytes
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class GovernanceGenesis:
+    """The governance section: authorities (sorted addresses), bonds (sorted by key), params."""
+
+    authorities: tuple[bytes, ...] = ()
+    bonds: tuple[GenesisBond, ...] = ()
+    params: GovernanceParams = field(default_factory=GovernanceParams)
+
+    def encode(self, writer: Writer) -> None:
+        """authorities u16 count || address*, bonds u16 count || (public key || operator ||
+        amount u64)*, bond_min u64, double_sign_slash_bps u16, unbond_delay_ms u64."""
+        writer.u16(len(self.authorities))
+        for address in self.authorities:
+            writer.fixed(address, ADDRESS_BYTES)
+        writer.u16(len(self.bonds))
+        for bond in self.bonds:
+            writer.fixed(bond.public_key, PUBLIC_KEY_BYTES).fixed(bond.operator, ADDRESS_BYTES)
+            writer.u64(bond.amount)
+        params = self.params
+        writer.u64(params.bond_min).u16(params.double_sign_slash_bps).u64(params.unbond_delay_ms)
+
+    def bond_of(self, public_key: bytes) -> GenesisBond | None:
+        """The genesis bond of validator `public_key`, None if it has none."""
+        for bond in self.bonds:
+            if bond.public_key == public_key:
+                return bond
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """The file form of the section."""
+        return {
+            "authorities": [encode_address(address) for address in self.authorities],
+            "bonds": [{"public_key": b.public_key.hex(), "operator": encode_address(b.operator),
+                       "amount": b.amount} for b in self.bonds],
+            "params": {"bond_min": self.params.bond_min,
+                       "double_sign_slash_bps": self.params.double_sign_slash_bps,
+                       "unbond_delay_ms": self.params.unbond_delay_ms},
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Genesis:
     """A checked genesis: balances sorted by address, validators in file order."""
 
@@ -255,17 +338,26 @@ class Genesis:
     validators: tuple[Validator, ...]
     fee_min: int
     mall: MallGenesis = field(default_factory=MallGenesis)
+    governance: GovernanceGenesis = field(default_factory=GovernanceGenesis)
 
     def __post_init__(self) -> None:
         _check(self)
 
     @property
     def total_supply(self) -> int:
-        """Sum of the initial balances (<= U64_MAX)."""
-        return sum(amount for _, amount in self.initial_balances)
+        """Sum of the initial balances and the genesis bonds (<= U64_MAX)."""
+        return (sum(amount for _, amount in self.initial_balances)
+                + sum(bond.amount for bond in self.governance.bonds))
+
+    def operator_of(self, public_key: bytes) -> bytes:
+        """The operator address of genesis validator `public_key`: its bond's, else the
+        account address of the key itself."""
+        bond = self.governance.bond_of(public_key)
+        return address_from_public_key(public_key) if bond is None else bond.operator
 
     def encode(self) -> bytes:
-        """Canonical bytes: version, chain id, time, balances, validators, params, mall."""
+        """Canonical bytes: version, chain id, time, balances, validators, params, mall,
+        governance."""
         writer = Writer().u8(GENESIS_VERSION)
         writer.sized(self.chain_id.encode("ascii"), 1, CHAIN_ID_BYTES_MAX)
         writer.u64(self.genesis_time_ms).u32(len(self.initial_balances))
@@ -274,6 +366,7 @@ class Genesis:
         writer.raw(encode_validators(self.validators))
         writer.u64(self.fee_min)
         self.mall.encode(writer)
+        self.governance.encode(writer)
         return writer.getvalue()
 
     def hash(self) -> bytes:
@@ -299,6 +392,7 @@ class Genesis:
             ],
             "params": {"fee_min": self.fee_min},
             "mall": self.mall.to_json(),
+            "governance": self.governance.to_json(),
         }
 
 
@@ -361,8 +455,53 @@ def _check(genesis: Genesis) -> None:
             raise InvalidGenesis(f"{field}.public_key: duplicate validator {key.hex()}")
         seen.add(key)
         power_total += _u64(f"{field}.power", validator.power, positive=True)
-        if power_total > U64_MAX:
-            raise InvalidGenesis("validators: total power exceeds 2^64 - 1")
+        if power_total > VALIDATOR_TOTAL_POWER_MAX:
+            raise InvalidGenesis(f"validators: total power exceeds {VALIDATOR_TOTAL_POWER_MAX} "
+                                 "(CometBFT's cap, MaxInt64 / 8)")
+    _check_governance(genesis.governance, seen, total)
+
+
+def _check_governance(governance: GovernanceGenesis, validator_keys: set[bytes],
+                      balances_total: int) -> None:
+    """The governance section's rules: sorted unique authorities and bonds, bonds only of
+    genesis validators, the supply with bonds within u64."""
+    if not isinstance(governance, GovernanceGenesis):
+        raise InvalidGenesis("governance: expected a GovernanceGenesis")
+    if not isinstance(governance.params, GovernanceParams):
+        raise InvalidGenesis("governance.params: expected GovernanceParams")
+    if len(governance.authorities) > GOVERNANCE_AUTHORITIES_MAX:
+        raise InvalidGenesis(f"governance.authorities: more than {GOVERNANCE_AUTHORITIES_MAX}")
+    previous = b""
+    for index, address in enumerate(governance.authorities):
+        where = f"governance.authorities[{index}]"
+        if not isinstance(address, bytes) or len(address) != ADDRESS_BYTES:
+            raise InvalidGenesis(f"{where}: not a {ADDRESS_BYTES}-byte address")
+        if address <= previous:
+            raise InvalidGenesis(f"{where}: authorities must be unique and sorted by address")
+        previous = address
+    if len(governance.bonds) > U16_MAX:
+        raise InvalidGenesis("governance.bonds: too many")
+    previous = b""
+    total = balances_total
+    for index, bond in enumerate(governance.bonds):
+        where = f"governance.bonds[{index}]"
+        if not isinstance(bond, GenesisBond):
+            raise InvalidGenesis(f"{where}: expected a GenesisBond")
+        key = bond.public_key
+        if not isinstance(key, bytes) or len(key) != PUBLIC_KEY_BYTES:
+            raise InvalidGenesis(f"{where}.public_key: not {PUBLIC_KEY_BYTES} bytes")
+        if key <= previous:
+            raise InvalidGenesis(f"{where}.public_key: bonds must be unique and sorted by key")
+        previous = key
+        if key not in validator_keys:
+            raise InvalidGenesis(f"{where}.public_key: {key.hex()} is not a genesis validator")
+        if not isinstance(bond.operator, bytes) or len(bond.operator) != ADDRESS_BYTES:
+            raise InvalidGenesis(f"{where}.operator: not a {ADDRESS_BYTES}-byte address")
+        total += _u64(f"{where}.amount", bond.amount)
+        if total > U64_MAX:
+            raise InvalidGenesis("governance.bonds: the supply with bonds exceeds 2^64 - 1")
+
+
 
 
 def make_genesis(
@@ -372,10 +511,12 @@ def make_genesis(
     genesis_time_ms: int = 0,
     fee_min: int = 0,
     mall: MallGenesis | None = None,
+    governance: GovernanceGenesis | None = None,
 ) -> Genesis:
     """A checked Genesis; addresses as bytes or `cm1...` text, any order (sorted here).
 
-    `mall` None: the default mall section (no certifiers or tax authorities).
+    `mall` None: the default mall section (no certifiers or tax authorities);
+    `governance` None: the default governance section (no authorities, no bonds).
     """
     entries: list[tuple[bytes, int]] = []
     for index, (address, amount) in enumerate(balances):
@@ -385,7 +526,29 @@ def make_genesis(
     entries.sort(key=lambda entry: entry[0])
     vals = tuple(v if isinstance(v, Validator) else Validator(v[0], v[1]) for v in validators)
     return Genesis(chain_id, genesis_time_ms, tuple(entries), vals, fee_min,
-                   MallGenesis() if mall is None else mall)
+                   MallGenesis() if mall is None else mall,
+                   GovernanceGenesis() if governance is None else governance)
+
+
+def make_governance(
+    authorities: Iterable[bytes | str] = (),
+    bonds: Iterable[tuple[bytes, bytes | str, int]] = (),
+    params: GovernanceParams | None = None,
+) -> GovernanceGenesis:
+    """A governance section; addresses as bytes or `cm1...` text, any order (sorted here).
+
+    `bonds` are (validator public key, operator address, amount).
+    """
+    addresses = sorted(_address(f"governance.authorities[{i}]", a) if isinstance(a, str) else a
+                       for i, a in enumerate(authorities))
+    made = []
+    for index, (public_key, operator, amount) in enumerate(bonds):
+        if isinstance(operator, str):
+            operator = _address(f"governance.bonds[{index}].operator", operator)
+        made.append(GenesisBond(public_key, operator, amount))
+    made.sort(key=lambda bond: bond.public_key)
+    return GovernanceGenesis(tuple(addresses), tuple(made),
+                             GovernanceParams() if params is None else params)
 
 
 def make_mall(
@@ -464,10 +627,10 @@ def parse_genesis(text: str | bytes) -> Genesis:
     except RecursionError:  # the C scanner counts nesting against the recursion limit
         raise InvalidGenesis("genesis: not valid JSON: arrays or objects nested too "
                              "deeply") from None
-    if isinstance(data, dict) and "mall" not in data:
-        data = {**data, "mall": None}  # the one optional field: default section
+    if isinstance(data, dict):  # the optional sections: their defaults
+        data = {"mall": None, "governance": None, **data}
     top = _object("genesis", data, ("chain_id", "genesis_time_ms", "initial_balances",
-                                    "validators", "params", "mall"))
+                                    "validators", "params", "mall", "governance"))
     if not isinstance(top["chain_id"], str):
         raise InvalidGenesis("chain_id: expected a string")
     params = _object("params", top["params"], ("fee_min",))
@@ -485,20 +648,51 @@ def parse_genesis(text: str | bytes) -> Genesis:
     for index, item in enumerate(_list("validators", top["validators"])):
         field = f"validators[{index}]"
         entry = _object(field, item, ("public_key", "power"))
-        key_text = entry["public_key"]
-        if not isinstance(key_text, str) or len(key_text) != 2 * PUBLIC_KEY_BYTES:
-            raise InvalidGenesis(f"{field}.public_key: expected {2 * PUBLIC_KEY_BYTES} hex digits")
-        try:
-            key = bytes.fromhex(key_text)
-        except ValueError:
-            raise InvalidGenesis(f"{field}.public_key: not hex") from None
-        if key.hex() != key_text:
-            raise InvalidGenesis(f"{field}.public_key: use lower-case hex")
+        key = _public_key(f"{field}.public_key", entry["public_key"])
         validators.append(Validator(key, _u64(f"{field}.power", entry["power"], positive=True)))
     return make_genesis(top["chain_id"], balances, validators,
                         genesis_time_ms=_u64("genesis_time_ms", top["genesis_time_ms"]),
                         fee_min=_u64("params.fee_min", params["fee_min"]),
-                        mall=None if top["mall"] is None else _parse_mall(top["mall"]))
+                        mall=None if top["mall"] is None else _parse_mall(top["mall"]),
+                        governance=None if top["governance"] is None
+                        else _parse_governance(top["governance"]))
+
+
+def _public_key(field: str, text: object) -> bytes:
+    if not isinstance(text, str) or len(text) != 2 * PUBLIC_KEY_BYTES:
+        raise InvalidGenesis(f"{field}: expected {2 * PUBLIC_KEY_BYTES} hex digits")
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise InvalidGenesis(f"{field}: not hex") from None
+    if key.hex() != text:
+        raise InvalidGenesis(f"{field}: use lower-case hex")
+    return key
+
+
+def _parse_governance(value: object) -> GovernanceGenesis:
+    """The governance section from its JSON form (InvalidGenesis naming the field)."""
+    section = _object("governance", value, ("authorities", "bonds", "params"))
+    authorities: list[bytes] = []
+    for index, item in enumerate(_list("governance.authorities", section["authorities"])):
+        address = _address(f"governance.authorities[{index}]", item)
+        if address in authorities:
+            raise InvalidGenesis(f"governance.authorities[{index}]: duplicate authority {item}")
+        authorities.append(address)
+    bonds: list[tuple[bytes, bytes, int]] = []
+    for index, item in enumerate(_list("governance.bonds", section["bonds"])):
+        where = f"governance.bonds[{index}]"
+        entry = _object(where, item, ("public_key", "operator", "amount"))
+        key = _public_key(f"{where}.public_key", entry["public_key"])
+        if any(key == bond[0] for bond in bonds):
+            raise InvalidGenesis(f"{where}.public_key: duplicate bond for {key.hex()}")
+        bonds.append((key, _address(f"{where}.operator", entry["operator"]),
+                      _u64(f"{where}.amount", entry["amount"])))
+    params = _object("governance.params", section["params"],
+                     ("bond_min", "double_sign_slash_bps", "unbond_delay_ms"))
+    for name, number in params.items():
+        _u64(f"governance.params.{name}", number)
+    return make_governance(authorities, bonds, GovernanceParams(**params))
 
 
 def _parse_mall(value: object) -> MallGenesis:

@@ -234,6 +234,20 @@ cdef void _verify_chunks(Py_ssize_t n, int threads, const uint8_t **pks,
     the batches shared out over `threads` threads."""
     cdef Py_ssize_t chunk, start, count
     cdef Py_ssize_t chunks = (n + C_BATCH - 1) // C_BATCH
+    if chunks <= 1 or threads <= 1:
+        # One batch equation (e.g. a mempool's single tx): no thread team to wake,
+        # and none left spinning afterwards (OpenMP's idle threads busy-wait).
+        if n > 0:
+            cm_ed25519_verify_batch(n if n < C_BATCH else C_BATCH, pks, msgs, msg_lens,
+                                    sigs, ok)
+        for chunk in range(1, chunks):
+            start = chunk * C_BATCH
+            count = n - start
+            if count > C_BATCH:
+                count = C_BATCH
+            cm_ed25519_verify_batch(count, pks + start, msgs + start, msg_lens + start,
+                                    sigs + start, ok + start)
+        return
     for chunk in prange(chunks, num_threads=threads, schedule="dynamic", chunksize=1):
         start = chunk * C_BATCH
         count = n - start

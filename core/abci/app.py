@@ -10,7 +10,7 @@ supply tables and query paths. Nothing here keeps a clock or assumes an engine.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..block import Block, CommitCert
@@ -75,24 +75,60 @@ class StateReader:
 QueryHandler = Callable[[StateReader, bytes], Sequence[bytes]]
 # A domain package's installer: tx handlers, block hooks, supply tables.
 Installer = Callable[[StateMachine, Genesis], None]
-# A domain package's query installer.
+# A domain package's installer on the application: query paths, the proposer lookup.
 QueryInstaller = Callable[["Application"], None]
+# A domain package's entries in the state at height 0.
+GenesisEntries = Callable[[Genesis], Mapping[bytes, bytes]]
+# The public key of the validator at a CometBFT address, from committed state (None: unknown).
+ProposerLookup = Callable[[StateReader, bytes], "bytes | None"]
 
 
 @dataclass(frozen=True, slots=True)
 class Module:
-    """A domain package as the application sees it."""
+    """A domain package as the application sees it.
+
+    `install_queries` registers query paths and any other application-side
+    lookup (`register_proposer_lookup`); `genesis_state` gives the module's
+    state entries at height 0 (written with the ledger's when a store is
+    initialised).
+    """
 
     name: str
     install: Installer
     install_queries: QueryInstaller | None = None
+    genesis_state: GenesisEntries | None = None
 
 
 def default_modules() -> tuple[Module, ...]:
     """The domain packages every chainmall node runs, in registration order."""
-    from .. import mall  # the domain sits above the seam: imported when a node is built
+    # The domains sit above the seam: imported when a node is built.
+    from .. import mall
+    from ..validators import install as validators
 
-    return (Module("mall", mall.install, mall.install_queries),)
+    return (Module("validators", validators.install, validators.install_app,
+                    validators.genesis_state),
+            Module("mall", mall.install, mall.install_queries))
+
+
+def genesis_entries(genesis: Genesis, modules: Sequence[Module]) -> dict[bytes, bytes]:
+    """Every module's state entries at height 0 (a key given twice is a ValueError)."""
+    entries: dict[bytes, bytes] = {}
+    for module in modules:
+        if module.genesis_state is None:
+            continue
+        for key, value in module.genesis_state(genesis).items():
+            if key in entries:
+                raise ValueError(f"module {module.name} repeats the genesis entry {key.hex()}")
+            entries[key] = value
+    return entries
+
+
+def ledger_machine(store: Store, genesis: Genesis,
+                   modules: Sequence[Module] | None = None) -> StateMachine:
+    """A state machine with the domain modules installed (default: `default_modules()`):
+    what every path that writes or replays the ledger outside an engine (init, import,
+    check) must use, so its genesis state and blocks are the application's."""
+    return Application(store, genesis, modules).machine
 
 
 class Application:
@@ -102,14 +138,17 @@ class Application:
                  modules: Sequence[Module] | None = None, version: str = "") -> None:
         self.store = store
         self.genesis = genesis
-        self.machine = StateMachine(store, genesis)
+        installed = default_modules() if modules is None else tuple(modules)
+        self.machine = StateMachine(store, genesis,
+                                    genesis_entries=genesis_entries(genesis, installed))
         self.version = version
         self._queries: dict[str, QueryHandler] = {}
         self._proposers = {validator_address(v.public_key): v.public_key
                            for v in genesis.validators}
+        self._proposer_lookup: ProposerLookup | None = None
         for name, handler in (("/state", _state_keys), ("/account", _account_keys)):
             self.register_query(name, handler)
-        for module in default_modules() if modules is None else modules:
+        for module in installed:
             module.install(self.machine, genesis)
             if module.install_queries is not None:
                 module.install_queries(self)
@@ -122,6 +161,13 @@ class Application:
         if not path.startswith("/") or path in self._queries or path in ("/tx", "/block"):
             raise ValueError(f"query path {path!r} is taken or does not start with '/'")
         self._queries[path] = handler
+
+    def register_proposer_lookup(self, lookup: ProposerLookup) -> None:
+        """Find proposers' public keys with `lookup` on committed state instead of in the
+        genesis set (once: the module that keeps the validator set in state)."""
+        if self._proposer_lookup is not None:
+            raise ValueError("the proposer lookup is already registered")
+        self._proposer_lookup = lookup
 
     # --- Info / InitChain -----------------------------------------------------------
 
@@ -156,12 +202,21 @@ class Application:
     def check_tx(self, tx: bytes, kind: CheckTxKind = CheckTxKind.NEW) -> CheckTxResult:
         """Stateless checks, then admission against committed state (nonce >= the
         account's). A recheck is the same call: the signature verdict is cached."""
-        result = self.machine.check_tx(tx)
-        decoded = result.tx
-        if decoded is None:
-            return CheckTxResult(result.code, result.log)
-        return CheckTxResult(result.code, result.log, priority=decoded.fee,
-                             sender=decoded.sender, nonce=decoded.nonce, tx_id=decoded.tx_id)
+        return self.check_txs([tx])[0]
+
+    def check_txs(self, txs: Sequence[bytes]) -> list[CheckTxResult]:
+        """`check_tx` of several txs at once (one batch of stateless checks): what the ABCI
+        server calls for a run of CheckTx requests read together."""
+        answers = []
+        for result in self.machine.check_txs(txs):
+            decoded = result.tx
+            if decoded is None:
+                answers.append(CheckTxResult(result.code, result.log))
+            else:
+                answers.append(CheckTxResult(result.code, result.log, priority=decoded.fee,
+                                             sender=decoded.sender, nonce=decoded.nonce,
+                                             tx_id=decoded.tx_id))
+        return answers
 
     # --- proposals ------------------------------------------------------------------------
 
@@ -188,15 +243,25 @@ class Application:
             return False
         if sum(map(len, request.txs)) > BLOCK_BYTES_MAX:
             return False
-        codes, _ = self.machine.stateless_check(request.txs, request.height)
+        codes, _ = self.machine.stateless_check(request.txs, request.height, remember=True)
         return all(code == TX_OK for code in codes)
 
     # --- FinalizeBlock / Commit -----------------------------------------------------
 
     def proposer_key(self, address: bytes) -> bytes:
         """The public key of the validator at CometBFT address `address` (zeros if the
-        address is not a validator's: the record then names no proposer)."""
-        return self._proposers.get(bytes(address), bytes(HASH_BYTES))
+        address is not a validator's: the record then names no proposer).
+
+        With a registered lookup (the validators module) the key comes from
+        committed state, so validators that joined after genesis are found.
+        """
+        address = bytes(address)
+        lookup = self._proposer_lookup
+        if lookup is None:
+            return self._proposers.get(address, bytes(HASH_BYTES))
+        with self.store.reader() as view:
+            key = lookup(StateReader(view), address)
+        return bytes(HASH_BYTES) if key is None else key
 
     def finalize_block(self, request: BlockRequest) -> FinalizeBlockResult:
         """Execute a decided block in memory (docs/abci.md); nothing is durable yet."""

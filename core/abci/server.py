@@ -32,7 +32,7 @@ import contextlib
 import logging
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from typing import TypeVar
 
@@ -61,6 +61,8 @@ _LOCAL_REQUESTS = frozenset({
 })
 # App failures in these calls become a code in the response; in any other, serving stops.
 _CODED_REQUESTS = frozenset({"check_tx", "query"})
+# Batches of only these wait behind any batch with a block call (consensus goes first).
+_BACKGROUND_REQUESTS = _LOCAL_REQUESTS | _CODED_REQUESTS
 INTERNAL_ERROR_CODE = ChainmallError.code
 _NEW, _RECHECK = CheckTxKind.NEW, CheckTxKind.RECHECK
 assert abci.NEW == _NEW and abci.RECHECK == _RECHECK
@@ -79,6 +81,34 @@ def parse_address(address: str) -> tuple[str, str, int]:
             raise ValueError(f"ABCI address {address!r}: expected tcp://HOST:PORT")
         return "tcp", host.strip("[]"), int(port)
     raise ValueError(f"ABCI address {address!r}: the scheme must be tcp or unix")
+
+
+class _AppLock:
+    """Serialises application calls, FIFO, except that a batch holding a block call (the
+    consensus connection's) goes before batches of CheckTx and Query waiting then: under a
+    stream of CheckTx a block is not kept waiting behind it."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._urgent = 0
+        self._condition = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, urgent: bool) -> AsyncIterator[None]:
+        async with self._condition:
+            self._urgent += urgent
+            try:
+                await self._condition.wait_for(
+                    lambda: not self._busy and (urgent or not self._urgent))
+            finally:
+                self._urgent -= urgent
+            self._busy = True
+        try:
+            yield
+        finally:
+            async with self._condition:
+                self._busy = False
+                self._condition.notify_all()
 
 
 class AbciServer:
@@ -107,7 +137,8 @@ class AbciServer:
         self._unix_path: str | None = None
         self._address = ""
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
-        self._app_lock = asyncio.Lock()
+        self._app_lock = _AppLock()
+        self._check_txs = getattr(app, "check_txs", None)
         self._closed: asyncio.Future[None] | None = None
         self._closing = False
         self._close_task: asyncio.Task[None] | None = None
@@ -179,7 +210,7 @@ class AbciServer:
         for callers in the same process that share the application (e.g. the node's RPC)."""
         if self._executor is None:
             return function(*args)
-        async with self._app_lock:
+        async with self._app_lock.hold(urgent=False):
             return await asyncio.get_running_loop().run_in_executor(
                 self._executor, function, *args
             )
@@ -258,19 +289,48 @@ class AbciServer:
             except ProtobufDecodeError as error:
                 raise AbciFrameError(f"an ABCI request that is not a protobuf Request: {error}") \
                     from None
-        local = all(r.WhichOneof("value") in _LOCAL_REQUESTS for r in requests)
-        if self._executor is None or local:
+        kinds = [r.WhichOneof("value") for r in requests]
+        if self._executor is None or all(kind in _LOCAL_REQUESTS for kind in kinds):
             return self._answer_batch(requests)
-        async with self._app_lock:
+        urgent = any(kind not in _BACKGROUND_REQUESTS for kind in kinds)
+        async with self._app_lock.hold(urgent):
             return await asyncio.get_running_loop().run_in_executor(
                 self._executor, self._answer_batch, requests
             )
 
     def _answer_batch(self, requests: list[abci.Request]) -> bytes:
         out = bytearray()
-        for request in requests:
-            append_frame(out, self._answer_one(request).SerializeToString())
+        index = 0
+        while index < len(requests):
+            end = index
+            while end < len(requests) and requests[end].WhichOneof("value") == "check_tx":
+                end += 1
+            if end - index > 1 and self._check_txs is not None:
+                for response in self._check_tx_run(requests[index:end]):
+                    append_frame(out, response.SerializeToString())
+                index = end
+                continue
+            append_frame(out, self._answer_one(requests[index]).SerializeToString())
+            index += 1
         return bytes(out)
+
+    def _check_tx_run(self, requests: list[abci.Request]) -> list[abci.Response]:
+        """Consecutive CheckTx requests answered by one `check_txs` call (the app checks
+        their signatures in one batch); one at a time if that call fails."""
+        try:
+            results = self._check_txs([request.check_tx.tx for request in requests])
+        except Exception:  # each request then gets its own verdict or error code
+            return [self._answer_one(request) for request in requests]
+        if len(results) != len(requests):
+            raise AbciAppFailed(f"check_txs returned {len(results)} results for "
+                                f"{len(requests)} txs")
+        responses = []
+        for result in results:
+            response = abci.Response()
+            response.check_tx.SetInParent()
+            convert.check_tx_result_to_proto(result, response.check_tx)
+            responses.append(response)
+        return responses
 
     def _answer_one(self, request: abci.Request) -> abci.Response:
         kind = request.WhichOneof("value")

@@ -138,6 +138,24 @@ class FieldReader(Reader):
     def what(self) -> str:
         return self._what
 
+    # u8, fixed and text are on every payload's path: they read in place when the bytes
+    # are there and leave faults (with the Reader's messages) to the Reader's methods.
+
+    def u8(self, field: str = "u8") -> int:
+        pos = self._pos
+        if pos < len(self._data):
+            self._pos = pos + 1
+            return self._data[pos]
+        return super().u8(field)
+
+    def fixed(self, length: int, field: str = "bytes") -> bytes:
+        pos = self._pos
+        end = pos + length
+        if end <= len(self._data):
+            self._pos = end
+            return self._data[pos:end]
+        return super().fixed(length, field)
+
     def address(self, field: str) -> bytes:
         return self.fixed(ADDRESS_BYTES, field)
 
@@ -151,7 +169,13 @@ class FieldReader(Reader):
     def text(self, max_bytes: int, field: str, check: Callable[[str, str], str] = check_text,
              low: int = 0) -> str:
         """A u8-sized UTF-8 text field that passes `check` and is at least `low` bytes."""
-        raw = self.sized(1, max_bytes, field)
+        data, pos = self._data, self._pos
+        if pos < len(data) and data[pos] <= max_bytes and pos + 1 + data[pos] <= len(data):
+            end = pos + 1 + data[pos]
+            self._pos = end
+            raw = data[pos + 1:end]
+        else:
+            raw = self.sized(1, max_bytes, field)  # its fault, in the Reader's words
         if not raw:
             if low:
                 raise self.fail(f"{field}: at least {low} bytes")

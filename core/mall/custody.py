@@ -12,7 +12,7 @@ Rules: docs/mall.md section 7.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..constants import ADDRESS_BYTES, EPCIS_URI_BYTES_MAX, HASH_BYTES, MALL_VERSION
@@ -44,7 +44,7 @@ from .codec import (
 )
 from .escrow import on_handover
 from .events import TZ_OFFSET_BIAS, BizTransaction, TraceEvent, handover_event
-from .items import ITEM_CLASS, ORDER_URI_PREFIX, TX_URI_PREFIX, party_uri, require_item, save_item
+from .items import ITEM_CLASS, ORDER_URI_PREFIX, TX_URI_PREFIX, party_uri, require_item
 from .order_record import require_order
 from .trace import record_event
 from .vocab import BIZ_STEPS, DISPOSITIONS, index_of, word_at
@@ -194,17 +194,17 @@ def accept(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
     item = require_item(state, acceptance.item_key)
     if item.packed or item.holder != handover.proposer:
         raise HandoverStale("the proposer no longer holds the item")
-    links = [BizTransaction(TX_URI_PREFIX + handover.tx_id.hex())]
+    links = (BizTransaction(TX_URI_PREFIX + handover.tx_id.hex()),)
     if handover.order_id != NO_ID:
-        links.append(BizTransaction(ORDER_URI_PREFIX + handover.order_id.hex(), "po"))
+        links += (BizTransaction(ORDER_URI_PREFIX + handover.order_id.hex(), "po"),)
     event: TraceEvent = handover_event(
         item.uri, item.kind == ITEM_CLASS, acceptance.event_time_ms, acceptance.tz_offset_min,
         acceptance.biz_step, acceptance.disposition, acceptance.read_point,
-        acceptance.biz_location, party_uri(handover.proposer), party_uri(receiver))
-    event = replace(event, biz_transactions=tuple(links))
+        acceptance.biz_location, party_uri(handover.proposer), party_uri(receiver), links)
     state.delete(key)
-    save_item(state, acceptance.item_key, item._replace(holder=receiver))
-    record_event(state, ctx, receiver, event.encode(check=False), [acceptance.item_key])
+    # The item changes hands and gains the event: saved once, by record_event.
+    record_event(state, ctx, receiver, event.encode(check=False), [acceptance.item_key],
+                 [item._replace(holder=receiver)])
     if handover.order_id != NO_ID:
         on_handover(state, ctx, mall, handover.order_id, acceptance.item_key,
                     handover.proposer, receiver)

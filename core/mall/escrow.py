@@ -339,7 +339,7 @@ def deliver(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
         quantities=() if item.kind == ITEM_INSTANCE else (Quantity(item.uri),),
         biz_transactions=(BizTransaction(ORDER_URI_PREFIX + note.order_id.hex(), "po"),),
         destinations=(SourceDest("possessing_party", party_uri(order.buyer)),))
-    record_event(state, ctx, ctx.sender, event.encode(check=False), [escrow.item_key])
+    record_event(state, ctx, ctx.sender, event.encode(check=False), [escrow.item_key], [item])
     now = ctx.timestamp_ms
     move(state, ctx, note.order_id, escrow, ESCROW_DELIVERED,
          now + mall.params.confirm_timeout_ms, delivered_ms=now)

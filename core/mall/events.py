@@ -485,13 +485,15 @@ def decode_event_record(value: bytes, check_payload: bool = True) -> EventRecord
 
 def handover_event(item_uri: str, is_class: bool, time_ms: int, tz_offset_min: int,
                    biz_step: str, disposition: str | None, read_point: str,
-                   biz_location: str, source_uri: str, destination_uri: str) -> TraceEvent:
+                   biz_location: str, source_uri: str, destination_uri: str,
+                   biz_transactions: tuple[BizTransaction, ...] = ()) -> TraceEvent:
     """The ObjectEvent OBSERVE an accepted hand-over records (docs/mall.md section 7)."""
     return TraceEvent(
         KIND_OBJECT, ACTION_OBSERVE, time_ms, tz_offset_min, biz_step, disposition,
         read_point, biz_location,
         epcs=() if is_class else (item_uri,),
         quantities=(Quantity(item_uri),) if is_class else (),
+        biz_transactions=biz_transactions,
         sources=(SourceDest("possessing_party", source_uri),),
         destinations=(SourceDest("possessing_party", destination_uri),))
 

@@ -380,7 +380,7 @@ def revoke(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
     if record is None or record.status != CERT_ACTIVE:
         raise CertificationMissing(f"no active certification of {address_text(cert.merchant)}"
                                    f" for {cert.brand!r} by this certifier")
-    state.set(key, record._replace(status=CERT_REVOKED, revoked_height=ctx.height).encode())
+    state.set(key, CertRecord(CERT_REVOKED, record.certified_height, ctx.height).encode())
     _cert_event(ctx, "mall.revoke", cert, ctx.sender)
 
 

@@ -21,7 +21,7 @@ from . import keys
 from .codec import StateReader, check_uri
 from .history import trace
 from .tax import tax_report
-from .vocab import ROLE_NAMES, role_bit_index
+from .vocab import ROLE_MERCHANT, ROLE_NAMES, role_bit_index
 
 Entries = list[tuple[bytes, bytes]]
 QueryHandler = Callable[[StateReader, bytes], list[bytes]]
@@ -49,6 +49,24 @@ def parties_with_role(state: StateReader, role: int, limit: int = MALL_QUERY_ITE
     for key, value in _prefix(state, keys.role_prefix(role_bit_index(role)), limit):
         entries.append((key, value))
         entries += _one(state, keys.party(key[2:]))
+    return entries
+
+
+def merchants(state: StateReader, after: bytes = b"", limit: int = MALL_QUERY_ITEMS_MAX
+              ) -> Entries:
+    """Merchants in address order (those after `after`, if given), each as its role index
+    entry, its party entry and its certifications; stops once `limit` entries are read
+    (every merchant it includes is whole), so a client pages on with the last address."""
+    prefix = keys.role_prefix(role_bit_index(ROLE_MERCHANT))
+    start, end = keys.prefix_range(prefix)
+    if after:
+        start = keys.role_index(role_bit_index(ROLE_MERCHANT), after) + b"\x00"
+    entries: Entries = []
+    for key, value in state.scan(start, end, limit):
+        if len(entries) >= limit:
+            break
+        entries.append((key, value))
+        entries += party(state, key[len(prefix):])
     return entries
 
 
@@ -138,6 +156,13 @@ def _role(data: bytes) -> int:
     return role
 
 
+def _merchants(state: StateReader, data: bytes) -> Entries:
+    if data and len(data) != ADDRESS_BYTES:
+        raise QueryError(f"merchants query: empty, or the {ADDRESS_BYTES}-byte address to list "
+                         f"after; got {len(data)} bytes")
+    return merchants(state, bytes(data))
+
+
 def _orders(state: StateReader, data: bytes) -> Entries:
     raw = _fixed(data, ADDRESS_BYTES + 1, "orders")
     address, side = raw[:ADDRESS_BYTES], raw[ADDRESS_BYTES]
@@ -188,6 +213,7 @@ def _tax_rate(state: StateReader, data: bytes) -> Entries:
 QUERIES: dict[str, tuple[Callable[[StateReader, bytes], Entries], str]] = {
     "/mall/party": (lambda s, d: party(s, _address(d)), "address (20)"),
     "/mall/parties": (lambda s, d: parties_with_role(s, _role(d)), "role bit u8"),
+    "/mall/merchants": (_merchants, "empty, or the merchant address (20) to list after"),
     "/mall/product": (lambda s, d: product(s, _hash(d)), "product id (32)"),
     "/mall/products": (lambda s, d: merchant_products(s, _address(d)), "merchant address (20)"),
     "/mall/order": (lambda s, d: order(s, _hash(d)), "order id (32)"),

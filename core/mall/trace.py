@@ -67,17 +67,25 @@ def load_event(state: StateReader, event_id: bytes) -> EventRecord | None:
 
 
 def record_event(state: MallState, ctx: TxContext, recorder: bytes, payload: bytes,
-                 item_keys: list[bytes]) -> bytes:
+                 item_keys: list[bytes], items: list[Item] | None = None,
+                 event_id: bytes | None = None) -> bytes:
     """Store the event (or declaration) `payload` by `recorder` and append it to the
-    histories of `item_keys` (which exist); its id. EventExists (418) if recorded before."""
-    event_id = event_id_of(recorder, payload)
-    key = keys.event(event_id)
-    if state.get(key) is not None:
-        raise EventExists(f"event {event_id.hex()} is already recorded")
+    histories of `item_keys` (which exist); its id. EventExists (418) if recorded before.
+
+    `items`, when given, are the items of `item_keys` as the caller holds them (its
+    unsaved changes included: they are saved here, once); `event_id`, when given, is
+    `event_id_of(recorder, payload)` already found unrecorded by the caller."""
+    if event_id is None:
+        event_id = event_id_of(recorder, payload)
+        key = keys.event(event_id)
+        if state.get(key) is not None:
+            raise EventExists(f"event {event_id.hex()} is already recorded")
+    else:
+        key = keys.event(event_id)
     value = EventRecord(ctx.height, ctx.timestamp_ms, ctx.tx.tx_id, recorder, payload).encode()
     state.set(key, value)
-    for item_key in item_keys:
-        item = load_item(state, item_key)
+    for index, item_key in enumerate(item_keys):
+        item = load_item(state, item_key) if items is None else items[index]
         invariant(item is not None, "an event names an item that does not exist")
         assert item is not None
         append_index(state, item_key, item, event_id, value)
@@ -178,10 +186,11 @@ def record(state: MallState, ctx: TxContext) -> None:
     if not party.roles & rule.roles:
         raise StepNotAllowed(f"bizStep {event.biz_step or '(none)'} is not open to the "
                              "sender's roles")
-    if state.get(keys.event(event_id_of(ctx.sender, payload))) is not None:
+    event_id = event_id_of(ctx.sender, payload)
+    if state.get(keys.event(event_id)) is not None:
         raise EventExists("this event is already recorded")
     item_keys = apply_item_rules(state, ctx, event, rule.custody)
-    record_event(state, ctx, ctx.sender, payload, item_keys)
+    record_event(state, ctx, ctx.sender, payload, item_keys, event_id=event_id)
 
 
 def declare_error(state: MallState, ctx: TxContext) -> None:

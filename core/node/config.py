@@ -32,6 +32,10 @@ from ..constants import (
     BLOCK_INTERVAL_MS_DEFAULT,
     BLOCK_INTERVAL_MS_MAX,
     BLOCK_TXS_MAX,
+    COMETBFT_PENDING_TXS_MAX,
+    COMETBFT_RESUBMIT_MS,
+    COMETBFT_SUBMIT_BURST_MAX,
+    COMETBFT_SUBMIT_RATE_PER_S,
     MEMPOOL_BYTES_DEFAULT,
     MEMPOOL_BYTES_MAX,
     MEMPOOL_SENDER_TXS_DEFAULT,
@@ -193,6 +197,19 @@ _BASE_SETTINGS = (
             "State-tree nodes only older heights use are deleted: the state at each of the "
             "last this-many heights stays provable. 0 keeps every height (an archive node).",
             0, PRUNE_RETAIN_HEIGHTS_MAX),
+    Setting("cometbft.submit_rate_per_s", int, COMETBFT_SUBMIT_RATE_PER_S,
+            "(engine cometbft) Submits this node admits per second, all clients together; "
+            "more are refused at once (RateLimited), never dropped later.", 1, U32_MAX),
+    Setting("cometbft.submit_burst", int, COMETBFT_SUBMIT_BURST_MAX,
+            "(engine cometbft) Submits admitted at once above the rate (the token bucket's "
+            "size).", 1, U32_MAX),
+    Setting("cometbft.pending_txs_max", int, COMETBFT_PENDING_TXS_MAX,
+            "(engine cometbft) Txs this node forwarded that are not final yet; more are "
+            "refused (MempoolFull). Keep the nodes' sum below CometBFT's mempool size.",
+            1, MEMPOOL_TXS_MAX),
+    Setting("cometbft.resubmit_ms", int, COMETBFT_RESUBMIT_MS,
+            "(engine cometbft) A forwarded tx not final this long after it was last sent is "
+            "sent again (CometBFT may drop a tx it acknowledged).", 100, U32_MAX),
     Setting("log.level", str, "info", "Least severe log lines written.", choices=LOG_LEVELS),
     Setting("log.format", str, "text",
             "text: one human line per event; json: one JSON object per line.",
@@ -256,6 +273,16 @@ class PruningSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CometbftSettings:
+    """`[cometbft]`: what a node with CometBFT as its engine admits and resends."""
+
+    submit_rate_per_s: int
+    submit_burst: int
+    pending_txs_max: int
+    resubmit_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class LogSettings:
     """`[log]`."""
 
@@ -275,6 +302,7 @@ class Config:
     mempool: MempoolSettings
     rpc: RpcSettings
     pruning: PruningSettings
+    cometbft: CometbftSettings
     log: LogSettings
     values: Mapping[str, Any]
     sources: Mapping[str, str]
@@ -301,7 +329,7 @@ def _sections(values: Mapping[str, Any]) -> dict[str, Any]:
                       values["rpc.token"], MappingProxyType(limits))
     return {"node": pick(NodeSettings, "node"), "mempool": pick(MempoolSettings, "mempool"),
             "rpc": rpc, "pruning": pick(PruningSettings, "pruning"),
-            "log": pick(LogSettings, "log")}
+            "cometbft": pick(CometbftSettings, "cometbft"), "log": pick(LogSettings, "log")}
 
 
 def _flatten(table: Mapping[str, Any], prefix: str, where: str) -> dict[str, Any]:

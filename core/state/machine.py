@@ -131,6 +131,8 @@ TxHandler = Callable[[StateAccess, ExecContext], None]
 BlockHook = Callable[[StateAccess, BlockContext], None]
 # The part of the total supply a state entry of one table holds.
 SupplyOf = Callable[[bytes, bytes], int]
+# The hash of the validator set that signs a height, from the state before that block.
+ValidatorSetHashOf = Callable[[StateAccess, int], bytes]
 HOOK_PHASES = ("begin", "end")
 
 
@@ -227,6 +229,7 @@ class _Execution:
     app_hash: bytes
     new_nodes: dict[bytes, bytes]
     block: BlockContext
+    validator_set_hash: bytes
     stale_nodes: tuple[bytes, ...] = ()
 
 
@@ -263,11 +266,19 @@ class SignatureCache:
         return len(self._entries)
 
 
-def genesis_state(genesis: Genesis) -> dict[bytes, bytes]:
-    """The state entries at height 0: one account per initial balance, and the fee pool."""
+def genesis_state(genesis: Genesis,
+                  extra: Mapping[bytes, bytes] | None = None) -> dict[bytes, bytes]:
+    """The state entries at height 0: one account per initial balance, the fee pool, and
+    the entries domain modules add (`extra`, e.g. the validator records)."""
     state = {account_key(address): Account(amount, 0).encode()
              for address, amount in genesis.initial_balances}
     state[FEE_POOL_KEY] = encode_fee_pool(0)
+    for key, value in sorted((extra or {}).items()):
+        if key in state or key[:1] in (bytes([TABLE_ACCOUNTS]), bytes([TABLE_FEE_POOL])):
+            raise ValueError(f"a module's genesis entry {key.hex()} overlaps the ledger's")
+        if key[0] not in STATE_TABLES:
+            raise ValueError(f"a module's genesis entry {key.hex()} is in no state table")
+        state[key] = value
     return state
 
 
@@ -275,11 +286,13 @@ class StateMachine:
     """Executes blocks over a Store; the only writer of ledger state.
 
     On a store with no chain, the genesis state is written first (as ABCI
-    InitChain); on one that has a chain, it must be the genesis's chain.
+    InitChain), with the domain modules' `genesis_entries`; on one that has a
+    chain, it must be the genesis's chain.
     """
 
     def __init__(self, store: Store, genesis: Genesis,
-                 handlers: Mapping[int, TxHandler] | None = None) -> None:
+                 handlers: Mapping[int, TxHandler] | None = None,
+                 genesis_entries: Mapping[bytes, bytes] | None = None) -> None:
         self.store = store
         self.genesis = genesis
         self._chain_id_bytes = genesis.chain_id.encode("ascii")
@@ -291,8 +304,9 @@ class StateMachine:
             TABLE_ACCOUNTS: _account_supply, TABLE_FEE_POOL: _fee_pool_supply}
         self.signatures = SignatureCache()
         self._genesis_hash = genesis.hash()
+        self._validator_set_hash_of: ValidatorSetHashOf | None = None
         if not store.is_initialised():
-            state = genesis_state(genesis)
+            state = genesis_state(genesis, genesis_entries)
             update = StateTree(MemoryNodeStore()).apply(state)
             store.init_genesis(genesis.chain_id, self._genesis_hash, state, update.new_nodes,
                                update.root)
@@ -326,6 +340,14 @@ class StateMachine:
             raise ValueError(f"table {table_id:#04x} already counts in the supply")
         self._supply[table_id] = amount_of
 
+    def register_validator_set_hash(self, hash_of: ValidatorSetHashOf) -> None:
+        """Take the record header's `validator_set_hash` of height h from
+        `hash_of(state, h)` (the state before block h) instead of the genesis set's
+        (registered once: the module that keeps the validator set in state)."""
+        if self._validator_set_hash_of is not None:
+            raise ValueError("the validator set hash already has a source")
+        self._validator_set_hash_of = hash_of
+
     # --- ABCI: Info ----------------------------------------------------------------
 
     def info(self) -> tuple[int, bytes]:
@@ -356,14 +378,17 @@ class StateMachine:
     # --- stateless checks ----------------------------------------------------------
 
     def stateless_check(self, items: Sequence[Tx | bytes], height: int,
-                        threads: int = 0) -> tuple[list[int], list[Tx | None]]:
+                        remember: bool = False, threads: int = 0,
+                        ) -> tuple[list[int], list[Tx | None]]:
         """The stateless verdict of each item at `height` (docs/verification.md), and the
         decoded tx where it decoded.
 
         A tx in the signature cache (it passed at admission) is checked only for
         what depends on the height (expiry); the others go through one batch call
         of the validator (decode, chain id, expiry, signature) on `threads`
-        threads (0: every core).
+        threads (0: every core). With `remember`, those that pass join the cache
+        (a proposal's txs this node had not seen: their block then does not
+        verify them again).
         """
         codes = [TX_OK] * len(items)
         txs: list[Tx | None] = [None] * len(items)
@@ -388,6 +413,10 @@ class StateMachine:
                                                   threads)
             for index, code in zip(unchecked, batch_codes, strict=True):
                 codes[index] = code
+                if remember and code == TX_OK:
+                    checked = txs[index]
+                    assert checked is not None
+                    cache.add(checked)
         return codes, txs
 
     # --- ABCI: CheckTx -------------------------------------------------------------
@@ -399,20 +428,28 @@ class StateMachine:
         cache, so the block that executes it (and a recheck) does not verify it
         again.
         """
+        return self.check_txs([tx_bytes])[0]
+
+    def check_txs(self, items: Sequence[bytes]) -> list[CheckTxResult]:
+        """`check_tx` of each item, with one batch call for the stateless checks and one
+        store read transaction: what a consensus engine's stream of CheckTx asks for."""
         height = self._tip.height + 1
-        codes, decoded = self.stateless_check([bytes(tx_bytes)], height)
-        tx = decoded[0]
-        if codes[0] != TX_OK or tx is None:
-            return CheckTxResult(codes[0], "stateless check failed", tx)
-        self.signatures.add(tx)
-        sender = address_from_public_key(tx.sender)
+        codes, decoded = self.stateless_check([bytes(item) for item in items], height)
+        results: list[CheckTxResult] = []
         with self.store.reader() as view:
-            raw = view.get_state(account_key(sender))
-        try:
-            self._admit(raw, tx, exact_nonce=False)
-        except InvalidTx as exc:
-            return CheckTxResult(exc.code, str(exc), tx)
-        return CheckTxResult(TX_OK, "", tx)
+            for code, tx in zip(codes, decoded, strict=True):
+                if code != TX_OK or tx is None:
+                    results.append(CheckTxResult(code, "stateless check failed", tx))
+                    continue
+                self.signatures.add(tx)
+                raw = view.get_state(account_key(address_from_public_key(tx.sender)))
+                try:
+                    self._admit(raw, tx, exact_nonce=False)
+                except InvalidTx as exc:
+                    results.append(CheckTxResult(exc.code, str(exc), tx))
+                    continue
+                results.append(CheckTxResult(TX_OK, "", tx))
+        return results
 
     def _admit(self, raw: bytes | None, tx: Tx, exact_nonce: bool) -> tuple[int, int]:
         """The sender's (balance, nonce) if `tx` may be included; the first failing rule if not.
@@ -460,6 +497,9 @@ class StateMachine:
         """
         height, timestamp_ms = block.height, block.timestamp_ms
         state = BlockState(view.get_state, view.state_range)
+        hash_of = self._validator_set_hash_of
+        validator_set_hash = (self.genesis.validator_set_hash if hash_of is None
+                              else hash_of(state, height))
         self._run_hooks(state, "begin", block)
         handlers = self._handlers
         admit = self._admit
@@ -524,7 +564,7 @@ class StateMachine:
         update = StateTree(view, self._tip.app_hash).apply(changes)
         self._check_supply(state.committed, changes)
         return _Execution(recorded, results, changes, update.root, update.new_nodes, block,
-                          update.stale_nodes)
+                          validator_set_hash, update.stale_nodes)
 
     def _check_supply(self, committed: Mapping[bytes, bytes | None],
                       changes: Mapping[bytes, bytes | None]) -> None:
@@ -550,7 +590,7 @@ class StateMachine:
         block = run.block
         return make_block(self.genesis.chain_id, block.height, self._tip.block_hash,
                           block.timestamp_ms, block.proposer, run.recorded, run.app_hash,
-                          self.genesis.validator_set_hash, round_number)
+                          run.validator_set_hash, round_number)
 
     def _keep_pending(self, record: Block, block_bytes: bytes, tx_ids: list[bytes],
                       run: _Execution) -> FinalizeResult:
@@ -612,8 +652,6 @@ class StateMachine:
         if header.timestamp_ms < self._last_time_ms:
             raise InvalidBlock(f"block {header.height}: timestamp {header.timestamp_ms} ms is "
                                f"before the previous {self._last_time_ms} ms")
-        if header.validator_set_hash != self.genesis.validator_set_hash:
-            raise InvalidBlock(f"block {header.height}: unknown validator set hash")
 
     def check_block_txs(self, block: Block) -> CheckedTxs:
         """The stateless checks of a stored block's txs (InvalidBlock on the first fault).
@@ -673,6 +711,9 @@ class StateMachine:
             run = self._execute(view, context, block.txs, [TX_OK] * len(block.txs),
                                 strict=True)
         assert len(run.results) == len(block.txs)
+        if header.validator_set_hash != run.validator_set_hash:
+            raise InvalidBlock(f"block {header.height}: validator set hash is not the set "
+                               "that signs this height")
         if header.state_root != run.app_hash:
             raise InvalidBlock(f"block {header.height}: state root does not match the state "
                                "after its txs")

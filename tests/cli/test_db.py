@@ -14,11 +14,11 @@ from pathlib import Path
 import blake3
 import lmdb
 import pytest
+from chainmall.core.abci.app import ledger_machine
 from chainmall.core.block import decode_block
 from chainmall.core.genesis import make_genesis, write_genesis
 from chainmall.core.keys import KeyPair
 from chainmall.core.state.accounts import encode_transfer
-from chainmall.core.state.machine import StateMachine
 from chainmall.core.store import Store, height_key
 from chainmall.core.tx import sign_tx
 from terminal import run_on_terminal
@@ -34,7 +34,7 @@ BLOCKS = 4
 def build_chain(path: Path) -> None:
     """BLOCKS blocks; block h holds one transfer per key."""
     with Store(path) as store:
-        machine = StateMachine(store, GENESIS)
+        machine = ledger_machine(store, GENESIS)
         for height in range(1, BLOCKS + 1):
             txs = [sign_tx(key, CHAIN, 1, height - 1, 2, 1_000_000,
                            encode_transfer(KEYS[(i + 1) % len(KEYS)].address, 10 * height))
@@ -100,7 +100,7 @@ def test_import_resumes_where_it_stopped(tmp_path: Path, node: Path) -> None:
     partial.mkdir()
     write_genesis(partial / "genesis.json", GENESIS)
     with Store(partial / "ledger") as store:
-        machine = StateMachine(store, GENESIS)
+        machine = ledger_machine(store, GENESIS)
         with Store(node / "ledger") as source, source.reader() as view:
             for height in range(1, BLOCKS - 1):
                 machine.finalize_block(decode_block(view.block(height)))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import lmdb
 import pytest
+from chainmall.core.abci.app import ledger_machine
 from chainmall.core.archive import (
     ARCHIVE_MAGIC,
     export_chain,
@@ -25,7 +26,6 @@ from chainmall.core.errors import (
 from chainmall.core.genesis import make_genesis
 from chainmall.core.keys import KeyPair
 from chainmall.core.state.accounts import encode_transfer
-from chainmall.core.state.machine import StateMachine
 from chainmall.core.state.root import leaf_hash
 from chainmall.core.store import Store, height_key
 from chainmall.core.tx import sign_tx
@@ -43,7 +43,7 @@ def build_chain(path: Path, blocks: int = BLOCKS, seed: int = 7) -> None:
     rng = random.Random(seed)
     nonces = [0] * len(KEYS)
     with Store(path) as store:
-        machine = StateMachine(store, GENESIS)
+        machine = ledger_machine(store, GENESIS)
         for height in range(1, blocks + 1):
             txs = []
             for _ in range(rng.randrange(1, 6)):
@@ -123,7 +123,7 @@ def test_resume_refuses_another_chain_or_a_longer_one(chain, tmp_path: Path) -> 
         import_chain(archive, store, resume=True)
     other_genesis = make_genesis(CHAIN, [(KEYS[0].address, 5)], [(VALIDATOR.public_key, 1)])
     with Store(tmp_path / "foreign") as store:
-        StateMachine(store, other_genesis)
+        ledger_machine(store, other_genesis)
         with pytest.raises(StoreChainMismatch):
             import_chain(archive, store, resume=True)
 
@@ -131,7 +131,7 @@ def test_resume_refuses_another_chain_or_a_longer_one(chain, tmp_path: Path) -> 
 def test_import_refuses_a_store_with_a_chain(chain, tmp_path: Path) -> None:
     _, archive = chain
     with Store(tmp_path / "x") as store:
-        StateMachine(store, GENESIS)
+        ledger_machine(store, GENESIS)
         with pytest.raises(StoreAlreadyInitialised):
             import_chain(archive, store)
 
@@ -311,7 +311,7 @@ def test_check_finds_a_tampered_tree_node(tmp_path: Path) -> None:
 
 def test_round_trip_at_genesis(tmp_path: Path) -> None:
     with Store(tmp_path / "a") as store:
-        StateMachine(store, GENESIS)
+        ledger_machine(store, GENESIS)
         assert export_chain(store, GENESIS, tmp_path / "g.cma") == 0
     assert (tmp_path / "g.cma").read_bytes()[:12].hex() == "43484d414c4c415200000001"
     with Store(tmp_path / "b") as store:
@@ -442,7 +442,7 @@ def test_replay_store_keeps_no_node_a_healthy_store_holds(tmp_path: Path) -> Non
     build_chain(ledger)
     with Store(ledger) as store, store.reader() as view:
         replay = ReplayStore(view)
-        machine = StateMachine(replay, GENESIS)
+        machine = ledger_machine(replay, GENESIS)
         for height in range(1, BLOCKS + 1):
             machine.finalize_block(decode_block(view.block(height)))
             machine.commit()
@@ -470,7 +470,7 @@ def test_replay_store_reads_ranges_in_key_order_after_each_block(tmp_path: Path)
     build_chain(ledger)
     with Store(ledger) as store, store.reader() as view:
         replay = ReplayStore(view)
-        machine = StateMachine(replay, GENESIS)
+        machine = ledger_machine(replay, GENESIS)
         with replay.reader() as replayed:
             everything = list(replayed.state_range(b"\x00", b"\xff"))
         assert everything == sorted(replay.state.items())

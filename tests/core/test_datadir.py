@@ -194,7 +194,8 @@ def test_a_failed_create_leaves_nothing(tmp_path: Path, monkeypatch, fail_at: st
     def full(*_args: object, **_kwargs: object) -> None:
         raise DiskFull("no space left on device: injected")
 
-    target = {"genesis": "write_genesis", "ledger": "StateMachine", "rename": "_move_into_place"}
+    target = {"genesis": "write_genesis", "ledger": "_ledger_machine",
+              "rename": "_move_into_place"}
     monkeypatch.setattr(datadir, target[fail_at], full)
     with pytest.raises(DiskFull):
         create_data_dir(tmp_path / "node", GENESIS, command="init")

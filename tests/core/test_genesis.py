@@ -143,3 +143,72 @@ def test_make_genesis_sorts_and_checks() -> None:
     with pytest.raises(InvalidGenesis, match="duplicate"):
         make_genesis("mall-1", [(ADDR[0], 1), (KEYS[0].address, 1)], [(KEYS[2].public_key, 1)])
     assert genesis.validator_set_hash != genesis.hash()
+
+
+def _with_governance() -> dict:
+    data = _good()
+    data["governance"] = {
+        "authorities": [ADDR[1]],
+        "bonds": [{"public_key": KEYS[2].public_key.hex(), "operator": ADDR[0], "amount": 50}],
+        "params": {"bond_min": 10, "double_sign_slash_bps": 500, "unbond_delay_ms": 7},
+    }
+    return data
+
+
+def test_governance_section_round_trips_and_is_hashed(tmp_path) -> None:
+    genesis = _parse(_with_governance())
+    assert genesis.governance.authorities == (KEYS[1].address,)
+    assert genesis.total_supply == 1005 + 50
+    assert genesis.operator_of(KEYS[2].public_key) == KEYS[0].address
+    assert genesis.hash() != _parse(_good()).hash()
+    path = tmp_path / "genesis.json"
+    write_genesis(path, genesis)
+    assert load_genesis(path) == genesis
+    # Left out, the section takes its defaults; a validator without a bond is operated
+    # by the account of its own key.
+    plain = _parse(_good())
+    assert plain.governance.bonds == () and plain.governance.params.bond_min == 1_000
+    assert plain.operator_of(KEYS[2].public_key) == KEYS[2].address
+
+
+BAD_GOVERNANCE = [
+    ("unknown field", "governance.extra", 1, "unknown field 'extra'"),
+    ("authority not an address", "governance.authorities.0", "x", r"authorities\[0\]"),
+    ("bond of a non-validator", "governance.bonds.0.public_key", KEYS[0].public_key.hex(),
+     "not a genesis validator"),
+    ("bond amount over u64", "governance.bonds.0.amount", U64_MAX + 1, r"bonds\[0\].amount"),
+    ("bad operator", "governance.bonds.0.operator", 3, r"bonds\[0\].operator"),
+    ("zero bond_min", "governance.params.bond_min", 0, "bond_min"),
+    ("slash over 100%", "governance.params.double_sign_slash_bps", 10_001,
+     "double_sign_slash_bps"),
+    ("missing param", "governance.params.unbond_delay_ms", _DELETE, "unbond_delay_ms"),
+]
+
+
+@pytest.mark.parametrize(("name", "path", "value", "message"), BAD_GOVERNANCE,
+                         ids=[b[0] for b in BAD_GOVERNANCE])
+def test_bad_governance_is_refused(name: str, path: str, value: object, message: str) -> None:
+    data = _with_governance()
+    *parents, last = path.split(".")
+    target = data
+    for part in parents:
+        target = target[int(part)] if part.isdigit() else target[part]
+    if value is _DELETE:
+        del target[last]
+    elif isinstance(target, list):
+        target[int(last)] = value
+    else:
+        target[last] = value
+    with pytest.raises(InvalidGenesis, match=message):
+        _parse(data)
+
+
+def test_duplicate_authority_and_supply_with_bonds() -> None:
+    data = _with_governance()
+    data["governance"]["authorities"].append(ADDR[1])
+    with pytest.raises(InvalidGenesis, match="duplicate authority"):
+        _parse(data)
+    data = _with_governance()
+    data["initial_balances"][0]["amount"] = U64_MAX - 5
+    with pytest.raises(InvalidGenesis, match="supply with bonds"):
+        _parse(data)

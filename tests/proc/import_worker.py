@@ -15,9 +15,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from chainmall.core.abci.app import ledger_machine
 from chainmall.core.block import decode_block
 from chainmall.core.genesis import load_genesis
-from chainmall.core.state.machine import StateMachine
 from chainmall.core.store import Store
 
 
@@ -35,7 +35,7 @@ def main(genesis_path: str, blocks_path: str, data_dir: str, retain: str = "0") 
     genesis = load_genesis(genesis_path)
     blocks = read_blocks(blocks_path)
     with Store(data_dir, retain_heights=int(retain)) as store:
-        machine = StateMachine(store, genesis)
+        machine = ledger_machine(store, genesis)
         height, _ = machine.info()
         print(f"start {height}", flush=True)
         for raw in blocks[height:]:

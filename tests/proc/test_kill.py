@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 
 import pytest
+from chainmall.core.abci.app import ledger_machine
 from chainmall.core.block import decode_block
 from chainmall.core.constants import STORE_MERGE_BLOCKS, TX_TYPE_TRANSFER
 from chainmall.core.genesis import make_genesis, write_genesis
 from chainmall.core.keys import KeyPair
 from chainmall.core.state.accounts import encode_transfer
-from chainmall.core.state.machine import StateMachine
 from chainmall.core.state.root import MemoryNodeStore, StateTree, value_hash
 from chainmall.core.store import Store
 from chainmall.core.tx import sign_tx
@@ -57,7 +57,7 @@ def _build_chain(tmp: Path) -> tuple[Path, Path, list[bytes]]:
     nonces = [0] * len(keys)
     blocks_path = tmp / "blocks.bin"
     with Store(tmp / "reference") as store, blocks_path.open("wb") as out:
-        machine = StateMachine(store, genesis)
+        machine = ledger_machine(store, genesis)
         for height in range(1, BLOCKS + 1):
             txs = []
             for _ in range(TXS_PER_BLOCK):

@@ -8,7 +8,7 @@ the Go module cache):
 
 It builds a throw-away venv with a pinned, old grpcio-tools (its gencode
 version is the oldest protobuf runtime the classes accept, so an old one keeps
-the supported range wide: docs/cometbft.md), runs its protoc over the five
+the supported range wide: docs/cometbft.md), runs its protoc over the
 protos chainmall needs, and rewrites the generated imports from top-level
 `tendermint`/`gogoproto` to `chainmall.core.abci.proto.*` (other PyPI packages
 ship top-level `tendermint`, `gogoproto` and `abci`). Nothing here runs at
@@ -37,13 +37,17 @@ GOGOPROTO_VERSION = "v1.7.0"  # the version CometBFT v0.38.26's go.mod requires
 GRPCIO_TOOLS_VERSION = "1.71.0"
 
 # CometBFT's ABCI messages and what they import (the well-known Timestamp and
-# Duration come with the protobuf runtime).
+# Duration come with the protobuf runtime); the header, commit and canonical
+# vote messages the light client (core/light.py) hashes and checks.
 COMETBFT_PROTOS = (
     "tendermint/abci/types.proto",
     "tendermint/crypto/proof.proto",
     "tendermint/crypto/keys.proto",
     "tendermint/types/params.proto",
     "tendermint/types/validator.proto",
+    "tendermint/types/types.proto",
+    "tendermint/types/canonical.proto",
+    "tendermint/version/types.proto",
 )
 GOGO_PROTOS = ("gogoproto/gogo.proto",)
 

@@ -60,7 +60,17 @@ def test_each_path_returns_its_objects_with_proofs(chain) -> None:
 
 def test_every_path_is_registered_with_the_application(chain) -> None:
     for path in QUERIES:
-        assert chain.app.query(QueryRequest(path, b"")).code == QueryError.code
+        result = chain.app.query(QueryRequest(path, b"\xff" * 33))  # no path takes this
+        assert result.code == QueryError.code and "unknown query path" not in result.log, path
+
+
+def test_merchants_lists_each_merchant_whole_and_pages_by_address(chain) -> None:
+    m = K["merchant"].address
+    entries = chain.query("/mall/merchants", b"")
+    assert [k[0] for k, _ in entries] == [0x11, 0x10, 0x14]  # index, party, certification
+    assert entries[1][0] == keys.party(m) and entries[2][0][1:21] == m
+    assert chain.query("/mall/merchants", m) == []  # nothing after the only merchant
+    assert chain.query("/mall/merchants", b"\x00" * 20) == entries
 
 
 @pytest.mark.parametrize("path,data", [
@@ -68,7 +78,7 @@ def test_every_path_is_registered_with_the_application(chain) -> None:
     ("/mall/orders", b"\x01" * 20 + b"\x03"), ("/mall/trace", b"\xff\xfe"),
     ("/mall/trace", b"no-scheme"), ("/mall/tax_report", b"\x02IT"),
     ("/mall/tax_report", bytes([2]) + b"IT" + (5).to_bytes(8, "big") + bytes(8)),
-    ("/mall/tax_rate", b"it"),
+    ("/mall/tax_rate", b"it"), ("/mall/merchants", b"\x01" * 21),
 ])
 def test_bad_request_data_is_a_query_error(chain, path: str, data: bytes) -> None:
     result = chain.app.query(QueryRequest(path, data))

@@ -391,7 +391,7 @@ def test_worked_examples_of_docs_state_md() -> None:
     genesis = make_genesis("mall-1", [(address, 1000)], [(validator.public_key, 10)],
                            genesis_time_ms=5, fee_min=1)
     assert genesis.hash().hex() == (
-        "ab2820dca56570c69a320dee010238db61295b0ea0ddc49dd885c8232e4b056e")
+        "5903b2ca50043597b0ae88039d48b008d1cefbc5e1f3267da38c12b6beb57f8a")
     assert genesis.validator_set_hash.hex() == (
         "74c8b69405f531cfeb805360ee8e9794a00d956b39ac05f63bd76a60fe7d5f59")
 

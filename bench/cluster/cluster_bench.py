@@ -1,0 +1,407 @@
+"""4 CometBFT validators on this machine: throughput, submit-to-final latency, CPU per tx.
+
+    .venv/bin/python bench/cluster/cluster_bench.py [--rate 2500] [--seconds 20]
+                                                    [--batch 200] [--scenario steady|kill|both]
+
+A localnet (`core/abci/localnet.py`, the one-host settings) of 4 validators,
+each a `chainmall net run-node` process (the application behind the ABCI
+server, CometBFT as its child), and one client process (this one) offering
+signed transfers at `--rate` tx/s in JSON-RPC batches of `broadcast_tx_sync`,
+spread over the nodes. Every sender is a genesis account sending one
+transfer (nonce 0), so no tx waits on another's nonce; every node checks
+every signature (CheckTx on the tx's arrival by gossip, ZIP 215).
+
+Finality is seen from the client: a watcher polls node 0 for new heights
+(every POLL_S) and reads each block's txs; a tx's latency is the time from
+the start of the batch call that submitted it to the moment the watcher saw
+the block holding it (so the poll interval is included). Throughput is the
+txs committed with code 0 over the time from the first submission to the
+last final block. `kill` kills validator 3 (SIGKILL to its application and
+CometBFT) half-way; its share of the load moves to the other nodes.
+
+CPU: utime + stime of every CometBFT process and every node process (the
+application, its ABCI server and the supervisor) over the run, per
+committed tx, and the client's own. The projection for 4 real servers
+assumes one node per server, the per-node CPU per tx measured here, the
+application's single execution thread as one bound and the server's cores as
+the other; network latency is not modelled. The machine is shared: the load
+average is printed before and after; rerun before drawing conclusions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import http.client
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chainmall.cli.net import start_node
+from chainmall.core.abci.cometbft import check_cometbft
+from chainmall.core.abci.cometbft_rpc import CometRpc
+from chainmall.core.abci.localnet import LocalnetSettings, init_localnet
+from chainmall.core.constants import TX_TYPE_TRANSFER
+from chainmall.core.errors import ChainmallError
+from chainmall.core.keys import KeyPair
+from chainmall.core.state.accounts import encode_transfer
+from chainmall.core.tx import sign_tx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchutil import machine, verdict
+
+TARGET_TPS = 2_000
+TARGET_P50_S = 0.5
+TARGET_P99_S = 1.0
+TARGET_P99_KILL_S = 2.0
+POLL_S = 0.02
+# CometBFT's socket client flushes a CheckTx it sends on its own only after a 20 ms
+# throttle, and a JSON-RPC batch runs its calls one after another: broadcast_tx_sync
+# would wait up to 20 ms per tx. The async call returns once the tx is queued for CheckTx.
+METHOD = "broadcast_tx_async"
+DRAIN_S = 15.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CHAIN = "bench-cluster"
+
+
+def settings(indexer: str, block_kib: int | None = None) -> LocalnetSettings:
+    """The localnet defaults with CometBFT's logs at error level (its info lines cost CPU
+    per block and tell a benchmark nothing; BENCH_COMETBFT_LOG=info to look into a run),
+    the tx indexer asked for and, if given, another cap on a block's bytes."""
+    extra = {} if block_kib is None else {"block_bytes_max": block_kib * 1024}
+    return LocalnetSettings(log_level=os.environ.get("BENCH_COMETBFT_LOG", "error"),
+                            tx_indexer=indexer, **extra)
+
+
+def make_senders(count: int) -> list[KeyPair]:
+    return [KeyPair.from_seed(hashlib.sha256(b"bench sender %d" % i).digest())
+            for i in range(count)]
+
+
+def free_port_base(count: int) -> int:
+    """A base port with `count` free loopback ports from it (probed, not assumed)."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20_000, 60_000 - count, 10)
+        probes = []
+        try:
+            for port in range(base, base + count):
+                probe = socket.socket()
+                probes.append(probe)
+                probe.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise SystemExit("no free range of ports on 127.0.0.1")
+
+
+def process_cpu_s(pid: int) -> float:
+    """utime + stime of one process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+@dataclass
+class Run:
+    """What one scenario measured."""
+
+    name: str
+    submitted: dict[bytes, float] = field(default_factory=dict)  # tx hash -> submit time
+    refused: int = 0
+    final: dict[bytes, float] = field(default_factory=dict)  # tx hash -> time seen final
+    failed_in_block: int = 0
+    first_submit: float = 0.0
+    last_final: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
+    blocks: int = 0
+
+
+class Submitter(threading.Thread):
+    """Sends its share of the txs to one node in JSON-RPC batches at a paced rate."""
+
+    def __init__(self, run: Run, nodes: list[int], ports: dict[int, int], txs: list[bytes],
+                 rate: float, batch: int, lock: threading.Lock, alive: set[int]) -> None:
+        super().__init__(daemon=True)
+        self.run_ = run
+        self.nodes = nodes
+        self.ports = ports
+        self.txs = txs
+        self.rate = rate
+        self.batch = batch
+        self.lock = lock
+        self.alive = alive
+        self.method = METHOD
+        self.connections: dict[int, http.client.HTTPConnection] = {}
+
+    def _post(self, node: int, body: bytes) -> list[dict] | None:
+        try:
+            connection = self.connections.get(node)
+            if connection is None:
+                connection = self.connections[node] = http.client.HTTPConnection(
+                    "127.0.0.1", self.ports[node], timeout=30)
+            connection.request("POST", "/", body, {"Content-Type": "application/json"})
+            return json.loads(connection.getresponse().read())
+        except (OSError, http.client.HTTPException, ValueError):
+            self.connections.pop(node, None)
+            return None
+
+    def run(self) -> None:
+        start = time.monotonic()
+        sent = 0
+        turn = 0
+        while sent < len(self.txs):
+            due = start + sent / self.rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)  # pacing the offered load
+            chunk = self.txs[sent:sent + self.batch]
+            live = [n for n in self.nodes if n in self.alive] or sorted(self.alive)
+            node = live[turn % len(live)]
+            turn += 1
+            body = json.dumps([{"jsonrpc": "2.0", "id": i, "method": self.method,
+                                "params": {"tx": base64.b64encode(tx).decode()}}
+                               for i, tx in enumerate(chunk)]).encode()
+            began = time.monotonic()
+            answers = self._post(node, body)
+            if answers is None:
+                continue  # the node is gone: the same chunk goes to another
+            sent += len(chunk)
+            codes = {a.get("id"): (a.get("result") or {}).get("code", -1) for a in answers}
+            with self.lock:
+                if not self.run_.first_submit:
+                    self.run_.first_submit = began
+                for i, tx in enumerate(chunk):
+                    if codes.get(i) == 0:
+                        self.run_.submitted[hashlib.sha256(tx).digest()] = began
+                    else:
+                        self.run_.refused += 1
+
+
+class Watcher(threading.Thread):
+    """Sees blocks become final on one node and marks their txs."""
+
+    def __init__(self, run: Run, port: int, lock: threading.Lock) -> None:
+        super().__init__(daemon=True)
+        self.run_ = run
+        self.rpc = CometRpc(f"http://127.0.0.1:{port}")
+        self.lock = lock
+        self.stop = threading.Event()
+        self.height = self.rpc.height()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                tip = self.rpc.height()
+                for height in range(self.height + 1, tip + 1):
+                    block = self.rpc.block(height)["block"]
+                    seen = time.monotonic()
+                    results = self.rpc.call("block_results", height=height)["txs_results"] or []
+                    txs = [base64.b64decode(t) for t in block["data"]["txs"] or []]
+                    with self.lock:
+                        self.run_.blocks += 1
+                        for tx, result in zip(txs, results, strict=True):
+                            digest = hashlib.sha256(tx).digest()
+                            if result.get("code", 0) != 0:
+                                self.run_.failed_in_block += 1
+                            elif digest not in self.run_.final:
+                                self.run_.final[digest] = seen
+                                self.run_.last_final = seen
+                    self.height = height
+            except ChainmallError:
+                pass
+            self.stop.wait(POLL_S)
+
+
+def run_scenario(name: str, rate: float, seconds: float, batch: int, kill: bool,
+                 keep: Path | None, indexer: str, validators: int = 4,
+                 block_kib: int | None = None) -> Run:
+    binary, _ = check_cometbft()
+    count = int(rate * seconds * 1.05) + batch
+    print(f"[{name}] preparing {count} senders and signed transfers ...", flush=True)
+    senders = make_senders(count)
+    root = Path(tempfile.mkdtemp(prefix="cm-bench-", dir=keep))
+    base = free_port_base(10 * validators)
+    net = init_localnet(root / "net", validators, base_port=base, chain_id=CHAIN,
+                        settings=settings(indexer, block_kib),
+                        genesis_time_ms=time.time_ns() // 1_000_000 - 1_000,
+                        balances=[(k.address, 10**6) for k in senders], binary=binary)
+    txs = [sign_tx(k, CHAIN, TX_TYPE_TRANSFER, 0, 1, 10**9,
+                   encode_transfer(senders[(i + 1) % count].address, 1)).encode()
+           for i, k in enumerate(senders)]
+    nodes = range(validators)
+    processes = {i: start_node(net, i, restart=False) for i in nodes}
+    run = Run(name)
+    try:
+        for i in nodes:
+            rpc = CometRpc(net.nodes[i].rpc_url, timeout_s=2)
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if rpc.height() >= 1:
+                        break
+                except ChainmallError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"node {i} did not start: see {net.node_dir(i)}")
+                time.sleep(0.1)
+        ports = {i: net.nodes[i].rpc_port for i in nodes}
+        alive = set(nodes)
+        lock = threading.Lock()
+        cometbft = {i: [c for c in children(p.pid)] for i, p in processes.items()}
+        cpu_before = {("app", i): process_cpu_s(p.pid) for i, p in processes.items()}
+        cpu_before.update({("cometbft", i): sum(process_cpu_s(c) for c in cs)
+                           for i, cs in cometbft.items()})
+        client_before = sum(os.times()[:2])
+        watcher = Watcher(run, ports[0], lock)
+        watcher.start()
+        shares = [txs[i::validators] for i in nodes]
+        submitters = [Submitter(run, [i], ports, shares[i], rate / validators, batch, lock,
+                                alive) for i in nodes]
+        started = time.monotonic()
+        for submitter in submitters:
+            submitter.start()
+        killed_cpu = {}
+        if kill:
+            time.sleep(seconds / 2)  # the fault's moment in the schedule
+            victim = processes[3]
+            killed_cpu = {("app", 3): process_cpu_s(victim.pid),
+                          ("cometbft", 3): sum(process_cpu_s(c) for c in cometbft[3])}
+            alive.discard(3)
+            os.killpg(victim.pid, signal.SIGKILL)
+            victim.wait()
+            for submitter in submitters:
+                submitter.nodes = [n for n in submitter.nodes if n != 3] or [0, 1, 2]
+            print(f"[{name}] killed validator 3 at {time.monotonic() - started:.1f} s",
+                  flush=True)
+        for submitter in submitters:
+            submitter.join()
+        offered_s = time.monotonic() - started
+        end = time.monotonic() + DRAIN_S
+        while time.monotonic() < end:
+            with lock:
+                if all(h in run.final for h in run.submitted):
+                    break
+            time.sleep(0.05)
+        watcher.stop.set()
+        watcher.join()
+        for (kind, i), before in cpu_before.items():
+            if (kind, i) in killed_cpu:
+                after = killed_cpu[(kind, i)]
+            elif kind == "app":
+                after = process_cpu_s(processes[i].pid)
+            else:
+                after = sum(process_cpu_s(c) for c in cometbft[i])
+            run.cpu[kind] = run.cpu.get(kind, 0.0) + after - before
+        run.cpu["client"] = sum(os.times()[:2]) - client_before
+        print(f"[{name}] offered {len(txs)} txs in {offered_s:.1f} s", flush=True)
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(60)
+            except Exception:
+                os.killpg(process.pid, signal.SIGKILL)
+    return run
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def report(run: Run, kill: bool, nodes: int = 4) -> bool:
+    latencies = [run.final[h] - t for h, t in run.submitted.items() if h in run.final]
+    committed = len(latencies)
+    lost = len(run.submitted) - committed
+    span = (run.last_final - run.first_submit) if committed else float("inf")
+    tps = committed / span if committed else 0.0
+    p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+    ok = tps >= TARGET_TPS and (p99 <= TARGET_P99_KILL_S if kill else
+                                p50 <= TARGET_P50_S and p99 <= TARGET_P99_S)
+    print(f"\n== {run.name}: {nodes} validators, "
+          f"{'validator 3 killed half-way' if kill else 'all up'}")
+    print(f"admitted {len(run.submitted)}, refused {run.refused}, committed {committed}, "
+          f"admitted but not final after {DRAIN_S:.0f} s {lost}, failed in block "
+          f"{run.failed_in_block}, blocks {run.blocks} ({committed / max(run.blocks, 1):.0f} "
+          "tx/block)")
+    print(f"throughput     {tps:8.0f} tx/s   target >= {TARGET_TPS}   {verdict(tps >= TARGET_TPS)}")
+    if kill:
+        print(f"p99 submit->final {p99:6.3f} s  target <= {TARGET_P99_KILL_S} s  "
+              f"{verdict(p99 <= TARGET_P99_KILL_S)}")
+        print(f"p50 {p50:.3f} s (no target with a validator down)")
+    else:
+        print(f"p50 submit->final {p50:6.3f} s  target <= {TARGET_P50_S} s  "
+              f"{verdict(p50 <= TARGET_P50_S)}")
+        print(f"p99 submit->final {p99:6.3f} s  target <= {TARGET_P99_S} s  "
+              f"{verdict(p99 <= TARGET_P99_S)}")
+    print(f"latency p90 {percentile(latencies, 0.90):.3f} s, max {max(latencies):.3f} s, "
+          f"mean {statistics.fmean(latencies):.3f} s")
+    per_tx = {kind: seconds / committed * 1e6 for kind, seconds in run.cpu.items()}
+    print(f"CPU per committed tx (all {nodes} nodes together): CometBFT "
+          f"{per_tx['cometbft']:.0f} us, chainmall app {per_tx['app']:.0f} us, "
+          f"client {per_tx['client']:.0f} us")
+    node_cometbft = per_tx["cometbft"] / nodes
+    node_app = per_tx["app"] / nodes
+    print(f"per node per tx: CometBFT {node_cometbft:.0f} us + app {node_app:.0f} us = "
+          f"{node_cometbft + node_app:.0f} us")
+    for cores in (4, 8, 16):
+        bound_cpu = cores * 1e6 / (node_cometbft + node_app)
+        bound_app = 1e6 / node_app  # the application executes on one thread
+        print(f"projection, 4 servers x {cores} cores (one node each): CPU bound "
+              f"{min(bound_cpu, bound_app):,.0f} tx/s (cores {bound_cpu:,.0f}, app thread "
+              f"{bound_app:,.0f}); network latency not modelled")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=2_500, help="offered tx/s")
+    parser.add_argument("--seconds", type=float, default=20, help="how long to offer load")
+    parser.add_argument("--batch", type=int, default=200, help="txs per JSON-RPC batch")
+    parser.add_argument("--scenario", choices=("steady", "kill", "both"), default="both")
+    parser.add_argument("--validators", type=int, default=4,
+                        help="validators (the targets are for 4; 1 isolates a node's costs)")
+    parser.add_argument("--keep", type=Path, default=None, help="make the nets under here")
+    parser.add_argument("--indexer", choices=("kv", "null"), default="null",
+                        help="CometBFT's tx indexer (chainmall's RPC does not need it)")
+    parser.add_argument("--block-kib", type=int, default=None,
+                        help="cap on a block's bytes [default: the localnet's, 1024]")
+    args = parser.parse_args()
+    print(f"cluster benchmark on {machine()}; load average {os.getloadavg()}")
+    ok = True
+    for name, kill in (("steady", False), ("kill", True)):
+        if args.scenario in (name, "both"):
+            run = run_scenario(name, args.rate, args.seconds, args.batch, kill, args.keep,
+                               args.indexer, args.validators, args.block_kib)
+            ok = report(run, kill, args.validators) and ok
+    print(f"\nload average after: {os.getloadavg()}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
