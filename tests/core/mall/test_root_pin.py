@@ -61,8 +61,8 @@ NAMES = ["refiner", "workshop", "assay", "merchant", "carrier1", "carrier2", "bu
          "buyer2", "buyer3", "buyer4", "buyer5", "certifier", "agenzia", *ARBITERS]
 
 # BLAKE3 of the concatenated state roots after every block, and the last root.
-PINNED_ROOTS_DIGEST = "791b165c6d3f19280064415bd165ad91438826946c2a602a0ea3b8796bb873e5"
-PINNED_LAST_ROOT = "ac6c10f02e4ee0ad3a109c84f2721649fc4ec14c398f9a580aa5c16bad0e7c4f"
+PINNED_ROOTS_DIGEST = "16663ecc0627ac1e661fdc1a67f050e48c23ccec63c663bf85245bb8a3da42b6"
+PINNED_LAST_ROOT = "6509628eddd4bdabc8ff4462dda46b9f8d2fd00dde4668b27b67221c25b12415"
 
 
 def run_chain(chain: MallChain) -> list[bytes]:
