@@ -14,8 +14,11 @@ Issue targets (this 2-core machine, load generator included):
   and spread over `--connections` (16), `--batch` (20) per JSON-RPC batch
   line as an integrator with many txs would send them (`--batch 1`: one
   request per line); "accepted" counts the txs the node admitted, "final"
-  those whose wait ended final; the node's CPU per tx (by thread) and the
-  generator's own, reported apart, say what a quiet machine would sustain;
+  those whose wait ended final, and the verdict's "sustained" rate is the
+  final txs over the time from the first send to the last final answer (a
+  node that falls behind finishes late and scores below the offered rate);
+  the node's CPU per tx (by thread) and the generator's own, reported apart,
+  with the cores each used, say what a quiet machine would sustain;
 * "a soak (10 minutes at 3,000 tx/s) with flat memory and flat tree-node
   count": the node's private resident memory (not the ledger pages LMDB
   maps) and the state tree's entries (all levels) are sampled every 30 s;
