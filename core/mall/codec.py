@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from ..abci.types import Event
 from ..address import encode_address
@@ -204,6 +204,57 @@ def payload_decoder(decode: Callable[..., D]) -> Callable[..., D]:
             raise MalformedPayload(str(exc)) from None
 
     return strict
+
+
+V = TypeVar("V")
+
+
+class DecodedValues(Generic[V]):
+    """A stored value's decoder, remembering what it decoded by the value's bytes.
+
+    Mall objects are immutable and their decoders pure functions of the bytes, so a
+    value read again (the same entry in a later tx or block, or the same bytes under
+    another key) is decoded once. The saving side files what it just encoded
+    (`remember`): the next tx that reads that entry gets the object without decoding.
+    Bounded by `max_entries` (emptied when full). With `CHECK` on (tests), every
+    remembered object is checked to be what decoding its bytes gives.
+    """
+
+    CHECK = False
+
+    __slots__ = ("__name__", "__wrapped__", "_decode", "_max", "_values")
+
+    def __init__(self, decode: Callable[[bytes], V], max_entries: int) -> None:
+        self._decode = decode
+        self._max = max_entries
+        self._values: dict[bytes, V] = {}
+        self.__name__, self.__wrapped__ = decode.__name__, decode
+
+    def __call__(self, value: bytes) -> V:
+        decoded = self._values.get(value)
+        if decoded is None:
+            decoded = self._decode(value)  # a fault raises here: nothing is kept
+            self._keep(value, decoded)
+        return decoded
+
+    def remember(self, value: bytes, decoded: V) -> bytes:
+        """File `decoded` as the object `value` (its encoding) decodes to; `value`."""
+        if DecodedValues.CHECK and self._decode(value) != decoded:
+            raise AssertionError(f"{self.__name__}: a remembered object is not what its "
+                                 "bytes decode to")
+        self._keep(value, decoded)
+        return value
+
+    def _keep(self, value: bytes, decoded: V) -> None:
+        values = self._values
+        if len(values) >= self._max:
+            values.clear()
+        values[value] = decoded
+
+
+def decoded_values(max_entries: int) -> Callable[[Callable[[bytes], V]], DecodedValues[V]]:
+    """Decorator: `DecodedValues(decode, max_entries)`."""
+    return lambda decode: DecodedValues(decode, max_entries)
 
 
 @functools.lru_cache(maxsize=ADDRESS_TEXT_CACHE_ENTRIES)

@@ -12,7 +12,6 @@ section 9.
 
 from __future__ import annotations
 
-import functools
 import struct
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -38,6 +37,7 @@ from .codec import (
     TxContext,
     address_text,
     check_uri,
+    decoded_values,
     emit,
     payload_decoder,
     payload_reader,
@@ -138,7 +138,7 @@ class Escrow(NamedTuple):
         return self.state in OPEN_STATES
 
 
-@functools.lru_cache(maxsize=DECODE_CACHE_ENTRIES)
+@decoded_values(DECODE_CACHE_ENTRIES)
 def decode_escrow(value: bytes) -> Escrow:
     reader = FieldReader(value, "escrow", DecodeError, _ESCROW)
     reader.finish()
@@ -178,7 +178,7 @@ def open_escrow(state: MallState, order_id: bytes, amount: int, due_ms: int) -> 
     """A new FUNDED escrow of `amount`, with its ship deadline."""
     escrow = Escrow(ESCROW_FUNDED, amount, due_ms, NO_ID, 0, 0, 0, 0, CLOSE_OPEN,
                     0, 0, 0, 0, 0)
-    state.set(keys.escrow(order_id), escrow.encode())
+    state.set(keys.escrow(order_id), decode_escrow.remember(escrow.encode(), escrow))
     schedule(state, due_ms, keys.DEADLINE_ESCROW, order_id)
 
 
@@ -193,7 +193,7 @@ def move(state: MallState, clock: Clock, order_id: bytes, escrow: Escrow, to_sta
     if due_ms:
         schedule(state, due_ms, keys.DEADLINE_ESCROW, order_id)
     new = escrow._replace(state=to_state, deadline_ms=due_ms, **changes)  # type: ignore[arg-type]
-    state.set(keys.escrow(order_id), new.encode())
+    state.set(keys.escrow(order_id), decode_escrow.remember(new.encode(), new))
     emit(clock, "mall.escrow", ("order", order_id.hex()), ("state", STATE_NAMES[to_state]))
     return new
 
@@ -245,7 +245,7 @@ def settle(state: MallState, clock: Clock, mall: MallGenesis, order_id: bytes, o
                      closed_ms=clock.timestamp_ms, closed_height=clock.height,
                      close_reason=reason, buyer_paid=to_buyer, merchant_paid=to_merchant,
                      tax=tax, commission=commission, arbitration_fee=fee)
-    state.set(keys.escrow(order_id), closed.encode())
+    state.set(keys.escrow(order_id), decode_escrow.remember(closed.encode(), closed))
     state.set(keys.closed(clock.height, order_id), MARK)
     emit(clock, "mall.escrow", ("order", order_id.hex()), ("state", STATE_NAMES[final_state]),
          ("reason", CLOSE_NAMES[reason]), ("buyer_paid", str(to_buyer)),

@@ -16,7 +16,6 @@ container's (docs/mall.md section 6.3).
 
 from __future__ import annotations
 
-import functools
 import struct
 from typing import NamedTuple
 
@@ -37,6 +36,7 @@ from .codec import (
     StateReader,
     address_text,
     check_uri,
+    decoded_values,
 )
 from .funds import invariant
 
@@ -82,7 +82,7 @@ class Item(NamedTuple):
         return self.parent != NO_ID
 
 
-@functools.lru_cache(maxsize=DECODE_CACHE_ENTRIES)
+@decoded_values(DECODE_CACHE_ENTRIES)
 def decode_item(value: bytes) -> Item:
     reader = FieldReader(value, "item", DecodeError, _ITEM)
     item = Item(*reader.head[1:], reader.text(EPCIS_URI_BYTES_MAX, "uri", check_uri, low=1))
@@ -107,7 +107,7 @@ def require_item(state: StateReader, key: bytes, uri: str = "") -> Item:
 
 
 def save_item(state: MallState, key: bytes, item: Item) -> None:
-    state.set(keys.item(key), item.encode())
+    state.set(keys.item(key), decode_item.remember(item.encode(), item))
 
 
 def outermost(state: StateReader, key: bytes, item: Item) -> tuple[bytes, Item, int]:

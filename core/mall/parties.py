@@ -9,7 +9,6 @@ a merchant as an official seller of a brand, and revoke it.
 
 from __future__ import annotations
 
-import functools
 import struct
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -48,6 +47,7 @@ from .codec import (
     address_text,
     check_jurisdiction_text,
     check_text,
+    decoded_values,
     emit,
     payload_decoder,
     payload_reader,
@@ -96,7 +96,7 @@ class Party(NamedTuple):
         return bool(self.roles & role)
 
 
-@functools.lru_cache(maxsize=DECODE_CACHE_ENTRIES)
+@decoded_values(DECODE_CACHE_ENTRIES)
 def decode_party(value: bytes) -> Party:
     reader = FieldReader(value, "party", DecodeError, _PARTY)
     party = Party(*reader.head[1:],
@@ -139,7 +139,7 @@ def require_party(state: StateReader, address: bytes, role: int = 0,
 
 
 def save_party(state: MallState, address: bytes, party: Party) -> None:
-    state.set(keys.party(address), party.encode())
+    state.set(keys.party(address), decode_party.remember(party.encode(), party))
 
 
 def bond_required(roles: int, params: MallParams) -> int:

@@ -8,7 +8,6 @@ hash of their metadata document (docs/mall.md section 5).
 
 from __future__ import annotations
 
-import functools
 import struct
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -31,6 +30,7 @@ from .codec import (
     address_text,
     check_text,
     check_token,
+    decoded_values,
     emit,
     payload_decoder,
     payload_reader,
@@ -69,7 +69,7 @@ class Product(NamedTuple):
                          bytes([len(category)]), category))
 
 
-@functools.lru_cache(maxsize=DECODE_CACHE_ENTRIES)
+@decoded_values(DECODE_CACHE_ENTRIES)
 def decode_product(value: bytes) -> Product:
     reader = FieldReader(value, "product", DecodeError, _PRODUCT)
     product = Product(*reader.head[1:],
@@ -94,7 +94,7 @@ def require_product(state: StateReader, product_id: bytes) -> Product:
 
 
 def save_product(state: MallState, product_id: bytes, product: Product) -> None:
-    state.set(keys.product(product_id), product.encode())
+    state.set(keys.product(product_id), decode_product.remember(product.encode(), product))
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,12 +103,12 @@ def test_the_tree_table_stays_flat_while_the_chain_grows(tmp_path: Path) -> None
 
 
 def test_db_check_accepts_a_pruned_store(tmp_path: Path) -> None:
+    from chainmall.core.abci.app import ledger_machine
     from chainmall.core.check import check_store
     from chainmall.core.constants import TX_TYPE_TRANSFER
     from chainmall.core.genesis import make_genesis
     from chainmall.core.keys import KeyPair
     from chainmall.core.state.accounts import encode_transfer
-    from chainmall.core.state.machine import StateMachine
     from chainmall.core.tx import sign_tx
 
     keys = [KeyPair.from_seed(bytes([i]) * 32) for i in range(1, 9)]
@@ -117,7 +117,7 @@ def test_db_check_accepts_a_pruned_store(tmp_path: Path) -> None:
                            [(validator.public_key, 1)], fee_min=1)
     blocks = 3 * STORE_MERGE_BLOCKS
     with Store(tmp_path / "ledger", retain_heights=2) as store:
-        machine = StateMachine(store, genesis)
+        machine = ledger_machine(store, genesis)  # as db check replays: default modules
         for height in range(1, blocks + 1):
             txs = [sign_tx(key, "pruned", TX_TYPE_TRANSFER, height - 1, 1, 10**6,
                            encode_transfer(keys[(i + 1) % 8].address, height))
