@@ -192,3 +192,15 @@ bench-trust: setup
 	CHAINMALL_BENCH_EPOCH_MAX_EXP=6 CHAINMALL_BENCH_TRUST_MAX_EXP=5 $(BIN)/python -m pytest \
 	    bench/bench_trust_epochs.py bench/bench_trust_blocks.py bench/bench_trust_topk.py \
 	    bench/bench_trust_detection.py --benchmark-only -s -q
+# --- the node under load (bench/loadgen.py, bench/README.md) -----------------
+# Not part of `make test`. `bench-node` is the issue's 60 s target run (about
+# 2 minutes with the signing; `make bench` runs it too, as bench_node.py);
+# `soak` runs 10 minutes at 3,000 tx/s with pruning on and samples the
+# node's memory and the state tree's entries every 30 s (about 12 minutes).
+.PHONY: bench-node soak
+
+bench-node: setup
+	cd bench && ../$(BIN)/python loadgen.py
+
+soak: setup
+	cd bench && ../$(BIN)/python loadgen.py --soak

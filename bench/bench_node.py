@@ -2,7 +2,8 @@
 
 Run: .venv/bin/pytest bench/bench_node.py --benchmark-only -s -q
 
-The target run offers 5,000 tx/s for 60 s over 16 connections to a node
+The target run offers 5,000 tx/s for 60 s over 16 connections (JSON-RPC
+batches of 20 submits) to a node
 process it starts on a fresh chain (about 2 minutes with the signing); the
 soak (10 minutes at 3,000 tx/s, pruning on) runs only with
 CHAINMALL_BENCH_SOAK=1. Both print their targets beside the figures; see

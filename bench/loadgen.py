@@ -11,10 +11,14 @@ Issue targets (this 2-core machine, load generator included):
 * ">= 5,000 tx/s sustained for 60 s, p50 <= 0.5 s, p99 <= 1 s" from submit to
   final: every tx is sent as `tx_submit_wait` (one JSON-RPC request that
   answers when the tx's block is committed), paced open-loop at `--rate`
-  and spread over `--connections` (64; `--batch B` sends B per JSON-RPC
-  batch); "accepted" counts the txs the node admitted, "final" those whose
-  wait ended final; the node's and the generator's CPU per tx (by thread)
-  say what a quiet machine would sustain;
+  and spread over `--connections` (16), `--batch` (20) per JSON-RPC batch
+  line as an integrator with many txs would send them (`--batch 1`: one
+  request per line); "accepted" counts the txs the node admitted, "final"
+  those whose wait ended final, and the verdict's "sustained" rate is the
+  final txs over the time from the first send to the last final answer (a
+  node that falls behind finishes late and scores below the offered rate);
+  the node's CPU per tx (by thread) and the generator's own, reported apart,
+  with the cores each used, say what a quiet machine would sustain;
 * "a soak (10 minutes at 3,000 tx/s) with flat memory and flat tree-node
   count": the node's private resident memory (not the ledger pages LMDB
   maps) and the state tree's entries (all levels) are sampled every 30 s;
@@ -53,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 import lmdb
+import orjson
 import uvloop
 from benchutil import machine, verdict
 from chainmall.core.constants import TX_TYPE_TRANSFER
@@ -67,6 +72,7 @@ from chainmall.core.tx import sign_tx
 
 CHAIN = "loadgen"
 TARGET_RATE = 5_000
+TARGET_DURATION_S = 60.0
 TARGET_P50_S = 0.5
 TARGET_P99_S = 1.0
 SOAK_RATE = 3_000
@@ -77,6 +83,7 @@ WAIT_S = 30.0  # each submit-and-wait's own time-out
 DRAIN_S = 40.0  # after the run, in-flight waits get this long
 TICK_S = 0.005  # the pacer's step
 TREE_DBS = (b"tree", b"tree_mid", b"tree_recent")
+CORES = 2  # the issue's machine: the targets are for two cores, generator included
 
 
 def _account_key(index: int) -> KeyPair:
@@ -117,6 +124,29 @@ def sign_transfers(count: int, senders: int, accounts: int) -> list[bytes]:
     return [wire for part in parts for wire in part]
 
 
+def signed_transfers(count: int, senders: int, accounts: int,
+                     cache: Path | None) -> list[bytes]:
+    """`sign_transfers`, read from (or saved to) `cache` when given: the txs are the same
+    in every run of the same sizes (fixed keys, seeded receivers)."""
+    if cache is None:
+        return sign_transfers(count, senders, accounts)
+    path = cache / f"transfers-{CHAIN}-{count}-{senders}-{accounts}.bin"
+    if path.exists():
+        raw = path.read_bytes()
+        wires, offset = [], 0
+        while offset < len(raw):
+            size = int.from_bytes(raw[offset:offset + 4], "big")
+            wires.append(raw[offset + 4:offset + 4 + size])
+            offset += 4 + size
+        return wires
+    wires = sign_transfers(count, senders, accounts)
+    cache.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_bytes(b"".join(len(w).to_bytes(4, "big") + w for w in wires))
+    temporary.replace(path)
+    return wires
+
+
 def make_chain(home: Path, data: Path, accounts: int) -> None:
     """Genesis funding `accounts` keys, the validator key in HOME, `chainmall init`."""
     validator = KeyPair.from_seed(b"\x07" * 32)
@@ -144,6 +174,9 @@ class Tally:
     reads: int = 0
     first_final: float = 0.0
     last_final: float = 0.0
+    load_start: float = 0.0  # when the first tx was due
+    load_end: float = 0.0  # when the drain ended (the last answer or the drain's time-out)
+    reads_per_s: float = 0.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -195,7 +228,7 @@ class SubmitConnection(asyncio.Protocol):
     """One TCP connection sending pre-encoded `tx_submit_wait` lines and timing the answers.
 
     The request lines are built before the run, so the generator's own cost per
-    tx is a write and one `json.loads`: what is measured is the node.
+    tx is a write and one `orjson.loads` per answer line: what is measured is the node.
     """
 
     def __init__(self, tally: Tally) -> None:
@@ -223,7 +256,7 @@ class SubmitConnection(asyncio.Protocol):
         self.buffer = lines.pop()
         now = time.perf_counter()
         for line in lines:
-            parsed = json.loads(line)
+            parsed = orjson.loads(line)
             for answer in parsed if isinstance(parsed, list) else [parsed]:
                 self._settle(answer, now)
 
@@ -291,7 +324,7 @@ async def run_load(address: str, lines: list[bytes], batch: int, rate: float,
                 tally.reads += 1
 
     readings = [loop.create_task(read(c, i)) for i, c in enumerate(reader_clients)]
-    start = time.perf_counter()
+    start = tally.load_start = time.perf_counter()
     next_sample = start + SAMPLE_EVERY_S
     total = min(len(lines) * batch, int(rate * duration_s))
     line_index = 0
@@ -314,7 +347,8 @@ async def run_load(address: str, lines: list[bytes], batch: int, rate: float,
     while any(c.started for c in conns) and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)
     await asyncio.gather(*readings, return_exceptions=True)
-    tally.reads_per_s = tally.reads / (writes_end - start)  # type: ignore[attr-defined]
+    tally.load_end = time.perf_counter()
+    tally.reads_per_s = tally.reads / (writes_end - start)
     for conn in conns:
         if conn.started:  # no answer by the end of the drain
             tally.errors["unanswered"] += len(conn.started)
@@ -334,11 +368,12 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=None, help="offered tx/s")
     parser.add_argument("--duration", type=float, default=None, help="seconds of load")
-    parser.add_argument("--connections", type=int, default=64,
-                        help="TCP connections (the RPC's default limits hold 128 requests "
-                             "in flight per connection)")
-    parser.add_argument("--batch", type=int, default=1,
-                        help="txs per JSON-RPC batch (1: one request per line)")
+    parser.add_argument("--connections", type=int, default=16,
+                        help="TCP connections (the RPC's default limits hold 128 request "
+                             "lines in flight per connection)")
+    parser.add_argument("--batch", type=int, default=20,
+                        help="txs per JSON-RPC batch, as an integrator sending many would "
+                             "(1: one request per line)")
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--senders", type=int, default=5_000)
     parser.add_argument("--readers", type=int, default=2)
@@ -346,6 +381,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--block-interval-ms", type=int, default=250)
     parser.add_argument("--soak", action="store_true", help="10 minutes at 3,000 tx/s")
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
+    parser.add_argument("--signed-cache", type=Path, default=None,
+                        help="keep the signed txs in this directory and reuse them in later "
+                             "runs of the same count, senders and accounts")
     parser.add_argument("--node-log", type=Path, default=None,
                         help="write the node's log lines to this file")
     args = parser.parse_args(argv)
@@ -354,9 +392,11 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     retain = args.retain_heights if args.retain_heights is not None else (
         SOAK_RETAIN_HEIGHTS if args.soak else 10_000)
     count = int(rate * duration)
-    print(f"machine: {machine()}; load average before: {os.getloadavg()}")
+    load_before = os.getloadavg()
+    print(f"machine: {machine()}; load average before: {load_before}")
     started = time.perf_counter()
-    lines = request_lines(sign_transfers(count, args.senders, args.accounts), args.batch)
+    lines = request_lines(signed_transfers(count, args.senders, args.accounts,
+                                           args.signed_cache), args.batch)
     print(f"signed {count} transfers in {time.perf_counter() - started:.1f} s")
     with tempfile.TemporaryDirectory(prefix="chainmall-loadgen-") as temp:
         home, data = Path(temp) / "home", Path(temp) / "data"
@@ -398,60 +438,81 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         height = max((int(json.loads(line).get("height", 0)) for line in node.log
                       if '"block committed"' in line), default=0)
     span = max(tally.last_final - tally.first_final, 1e-9)
+    # Sustained: final txs over the time from the first tx's send to the last one's final
+    # answer; a node that falls behind finishes late and so scores below the offered rate.
+    sustained = tally.final / max(tally.last_final - tally.load_start, duration)
+    wall = max(tally.load_end - tally.load_start, 1e-9)
     result: dict[str, object] = {
         "offered_tx_per_s": rate, "duration_s": duration, "connections": args.connections,
         "batch": args.batch,
         "accepted": tally.accepted, "final": tally.final, "sent": tally.sent,
         "accepted_tx_per_s": round(tally.accepted / duration, 1),
         "final_tx_per_s": round(tally.final / span, 1),
+        "sustained_tx_per_s": round(sustained, 1),
         "p50_s": round(percentile(tally.latencies, 0.50), 3),
         "p99_s": round(percentile(tally.latencies, 0.99), 3),
-        "reads_per_s": round(getattr(tally, "reads_per_s", 0.0), 1),
+        "reads_per_s": round(tally.reads_per_s, 1),
+        "node_cores": round(node_cpu / wall, 2), "loadgen_cores": round(own_cpu / wall, 2),
         "errors": dict(tally.errors), "blocks": height, "node_exit": code,
         "node_cpu_us_per_tx": round(1e6 * node_cpu / max(tally.final, 1), 1),
         "loadgen_cpu_us_per_tx": round(1e6 * own_cpu / max(tally.sent, 1), 1),
         "node_cpu_us_per_tx_by_thread": {
             name: round(1e6 * seconds / max(tally.final, 1), 1)
             for name, seconds in by_thread.most_common() if seconds > 0},
+        "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
+        "machine": machine(),
     }
+    cpu_per_tx = result["node_cpu_us_per_tx"] + result["loadgen_cpu_us_per_tx"]  # type: ignore[operator]
+    result["cpu_bound_tx_per_s"] = round(CORES * 1e6 / max(cpu_per_tx, 1e-9))
+    context = (f"({machine()}; load average {load_before[0]:.1f} -> "
+               f"{os.getloadavg()[0]:.1f})")
     print(f"offered {rate:.0f} tx/s for {duration:.0f} s over {args.connections} connections"
           f" ({args.batch} per request line)"
           f"; {tally.sent:,} sent, {tally.accepted:,} accepted, {tally.final:,} final, "
           f"{height} blocks; errors {dict(tally.errors) or 'none'}")
     if args.soak:
-        _soak_report(samples, result)
+        _soak_report(samples, result, context)
     else:
-        met_rate = tally.accepted / duration >= TARGET_RATE * 0.99 and tally.final >= 0.99 * count
-        print(f"accepted tx/s   {result['accepted_tx_per_s']:>9}   target >= {TARGET_RATE}  "
-              f"{verdict(met_rate)}")
-        print(f"final tx/s      {result['final_tx_per_s']:>9}")
+        met_rate = (tally.accepted / duration >= TARGET_RATE * 0.99
+                    and sustained >= TARGET_RATE * 0.99 and tally.final >= 0.99 * count
+                    and duration >= TARGET_DURATION_S)
+        print(f"accepted tx/s   {result['accepted_tx_per_s']:>9}   offered {rate:.0f}")
+        print(f"sustained final tx/s {result['sustained_tx_per_s']:>9}  (first send to last "
+              f"final)  target >= {TARGET_RATE} for {TARGET_DURATION_S:.0f} s  "
+              f"{verdict(met_rate)}  {context}")
         print(f"p50 submit->final {result['p50_s']:>7} s  target <= {TARGET_P50_S} s  "
-              f"{verdict(result['p50_s'] <= TARGET_P50_S)}")  # type: ignore[operator]
+              f"{verdict(result['p50_s'] <= TARGET_P50_S)}  {context}")  # type: ignore[operator]
         print(f"p99 submit->final {result['p99_s']:>7} s  target <= {TARGET_P99_S} s  "
-              f"{verdict(result['p99_s'] <= TARGET_P99_S)}")  # type: ignore[operator]
-    print(f"CPU per final tx: node {result['node_cpu_us_per_tx']} us, load generator "
-          f"{result['loadgen_cpu_us_per_tx']} us (2 cores give 400 us per tx at 5,000 tx/s); "
-          f"node by thread: {result['node_cpu_us_per_tx_by_thread']}")
+              f"{verdict(result['p99_s'] <= TARGET_P99_S)}  {context}")  # type: ignore[operator]
+    print(f"CPU used during the load: node {result['node_cores']} cores, load generator "
+          f"{result['loadgen_cores']} cores (of {CORES}; the rest went to other processes)")
+    print(f"CPU per final tx: node {result['node_cpu_us_per_tx']} us, load generator (apart) "
+          f"{result['loadgen_cpu_us_per_tx']} us; node by thread: "
+          f"{result['node_cpu_us_per_tx_by_thread']}  {context}")
+    print(f"CPU-bound rate on {CORES} idle cores: {result['cpu_bound_tx_per_s']} tx/s "
+          f"(node + generator CPU per tx; target {TARGET_RATE}: "
+          f"{CORES * 1e6 / TARGET_RATE:.0f} us per tx)")
     print(f"reads (account + proof) {result['reads_per_s']}/s over {args.readers} connections "
-          "during the write load")
-    print(f"load average after: {os.getloadavg()}")
+          f"during the write load (measured; the issue sets no figure)  {context}")
     if args.json:
         print(json.dumps(result))
     return result
 
 
 def _soak_report(samples: list[tuple[float, int, int, int, int]],
-                 result: dict[str, object]) -> None:
+                 result: dict[str, object], context: str) -> None:
     third = max(1, len(samples) // 3)
     middle, last = samples[third:2 * third] or samples, samples[2 * third:] or samples
     rss_ratio = statistics.mean(s[1] for s in last) / statistics.mean(s[1] for s in middle)
     tree_ratio = statistics.mean(s[2] for s in last) / statistics.mean(s[2] for s in middle)
     result.update(rss_ratio=round(rss_ratio, 3), tree_ratio=round(tree_ratio, 3))
     print(f"node memory (private): last third / middle third {rss_ratio:.3f}  target <= 1.10  "
-          f"{verdict(rss_ratio <= 1.10)}")
+          f"{verdict(rss_ratio <= 1.10)}  {context}")
     print(f"tree entries: last third / middle third {tree_ratio:.3f}  target <= 1.10  "
-          f"{verdict(tree_ratio <= 1.10)}")
+          f"{verdict(tree_ratio <= 1.10)}  {context}")
+    print(f"accepted tx/s {result['accepted_tx_per_s']} of {result['offered_tx_per_s']} "
+          f"offered; p50 {result['p50_s']} s, p99 {result['p99_s']} s  {context}")
     grown = [(b[3] - a[3]) / 2**20 for a, b in itertools.pairwise(samples)]
     print("ledger growth per sample (MiB): " + ", ".join(f"{g:.1f}" for g in grown))
 

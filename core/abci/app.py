@@ -13,7 +13,7 @@ import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..block import CommitCert
+from ..block import Block, CommitCert
 from ..constants import (
     ADDRESS_BYTES,
     BLOCK_BYTES_MAX,
@@ -276,9 +276,10 @@ class Application:
                                          for u in result.validator_updates),
                                    result.app_hash, result.block.hash())
 
-    def attach_commit(self, commit: CommitCert) -> None:
-        """Store the in-process engine's commit certificate with the pending block."""
-        self.machine.attach_commit(commit)
+    def attach_commit(self, commit: CommitCert) -> Block:
+        """Store the in-process engine's commit certificate with the pending block; that
+        block, with the certificate."""
+        return self.machine.attach_commit(commit)
 
     def commit(self) -> CommitResult:
         """Make the finalized block durable (one LMDB transaction).

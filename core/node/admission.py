@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -40,6 +40,26 @@ class Admitted:
     log: str = ""
 
 
+class _Ticket:
+    """The verdicts of one submit (one tx, or a batch's txs), filled in as they come;
+    its future is done when every slot has one."""
+
+    __slots__ = ("future", "remaining", "verdicts")
+
+    def __init__(self, future: asyncio.Future[list[Admitted]], count: int) -> None:
+        self.future = future
+        self.verdicts: list[Admitted] = [_UNDECIDED] * count
+        self.remaining = count
+
+    def decide(self, slot: int, verdict: Admitted) -> None:
+        """Slot `slot`'s verdict (a slot is decided once)."""
+        if self.verdicts[slot] is _UNDECIDED:
+            self.verdicts[slot] = verdict
+            self.remaining -= 1
+            if not self.remaining and not self.future.done():
+                self.future.set_result(self.verdicts)
+
+
 @dataclass(slots=True)
 class _Checked:
     """What the worker thread found for one batch."""
@@ -49,6 +69,9 @@ class _Checked:
     height: int  # the committed height the accounts were read at
     accounts: dict[bytes, Account | None]
     state_keys: dict[bytes, bytes]  # sender public key -> its account's state key
+
+
+_UNDECIDED = Admitted(b"", -1, "undecided")
 
 
 def read_accounts(machine: StateMachine,
@@ -83,7 +106,7 @@ class Admission:
         self._window_s = window_ms / 1000.0
         self._on_added = on_added
         self._on_dropped = on_dropped
-        self._queue: deque[tuple[bytes, asyncio.Future[Admitted]]] = deque()
+        self._queue: deque[tuple[bytes, _Ticket, int]] = deque()
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -95,22 +118,32 @@ class Admission:
 
     async def submit(self, wire: bytes) -> Admitted:
         """Queue one tx and wait for its verdict (never raises for a bad tx)."""
-        if self._stopping:
-            return Admitted(b"", NodeStopping.code, "the node is stopping")
-        if len(wire) > TX_BYTES_MAX:
-            return Admitted(b"", TxTooLarge.code, f"tx is {len(wire)} bytes, limit {TX_BYTES_MAX}")
-        if len(self._queue) >= ADMISSION_QUEUE_TXS_MAX:
-            return Admitted(b"", MempoolFull.code, "the admission queue is full; retry later")
-        future: asyncio.Future[Admitted] = asyncio.get_running_loop().create_future()
-        self._queue.append((bytes(wire), future))
-        self._wake.set()
-        return await future
+        return (await self.submit_many((wire,)))[0]
 
-    async def read_accounts(self, senders: list[tuple[bytes, bytes]]
-                            ) -> tuple[int, dict[bytes, Account | None]]:
-        """`read_accounts` in the admission thread (off the event loop)."""
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, read_accounts, self._machine, senders)
+    async def submit_many(self, wires: Sequence[bytes]) -> list[Admitted]:
+        """Queue txs in this order and wait for the verdict of each: what as many `submit`
+        calls in a row would get, with one future for all of them."""
+        future: asyncio.Future[list[Admitted]] = asyncio.get_running_loop().create_future()
+        ticket = _Ticket(future, len(wires))
+        queue = self._queue
+        queued = 0
+        for slot, wire in enumerate(wires):
+            if self._stopping:
+                ticket.decide(slot, Admitted(b"", NodeStopping.code, "the node is stopping"))
+            elif len(wire) > TX_BYTES_MAX:
+                ticket.decide(slot, Admitted(b"", TxTooLarge.code,
+                                             f"tx is {len(wire)} bytes, limit {TX_BYTES_MAX}"))
+            elif len(queue) >= ADMISSION_QUEUE_TXS_MAX:
+                ticket.decide(slot, Admitted(b"", MempoolFull.code,
+                                             "the admission queue is full; retry later"))
+            else:
+                queue.append((bytes(wire), ticket, slot))
+                queued += 1
+        if queued:
+            self._wake.set()
+        if not wires:
+            return []
+        return await future
 
     async def stop(self) -> None:
         """Refuse new submits; the batch being checked finishes, queued ones are refused."""
@@ -119,9 +152,8 @@ class Admission:
         if self._task is not None:
             await self._task
         while self._queue:
-            _, future = self._queue.popleft()
-            if not future.done():
-                future.set_result(Admitted(b"", NodeStopping.code, "the node is stopping"))
+            _, ticket, slot = self._queue.popleft()
+            ticket.decide(slot, Admitted(b"", NodeStopping.code, "the node is stopping"))
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -139,9 +171,9 @@ class Admission:
                     await self._admit(batch)
                 except Exception as exc:  # a bug, not a bad tx: fail the batch, keep serving
                     log.exception("admission batch failed")
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
+                    for _, ticket, _ in batch:
+                        if not ticket.future.done():
+                            ticket.future.set_exception(exc)
 
     def _check(self, wires: list[bytes]) -> _Checked:
         """Worker thread: stateless checks at the next height and the senders' accounts."""
@@ -159,9 +191,9 @@ class Admission:
         height, accounts = read_accounts(machine, list(keys.items()))
         return _Checked(codes, txs, height, accounts, keys)
 
-    async def _admit(self, batch: list[tuple[bytes, asyncio.Future[Admitted]]]) -> None:
+    async def _admit(self, batch: list[tuple[bytes, _Ticket, int]]) -> None:
         loop = asyncio.get_running_loop()
-        wires = [wire for wire, _ in batch]
+        wires = [wire for wire, _, _ in batch]
         checked = await loop.run_in_executor(self._executor, self._check, wires)
         self.batches += 1
         mempool = self._mempool
@@ -171,21 +203,22 @@ class Admission:
             _, accounts = read_accounts(self._machine, list(state_keys.items()))
         added = 0
         evicted: list[Dropped] = []
-        for (wire, future), code, tx in zip(batch, checked.codes, checked.txs, strict=True):
-            if future.done():  # the submitter went away
+        for (wire, ticket, slot), code, tx in zip(batch, checked.codes, checked.txs,
+                                                  strict=True):
+            if ticket.future.done():  # the submitter went away
                 continue
             tx_id = tx.tx_id if tx is not None else b""
             if code != TX_OK or tx is None:
-                future.set_result(Admitted(tx_id, code, _refusal(code)))
+                ticket.decide(slot, Admitted(tx_id, code, _refusal(code)))
                 continue
             try:
                 evicted += mempool.add(tx, wire, accounts.get(tx.sender),
                                        state_keys.get(tx.sender))
             except ChainmallError as exc:
-                future.set_result(Admitted(tx_id, exc.code, str(exc)))
+                ticket.decide(slot, Admitted(tx_id, exc.code, str(exc)))
                 continue
             added += 1
-            future.set_result(Admitted(tx_id, TX_OK))
+            ticket.decide(slot, Admitted(tx_id, TX_OK))
         if evicted:
             self._on_dropped(evicted)
         if added:

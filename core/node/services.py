@@ -10,7 +10,7 @@ and its files on the HTTP port.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any, Generic, TypeVar
 
@@ -94,6 +94,13 @@ class NodeRpcServices:
         admitted, status = await self.node.submit_wait(tx, timeout_s)
         return WaitResult(SubmitResult(admitted.tx_id, admitted.code, admitted.log),
                           _tx_info(status))
+
+    async def submit_txs(self, txs: Sequence[bytes]) -> list[SubmitResult]:
+        return [SubmitResult(admitted.tx_id, admitted.code, admitted.log)
+                for admitted in await self.node.submit_many(txs)]
+
+    async def wait_txs(self, tx_ids: Sequence[bytes], timeout_s: float) -> list[TxInfo]:
+        return [_tx_info(status) for status in await self.node.wait_many(tx_ids, timeout_s)]
 
     async def tx_status(self, tx_id: bytes) -> TxInfo:
         return _tx_info(await self.node.tx_status(tx_id))

@@ -41,7 +41,6 @@ from .services import (
 
 JsonObject = dict[str, Any]
 
-_HEX = re.compile(r"(?:[0-9a-f]{2})*")
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")
 TRANSFER_TX_TYPE = 1
 
@@ -76,9 +75,14 @@ def parse_hex(value: object, name: str, length: int | None = None,
         raise InvalidInput(f"{name}: expected hex text, got {_json_type(value)}")
     if length_max is not None and len(value) > 2 * length_max:
         raise InvalidInput(f"{name}: longer than {length_max} bytes")
-    if not _HEX.fullmatch(value):
+    try:
+        data = bytes.fromhex(value)
+    except ValueError:
+        data = None
+    # fromhex also takes upper case and spaces: only text that its own hex gives back is
+    # lower-case hex of whole bytes (a regular expression over the text cost ten times more)
+    if data is None or data.hex() != value:
         raise InvalidInput(f"{name}: not lower-case hex of whole bytes")
-    data = bytes.fromhex(value)
     if length is not None and len(data) != length:
         raise InvalidInput(f"{name}: expected {length} bytes, got {len(data)}")
     return data

@@ -7,14 +7,16 @@ handler, whose chainmall errors become domain errors and anything else an
 internal error (-32603, logged, no detail sent). A batch is checked as a
 whole first (not empty, at most `batch_items_max` items); its items start in
 order and run concurrently, and the response holds one entry per request
-with an id. Notifications (no id) get no response, even on error.
+with an id. Notifications (no id) get no response, even on error. A batch's
+calls of methods that share a batch handler (the tx submits) are answered
+by one call of that handler, started where the first of them stands.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from ..constants import RPC_METHOD_CHARS_MAX
@@ -26,12 +28,13 @@ from .jsonrpc import (
     METHOD_NOT_FOUND,
     PARSE_ERROR,
     RpcFault,
+    decode_request,
     domain_fault,
     encode_json,
     error_response,
     result_response,
 )
-from .methods import Call, MethodTable, bind_params
+from .methods import BatchHandler, Call, Method, MethodTable, bind_params
 from .services import NodeServices
 from .session import Session
 
@@ -52,7 +55,7 @@ class Dispatcher:
     async def handle_frame(self, session: Session, frame: bytes | str) -> bytes | None:
         """The encoded response to one frame, None when nothing is to be sent."""
         try:
-            payload = json.loads(frame)
+            payload = decode_request(frame)
         except RecursionError:
             return _encoded_error(None, RpcFault(PARSE_ERROR, "parse error: nested too deeply"))
         except (ValueError, UnicodeDecodeError) as error:
@@ -76,12 +79,50 @@ class Dispatcher:
             return _encoded_error(None, domain_fault(RateLimited(
                 f"batch of {len(items)} is over {self.limits.requests_per_s_max} requests "
                 "per second")))
-        responses = await asyncio.gather(*(self._one(session, item) for item in items))
+        responses: list[dict[str, Any] | None] = [None] * len(items)
+        work: list[Awaitable[None]] = []  # in the order of the items they start at
+        grouped: dict[BatchHandler, list[tuple[int, Any, bool, str, dict[str, Any]]]] = {}
+        for index, item in enumerate(items):
+            prepared = self._prepare(session, item)
+            if isinstance(prepared, dict):  # refused before any work
+                responses[index] = prepared
+                continue
+            if prepared is None:  # a notification refused before any work
+                continue
+            request_id, notify, method, arguments = prepared
+            if method.batch is None:
+                work.append(self._answer_into(responses, index, session, request_id, notify,
+                                              method, arguments))
+                continue
+            group = grouped.get(method.batch)
+            if group is None:
+                group = grouped[method.batch] = []
+                work.append(self._answer_group(responses, session, method.batch, group))
+            group.append((index, request_id, notify, method.name, arguments))
+        if len(work) == 1:
+            await work[0]
+        elif work:
+            await asyncio.gather(*work)
         answered = [response for response in responses if response is not None]
         return encode_json(answered) if answered else None
 
     async def _one(self, session: Session, request: Any) -> dict[str, Any] | None:
         """The response object to one request (None for a notification)."""
+        prepared = self._prepare(session, request)
+        if prepared is None or isinstance(prepared, dict):
+            return prepared
+        request_id, notify, method, arguments = prepared
+        try:
+            result = await self._call(session, method, arguments)
+        except RpcFault as fault:
+            return None if notify else error_response(request_id, fault)
+        return None if notify else result_response(request_id, result)
+
+    def _prepare(self, session: Session, request: Any
+                 ) -> tuple[Any, bool, Method, dict[str, Any]] | dict[str, Any] | None:
+        """A request's checks before its method runs, in the documented order: (id, whether
+        it is a notification, the method, its arguments), or the error response (None for
+        a notification) that answers it."""
         request_id = _request_id(request)
         if request_id is _NO_ID or not isinstance(request, dict):
             return error_response(None, RpcFault(INVALID_REQUEST, "invalid request: expected "
@@ -93,29 +134,67 @@ class Dispatcher:
                 INVALID_REQUEST, 'invalid request: needs "jsonrpc": "2.0" and a string "method"'))
         notify = "id" not in request
         try:
-            result = await self._call(session, method_name, request.get("params"))
+            method = self.methods.get(method_name)
+            if method is None:
+                raise RpcFault(METHOD_NOT_FOUND,
+                               f"no method {method_name[:RPC_METHOD_CHARS_MAX]!r}")
+            if method.needs_auth and not session.authenticated:
+                raise domain_fault(Unauthorized("this connection must call auth with the "
+                                                "token first"))
+            arguments = bind_params(method, request.get("params"))
         except RpcFault as fault:
             return None if notify else error_response(request_id, fault)
-        return None if notify else result_response(request_id, result)
+        return request_id, notify, method, arguments
 
-    async def _call(self, session: Session, method_name: str, params: Any) -> Any:
-        method = self.methods.get(method_name)
-        if method is None:
-            raise RpcFault(METHOD_NOT_FOUND, f"no method {method_name[:RPC_METHOD_CHARS_MAX]!r}")
-        if method.needs_auth and not session.authenticated:
-            raise domain_fault(Unauthorized("this connection must call auth with the token "
-                                            "first"))
-        arguments = bind_params(method, params)
-        call = Call(self.services, session, self.limits, self.token, self.methods)
+    def _context(self, session: Session) -> Call:
+        return Call(self.services, session, self.limits, self.token, self.methods)
+
+    async def _call(self, session: Session, method: Method, arguments: dict[str, Any]) -> Any:
         try:
-            return await method.handler(call, **arguments)
+            return await method.handler(self._context(session), **arguments)
         except RpcFault:
             raise
         except ChainmallError as error:
             raise domain_fault(error) from None
         except Exception:
-            LOG.exception("rpc method %s failed", method_name)
+            LOG.exception("rpc method %s failed", method.name)
             raise RpcFault(INTERNAL_ERROR, "internal error") from None
+
+    async def _answer_into(self, responses: list[dict[str, Any] | None], index: int,
+                           session: Session, request_id: Any, notify: bool, method: Method,
+                           arguments: dict[str, Any]) -> None:
+        try:
+            result = await self._call(session, method, arguments)
+        except RpcFault as fault:
+            if not notify:
+                responses[index] = error_response(request_id, fault)
+            return
+        if not notify:
+            responses[index] = result_response(request_id, result)
+
+    async def _answer_group(self, responses: list[dict[str, Any] | None], session: Session,
+                            handler: BatchHandler,
+                            group: list[tuple[int, Any, bool, str, dict[str, Any]]]) -> None:
+        """Answer a batch's calls that share `handler` with one call of it."""
+        try:
+            try:
+                results = await handler(self._context(session),
+                                        [(name, arguments) for _, _, _, name, arguments in group])
+            except RpcFault:
+                raise
+            except ChainmallError as error:
+                raise domain_fault(error) from None
+            except Exception:
+                LOG.exception("rpc batch of %s failed", group[0][3])
+                raise RpcFault(INTERNAL_ERROR, "internal error") from None
+        except RpcFault as fault:
+            results = [fault] * len(group)
+        for (index, request_id, notify, _, _), result in zip(group, results, strict=True):
+            if notify:
+                continue
+            responses[index] = (error_response(request_id, result)
+                                if isinstance(result, RpcFault)
+                                else result_response(request_id, result))
 
 
 def _request_id(request: Any) -> Any:

@@ -6,13 +6,20 @@ position or by name) with a parser each; binding fails with "invalid params"
 the session, the limits) and return JSON-ready values (core/rpc/codec.py).
 Domain modules add methods with `MethodTable.add`; state reads of their
 objects go through `query` with their own paths.
+
+A method may also have a `batch` handler, which answers several calls of it
+(or of methods sharing that handler) from one JSON-RPC batch at once: the tx
+submits hand all of a batch's txs to the node in one step and wait for them
+with one waiter, instead of one task, one admission hand-off and one waiter
+per tx. It answers exactly what the calls one by one would.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..abci.types import QueryRequest
@@ -26,6 +33,7 @@ from ..constants import (
     TX_BYTES_MAX,
 )
 from ..errors import (
+    ChainmallError,
     InvalidInput,
     NotFinal,
     NotFound,
@@ -36,7 +44,7 @@ from ..errors import (
 from . import codec
 from .config import RpcLimits
 from .jsonrpc import INVALID_PARAMS, RpcFault, domain_fault
-from .services import NodeServices, TxState
+from .services import NodeServices, SubmitResult, TxInfo, TxState
 from .session import Session
 
 TOPICS = ("blocks", "tx", "events")
@@ -70,17 +78,25 @@ class Param:
 
 
 Handler = Callable[..., Awaitable[Any]]
+# (call, [(method name, bound arguments), ...]) -> one result or RpcFault per call, in order
+BatchHandler = Callable[["Call", list[tuple[str, dict[str, Any]]]], Awaitable[list[Any]]]
 
 
 @dataclass(frozen=True, slots=True)
 class Method:
-    """A method: its name, parameters in positional order, handler and one-line summary."""
+    """A method: its name, parameters in positional order, handler and one-line summary;
+    optionally a handler for many calls of one batch at once (see the module docstring)."""
 
     name: str
     handler: Handler
     params: tuple[Param, ...] = ()
     summary: str = ""
     needs_auth: bool = True
+    batch: BatchHandler | None = None
+    param_names: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "param_names", frozenset(p.name for p in self.params))
 
 
 class MethodTable:
@@ -116,11 +132,11 @@ def bind_params(method: Method, params: object) -> dict[str, Any]:
                                            f" got {len(params)}")
         given = {param.name: value for param, value in zip(declared, params, strict=False)}
     elif isinstance(params, Mapping):
-        names = {param.name for param in declared}
-        unknown = sorted(name for name in params if name not in names)
-        if unknown:
+        names = method.param_names
+        if not names.issuperset(params):
+            unknown = sorted(name for name in params if name not in names)
             raise RpcFault(INVALID_PARAMS, f"{method.name}: unknown param {unknown[0][:64]!r}")
-        given = dict(params)
+        given = params
     else:
         raise RpcFault(INVALID_PARAMS, "params must be an array or an object")
     arguments: dict[str, Any] = {}
@@ -208,29 +224,90 @@ async def _status(call: Call) -> Any:
     return codec.status_json(await call.services.status())
 
 
-async def _tx_submit(call: Call, tx: bytes) -> Any:
-    _check_tx_size(tx)
-    result = await call.services.submit_tx(tx)
+def _submitted(result: SubmitResult) -> Any:
+    """The answer to a tx_submit: the tx's id once admitted, its refusal otherwise."""
     if result.code != 0:
         raise _refusal(result.code, result.log, result.tx_id)
     return codec.submit_json(result)
 
 
+def _check_wait_ms(limits: RpcLimits, timeout_ms: int) -> None:
+    if timeout_ms > limits.wait_ms_max:
+        raise RpcFault(INVALID_PARAMS, f"timeout_ms: at most {limits.wait_ms_max}",
+                       {"param": "timeout_ms"})
+
+
+def _waited(submit: SubmitResult, info: TxInfo, timeout_ms: int) -> Any:
+    """The answer to a tx_submit_wait: the final tx, else NotFinal (or the refusal)."""
+    if submit.code != 0:
+        raise _refusal(submit.code, submit.log, submit.tx_id)
+    if info.state is not TxState.FINAL:
+        state = info.state.value
+        detail = "still pending" if info.state is TxState.PENDING else "dropped"
+        raise domain_fault(NotFinal(f"tx {submit.tx_id.hex()} is not final after "
+                                    f"{timeout_ms} ms ({detail})"),
+                           tx_id=submit.tx_id.hex(), status=state)
+    return codec.tx_json(info)
+
+
+async def _tx_submit(call: Call, tx: bytes) -> Any:
+    _check_tx_size(tx)
+    return _submitted(await call.services.submit_tx(tx))
+
+
 async def _tx_submit_wait(call: Call, tx: bytes, timeout_ms: int) -> Any:
     _check_tx_size(tx)
-    if timeout_ms > call.limits.wait_ms_max:
-        raise RpcFault(INVALID_PARAMS, f"timeout_ms: at most {call.limits.wait_ms_max}",
-                       {"param": "timeout_ms"})
+    _check_wait_ms(call.limits, timeout_ms)
     outcome = await call.services.submit_tx_wait(tx, timeout_ms / 1000)
-    if outcome.submit.code != 0:
-        raise _refusal(outcome.submit.code, outcome.submit.log, outcome.submit.tx_id)
-    if outcome.tx.state is not TxState.FINAL:
-        state = outcome.tx.state.value
-        detail = "still pending" if outcome.tx.state is TxState.PENDING else "dropped"
-        raise domain_fault(NotFinal(f"tx {outcome.submit.tx_id.hex()} is not final after "
-                                    f"{timeout_ms} ms ({detail})"),
-                           tx_id=outcome.submit.tx_id.hex(), status=state)
-    return codec.tx_json(outcome.tx)
+    return _waited(outcome.submit, outcome.tx, timeout_ms)
+
+
+def _answer(render: Callable[..., Any], *args: Any) -> Any:
+    """`render(*args)`, or the RpcFault it raises (as a value)."""
+    try:
+        return render(*args)
+    except RpcFault as fault:
+        return fault
+
+
+async def _tx_submits(call: Call, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    """tx_submit and tx_submit_wait calls of one batch: their txs go to the node in one
+    `submit_txs`, in the batch's order, and the admitted ones that wait are waited for
+    together (one `wait_txs` per distinct time-out)."""
+    answers: list[Any] = [None] * len(calls)
+    txs: list[bytes] = []
+    slots: list[int] = []
+    for slot, (name, arguments) in enumerate(calls):
+        tx = arguments["tx"]
+        try:
+            _check_tx_size(tx)
+            if name == "tx_submit_wait":
+                _check_wait_ms(call.limits, arguments["timeout_ms"])
+        except ChainmallError as error:
+            answers[slot] = domain_fault(error)
+            continue
+        except RpcFault as fault:
+            answers[slot] = fault
+            continue
+        txs.append(tx)
+        slots.append(slot)
+    results = await call.services.submit_txs(txs) if txs else []
+    waiting: dict[int, list[tuple[int, SubmitResult]]] = {}  # time-out -> (slot, verdict)
+    for slot, result in zip(slots, results, strict=True):
+        name, arguments = calls[slot]
+        if name == "tx_submit" or result.code != 0:
+            answers[slot] = _answer(_submitted, result)
+        else:
+            waiting.setdefault(arguments["timeout_ms"], []).append((slot, result))
+    if waiting:
+        groups = list(waiting.items())
+        infos = await asyncio.gather(*(
+            call.services.wait_txs([result.tx_id for _, result in group], timeout_ms / 1000)
+            for timeout_ms, group in groups))
+        for (timeout_ms, group), found in zip(groups, infos, strict=True):
+            for (slot, result), info in zip(group, found, strict=True):
+                answers[slot] = _answer(_waited, result, info, timeout_ms)
+    return answers
 
 
 async def _tx_get(call: Call, tx_id: bytes) -> Any:
@@ -315,11 +392,11 @@ def default_methods(wait_ms_default: int) -> MethodTable:
     for method in (
         Method("status", _status, (), "height, app hash, mempool, version, validator"),
         Method("tx_submit", _tx_submit, (Param("tx", _hex),),
-               "offer a raw tx to the mempool; its id"),
+               "offer a raw tx to the mempool; its id", batch=_tx_submits),
         Method("tx_submit_wait", _tx_submit_wait,
                (Param("tx", _hex),
                 Param("timeout_ms", lambda v, n: codec.parse_count(v, n), wait_ms_default)),
-               "offer a raw tx and answer when it is final"),
+               "offer a raw tx and answer when it is final", batch=_tx_submits),
         Method("tx_get", _tx_get, (Param("tx_id", _hash),), "a tx's status and receipt"),
         Method("block_get", _block_get,
                (Param("height", _optional(_height), None), Param("hash", _optional(_hash), None),

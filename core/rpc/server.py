@@ -11,12 +11,16 @@ Each stream connection is an asyncio `Protocol` (no stream reader buffers):
 * each frame runs as a task; at `inflight_requests_max` frames in flight the
   transport stops reading until half of them are done (back-pressure on the
   client, no queue in the server);
-* writes go to the transport's buffer; past `write_buffer_bytes_max`
-  unsent bytes (a client that stopped reading), or when the buffer stays
-  above its high-water mark for `write_ms_max`, the connection is aborted;
+* what is sent in one turn of the event loop (the answers of a block's txs,
+  say) goes to the transport as one write, not one system call per answer;
+  past `write_buffer_bytes_max` unsent bytes (a client that stopped
+  reading), or when the buffer stays above its high-water mark for
+  `write_ms_max`, the connection is aborted;
 * a watchdog closes a connection that is idle (nothing in flight, no
   subscription) for `idle_ms_max`, or that has held a partial frame for
-  `read_ms_max` (a slow or half-open client);
+  `read_ms_max` of reading (a slow or half-open client); while the server
+  itself does not read (back-pressure) that clock stands still, and it
+  starts again when reading resumes;
 * past `connections_max` open connections (all transports), a new one gets
   a LimitExceeded error line and is closed.
 """
@@ -38,7 +42,7 @@ from ..constants import RPC_WAIT_MS_DEFAULT
 from ..errors import InvalidInput, LimitExceeded
 from .config import RpcConfig
 from .dispatch import Dispatcher
-from .framing import FrameDecoder, FrameTooLarge, encode_frame
+from .framing import NEWLINE, FrameDecoder, FrameTooLarge, encode_frame
 from .jsonrpc import INVALID_REQUEST, RpcFault, domain_fault, encode_json, error_response
 from .methods import MethodTable, default_methods
 from .services import NodeServices
@@ -109,6 +113,9 @@ class StreamSession(Session, asyncio.Protocol):
         self._write_paused_since: float | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._force_close: asyncio.TimerHandle | None = None
+        self._out: list[bytes] = []  # sent this turn of the loop, written by `_flush`
+        self._out_bytes = 0
+        self._flush_handle: asyncio.Handle | None = None
 
     # --- asyncio.Protocol ---------------------------------------------------------
 
@@ -132,10 +139,11 @@ class StreamSession(Session, asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._server.registry.release(self)
-        for handle in (self._watchdog, self._force_close):
+        for handle in (self._watchdog, self._force_close, self._flush_handle):
             if handle is not None:
                 handle.cancel()
-        self._watchdog = self._force_close = None
+        self._watchdog = self._force_close = self._flush_handle = None
+        self._out.clear()
         self.end_subscriptions()
         for task in list(self._tasks):  # nobody is left to answer
             task.cancel()
@@ -164,6 +172,7 @@ class StreamSession(Session, asyncio.Protocol):
             task.add_done_callback(self._tasks.discard)
         if self.inflight >= self.limits.inflight_requests_max and not self._reading_paused:
             self._reading_paused = True
+            self._partial_since = None  # the server holds the client off: no read clock
             assert self._transport is not None
             self._transport.pause_reading()
 
@@ -185,14 +194,34 @@ class StreamSession(Session, asyncio.Protocol):
         transport = self._transport
         if self.closed or transport is None or transport.is_closing():
             return
-        if transport.get_write_buffer_size() > self.limits.write_buffer_bytes_max:
+        if (transport.get_write_buffer_size() + self._out_bytes
+                > self.limits.write_buffer_bytes_max):
             LOG.info("rpc: %s is not reading its responses: closing", self.peer)
             self.abort()
             return
-        transport.write(encode_frame(payload))
+        self._out.append(payload)
+        self._out.append(NEWLINE)
+        self._out_bytes += len(payload) + 1
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Write what was sent since the last flush, as one write."""
+        self._flush_handle = None
+        out = self._out
+        if not out:
+            return
+        self._out = []
+        self._out_bytes = 0
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(b"".join(out))
 
     def close(self, reason: str = "") -> None:
         transport = self._transport
+        if self._flush_handle is not None:  # what was sent goes out first
+            self._flush_handle.cancel()
+            self._flush()
         if transport is not None and not transport.is_closing():
             if reason:
                 LOG.debug("rpc: closing %s: %s", self.peer, reason)
@@ -205,6 +234,8 @@ class StreamSession(Session, asyncio.Protocol):
     def abort(self) -> None:
         """Drop the connection without flushing what is buffered."""
         self.closed = True
+        self._out.clear()
+        self._out_bytes = 0
         if self._transport is not None:
             self._transport.abort()
 
@@ -222,6 +253,8 @@ class StreamSession(Session, asyncio.Protocol):
             self.inflight -= 1
             if self._reading_paused and self.inflight <= self.limits.inflight_requests_max // 2:
                 self._reading_paused = False
+                if self._decoder.pending_bytes:  # a frame held while paused: its clock restarts
+                    self._partial_since = time.monotonic()
                 if self._transport is not None and not self.closed:
                     self._transport.resume_reading()
             if self._eof and self.inflight == 0:
@@ -248,7 +281,7 @@ class StreamSession(Session, asyncio.Protocol):
             LOG.info("rpc: %s took nothing for %d ms: closing", self.peer, limits.write_ms_max)
             self.abort()
             return
-        if self._partial_since is not None and (
+        if self._partial_since is not None and not self._reading_paused and (
                 now - self._partial_since >= limits.read_ms_max / 1000):
             self.close("incomplete frame past the read time-out")
             return

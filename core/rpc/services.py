@@ -27,7 +27,7 @@ too far behind (e.g. a bounded queue overflowed) by raising
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -155,6 +155,16 @@ class NodeServices(Protocol):
 
     async def submit_tx_wait(self, tx: bytes, timeout_s: float) -> WaitResult:
         """`submit_tx`, then wait up to `timeout_s` for the tx to be final."""
+        ...
+
+    async def submit_txs(self, txs: Sequence[bytes]) -> list[SubmitResult]:
+        """`submit_tx` of each of `txs`, offered in this order in one step: one verdict each
+        (a JSON-RPC batch's submits)."""
+        ...
+
+    async def wait_txs(self, tx_ids: Sequence[bytes], timeout_s: float) -> list[TxInfo]:
+        """Wait up to `timeout_s` until each tx (submitted before) is final; the state of
+        each at the end: FINAL, PENDING (the wait ran out first) or UNKNOWN (dropped)."""
         ...
 
     async def tx_status(self, tx_id: bytes) -> TxInfo:

@@ -25,7 +25,7 @@ import struct
 import sys
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from ..abci.types import Event, ProvenEntry, QueryRequest, QueryResult
@@ -207,6 +207,21 @@ class FakeNode:
         finally:
             if feed is not None:
                 await feed.aclose()
+
+    async def submit_txs(self, txs: Sequence[bytes]) -> list[SubmitResult]:
+        return [await self.submit_tx(tx) for tx in txs]
+
+    async def wait_txs(self, tx_ids: Sequence[bytes], timeout_s: float) -> list[TxInfo]:
+        return list(await asyncio.gather(*(self._wait(tx_id, timeout_s) for tx_id in tx_ids)))
+
+    async def _wait(self, tx_id: bytes, timeout_s: float) -> TxInfo:
+        feed = self.subscribe_tx(tx_id)
+        try:
+            return await asyncio.wait_for(feed.__anext__(), timeout_s)
+        except (TimeoutError, StopAsyncIteration):
+            return await self.tx_status(tx_id)
+        finally:
+            await feed.aclose()
 
     async def tx_status(self, tx_id: bytes) -> TxInfo:
         if tx_id in self._final:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
-from chainmall.core.abci.types import QueryRequest
+import pytest
+from chainmall.core.abci.app import Application
+from chainmall.core.abci.types import QueryRequest, QueryResult
 from chainmall.core.block import commit_sign_bytes
 from chainmall.core.errors import (
     TX_OK,
@@ -13,14 +16,16 @@ from chainmall.core.errors import (
     InsufficientBalance,
     NodeStopping,
     NonceMismatch,
+    StorageError,
     TxAlreadyPending,
 )
 from chainmall.core.keys import verify_signature
+from chainmall.core.node.engine import SingleValidatorEngine
 from chainmall.core.node.finality import TxState
 from chainmall.core.state.root import decode_proof, verify_proof
 from chainmall.core.store import Store
 from chainmall.core.tx import decode_tx
-from nodeutil import BALANCE, KEYS, VALIDATOR, config, run, running_node, transfer
+from nodeutil import BALANCE, KEYS, VALIDATOR, config, genesis, run, running_node, transfer
 
 
 def test_submit_and_wait_until_final(tmp_path: Path) -> None:
@@ -220,3 +225,109 @@ def test_a_failing_block_stops_the_node_with_status_1(tmp_path: Path) -> None:
             return status
 
     assert run(main()) == 1
+
+
+def test_submit_many_and_wait_many(tmp_path: Path) -> None:
+    """A batch's submits in one hand-off: one verdict each, in order, as one by one; the
+    waits end with each tx's state (final, or pending when the time runs out)."""
+    async def main() -> None:
+        cfg = config(node__block_interval_ms="60000")
+        async with running_node(tmp_path / "ledger", cfg) as node:
+            first = transfer(KEYS[0], 0)
+            assert (await node.submit_wait(first, 10.0))[1].height == 1  # block 1 at once
+            wires = [transfer(KEYS[1], nonce) for nonce in range(3)]
+            bad = bytearray(transfer(KEYS[2], 0))
+            bad[-1] ^= 1
+            verdicts = await node.submit_many([*wires, first, bytes(bad), wires[0], b"junk"])
+            assert [v.code for v in verdicts[:3]] == [TX_OK] * 3
+            assert verdicts[3].code == NonceMismatch.code  # committed: a replay
+            assert verdicts[4].code == BadSignature.code
+            assert verdicts[5].code == TxAlreadyPending.code
+            assert verdicts[6].code != TX_OK
+            assert [v.tx_id for v in verdicts[:3]] == [decode_tx(w).tx_id for w in wires]
+            ids = [v.tx_id for v in verdicts[:3]]
+            # No block for 60 s: the wait runs out, the txs are still pending.
+            statuses = await node.wait_many([*ids, decode_tx(first).tx_id], 0.05)
+            assert [s.state for s in statuses] == [TxState.PENDING] * 3 + [TxState.FINAL]
+            assert statuses[0].tx == wires[0]
+            assert not node.finality._waiters  # the timed-out waits left nothing behind
+            assert await node.submit_many([]) == []
+
+    run(main())
+
+
+def test_wait_many_ends_when_all_are_final(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with running_node(tmp_path / "ledger") as node:
+            wires = [transfer(key, nonce) for nonce in range(5) for key in KEYS[:4]]
+            verdicts = await node.submit_many(wires)
+            assert all(v.code == TX_OK for v in verdicts)
+            statuses = await node.wait_many([v.tx_id for v in verdicts], 20.0)
+            assert all(s.state is TxState.FINAL and s.code == TX_OK for s in statuses)
+            assert sorted((s.height, s.index) for s in statuses) == sorted(
+                {(s.height, s.index) for s in statuses})  # each its own place
+
+    run(main())
+
+
+def test_the_engine_refuses_a_stored_block_that_is_not_the_one_it_signed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The read-back after the commit compares the stored bytes with the signed block's."""
+    with Store(tmp_path / "ledger") as store:
+        app = Application(store, genesis(), version="test")
+        engine = SingleValidatorEngine(app, VALIDATOR)
+        produced = engine.make_block([transfer(KEYS[0], 0)], 5_000)
+        assert produced.block.encode() == app.query(QueryRequest(
+            "/block", (1).to_bytes(8, "big"))).value
+        query = app.query
+
+        def altered(request: QueryRequest) -> QueryResult:
+            result = query(request)
+            if request.path != "/block":
+                return result
+            value = bytearray(result.value or b"")
+            value[-1] ^= 1
+            return dataclasses.replace(result, entries=(dataclasses.replace(
+                result.entries[0], value=bytes(value)),))
+
+        monkeypatch.setattr(app, "query", altered)
+        with pytest.raises(StorageError, match="not the block just committed"):
+            engine.make_block([transfer(KEYS[0], 1)], 6_000)
+
+
+def test_the_recheck_reads_after_the_commit_in_the_block_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pending senders' accounts are read in the block thread right after the commit;
+    when that read fails, the block's txs are final all the same and the event loop reads
+    again, so the recheck still sees the new nonces."""
+    import threading
+
+    from chainmall.core.node import node as node_module
+
+    real = node_module.read_accounts
+    calls: list[str] = []
+
+    def flaky(machine: object, senders: list[tuple[bytes, bytes]]) -> object:
+        calls.append(threading.current_thread().name)
+        if len(calls) == 1:
+            raise OSError("a failing read")
+        return real(machine, senders)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(node_module, "read_accounts", flaky)
+
+    async def main() -> None:
+        async with running_node(tmp_path / "ledger") as node:
+            first = await node.submit_many([transfer(KEYS[0], 0), transfer(KEYS[0], 1)])
+            statuses = await node.wait_many([v.tx_id for v in first], 20.0)
+            assert all(s.state is TxState.FINAL for s in statuses)
+            assert calls and calls[0].startswith("cm-block")
+            # the pool's cached account moved past the used nonces: a replay is refused,
+            # the next nonce is taken
+            admitted, _ = await node.submit_wait(transfer(KEYS[0], 1, amount=9), 10.0)
+            assert admitted.code == NonceMismatch.code
+            admitted, status = await node.submit_wait(transfer(KEYS[0], 2), 10.0)
+            assert admitted.code == TX_OK and status.state is TxState.FINAL
+            assert calls[1] == threading.current_thread().name  # the loop read again
+            assert any(name.startswith("cm-block") for name in calls[2:]), calls
+
+    run(main())

@@ -1,0 +1,148 @@
+"""The node's own CPU per tx, by thread, with no sockets and no other process in the way.
+
+Run:
+
+    .venv/bin/python bench/node_overhead.py                  # 40,000 txs at 3,000 tx/s
+    .venv/bin/python bench/node_overhead.py --rate 5000 --count 60000
+
+A `Node` (admission, mempool, engine, finality) and the RPC's `Dispatcher`
+run in this process; JSON-RPC batch frames of `tx_submit_wait` (the load
+generator's, pre-encoded) are handed to the dispatcher at `--rate`, paced
+as loadgen.py paces them, and every answer is encoded as the server would
+send it. What is measured is CPU time per final tx of each thread (the event
+loop: JSON decode, dispatch, admission bookkeeping, the mempool, finality,
+the answers; the admission thread: stateless checks and signatures; the
+block thread: execution, tree, commit), read from the threads' own clocks.
+Thread CPU time does not count the time other processes hold the cores, so
+these figures stay comparable on a shared machine where loadgen.py's rates
+and latencies do not (caches and frequency still move them by some 10-20%).
+
+Left out: the sockets (reads, writes, framing) and the load generator, which
+loadgen.py measures with the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import uvloop
+from benchutil import machine
+from chainmall.core.abci.app import Application
+from chainmall.core.genesis import make_genesis
+from chainmall.core.keys import KeyPair
+from chainmall.core.node.config import load_config
+from chainmall.core.node.node import Node
+from chainmall.core.node.services import NodeRpcServices
+from chainmall.core.rpc.config import RpcConfig, RpcLimits
+from chainmall.core.rpc.server import RpcServer
+from chainmall.core.rpc.session import Session
+from chainmall.core.store import Store
+from loadgen import CHAIN, _addresses, request_lines, signed_transfers, thread_cpu_seconds
+
+
+class _Sink(Session):
+    """A session whose answers are counted, not sent."""
+
+    def __init__(self, limits: RpcLimits) -> None:
+        super().__init__(limits, "bench", authenticated=True)
+        self.answers = 0
+
+    def send(self, payload: bytes) -> None:
+        self.answers += 1
+
+    def close(self, reason: str = "") -> None:
+        self.closed = True
+
+
+async def _run(frames: list[bytes], batch: int, rate: float, sessions: int,
+               accounts: int, data: Path) -> dict[str, Any]:
+    validator = KeyPair.from_seed(b"\x07" * 32)
+    genesis = make_genesis(CHAIN, [(address, 10**15) for address in _addresses(accounts)],
+                           [(validator.public_key, 1)], genesis_time_ms=0, fee_min=1)
+    config = load_config(environ={}, flags={"node.block_interval_ms": "250"})
+    limits = RpcLimits(requests_per_s_max=10**6, requests_burst_max=10**6)
+    with Store(data) as store:
+        app = Application(store, genesis, version="bench")
+        node = Node(app, validator, config, version="bench")
+        await node.start()
+        dispatcher = RpcServer(NodeRpcServices(node), RpcConfig(limits=limits)).dispatcher
+        sinks = [_Sink(limits) for _ in range(sessions)]
+        loop = asyncio.get_running_loop()
+        pending: set[asyncio.Task[None]] = set()
+
+        async def answer(sink: _Sink, frame: bytes) -> None:
+            response = await dispatcher.handle_frame(sink, frame)
+            if response is not None:
+                sink.send(response)
+
+        threads_before = thread_cpu_seconds(os.getpid())
+        loop_before, started = time.thread_time(), time.perf_counter()
+        sent = 0
+        for index, frame in enumerate(frames):
+            due = started + sent / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = loop.create_task(answer(sinks[index % sessions], frame))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            sent += batch
+        await asyncio.gather(*pending)
+        elapsed = time.perf_counter() - started
+        loop_cpu = time.thread_time() - loop_before
+        by_thread = thread_cpu_seconds(os.getpid())
+        by_thread.subtract(threads_before)
+        blocks = node.app.info().last_block_height
+        await node.stop()
+    return {"loop_cpu_s": loop_cpu, "by_thread": by_thread, "elapsed_s": elapsed,
+            "blocks": blocks, "answers": sum(sink.answers for sink in sinks)}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=3_000, help="offered tx/s")
+    parser.add_argument("--count", type=int, default=40_000, help="txs")
+    parser.add_argument("--batch", type=int, default=20, help="txs per JSON-RPC batch")
+    parser.add_argument("--sessions", type=int, default=16)
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--senders", type=int, default=5_000)
+    parser.add_argument("--signed-cache", type=Path, default=None,
+                        help="as loadgen.py's: reuse the signed txs of an earlier run")
+    args = parser.parse_args(argv)
+    wires = signed_transfers(args.count, args.senders, args.accounts, args.signed_cache)
+    frames = [line.rstrip(b"\n") for line in request_lines(wires, args.batch)]
+    with tempfile.TemporaryDirectory(prefix="chainmall-overhead-") as temp:
+        found = _run_in_uvloop(frames, args, Path(temp) / "ledger")
+    count = len(wires)
+    per_tx = {name: round(1e6 * seconds / count, 1)
+              for name, seconds in Counter(found["by_thread"]).most_common() if seconds > 0}
+    result = {"machine": machine(), "load_average": os.getloadavg(), "txs": count,
+              "offered_tx_per_s": args.rate, "blocks": found["blocks"],
+              "elapsed_s": round(found["elapsed_s"], 1),
+              "loop_us_per_tx": round(1e6 * found["loop_cpu_s"] / count, 1),
+              "us_per_tx_by_thread": per_tx,
+              "node_us_per_tx": round(sum(per_tx.values()), 1)}
+    print(f"machine: {result['machine']}; load average {result['load_average'][0]:.1f}")
+    print(f"{count:,} txs offered at {args.rate:.0f} tx/s in batches of {args.batch} over "
+          f"{args.sessions} sessions: {found['blocks']} blocks in {result['elapsed_s']} s")
+    print(f"node CPU per tx (thread clocks, sockets left out): {result['node_us_per_tx']} us; "
+          f"by thread {per_tx}")
+    print(f"event loop CPU per tx: {result['loop_us_per_tx']} us "
+          f"(5,000 tx/s on 2 cores leaves 400 us per tx for everything, generator included)")
+    return result
+
+
+def _run_in_uvloop(frames: list[bytes], args: argparse.Namespace, data: Path
+                   ) -> dict[str, Any]:
+    return uvloop.run(_run(frames, args.batch, args.rate, args.sessions, args.accounts, data))
+
+
+if __name__ == "__main__":
+    main()
