@@ -458,6 +458,7 @@ PAGE_REVIEWS_MAX = 50  # reviews one product answer lists
 PAGE_REVIEWS_SCAN_MAX = 1_000  # review index entries read for the newest or for a count
 PAGE_TRACE_EVENTS_MAX = 10_000  # events of one item history the page is served; more: refused
 PAGE_TRACE_ITEMS_MAX = 1_000  # items one history may reach
+PAGE_COMETBFT_HEADER_WAIT_MS = 3_000  # a CometBFT trace waits this long for header h + 1
 PAGE_CURRENCY_SYMBOL = "CMT"  # how the page names the chain's unit (display only)
 PAGE_CURRENCY_DECIMALS = 2  # amounts are shown as amount / 10^decimals (display only)
 

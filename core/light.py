@@ -198,6 +198,20 @@ def sorted_validators(validators: Iterable[tuple[bytes, int]]) -> tuple[LightVal
     return tuple(sorted(made, key=lambda v: (-v.voting_power, v.address)))
 
 
+def encode_validator_set(validators: Sequence[LightValidator], proposer: bytes) -> bytes:
+    """The protobuf `tendermint.types.ValidatorSet` of `validators` in their order, with the
+    validator at address `proposer` as its proposer (none if it is not among them)."""
+    encoded = validator_pb2.ValidatorSet()
+    for validator in validators:
+        entry = encoded.validators.add(address=validator.address,
+                                       pub_key=keys_pb2.PublicKey(ed25519=validator.public_key),
+                                       voting_power=validator.voting_power)
+        if validator.address == proposer:
+            encoded.proposer.CopyFrom(entry)
+    encoded.total_voting_power = sum(v.voting_power for v in validators)
+    return encoded.SerializeToString()
+
+
 def vote_sign_bytes(chain_id: str, commit: types_pb2.Commit, index: int) -> bytes:
     """What validator `index` of `commit` signed: CometBFT's `Commit.VoteSignBytes`, the
     varint-length-prefixed CanonicalVote of its precommit."""

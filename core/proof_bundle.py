@@ -204,6 +204,22 @@ def fetch_bundle(rpc: CometRpc, trust: TrustRoot, path: str, data: bytes, now_ns
     return bundle
 
 
+def trusted_start(rpc: CometRpc, trust: TrustRoot) -> light.LightBlock:
+    """The light block where `trust` starts, fetched from `rpc` and checked against it."""
+    start = _block(fetch_light_block(rpc, trust.start_height))
+    _trust_start(trust, start)
+    return start
+
+
+def advance(rpc: CometRpc, trusted: light.LightBlock, target: int, now_ns: int,
+            options: light.TrustOptions = light.DEFAULT_TRUST) -> light.LightBlock:
+    """The light block of `target` (above `trusted`), fetched from `rpc` and verified from
+    `trusted` as CometBFT's light client does (bisecting as needed)."""
+    if target <= trusted.height:
+        raise LightClientError(f"height {target} is not above the trusted {trusted.height}")
+    return _block(_bisect(rpc, trusted, target, now_ns, options)[-1])
+
+
 def _bisect(rpc: CometRpc, trusted: light.LightBlock, target: int, now_ns: int,
             options: light.TrustOptions) -> Sequence[dict[str, Any]]:
     """Light blocks from `trusted` (excluded) to `target`, each verifiable from the one

@@ -508,12 +508,21 @@ class CometNodeServices:
 
     def frontends(self, app: Application, server: AbciServer) -> list[_NodeFrontend]:
         from ..rpc.server import RpcServer  # the RPC layer sits above the node
-        from .services import NodeRpcServices
+        from .services import (
+            NodeRpcServices,
+            page_files,
+            page_methods,
+            page_reader_over_cometbft,
+        )
 
         assert self._watcher is not None and self._watcher.app is app
         self.node = CometNode(self._watcher, server, self.cometbft_rpc_url, self.validator,
                               self.version, self.limits, forward_batch_max=self.forward_batch_max)
-        rpc = None if self.rpc is None else RpcServer(NodeRpcServices(self.node), self.rpc)
+        rpc = None
+        if self.rpc is not None:
+            page = page_reader_over_cometbft(app, self.cometbft_rpc_url)
+            rpc = RpcServer(NodeRpcServices(self.node, page), self.rpc, page_methods(),
+                            static_root=page_files())
         return [_NodeFrontend(self.node, rpc)]
 
 

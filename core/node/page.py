@@ -8,8 +8,9 @@ entries, event records, declaration markers), state proofs of its anchors
 and of the absence of the declaration markers the page cannot otherwise
 rule out (below), against the state root of the latest block, that block's
 header, its commit certificate and the validator set that signed it
-(`checked_by` "commit", the in-process engine's form; docs/page.md section
-3.6 says what a CometBFT network's form carries instead).
+(`checked_by` "commit", the in-process engine's form); a CometBFT node gives
+`PageReader` an `AnchorSource` that serves its light client's verified header
+instead (`page_cometbft.py`, docs/page.md section 3.6).
 
 A declaration of an event is indexed under the items the event names, so it
 is in the history of any item whose events are served to the end. An event
@@ -34,7 +35,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..abci.app import Application, StateReader
 from ..address import decode_address, encode_address
@@ -92,10 +93,33 @@ def alteration_from_env(environ: Mapping[str, str] | None = None) -> bytes | Non
     return bytes.fromhex(text)
 
 
+class Anchor(Protocol):
+    """What an item's history is proven against: `root`, the state root the proofs are
+    taken under, and `to_json()`, the answer's `anchor` (docs/page.md section 2.4)."""
+
+    @property
+    def root(self) -> bytes: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+class AnchorSource(Protocol):
+    """Where a node's anchors come from: the anchor for the state of a read snapshot."""
+
+    def anchor(self, view: StoreView) -> Anchor: ...
+
+
 @dataclass(frozen=True, slots=True)
-class _Anchor:
+class CommitAnchor:
+    """The in-process engine's anchor: the latest block, its commit certificate and the
+    validator set that signed it (`checked_by` "commit")."""
+
     block: Block
     validators: bytes
+
+    @property
+    def root(self) -> bytes:
+        return self.block.header.state_root
 
     def to_json(self) -> dict[str, Any]:
         header = self.block.header
@@ -109,8 +133,9 @@ class PageReader:
     """The page's reads over an `Application`'s store (see the module docstring)."""
 
     def __init__(self, app: Application, storefront_view: Storefront | None = None,
-                 alter_event: bytes | None = None) -> None:
+                 alter_event: bytes | None = None, anchors: AnchorSource | None = None) -> None:
         self.app = app
+        self.anchors = anchors
         self.genesis = app.genesis
         self.storefront = storefront_view or Storefront(app.genesis.mall, trust_view())
         self.alter_event = alter_event
@@ -198,7 +223,7 @@ class PageReader:
                 raise LimitExceeded(f"the history of {found.uri} reaches more than "
                                     f"{PAGE_TRACE_EVENTS_MAX} events or "
                                     f"{PAGE_TRACE_ITEMS_MAX} items: too long for the page")
-            tree = StateTree(view, anchor.block.header.state_root)
+            tree = StateTree(view, anchor.root)
             proofs = [{"key": key.hex(), "proof": tree.prove(key).encode().hex()}
                       for key in sorted([*history.anchors, *_unshown_markers(history)])]
             parties = self._parties(state, history)
@@ -209,8 +234,11 @@ class PageReader:
                 "entries": [{"key": key.hex(), "value": value.hex()} for key, value in entries],
                 "proofs": proofs, "parties": parties}
 
-    def _anchor(self, view: StoreView) -> _Anchor:
-        """The latest committed block, with its certificate and the set that signed it."""
+    def _anchor(self, view: StoreView) -> Anchor:
+        """The anchor source's anchor for `view`; without one, the latest committed block,
+        with its certificate and the set that signed it."""
+        if self.anchors is not None:
+            return self.anchors.anchor(view)
         tip = view.last()
         if tip.height == 0:
             raise NotFound("no block has been committed yet")
@@ -220,13 +248,13 @@ class PageReader:
         block = decode_block(raw)
         header = block.header
         if block.commit is None:  # a CometBFT network: its certificates are CometBFT's
-            raise NotFound(f"block {tip.height} carries no chainmall commit certificate: this "
-                           "page cannot check a CometBFT network's histories yet")
+            raise NotFound(f"block {tip.height} carries no chainmall commit certificate: a "
+                           "CometBFT network's node serves its light client's headers")
         if header.state_root != tip.app_hash:
             raise StorageError(f"block {tip.height}'s state root is not the tip's app hash")
         if digest(self._validators, VALIDATOR_SET_KEY) != header.validator_set_hash:
             raise StorageError(f"block {tip.height} names another validator set than genesis")
-        return _Anchor(block, self._validators)
+        return CommitAnchor(block, self._validators)
 
     def _parties(self, state: StateReader, history: Trace) -> dict[str, dict[str, str]]:
         """Display names of the recorders and of the parties the events name (labels, not

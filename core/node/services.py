@@ -14,11 +14,14 @@ from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any, Generic, TypeVar
 
+from ..abci.app import Application
+from ..abci.cometbft_rpc import CometRpc
 from ..abci.types import QueryRequest, QueryResult
 from ..constants import RPC_WAIT_MS_DEFAULT
 from ..errors import LimitExceeded, NotFound, QueryError, SubscriberLagged
+from ..proof_bundle import TrustRoot
 from ..rpc.config import RpcConfig, RpcLimits
-from ..rpc.methods import default_methods
+from ..rpc.methods import MethodTable, default_methods
 from ..rpc.page_methods import add_page_methods
 from ..rpc.server import RpcServer
 from ..rpc.services import (
@@ -36,6 +39,7 @@ from .app import Frontend, FrontendFactory
 from .config import Config, parse_listen
 from .node import Node
 from .page import PageReader, alteration_from_env
+from .page_cometbft import LightClientAnchors
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -164,6 +168,18 @@ def page_files() -> Any:
     return resources.files("chainmall.core").joinpath("rpc", "static")
 
 
+def page_methods() -> MethodTable:
+    """The node's JSON-RPC methods with the page's."""
+    return add_page_methods(default_methods(RPC_WAIT_MS_DEFAULT))
+
+
+def page_reader_over_cometbft(app: Application, cometbft_rpc_url: str) -> PageReader:
+    """The page's reads on a CometBFT node: item histories anchored on the headers its light
+    client verified from the genesis validators (docs/page.md section 3.6)."""
+    anchors = LightClientAnchors(CometRpc(cometbft_rpc_url), TrustRoot.from_genesis(app.genesis))
+    return PageReader(app, anchors=anchors)
+
+
 def rpc_config(config: Config) -> RpcConfig:
     """The RPC server's settings from the node's `[rpc]` section."""
     return RpcConfig(tcp=parse_listen(config.rpc.tcp), unix=config.rpc.unix or None,
@@ -179,7 +195,6 @@ def rpc_frontend(config: Config) -> FrontendFactory:
 
     def make(node: Node) -> Frontend:
         services = NodeRpcServices(node, PageReader(node.app, alter_event=alter_event))
-        methods = add_page_methods(default_methods(RPC_WAIT_MS_DEFAULT))
-        return RpcServer(services, settings, methods, static_root=page_files())
+        return RpcServer(services, settings, page_methods(), static_root=page_files())
 
     return make
