@@ -380,6 +380,12 @@ class CometNode:
     async def _read(self, function: Callable[..., T], *args: object) -> T:
         return await self.server.call(function, *args)
 
+    async def read(self, function: Callable[..., T], *args: object) -> T:
+        """`function(*args)` in a thread of its own, outside the ABCI calls' lock: the product
+        page's reads (core/node/page.py), each in one LMDB read snapshot (which never blocks
+        the writer), and a CometBFT item history waits there for header h + 1 to exist."""
+        return await asyncio.to_thread(function, *args)
+
     async def tx_status(self, tx_id: bytes) -> TxStatus:
         if len(tx_id) != HASH_BYTES:
             raise InvalidInput(f"a tx id is {HASH_BYTES} bytes")
