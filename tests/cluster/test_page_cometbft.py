@@ -10,12 +10,20 @@ The test checks that anchor on its own from the protobuf bytes served
 (`core/light.py`: header hash, validator set hash, signatures of more than
 2/3 of the power, app hash), that the trusted header is CometBFT's header 1,
 and then runs the page's Python reference (`tests/web/page_verdict.py`) over
-the answer with that anchor check: every step verified.
+the answer with that anchor check: every step verified. Last, headless
+Chromium opens ring one's page served by that node (web/browser/check.mjs):
+the browser verifies every step too.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +41,7 @@ from chainmall.core import light
 from chainmall.core.abci.proto.tendermint.types import types_pb2, validator_pb2
 from chainmall.core.errors import ChainmallError
 from chainmall.core.genesis import MallParams, make_mall
+from chainmall.core.node.config import CONFIG_FILE
 from chainmall.core.rpc.client import BlockingClient
 from chainmall.core.rpc.services import TxState
 from cluster_harness import Cluster, dump_logs
@@ -41,16 +50,32 @@ WEB_TESTS = Path(__file__).resolve().parents[1] / "web"
 if str(WEB_TESTS) not in sys.path:
     sys.path.insert(0, str(WEB_TESTS))
 from page_verdict import page_verdict  # noqa: E402
+from web_tools import STATIC, WEB, web_deps_or_skip  # noqa: E402
 
 pytestmark = pytest.mark.slow
 STORY_BATCHES = 6  # through the workshop's forging of the twelve rings from the lot
 
 
-def test_item_trace_is_anchored_on_the_light_clients_header(tmp_path: Path) -> None:
+@dataclass
+class Served:
+    cluster: Cluster
+    answer: dict[str, Any]
+    page: str  # node 0's HTTP base URL (the page)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A 1-validator net with the story played to the rings, node 0 serving the page over
+    HTTP, and ring one's `mall.item_trace` answer from node 0."""
     section = make_mall([(story_key("certifier").address, CERTIFIER_NAME)],
                         [("MX", story_key("tax-mx").address, 1_600)], MallParams())
-    cluster = Cluster(tmp_path / "net", 1, seed=71, mall=section, fee_min=FEE,
+    cluster = Cluster(tmp_path_factory.mktemp("pagenet") / "net", 1, seed=71, mall=section,
+                      fee_min=FEE,
                       extra_balances=tuple((story_key(n).address, BALANCE) for n in ACCOUNTS))
+    http = f"127.0.0.1:{_free_port()}"
+    config = cluster.net.node_dir(0) / CONFIG_FILE
+    assert 'http = ""' in config.read_text()
+    config.write_text(config.read_text().replace('http = ""', f'http = "{http}"'))
     try:
         cluster.start_all()
         address = f"tcp://127.0.0.1:{cluster.net.nodes[0].api_port}"
@@ -61,32 +86,62 @@ def test_item_trace_is_anchored_on_the_light_clients_header(tmp_path: Path) -> N
                     final = client.submit_tx_wait(tx.encode(), 30)
                     assert final.state is TxState.FINAL and final.code == 0, final
             answer = client.call("mall.item_trace", {"item": RINGS[0]})
-        anchor = answer["anchor"]
-        assert anchor["checked_by"] == "light-client"
-        block = _checked_light_block(anchor, cluster.chain_id)
-        first = cluster.rpc(0).commit(1)["signed_header"]["header"]
-        assert anchor["trusted"] == {"height": 1,
-                                     "hash": light.header_hash(light.header_from_json(first))
-                                     .hex()}
-        assert block.header.app_hash == bytes.fromhex(
-            cluster.rpc(0).commit(block.height)["signed_header"]["header"]["app_hash"])
-
-        verdict = page_verdict(answer, anchor_check=_light_anchor_check(cluster.chain_id))
-        assert verdict.ok and verdict.anchor is None and not verdict.faults, verdict.to_json()
-        # the lot commissioned, received twice, forged into the rings
-        assert len(verdict.steps) == 4 and set(verdict.steps.values()) == {""}, verdict.steps
-
-        # The same answer with the app hash of another state: the page's check fails.
-        forged = types_pb2.Header.FromString(bytes.fromhex(anchor["header"]))
-        forged.app_hash = bytes(32)
-        altered = {**answer, "anchor": {**anchor, "header": forged.SerializeToString().hex()}}
-        refused = page_verdict(altered, anchor_check=_light_anchor_check(cluster.chain_id))
-        assert not refused.ok and refused.anchor is not None
+        yield Served(cluster, answer, f"http://{http}")
     except BaseException:
         dump_logs(cluster)
         raise
     finally:
         cluster.close()
+
+
+def test_item_trace_is_anchored_on_the_light_clients_header(served: Served) -> None:
+    answer, cluster = served.answer, served.cluster
+    anchor = answer["anchor"]
+    assert anchor["checked_by"] == "light-client"
+    block = _checked_light_block(anchor, cluster.chain_id)
+    first = cluster.rpc(0).commit(1)["signed_header"]["header"]
+    assert anchor["trusted"] == {
+        "height": 1, "hash": light.header_hash(light.header_from_json(first)).hex()}
+    assert block.header.app_hash == bytes.fromhex(
+        cluster.rpc(0).commit(block.height)["signed_header"]["header"]["app_hash"])
+
+    verdict = page_verdict(answer, anchor_check=_light_anchor_check(cluster.chain_id))
+    assert verdict.ok and verdict.anchor is None and not verdict.faults, verdict.to_json()
+    # the lot commissioned, received twice, forged into the rings
+    assert len(verdict.steps) == 4 and set(verdict.steps.values()) == {""}, verdict.steps
+
+    # The same answer with the app hash of another state: the page's check fails.
+    forged = types_pb2.Header.FromString(bytes.fromhex(anchor["header"]))
+    forged.app_hash = bytes(32)
+    altered = {**answer, "anchor": {**anchor, "header": forged.SerializeToString().hex()}}
+    refused = page_verdict(altered, anchor_check=_light_anchor_check(cluster.chain_id))
+    assert not refused.ok and refused.anchor is not None
+
+
+def test_the_page_in_chromium_verifies_the_cometbft_nodes_history(served: Served) -> None:
+    """Ring one's page, served by the CometBFT node itself, in headless Chromium
+    (web/browser/check.mjs): every step verified against the light client's header."""
+    node = web_deps_or_skip()
+    if not (STATIC / "app.js").exists():
+        pytest.fail("the product page is not built (core/rpc/static/): run `make web`")
+    chromium = Path(os.environ.get("CHAINMALL_CHROMIUM", "/usr/bin/chromium"))
+    if not chromium.exists():
+        pytest.skip(f"Debian's chromium is not installed at {chromium}")
+    result = subprocess.run(
+        [node, "browser/check.mjs", "--only-large", "--base", served.page, "--large",
+         RINGS[0], "--timing-runs", "1", "--chromium", str(chromium)],
+        cwd=WEB, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    [seen] = report["large"]
+    assert seen["state"] == "done" and seen["verdict"] == "true", seen
+    assert seen["steps"] == seen["verified"] == 4, seen
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _checked_light_block(anchor: dict[str, Any], chain_id: str) -> light.LightBlock:
