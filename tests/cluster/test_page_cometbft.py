@@ -126,7 +126,10 @@ def test_the_page_in_chromium_verifies_the_cometbft_nodes_history(served: Served
         pytest.fail("the product page is not built (core/rpc/static/): run `make web`")
     chromium = Path(os.environ.get("CHAINMALL_CHROMIUM", "/usr/bin/chromium"))
     if not chromium.exists():
-        pytest.skip(f"Debian's chromium is not installed at {chromium}")
+        reason = f"Debian's chromium is not installed at {chromium}: run `make test-browser`"
+        if os.environ.get("CHAINMALL_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{reason} (CHAINMALL_REQUIRE_BROWSER=1)")
+        pytest.skip(reason)
     result = subprocess.run(
         [node, "browser/check.mjs", "--only-large", "--base", served.page, "--large",
          RINGS[0], "--timing-runs", "1", "--chromium", str(chromium)],
