@@ -18,9 +18,9 @@ The node trusts its own CometBFT no more than a remote one: a header that
 does not verify, or that commits another root than the node's state, is an
 error, never an anchor. The light client keeps its latest verified header;
 like CometBFT's, it stops trusting it after the trusting period
-(`LIGHT_TRUSTING_PERIOD_MS_DEFAULT`), so a page served after a longer
-silence answers a LightClientError until the node is restarted from a
-newer trusted header (not done: the start is always the genesis header).
+(`LIGHT_TRUSTING_PERIOD_MS_DEFAULT`), so an item history asked for after a
+longer silence is a LightClientError (starting again from a newer trusted
+header is not done: the start is always the genesis header).
 """
 
 from __future__ import annotations
