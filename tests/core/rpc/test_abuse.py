@@ -20,6 +20,7 @@ import resource
 import socket
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -359,7 +360,11 @@ def test_clients_that_stop_reading_are_dropped(node: NodeProcess) -> None:
 
 
 def test_memory_is_back_after_repeated_abuse(node: NodeProcess) -> None:
-    """After a warm-up round, two more rounds of every abuse leave memory where it was."""
+    """After a warm-up round, more rounds of every abuse leave memory where it was.
+
+    A leak grows with every round; on a loaded machine one round may leave some buffers
+    the next one frees. So memory must stop growing in some round (the smallest growth
+    between two consecutive rounds is small), and the total stays bounded."""
 
     def one_round() -> dict[str, Any]:
         random_bytes(node)
@@ -370,14 +375,15 @@ def test_memory_is_back_after_repeated_abuse(node: NodeProcess) -> None:
         stops_reading_websocket(node)
         return wait_drained(node)
 
-    baseline = one_round()
-    for _ in range(2):
-        after = one_round()
+    samples = [one_round() for _ in range(4)]
+    baseline, after = samples[0], samples[-1]
+    steps = [b["traced_bytes"] - a["traced_bytes"] for a, b in pairwise(samples)]
     traced_growth = after["traced_bytes"] - baseline["traced_bytes"]
     rss_growth = after["rss_bytes"] - baseline["rss_bytes"]
     print(f"traced {baseline['traced_bytes']} -> {after['traced_bytes']} "
-          f"({traced_growth:+}), rss {baseline['rss_bytes']} -> {after['rss_bytes']} "
+          f"(per round {steps}), rss {baseline['rss_bytes']} -> {after['rss_bytes']} "
           f"({rss_growth:+}), tasks {baseline['tasks']} -> {after['tasks']}")
-    assert traced_growth < 512 * 1024
+    assert min(steps) < 256 * 1024, steps
+    assert traced_growth < 2 << 20
     assert rss_growth < 32 << 20
     assert after["tasks"] <= baseline["tasks"]
