@@ -73,6 +73,7 @@ from ..errors import (
     NonceMismatch,
     RateLimited,
 )
+from ..rpc.services import AccountInfo, NodeStatus
 from ..state.accounts import account_key, unpack_account
 from ..state.receipts import decode_receipts
 from ..tx import decode_tx
@@ -86,7 +87,7 @@ from .finality import (
     TxState,
     TxStatus,
 )
-from .node import AccountState, NodeStatus, _raise_for
+from .node import _raise_for
 
 log = logging.getLogger("chainmall.node.cometbft")
 T = TypeVar("T")
@@ -430,14 +431,14 @@ class CometNode:
     async def query(self, request: QueryRequest) -> QueryResult:
         return await self._read(self.app.query, request)
 
-    async def account(self, address: bytes, height: int = 0, prove: bool = False) -> AccountState:
+    async def account(self, address: bytes, height: int = 0, prove: bool = False) -> AccountInfo:
         if len(address) != ADDRESS_BYTES:
             raise InvalidInput(f"an address is {ADDRESS_BYTES} bytes")
         result = await self.query(QueryRequest("/account", bytes(address), height, prove))
         _raise_for(result)
         raw = result.entries[0].value
         balance, nonce = (0, 0) if raw is None else unpack_account(raw)
-        return AccountState(bytes(address), balance, nonce, raw is not None, result.height,
+        return AccountInfo(bytes(address), balance, nonce, raw is not None, result.height,
                             result.root, result.proof)
 
     def status(self) -> NodeStatus:

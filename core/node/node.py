@@ -27,7 +27,6 @@ import logging
 import struct
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TypeVar
 
 from ..abci.app import Application
@@ -37,6 +36,7 @@ from ..block import decode_block
 from ..constants import ADDRESS_BYTES, HASH_BYTES
 from ..errors import TX_OK, ChainmallError, InvalidInput, QueryError, error_class
 from ..keys import KeyPair
+from ..rpc.services import AccountInfo, NodeStatus
 from ..state.accounts import unpack_account
 from ..state.receipts import decode_receipts
 from .admission import Admission, Admitted, read_accounts
@@ -61,33 +61,6 @@ READ_THREADS = 2
 _PR_SET_NAME = 15  # prctl(2)
 
 
-@dataclass(frozen=True, slots=True)
-class AccountState:
-    """An account at a committed height (balance and nonce 0 when it does not exist), and
-    with `prove` its canonical state proof under `state_root`."""
-
-    address: bytes
-    balance: int
-    nonce: int
-    exists: bool
-    height: int
-    state_root: bytes
-    proof: bytes = b""
-
-
-@dataclass(frozen=True, slots=True)
-class NodeStatus:
-    """The node at its last committed block (height 0: only the genesis)."""
-
-    chain_id: str
-    height: int
-    app_hash: bytes
-    block_hash: bytes
-    block_time_ms: int
-    mempool_txs: int
-    mempool_bytes: int
-    version: str
-    validator: bytes
 
 
 class Node:
@@ -315,7 +288,7 @@ class Node:
             return None
         return CommittedBlock(decode_block(raw), tuple(decode_receipts(receipts or b"")))
 
-    async def account(self, address: bytes, height: int = 0, prove: bool = False) -> AccountState:
+    async def account(self, address: bytes, height: int = 0, prove: bool = False) -> AccountInfo:
         """The account of a 20-byte address at `height` (0: the latest committed)."""
         if len(address) != ADDRESS_BYTES:
             raise InvalidInput(f"an address is {ADDRESS_BYTES} bytes")
@@ -323,7 +296,7 @@ class Node:
         _raise_for(result)
         raw = result.entries[0].value
         balance, nonce = (0, 0) if raw is None else unpack_account(raw)
-        return AccountState(bytes(address), balance, nonce, raw is not None, result.height,
+        return AccountInfo(bytes(address), balance, nonce, raw is not None, result.height,
                             result.root, result.proof)
 
     async def query(self, request: QueryRequest) -> QueryResult:

@@ -124,17 +124,12 @@ class NodeRpcServices:
 
     async def account(self, address: bytes, height: int = 0, prove: bool = False) -> AccountInfo:
         try:
-            state = await self.node.account(address, height, prove)
+            return await self.node.account(address, height, prove)
         except QueryError as exc:  # a height above the tip, or one not served
             raise NotFound(str(exc)) from None
-        return AccountInfo(state.address, state.balance, state.nonce, state.exists,
-                           state.height, state.state_root, state.proof)
 
     async def status(self) -> NodeStatus:
-        status = self.node.status()
-        return NodeStatus(status.chain_id, status.height, status.app_hash, status.block_hash,
-                          status.block_time_ms, status.mempool_txs, status.mempool_bytes,
-                          status.version, status.validator)
+        return self.node.status()
 
     async def query(self, request: QueryRequest) -> QueryResult:
         return await self.node.query(request)
