@@ -97,10 +97,13 @@ STATE_NODE_CONTEXT = "chainmall 2026-11 state node v1"
 # 2: staged tx_index and tree tables; 3: a second staging level, tree nodes stamped with
 # the height that wrote them, the stale-node index (core/store.py)
 STORE_FORMAT_VERSION = 3
-STORE_MERGE_BLOCKS = 16  # staged entries move into the middle level every this many blocks
-# The middle level moves into the main tables one key slice (a hash's first 4 bits) per
-# merge, so each entry reaches the main table within STORE_MERGE_BLOCKS * 16 blocks.
+STORE_MERGE_BLOCKS = 16  # a staged entry moves into the middle level within this many blocks
+# Every block moves one key slice of the recent level (a hash's first 4 bits: height mod
+# 16) into the middle level, and one of the middle level (a hash's first byte: height
+# mod 256) into the main tables, so each entry reaches the main table within 16 + 256
+# blocks and no commit carries more than its share of the merge (core/store.py).
 STORE_FLUSH_SLICES = 16
+STORE_MID_SLICES = 256
 MAP_SIZE_BYTES_DEFAULT = 1 << 30  # 1 GiB; doubled on MapFullError
 MAP_SIZE_BYTES_MAX = 1 << 40  # 1 TiB: growth stops here
 STORE_DBS_MAX = 128  # named LMDB databases: the chain tables plus one per state table (all ranges)
@@ -487,6 +490,7 @@ assert PANEL_SEATS_MAX == 3  # a panel is one seat or three (docs/mall.md sectio
 assert EPCIS_EVENT_IDS_MAX * 2 <= 255  # list counts are u8
 assert 13 + len(STATE_TABLES) <= STORE_DBS_MAX
 assert STORE_FLUSH_SLICES == 16  # a slice is a key's first 4 bits (core/store.py)
+assert STORE_MID_SLICES == 256 == STORE_MERGE_BLOCKS * STORE_FLUSH_SLICES  # a key's first byte
 assert MAP_SIZE_BYTES_DEFAULT <= NODE_MAP_SIZE_BYTES <= MAP_SIZE_BYTES_MAX
 assert MEMPOOL_TXS_DEFAULT <= MEMPOOL_TXS_MAX <= SIGNATURE_CACHE_ENTRIES_MAX // 2
 assert MEMPOOL_BYTES_DEFAULT <= MEMPOOL_BYTES_MAX

@@ -82,7 +82,7 @@ from .constants import (
     STORE_DBS_MAX,
     STORE_FLUSH_SLICES,
     STORE_FORMAT_VERSION,
-    STORE_MERGE_BLOCKS,
+    STORE_MID_SLICES,
     STORE_READERS_MAX,
     U32_MAX,
     U64_MAX,
@@ -588,57 +588,88 @@ class Store:
 
         self._write(body)
 
-    def _merge_levels(self, txn: lmdb.Transaction, height: int) -> None:
-        """Every STORE_MERGE_BLOCKS blocks: `_recent` into `_mid`, then prune and move one
-        key slice of `_mid` into the main tables ("Staged tables", "Pruning")."""
+    def _merge_step(self, txn: lmdb.Transaction, height: int) -> None:
+        """Every block's share of the staged tables' merge ("Staged tables", "Pruning").
+
+        One key slice of `_recent` (first 4 bits = height mod 16) into `_mid`,
+        then (pruning) the stale nodes of one key slice of `_mid` (first byte =
+        height mod 256), then that slice of `_mid` into the main tables. Each
+        block thus moves about one block's worth of entries per level, in key
+        order and within one key range, so no commit carries a whole merge.
+        """
         dbs = self._dbs
+        recent_slice = height % STORE_FLUSH_SLICES
         for table, (recent, mid) in _LEVELS.items():
             # A tx id is indexed once; a node hash names one content, so a re-put only
-            # refreshes its stamp.
-            _move_all(txn, dbs[recent], dbs[mid], overwrite=table == "tree", what=table)
-            txn.drop(dbs[recent], delete=False)
+            # refreshes its stamp (the newer level's copy wins).
+            _move_slice(txn, dbs[recent], dbs[mid], _slice_bounds(recent_slice, 4),
+                        overwrite=table == "tree", what=table)
             self._failpoint(f"store.merge.after_{table}")
-        nibble = (height // STORE_MERGE_BLOCKS) % STORE_FLUSH_SLICES
+        mid_slice = height % STORE_MID_SLICES
         if self.retain_heights and height > self.retain_heights:
             last_height = height - self.retain_heights
-            self.pruned_nodes += self._prune(txn, nibble, last_height)
+            self.pruned_nodes += self._prune(txn, mid_slice, last_height)
             pruned = txn.get(META_PRUNED_HEIGHT, db=dbs["meta"])
             if pruned is None or _U64.unpack(pruned)[0] < last_height:
                 txn.put(META_PRUNED_HEIGHT, height_key(last_height), db=dbs["meta"])
             self._failpoint("store.prune.after")
         for table, (_, mid) in _LEVELS.items():
-            _move_slice(txn, dbs[mid], dbs[table], nibble, overwrite=table == "tree", what=table)
+            _move_slice(txn, dbs[mid], dbs[table], _slice_bounds(mid_slice, 8),
+                        overwrite=table == "tree", what=table)
             self._failpoint(f"store.flush.after_{table}")
 
-    def _prune(self, txn: lmdb.Transaction, nibble: int, last_height: int) -> int:
-        """Delete the nodes of slice `nibble` that became stale at heights <= `last_height`
-        and were not written again since; forget those records. How many were deleted.
+    def _prune(self, txn: lmdb.Transaction, first_byte: int, last_height: int) -> int:
+        """Delete the nodes whose hash starts with `first_byte` that became stale at heights
+        <= `last_height` and were not written again since; forget those records. How many
+        were deleted.
 
-        Runs right after `_recent` was merged: `_mid` holds a node's newest copy
-        if any level does, so its stamp says whether the node came back.
+        A record's key is nibble || height || hash: the records of one first byte are,
+        for each height, one run inside their nibble's range, so the walk jumps from run
+        to run (two cursor seeks per height at most) instead of reading the nibble's
+        other 15 bytes' records. A node is deleted from every level when its newest
+        copy (recent, then middle, then main) is not stamped above the height it
+        became stale at.
         """
         dbs = self._dbs
-        mid, main = dbs["tree_mid"], dbs["tree"]
-        low = bytes([nibble]) + height_key(0)
-        high = bytes([nibble]) + height_key(last_height + 1)
-        due: list[tuple[bytes, bytes]] = []  # (node hash, height it became stale)
+        levels = (dbs["tree_recent"], dbs["tree_mid"], dbs["tree"])
+        nibble = bytes([first_byte >> 4])
+        wanted = bytes([first_byte])
+        limit = height_key(last_height)
+        due: list[bytes] = []  # record keys: nibble || height it became stale || hash
         records = txn.cursor(dbs[STALE_DB])
-        if records.set_range(low):
-            for key in records.iternext(values=False):
-                if key >= high:
-                    break
-                due.append((key[9:], key[1:9]))
-        due.sort()  # deletes in key order touch fewer pages
+        target = nibble + height_key(0) + wanted
+        while records.set_range(target):
+            key = records.key()
+            if key[:1] != nibble or key[1:9] > limit:
+                break
+            stale_at = key[1:9]
+            if key[9:10] == wanted:
+                run = nibble + stale_at + wanted
+                for key in records.iternext(values=False):
+                    if not key.startswith(run):
+                        break
+                    due.append(key)
+            elif key[9:10] < wanted:
+                target = nibble + stale_at + wanted
+                continue
+            after = _U64.unpack(stale_at)[0] + 1
+            if after > U64_MAX:
+                break
+            target = nibble + _U64.pack(after) + wanted
         deleted = 0
-        for node_hash, stale_at in due:
-            value = txn.get(node_hash, db=mid)
-            if value is None:
-                value = txn.get(node_hash, db=main)
+        for key in sorted(due, key=_record_hash):  # deletes in key order touch fewer pages
+            node_hash, stale_at = key[9:], key[1:9]
+            for level in levels:
+                value = txn.get(node_hash, db=level)
+                if value is not None:
+                    break
             if value is not None and value[-NODE_STAMP_BYTES:] <= stale_at:
-                txn.delete(node_hash, db=mid)
-                txn.delete(node_hash, db=main)
+                for level in levels:
+                    txn.delete(node_hash, db=level)
                 deleted += 1
-        _delete_range(records, low, high)
+        stale = dbs[STALE_DB]
+        for key in due:
+            txn.delete(key, db=stale)
         return deleted
 
     def commit_block(self, commit: BlockCommit) -> None:
@@ -693,8 +724,7 @@ class Store:
                 txn.cursor(dbs[STALE_DB]).putmulti(
                     [(_NIBBLES[node_hash[0] >> 4] + key + node_hash, b"")
                      for node_hash in sorted(commit.stale_nodes)])
-            if commit.height % STORE_MERGE_BLOCKS == 0:
-                self._merge_levels(txn, commit.height)
+            self._merge_step(txn, commit.height)
             self._failpoint("store.commit.before_meta")
             meta = dbs["meta"]
             txn.put(META_LAST_HEIGHT, key, db=meta)
@@ -705,43 +735,46 @@ class Store:
         self._write(body)
 
 
-def _move_all(txn: lmdb.Transaction, source: object, target: object, overwrite: bool,
-              what: str) -> None:
-    """Put every entry of `source` into `target` in key order (StoreCorrupt if a key that
-    must be new was already there)."""
-    staged = txn.stat(source)["entries"]
-    _, added = txn.cursor(target).putmulti(txn.cursor(source).iternext(), overwrite=overwrite)
-    if not overwrite and added != staged:
-        raise StoreCorrupt(f"{what}: {staged - added} staged entries were already there")
+def _record_hash(key: bytes) -> bytes:
+    """The node hash of a `tree_stale` record key (nibble || height || hash)."""
+    return key[9:]
 
 
-def _move_slice(txn: lmdb.Transaction, source: object, target: object, nibble: int,
-                overwrite: bool, what: str) -> None:
-    """Move the entries of `source` whose key starts with 4 bits `nibble` into `target`."""
-    low = bytes([nibble << 4])
-    high = bytes([(nibble + 1) << 4]) if nibble < STORE_FLUSH_SLICES - 1 else b"\xff" * 33
+def _slice_bounds(index: int, bits: int) -> tuple[bytes, bytes | None]:
+    """[low, high) of the keys whose first `bits` bits (4 or 8) are `index`; None: no end."""
+    shift = 8 - bits
+    low = bytes([index << shift])
+    return low, (bytes([(index + 1) << shift]) if (index + 1) << shift < 256 else None)
+
+
+def _move_slice(txn: lmdb.Transaction, source: object, target: object,
+                bounds: tuple[bytes, bytes | None], overwrite: bool, what: str) -> None:
+    """Move the entries of `source` with keys in `bounds` into `target`, in key order
+    (StoreCorrupt if a key that must be new was already there)."""
+    low, high = bounds
 
     def entries() -> Iterator[tuple[bytes, bytes]]:
         cursor = txn.cursor(source)
         if cursor.set_range(low):
             for key, value in cursor.iternext():
-                if key >= high:
+                if high is not None and key >= high:
                     return
                 yield key, value
 
     consumed, added = txn.cursor(target).putmulti(entries(), overwrite=overwrite)
     if not overwrite and added != consumed:
         raise StoreCorrupt(f"{what}: {consumed - added} staged entries were already there")
-    _delete_range(txn.cursor(source), low, high)
+    if consumed:
+        _delete_range(txn.cursor(source), low, high)
 
 
-def _delete_range(cursor: lmdb.Cursor, low: bytes, high: bytes) -> None:
-    """Delete the entries with low <= key < high under `cursor`'s database."""
+def _delete_range(cursor: lmdb.Cursor, low: bytes, high: bytes | None) -> None:
+    """Delete the entries with low <= key < high (None: no end) under `cursor`'s database."""
     if not cursor.set_range(low):
         return
     while True:
         key = cursor.key()
-        if not key or key >= high:
+        if not key or (high is not None and key >= high):
             return
         cursor.delete()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import lmdb
 import pytest
-from chainmall.core.constants import STORE_FLUSH_SLICES, STORE_MERGE_BLOCKS
+from chainmall.core.constants import STORE_FLUSH_SLICES, STORE_MERGE_BLOCKS, STORE_MID_SLICES
 from chainmall.core.errors import (
     DiskFull,
     InvalidInput,
@@ -31,11 +31,19 @@ GENESIS_HASH = b"\x11" * 32
 ROOT0 = b"\x22" * 32
 
 
+def _tx_id(height: int, index: int) -> bytes:
+    """Test tx ids start with their height's low byte (so a block's land in one slice)."""
+    if height < 256:
+        return bytes([height, index]) * 16
+    return bytes([height % 256, index]) + height.to_bytes(30, "big")
+
+
 def _commit(height: int, parent: bytes, root: bytes, state: dict, nodes: dict | None = None,
             block: bytes = b"block") -> BlockCommit:
+    block_hash = bytes([height]) * 32 if height < 256 else height.to_bytes(32, "big")
     return BlockCommit(
-        height=height, block_hash=bytes([height]) * 32, block_bytes=block + bytes([height]),
-        tx_ids=[bytes([height, 1]) * 16, bytes([height, 2]) * 16], receipts_bytes=b"r",
+        height=height, block_hash=block_hash, block_bytes=block + height.to_bytes(2, "big"),
+        tx_ids=[_tx_id(height, 1), _tx_id(height, 2)], receipts_bytes=b"r",
         parent_app_hash=parent, app_hash=root, state_changes=state, new_nodes=nodes or {},
     )
 
@@ -81,7 +89,7 @@ def test_commit_block_writes_everything(store: Store) -> None:
     tip = store.last()
     assert (tip.height, tip.app_hash, tip.block_hash) == (1, root1, b"\x01" * 32)
     with store.reader() as view:
-        assert view.block(1) == b"block\x01"
+        assert view.block(1) == b"block\x00\x01"
         assert view.height_of(b"\x01" * 32) == 1
         assert view.tx_location(bytes([1, 2]) * 16) == (1, 1)
         assert view.receipts(1) == b"r"
@@ -95,7 +103,7 @@ def _chain(store: Store, heights: range) -> bytes:
     root = store.last().app_hash
     for height in heights:
         new_root = bytes([height % 256]) * 31 + b"\x01"
-        nodes = {bytes([height]) * 32: b"n%d" % height}
+        nodes = {bytes([height % 256]) * 32: b"n%d" % height}
         store.commit_block(_commit(height, root, new_root, {}, nodes))
         root = new_root
     return root
@@ -106,41 +114,49 @@ def _entries(store: Store, name: str) -> int:
         return txn.stat(store._dbs[name])["entries"]
 
 
-def test_staged_tables_merge_every_store_merge_blocks(store: Store) -> None:
-    last = STORE_MERGE_BLOCKS + 3
-    _chain(store, range(1, last + 1))
-    with store.reader() as view:
-        for height in range(1, last + 1):  # merged (1..16) and staged (17..19) alike
-            assert view.tx_location(bytes([height, 2]) * 16) == (height, 1)
-            assert view.get_node(bytes([height]) * 32) == b"n%d" % height
-        assert view.get_node(b"n" * 32) == b"node"  # genesis nodes go to the main table
-        assert view.entry_counts()["tx_index"] == 2 * last
-        assert view.entry_counts()["tree"] == last + 1
-    # The staging level holds only the blocks after the merge; the merge moved blocks
-    # 1..16 to the middle level, then its slice 1 (keys 0x10..0x1f: block 16's) onwards.
-    assert _entries(store, "tx_index_recent") == 2 * 3
-    assert _entries(store, "tree_recent") == 3
-    assert _entries(store, "tx_index") == 2 and _entries(store, "tree") == 2
-    assert _entries(store, "tx_index_mid") == 2 * (STORE_MERGE_BLOCKS - 1)
+def _expected_level(written: int, first_byte: int, tip: int) -> str:
+    """Where the schedule puts an entry whose key starts with `first_byte`, written at
+    height `written`, once block `tip` is committed: every block h moves the recent
+    level's slice h mod 16 (a key's first 4 bits) to the middle level, then the middle
+    level's slice h mod 256 (a key's first byte) to the main table."""
+    to_mid = next(h for h in range(written, written + STORE_FLUSH_SLICES)
+                  if h % STORE_FLUSH_SLICES == first_byte >> 4)
+    if to_mid > tip:
+        return "recent"
+    to_main = next(h for h in range(to_mid, to_mid + STORE_MID_SLICES)
+                   if h % STORE_MID_SLICES == first_byte)
+    return "mid" if to_main > tip else "main"
 
 
-def test_the_middle_level_reaches_the_main_tables_slice_by_slice(store: Store) -> None:
-    last = STORE_MERGE_BLOCKS * STORE_FLUSH_SLICES - 1  # merges 1..15: slices 1..15 moved
+def test_every_block_moves_one_slice_of_each_staging_level(store: Store) -> None:
+    last = STORE_MID_SLICES + 2 * STORE_FLUSH_SLICES + 3  # past a whole turn of the middle
     _chain(store, range(1, last + 1))
-    # What is left in the middle level came after its slice's turn (or is slice 0's).
     with store.reader() as view:
         for height in range(1, last + 1):
-            assert view.tx_location(bytes([height, 2]) * 16) == (height, 1)
-    main, mid = _entries(store, "tx_index"), _entries(store, "tx_index_mid")
-    recent = _entries(store, "tx_index_recent")
-    assert recent == 2 * (STORE_MERGE_BLOCKS - 1) and main + mid + recent == 2 * last
-    # This test's keys start with their height: merge m moved block 16 * m's (slice m).
-    assert main == 2 * (STORE_FLUSH_SLICES - 1)
+            assert view.tx_location(_tx_id(height, 2)) == (height, 1)
+        assert view.entry_counts()["tx_index"] == 2 * last
+    levels = {"recent": "_recent", "mid": "_mid", "main": ""}
+    with store._env.begin() as txn:
+        for height in range(1, last + 1):
+            tx_id = _tx_id(height, 2)
+            found = [name for name, suffix in levels.items()
+                     if txn.get(tx_id, db=store._dbs["tx_index" + suffix]) is not None]
+            assert found == [_expected_level(height, height % 256, last)], height
+        # Each node hash was put again by later blocks (height and height + 256): its
+        # newest copy is in the newest level that has it, and that one is read.
+        node = bytes([last % 256]) * 32
+        assert txn.get(node, db=store._dbs["tree_recent"]) is not None
+    with store.reader() as view:
+        assert view.get_node(bytes([last % 256]) * 32) == b"n%d" % last
+    # Every level is bounded: the recent one by 16 blocks, the middle one by 256.
+    assert _entries(store, "tx_index_recent") <= 2 * STORE_FLUSH_SLICES
+    assert _entries(store, "tx_index_mid") <= 2 * STORE_MID_SLICES
 
 
 def test_a_tx_indexed_before_the_merge_cannot_be_indexed_again(store: Store) -> None:
-    root = _chain(store, range(1, STORE_MERGE_BLOCKS + 1))
-    height = STORE_MERGE_BLOCKS + 1
+    tip = 3 * STORE_MERGE_BLOCKS  # blocks 17 and 34's keys (0x11, 0x22) reached the main table
+    root = _chain(store, range(1, tip + 1))
+    height = tip + 1
     levels = {}
     with store._env.begin() as txn:
         for level in ("tx_index", "tx_index_mid"):
@@ -151,7 +167,7 @@ def test_a_tx_indexed_before_the_merge_cannot_be_indexed_again(store: Store) -> 
         again.tx_ids[1] = tx_id
         with pytest.raises(StoreCorrupt, match="already indexed"):
             store.commit_block(again)
-        assert store.last().height == STORE_MERGE_BLOCKS, level
+        assert store.last().height == tip, level
 
 
 def test_each_state_table_is_its_own_database(store: Store) -> None:
@@ -219,8 +235,10 @@ def test_a_merge_that_fails_midway_leaves_the_staged_entries(store: Store) -> No
         assert view.tx_location(bytes([1, 2]) * 16) == (1, 1)
     store._failpoint = lambda name: None
     _chain(store, range(STORE_MERGE_BLOCKS, STORE_MERGE_BLOCKS + 1))
-    assert _entries(store, "tx_index_mid") + _entries(store, "tx_index") == 2 * STORE_MERGE_BLOCKS
-    assert _entries(store, "tx_index_recent") == 0
+    # Block 16 moved the recent level's slice 0 (blocks 1..15's keys, 0x01..0x0f); its own
+    # keys (0x10: slice 1) wait for block 17.
+    assert _entries(store, "tx_index_mid") == 2 * (STORE_MERGE_BLOCKS - 1)
+    assert _entries(store, "tx_index_recent") == 2
 
 
 def test_map_full_grows_and_retries(tmp_path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from chainmall.core.constants import STORE_FLUSH_SLICES, STORE_MERGE_BLOCKS
+from chainmall.core.constants import STORE_FLUSH_SLICES, STORE_MERGE_BLOCKS, STORE_MID_SLICES
 from chainmall.core.state.root import EMPTY_ROOT, InternalNode, StateTree, decode_node
 from chainmall.core.store import BlockCommit, Store, StoreView
 
@@ -85,6 +85,12 @@ def test_retained_trees_stay_whole_and_old_nodes_go(tmp_path: Path) -> None:
             assert view.entry_counts()["tree"] < full_view.entry_counts()["tree"] / 2
             tip = view.last().app_hash
             assert tree_nodes(view, tip) == tree_nodes(full_view, tip)
+            # A record waits at most for its first byte's turn (every 256 blocks).
+            oldest = blocks - RETAIN - STORE_MID_SLICES
+            with pruned._env.begin() as txn:
+                heights = [int.from_bytes(key[1:9], "big")
+                           for key in txn.cursor(pruned._dbs["tree_stale"]).iternext(values=False)]
+            assert heights and min(heights) > oldest, (min(heights), oldest)
 
 
 def test_the_tree_table_stays_flat_while_the_chain_grows(tmp_path: Path) -> None:

@@ -195,12 +195,12 @@ def test_kill_9_at_random_moments(chain, tmp_path) -> None:
 @pytest.mark.parametrize(("failpoint", "survives", "retain"), [
     ("store.commit.before_state", 0, 0),
     ("store.commit.before_meta", 0, 0),
-    # The first merge of the staged tables is in block STORE_MERGE_BLOCKS's commit; with
-    # pruning on (the last 4 heights kept), it prunes there too.
-    ("store.merge.after_tx_index", STORE_MERGE_BLOCKS - 1, 0),
-    ("store.merge.after_tree", STORE_MERGE_BLOCKS - 1, 0),
-    ("store.prune.after", STORE_MERGE_BLOCKS - 1, PRUNE_RETAIN),
-    ("store.flush.after_tree", STORE_MERGE_BLOCKS - 1, PRUNE_RETAIN),
+    # Every block's commit moves a slice of each staging level (block 1's too); with
+    # pruning on (the last 4 heights kept), the first prune is in block 5's.
+    ("store.merge.after_tx_index", 0, 0),
+    ("store.merge.after_tree", 0, 0),
+    ("store.prune.after", PRUNE_RETAIN, PRUNE_RETAIN),
+    ("store.flush.after_tree", 0, PRUNE_RETAIN),
 ])
 def test_exit_inside_the_commit_txn(chain, tmp_path, failpoint: str, survives: int,
                                     retain: int) -> None:
