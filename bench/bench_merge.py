@@ -212,8 +212,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f" ms, max wall {new_wall['max'] * 1e3:.1f} / {old_wall['max'] * 1e3:.1f} ms  "
           f"target lower  {verdict(new_wall['max'] < old_wall['max'])}")
     means = [statistics.mean(cpu[name]) * 1e3 for name in names]
-    print(f"mean commit (amortised merge included), thread CPU ms: spread {means[0]:.1f}, "
-          f"before {means[1]:.1f}")
+    walls = [statistics.mean(wall[name]) * 1e3 for name in names]
+    print(f"mean commit (amortised merge included): thread CPU ms spread {means[0]:.1f}, "
+          f"before {means[1]:.1f}; wall ms spread {walls[0]:.1f}, before {walls[1]:.1f}")
     print(f"({time.perf_counter() - started:.0f} s; load average after {os.getloadavg()})")
     result["bounded"] = bounded
     return result

@@ -24,23 +24,28 @@ Staged tables: tx ids and node hashes are random keys, and each block adds
 ~10^4 of them. Inserted straight into a large B-tree, nearly every insert
 dirties another leaf page, so a block's commit writes (and fsyncs) a number
 of pages that grows with the chain. So each block writes them into a small
-`<table>_recent` database; every STORE_MERGE_BLOCKS blocks that block's
-transaction moves them, in key order, into the middle level `<table>_mid`
-and empties `_recent`, then moves one key slice of `_mid` (the keys whose
-first 4 bits are the merge number mod 16) into the main table. A merge thus
-touches at most the middle level (bounded by ~256 blocks of entries) and
-1/16 of the main table, whatever the chain's length. Reads look in all
-three levels, newest first.
+`<table>_recent` database, and every block's transaction moves one share on,
+in key order: the recent level's slice `height mod 16` (a key's first 4
+bits) into the middle level `<table>_mid`, then the middle level's slice
+`height mod 256` (a key's first byte) into the main table. An entry thus
+waits at most 16 blocks in the recent level and 256 in the middle one, and
+each commit moves about one block's worth of entries per level into one key
+range of the next level, whatever the chain's length: no commit carries a
+whole merge (the node's p99, issue 12). Reads look in all three levels,
+newest first.
 
 Pruning (`retain_heights` > 0): `StateTree.apply` names the nodes a block
 made stale; the commit records them in `tree_stale` under the node hash's
-first 4 bits. When a merge moves slice n to the main table, it first takes
-slice n's records of heights <= tip - retain_heights and deletes each node,
-unless the node was written again after it became stale (its newest stamp is
-higher: a value that came back re-creates the same node), then forgets the
-records. So the trees of the last `retain_heights` heights stay whole.
-`meta`'s `pruned_height` is the highest height pruned up to: every tree at
-that height or above is whole (what `db check` holds older trees to is less).
+first 4 bits, then the height. Before a block moves the middle level's slice
+b (first byte) to the main table, it takes the records of the nodes whose
+hash starts with b at heights <= tip - retain_heights (one run per height
+inside the nibble's range) and deletes each node from every level, unless it
+was written again after it became stale (its newest stamp, read newest level
+first, is higher: a value that came back re-created the same node), then
+forgets the records. So the trees of the last `retain_heights` heights stay
+whole. `meta`'s `pruned_height` is the highest height pruned up to: every
+tree at that height or above is whole (what `db check` holds older trees to
+is less).
 
 Crash safety: `init_genesis` and `commit_block` each write everything in ONE
 LMDB write transaction, opened with `sync=True`, so after a crash the store
@@ -656,17 +661,24 @@ class Store:
             if after > U64_MAX:
                 break
             target = nibble + _U64.pack(after) + wanted
-        deleted = 0
-        for key in sorted(due, key=_record_hash):  # deletes in key order touch fewer pages
+        # One lookup call per level for all the due nodes, in key order (Cursor.getmulti).
+        hashes = sorted({key[9:] for key in due})
+        copies = [dict(txn.cursor(level).getmulti(hashes)) for level in levels]
+        doomed: set[bytes] = set()
+        for key in due:
             node_hash, stale_at = key[9:], key[1:9]
-            for level in levels:
-                value = txn.get(node_hash, db=level)
+            for found in copies:  # newest level first
+                value = found.get(node_hash)
                 if value is not None:
+                    if value[-NODE_STAMP_BYTES:] <= stale_at:
+                        doomed.add(node_hash)
                     break
-            if value is not None and value[-NODE_STAMP_BYTES:] <= stale_at:
-                for level in levels:
-                    txn.delete(node_hash, db=level)
-                deleted += 1
+        for level, found in zip(levels, copies, strict=True):
+            cursor = txn.cursor(level)
+            for node_hash in sorted(doomed.intersection(found)):
+                if cursor.set_key(node_hash):
+                    cursor.delete()
+        deleted = len(doomed)
         stale = dbs[STALE_DB]
         for key in due:
             txn.delete(key, db=stale)
@@ -733,11 +745,6 @@ class Store:
             assert _read_tip(txn, meta).height == commit.height
 
         self._write(body)
-
-
-def _record_hash(key: bytes) -> bytes:
-    """The node hash of a `tree_stale` record key (nibble || height || hash)."""
-    return key[9:]
 
 
 def _slice_bounds(index: int, bits: int) -> tuple[bytes, bytes | None]:
