@@ -71,9 +71,11 @@ from __future__ import annotations
 
 import os
 import struct
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import repeat, starmap, takewhile
 from pathlib import Path
 
 import lmdb
@@ -759,31 +761,18 @@ def _move_slice(txn: lmdb.Transaction, source: object, target: object,
     """Move the entries of `source` with keys in `bounds` into `target`, in key order
     (StoreCorrupt if a key that must be new was already there)."""
     low, high = bounds
-
-    def entries() -> Iterator[tuple[bytes, bytes]]:
-        cursor = txn.cursor(source)
-        if cursor.set_range(low):
-            for key, value in cursor.iternext():
-                if high is not None and key >= high:
-                    return
-                yield key, value
-
-    consumed, added = txn.cursor(target).putmulti(entries(), overwrite=overwrite)
-    if not overwrite and added != consumed:
-        raise StoreCorrupt(f"{what}: {consumed - added} staged entries were already there")
-    if consumed:
-        _delete_range(txn.cursor(source), low, high)
-
-
-def _delete_range(cursor: lmdb.Cursor, low: bytes, high: bytes | None) -> None:
-    """Delete the entries with low <= key < high (None: no end) under `cursor`'s database."""
+    cursor = txn.cursor(source)
     if not cursor.set_range(low):
         return
-    while True:
-        key = cursor.key()
-        if not key or (high is not None and key >= high):
-            return
-        cursor.delete()
+    # C-level loops: (key, value) < (high,) exactly when key < high.
+    entries = cursor.iternext() if high is None else takewhile((high,).__gt__, cursor.iternext())
+    consumed, added = txn.cursor(target).putmulti(entries, overwrite=overwrite)
+    if not overwrite and added != consumed:
+        raise StoreCorrupt(f"{what}: {consumed - added} staged entries were already there")
+    if consumed:  # they were the range's first `consumed` entries: delete as many
+        cursor = txn.cursor(source)
+        cursor.set_range(low)
+        deque(starmap(cursor.delete, repeat((), consumed)), maxlen=0)
 
 
 def _env_failpoint(name: str) -> None:
