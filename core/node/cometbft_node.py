@@ -62,6 +62,7 @@ from ..constants import (
     COMETBFT_SUBMIT_BURST_MAX,
     COMETBFT_SUBMIT_RATE_PER_S,
     HASH_BYTES,
+    LIGHT_REFRESH_MS,
 )
 from ..errors import (
     TX_OK,
@@ -88,6 +89,7 @@ from .finality import (
     TxStatus,
 )
 from .node import _raise_for
+from .page_cometbft import LightClientAnchors, LightClientRefresher
 
 log = logging.getLogger("chainmall.node.cometbft")
 T = TypeVar("T")
@@ -494,14 +496,20 @@ class _NodeFrontend:
 class CometNodeServices:
     """The supervisor's `PairServices` for a CometBFT-engine node: each life of the pair
     gets a `CommitWatcher` in front of the application, a `CometNode` over it, and (with
-    `rpc`) the JSON-RPC server serving it through `NodeRpcServices`."""
+    `rpc`) the JSON-RPC server serving it through `NodeRpcServices` and the product page,
+    whose light client's trust (`light_store`) a `LightClientRefresher` keeps fresh."""
 
     def __init__(self, cometbft_rpc_url: str, *, rpc: Any | None = None,
                  validator: bytes = b"", version: str = "",
                  limits: CometNodeLimits = DEFAULT_LIMITS,
-                 forward_batch_max: int = COMETBFT_FORWARD_BATCH_MAX) -> None:
+                 forward_batch_max: int = COMETBFT_FORWARD_BATCH_MAX,
+                 light_store: Path | None = None, alter_event: bytes | None = None,
+                 light_refresh_ms: int = LIGHT_REFRESH_MS) -> None:
         self.cometbft_rpc_url = cometbft_rpc_url
         self.rpc = rpc
+        self.light_store = light_store  # the page's light client trust (light_store.py)
+        self.alter_event = alter_event  # the page's test-only switch (page.py)
+        self.light_refresh_ms = light_refresh_ms
         self.validator = validator
         self.version = version
         self.limits = limits
@@ -513,7 +521,8 @@ class CometNodeServices:
         self._watcher = CommitWatcher(app)
         return self._watcher
 
-    def frontends(self, app: Application, server: AbciServer) -> list[_NodeFrontend]:
+    def frontends(self, app: Application,
+                  server: AbciServer) -> list[_NodeFrontend | LightClientRefresher]:
         from ..rpc.server import RpcServer  # the RPC layer sits above the node
         from .services import (
             NodeRpcServices,
@@ -525,12 +534,15 @@ class CometNodeServices:
         assert self._watcher is not None and self._watcher.app is app
         self.node = CometNode(self._watcher, server, self.cometbft_rpc_url, self.validator,
                               self.version, self.limits, forward_batch_max=self.forward_batch_max)
-        rpc = None
-        if self.rpc is not None:
-            page = page_reader_over_cometbft(app, self.cometbft_rpc_url)
-            rpc = RpcServer(NodeRpcServices(self.node, page), self.rpc, page_methods(),
-                            static_root=page_files())
-        return [_NodeFrontend(self.node, rpc)]
+        if self.rpc is None:
+            return [_NodeFrontend(self.node, None)]
+        page = page_reader_over_cometbft(app, self.cometbft_rpc_url, self.light_store,
+                                         self.alter_event)
+        rpc = RpcServer(NodeRpcServices(self.node, page), self.rpc, page_methods(),
+                        static_root=page_files())
+        assert isinstance(page.anchors, LightClientAnchors)
+        return [_NodeFrontend(self.node, rpc),
+                LightClientRefresher(page.anchors, self.light_refresh_ms)]
 
 
 def cometbft_settings(home: Path) -> tuple[str, str, int]:
@@ -563,7 +575,9 @@ def run_cometbft_node(data_dir: Path, config: Config, *, version: str, restart: 
     from ..abci.localnet import COMETBFT_DIR, read_validator_key
     from ..abci.supervisor import NodePaths, run_supervised
     from .app import open_application
+    from .light_store import LIGHT_STORE_FILE
     from .logs import setup_logging
+    from .page import alteration_from_env
     from .services import rpc_config
 
     setup_logging(config.log.level, config.log.format)
@@ -572,11 +586,13 @@ def run_cometbft_node(data_dir: Path, config: Config, *, version: str, restart: 
     binary, _ = check_cometbft()
     settings = rpc_config(config)
     settings.check()
+    alter_event = alteration_from_env()  # a test-only switch: refused unless tests enable it
     limits = CometNodeLimits(config.cometbft.submit_rate_per_s, config.cometbft.submit_burst,
                              config.cometbft.pending_txs_max, config.cometbft.resubmit_ms)
     services = CometNodeServices(rpc_url, rpc=settings, validator=read_validator_key(home),
                                  version=version, limits=limits,
-                                 forward_batch_max=min(COMETBFT_FORWARD_BATCH_MAX, batch_max))
+                                 forward_batch_max=min(COMETBFT_FORWARD_BATCH_MAX, batch_max),
+                                 light_store=data_dir / LIGHT_STORE_FILE, alter_event=alter_event)
 
     def open_app() -> Application:
         return open_application(data_dir, version, config.pruning.retain_heights, command)
