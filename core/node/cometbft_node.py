@@ -501,13 +501,13 @@ def run_cometbft_node(data_dir: Path, config: Config, *, version: str, restart: 
     from .page import alteration_from_env
     from .services import rpc_config
 
+    alter_event = alteration_from_env()  # a test-only switch: refused unless tests enable it
     setup_logging(config.log.level, config.log.format)
     home = data_dir / COMETBFT_DIR
     proxy_app, rpc_url, batch_max = cometbft_settings(home)
     binary, _ = check_cometbft()
     settings = rpc_config(config)
     settings.check()
-    alter_event = alteration_from_env()  # a test-only switch: refused unless tests enable it
     limits = CometNodeLimits(config.cometbft.submit_rate_per_s, config.cometbft.submit_burst,
                              config.cometbft.pending_txs_max, config.cometbft.resubmit_ms)
     services = CometNodeServices(rpc_url, rpc=settings, validator=read_validator_key(home),
