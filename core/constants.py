@@ -460,6 +460,7 @@ PAGE_TRACE_EVENTS_MAX = 10_000  # events of one item history the page is served;
 PAGE_TRACE_ITEMS_MAX = 1_000  # items one history may reach
 PAGE_COMETBFT_HEADER_WAIT_MS = 3_000  # a CometBFT trace waits this long for header h + 1
 LIGHT_REFRESH_MS = 3600 * 1000  # a CometBFT node's light client advances its trust this often
+LIGHT_REFRESH_RETRY_MS = 5_000  # ...and tries again this soon after a failure or before block 1
 LIGHT_STORE_BYTES_MAX = 1 << 20  # the stored trusted header file (DATA/light-client.json)
 PAGE_CURRENCY_SYMBOL = "CMT"  # how the page names the chain's unit (display only)
 PAGE_CURRENCY_DECIMALS = 2  # amounts are shown as amount / 10^decimals (display only)

@@ -49,7 +49,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from .. import light
 from ..abci.cometbft_rpc import CometRpc
-from ..constants import LIGHT_REFRESH_MS, PAGE_COMETBFT_HEADER_WAIT_MS
+from ..constants import LIGHT_REFRESH_MS, LIGHT_REFRESH_RETRY_MS, PAGE_COMETBFT_HEADER_WAIT_MS
 from ..errors import ChainmallError, LightStoreInvalid, NotFound, StorageError, TrustedHeaderExpired
 from ..proof_bundle import TrustRoot, advance, retreat, trusted_start
 from ..store import StoreView
@@ -153,8 +153,11 @@ class LightClientAnchors:
 
     def refresh(self) -> int:
         """Advance the trust to CometBFT's latest header (verified, and stored); the height
-        trusted now. TrustedHeaderExpired when it is too late for that."""
+        trusted now (0: CometBFT has no block yet). TrustedHeaderExpired when it is too late
+        for that."""
         target = self.rpc.height()
+        if target < 1 and self._state is None:
+            return 0
         with self._lock:
             state = self._trusted_state()
             if target > state.latest.height:
@@ -214,12 +217,15 @@ class LightClientAnchors:
 
 
 class LightClientRefresher:
-    """Calls `anchors.refresh()` at start and then every `interval_ms` while the node runs
-    (a front end of the node's supervisor: `start()` and `stop()` on the event loop)."""
+    """Calls `anchors.refresh()` at start and then every `interval_ms` while the node runs,
+    after `retry_ms` when it failed or CometBFT had no block yet (CometBFT starts with the
+    node); a front end of the node's supervisor: `start()` and `stop()` on the event loop."""
 
-    def __init__(self, anchors: LightClientAnchors, interval_ms: int = LIGHT_REFRESH_MS) -> None:
+    def __init__(self, anchors: LightClientAnchors, interval_ms: int = LIGHT_REFRESH_MS,
+                 retry_ms: int = LIGHT_REFRESH_RETRY_MS) -> None:
         self.anchors = anchors
         self.interval_ms = interval_ms
+        self.retry_ms = retry_ms
         self.refreshes = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -234,16 +240,20 @@ class LightClientRefresher:
 
     async def _run(self) -> None:
         while True:
+            delay_ms = self.retry_ms
             try:
                 height = await asyncio.to_thread(self.anchors.refresh)
-                log.debug("light client: trusted up to height %d", height)
+                if height:
+                    delay_ms = self.interval_ms
+                    log.debug("light client: trusted up to height %d", height)
             except TrustedHeaderExpired:
-                pass  # logged where it was found
-            except (ChainmallError, OSError) as exc:
-                log.warning("light client: refreshing the trusted header failed: %s (tried "
-                            "again in %d s)", exc, self.interval_ms // 1000)
+                delay_ms = self.interval_ms  # logged where it was found; a retry cannot help
+            except (ChainmallError, OSError) as exc:  # at start CometBFT may not answer yet
+                log.log(logging.INFO if self.refreshes == 0 else logging.WARNING,
+                        "light client: refreshing the trusted header failed: %s (tried again "
+                        "in %g s)", exc, self.retry_ms / 1000)
             self.refreshes += 1
-            await asyncio.sleep(self.interval_ms / 1000)  # a periodic refresh
+            await asyncio.sleep(delay_ms / 1000)  # a periodic refresh
 
 
 def _format_ns(when_ns: int) -> str:

@@ -32,6 +32,7 @@ from chainmall.core.abci.proto.tendermint.types import types_pb2, validator_pb2
 from chainmall.core.errors import (
     LightClientError,
     LightStoreInvalid,
+    NetworkError,
     NotFound,
     StorageError,
     TrustedHeaderExpired,
@@ -267,6 +268,43 @@ def test_the_refresher_refreshes_periodically_until_stopped(tmp_path: Path) -> N
 
     asyncio.run(run())
     assert anchors_.latest is not None and anchors_.latest.height == 4
+
+
+class StartingRpc(FakeRpc):
+    """CometBFT just started: its RPC not answering at first, then at height 0."""
+
+    def __init__(self, blocks: dict[int, light.LightBlock], down: int, empty: int) -> None:
+        super().__init__(blocks)
+        self.down, self.empty = down, empty
+
+    def height(self) -> int:
+        if self.down:
+            self.down -= 1
+            raise NetworkError("connection refused")
+        if self.empty:
+            self.empty -= 1
+            return 0
+        return super().height()
+
+
+def test_the_refresher_retries_soon_while_cometbft_starts(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rpc = StartingRpc(chain(3), down=2, empty=2)
+    anchors_ = stored(rpc, tmp_path / LIGHT_STORE_FILE)  # type: ignore[arg-type]
+
+    async def run() -> None:
+        refresher = LightClientRefresher(anchors_, interval_ms=10**9, retry_ms=5)
+        await refresher.start()
+        end = time.monotonic() + 30
+        while anchors_.latest is None and time.monotonic() < end:
+            await asyncio.sleep(0.01)  # poll with a deadline
+        await refresher.stop()
+        assert refresher.refreshes >= 4 and rpc.down == rpc.empty == 0  # 2 refused, 2 empty
+
+    with caplog.at_level(logging.WARNING, "chainmall.node.light"):
+        asyncio.run(run())
+    assert anchors_.latest is not None and anchors_.latest.height == 3
+    assert caplog.text.count("refreshing the trusted header failed") == 1  # the first: INFO
 
 
 def _damaged(text: str) -> list[tuple[str, str]]:
