@@ -396,7 +396,7 @@ def _report_json(report_id: bytes, raw: bytes) -> dict[str, Any]:
             "round": record.round, "ruled_height": record.ruled_height,
             "slashed": record.slashed, "reporter_reward": record.reporter_reward,
             "orders": [order.hex() for order in record.orders],
-            "seats": [{"arbitrator": encode_address(seat.arbitrator), "verdict": seat.verdict}
+            "seats": [{"arbitrator": encode_address(seat.arbitrator), "verdict": seat.vote}
                       for seat in record.seats if seat.filled]}
 
 
