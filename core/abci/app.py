@@ -144,6 +144,8 @@ class Application:
                                     genesis_entries=genesis_entries(genesis, installed))
         self.version = version
         self._queries: dict[str, QueryHandler] = {}
+        # Upper state tree nodes already read and checked, for query proofs (prove_many).
+        self._proof_cache: dict[bytes, bytes] = {}
         self._proposers = {validator_address(v.public_key): v.public_key
                            for v in genesis.validators}
         self._proposer_lookup: ProposerLookup | None = None
@@ -319,7 +321,8 @@ class Application:
             root = tip.app_hash
             keys = list(handler(StateReader(view), bytes(request.data)))
             # One walk of the tree proves every key (shared upper nodes read once).
-            proofs = ([proof.encode() for proof in prove_many(view, root, keys)]
+            proofs = ([proof.encode() for proof in prove_many(view, root, keys,
+                                                              self._proof_cache)]
                       if request.prove else [b""] * len(keys))
             entries = tuple(ProvenEntry(key, view.get_state(key), proof)
                             for key, proof in zip(keys, proofs, strict=True))

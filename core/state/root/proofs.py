@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from ...constants import (
     HASH_BYTES,
+    PROOF_CACHE_DEPTH,
+    PROOF_CACHE_NODES_MAX,
     STATE_KEY_BYTES_MAX,
     STATE_PATH_BITS,
     STATE_PROOF_VERSION,
@@ -161,7 +163,8 @@ def verify_proof(root: bytes, key: bytes, value: bytes | None, proof: Proof) -> 
 # --- many proofs, one walk --------------------------------------------------------
 
 
-def prove_many(reader: NodeReader, root: bytes, keys: Sequence[bytes]) -> list[Proof]:
+def prove_many(reader: NodeReader, root: bytes, keys: Sequence[bytes],
+               cache: dict[bytes, bytes] | None = None) -> list[Proof]:
     """`StateTree(reader, root).prove(key)` for each of `keys`, in order, from one walk.
 
     The keys' paths are sorted and walked down together: a node on several
@@ -172,6 +175,13 @@ def prove_many(reader: NodeReader, root: bytes, keys: Sequence[bytes]) -> list[P
     `prove`'s. Duplicate keys are allowed. InvalidInput for a key over
     STATE_KEY_BYTES_MAX or a root that is not 32 bytes; StorageError for a
     store that breaks the tree (as `prove`).
+
+    `cache`, kept by the caller between calls, maps node hash -> encoding of
+    internal nodes above PROOF_CACHE_DEPTH that an earlier walk read and
+    checked: they are taken from it instead of the reader (a node's hash
+    fixes its encoding, so an entry never goes stale), and the ones this
+    walk reads are added once checked (at most PROOF_CACHE_NODES_MAX: a full
+    cache starts over).
     """
     if not isinstance(root, bytes):
         raise TypeError(f"state root must be bytes, not {type(root).__name__}")
@@ -183,23 +193,31 @@ def prove_many(reader: NodeReader, root: bytes, keys: Sequence[bytes]) -> list[P
     if not keys:
         return []
     ints = [int.from_bytes(path, "big") for path in _hash_each(keys, STATE_PATH_KEY)]
-    walk = _MultiWalk(reader, sorted(range(len(keys)), key=ints.__getitem__), ints)
+    walk = _MultiWalk(reader, sorted(range(len(keys)), key=ints.__getitem__), ints, cache)
     try:
         walk.descend(root, 0, 0, len(keys))
     except StorageError:
         walk.check_reads()  # a node that does not hash to its key is the fault to report
         raise
     walk.check_reads()
+    if cache is not None and walk.upper:
+        if len(cache) + len(walk.upper) > PROOF_CACHE_NODES_MAX:
+            cache.clear()
+        cache.update(walk.upper)
     return walk.proofs  # type: ignore[return-value]  # every slot filled by descend
 
 
 class _MultiWalk:
     """The state of one `prove_many` walk: the paths sorted, the proofs, the nodes read."""
 
-    __slots__ = ("_get_node", "_order", "_paths", "_read", "_siblings", "proofs")
+    __slots__ = ("_cache", "_get_node", "_order", "_paths", "_read", "_siblings", "proofs",
+                 "upper")
 
-    def __init__(self, reader: NodeReader, order: list[int], ints: list[int]) -> None:
+    def __init__(self, reader: NodeReader, order: list[int], ints: list[int],
+                 cache: dict[bytes, bytes] | None) -> None:
         self._get_node = reader.get_node
+        self._cache = cache
+        self.upper: dict[bytes, bytes] = {}  # internal nodes read above PROOF_CACHE_DEPTH
         self._order = order  # key indexes, by path
         self._paths = [ints[index] for index in order]  # sorted
         self._siblings: list[bytes] = []  # down the current path, root first
@@ -218,13 +236,17 @@ class _MultiWalk:
         walk is single paths below the shared upper levels.
         """
         siblings, paths = self._siblings, self._paths
-        get_node = self._get_node
+        get_node, cache = self._get_node, self._cache
         _, _, internal_hashes, internal_bodies = self._read
         base = len(siblings)
         while node_hash != EMPTY_ROOT:
-            data = get_node(node_hash)
-            if data.__class__ is not bytes and isinstance(data, bytearray | memoryview):
-                data = bytes(data)
+            upper = cache is not None and depth < PROOF_CACHE_DEPTH
+            data = cache.get(node_hash) if upper else None  # type: ignore[union-attr]
+            cached = data is not None  # checked when it was read
+            if not cached:
+                data = get_node(node_hash)
+                if data.__class__ is not bytes and isinstance(data, bytearray | memoryview):
+                    data = bytes(data)
             if not (  # the common case, a well-formed internal node
                 data.__class__ is bytes
                 and len(data) == NODE_BYTES
@@ -233,8 +255,11 @@ class _MultiWalk:
             ):
                 self._leaf_or_fault(node_hash, data, depth, lo, hi)
                 break
-            internal_hashes.append(node_hash)
-            internal_bodies.append(body)
+            if not cached:
+                internal_hashes.append(node_hash)
+                internal_bodies.append(body)
+                if upper:
+                    self.upper[node_hash] = data
             if depth >= STATE_PATH_BITS:
                 raise _corrupt(f"internal node {node_hash.hex()} below depth {STATE_PATH_BITS}")
             if hi - lo == 1:

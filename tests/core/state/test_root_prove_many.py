@@ -84,3 +84,42 @@ def test_a_damaged_store_is_a_storage_error() -> None:
                         {**nodes, bad: nodes[bad][:-1]}):
             with pytest.raises(StorageError):
                 prove_many(CountingReader(damaged), root, sorted(EXAMPLE))
+
+
+def test_the_upper_node_cache_changes_no_proof_and_holds_only_checked_upper_nodes() -> None:
+    from chainmall.core.constants import PROOF_CACHE_DEPTH, PROOF_CACHE_NODES_MAX
+
+    model = {b"entry %d" % i: b"%d" % i for i in range(3_000)}
+    tree = build(model)
+    nodes = dict(tree._reader._nodes)  # type: ignore[attr-defined]
+    cache: dict[bytes, bytes] = {}
+    rng = random.Random(9)
+    for _ in range(5):
+        asked = [b"entry %d" % i for i in rng.sample(range(3_000), 25)] + [b"absent"]
+        assert prove_many(CountingReader(nodes), tree.root, asked, cache) == \
+            [tree.prove(key) for key in asked]
+    # Only internal nodes, exactly as stored, and only the upper levels' (fewer than
+    # 2^PROOF_CACHE_DEPTH exist).
+    assert cache and all(nodes[h] == data and data[1] == 2 for h, data in cache.items())
+    assert len(cache) < 2 ** PROOF_CACHE_DEPTH
+    # Warm, the walk reads fewer nodes from the store and gives the same proofs.
+    asked = [b"entry %d" % i for i in range(0, 3_000, 100)]
+    cold, warm = CountingReader(nodes), CountingReader(nodes)
+    assert prove_many(cold, tree.root, asked) == prove_many(warm, tree.root, asked, cache)
+    assert warm.reads < cold.reads
+    # A full cache starts over.
+    full = {bytes([i % 256]) * 31 + bytes([i // 256]): b"x" for i in range(PROOF_CACHE_NODES_MAX)}
+    prove_many(CountingReader(nodes), tree.root, asked, full)
+    assert b"x" not in full.values() and 0 < len(full) <= PROOF_CACHE_NODES_MAX
+
+
+def test_a_damaged_upper_node_is_never_cached() -> None:
+    nodes = dict(StateTree(MemoryNodeStore()).apply(EXAMPLE).new_nodes)
+    root = bytes.fromhex(EXAMPLE_ROOT)
+    cache: dict[bytes, bytes] = {}
+    with pytest.raises(StorageError):
+        prove_many(CountingReader({**nodes, root: _flipped(nodes[root], 100)}), root,
+                   sorted(EXAMPLE), cache)
+    assert cache == {}
+    prove_many(CountingReader(nodes), root, sorted(EXAMPLE), cache)
+    assert root in cache and cache[root] == nodes[root]
