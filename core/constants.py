@@ -357,6 +357,11 @@ TRUST_POINTS_AWARD_MAX = 1 << 32  # points one award may give (a genesis bound)
 EPOCHS_EXPIRED_PER_BLOCK_MAX = 16  # closed epochs whose residue returns to the fee pool per block
 ACCUMULATOR_SHIFT = 64  # reward per point is Q64: amount * 2^64 // points
 TRUST_QUERY_ITEMS_MAX = 1_000
+# Query proofs (core/state/root/proofs.py: prove_many): the application keeps the
+# state tree's upper internal nodes (depth < PROOF_CACHE_DEPTH, checked) between
+# queries, at most PROOF_CACHE_NODES_MAX (then it starts over): ~100 bytes each.
+PROOF_CACHE_DEPTH = 12
+PROOF_CACHE_NODES_MAX = 1 << 15
 
 # Every state table: its id (a state key's first byte) and its LMDB database.
 VALIDATOR_TABLES = {TABLE_VALIDATORS: "validators", TABLE_VALIDATOR_SETS: "validator_sets",
