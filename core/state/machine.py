@@ -336,9 +336,7 @@ class _TransferRuns:
         self._watch_keys: dict[bytes | None, None] = dict.fromkeys(
             key for keys in self._watched for key in keys)
         self._watch_keys.pop(None, None)
-        get = state.get
-        self._present: set[bytes] = {key for key in self._watch_keys  # type: ignore[misc]
-                                     if get(key) is not None}
+        self._present: set[bytes] = set(state.present(self._watch_keys))  # type: ignore[arg-type]
         self._acting: list[int] = []  # the txs whose watched entry is present, in order
         self._find_acting()
 

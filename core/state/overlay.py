@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from ..errors import InvalidInput
@@ -110,6 +110,22 @@ class BlockState:
 
     def delete(self, key: bytes) -> None:
         self.writes[key] = None
+
+    def present(self, keys: Iterable[bytes]) -> list[bytes]:
+        """The keys among `keys` that hold an entry now, in their order (a batch of reads
+        that leaves the committed values it reads out of `committed`: for keys the
+        block is not expected to write, e.g. the watched entries of observers)."""
+        writes, committed, read = self.writes, self.committed, self._read_committed
+        found = []
+        for key in keys:
+            value = writes.get(key, _ABSENT)
+            if value is _ABSENT:
+                value = committed.get(key, _ABSENT)
+                if value is _ABSENT:
+                    value = read(key)
+            if value is not None:
+                found.append(key)
+        return found
 
     def committed_value(self, key: bytes) -> bytes | None:
         """The value of `key` before this block."""
