@@ -293,6 +293,26 @@ def genesis_state(genesis: Genesis,
     return state
 
 
+def _present_watched(state: BlockState, prefix: bytes,
+                     keys: Sequence[bytes | None]) -> list[bytes]:
+    """The watched keys (`prefix || sender || recipient`) among `keys` that hold an entry
+    in `state`, each once, in first-seen order.
+
+    Most senders have no entry under `prefix || sender` at all: those are
+    found with a few range reads (`BlockState.prefixes_in_use`: one when no
+    sender has one), and only the keys of the others are read one by one.
+    """
+    width = len(prefix) + ADDRESS_BYTES
+    distinct = dict.fromkeys(keys)
+    distinct.pop(None, None)
+    senders = sorted(dict.fromkeys(key[:width] for key in distinct))  # type: ignore[index]
+    end = prefix[:-1] + bytes([prefix[-1] + 1]) if prefix[-1] < 0xFF else prefix + b"\xff" * 41
+    in_use = set(state.prefixes_in_use(senders, end))
+    if not in_use:
+        return []
+    return state.present(key for key in distinct if key[:width] in in_use)  # type: ignore[index]
+
+
 class _TransferRuns:
     """One block's runs of consecutive transfers, executed by the transfer kernel.
 
@@ -330,13 +350,15 @@ class _TransferRuns:
         self._tx_ids = tx_ids
         self._changed = False  # whether a run executed a tx since the last flush
         # Watched keys: per watch, each tx's key (None: no transfer); the present ones.
-        self._watched = [accel.watch_keys(self._plan, addresses, prefix)
-                         for prefix in watches] if self._keys else []
+        watches = watches if self._keys else ()
+        self._watched = [accel.watch_keys(self._plan, addresses, prefix) for prefix in watches]
         # Each distinct watched key once, in a fixed order (a dict, not a set).
         self._watch_keys: dict[bytes | None, None] = dict.fromkeys(
             key for keys in self._watched for key in keys)
         self._watch_keys.pop(None, None)
-        self._present: set[bytes] = set(state.present(self._watch_keys))  # type: ignore[arg-type]
+        self._present: set[bytes] = set()
+        for prefix, keys in zip(watches, self._watched, strict=True):
+            self._present.update(_present_watched(state, prefix, keys))
         self._acting: list[int] = []  # the txs whose watched entry is present, in order
         self._find_acting()
 

@@ -101,6 +101,14 @@ def watcher(state, ctx) -> None:
     ctx.events.append(Event("watched", (("left", str(raw[0] - 1)),)))
 
 
+def rewatch(state, block) -> None:
+    """Begin hook, block 2: one watched entry set, one from genesis deleted (the runs read
+    the watched entries after the begin hooks)."""
+    if block.height == 2:
+        state.set(WATCH + KEYS[1].address + RECIPIENTS[2], b"\x02")
+        state.delete(WATCH + KEYS[0].address + RECIPIENTS[0])
+
+
 def shift(state, block) -> None:
     """Begin hook: one unit from KEYS[4] to KEYS[3] (the supply stays)."""
     source, target = account_key(KEYS[4].address), account_key(KEYS[3].address)
@@ -178,6 +186,7 @@ def machines(stack: ExitStack, directory, name: str, junk_blocks: set[int]):
         machine.register(MARK, mark)
         machine.register_tx_observer(TX_TYPE_TRANSFER, watcher, watch=WATCH)
         machine.register_block_hook(shift, "begin")
+        machine.register_block_hook(rewatch, "begin")
         machine.register_block_hook(
             lambda state, block: junk(state, block) if block.height in junk_blocks else None,
             "begin")
