@@ -35,12 +35,15 @@ from chainmall.core.constants import (
     TX_TRUST_REVIEW_CONTINUE,
     TX_TRUST_REVIEW_REPLY,
 )
-from chainmall.core.errors import NotFound
+from chainmall.core.datadir import GENESIS_FILE
+from chainmall.core.errors import InvalidInput, NotFound
+from chainmall.core.genesis import TrustParams, load_genesis
 from chainmall.core.hashing import digest
 from chainmall.core.mall import keys as mall_keys
 from chainmall.core.mall.products import decode_product
 from chainmall.core.rpc.client import BlockingClient
 from chainmall.core.trust import keys, ranking
+from chainmall.core.trust import reputation as reputation_rules
 from chainmall.core.trust.records import decode_product_stats, decode_reputation
 from chainmall.core.trust.reports import (
     STATE_NAMES,
@@ -230,16 +233,28 @@ def reputation() -> None:
     """Merchants' reputations (docs/trust.md 5)."""
 
 
-@reputation.command("show", short_help="A merchant's reputation record.")
+@reputation.command("show", short_help="A merchant's reputation, decayed to now.")
 @click.argument("merchant")
+@click.option("--genesis", "genesis_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None,
+              help="The chain's genesis file (its trust parameters decay the record) "
+                   "[default: genesis.json of the node's chain in HOME].")
 @node_options
 @click.pass_obj
-def reputation_show(obj: Context, merchant: str, node_address: str, token: str) -> None:
-    """The reputation record of MERCHANT (cm1... or a key name), as of its last change."""
+def reputation_show(obj: Context, merchant: str, genesis_file: Path | None, node_address: str,
+                    token: str) -> None:
+    """The reputation of MERCHANT (cm1... or a key name) at the node's current height.
+
+    The proven record is brought forward to that height by the decay rule
+    (docs/trust.md 5.1) and scored (5.2) with the chain's trust parameters,
+    read from its genesis; the stored score, as of the record's last change,
+    is shown beside it.
+    """
     address = address_of(obj, merchant)
     with connect(node_address, token) as client:
         proven = read(client, "/trust/reputation", address)
-    raw = proven.get(keys.merchant(address))
+        raw = proven.get(keys.merchant(address))
+        params = _trust_params(obj, genesis_file, client) if raw is not None else None
     if raw is None:
         if proven.get(mall_keys.party(address)) is None:
             raise NotFound(f"{encode_address(address)} is not a party of the mall")
@@ -247,9 +262,16 @@ def reputation_show(obj: Context, merchant: str, node_address: str, token: str) 
         obj.emit(f"merchant:   {encode_address(address)}\nno counted activity yet\n"
                  f"{proven.line()}", {**data, "proof": proven.json()})
         return
-    record = decode_reputation(raw)
-    data = {"merchant": encode_address(address), "score_bps": record.score_bps,
-            "last_height": record.last_height, "orders": _q(record.orders_q),
+    assert params is not None
+    stored = decode_reputation(raw)
+    record = reputation_rules.bring_forward(stored, proven.height, params)
+    score = reputation_rules.score(record, params)
+    data = {"merchant": encode_address(address), "height": proven.height,
+            "score_bps": score.score_bps, "quality_bps": score.quality_bps,
+            "service_bps": score.service_bps, "volume_bps": score.volume_bps,
+            "rating_milli": score.rating_milli,
+            "stored": {"last_height": stored.last_height, "score_bps": stored.score_bps},
+            "orders": _q(record.orders_q),
             "cancels": _q(record.cancels_q), "timeouts": _q(record.timeouts_q),
             "disputes_lost": _q(record.disputes_q), "shipped": _q(record.shipped_q),
             "on_time": _q(record.on_time_q), "value": record.value,
@@ -259,7 +281,8 @@ def reputation_show(obj: Context, merchant: str, node_address: str, token: str) 
             "strikes": record.strikes, "fake_orders": record.fake_orders,
             "flagged_orders": record.flagged_orders, "counted_orders": record.counted_orders}
     human = [f"merchant:        {data['merchant']}",
-             f"score:           {record.score_bps / 100:.2f}% (at height {record.last_height})",
+             f"score:           {score.score_bps / 100:.2f}% at height {proven.height} "
+             f"(stored: {stored.score_bps / 100:.2f}% at height {stored.last_height})",
              f"orders:          {data['orders']} (decayed; {record.counted_orders} counted "
              f"in all)",
              f"ratings:         {data['ratings']} (average {data['rating_average']})",
@@ -271,6 +294,25 @@ def reputation_show(obj: Context, merchant: str, node_address: str, token: str) 
              f"{record.strikes} strike(s)",
              proven.line()]
     obj.emit("\n".join(human), {**data, "proof": proven.json()})
+
+
+def _trust_params(obj: Context, genesis_file: Path | None, client: BlockingClient
+                  ) -> TrustParams:
+    """The trust parameters of the node's chain: from `genesis_file`, else from the
+    genesis of HOME's data directory for the node's chain id; InvalidInput if there is
+    none or it is another chain's."""
+    chain_id = client.status().chain_id
+    if genesis_file is None:
+        genesis_file = obj.home / chain_id / GENESIS_FILE
+        if not genesis_file.is_file():
+            raise InvalidInput(f"no genesis of chain {chain_id!r} in {obj.home}: pass the "
+                               f"chain's genesis file with --genesis (its trust parameters "
+                               f"decay the reputation)")
+    genesis = load_genesis(genesis_file)
+    if genesis.chain_id != chain_id:
+        raise InvalidInput(f"{genesis_file} is the genesis of chain {genesis.chain_id!r}, "
+                           f"the node runs {chain_id!r}")
+    return genesis.trust.params
 
 
 # --- ranking -----------------------------------------------------------------------------
@@ -354,7 +396,7 @@ def _report_json(report_id: bytes, raw: bytes) -> dict[str, Any]:
             "round": record.round, "ruled_height": record.ruled_height,
             "slashed": record.slashed, "reporter_reward": record.reporter_reward,
             "orders": [order.hex() for order in record.orders],
-            "seats": [{"arbitrator": encode_address(seat.arbitrator), "verdict": seat.verdict}
+            "seats": [{"arbitrator": encode_address(seat.arbitrator), "verdict": seat.vote}
                       for seat in record.seats if seat.filled]}
 
 

@@ -357,6 +357,11 @@ TRUST_POINTS_AWARD_MAX = 1 << 32  # points one award may give (a genesis bound)
 EPOCHS_EXPIRED_PER_BLOCK_MAX = 16  # closed epochs whose residue returns to the fee pool per block
 ACCUMULATOR_SHIFT = 64  # reward per point is Q64: amount * 2^64 // points
 TRUST_QUERY_ITEMS_MAX = 1_000
+# Query proofs (core/state/root/proofs.py: prove_many): the application keeps the
+# state tree's upper internal nodes (depth < PROOF_CACHE_DEPTH, checked) between
+# queries, at most PROOF_CACHE_NODES_MAX (then it starts over): ~100 bytes each.
+PROOF_CACHE_DEPTH = 12
+PROOF_CACHE_NODES_MAX = 1 << 15
 
 # Every state table: its id (a state key's first byte) and its LMDB database.
 VALIDATOR_TABLES = {TABLE_VALIDATORS: "validators", TABLE_VALIDATOR_SETS: "validator_sets",
@@ -459,6 +464,9 @@ PAGE_REVIEWS_SCAN_MAX = 1_000  # review index entries read for the newest or for
 PAGE_TRACE_EVENTS_MAX = 10_000  # events of one item history the page is served; more: refused
 PAGE_TRACE_ITEMS_MAX = 1_000  # items one history may reach
 PAGE_COMETBFT_HEADER_WAIT_MS = 3_000  # a CometBFT trace waits this long for header h + 1
+LIGHT_REFRESH_MS = 3600 * 1000  # a CometBFT node's light client advances its trust this often
+LIGHT_REFRESH_RETRY_MS = 5_000  # ...and tries again this soon after a failure or before block 1
+LIGHT_STORE_BYTES_MAX = 1 << 20  # the stored trusted header file (DATA/light-client.json)
 PAGE_CURRENCY_SYMBOL = "CMT"  # how the page names the chain's unit (display only)
 PAGE_CURRENCY_DECIMALS = 2  # amounts are shown as amount / 10^decimals (display only)
 
@@ -506,3 +514,4 @@ assert TX_BYTES_MAX * 2 * RPC_BATCH_ITEMS_MAX <= RPC_FRAME_BYTES_MAX  # a batch 
 assert RPC_FRAME_BYTES_MAX <= RPC_WRITE_BUFFER_BYTES_MAX
 assert RPC_WAIT_MS_DEFAULT <= RPC_WAIT_MS_MAX
 assert PAGE_TRACE_EVENTS_MAX <= TRACE_EVENTS_MAX and PAGE_TRACE_ITEMS_MAX <= TRACE_ITEMS_MAX
+assert LIGHT_REFRESH_MS * 24 <= LIGHT_TRUSTING_PERIOD_MS_DEFAULT  # refreshed well within

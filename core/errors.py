@@ -697,6 +697,19 @@ class ValidatorSetNotTrusted(LightClientError):
     code = 127
 
 
+class TrustedHeaderExpired(LightClientError):
+    """The light client's latest trusted header is older than the trusting period: no newer
+    header can be verified from it."""
+
+    code = 630
+
+
+class LightStoreInvalid(LightClientError):
+    """The light client's stored trusted header is unreadable, corrupt or of another chain."""
+
+    code = 631
+
+
 class SupervisedProcessFailed(NetworkError):
     """A process a supervisor runs (CometBFT or the ABCI application) died or would not start."""
 

@@ -55,7 +55,13 @@ from .constants import (
     SIGNATURE_BYTES,
     VALIDATORS_MAX,
 )
-from .errors import InvalidProof, LightClientError, NotEnoughVotingPower, ValidatorSetNotTrusted
+from .errors import (
+    InvalidProof,
+    LightClientError,
+    NotEnoughVotingPower,
+    TrustedHeaderExpired,
+    ValidatorSetNotTrusted,
+)
 from .keys import verify_signature
 from .state.root import decode_proof, verify_proof
 
@@ -401,12 +407,27 @@ def _check_new_header(trusted: LightBlock, untrusted: LightBlock, now_ns: int,
                                "not the header's validators")
 
 
+def expires_ns(trusted: LightBlock, options: TrustOptions = DEFAULT_TRUST) -> int:
+    """When `trusted` stops being trusted: its time plus the trusting period."""
+    return trusted.time_ns + options.trusting_period_ms * NANOS_PER_MS
+
+
+def check_not_expired(trusted: LightBlock, now_ns: int,
+                      options: TrustOptions = DEFAULT_TRUST) -> None:
+    """TrustedHeaderExpired when `trusted` is older than the trusting period at `now_ns`."""
+    if expires_ns(trusted, options) <= now_ns:
+        days = options.trusting_period_ms / 86_400_000
+        raise TrustedHeaderExpired(
+            f"the trusted header at height {trusted.height} (time "
+            f"{format_time(trusted.header.time)}) has expired: it is older than the trusting "
+            f"period ({days:g} days), so no newer header can be verified from it")
+
+
 def verify(trusted: LightBlock, untrusted: LightBlock, now_ns: int,
            options: TrustOptions = DEFAULT_TRUST) -> None:
     """CometBFT's `light.Verify`: trust `untrusted` given `trusted` at time `now_ns`;
     LightClientError if not (ValidatorSetNotTrusted: a header in between may help)."""
-    if trusted.time_ns + options.trusting_period_ms * NANOS_PER_MS <= now_ns:
-        raise LightClientError(f"the trusted header at height {trusted.height} has expired")
+    check_not_expired(trusted, now_ns, options)
     _check_new_header(trusted, untrusted, now_ns, options)
     chain_id = trusted.header.chain_id
     if untrusted.height == trusted.height + 1:
@@ -416,6 +437,25 @@ def verify(trusted: LightBlock, untrusted: LightBlock, now_ns: int,
     else:
         verify_commit_trusting(chain_id, trusted.validators, untrusted, options)
     verify_commit(chain_id, untrusted.validators, untrusted)
+
+
+def verify_backwards(trusted: LightBlock, untrusted: LightBlock) -> None:
+    """CometBFT's `VerifyBackwards`: trust `untrusted`, the header just below `trusted`,
+    because `trusted` names its hash as the last block id; also that the validators
+    supplied are its set and signed its commit (they are served with it)."""
+    check_signed_header(untrusted, trusted.header.chain_id)
+    if untrusted.height != trusted.height - 1:
+        raise LightClientError(f"header {untrusted.height} is not the one below the trusted "
+                               f"{trusted.height}")
+    if untrusted.time_ns >= trusted.time_ns:
+        raise LightClientError("an older header's time is not before the trusted header's")
+    if untrusted.hash() != trusted.header.last_block_id.hash:
+        raise LightClientError(f"header {untrusted.height} is not the one the trusted header "
+                               "names as its last block")
+    if validator_set_hash(untrusted.validators) != untrusted.header.validators_hash:
+        raise LightClientError(f"the validators supplied for height {untrusted.height} are "
+                               "not the header's validators")
+    verify_commit(trusted.header.chain_id, untrusted.validators, untrusted)
 
 
 def verify_first(block: LightBlock, chain_id: str,

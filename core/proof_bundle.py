@@ -220,6 +220,22 @@ def advance(rpc: CometRpc, trusted: light.LightBlock, target: int, now_ns: int,
     return _block(_bisect(rpc, trusted, target, now_ns, options)[-1])
 
 
+def retreat(rpc: CometRpc, trusted: light.LightBlock, target: int) -> light.LightBlock:
+    """The light block of `target` (below `trusted`), fetched from `rpc` and verified
+    backwards as CometBFT's light client does: each header is the one the header above it
+    names as its last block (at most LIGHT_BLOCKS_MAX headers down)."""
+    if not 1 <= target < trusted.height:
+        raise LightClientError(f"height {target} is not below the trusted {trusted.height}")
+    if trusted.height - target > LIGHT_BLOCKS_MAX:
+        raise LightClientError(f"more than {LIGHT_BLOCKS_MAX} headers to verify backwards")
+    block = trusted
+    for height in range(trusted.height - 1, target - 1, -1):
+        below = _block(fetch_light_block(rpc, height))
+        light.verify_backwards(block, below)
+        block = below
+    return block
+
+
 def _bisect(rpc: CometRpc, trusted: light.LightBlock, target: int, now_ns: int,
             options: light.TrustOptions) -> Sequence[dict[str, Any]]:
     """Light blocks from `trusted` (excluded) to `target`, each verifiable from the one

@@ -25,7 +25,7 @@ from ..genesis import Genesis
 from ..state.accounts import account_key
 from ..state.machine import StateMachine
 from ..state.receipts import decode_receipts
-from ..state.root import StateTree
+from ..state.root.proofs import prove_many
 from ..store import Store, StoreView, height_key
 from .types import (
     BlockRequest,
@@ -144,6 +144,8 @@ class Application:
                                     genesis_entries=genesis_entries(genesis, installed))
         self.version = version
         self._queries: dict[str, QueryHandler] = {}
+        # Upper state tree nodes already read and checked, for query proofs (prove_many).
+        self._proof_cache: dict[bytes, bytes] = {}
         self._proposers = {validator_address(v.public_key): v.public_key
                            for v in genesis.validators}
         self._proposer_lookup: ProposerLookup | None = None
@@ -317,12 +319,13 @@ class Application:
                 raise QueryError(f"state reads at height {height}: only the latest height "
                                  f"({tip.height}) is served")
             root = tip.app_hash
-            keys = handler(StateReader(view), bytes(request.data))
-            tree = StateTree(view, root)
-            entries = tuple(
-                ProvenEntry(key, view.get_state(key),
-                            tree.prove(key).encode() if request.prove else b"")
-                for key in keys)
+            keys = list(handler(StateReader(view), bytes(request.data)))
+            # One walk of the tree proves every key (shared upper nodes read once).
+            proofs = ([proof.encode() for proof in prove_many(view, root, keys,
+                                                              self._proof_cache)]
+                      if request.prove else [b""] * len(keys))
+            entries = tuple(ProvenEntry(key, view.get_state(key), proof)
+                            for key, proof in zip(keys, proofs, strict=True))
         return QueryResult(TX_OK, "", height, root, entries)
 
 

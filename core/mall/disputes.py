@@ -26,9 +26,7 @@ from ..constants import (
     PANEL_SEATS_MAX,
 )
 from ..errors import (
-    AlreadyVoted,
     DecodeError,
-    NotOnPanel,
     NotVoting,
     OrderNotFound,
     TooMuchEvidence,
@@ -36,7 +34,7 @@ from ..errors import (
     WrongParty,
 )
 from ..genesis import MallGenesis
-from . import keys
+from . import keys, panel
 from .codec import (
     MARK,
     NO_ADDRESS,
@@ -52,7 +50,6 @@ from .codec import (
     writer,
 )
 from .deadlines import schedule, unschedule
-from .draw import Eligibility, draw_one
 from .escrow import (
     CLOSE_FALLBACK,
     CLOSE_RULING,
@@ -67,6 +64,7 @@ from .escrow import (
 )
 from .funds import credit_fee_pool, invariant
 from .order_record import Order, require_order
+from .panel import Seat
 from .parties import load_party, save_party, sync_pool
 
 DISPUTE_OPEN = 1
@@ -74,16 +72,7 @@ DISPUTE_RULED = 2
 NO_VOTE = 0xFFFF
 
 
-@dataclass(frozen=True, slots=True)
-class Seat:
-    arbitrator: bytes  # NO_ADDRESS when empty
-    vote: int  # buyer's share in bps, NO_VOTE before voting
-
-    @property
-    def filled(self) -> bool:
-        return self.arbitrator != NO_ADDRESS
-
-
+# A seat's vote is the buyer's share in bps, NO_VOTE before voting (core/mall/panel.py).
 EMPTY_SEAT = Seat(NO_ADDRESS, NO_VOTE)
 
 
@@ -117,7 +106,7 @@ class Dispute:
 
     @property
     def majority(self) -> int:
-        return len(self.seats) // 2 + 1
+        return panel.majority(len(self.seats))
 
 
 @functools.lru_cache(maxsize=DECODE_CACHE_ENTRIES)
@@ -247,18 +236,12 @@ def vote(state: MallState, ctx: TxContext, mall: MallGenesis) -> None:
     if dispute.round == 0 or ballot.round != dispute.round:
         raise NotVoting(f"the vote is for round {ballot.round}, the dispute is in round "
                         f"{dispute.round} (0: not drawn yet)")
-    seats = list(dispute.seats)
-    index = next((i for i, seat in enumerate(seats) if seat.arbitrator == ctx.sender), None)
-    if index is None:
-        raise NotOnPanel("the sender holds no seat on this panel")
-    if seats[index].vote != NO_VOTE:
-        raise AlreadyVoted("the arbitrator has voted in this round")
-    seats[index] = Seat(ctx.sender, ballot.buyer_bps)
-    dispute = replace(dispute, seats=tuple(seats))
+    seats, ruled = panel.cast_vote(dispute.seats, ctx.sender, ballot.buyer_bps, NO_VOTE,
+                                   "panel")
+    dispute = replace(dispute, seats=seats)
     emit(ctx, "mall.dispute", ("order", ballot.order_id.hex()),
          ("arbitrator", address_text(ctx.sender)), ("state", "voted"))
-    agreeing = sum(1 for seat in seats if seat.vote == ballot.buyer_bps)
-    if agreeing >= dispute.majority:
+    if ruled:
         _rule(state, ctx, mall, ballot.order_id, dispute, ballot.buyer_bps, CLOSE_RULING)
     else:
         _save(state, ballot.order_id, dispute)
@@ -289,8 +272,7 @@ def _rule(state: MallState, clock: Clock, mall: MallGenesis, order_id: bytes, di
     order = require_order(state, order_id)
     escrow = require_escrow(state, order_id)
     invariant(escrow.state == ESCROW_DISPUTED, "an open dispute's escrow is not disputed")
-    voters = tuple(seat.arbitrator for seat in dispute.seats
-                   if seat.filled and seat.vote != NO_VOTE) if reason == CLOSE_RULING else ()
+    voters = tuple(panel.voters(dispute.seats, NO_VOTE)) if reason == CLOSE_RULING else ()
     for seat in dispute.seats:
         if seat.filled:
             _release_seat(state, order_id, seat.arbitrator)
@@ -307,18 +289,8 @@ def _fill_seats(state: MallState, block: Clock, mall: MallGenesis, order_id: byt
                 dispute: Dispute) -> Dispute:
     """Draw every empty seat (docs/mall.md 11.2) and start the round's deadline."""
     order = require_order(state, order_id)
-    seats, past = list(dispute.seats), list(dispute.past)
-    eligible = Eligibility(state, order.buyer, order.merchant, past)
-    prev_hash: bytes = block.prev_hash  # type: ignore[attr-defined]
-    for index, seat in enumerate(seats):
-        if seat.filled:
-            continue
-        chosen = draw_one(state, prev_hash, order_id, dispute.round, index, eligible)
-        if chosen is None:
-            continue
-        seats[index] = Seat(chosen, NO_VOTE)
-        past.append(chosen)
-        eligible = Eligibility(state, order.buyer, order.merchant, past)
+
+    def seated(chosen: bytes) -> None:
         party = load_party(state, chosen)
         invariant(party is not None, "a pool member has no party entry")
         assert party is not None
@@ -326,9 +298,13 @@ def _fill_seats(state: MallState, block: Clock, mall: MallGenesis, order_id: byt
         state.set(keys.seat(chosen, order_id), MARK)
         emit(block, "mall.dispute", ("order", order_id.hex()),
              ("arbitrator", address_text(chosen)), ("state", "drawn"))
+
+    prev_hash: bytes = block.prev_hash  # type: ignore[attr-defined]
+    seats, past = panel.draw_seats(state, prev_hash, order_id, dispute.round, dispute.seats,
+                                   dispute.past, order.buyer, order.merchant, NO_VOTE, seated)
     due = block.timestamp_ms + mall.params.ruling_timeout_ms
     schedule(state, due, keys.DEADLINE_DISPUTE, order_id)
-    return replace(dispute, seats=tuple(seats), past=tuple(past), round_deadline_ms=due)
+    return replace(dispute, seats=seats, past=past, round_deadline_ms=due)
 
 
 def draw_first_panel(state: MallState, block: Clock, mall: MallGenesis, order_id: bytes) -> None:

@@ -49,45 +49,39 @@ from ..abci.types import (
     CheckTxResult,
     CommitResult,
     FinalizeBlockResult,
-    QueryRequest,
-    QueryResult,
 )
-from ..address import address_from_public_key, encode_address
+from ..address import address_from_public_key
 from ..block import decode_block
 from ..constants import (
-    ADDRESS_BYTES,
     COMETBFT_FORWARD_BATCH_MAX,
     COMETBFT_PENDING_TXS_MAX,
     COMETBFT_RESUBMIT_MS,
     COMETBFT_SUBMIT_BURST_MAX,
     COMETBFT_SUBMIT_RATE_PER_S,
-    HASH_BYTES,
+    LIGHT_REFRESH_MS,
 )
 from ..errors import (
     TX_OK,
     DecodeError,
     InvalidConfig,
-    InvalidInput,
     MempoolFull,
     NodeStopping,
     NonceMismatch,
     RateLimited,
 )
-from ..rpc.services import AccountInfo, NodeStatus
 from ..state.accounts import account_key, unpack_account
 from ..state.receipts import decode_receipts
 from ..tx import decode_tx
 from .admission import Admitted
 from .config import Config
 from .finality import (
-    AddressEvent,
     CommittedBlock,
     Finality,
-    Subscription,
     TxState,
     TxStatus,
 )
-from .node import _raise_for
+from .page_cometbft import LightClientAnchors, LightClientRefresher
+from .reads import LedgerReads
 
 log = logging.getLogger("chainmall.node.cometbft")
 T = TypeVar("T")
@@ -178,7 +172,7 @@ class CometNodeLimits:
 DEFAULT_LIMITS = CometNodeLimits()
 
 
-class CometNode:
+class CometNode(LedgerReads):
     """A node whose blocks CometBFT makes (module docstring); serve it with
     `NodeRpcServices`. `start()` and `stop()` run on the event loop; `watcher` must be
     what the ABCI server serves."""
@@ -376,7 +370,7 @@ class CometNode:
                     found[sender] = unpack_account(raw)[1]
             return found
 
-    # --- reads (as Node's) -------------------------------------------------------------------
+    # --- reads (the others: LedgerReads, reads.py) ----------------------------------------
 
     async def _read(self, function: Callable[..., T], *args: object) -> T:
         return await self.server.call(function, *args)
@@ -387,89 +381,18 @@ class CometNode:
         the writer), and a CometBFT item history waits there for header h + 1 to exist."""
         return await asyncio.to_thread(function, *args)
 
-    async def tx_status(self, tx_id: bytes) -> TxStatus:
-        if len(tx_id) != HASH_BYTES:
-            raise InvalidInput(f"a tx id is {HASH_BYTES} bytes")
+    # --- what the shared reads need (reads.py) -----------------------------------------------
+
+    def _pending_wire(self, tx_id: bytes) -> bytes | None:
         pending = self.pending.get(tx_id)
-        if pending is not None:
-            return TxStatus(tx_id, TxState.PENDING, tx=pending.wire)
-        recent = self.finality.recent(tx_id)
-        if recent is not None:
-            return recent
-        result = await self._read(self.app.query, QueryRequest("/tx", bytes(tx_id)))
-        _raise_for(result)
-        if not result.value:
-            return TxStatus(tx_id, TxState.UNKNOWN)
-        height = int.from_bytes(result.value[:8], "big")
-        index = int.from_bytes(result.value[8:12], "big")
-        code = int.from_bytes(result.value[12:14], "big")
-        return TxStatus(tx_id, TxState.FINAL, height, index, code)
+        return None if pending is None else pending.wire
 
-    def _stored_block(self, height: int, block_hash: bytes | None) -> CommittedBlock | None:
-        with self.app.store.reader() as view:
-            if block_hash is not None:
-                found = view.height_of(block_hash)
-                if found is None:
-                    return None
-                height = found
-            raw = view.block(height)
-            receipts = view.receipts(height)
-        if raw is None:
-            return None
-        return CommittedBlock(decode_block(raw), tuple(decode_receipts(receipts or b"")))
+    def _in_flight(self) -> tuple[int, int]:
+        return len(self.pending), sum(len(p.wire) for p in self.pending.values())
 
-    async def block(self, height: int) -> CommittedBlock | None:
-        if type(height) is not int or height < 1:
-            raise InvalidInput(f"a block height is an integer >= 1, got {height!r}")
-        return await self._read(self._stored_block, height, None)
-
-    async def block_by_hash(self, block_hash: bytes) -> CommittedBlock | None:
-        if len(block_hash) != HASH_BYTES:
-            raise InvalidInput(f"a block hash is {HASH_BYTES} bytes")
-        return await self._read(self._stored_block, 0, bytes(block_hash))
-
-    async def query(self, request: QueryRequest) -> QueryResult:
-        return await self._read(self.app.query, request)
-
-    async def account(self, address: bytes, height: int = 0, prove: bool = False) -> AccountInfo:
-        if len(address) != ADDRESS_BYTES:
-            raise InvalidInput(f"an address is {ADDRESS_BYTES} bytes")
-        result = await self.query(QueryRequest("/account", bytes(address), height, prove))
-        _raise_for(result)
-        raw = result.entries[0].value
-        balance, nonce = (0, 0) if raw is None else unpack_account(raw)
-        return AccountInfo(bytes(address), balance, nonce, raw is not None, result.height,
-                            result.root, result.proof)
-
-    def status(self) -> NodeStatus:
-        machine = self.app.machine
-        tip = machine.tip
-        return NodeStatus(self.app.genesis.chain_id, tip.height, tip.app_hash, tip.block_hash,
-                          machine.last_time_ms, len(self.pending),
-                          sum(len(p.wire) for p in self.pending.values()), self.version,
-                          self.validator)
-
-    def subscribe_blocks(self) -> Subscription[CommittedBlock]:
-        return self.finality.subscribe_blocks()
-
-    def subscribe_tx(self, tx_id: bytes) -> Subscription[TxStatus]:
-        if len(tx_id) != HASH_BYTES:
-            raise InvalidInput(f"a tx id is {HASH_BYTES} bytes")
-        subscription = self.finality.subscribe_tx(bytes(tx_id))
-        if not subscription.ended and tx_id not in self.pending:
-            asyncio.get_running_loop().create_task(self._settle_from_store(tx_id, subscription))
-        return subscription
-
-    async def _settle_from_store(self, tx_id: bytes, subscription: Subscription[TxStatus]) -> None:
-        status = await self.tx_status(tx_id)
-        if status.state is TxState.FINAL:
-            subscription.push(status)
-            await subscription.aclose()
-
-    def subscribe_events(self, address: bytes) -> Subscription[AddressEvent]:
-        if len(address) != ADDRESS_BYTES:
-            raise InvalidInput(f"an address is {ADDRESS_BYTES} bytes")
-        return self.finality.subscribe_address(encode_address(bytes(address)))
+    @property
+    def validator_key(self) -> bytes:
+        return self.validator
 
 
 class _NodeFrontend:
@@ -494,14 +417,20 @@ class _NodeFrontend:
 class CometNodeServices:
     """The supervisor's `PairServices` for a CometBFT-engine node: each life of the pair
     gets a `CommitWatcher` in front of the application, a `CometNode` over it, and (with
-    `rpc`) the JSON-RPC server serving it through `NodeRpcServices`."""
+    `rpc`) the JSON-RPC server serving it through `NodeRpcServices` and the product page,
+    whose light client's trust (`light_store`) a `LightClientRefresher` keeps fresh."""
 
     def __init__(self, cometbft_rpc_url: str, *, rpc: Any | None = None,
                  validator: bytes = b"", version: str = "",
                  limits: CometNodeLimits = DEFAULT_LIMITS,
-                 forward_batch_max: int = COMETBFT_FORWARD_BATCH_MAX) -> None:
+                 forward_batch_max: int = COMETBFT_FORWARD_BATCH_MAX,
+                 light_store: Path | None = None, alter_event: bytes | None = None,
+                 light_refresh_ms: int = LIGHT_REFRESH_MS) -> None:
         self.cometbft_rpc_url = cometbft_rpc_url
         self.rpc = rpc
+        self.light_store = light_store  # the page's light client trust (light_store.py)
+        self.alter_event = alter_event  # the page's test-only switch (page.py)
+        self.light_refresh_ms = light_refresh_ms
         self.validator = validator
         self.version = version
         self.limits = limits
@@ -513,7 +442,8 @@ class CometNodeServices:
         self._watcher = CommitWatcher(app)
         return self._watcher
 
-    def frontends(self, app: Application, server: AbciServer) -> list[_NodeFrontend]:
+    def frontends(self, app: Application,
+                  server: AbciServer) -> list[_NodeFrontend | LightClientRefresher]:
         from ..rpc.server import RpcServer  # the RPC layer sits above the node
         from .services import (
             NodeRpcServices,
@@ -525,12 +455,15 @@ class CometNodeServices:
         assert self._watcher is not None and self._watcher.app is app
         self.node = CometNode(self._watcher, server, self.cometbft_rpc_url, self.validator,
                               self.version, self.limits, forward_batch_max=self.forward_batch_max)
-        rpc = None
-        if self.rpc is not None:
-            page = page_reader_over_cometbft(app, self.cometbft_rpc_url)
-            rpc = RpcServer(NodeRpcServices(self.node, page), self.rpc, page_methods(),
-                            static_root=page_files())
-        return [_NodeFrontend(self.node, rpc)]
+        if self.rpc is None:
+            return [_NodeFrontend(self.node, None)]
+        page = page_reader_over_cometbft(app, self.cometbft_rpc_url, self.light_store,
+                                         self.alter_event)
+        rpc = RpcServer(NodeRpcServices(self.node, page), self.rpc, page_methods(),
+                        static_root=page_files())
+        assert isinstance(page.anchors, LightClientAnchors)
+        return [_NodeFrontend(self.node, rpc),
+                LightClientRefresher(page.anchors, self.light_refresh_ms)]
 
 
 def cometbft_settings(home: Path) -> tuple[str, str, int]:
@@ -563,9 +496,12 @@ def run_cometbft_node(data_dir: Path, config: Config, *, version: str, restart: 
     from ..abci.localnet import COMETBFT_DIR, read_validator_key
     from ..abci.supervisor import NodePaths, run_supervised
     from .app import open_application
+    from .light_store import LIGHT_STORE_FILE
     from .logs import setup_logging
+    from .page import alteration_from_env
     from .services import rpc_config
 
+    alter_event = alteration_from_env()  # a test-only switch: refused unless tests enable it
     setup_logging(config.log.level, config.log.format)
     home = data_dir / COMETBFT_DIR
     proxy_app, rpc_url, batch_max = cometbft_settings(home)
@@ -576,7 +512,8 @@ def run_cometbft_node(data_dir: Path, config: Config, *, version: str, restart: 
                              config.cometbft.pending_txs_max, config.cometbft.resubmit_ms)
     services = CometNodeServices(rpc_url, rpc=settings, validator=read_validator_key(home),
                                  version=version, limits=limits,
-                                 forward_batch_max=min(COMETBFT_FORWARD_BATCH_MAX, batch_max))
+                                 forward_batch_max=min(COMETBFT_FORWARD_BATCH_MAX, batch_max),
+                                 light_store=data_dir / LIGHT_STORE_FILE, alter_event=alter_event)
 
     def open_app() -> Application:
         return open_application(data_dir, version, config.pruning.retain_heights, command)

@@ -30,32 +30,23 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from ..abci.app import Application
-from ..abci.types import QueryRequest, QueryResult
-from ..address import encode_address
-from ..block import decode_block
-from ..constants import ADDRESS_BYTES, HASH_BYTES
-from ..errors import TX_OK, ChainmallError, InvalidInput, QueryError, error_class
+from ..errors import TX_OK
 from ..keys import KeyPair
-from ..rpc.services import AccountInfo, NodeStatus
-from ..state.accounts import unpack_account
-from ..state.receipts import decode_receipts
 from .admission import Admission, Admitted, read_accounts
 from .config import Config
 from .engine import ProducedBlock, SingleValidatorEngine
 from .finality import (
-    AddressEvent,
     CommittedBlock,
     Finality,
-    Subscription,
     TxState,
     TxStatus,
 )
 from .mempool import Account, Dropped, Mempool, MempoolLimits, PendingTx
 from .producer import Producer, wall_clock_ms
+from .reads import LedgerReads
 
 log = logging.getLogger("chainmall.node")
 T = TypeVar("T")
-_TX_LOCATION = struct.Struct(">QIH")  # /tx query value: height, index, code
 _U64 = struct.Struct(">Q")
 READ_THREADS = 2
 _PR_SET_NAME = 15  # prctl(2)
@@ -63,8 +54,9 @@ _PR_SET_NAME = 15  # prctl(2)
 
 
 
-class Node:
-    """The single-validator node over an `Application` (see the module docstring)."""
+class Node(LedgerReads):
+    """The single-validator node over an `Application` (see the module docstring); its reads
+    and subscriptions are `LedgerReads`'."""
 
     def __init__(self, app: Application, validator: KeyPair, config: Config,
                  version: str = "", clock_ms: Callable[[], int] = wall_clock_ms) -> None:
@@ -230,7 +222,7 @@ class Node:
             outcome = TxStatus(admitted.tx_id, TxState.PENDING, tx=bytes(wire))
         return admitted, outcome
 
-    # --- reads -------------------------------------------------------------------------------
+    # --- reads (the others: LedgerReads, reads.py) ----------------------------------------
 
     async def _read(self, function: Callable[..., T], *args: object) -> T:
         executor = self._read_executor
@@ -243,101 +235,18 @@ class Node:
         page's reads: core/node/page.py)."""
         return await self._read(function, *args)
 
-    async def tx_status(self, tx_id: bytes) -> TxStatus:
-        """Where tx `tx_id` is: pending, final (with its result), or unknown."""
-        if len(tx_id) != HASH_BYTES:
-            raise InvalidInput(f"a tx id is {HASH_BYTES} bytes")
+    # --- what the shared reads need (reads.py) -----------------------------------------------
+
+    def _pending_wire(self, tx_id: bytes) -> bytes | None:
         pending = self.mempool.get(tx_id)
-        if pending is not None:
-            return TxStatus(tx_id, TxState.PENDING, tx=pending.wire)
-        recent = self.finality.recent(tx_id)
-        if recent is not None:
-            return recent
-        return await self._read(self._stored_tx_status, tx_id)
+        return None if pending is None else pending.wire
 
-    def _stored_tx_status(self, tx_id: bytes) -> TxStatus:
-        result = self.app.query(QueryRequest("/tx", tx_id))
-        _raise_for(result)
-        if not result.value:
-            return TxStatus(tx_id, TxState.UNKNOWN)
-        height, index, code = _TX_LOCATION.unpack(result.value)
-        return TxStatus(tx_id, TxState.FINAL, height, index, code)
+    def _in_flight(self) -> tuple[int, int]:
+        return len(self.mempool), self.mempool.bytes_total
 
-    async def block(self, height: int) -> CommittedBlock | None:
-        """The committed block at `height` (>= 1) and its receipts; None above the tip."""
-        if type(height) is not int or height < 1:
-            raise InvalidInput(f"a block height is an integer >= 1, got {height!r}")
-        return await self._read(self._stored_block, height, None)
-
-    async def block_by_hash(self, block_hash: bytes) -> CommittedBlock | None:
-        """The committed block whose header hashes to `block_hash`; None if there is none."""
-        if len(block_hash) != HASH_BYTES:
-            raise InvalidInput(f"a block hash is {HASH_BYTES} bytes")
-        return await self._read(self._stored_block, 0, bytes(block_hash))
-
-    def _stored_block(self, height: int, block_hash: bytes | None) -> CommittedBlock | None:
-        with self.app.store.reader() as view:
-            if block_hash is not None:
-                found = view.height_of(block_hash)
-                if found is None:
-                    return None
-                height = found
-            raw = view.block(height)
-            receipts = view.receipts(height)
-        if raw is None:
-            return None
-        return CommittedBlock(decode_block(raw), tuple(decode_receipts(receipts or b"")))
-
-    async def account(self, address: bytes, height: int = 0, prove: bool = False) -> AccountInfo:
-        """The account of a 20-byte address at `height` (0: the latest committed)."""
-        if len(address) != ADDRESS_BYTES:
-            raise InvalidInput(f"an address is {ADDRESS_BYTES} bytes")
-        result = await self.query(QueryRequest("/account", bytes(address), height, prove))
-        _raise_for(result)
-        raw = result.entries[0].value
-        balance, nonce = (0, 0) if raw is None else unpack_account(raw)
-        return AccountInfo(bytes(address), balance, nonce, raw is not None, result.height,
-                            result.root, result.proof)
-
-    async def query(self, request: QueryRequest) -> QueryResult:
-        """An ABCI query (docs/abci.md); errors come back as a non-zero code."""
-        return await self._read(self.app.query, request)
-
-    def status(self) -> NodeStatus:
-        """Height, hashes, block time, mempool size, version and validator (no I/O)."""
-        machine = self.app.machine
-        tip = machine.tip
-        return NodeStatus(self.app.genesis.chain_id, tip.height, tip.app_hash, tip.block_hash,
-                          machine.last_time_ms, len(self.mempool), self.mempool.bytes_total,
-                          self.version, self.engine.public_key)
-
-    # --- subscriptions ---------------------------------------------------------------------
-
-    def subscribe_blocks(self) -> Subscription[CommittedBlock]:
-        """Every block committed from now on, in height order."""
-        return self.finality.subscribe_blocks()
-
-    def subscribe_tx(self, tx_id: bytes) -> Subscription[TxStatus]:
-        """One item when tx `tx_id` is final or dropped (at once if it already is)."""
-        if len(tx_id) != HASH_BYTES:
-            raise InvalidInput(f"a tx id is {HASH_BYTES} bytes")
-        subscription = self.finality.subscribe_tx(bytes(tx_id))
-        if not subscription.ended and self.mempool.get(tx_id) is None:
-            # Possibly final before the node kept it in memory: look in the store.
-            asyncio.get_running_loop().create_task(self._settle_from_store(tx_id, subscription))
-        return subscription
-
-    async def _settle_from_store(self, tx_id: bytes, subscription: Subscription[TxStatus]) -> None:
-        status = await self.tx_status(tx_id)
-        if status.state is TxState.FINAL:
-            subscription.push(status)
-            await subscription.aclose()
-
-    def subscribe_events(self, address: bytes) -> Subscription[AddressEvent]:
-        """Events of final txs, from now on, that name the 20-byte `address`."""
-        if len(address) != ADDRESS_BYTES:
-            raise InvalidInput(f"an address is {ADDRESS_BYTES} bytes")
-        return self.finality.subscribe_address(encode_address(bytes(address)))
+    @property
+    def validator_key(self) -> bytes:
+        return self.engine.public_key
 
 
 def _name_os_thread(name: str) -> None:
@@ -347,15 +256,3 @@ def _name_os_thread(name: str) -> None:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
-
-def _raise_for(result: QueryResult) -> None:
-    """Raise the error a non-zero query code stands for."""
-    if result.code == TX_OK:
-        return
-    try:
-        cls = error_class(result.code)
-    except KeyError:
-        cls = QueryError
-    if not issubclass(cls, ChainmallError):
-        cls = QueryError
-    raise cls(result.log)

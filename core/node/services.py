@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from importlib import resources
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from ..abci.app import Application
@@ -168,11 +169,16 @@ def page_methods() -> MethodTable:
     return add_page_methods(default_methods(RPC_WAIT_MS_DEFAULT))
 
 
-def page_reader_over_cometbft(app: Application, cometbft_rpc_url: str) -> PageReader:
+def page_reader_over_cometbft(app: Application, cometbft_rpc_url: str,
+                              light_store: Path | None = None,
+                              alter_event: bytes | None = None) -> PageReader:
     """The page's reads on a CometBFT node: item histories anchored on the headers its light
-    client verified from the genesis validators (docs/page.md section 3.6)."""
-    anchors = LightClientAnchors(CometRpc(cometbft_rpc_url), TrustRoot.from_genesis(app.genesis))
-    return PageReader(app, anchors=anchors)
+    client verified from the genesis validators, its trust kept in `light_store` across
+    restarts (docs/page.md section 3.6); `alter_event` the test-only switch
+    (`alteration_from_env`)."""
+    anchors = LightClientAnchors(CometRpc(cometbft_rpc_url), TrustRoot.from_genesis(app.genesis),
+                                 store=light_store)
+    return PageReader(app, alter_event=alter_event, anchors=anchors)
 
 
 def rpc_config(config: Config) -> RpcConfig:

@@ -269,7 +269,7 @@ def search(state: StateReader, query: str, k: int) -> Entries:
             break
         scanned += len(batch)
         for key, value in batch:
-            if not others or _holds(state, key[-32:], others):
+            if not others or _holds(state, key, others):
                 found.append((key, value))
                 if len(found) == k:
                     break
@@ -277,9 +277,9 @@ def search(state: StateReader, query: str, k: int) -> Entries:
     return _with_objects(state, found)
 
 
-def _holds(state: StateReader, product_id: bytes, words: list[bytes]) -> bool:
-    product = load_product(state, product_id)
-    if product is None:
-        return False
-    have = {term for kind, term in terms_of(product) if kind == keys.TERM_TOKEN}
-    return all(word in have for word in words)
+def _holds(state: StateReader, entry: bytes, words: list[bytes]) -> bool:
+    """Whether the listing of index entry `entry` is also listed under each token of `words`:
+    one point read per word, since every entry of a listing carries its one stored rank."""
+    tail = entry[-(4 + 32):]  # inverted rank u32 || product id
+    return all(state.get(keys.rank_prefix(keys.TERM_TOKEN, word) + tail) is not None
+               for word in words)

@@ -34,9 +34,7 @@ from ..constants import (
     REPORT_ORDERS_MAX,
 )
 from ..errors import (
-    AlreadyVoted,
     DecodeError,
-    NotOnPanel,
     NotVoting,
     OrderNotFound,
     ReportClosed,
@@ -45,6 +43,7 @@ from ..errors import (
     SelfDealing,
 )
 from ..genesis import Genesis
+from ..mall import panel
 from ..mall.codec import (
     MARK,
     NO_ADDRESS,
@@ -60,9 +59,9 @@ from ..mall.codec import (
     value_reader,
     writer,
 )
-from ..mall.draw import Eligibility, draw_one
 from ..mall.funds import credit, credit_fee_pool, debit, invariant
 from ..mall.order_record import load_order
+from ..mall.panel import Seat
 from ..mall.parties import load_party, require_party, save_party, sync_pool
 from ..mall.vocab import ROLE_MERCHANT
 from . import keys, ledger, reputation
@@ -79,16 +78,7 @@ VERDICT_FAKE = 1
 NO_VERDICT = 0xFF
 
 
-@dataclass(frozen=True, slots=True)
-class Seat:
-    arbitrator: bytes  # NO_ADDRESS when empty
-    verdict: int  # NO_VERDICT before voting
-
-    @property
-    def filled(self) -> bool:
-        return self.arbitrator != NO_ADDRESS
-
-
+# A seat's vote is the verdict, NO_VERDICT before voting (core/mall/panel.py).
 EMPTY_SEAT = Seat(NO_ADDRESS, NO_VERDICT)
 
 
@@ -121,7 +111,7 @@ class Report:
             out.fixed(order_id, HASH_BYTES)
         out.u8(len(self.seats))
         for seat in self.seats:
-            out.fixed(seat.arbitrator, ADDRESS_BYTES).u8(seat.verdict)
+            out.fixed(seat.arbitrator, ADDRESS_BYTES).u8(seat.vote)
         out.u8(len(self.past))
         for address in self.past:
             out.fixed(address, ADDRESS_BYTES)
@@ -265,18 +255,12 @@ def vote(state: MallState, ctx: TxContext, genesis: Genesis) -> None:
     if report.round == 0 or ballot.round != report.round:
         raise NotVoting(f"the vote is for round {ballot.round}, the report is in round "
                         f"{report.round} (0: not drawn yet)")
-    seats = list(report.seats)
-    index = next((i for i, seat in enumerate(seats) if seat.arbitrator == ctx.sender), None)
-    if index is None:
-        raise NotOnPanel("the sender holds no seat on this report's panel")
-    if seats[index].verdict != NO_VERDICT:
-        raise AlreadyVoted("the arbitrator has voted in this round")
-    seats[index] = Seat(ctx.sender, ballot.verdict)
-    report = replace(report, seats=tuple(seats))
+    seats, ruled = panel.cast_vote(report.seats, ctx.sender, ballot.verdict, NO_VERDICT,
+                                   "report's panel")
+    report = replace(report, seats=seats)
     emit(ctx, "trust.report", ("report", ballot.report_id.hex()),
          ("arbitrator", address_text(ctx.sender)), ("state", "voted"))
-    agreeing = sum(1 for seat in seats if seat.verdict == ballot.verdict)
-    if agreeing >= len(seats) // 2 + 1:
+    if ruled:
         _rule(state, ctx, genesis, ballot.report_id, report, ballot.verdict)
     else:
         _save(state, ballot.report_id, report)
@@ -314,8 +298,7 @@ def _pay_voters(state: MallState, amount: int, voters: list[bytes]) -> int:
 def _rule(state: MallState, clock: Clock, genesis: Genesis, report_id: bytes, report: Report,
           verdict: int) -> None:
     params = genesis.trust.params
-    voters = [seat.arbitrator for seat in report.seats
-              if seat.filled and seat.verdict != NO_VERDICT]
+    voters = panel.voters(report.seats, NO_VERDICT)
     _free_seats(state, report_id, report)
     slashed = reward = 0
     if verdict == VERDICT_FAKE:
@@ -364,23 +347,18 @@ def _lapse(state: MallState, clock: Clock, report_id: bytes, report: Report) -> 
 
 def _fill_seats(state: MallState, block: Clock, genesis: Genesis, report_id: bytes,
                 report: Report) -> Report:
-    seats, past = list(report.seats), list(report.past)
-    prev_hash: bytes = block.prev_hash  # type: ignore[attr-defined]
-    for index, seat in enumerate(seats):
-        if seat.filled:
-            continue
-        eligible = Eligibility(state, report.reporter, report.merchant, past)
-        chosen = draw_one(state, prev_hash, report_id, report.round, index, eligible)
-        if chosen is None:
-            continue
-        seats[index] = Seat(chosen, NO_VERDICT)
-        past.append(chosen)
+    def seated(chosen: bytes) -> None:
         state.set(keys.report_index(keys.INDEX_SEAT, chosen, report_id), MARK)
         emit(block, "trust.report", ("report", report_id.hex()),
              ("arbitrator", address_text(chosen)), ("state", "drawn"))
+
+    prev_hash: bytes = block.prev_hash  # type: ignore[attr-defined]
+    seats, past = panel.draw_seats(state, prev_hash, report_id, report.round, report.seats,
+                                   report.past, report.reporter, report.merchant, NO_VERDICT,
+                                   seated)
     due = block.timestamp_ms + genesis.trust.params.report_ruling_timeout_ms
     state.set(keys.deadline(due, report_id), MARK)
-    return replace(report, seats=tuple(seats), past=tuple(past), round_deadline_ms=due)
+    return replace(report, seats=seats, past=past, round_deadline_ms=due)
 
 
 def draw_panels(state: MallState, block: Clock, genesis: Genesis) -> None:
@@ -410,7 +388,7 @@ def expire_rounds(state: MallState, block: Clock, genesis: Genesis) -> None:
         assert report is not None
         seats = []
         for seat in report.seats:
-            if seat.filled and seat.verdict == NO_VERDICT:
+            if seat.filled and seat.vote == NO_VERDICT:
                 state.delete(keys.report_index(keys.INDEX_SEAT, seat.arbitrator, report_id))
                 seats.append(EMPTY_SEAT)
             else:

@@ -99,9 +99,13 @@ def test_reviews_versions_and_the_reply(world: dict[str, Any]) -> None:
 
 
 def test_reputation_top_and_search(world: dict[str, Any]) -> None:
-    reputation = ok_json(world, "mall", "reputation", "show", "shop")
+    genesis = str(world["home"] / "genesis.json")
+    reputation = ok_json(world, "mall", "reputation", "show", "shop", "--genesis", genesis)
     assert reputation["score_bps"] > 0 and reputation["counted_orders"] == 2
     assert reputation["proof"]["entries_verified"] == 2
+    assert reputation["height"] >= reputation["stored"]["last_height"] > 0
+    # The chain's trust parameters come from its genesis: none in HOME, none given.
+    assert "--genesis" in one_line_error(invoke(world, "mall", "reputation", "show", "shop"))
     top = ok_json(world, "mall", "top", "-k", "5")
     assert [item["product_id"] for item in top["listings"]] == [world["product"]]
     assert top["listings"][0]["title"] == "Anello in argento 925"
@@ -111,7 +115,8 @@ def test_reputation_top_and_search(world: dict[str, Any]) -> None:
     assert [item["product_id"] for item in found["listings"]] == [world["product"]]
     assert ok_json(world, "mall", "search", "oro")["listings"] == []
     assert "Anello in argento 925" in invoke(world, "mall", "top").output
-    assert "score:" in invoke(world, "mall", "reputation", "show", "shop").output
+    assert "score:" in invoke(world, "mall", "reputation", "show", "shop",
+                              "--genesis", genesis).output
 
 
 def test_rewards_points_attest_epochs_and_claim(world: dict[str, Any]) -> None:
@@ -223,3 +228,50 @@ def test_a_forged_answer_is_refused(world: dict[str, Any]) -> None:
         assert read(client, "/trust/reputation", key("shop").address).entries
         with pytest.raises(InvalidProof):
             read(_LyingClient(client), "/trust/reputation", key("shop").address)  # type: ignore[arg-type]
+
+
+def test_reputation_show_decays_to_the_current_height(tmp_path: Path) -> None:
+    """With a half-life of 64 blocks (a decay step a block) and empty blocks, the shown
+    reputation falls block by block while the stored record, untouched, stays as it was:
+    the figures are the stored record brought to the node's height by the decay rule."""
+    from chainmall.core.mall.vocab import ROLE_MERCHANT
+    from chainmall.core.trust import keys as trust_keys
+    from chainmall.core.trust.decay import DECAY_Q32
+    from chainmall.core.trust.records import decode_reputation
+    from mall_chain import key, ok
+    from trust_chain import sell
+
+    home = tmp_path / "home"
+    node, genesis = start_trust_node(home, tmp_path / "data", "--node-empty-blocks", "true",
+                                     half_life_blocks=64)
+    try:
+        with BlockingClient(node.address) as client:
+            chain = NodeDriver(client, genesis)
+            shop, buyer = key("shop"), key("alice")
+            ok(chain.block([chain.register(shop, ROLE_MERCHANT, 10_000, "IT", "Argenteria")]))
+            ring = chain.list_product(shop, 20_000, 1_000, "Anello", "jewellery/rings")
+            ok(chain.block([ring]))
+            order = sell(chain, [(shop, buyer, ring.tx_id, 20_000)])[0]
+            ok(chain.block(chain.review(buyer, order, 5, "Bello")))
+        world = {"home": home, "node": node.address}
+        args = ("mall", "reputation", "show", "shop", "--genesis", str(home / "genesis.json"))
+        first = ok_json(world, *args)
+        deadline = time.monotonic() + 60
+        with BlockingClient(node.address) as client:
+            while client.status().height < first["height"] + 70:  # over a half-life later
+                assert time.monotonic() < deadline, "the node made no empty blocks"
+                time.sleep(0.05)
+            later = ok_json(world, *args)
+            stored = decode_reputation(read(client, "/trust/reputation", shop.address).get(
+                trust_keys.merchant(shop.address)))
+    finally:
+        node.stop()
+    assert later["stored"] == first["stored"] == {"last_height": stored.last_height,
+                                                  "score_bps": stored.score_bps}
+    for shown in (first, later):  # the documented rule, step by step (one block a step)
+        steps = shown["height"] - stored.last_height
+        expected = stored.orders_q * DECAY_Q32[steps % 64] >> (32 + steps // 64)
+        assert shown["orders"] == f"{expected / (1 << 16):.2f}", (shown, steps)
+    assert later["height"] - first["height"] >= 70
+    assert float(later["orders"]) < float(first["orders"]) / 2  # over a half-life on
+    assert later["score_bps"] < first["score_bps"]  # fewer, older ratings weigh less

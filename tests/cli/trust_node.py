@@ -39,8 +39,10 @@ NAMES = ["shop", "shop2", "alice", "bob", "carol", "attester", "reporter", "arb1
 EPOCH_MS = 6_000  # short, so a test sees an epoch close
 
 
-def start_trust_node(home: Path, data: Path) -> tuple[NodeProcess, Any]:
-    """A started node over a fresh chain; (process, genesis)."""
+def start_trust_node(home: Path, data: Path, *flags: str,
+                     **trust_params: Any) -> tuple[NodeProcess, Any]:
+    """A started node over a fresh chain; (process, genesis). `flags`: more `node start`
+    options; `trust_params`: trust parameters other than the tests' own."""
     validator = KeyPair.from_seed(b"\x07" * 32)
     store = KeyStore(home / "keys")
     store.import_seed("validator", validator.seed)
@@ -48,7 +50,7 @@ def start_trust_node(home: Path, data: Path) -> tuple[NodeProcess, Any]:
         store.import_seed(name, key(name).seed)
     mall = make_mall([(key("assay-office").address, "assay-office")],
                      [("IT", key("agenzia").address, 2_200)], TEST_PARAMS)
-    params = dataclasses.replace(TRUST_TEST_PARAMS, epoch_ms=EPOCH_MS)
+    params = dataclasses.replace(TRUST_TEST_PARAMS, **{"epoch_ms": EPOCH_MS, **trust_params})
     genesis = make_genesis(CHAIN_ID, [(key(name).address, 10**9) for name in NAMES],
                            [(validator.public_key, 1)],
                            genesis_time_ms=time.time_ns() // 1_000_000 - 1_000, fee_min=1,
@@ -56,7 +58,7 @@ def start_trust_node(home: Path, data: Path) -> tuple[NodeProcess, Any]:
     write_genesis(home / "genesis.json", genesis)
     result = cli(home, "init", "--data-dir", str(data), "--genesis", str(home / "genesis.json"))
     assert result.returncode == 0, result.stderr
-    node = NodeProcess(home, data, "--node-block-interval-ms", "20")
+    node = NodeProcess(home, data, "--node-block-interval-ms", "20", *flags)
     node.ready()
     return node, genesis
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chainmall.cli.net import LOG_FILE
 from chainmall.cli.story import (
     ACCOUNTS,
     BALANCE,
@@ -40,11 +41,14 @@ from chainmall.cli.story import (
 from chainmall.core import light
 from chainmall.core.abci.proto.tendermint.types import types_pb2, validator_pb2
 from chainmall.core.errors import ChainmallError
-from chainmall.core.genesis import MallParams, make_mall
+from chainmall.core.genesis import MallParams, load_genesis, make_mall
 from chainmall.core.node.config import CONFIG_FILE
+from chainmall.core.node.light_store import LIGHT_STORE_FILE, load_state
+from chainmall.core.node.page import ALTER_EVENT_ENV, TEST_SWITCHES_ENV
+from chainmall.core.proof_bundle import TrustRoot
 from chainmall.core.rpc.client import BlockingClient
 from chainmall.core.rpc.services import TxState
-from cluster_harness import Cluster, dump_logs
+from cluster_harness import Cluster, dump_logs, poll
 
 WEB_TESTS = Path(__file__).resolve().parents[1] / "web"
 if str(WEB_TESTS) not in sys.path:
@@ -54,6 +58,7 @@ from web_tools import STATIC, WEB, web_deps_or_skip  # noqa: E402
 
 pytestmark = pytest.mark.slow
 STORY_BATCHES = 6  # through the workshop's forging of the twelve rings from the lot
+GENESIS_START = "light client: trusting the genesis validators' header"
 
 
 @dataclass
@@ -124,12 +129,7 @@ def test_the_page_in_chromium_verifies_the_cometbft_nodes_history(served: Served
     node = web_deps_or_skip()
     if not (STATIC / "app.js").exists():
         pytest.fail("the product page is not built (core/rpc/static/): run `make web`")
-    chromium = Path(os.environ.get("CHAINMALL_CHROMIUM", "/usr/bin/chromium"))
-    if not chromium.exists():
-        reason = f"Debian's chromium is not installed at {chromium}: run `make test-browser`"
-        if os.environ.get("CHAINMALL_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{reason} (CHAINMALL_REQUIRE_BROWSER=1)")
-        pytest.skip(reason)
+    chromium = _chromium_or_skip()
     result = subprocess.run(
         [node, "browser/check.mjs", "--only-large", "--base", served.page, "--large",
          RINGS[0], "--timing-runs", "1", "--chromium", str(chromium)],
@@ -139,6 +139,73 @@ def test_the_page_in_chromium_verifies_the_cometbft_nodes_history(served: Served
     [seen] = report["large"]
     assert seen["state"] == "done" and seen["verdict"] == "true", seen
     assert seen["steps"] == seen["verified"] == 4, seen
+
+
+def test_a_restarted_node_resumes_its_trust_and_serves_the_tamper_switch(
+        served: Served) -> None:
+    """Node 0 stored its light client's trusted header (DATA/light-client.json); restarted
+    (with the test-only switch altering one event of ring one's history) it resumes from
+    that header, not from genesis, and the altered step is "not verified" in Python and in
+    Chromium. Runs last: it restarts the module's node."""
+    cluster = served.cluster
+    node_dir = cluster.net.node_dir(0)
+    trust = TrustRoot.from_genesis(load_genesis(node_dir / "genesis.json"))
+    before = load_state(node_dir / LIGHT_STORE_FILE, trust)
+    assert before is not None and before.latest.height >= served.answer["anchor"]["height"] + 1
+    assert (before.root_height, before.root_hash.hex()) == (
+        1, served.answer["anchor"]["trusted"]["hash"])
+    log = node_dir / LOG_FILE
+    assert log.read_text().count(GENESIS_START) == 1
+
+    verdict = page_verdict(served.answer, anchor_check=_light_anchor_check(cluster.chain_id))
+    altered = sorted(verdict.steps)[-1]  # one event of ring one's history
+    cluster.stop(0)
+    cluster.start(0, env={TEST_SWITCHES_ENV: "1", ALTER_EVENT_ENV: altered})
+    cluster.wait_serving(0)
+    address = f"tcp://127.0.0.1:{cluster.net.nodes[0].api_port}"
+    answer = poll(lambda: _item_trace(address), "node 0's item history after the restart")
+
+    text = log.read_text()
+    assert text.count(GENESIS_START) == 1, "the restarted node walked from genesis again"
+    assert f"resumed from the trusted header at height {before.latest.height}" in text
+    assert answer["anchor"]["trusted"] == served.answer["anchor"]["trusted"]
+    after = load_state(node_dir / LIGHT_STORE_FILE, trust)
+    assert after is not None and after.latest.height >= before.latest.height
+
+    tampered = page_verdict(answer, anchor_check=_light_anchor_check(cluster.chain_id))
+    assert not tampered.ok and tampered.anchor is None
+    assert {k for k, code in tampered.steps.items() if code} == {altered}, tampered.steps
+
+    chromium = _chromium_or_skip()
+    result = subprocess.run(
+        [web_deps_or_skip(), "browser/check.mjs", "--only-large", "--base", served.page,
+         "--large", RINGS[0], "--timing-runs", "1", "--chromium", str(chromium)],
+        cwd=WEB, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    [seen] = json.loads(result.stdout.strip().splitlines()[-1])["large"]
+    assert seen["state"] == "done" and seen["verdict"] == "false", seen
+    assert "Not verified" in seen["verdict_text"], seen
+    [bad] = seen["not_verified"]
+    assert bad["id"] == altered and bad["text"].endswith("not verified"), seen
+    assert seen["verified"] == seen["steps"] - 1 == 3, seen
+
+
+def _item_trace(address: str) -> dict[str, Any] | None:
+    try:
+        with BlockingClient(address, timeout_s=30) as client:
+            return client.call("mall.item_trace", {"item": RINGS[0]})
+    except (ChainmallError, OSError):
+        return None  # not serving yet
+
+
+def _chromium_or_skip() -> Path:
+    chromium = Path(os.environ.get("CHAINMALL_CHROMIUM", "/usr/bin/chromium"))
+    if not chromium.exists():
+        reason = f"Debian's chromium is not installed at {chromium}: run `make test-browser`"
+        if os.environ.get("CHAINMALL_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{reason} (CHAINMALL_REQUIRE_BROWSER=1)")
+        pytest.skip(reason)
+    return chromium
 
 
 def _free_port() -> int:

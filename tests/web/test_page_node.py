@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,3 +192,16 @@ def test_node_start_refuses_the_switch_without_the_test_flag(ledger) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and "test-only" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_cometbft_node_refuses_the_switch_without_the_test_flag(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`node start --engine cometbft` checks the switch before anything else starts."""
+    from chainmall.core.node.cometbft_node import run_cometbft_node
+    from chainmall.core.node.config import load_config
+
+    monkeypatch.setenv(ALTER_EVENT_ENV, "ab" * 32)
+    monkeypatch.delenv(TEST_SWITCHES_ENV, raising=False)
+    with pytest.raises(InvalidConfig, match="test-only"):
+        run_cometbft_node(tmp_path, load_config(tmp_path, environ={}), version="test",
+                          restart=False)

@@ -187,7 +187,10 @@ try {
       state: large.state,
       steps: report.steps.length,
       verified: report.steps.filter((s) => s.mark === 'verified').length,
+      not_verified: report.steps.filter((s) => s.mark !== 'verified')
+        .map((s) => ({ id: s.id, text: s.text, colour: s.colour, why: s.why })),
       verdict: report.verdict,
+      verdict_text: report.verdict_text,
       timing: report.timing,
       load_ms: large.loadMs,
     });

@@ -145,3 +145,40 @@ def test_a_moved_score_re_ranks_the_merchant_s_other_listings(market):
     assert after > before  # the merchant's standing lifted a listing nobody touched
     assert chain.get(keys.fanout(k["shop"].address)) is None  # the queue is done
     assert TRUST_TEST_PARAMS.half_life_blocks >= 64
+
+
+def test_search_equals_filtering_the_lead_tokens_list_by_the_listings_own_tokens():
+    """Over 400 listings with titles from a small vocabulary: `search` (point reads of the
+    other tokens' index entries) finds exactly the listings a filter on each listing's own
+    tokens (`terms_of`) finds, in rank order."""
+    import random
+
+    from chainmall.core.mall import keys as mall_keys
+    from chainmall.core.mall.codec import MARK, NO_ID
+    from chainmall.core.mall.products import PRODUCT_ACTIVE, Product
+    from dict_state import DictState
+
+    rng = random.Random(14)
+    words = ["silver", "gold", "oak", "linen", "vintage", "handmade", "small", "blue"]
+    state = DictState()
+    products = {}
+    for i in range(400):
+        pid = bytes([0xB0]) + i.to_bytes(31, "big")
+        product = Product(bytes(20), PRODUCT_ACTIVE, 100, 1, 0, 0, 0, NO_ID,
+                          " ".join(rng.sample(words, 3)), rng.choice(["home/lamps", "garden"]))
+        products[pid] = product
+        state.set(mall_keys.product(pid), product.encode())
+        rank = rng.randint(0, 10**6)  # one rank per listing, on every entry, as stored
+        for kind, term in ranking.terms_of(product):
+            state.set(keys.rank_entry(kind, term, rank, pid), MARK)
+    for query in ("silver", "silver vintage", "gold oak blue", "vintage garden", "oak lamps",
+                  "handmade small silver gold"):
+        words_asked = ranking.tokens(query)
+        lead = max(words_asked, key=lambda word: (len(word), word))
+        listed = [k for k, _ in state.scan(*keys.prefix_range(
+            keys.rank_prefix(keys.TERM_TOKEN, lead)))]
+        expected = [k for k in listed if set(words_asked) <= {
+            term for kind, term in ranking.terms_of(products[k[-32:]])
+            if kind == keys.TERM_TOKEN}][:10]
+        found = [k for k, _ in ranking.search(state, query, 10) if k[0] == C.TABLE_TRUST_RANK]
+        assert found == expected, query
