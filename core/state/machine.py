@@ -336,7 +336,7 @@ class _TransferRuns:
     """
 
     __slots__ = ("_acting", "_changed", "_fee_min", "_keys", "_plan", "_present", "_slots",
-                 "_table", "_tx_ids", "_watch_keys", "_watched")
+                 "_table", "_tx_ids", "_txs_of", "_watch_keys", "_watched")
 
     def __init__(self, state: BlockState, wire: tuple[bytes, list[int]], eligible: bytes,
                  fee_min: int, tx_ids: list[bytes], watches: Sequence[bytes] = ()) -> None:
@@ -359,16 +359,12 @@ class _TransferRuns:
         self._present: set[bytes] = set()
         for prefix, keys in zip(watches, self._watched, strict=True):
             self._present.update(_present_watched(state, prefix, keys))
-        self._acting: list[int] = []  # the txs whose watched entry is present, in order
-        self._find_acting()
-
-    def _find_acting(self) -> None:
-        present = self._present
-        if not present:
-            self._acting = []
-            return
-        self._acting = sorted({index for keys in self._watched
-                               for index, key in enumerate(keys) if key in present})
+        # The txs whose watched entries are present, in order, one element per present
+        # entry (a tx watched under two prefixes may be there twice).
+        self._acting: list[int] = sorted(
+            index for keys in self._watched for index, key in enumerate(keys)
+            if key in self._present) if self._present else []
+        self._txs_of: dict[bytes, list[int]] | None = None  # key -> its txs, made when needed
 
     @property
     def empty(self) -> bool:
@@ -413,26 +409,38 @@ class _TransferRuns:
         slots = self._slots
         if slots is None:
             slots = self._slots = {key: slot for slot, key in enumerate(self._keys)}
-        watched = False
         for key in written:
             slot = slots.get(key)
             if slot is not None:
                 accel.set_account(self._table, slot, state.get(key))
             elif key in self._watch_keys:
-                watched = self._track(state, key) or watched
-        if watched:
-            self._find_acting()
+                self._track(state, key)
 
-    def _track(self, state: BlockState, key: bytes) -> bool:
-        """Note whether the watched `key` is present now; whether that changed anything."""
+    def _track(self, state: BlockState, key: bytes) -> None:
+        """Note whether the watched `key` is present now, its txs joining or leaving the
+        acting ones (each change costs its own txs, not a pass over the block)."""
         present = state.get(key) is not None
         if present == (key in self._present):
-            return False
+            return
+        txs_of = self._txs_of
+        if txs_of is None:
+            txs_of = self._txs_of = {}
+            for keys in self._watched:
+                for index, watched in enumerate(keys):
+                    if watched is not None:
+                        txs_of.setdefault(watched, []).append(index)
+        acting = self._acting
         if present:
             self._present.add(key)
+            for index in txs_of[key]:
+                bisect.insort(acting, index)
         else:
             self._present.discard(key)
-        return True
+            for index in txs_of[key]:
+                at = bisect.bisect_left(acting, index)
+                invariant(at < len(acting) and acting[at] == index,
+                          "a watched entry left without its tx among the acting ones")
+                del acting[at]
 
 
 class StateMachine:
