@@ -380,6 +380,7 @@ def test_apply_blocks(benchmark: Any) -> None:
     faulthandler.cancel_dump_traceback_later()
     assert machine_module.StateTree is StateTree
     txs = BLOCKS * TXS_PER_BLOCK
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="chainmall-bench-apply-") as directory:
         genesis, blocks, build_s = prebuilt(directory)
         sodium_before = sodium_us(blocks)
@@ -404,7 +405,8 @@ def test_apply_blocks(benchmark: Any) -> None:
     share_us = python_share_us(serial)
     print()
     print(f"machine: {machine('one process; signatures in validate_batch, all cores')}; "
-          f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} at the end")
+          f"load average {', '.join(f'{x:.1f}' for x in load_before)} at the start, "
+          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} at the end")
     for kernel in accel.status():
         print(f"kernel {kernel.name}: {kernel.in_use} ({kernel.detail})")
     print(f"modules: {MODULES} (CHAINMALL_BENCH_MODULES: bare = the ledger alone, default = "
