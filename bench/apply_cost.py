@@ -25,7 +25,10 @@ the rest is the Python share this tool exists to measure. `cpu` replays the
 block several times in-process and keeps each phase's fastest thread CPU
 time (the main thread only: the signature threads of `check` are not in it).
 Sizes: CHAINMALL_BENCH_TXS (10,000), CHAINMALL_BENCH_SENDERS (2,000),
-CHAINMALL_COST_BASE_BLOCKS (blocks already in the ledger, 5).
+CHAINMALL_COST_BASE_BLOCKS (blocks already in the ledger, 5);
+CHAINMALL_BENCH_MODULES=default installs the modules a node runs (validators,
+mall, trust), for `prepare` and the runs alike (prepare a directory per
+setting).
 """
 
 from __future__ import annotations
@@ -56,12 +59,11 @@ def prepare(directory: Path) -> None:
     with tempfile.TemporaryDirectory(dir=directory) as build:
         genesis, blocks = bench_apply.prebuild(bench_apply.keys(bench_apply.SENDERS), build)
     from chainmall.core.block import decode_block
-    from chainmall.core.state.machine import StateMachine
 
     base = directory / "base"
     shutil.rmtree(base, ignore_errors=True)
     with Store(base) as store:
-        machine = StateMachine(store, genesis)
+        machine = bench_apply.new_machine(store, genesis)
         for raw in blocks[:-1]:
             machine.finalize_block(decode_block(raw))
             machine.commit()
@@ -83,15 +85,16 @@ def run(directory: Path, upto: str, timings: dict[str, float] | None = None) -> 
 
     `timings`, when given, receives each phase's thread CPU seconds.
     """
+    sys.path.insert(0, str(Path(__file__).parent))
+    import bench_apply
     from chainmall.core.block import decode_block
-    from chainmall.core.state.machine import StateMachine
     from chainmall.core.store import Store
 
     stop = STAGES.index(upto)
     clock = time.thread_time
     genesis = pickle.loads((directory / "genesis.pickle").read_bytes())
     with Store(directory / "work") as store:
-        machine = StateMachine(store, genesis)
+        machine = bench_apply.new_machine(store, genesis)
         raw = (directory / "block.bin").read_bytes()
         count = 0
         if stop >= 1:

@@ -86,6 +86,9 @@ TXS_PER_BLOCK = int(os.environ.get("CHAINMALL_BENCH_TXS", str(ISSUE_TXS)))
 SENDERS = int(os.environ.get("CHAINMALL_BENCH_SENDERS", "2000"))
 ROUNDS = int(os.environ.get("CHAINMALL_BENCH_ROUNDS", "2"))
 CACHE = os.environ.get("CHAINMALL_BENCH_CACHE")
+# "bare": the ledger alone (transfers, fees); "default": the modules every node runs
+# (validators, mall, trust: their hooks, and the trust rules' TRANSFER observer).
+MODULES = os.environ.get("CHAINMALL_BENCH_MODULES", "bare")
 TARGET_TX_PER_S = 80_000  # issue 17
 EARLIER_TARGET_TX_PER_S = 20_000  # issue 11
 PYTHON_SHARE_TARGET_US = 10.0  # issue 17: "about 10 µs per tx"
@@ -97,6 +100,17 @@ FEE = 1
 BLOCK_TIME_MS = 1_000
 
 assert BLOCKS >= 1 and TXS_PER_BLOCK >= 1 and SENDERS >= 2 and ROUNDS >= 1
+assert MODULES in ("bare", "default"), "CHAINMALL_BENCH_MODULES is bare or default"
+
+
+def new_machine(store: Store, genesis: Any) -> StateMachine:
+    """The state machine the run measures: bare, or with the default modules installed
+    (`ledger_machine`, as `chainmall db import` and a node build it)."""
+    if MODULES == "default":
+        from chainmall.core.abci.app import ledger_machine
+
+        return ledger_machine(store, genesis)
+    return StateMachine(store, genesis)
 
 
 class _Timer:
@@ -180,7 +194,7 @@ def prebuild(genesis_keys: list[KeyPair], directory: str) -> tuple[Any, list[byt
     nonces = [0] * len(genesis_keys)
     blocks: list[bytes] = []
     with Store(os.path.join(directory, "build")) as store, progress("apply") as bars:
-        state = StateMachine(store, genesis)
+        state = new_machine(store, genesis)
         bars("blocks signed and built", 0, BLOCKS)
         for height in range(1, BLOCKS + 1):
             txs = []
@@ -219,9 +233,10 @@ def prebuilt(directory: str) -> tuple[Any, list[bytes], float]:
     cached = None
     if CACHE:
         genesis = bench_genesis(keys(SENDERS))
-        cached = Path(CACHE) / f"apply-{BLOCKS}x{TXS_PER_BLOCK}-{SENDERS}.pickle"
+        tag = "" if MODULES == "bare" else f"-{MODULES}"  # bare keeps its old file names
+        cached = Path(CACHE) / f"apply-{BLOCKS}x{TXS_PER_BLOCK}-{SENDERS}{tag}.pickle"
         longer = sorted(
-            path for path in Path(CACHE).glob(f"apply-*x{TXS_PER_BLOCK}-{SENDERS}.pickle")
+            path for path in Path(CACHE).glob(f"apply-*x{TXS_PER_BLOCK}-{SENDERS}{tag}.pickle")
             if int(path.name.split("-")[1].split("x")[0]) > BLOCKS)
         candidates = [cached, *longer]
         for path in candidates:
@@ -272,7 +287,7 @@ def _replay(genesis: Any, blocks: list[bytes], directory: str, name: str,
     gc.callbacks.append(collections)
     cpu_start = _process_cpu_s()
     with Store(os.path.join(directory, name)) as store, contextlib.ExitStack() as stack:
-        state = StateMachine(store, genesis)
+        state = new_machine(store, genesis)
         if baseline:
             stack.enter_context(per_tx_paths(state))
         decode = timer.wrap("decode", decode_block)
@@ -365,6 +380,7 @@ def test_apply_blocks(benchmark: Any) -> None:
     faulthandler.cancel_dump_traceback_later()
     assert machine_module.StateTree is StateTree
     txs = BLOCKS * TXS_PER_BLOCK
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="chainmall-bench-apply-") as directory:
         genesis, blocks, build_s = prebuilt(directory)
         sodium_before = sodium_us(blocks)
@@ -389,9 +405,12 @@ def test_apply_blocks(benchmark: Any) -> None:
     share_us = python_share_us(serial)
     print()
     print(f"machine: {machine('one process; signatures in validate_batch, all cores')}; "
-          f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} at the end")
+          f"load average {', '.join(f'{x:.1f}' for x in load_before)} at the start, "
+          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} at the end")
     for kernel in accel.status():
         print(f"kernel {kernel.name}: {kernel.in_use} ({kernel.detail})")
+    print(f"modules: {MODULES} (CHAINMALL_BENCH_MODULES: bare = the ledger alone, default = "
+          "validators, mall and trust installed, as a node runs)")
     print(f"size run: {BLOCKS} blocks x {TXS_PER_BLOCK:,} txs ({SENDERS:,} senders); "
           f"issue's size: {ISSUE_BLOCKS} x {ISSUE_TXS:,} (CHAINMALL_BENCH_BLOCKS/_TXS)")
     print(f"prebuild (signing + build_block, not measured): "

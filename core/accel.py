@@ -61,6 +61,7 @@ __all__ = [
     "validate_batch",
     "verify_batch",
     "verify_one",
+    "watch_keys",
 ]
 
 ED25519_RULE = "ZIP 215"
@@ -77,6 +78,7 @@ run_transfers = _transfers.run_transfers
 take_dirty = _transfers.take_dirty
 set_account = _transfers.set_account
 success_results = _transfers.success_results
+watch_keys = _transfers.watch_keys
 
 
 @dataclass(frozen=True)

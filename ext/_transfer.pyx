@@ -61,6 +61,8 @@ ENTRY_BYTES = 24
 PLAN_BYTES = 32
 BATCH_ITEMS_MAX = ARGS_BATCH_ITEMS_MAX
 RESULT_FIELDS = ("code", "log", "events", "tx_id", "recorded")
+STATE_KEY_BYTES_MAX = 128
+WATCH_PREFIX_BYTES_MAX = STATE_KEY_BYTES_MAX - 2 * ADDRESS_BYTES
 
 cdef enum:
     C_TRANSFER = 1
@@ -449,6 +451,43 @@ def success_results(result_class, tx_ids, start, stop):
             untrack(result)  # atomic fields and the empty tuple: never in a cycle
         results[index - first] = result
     return results
+
+
+def watch_keys(plan, addresses, prefix):
+    """Per plan record: `prefix || sender address || recipient address` (bytes) when it
+    names both slots, None when it does not (core/state/transfers.py)."""
+    cdef const unsigned char[::1] records = byte_view(plan, "plan")
+    cdef const unsigned char[::1] table = byte_view(addresses, "addresses")
+    cdef const unsigned char[::1] head = byte_view(prefix, "prefix")
+    if records.shape[0] % C_PLAN:
+        raise ValueError(f"plan is {records.shape[0]} bytes, not a multiple of {C_PLAN}")
+    if table.shape[0] % C_ADDRESS:
+        raise ValueError(f"addresses is {table.shape[0]} bytes, not a multiple of "
+                         f"{C_ADDRESS}")
+    cdef Py_ssize_t head_len = index_in(head.shape[0], 1, WATCH_PREFIX_BYTES_MAX,
+                                        "prefix length")
+    cdef Py_ssize_t count = table.shape[0] // C_ADDRESS
+    cdef Py_ssize_t n = records.shape[0] // C_PLAN
+    cdef Py_ssize_t index
+    cdef uint32_t sender, recipient
+    cdef const unsigned char *record
+    cdef unsigned char *out
+    keys = [None] * n
+    for index in range(n):
+        record = &records[C_PLAN * index]
+        sender = _le32(record)
+        recipient = _le32(record + 4)
+        if sender == C_NO_SLOT or recipient == C_NO_SLOT:
+            continue
+        if sender >= count or recipient >= count:
+            raise ValueError(f"plan record {index} names a slot past the addresses ({count})")
+        key = PyBytes_FromStringAndSize(NULL, head_len + 2 * C_ADDRESS)
+        out = <unsigned char *>PyBytes_AS_STRING(key)
+        memcpy(out, &head[0], head_len)
+        memcpy(out + head_len, &table[C_ADDRESS * sender], C_ADDRESS)
+        memcpy(out + head_len + C_ADDRESS, &table[C_ADDRESS * recipient], C_ADDRESS)
+        keys[index] = key
+    return keys
 
 
 def describe() -> str:

@@ -20,6 +20,7 @@ through `register`, `register_block_hook`, `register_tx_observer` and
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -74,7 +75,7 @@ from .accounts import (
 from .overlay import BlockState, StateAccess, TxScratch
 from .receipts import encode_receipts
 from .root import MemoryNodeStore, Proof, StateTree, verify_proof
-from .transfers import NO_SLOT, PLAN_BYTES
+from .transfers import NO_SLOT, PLAN_BYTES, WATCH_PREFIX_BYTES_MAX
 
 __all__ = [
     "BlockContext",
@@ -292,6 +293,26 @@ def genesis_state(genesis: Genesis,
     return state
 
 
+def _present_watched(state: BlockState, prefix: bytes,
+                     keys: Sequence[bytes | None]) -> list[bytes]:
+    """The watched keys (`prefix || sender || recipient`) among `keys` that hold an entry
+    in `state`, each once, in first-seen order.
+
+    Most senders have no entry under `prefix || sender` at all: those are
+    found with a few range reads (`BlockState.prefixes_in_use`: one when no
+    sender has one), and only the keys of the others are read one by one.
+    """
+    width = len(prefix) + ADDRESS_BYTES
+    distinct = dict.fromkeys(keys)
+    distinct.pop(None, None)
+    senders = sorted(dict.fromkeys(key[:width] for key in distinct))  # type: ignore[index]
+    end = prefix[:-1] + bytes([prefix[-1] + 1]) if prefix[-1] < 0xFF else prefix + b"\xff" * 41
+    in_use = set(state.prefixes_in_use(senders, end))
+    if not in_use:
+        return []
+    return state.present(key for key in distinct if key[:width] in in_use)  # type: ignore[index]
+
+
 class _TransferRuns:
     """One block's runs of consecutive transfers, executed by the transfer kernel.
 
@@ -305,12 +326,20 @@ class _TransferRuns:
     all of them ran one by one. A tx the plan has no transfer for (another
     type, a failed stateless check) costs no kernel call, and a flush with
     nothing run since the last one no scan of the table.
+
+    Watched transfers (`StateMachine.register_tx_observer` with `watch`): a
+    run also ends before a transfer whose watched entry (`prefix || sender ||
+    recipient`) the block state holds, so that transfer executes one by one,
+    with its observers. The entries present are read once per block (after
+    the begin hooks) and kept up to date from the keys every tx executed one
+    by one writes; a run writes accounts only, never a watched key.
     """
 
-    __slots__ = ("_changed", "_fee_min", "_keys", "_plan", "_slots", "_table", "_tx_ids")
+    __slots__ = ("_acting", "_changed", "_fee_min", "_keys", "_plan", "_present", "_slots",
+                 "_table", "_tx_ids", "_txs_of", "_watch_keys", "_watched")
 
     def __init__(self, state: BlockState, wire: tuple[bytes, list[int]], eligible: bytes,
-                 fee_min: int, tx_ids: list[bytes]) -> None:
+                 fee_min: int, tx_ids: list[bytes], watches: Sequence[bytes] = ()) -> None:
         data, offsets = wire
         addresses, self._plan = accel.plan_transfers(data, offsets, eligible, ADDRESS_KEY)
         self._keys = [_ACCOUNT_PREFIX + addresses[at : at + ADDRESS_BYTES]
@@ -320,6 +349,22 @@ class _TransferRuns:
         self._fee_min = fee_min
         self._tx_ids = tx_ids
         self._changed = False  # whether a run executed a tx since the last flush
+        # Watched keys: per watch, each tx's key (None: no transfer); the present ones.
+        watches = watches if self._keys else ()
+        self._watched = [accel.watch_keys(self._plan, addresses, prefix) for prefix in watches]
+        # Each distinct watched key once, in a fixed order (a dict, not a set).
+        self._watch_keys: dict[bytes | None, None] = dict.fromkeys(
+            key for keys in self._watched for key in keys)
+        self._watch_keys.pop(None, None)
+        self._present: set[bytes] = set()
+        for prefix, keys in zip(watches, self._watched, strict=True):
+            self._present.update(_present_watched(state, prefix, keys))
+        # The txs whose watched entries are present, in order, one element per present
+        # entry (a tx watched under two prefixes may be there twice).
+        self._acting: list[int] = sorted(
+            index for keys in self._watched for index, key in enumerate(keys)
+            if key in self._present) if self._present else []
+        self._txs_of: dict[bytes, list[int]] | None = None  # key -> its txs, made when needed
 
     @property
     def empty(self) -> bool:
@@ -327,11 +372,18 @@ class _TransferRuns:
         return not self._keys
 
     def run(self, start: int, stop: int, room: int) -> tuple[int, int]:
-        """Execute from `start` (at most `room` txs, none from `stop`): (the first tx not
-        executed, the fees paid)."""
+        """Execute from `start` (at most `room` txs, none from `stop`, none from a watched
+        transfer whose entry is present): (the first tx not executed, the fees paid)."""
         at = start * PLAN_BYTES
         if self._plan[at : at + 4] == _NO_SENDER:  # not a transfer the kernel can run
             return start, 0
+        acting = self._acting
+        if acting:
+            after = bisect.bisect_left(acting, start)
+            if after < len(acting):
+                stop = min(stop, acting[after])
+                if stop == start:  # its observers act: one by one
+                    return start, 0
         done, fees = accel.run_transfers(self._plan, self._table, start, stop, self._fee_min,
                                          room)
         self._changed = self._changed or done > start
@@ -352,7 +404,8 @@ class _TransferRuns:
             writes[keys[slot]] = values[at * ACCOUNT_BYTES : (at + 1) * ACCOUNT_BYTES]
 
     def refresh(self, state: BlockState, written: Iterable[bytes]) -> None:
-        """Read back from `state` the accounts among `written` (keys a tx wrote)."""
+        """Read back from `state` the accounts among `written` (keys a tx wrote), and
+        whether the watched entries among them are present now."""
         slots = self._slots
         if slots is None:
             slots = self._slots = {key: slot for slot, key in enumerate(self._keys)}
@@ -360,6 +413,34 @@ class _TransferRuns:
             slot = slots.get(key)
             if slot is not None:
                 accel.set_account(self._table, slot, state.get(key))
+            elif key in self._watch_keys:
+                self._track(state, key)
+
+    def _track(self, state: BlockState, key: bytes) -> None:
+        """Note whether the watched `key` is present now, its txs joining or leaving the
+        acting ones (each change costs its own txs, not a pass over the block)."""
+        present = state.get(key) is not None
+        if present == (key in self._present):
+            return
+        txs_of = self._txs_of
+        if txs_of is None:
+            txs_of = self._txs_of = {}
+            for keys in self._watched:
+                for index, watched in enumerate(keys):
+                    if watched is not None:
+                        txs_of.setdefault(watched, []).append(index)
+        acting = self._acting
+        if present:
+            self._present.add(key)
+            for index in txs_of[key]:
+                bisect.insort(acting, index)
+        else:
+            self._present.discard(key)
+            for index in txs_of[key]:
+                at = bisect.bisect_left(acting, index)
+                invariant(at < len(acting) and acting[at] == index,
+                          "a watched entry left without its tx among the acting ones")
+                del acting[at]
 
 
 class StateMachine:
@@ -381,6 +462,8 @@ class StateMachine:
             self.register(tx_type, handler)
         self._hooks: dict[str, list[BlockHook]] = {phase: [] for phase in HOOK_PHASES}
         self._observers: dict[int, list[TxObserver]] = {}
+        # Per tx type, each observer's watched prefix (None: none), in registration order.
+        self._watches: dict[int, list[bytes | None]] = {}
         self._supply: dict[int, SupplyOf] = {
             TABLE_ACCOUNTS: _account_supply, TABLE_FEE_POOL: _fee_pool_supply}
         self.signatures = SignatureCache()
@@ -415,15 +498,34 @@ class StateMachine:
             raise ValueError(f"a hook phase is one of {HOOK_PHASES}, got {phase!r}")
         self._hooks[phase].append(hook)
 
-    def register_tx_observer(self, tx_type: int, observer: TxObserver) -> None:
+    def register_tx_observer(self, tx_type: int, observer: TxObserver,
+                             watch: bytes | None = None) -> None:
         """Run `observer(state, ctx)` after every successful tx of `tx_type`, after the
         observers registered before it, as part of that tx: over its scratch state (its
         writes and events are the tx's) and with its context. An observer raising an
         InvalidInput subclass fails the tx like its handler would; observers of a type
-        with no handler never run."""
+        with no handler never run.
+
+        `watch` (TRANSFER observers only) is the observer's promise that it reads
+        nothing it acts on, writes nothing, appends no event and raises nothing
+        for a transfer from S to R unless the state holds the entry `watch || S
+        || R` (20-byte addresses) when the transfer executes. Transfers whose
+        watched entries are all absent then run in the transfer kernel without
+        their observers; the others execute one by one, with them (docs/state.md
+        section 4). A TRANSFER observer without `watch` makes every transfer
+        execute one by one. The prefix must name a state table other than the
+        accounts (the kernel writes those)."""
         if type(tx_type) is not int or not 0 <= tx_type <= 0xFFFF:
             raise ValueError(f"tx type must be a u16, got {tx_type!r}")
+        if watch is not None:
+            if tx_type != TX_TYPE_TRANSFER:
+                raise ValueError("only TRANSFER observers may watch an entry")
+            if (type(watch) is not bytes or not 1 <= len(watch) <= WATCH_PREFIX_BYTES_MAX
+                    or watch[0] not in STATE_TABLES or watch[0] == TABLE_ACCOUNTS):
+                raise ValueError(f"a watched prefix is 1-{WATCH_PREFIX_BYTES_MAX} bytes "
+                                 f"naming a state table other than the accounts, got {watch!r}")
         self._observers.setdefault(tx_type, []).append(observer)
+        self._watches.setdefault(tx_type, []).append(watch)
 
     def register_supply(self, table_id: int, amount_of: SupplyOf) -> None:
         """Count `amount_of(key, value)` of every entry of table `table_id` in the total
@@ -585,9 +687,11 @@ class StateMachine:
                        tx_ids: list[bytes] | None) -> _TransferRuns | None:
         """The transfer kernel's runs over this block, or None where they cannot apply:
         no txs, TRANSFER not handled by the built-in handler, or observed by another
-        domain (the kernel runs no observers: such transfers go one by one). With `strict` every
-        tx passed its stateless checks (`_execute` fails the block at one that did not)."""
-        if (not txs or not self.transfer_runs or TX_TYPE_TRANSFER in self._observers
+        domain without a watched entry (the kernel runs no observers: such transfers go
+        one by one). With `strict` every tx passed its stateless checks (`_execute`
+        fails the block at one that did not)."""
+        watches = self._watches.get(TX_TYPE_TRANSFER, ())
+        if (not txs or not self.transfer_runs or None in watches
                 or self._handlers.get(TX_TYPE_TRANSFER) is not _transfer):
             return None
         if wire is None:
@@ -599,7 +703,8 @@ class StateMachine:
         else:
             eligible = bytes([code == TX_OK and tx is not None
                               for code, tx in zip(codes, txs, strict=True)])
-        runs = _TransferRuns(state, wire, eligible, self.genesis.fee_min, tx_ids)
+        runs = _TransferRuns(state, wire, eligible, self.genesis.fee_min, tx_ids,
+                             list(dict.fromkeys(watches)))  # type: ignore[arg-type]
         return None if runs.empty else runs
 
     def _execute_tx(self, state: BlockState, block: BlockContext, index: int, tx: Tx | None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
 from ..errors import InvalidInput
@@ -110,6 +110,62 @@ class BlockState:
 
     def delete(self, key: bytes) -> None:
         self.writes[key] = None
+
+    def present(self, keys: Iterable[bytes]) -> list[bytes]:
+        """The keys among `keys` that hold an entry now, in their order (a batch of reads
+        that leaves the committed values it reads out of `committed`: for keys the
+        block is not expected to write, e.g. the watched entries of observers)."""
+        writes, committed, read = self.writes, self.committed, self._read_committed
+        found = []
+        for key in keys:
+            value = writes.get(key, _ABSENT)
+            if value is _ABSENT:
+                value = committed.get(key, _ABSENT)
+                if value is _ABSENT:
+                    value = read(key)
+            if value is not None:
+                found.append(key)
+        return found
+
+    def prefixes_in_use(self, prefixes: Sequence[bytes], end: bytes) -> list[bytes]:
+        """Among `prefixes` (sorted, all of one length, all below `end`, inside one
+        table), those under which the committed state or this block's writes hold a
+        key (one the block deleted counts too: a superset of those with an entry now).
+
+        One pass over the prefixes in order, with a committed range read only where
+        the last read did not already answer: at most one read per prefix, plus
+        one, and about two per group of committed keys among them whatever the
+        number of prefixes (one when the table is empty).
+        """
+        if not prefixes:
+            return []
+        width = len(prefixes[0])
+        used: dict[bytes, None] = {}
+        ahead: bytes | None = b""  # the first committed key >= the last read's start
+        for prefix in prefixes:
+            if ahead is not None and ahead < prefix:
+                ahead = self._first_committed(prefix, end)
+            if ahead is None:
+                break
+            if ahead[:width] == prefix:
+                used[prefix] = None
+        wanted = set(prefixes)
+        for key in self.pending_in(prefixes[0], end):
+            if key[:width] in wanted:
+                used[key[:width]] = None
+        return [prefix for prefix in prefixes if prefix in used]
+
+    def _first_committed(self, start: bytes, end: bytes) -> bytes | None:
+        """The first committed key in [start, end), None if there is none."""
+        entries = self._read_range(start, end)
+        try:
+            for key, _ in entries:
+                return key
+            return None
+        finally:
+            close = getattr(entries, "close", None)
+            if close is not None:
+                close()
 
     def committed_value(self, key: bytes) -> bytes | None:
         """The value of `key` before this block."""

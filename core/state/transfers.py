@@ -21,6 +21,13 @@ and its recipient's. So the machine hands runs of them to these functions:
    after, `set_account`), then calls again;
 4. `success_results` makes the executed txs' results.
 
+A TRANSFER observer (another domain's reaction to a transfer) may declare a
+watched key prefix P: it does nothing unless the state holds
+`P || sender || recipient`. `watch_keys` gives that key for every planned
+transfer, so the machine can end a run before a transfer whose watched entry
+exists (that one then executes tx by tx, with its observers) and let the
+others run here (docs/state.md section 4).
+
 So a run changes exactly what executing its txs one by one changes, and
 every failure, with its code and message, still comes from the tx-by-tx
 path. The table's entries (ENTRY_BYTES each, little-endian): state u8
@@ -42,6 +49,7 @@ from ..constants import (
     BATCH_ITEMS_MAX,
     HASH_BYTES,
     PUBLIC_KEY_BYTES,
+    STATE_KEY_BYTES_MAX,
     TX_TYPE_TRANSFER,
     U64_MAX,
 )
@@ -51,8 +59,8 @@ from ..txwire import wire_code
 
 __all__ = [
     "ENTRY_ABSENT", "ENTRY_ACCOUNT", "ENTRY_BYTES", "ENTRY_UNREADABLE", "NO_SLOT",
-    "PLAN_BYTES", "RESULT_FIELDS", "load_accounts", "plan_transfers", "run_transfers",
-    "set_account", "success_results", "take_dirty",
+    "PLAN_BYTES", "RESULT_FIELDS", "WATCH_PREFIX_BYTES_MAX", "load_accounts", "plan_transfers",
+    "run_transfers", "set_account", "success_results", "take_dirty", "watch_keys",
 ]
 
 NO_SLOT = 0xFFFFFFFF
@@ -63,6 +71,8 @@ _PLAN = struct.Struct("<IIQQQ")
 PLAN_BYTES = _PLAN.size
 _ACCOUNT = struct.Struct(">BQQ")  # the account value (core/state/accounts.py)
 _TRANSFER = struct.Struct(f">{ADDRESS_BYTES}sQ")  # the TRANSFER payload
+# A watched key is prefix || sender || recipient: a state key, so the prefix is short.
+WATCH_PREFIX_BYTES_MAX = STATE_KEY_BYTES_MAX - 2 * ADDRESS_BYTES
 # The slots `success_results` fills, in order (machine.TxResult's fields).
 RESULT_FIELDS = ("code", "log", "events", "tx_id", "recorded")
 
@@ -264,3 +274,33 @@ def success_results(result_class: type, tx_ids: list[bytes], start: int, stop: i
         set_recorded(result, True)
         results.append(result)
     return results
+
+
+# --- 5. watched keys ----------------------------------------------------------------
+def watch_keys(plan: Buffer, addresses: Buffer, prefix: Buffer) -> list[bytes | None]:
+    """Per plan record: `prefix || sender address || recipient address` (bytes) when it
+    names both slots, None when it does not (not a transfer, or a payload that is not
+    28 bytes). `addresses` is `plan_transfers`' (20 bytes per slot). ValueError for a
+    slot past `addresses`, a prefix of 0 or more than WATCH_PREFIX_BYTES_MAX bytes, or
+    malformed arguments; TypeError for non-buffers.
+    """
+    records = as_bytes(plan, "plan")
+    table = as_bytes(addresses, "addresses")
+    head = as_bytes(prefix, "prefix")
+    if len(records) % PLAN_BYTES:
+        raise ValueError(f"plan is {len(records)} bytes, not a multiple of {PLAN_BYTES}")
+    if len(table) % ADDRESS_BYTES:
+        raise ValueError(f"addresses is {len(table)} bytes, not a multiple of {ADDRESS_BYTES}")
+    index_in(len(head), 1, WATCH_PREFIX_BYTES_MAX, "prefix length")
+    count = len(table) // ADDRESS_BYTES
+    keys: list[bytes | None] = []
+    for index in range(len(records) // PLAN_BYTES):
+        sender, recipient = struct.unpack_from("<II", records, index * PLAN_BYTES)
+        if sender == NO_SLOT or recipient == NO_SLOT:
+            keys.append(None)
+            continue
+        if sender >= count or recipient >= count:
+            raise ValueError(f"plan record {index} names a slot past the addresses ({count})")
+        keys.append(head + table[sender * ADDRESS_BYTES : (sender + 1) * ADDRESS_BYTES]
+                    + table[recipient * ADDRESS_BYTES : (recipient + 1) * ADDRESS_BYTES])
+    return keys

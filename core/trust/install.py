@@ -33,7 +33,7 @@ from ..constants import (
     TX_TYPE_TRANSFER,
 )
 from ..genesis import Genesis
-from . import hooks, reports, reviews, rewards, signals
+from . import hooks, keys, reports, reviews, rewards, signals
 
 TrustHandler = Callable[[Any, Any, Genesis], None]
 
@@ -57,6 +57,14 @@ OBSERVERS: dict[int, TrustHandler] = {
 }
 
 
+# The observers that act only when an entry exists (`register_tx_observer`'s `watch`):
+# a transfer from S to R is a flow-back only if `releases(S, R)` exists, so transfers
+# without one run in the transfer kernel (docs/state.md section 4).
+WATCHES: dict[int, bytes] = {
+    TX_TYPE_TRANSFER: keys.releases_prefix(),
+}
+
+
 def _bind(function: TrustHandler, genesis: Genesis) -> Callable[[Any, Any], None]:
     def run(state: Any, ctx: Any) -> None:
         function(state, ctx, genesis)
@@ -70,7 +78,7 @@ def install(machine: Any, genesis: Genesis) -> None:
     for tx_type, handler in HANDLERS.items():
         machine.register(tx_type, _bind(handler, genesis))
     for tx_type, observer in OBSERVERS.items():
-        machine.register_tx_observer(tx_type, _bind(observer, genesis))
+        machine.register_tx_observer(tx_type, _bind(observer, genesis), WATCHES.get(tx_type))
     machine.register_block_hook(_bind(hooks.begin_block, genesis), "begin")
     machine.register_block_hook(_bind(hooks.end_block, genesis), "end")
     machine.register_supply(TABLE_TRUST_REPORTS, reports.report_supply)

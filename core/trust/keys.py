@@ -147,7 +147,12 @@ def hours_before(hour: int) -> tuple[bytes, bytes]:
 
 
 def releases(merchant_address: bytes, buyer: bytes) -> bytes:
-    return bytes([TABLE_TRUST_RELEASES]) + _address(merchant_address) + _address(buyer)
+    return releases_prefix() + _address(merchant_address) + _address(buyer)
+
+
+def releases_prefix() -> bytes:
+    """What every `releases` key starts with (the flow-back observer's watched prefix)."""
+    return bytes([TABLE_TRUST_RELEASES])
 
 
 # --- reports (0x39-0x3A) -----------------------------------------------------------------

@@ -28,8 +28,9 @@ def test_kernel_numbers_equal_core() -> None:
     assert len(pack_account(0, 0)) == KERNEL.ACCOUNT_BYTES
     assert KERNEL.U64_MAX == U64_MAX
     assert KERNEL.BATCH_ITEMS_MAX == constants.BATCH_ITEMS_MAX
-    for name in ("NO_SLOT", "ENTRY_ABSENT", "ENTRY_ACCOUNT", "ENTRY_UNREADABLE", "ENTRY_BYTES",
-                 "PLAN_BYTES", "RESULT_FIELDS"):
+    assert KERNEL.STATE_KEY_BYTES_MAX == constants.STATE_KEY_BYTES_MAX
+    for name in ("NO_SLOT", "WATCH_PREFIX_BYTES_MAX", "ENTRY_ABSENT", "ENTRY_ACCOUNT",
+                 "ENTRY_UNREADABLE", "ENTRY_BYTES", "PLAN_BYTES", "RESULT_FIELDS"):
         assert getattr(KERNEL, name) == getattr(transfers, name), name
     assert set(TxResult.__slots__) == set(transfers.RESULT_FIELDS)
 
@@ -130,6 +131,9 @@ def test_plans_and_runs_agree(data: st.DataObject) -> None:
     eligible = bytes(data.draw(st.lists(st.sampled_from([1, 1, 1, 0, 2]), min_size=count,
                                         max_size=count)))
     addresses, plan = both("plan_transfers", data_bytes, offsets, eligible, ADDRESS_KEY)
+    prefix = data.draw(st.sampled_from([b"\x38", b"\x10\x01", bytes(range(88))]))
+    keys = both("watch_keys", plan, addresses, prefix)
+    assert len(keys) == count
     senders = {address_from_public_key(key): key for key in KEYS}
     slots = len(addresses) // 20
     values = [account_value(data, addresses[20 * i : 20 * (i + 1)], senders)
@@ -211,10 +215,29 @@ def test_the_same_argument_errors() -> None:
         ("success_results", (TxResult, ["x"], 0, 1)),
         ("success_results", (int, [b"x"], 0, 1)),
         ("success_results", ("TxResult", [b"x"], 0, 1)),
+        ("watch_keys", (good_plan + b"x", b"a" * 20, b"\x38")),
+        ("watch_keys", (good_plan, b"a" * 21, b"\x38")),
+        ("watch_keys", (good_plan, b"a" * 20, b"")),
+        ("watch_keys", (good_plan, b"a" * 20, bytes(89))),
+        ("watch_keys", (good_plan, b"a" * 20, "x")),
+        ("watch_keys", (None, b"a" * 20, b"\x38")),
+        ("watch_keys", (transfers._PLAN.pack(0, 1, 0, 0, 0), b"a" * 20, b"\x38")),
+        ("watch_keys", (bytes(8) + bytes(24), b"", b"\x38")),  # slots past the addresses
     ]
     for name, args in cases:
         result = both(name, *args)
         assert isinstance(result, tuple) and result[0] in (TypeError, ValueError), (name, args)
+
+
+def test_watch_keys_name_both_addresses() -> None:
+    a, b = bytes([1]) * 20, bytes([2]) * 20
+    plan = (transfers._PLAN.pack(0, 1, 0, 0, 0) + transfers._PLAN.pack(1, 1, 0, 0, 0)
+            + transfers._PLAN.pack(0, transfers.NO_SLOT, 0, 0, 0)
+            + transfers._PLAN.pack(transfers.NO_SLOT, transfers.NO_SLOT, 0, 0, 0))
+    expected = [b"\x38" + a + b, b"\x38" + b + b, None, None]
+    assert KERNEL.watch_keys(plan, a + b, b"\x38") == expected
+    assert transfers.watch_keys(plan, a + b, b"\x38") == expected
+    assert KERNEL.watch_keys(b"", b"", b"\x38") == []
 
 
 def test_success_results_agree() -> None:

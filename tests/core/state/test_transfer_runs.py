@@ -42,8 +42,10 @@ GENESIS = make_genesis(CHAIN, [(KEYS[0].address, 1_000), (KEYS[1].address, 60),
                                (KEYS[2].address, 10**9), (KEYS[3].address, BIG),
                                (KEYS[4].address, BIG)],
                        [(VALIDATOR.public_key, 1)], genesis_time_ms=1_000, fee_min=2)
-MOVE, FAIL, UNKNOWN = 900, 901, 902  # test tx types (UNKNOWN has no handler)
+MOVE, FAIL, UNKNOWN, MARK = 900, 901, 902, 903  # test tx types (UNKNOWN has no handler)
 JUNK = account_key(STRANGERS[1].address)
+WATCH = bytes([0x38])  # the watched entries' prefix (any state table but the accounts)
+ACTED: list[int] = []  # transfers whose watched observer found its entry (not vacuous)
 
 
 def move(state, ctx) -> None:
@@ -63,6 +65,48 @@ def move(state, ctx) -> None:
 def fail(state, ctx) -> None:
     state.set(account_key(ctx.sender), pack_account(0, 0))  # dropped with the failure
     raise InvalidInput("fail: always")
+
+
+def mark(state, ctx) -> None:
+    """Tx type MARK: sets the watched entries of (every key, recipient) mid-block: a
+    counter, the payload's amount mod 3 (0 makes the next observed transfer fail)."""
+    recipient, amount = ctx.tx.payload[:20], int.from_bytes(ctx.tx.payload[20:28], "big")
+    for signer in KEYS:
+        state.set(WATCH + signer.address + recipient, bytes([amount % 3]))
+
+
+def watcher(state, ctx) -> None:
+    """A watched TRANSFER observer: nothing unless WATCH || sender || recipient exists;
+    then it fails the transfer (counter 0), or moves one more unit from the sender to
+    the recipient (reading the accounts the runs before it changed), counts down (the
+    entry goes at 0) and appends an event."""
+    recipient = ctx.tx.payload[:20]
+    key = WATCH + ctx.sender + recipient
+    raw = state.get(key)
+    if raw is None:
+        return
+    ACTED.append(1)
+    if raw == b"\x00":
+        raise InvalidInput("watched: counter at zero")
+    source, target = account_key(ctx.sender), account_key(recipient)
+    balance, nonce = unpack_account(state.get(source))
+    if balance and source != target:
+        state.set(source, pack_account(balance - 1, nonce))
+        to_balance, to_nonce = unpack_account(state.get(target))
+        state.set(target, pack_account(to_balance + 1, to_nonce))
+    if raw == b"\x01":
+        state.delete(key)
+    else:
+        state.set(key, bytes([raw[0] - 1]))
+    ctx.events.append(Event("watched", (("left", str(raw[0] - 1)),)))
+
+
+def rewatch(state, block) -> None:
+    """Begin hook, block 2: one watched entry set, one from genesis deleted (the runs read
+    the watched entries after the begin hooks)."""
+    if block.height == 2:
+        state.set(WATCH + KEYS[1].address + RECIPIENTS[2], b"\x02")
+        state.delete(WATCH + KEYS[0].address + RECIPIENTS[0])
 
 
 def shift(state, block) -> None:
@@ -99,7 +143,7 @@ RECIPIENTS = [k.address for k in KEYS] + [s.address for s in STRANGERS]
 plans = st.builds(
     Plan,
     signer=st.sampled_from([0, 0, 1, 2, 3, 4, 5]),  # 5: a stranger (no account)
-    tx_type=st.sampled_from([TX_TYPE_TRANSFER] * 6 + [MOVE, FAIL, UNKNOWN]),
+    tx_type=st.sampled_from([TX_TYPE_TRANSFER] * 6 + [MOVE, FAIL, UNKNOWN, MARK, MARK]),
     nonce_shift=st.sampled_from([0] * 8 + [1, -1]),
     fee=st.sampled_from([2, 2, 3, 1, 900]),
     to=st.integers(0, len(RECIPIENTS) - 1),
@@ -135,16 +179,26 @@ def machines(stack: ExitStack, directory, name: str, junk_blocks: set[int]):
     pair = []
     for runs in (True, False):
         store = stack.enter_context(Store(directory / f"{name}-{runs}"))
-        machine = StateMachine(store, GENESIS)
+        machine = StateMachine(store, GENESIS, genesis_entries=WATCHED_AT_GENESIS)
         machine.transfer_runs = runs
         machine.register(MOVE, move)
         machine.register(FAIL, fail)
+        machine.register(MARK, mark)
+        machine.register_tx_observer(TX_TYPE_TRANSFER, watcher, watch=WATCH)
         machine.register_block_hook(shift, "begin")
+        machine.register_block_hook(rewatch, "begin")
         machine.register_block_hook(
             lambda state, block: junk(state, block) if block.height in junk_blocks else None,
             "begin")
         pair.append(machine)
     return pair
+
+
+# Entries the observer finds from the start: a third of the pairs, a few uses each.
+WATCHED_AT_GENESIS = {WATCH + sender.address + recipient: bytes([1 + (at % 4)])
+                      for at, (sender, recipient) in enumerate(
+                          (sender, recipient) for sender in KEYS for recipient in RECIPIENTS)
+                      if at % 3 == 0}
 
 
 def state_of(machine: StateMachine) -> tuple:
@@ -159,7 +213,7 @@ IMPLS = [
     pytest.param(transfers, id="reference"),
 ]
 _FUNCTIONS = ("plan_transfers", "load_accounts", "run_transfers", "take_dirty", "set_account",
-              "success_results")
+              "success_results", "watch_keys")
 
 
 def use(stack: ExitStack, impl) -> None:
@@ -215,6 +269,61 @@ def test_an_inadmissible_tx_in_a_record_fails_the_same_way(tmp_path) -> None:
         assert failure[1].startswith("block 1: tx 1 is not admissible: nonce 0, expected 1")
 
 
+def test_watched_observers_acted_in_the_random_blocks() -> None:
+    """Not vacuous: the blocks above had transfers whose watched entry existed (set by a
+    MARK earlier in the block or before), so they went one by one with the observer."""
+    if not ACTED:
+        pytest.skip("runs after the random blocks (alone it has nothing to look at)")
+    assert len(ACTED) >= 20
+
+
+def test_a_watch_is_checked_when_registered(tmp_path) -> None:
+    with Store(tmp_path / "data") as store:
+        machine = StateMachine(store, GENESIS)
+        for tx_type, watch in ((MOVE, WATCH), (TX_TYPE_TRANSFER, b""),
+                               (TX_TYPE_TRANSFER, b"\x01"),  # the accounts: the kernel's
+                               (TX_TYPE_TRANSFER, b"\xee"),  # no state table
+                               (TX_TYPE_TRANSFER, bytearray(WATCH)),
+                               (TX_TYPE_TRANSFER, WATCH * 89)):
+            with pytest.raises(ValueError):
+                machine.register_tx_observer(tx_type, watcher, watch=watch)
+
+
+@pytest.mark.parametrize("watched", [True, False])
+def test_an_unwatched_transfer_observer_turns_the_runs_off(tmp_path, watched: bool,
+                                                            monkeypatch) -> None:
+    """Watched observers leave the runs on (the observer runs only where its entry exists,
+    here for one transfer of 50); one without a watch sends every transfer one by one."""
+    calls: list[int] = []
+    real = machine_module.StateMachine._execute_tx
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    seen: list[int] = []
+
+    def plain(state, ctx) -> None:
+        seen.append(1)
+
+    monkeypatch.setattr(machine_module.StateMachine, "_execute_tx", counted)
+    with Store(tmp_path / "data") as store:
+        machine = StateMachine(store, GENESIS)
+        machine.register(MARK, mark)
+        machine.register_tx_observer(TX_TYPE_TRANSFER, watcher, watch=WATCH)
+        if not watched:
+            machine.register_tx_observer(TX_TYPE_TRANSFER, plain)
+        txs = [sign_tx(KEYS[2], CHAIN, MARK, 0, 2, 99, encode_transfer(KEYS[3].address, 2))]
+        txs += [sign_tx(KEYS[2], CHAIN, TX_TYPE_TRANSFER, n, 2, 99,
+                        encode_transfer(KEYS[n % 5].address, n)) for n in range(1, 51)]
+        result = machine.execute(1, 1_001, VALIDATOR.public_key, txs)
+    assert all(r.code == 0 for r in result.tx_results)
+    # The counter (2) lets two of KEYS[3]'s ten transfers from KEYS[2] be observed acting.
+    assert [index for index, r in enumerate(result.tx_results) if r.events] == [3, 8]
+    assert len(calls) == (1 + 2 if watched else 51)
+    assert len(seen) == (0 if watched else 50)
+
+
 @pytest.mark.parametrize("runs", [True, False])
 def test_a_long_run_is_one_kernel_call(tmp_path, runs: bool, monkeypatch) -> None:
     """The point of the runs: a block of good transfers is executed by a few kernel calls,
@@ -228,7 +337,7 @@ def test_a_long_run_is_one_kernel_call(tmp_path, runs: bool, monkeypatch) -> Non
 
     monkeypatch.setattr(machine_module.StateMachine, "_execute_tx", counted)
     with Store(tmp_path / "data") as store:
-        machine = StateMachine(store, GENESIS)
+        machine = StateMachine(store, GENESIS, genesis_entries=WATCHED_AT_GENESIS)
         machine.transfer_runs = runs
         txs = [sign_tx(KEYS[2], CHAIN, TX_TYPE_TRANSFER, n, 2, 99,
                        encode_transfer(KEYS[n % 5].address, n)) for n in range(50)]
