@@ -38,6 +38,7 @@ from ..errors import DecodeError, MalformedPayload
 from ..hashing import digest, domain_key
 from .codec import (
     FieldReader,
+    check_text,
     check_uri,
     payload_decoder,
     payload_reader,
@@ -380,7 +381,10 @@ def decode_event(payload: bytes) -> TraceEvent:
     """A TRACE_RECORD payload; MalformedPayload unless canonical and well-shaped."""
     if len(payload) > TX_PAYLOAD_BYTES_MAX:
         raise MalformedPayload(f"trace event: {len(payload)} bytes, limit {TX_PAYLOAD_BYTES_MAX}")
-    return _decode_event_payload(payload_reader(payload, "trace event"))
+    event = _decode_event_fast_or_none(payload)
+    if event is not None:
+        return event
+    return _decode_event_payload(payload_reader(payload, "trace event"))  # with its errors
 
 
 def decode_declaration(payload: bytes, error: type[Exception] = MalformedPayload,
@@ -595,3 +599,157 @@ def _encode_event_fast(event: TraceEvent) -> bytes:
         _fast_text(parts, value, EPCIS_ILMD_VALUE_BYTES_MAX)
     _fast_text(parts, event.certification, EPCIS_URI_BYTES_MAX)
     return b"".join(parts)
+
+
+class _Irregular(Exception):
+    """The fast decoder met something it leaves to the reference decoder."""
+
+
+class _ShapeRules:
+    """What `_check_shape` needs of a reader to report a broken rule."""
+
+    @staticmethod
+    def fail(message: str) -> Exception:
+        return _Irregular(message)
+
+
+_SHAPE_RULES = _ShapeRules()
+_KINDS = (KIND_OBJECT, KIND_AGGREGATION, KIND_TRANSFORMATION, KIND_TRANSACTION)
+_U64_AT = struct.Struct(">Q")
+
+
+def _scan_uri(data: bytes, pos: int, required: bool) -> tuple[str, int]:
+    """A u8-sized URI field at `pos` (empty allowed unless `required`); the text and the
+    position after it."""
+    size = data[pos]
+    end = pos + 1 + size
+    if size > EPCIS_URI_BYTES_MAX or end > len(data):
+        raise _Irregular
+    if size == 0:
+        if required:
+            raise _Irregular
+        return "", end
+    text = data[pos + 1:end].decode("utf-8")
+    check_uri(text, "uri")
+    return text, end
+
+
+def _scan_word(words: tuple[str, ...], index: int) -> str | None:
+    if index == 0:
+        return None
+    if index > len(words):
+        raise _Irregular
+    return words[index - 1]
+
+
+def _scan_quantities(data: bytes, pos: int) -> tuple[tuple[Quantity, ...], int]:
+    count = data[pos]
+    pos += 1
+    found = []
+    for _ in range(count):
+        uri, pos = _scan_uri(data, pos, True)
+        flag = data[pos]
+        pos += 1
+        if flag == 0:
+            found.append(Quantity(uri))
+            continue
+        if flag != 1:
+            raise _Irregular
+        amount = _U64_AT.unpack_from(data, pos)[0]
+        size = data[pos + 8]
+        pos += 9
+        uom = data[pos:pos + size]
+        if size > EPCIS_UOM_BYTES_MAX or len(uom) != size or \
+                (uom and (size < 2 or not _UOM_CHARS.issuperset(uom))):
+            raise _Irregular
+        pos += size
+        found.append(Quantity(uri, amount, uom.decode("ascii")))
+    return tuple(found), pos
+
+
+def _scan_uris(data: bytes, pos: int) -> tuple[tuple[str, ...], int]:
+    count = data[pos]
+    pos += 1
+    found = []
+    for _ in range(count):
+        uri, pos = _scan_uri(data, pos, True)
+        found.append(uri)
+    return tuple(found), pos
+
+
+def _scan_parties(data: bytes, pos: int) -> tuple[tuple[SourceDest, ...], int]:
+    count = data[pos]
+    pos += 1
+    if count > EPCIS_SOURCES_MAX:
+        raise _Irregular
+    found = []
+    for _ in range(count):
+        word = _scan_word(SOURCE_TYPES, data[pos])
+        if word is None:
+            raise _Irregular
+        uri, pos = _scan_uri(data, pos + 1, True)
+        found.append(SourceDest(word, uri))
+    return tuple(found), pos
+
+
+def _decode_event_fast(data: bytes) -> TraceEvent:
+    """`decode_event` of a canonical, well-shaped payload, read in place without a Reader;
+    `_Irregular` (or IndexError, struct.error, UnicodeDecodeError, ValueError) on
+    anything else, which the caller leaves to the reference decoder and its messages."""
+    version, kind, action, time_ms, tz, step, disposition = _EVENT_HEAD.unpack_from(data)
+    if version != MALL_VERSION or kind not in _KINDS or time_ms > EPCIS_TIME_MS_MAX \
+            or tz > 2 * TZ_OFFSET_BIAS:
+        raise _Irregular
+    read_point, pos = _scan_uri(data, _EVENT_HEAD.size, False)
+    biz_location, pos = _scan_uri(data, pos, False)
+    parent, pos = _scan_uri(data, pos, False)
+    epcs, pos = _scan_uris(data, pos)
+    quantities, pos = _scan_quantities(data, pos)
+    out_epcs, pos = _scan_uris(data, pos)
+    out_quantities, pos = _scan_quantities(data, pos)
+    count = data[pos]
+    pos += 1
+    if count > EPCIS_BIZ_TRANSACTIONS_MAX:
+        raise _Irregular
+    links = []
+    for _ in range(count):
+        link_type = _scan_word(BIZ_TRANSACTION_TYPES, data[pos])
+        uri, pos = _scan_uri(data, pos + 1, True)
+        links.append(BizTransaction(uri, link_type))
+    sources, pos = _scan_parties(data, pos)
+    destinations, pos = _scan_parties(data, pos)
+    count = data[pos]
+    pos += 1
+    if count > EPCIS_ILMD_FIELDS_MAX:
+        raise _Irregular
+    ilmd = []
+    for _ in range(count):
+        name = _scan_word(ILMD_FIELDS, data[pos])
+        size = data[pos + 1]
+        end = pos + 2 + size
+        if name is None or size == 0 or size > EPCIS_ILMD_VALUE_BYTES_MAX or end > len(data):
+            raise _Irregular
+        value = data[pos + 2:end].decode("utf-8")
+        check_text(value, "ilmd value")
+        ilmd.append((name, value))
+        pos = end
+    certification, pos = _scan_uri(data, pos, False)
+    if pos != len(data):
+        raise _Irregular
+    event = TraceEvent(kind, action, time_ms, tz - TZ_OFFSET_BIAS,
+                       _scan_word(BIZ_STEPS, step), _scan_word(DISPOSITIONS, disposition),
+                       read_point, biz_location, parent, epcs, quantities, out_epcs,
+                       out_quantities, tuple(links), sources, destinations, tuple(ilmd),
+                       certification)
+    _check_shape(event, _SHAPE_RULES)  # type: ignore[arg-type]
+    return event
+
+
+def _decode_event_fast_or_none(payload: bytes) -> TraceEvent | None:
+    """`_decode_event_fast`, or None where the payload is not what it reads."""
+    if type(payload) is not bytes:
+        return None
+    try:
+        return _decode_event_fast(payload)
+    except (_Irregular, IndexError, struct.error, UnicodeDecodeError, ValueError):
+        return None

@@ -299,3 +299,41 @@ def test_fast_event_encoder_matches_the_reference(event: events.TraceEvent,
         with pytest.raises(MalformedPayload) as raised:
             event.encode(check=False)
         assert str(raised.value) == f"trace event: {expected[len('error: '):]}"
+
+
+def _reference_decode(payload: bytes) -> events.TraceEvent | None:
+    try:
+        return events._decode_event_payload(events.payload_reader(payload, "trace event"))
+    except (MalformedPayload, DecodeError):
+        return None
+
+
+@given(event=trace_events(), data=st.data())
+def test_fast_event_decoder_matches_the_reference(event: events.TraceEvent, data) -> None:
+    """TRACE_RECORD payloads are read by `_decode_event_fast` first: a canonical event
+    decodes to what the Reader-based reference gives, and any payload the fast path
+    accepts (mutated, cut, extended) the reference accepts as the same event."""
+    payload = event.encode()
+    assert events._decode_event_fast_or_none(payload) == _reference_decode(payload) == event
+    position = data.draw(st.integers(0, len(payload) - 1))
+    flipped = bytearray(payload)
+    flipped[position] ^= data.draw(st.integers(1, 255))
+    inserted = payload[:position] + data.draw(st.binary(min_size=1, max_size=3)) \
+        + payload[position:]
+    for changed in (bytes(flipped), payload[:position], payload + b"\x00", inserted,
+                    data.draw(st.binary(max_size=120))):
+        fast = events._decode_event_fast_or_none(changed)
+        if fast is not None:
+            assert fast == _reference_decode(changed)
+        if len(changed) <= C_TX_PAYLOAD_BYTES_MAX:
+            assert (fast or _reference_decode(changed)) == _decode_or_none(changed)
+
+
+def _decode_or_none(payload: bytes) -> events.TraceEvent | None:
+    try:
+        return events.decode_event(payload)
+    except MalformedPayload:
+        return None
+
+
+C_TX_PAYLOAD_BYTES_MAX = events.TX_PAYLOAD_BYTES_MAX
