@@ -38,6 +38,7 @@ from ..errors import DecodeError, MalformedPayload
 from ..hashing import digest, domain_key
 from .codec import (
     FieldReader,
+    check_text,
     check_uri,
     payload_decoder,
     payload_reader,
@@ -128,7 +129,9 @@ class TraceEvent:
         events the mall builds itself from checked parts (hand-overs, deliveries).
         """
         try:
-            payload = _encode_event(self, check)
+            payload = None if check else _encode_event_fast_or_none(self)
+            if payload is None:  # the reference raises with the broken rule's own message
+                payload = _encode_event(self, check)
         except ValueError as exc:
             raise MalformedPayload(f"trace event: {exc}") from None
         if check:
@@ -378,7 +381,10 @@ def decode_event(payload: bytes) -> TraceEvent:
     """A TRACE_RECORD payload; MalformedPayload unless canonical and well-shaped."""
     if len(payload) > TX_PAYLOAD_BYTES_MAX:
         raise MalformedPayload(f"trace event: {len(payload)} bytes, limit {TX_PAYLOAD_BYTES_MAX}")
-    return _decode_event_payload(payload_reader(payload, "trace event"))
+    event = _decode_event_fast_or_none(payload)
+    if event is not None:
+        return event
+    return _decode_event_payload(payload_reader(payload, "trace event"))  # with its errors
 
 
 def decode_declaration(payload: bytes, error: type[Exception] = MalformedPayload,
@@ -511,3 +517,239 @@ def check_time(time_ms: int) -> None:
     """A time in ms must be a u64."""
     if type(time_ms) is not int or not 0 <= time_ms <= U64_MAX:
         raise ValueError("a time is a u64 of ms since the Unix epoch")
+
+
+# --- the fast path (mall-built events) ------------------------------------------------
+
+_EVENT_HEAD = struct.Struct(">BBBQHBB")  # version, kind, action, time, tz, bizStep, disposition
+_QUANTITY = struct.Struct(">BQ")  # flag 1, quantity
+_STEP_CODES = {word: index + 1 for index, word in enumerate(BIZ_STEPS)}
+_DISPOSITION_CODES = {word: index + 1 for index, word in enumerate(DISPOSITIONS)}
+_LINK_CODES = {word: index + 1 for index, word in enumerate(BIZ_TRANSACTION_TYPES)}
+_SOURCE_CODES = {word: index + 1 for index, word in enumerate(SOURCE_TYPES)}
+_ILMD_CODES = {word: index + 1 for index, word in enumerate(ILMD_FIELDS)}
+_LENGTHS = [bytes([n]) for n in range(256)]  # a u8 length or count, as bytes
+_EMPTY_TEXT = _LENGTHS[0]
+
+
+def _fast_text(parts: list[bytes], text: str, max_bytes: int) -> None:
+    raw = text.encode("utf-8")
+    if len(raw) > max_bytes:
+        raise ValueError("over the limit")
+    parts.append(_LENGTHS[len(raw)])
+    parts.append(raw)
+
+
+def _fast_quantities(parts: list[bytes], quantities: tuple[Quantity, ...]) -> None:
+    parts.append(_LENGTHS[len(quantities)])
+    for quantity in quantities:
+        _fast_text(parts, quantity.epc_class, EPCIS_URI_BYTES_MAX)
+        if quantity.quantity is None:
+            if quantity.uom:
+                raise ValueError("a unit without a quantity")
+            parts.append(_EMPTY_TEXT)
+        else:
+            if type(quantity.quantity) is not int:
+                raise TypeError("a quantity is an int")
+            parts.append(_QUANTITY.pack(1, quantity.quantity))
+            _fast_text(parts, quantity.uom, EPCIS_UOM_BYTES_MAX)
+
+
+def _encode_event_fast_or_none(event: TraceEvent) -> bytes | None:
+    """`_encode_event_fast`, or None where it finds a rule broken."""
+    try:
+        return _encode_event_fast(event)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, struct.error):
+        return None
+
+
+def _encode_event_fast(event: TraceEvent) -> bytes:
+    """`_encode_event(event, check=False)`, the same bytes, built in one pass of parts;
+    any rule it finds broken raises (the caller then runs the reference for the error)."""
+    kind, action, time_ms, tz = event.kind, event.action, event.event_time_ms, \
+        event.tz_offset_min
+    if type(kind) is not int or type(action) is not int or type(time_ms) is not int \
+            or type(tz) is not int or abs(tz) > EPCIS_TZ_OFFSET_MINUTES_MAX:
+        raise TypeError("a field is not an int in range")
+    step, disposition = event.biz_step, event.disposition
+    parts = [_EVENT_HEAD.pack(MALL_VERSION, kind, action, time_ms, tz + TZ_OFFSET_BIAS,
+                              0 if step is None else _STEP_CODES[step],
+                              0 if disposition is None else _DISPOSITION_CODES[disposition])]
+    _fast_text(parts, event.read_point, EPCIS_URI_BYTES_MAX)
+    _fast_text(parts, event.biz_location, EPCIS_URI_BYTES_MAX)
+    _fast_text(parts, event.parent, EPCIS_URI_BYTES_MAX)
+    for uris, quantities in ((event.epcs, event.quantities),
+                             (event.out_epcs, event.out_quantities)):
+        parts.append(_LENGTHS[len(uris)])
+        for uri in uris:
+            _fast_text(parts, uri, EPCIS_URI_BYTES_MAX)
+        _fast_quantities(parts, quantities)
+    parts.append(_LENGTHS[len(event.biz_transactions)])
+    for link in event.biz_transactions:
+        parts.append(_EMPTY_TEXT if link.type is None else _LENGTHS[_LINK_CODES[link.type]])
+        _fast_text(parts, link.uri, EPCIS_URI_BYTES_MAX)
+    for entries in (event.sources, event.destinations):
+        parts.append(_LENGTHS[len(entries)])
+        for entry in entries:
+            parts.append(_LENGTHS[_SOURCE_CODES[entry.type]])
+            _fast_text(parts, entry.uri, EPCIS_URI_BYTES_MAX)
+    parts.append(_LENGTHS[len(event.ilmd)])
+    for name, value in event.ilmd:
+        parts.append(_LENGTHS[_ILMD_CODES[name]])
+        _fast_text(parts, value, EPCIS_ILMD_VALUE_BYTES_MAX)
+    _fast_text(parts, event.certification, EPCIS_URI_BYTES_MAX)
+    return b"".join(parts)
+
+
+class _Irregular(Exception):
+    """The fast decoder met something it leaves to the reference decoder."""
+
+
+class _ShapeRules:
+    """What `_check_shape` needs of a reader to report a broken rule."""
+
+    @staticmethod
+    def fail(message: str) -> Exception:
+        return _Irregular(message)
+
+
+_SHAPE_RULES = _ShapeRules()
+_KINDS = (KIND_OBJECT, KIND_AGGREGATION, KIND_TRANSFORMATION, KIND_TRANSACTION)
+_U64_AT = struct.Struct(">Q")
+
+
+def _scan_uri(data: bytes, pos: int, required: bool) -> tuple[str, int]:
+    """A u8-sized URI field at `pos` (empty allowed unless `required`); the text and the
+    position after it."""
+    size = data[pos]
+    end = pos + 1 + size
+    if size > EPCIS_URI_BYTES_MAX or end > len(data):
+        raise _Irregular
+    if size == 0:
+        if required:
+            raise _Irregular
+        return "", end
+    text = data[pos + 1:end].decode("utf-8")
+    check_uri(text, "uri")
+    return text, end
+
+
+def _scan_word(words: tuple[str, ...], index: int) -> str | None:
+    if index == 0:
+        return None
+    if index > len(words):
+        raise _Irregular
+    return words[index - 1]
+
+
+def _scan_quantities(data: bytes, pos: int) -> tuple[tuple[Quantity, ...], int]:
+    count = data[pos]
+    pos += 1
+    found = []
+    for _ in range(count):
+        uri, pos = _scan_uri(data, pos, True)
+        flag = data[pos]
+        pos += 1
+        if flag == 0:
+            found.append(Quantity(uri))
+            continue
+        if flag != 1:
+            raise _Irregular
+        amount = _U64_AT.unpack_from(data, pos)[0]
+        size = data[pos + 8]
+        pos += 9
+        uom = data[pos:pos + size]
+        if size > EPCIS_UOM_BYTES_MAX or len(uom) != size or \
+                (uom and (size < 2 or not _UOM_CHARS.issuperset(uom))):
+            raise _Irregular
+        pos += size
+        found.append(Quantity(uri, amount, uom.decode("ascii")))
+    return tuple(found), pos
+
+
+def _scan_uris(data: bytes, pos: int) -> tuple[tuple[str, ...], int]:
+    count = data[pos]
+    pos += 1
+    found = []
+    for _ in range(count):
+        uri, pos = _scan_uri(data, pos, True)
+        found.append(uri)
+    return tuple(found), pos
+
+
+def _scan_parties(data: bytes, pos: int) -> tuple[tuple[SourceDest, ...], int]:
+    count = data[pos]
+    pos += 1
+    if count > EPCIS_SOURCES_MAX:
+        raise _Irregular
+    found = []
+    for _ in range(count):
+        word = _scan_word(SOURCE_TYPES, data[pos])
+        if word is None:
+            raise _Irregular
+        uri, pos = _scan_uri(data, pos + 1, True)
+        found.append(SourceDest(word, uri))
+    return tuple(found), pos
+
+
+def _decode_event_fast(data: bytes) -> TraceEvent:
+    """`decode_event` of a canonical, well-shaped payload, read in place without a Reader;
+    `_Irregular` (or IndexError, struct.error, UnicodeDecodeError, ValueError) on
+    anything else, which the caller leaves to the reference decoder and its messages."""
+    version, kind, action, time_ms, tz, step, disposition = _EVENT_HEAD.unpack_from(data)
+    if version != MALL_VERSION or kind not in _KINDS or time_ms > EPCIS_TIME_MS_MAX \
+            or tz > 2 * TZ_OFFSET_BIAS:
+        raise _Irregular
+    read_point, pos = _scan_uri(data, _EVENT_HEAD.size, False)
+    biz_location, pos = _scan_uri(data, pos, False)
+    parent, pos = _scan_uri(data, pos, False)
+    epcs, pos = _scan_uris(data, pos)
+    quantities, pos = _scan_quantities(data, pos)
+    out_epcs, pos = _scan_uris(data, pos)
+    out_quantities, pos = _scan_quantities(data, pos)
+    count = data[pos]
+    pos += 1
+    if count > EPCIS_BIZ_TRANSACTIONS_MAX:
+        raise _Irregular
+    links = []
+    for _ in range(count):
+        link_type = _scan_word(BIZ_TRANSACTION_TYPES, data[pos])
+        uri, pos = _scan_uri(data, pos + 1, True)
+        links.append(BizTransaction(uri, link_type))
+    sources, pos = _scan_parties(data, pos)
+    destinations, pos = _scan_parties(data, pos)
+    count = data[pos]
+    pos += 1
+    if count > EPCIS_ILMD_FIELDS_MAX:
+        raise _Irregular
+    ilmd = []
+    for _ in range(count):
+        name = _scan_word(ILMD_FIELDS, data[pos])
+        size = data[pos + 1]
+        end = pos + 2 + size
+        if name is None or size == 0 or size > EPCIS_ILMD_VALUE_BYTES_MAX or end > len(data):
+            raise _Irregular
+        value = data[pos + 2:end].decode("utf-8")
+        check_text(value, "ilmd value")
+        ilmd.append((name, value))
+        pos = end
+    certification, pos = _scan_uri(data, pos, False)
+    if pos != len(data):
+        raise _Irregular
+    event = TraceEvent(kind, action, time_ms, tz - TZ_OFFSET_BIAS,
+                       _scan_word(BIZ_STEPS, step), _scan_word(DISPOSITIONS, disposition),
+                       read_point, biz_location, parent, epcs, quantities, out_epcs,
+                       out_quantities, tuple(links), sources, destinations, tuple(ilmd),
+                       certification)
+    _check_shape(event, _SHAPE_RULES)  # type: ignore[arg-type]
+    return event
+
+
+def _decode_event_fast_or_none(payload: bytes) -> TraceEvent | None:
+    """`_decode_event_fast`, or None where the payload is not what it reads."""
+    if type(payload) is not bytes:
+        return None
+    try:
+        return _decode_event_fast(payload)
+    except (_Irregular, IndexError, struct.error, UnicodeDecodeError, ValueError):
+        return None

@@ -242,3 +242,98 @@ def test_offsets_and_times_are_bounded() -> None:
     with pytest.raises(MalformedPayload, match="more than 32"):
         events.TraceEvent(KIND_OBJECT, 2, 0, 0,
                           epcs=tuple(f"urn:a:{n}" for n in range(33))).encode()
+
+
+def _reference_or_error(event: events.TraceEvent) -> bytes | str:
+    try:
+        return events._encode_event(event, check=False)
+    except ValueError as exc:
+        return f"error: {exc}"
+
+
+broken_texts = st.one_of(uris, st.text(max_size=3), st.just("x" * 129), st.just("é" * 65))
+field_changes = st.one_of(
+    st.tuples(st.just("kind"), st.sampled_from([-1, 0, 255, 256, True, 2**64])),
+    st.tuples(st.just("action"), st.sampled_from([-1, 256, 2.0])),
+    st.tuples(st.just("event_time_ms"), st.sampled_from([-1, 2**64 - 1, 2**64, None])),
+    st.tuples(st.just("tz_offset_min"), st.sampled_from([-841, 841, 840, -840, 1.5, True])),
+    st.tuples(st.just("biz_step"), st.sampled_from(["nope", "receiving", None])),
+    st.tuples(st.just("disposition"), st.sampled_from(["nope", "in_transit", None])),
+    st.tuples(st.just("read_point"), broken_texts),
+    st.tuples(st.just("biz_location"), broken_texts),
+    st.tuples(st.just("parent"), broken_texts),
+    st.tuples(st.just("certification"), broken_texts),
+    st.tuples(st.just("epcs"), st.lists(broken_texts, max_size=3).map(tuple)),
+    st.tuples(st.just("epcs"), st.just(tuple(f"urn:a:{n}" for n in range(256)))),
+    st.tuples(st.just("quantities"), st.lists(st.builds(
+        events.Quantity, broken_texts, st.one_of(st.none(), st.integers(-1, 2**64)),
+        st.sampled_from(["", "KGM", "KGMX"])), max_size=2).map(tuple)),
+    st.tuples(st.just("biz_transactions"), st.lists(st.builds(
+        events.BizTransaction, broken_texts, st.sampled_from([None, "po", "nope"])),
+        max_size=2).map(tuple)),
+    st.tuples(st.just("destinations"), st.lists(st.builds(
+        events.SourceDest, st.sampled_from([*SOURCE_TYPES, "nope"]), broken_texts),
+        max_size=2).map(tuple)),
+    st.tuples(st.just("ilmd"), st.lists(st.tuples(
+        st.sampled_from([*ILMD_FIELDS, "nope"]), st.sampled_from(["", "v", "v" * 65])),
+        max_size=2).map(tuple)),
+)
+
+
+@given(event=trace_events(), changes=st.lists(field_changes, max_size=3))
+def test_fast_event_encoder_matches_the_reference(event: events.TraceEvent,
+                                                  changes: list) -> None:
+    """The mall's own events (`encode(check=False)`) go through `_encode_event_fast`: the
+    same bytes as the Writer-based `_encode_event`, and where the reference refuses an
+    event, the fast path refuses it too (encode then raises the reference's error)."""
+    import dataclasses
+
+    event = dataclasses.replace(event, **dict(changes))
+    expected = _reference_or_error(event)
+    fast = events._encode_event_fast_or_none(event)
+    if isinstance(expected, bytes):
+        assert fast == expected
+        assert event.encode(check=False) == expected
+    else:
+        assert fast is None
+        with pytest.raises(MalformedPayload) as raised:
+            event.encode(check=False)
+        assert str(raised.value) == f"trace event: {expected[len('error: '):]}"
+
+
+def _reference_decode(payload: bytes) -> events.TraceEvent | None:
+    try:
+        return events._decode_event_payload(events.payload_reader(payload, "trace event"))
+    except (MalformedPayload, DecodeError):
+        return None
+
+
+@given(event=trace_events(), data=st.data())
+def test_fast_event_decoder_matches_the_reference(event: events.TraceEvent, data) -> None:
+    """TRACE_RECORD payloads are read by `_decode_event_fast` first: a canonical event
+    decodes to what the Reader-based reference gives, and any payload the fast path
+    accepts (mutated, cut, extended) the reference accepts as the same event."""
+    payload = event.encode()
+    assert events._decode_event_fast_or_none(payload) == _reference_decode(payload) == event
+    position = data.draw(st.integers(0, len(payload) - 1))
+    flipped = bytearray(payload)
+    flipped[position] ^= data.draw(st.integers(1, 255))
+    inserted = payload[:position] + data.draw(st.binary(min_size=1, max_size=3)) \
+        + payload[position:]
+    for changed in (bytes(flipped), payload[:position], payload + b"\x00", inserted,
+                    data.draw(st.binary(max_size=120))):
+        fast = events._decode_event_fast_or_none(changed)
+        if fast is not None:
+            assert fast == _reference_decode(changed)
+        if len(changed) <= C_TX_PAYLOAD_BYTES_MAX:
+            assert (fast or _reference_decode(changed)) == _decode_or_none(changed)
+
+
+def _decode_or_none(payload: bytes) -> events.TraceEvent | None:
+    try:
+        return events.decode_event(payload)
+    except MalformedPayload:
+        return None
+
+
+C_TX_PAYLOAD_BYTES_MAX = events.TX_PAYLOAD_BYTES_MAX
