@@ -126,6 +126,11 @@ class Mempool:
         return self._bytes
 
     @property
+    def admitted_total(self) -> int:
+        """Txs admitted since the pool was made (evicted and dropped ones included)."""
+        return self._seq
+
+    @property
     def unreaped(self) -> int:
         """Pending txs not in the block being made."""
         return len(self._by_id) - self._in_block
@@ -317,6 +322,16 @@ class Mempool:
             pending = self._by_id.get(tx_id)
             if pending is not None:
                 self._discard(self._senders[pending.tx.sender], pending)
+
+    def remove_reaped(self, reaped: Iterable[PendingTx]) -> None:
+        """`remove` of a committed block's reaped txs (those still pending), without looking
+        each up by id."""
+        by_id = self._by_id
+        senders = self._senders
+        for pending in reaped:
+            tx = pending.tx
+            if by_id.get(tx.tx_id) is pending:
+                self._discard(senders[tx.sender], pending)
 
     def recheck(self, height: int, accounts: Mapping[bytes, Account | None]) -> list[Dropped]:
         """After the commit of `height`: refresh each sender's account from `accounts`

@@ -148,23 +148,31 @@ class Node:
         accounts the block thread read after the commit (no block is made meanwhile)."""
         block = produced.block
         height = block.header.height
-        index_of = {tx.tx_id: index for index, tx in enumerate(block.txs)}
         finals: list[TxStatus] = []
         dropped: list[TxStatus] = []
         results = produced.result.tx_results
         assert len(results) == len(reaped)
-        for pending, result in zip(reaped, results, strict=True):
-            tx_id = pending.tx.tx_id
-            assert result.tx_id == tx_id
-            index = index_of.get(tx_id)
-            if index is None:  # failed admission at execution: not recorded, not final
-                dropped.append(TxStatus(tx_id, TxState.UNKNOWN, code=result.code,
-                                        log=result.log))
-            else:
-                finals.append(TxStatus(tx_id, TxState.FINAL, height, index, result.code,
-                                       result.log, result.events))
-        self.mempool.remove(pending.tx.tx_id for pending in reaped)
-        finals.sort(key=lambda status: status.index)
+        final = TxState.FINAL
+        if len(block.txs) == len(reaped):  # all recorded, in reaped order (the usual case)
+            finals = [TxStatus(result.tx_id, final, height, index, result.code, result.log,
+                               result.events)
+                      for index, result in enumerate(results)]
+            assert all(pending.tx.tx_id == result.tx_id
+                       for pending, result in zip(reaped, results, strict=True))
+        else:
+            index_of = {tx.tx_id: index for index, tx in enumerate(block.txs)}
+            for pending, result in zip(reaped, results, strict=True):
+                tx_id = pending.tx.tx_id
+                assert result.tx_id == tx_id
+                index = index_of.get(tx_id)
+                if index is None:  # failed admission at execution: not recorded, not final
+                    dropped.append(TxStatus(tx_id, TxState.UNKNOWN, code=result.code,
+                                            log=result.log))
+                else:
+                    finals.append(TxStatus(tx_id, final, height, index, result.code,
+                                           result.log, result.events))
+            finals.sort(key=lambda status: status.index)
+        self.mempool.remove_reaped(reaped)
         self.finality.committed(CommittedBlock(block, produced.receipts), finals)
         self.finality.dropped(dropped)
         if read is None or read[0] != height:  # the block thread's read failed: read here,
@@ -180,7 +188,8 @@ class Node:
             "height": height, "txs": len(block.txs), "not_recorded": len(dropped),
             "app_hash": block.header.state_root.hex(),
             "finalize_ms": round(produced.finalize_ms, 1),
-            "commit_ms": round(produced.commit_ms, 1), "mempool_txs": len(self.mempool)}})
+            "commit_ms": round(produced.commit_ms, 1), "mempool_txs": len(self.mempool),
+            "block_txs_cap": self._producer.block_txs if self._producer else 0}})
         for listener in self._block_listeners:
             listener(produced)
 

@@ -1,8 +1,15 @@
 """The block producer: decides when to make a block and hands it to the engine's thread.
 
 A block is made `block_interval_ms` after the previous one began, provided a
-tx waits, or at once when `block_txs_max` txs are ready; with `empty_blocks`
-on, every interval even when none waits. While idle, the first tx that
+tx waits, or at once when a full block's txs are ready; with `empty_blocks`
+on, every interval even when none waits. A full block is what `BlockSizer`
+says fits in the time target (execution and commit in about
+BLOCK_TIME_TARGET_PERCENT of the interval, by what the last blocks cost),
+but at least as many txs as were admitted since the previous block was
+reaped (so capped blocks never let the pool grow), and never more than
+`block_txs_max`: under load, blocks come back to back and a tx waits about
+two blocks' time; a backlog left by a slow block drains in capped blocks
+instead of one block that holds it all. While idle, the first tx that
 arrives after the interval has passed gets a block right away. One block at
 a time: the next one is reaped only after the previous commit was handled
 (mempool removal, finality, recheck), so the mempool never holds two blocks'
@@ -25,7 +32,12 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any
 
-from ..constants import BLOCK_BYTES_MAX
+from ..constants import (
+    BLOCK_BYTES_MAX,
+    BLOCK_TIME_TARGET_PERCENT,
+    BLOCK_TXS_ADAPTIVE_MIN,
+    BLOCK_TXS_ADAPTIVE_START,
+)
 from .engine import ProducedBlock, SingleValidatorEngine
 from .mempool import Mempool, PendingTx
 
@@ -35,6 +47,31 @@ log = logging.getLogger("chainmall.node.producer")
 def wall_clock_ms() -> int:
     """Milliseconds since the Unix epoch (the block time source)."""
     return time.time_ns() // 1_000_000
+
+
+class BlockSizer:
+    """How many txs the next block may take: what the last blocks' execution and commit
+    time says fits in `target_ms`, between BLOCK_TXS_ADAPTIVE_MIN and `txs_max`.
+
+    The estimate moves halfway to each new measurement, and only when one says
+    something about the cap: a block that overran the target (shrink), or a
+    full block (grow or shrink). A partly filled block that ended in time
+    leaves it (its time is mostly the block's fixed cost)."""
+
+    def __init__(self, txs_max: int, target_ms: float) -> None:
+        if txs_max < 1 or target_ms <= 0:
+            raise ValueError("a block takes at least one tx, in a positive time target")
+        self.txs_max = txs_max
+        self.target_ms = target_ms
+        self._floor = min(BLOCK_TXS_ADAPTIVE_MIN, txs_max)
+        self.cap = min(BLOCK_TXS_ADAPTIVE_START, txs_max)
+
+    def observe(self, txs: int, took_ms: float) -> None:
+        """A block of `txs` txs took `took_ms` to execute and commit."""
+        if txs < 1 or (txs < self.cap and took_ms <= self.target_ms):
+            return
+        fits = txs * self.target_ms / max(took_ms, 0.001)
+        self.cap = max(self._floor, min(self.txs_max, int((self.cap + fits) / 2)))
 
 
 class Producer:
@@ -49,7 +86,7 @@ class Producer:
         self._mempool = mempool
         self._executor = executor
         self._interval_s = interval_ms / 1000.0
-        self._block_txs_max = block_txs_max
+        self.sizer = BlockSizer(block_txs_max, interval_ms * BLOCK_TIME_TARGET_PERCENT / 100)
         self._empty_blocks = empty_blocks
         self._on_block = on_block
         self._clock_ms = clock_ms
@@ -58,6 +95,8 @@ class Producer:
         self._idle = False  # past the interval with nothing to reap: any tx wakes it
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._admitted_at_reap = mempool.admitted_total
+        self._arrived = 0  # txs admitted between the last two reaps
         self.blocks = 0  # blocks made by this producer
 
     def start(self) -> asyncio.Task[None]:
@@ -65,9 +104,16 @@ class Producer:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="producer")
         return self._task
 
+    @property
+    def block_txs(self) -> int:
+        """The txs the next block may take: the sizer's cap, or the txs admitted while the
+        last block was made if more (at most `block_txs_max`)."""
+        sizer = self.sizer
+        return min(sizer.txs_max, max(sizer.cap, self._arrived))
+
     def wake(self) -> None:
         """Txs arrived: re-evaluate whether a block is due (a no-op unless it might be)."""
-        if self._idle or self._mempool.unreaped >= self._block_txs_max:
+        if self._idle or self._mempool.unreaped >= self.block_txs:
             self._wake.set()
 
     async def stop(self) -> None:
@@ -84,7 +130,7 @@ class Producer:
         while not self._stopping:
             waiting = self._mempool.unreaped
             now = loop.time()
-            if waiting >= self._block_txs_max:
+            if waiting >= self.block_txs:
                 return True
             if now >= deadline and (waiting or self._empty_blocks):
                 return True
@@ -103,7 +149,9 @@ class Producer:
         started = loop.time() - self._interval_s  # the first block may come at once
         while await self._due(started):
             started = loop.time()
-            reaped = self._mempool.reap(self._block_txs_max, BLOCK_BYTES_MAX)
+            reaped = self._mempool.reap(self.block_txs, BLOCK_BYTES_MAX)
+            admitted = self._mempool.admitted_total
+            self._arrived, self._admitted_at_reap = admitted - self._admitted_at_reap, admitted
             if not reaped and not self._empty_blocks:
                 # What waits cannot run yet (each sender's next nonce is missing): wait an
                 # interval rather than spin on a full but stuck pool.
@@ -118,6 +166,7 @@ class Producer:
                 self._mempool.release(reaped)
                 raise
             self.blocks += 1
+            self.sizer.observe(len(reaped), produced.finalize_ms + produced.commit_ms)
             await self._on_block(produced, reaped, read)
 
 
