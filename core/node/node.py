@@ -178,11 +178,11 @@ class Node:
         if read is None or read[0] != height:  # the block thread's read failed: read here,
             # with no await between finality and the recheck (an admission in between would
             # see the senders' accounts as they were before this block)
-            read = read_accounts(self.app.machine, self.mempool.senders())
+            read = self._read_at(height, self.mempool.senders())
         accounts = read[1]
         missing = [sender for sender in self.mempool.senders() if sender[0] not in accounts]
         if missing:  # senders admitted while the block was made
-            accounts.update(read_accounts(self.app.machine, missing)[1])
+            accounts.update(self._read_at(height, missing)[1])
         self._on_dropped(self.mempool.recheck(height, accounts))
         log.info("block committed", extra={"fields": {
             "height": height, "txs": len(block.txs), "not_recorded": len(dropped),
@@ -192,6 +192,18 @@ class Node:
             "block_txs_cap": self._producer.block_txs if self._producer else 0}})
         for listener in self._block_listeners:
             listener(produced)
+
+    def _read_at(self, height: int, senders: list[tuple[bytes, bytes]]
+                 ) -> tuple[int, dict[bytes, Account | None]]:
+        """The senders' committed accounts at `height`, read on the event loop; when the
+        next block (made meanwhile: the producer pipelines) committed already, the pool's
+        cached accounts instead: a nonce read past the next block's txs, which are still
+        in the pool, would make the pool reap beyond them. The next block's recheck
+        refreshes them."""
+        found_height, found = read_accounts(self.app.machine, senders)
+        if found_height == height:
+            return found_height, found
+        return height, {key: self.mempool.account(key) for key, _ in senders}
 
     def _on_dropped(self, dropped: list[Dropped]) -> None:
         if dropped:

@@ -10,12 +10,15 @@ reaped (so capped blocks never let the pool grow), and never more than
 `block_txs_max`: under load, blocks come back to back and a tx waits about
 two blocks' time; a backlog left by a slow block drains in capped blocks
 instead of one block that holds it all. While idle, the first tx that
-arrives after the interval has passed gets a block right away. One block at
-a time: the next one is reaped only after the previous commit was handled
-(mempool removal, finality, recheck), so the mempool never holds two blocks'
-worth of reaped txs. What the recheck reads from the new committed state is
-read in the block thread right after the commit (`after_commit`), not with
-one more hand-off between threads before the next block.
+arrives after the interval has passed gets a block right away. At most two
+blocks are in hand: when a block's commit returns and the next one is due
+already, the next one is reaped and handed to the block thread before the
+event loop settles the committed one (mempool removal, finality, recheck),
+so the block thread does not wait for that. The next block's reap skips the
+committed block's txs (still in the pool, marked as in a block), and the
+recheck leaves the next block's txs to that block's outcome. What the
+recheck reads from the new committed state is read in the block thread right
+after the commit (`after_commit`), before the next block starts.
 
 The producer is woken by admission only when that can change its decision:
 a block's worth of txs is ready, or it is idle (past the interval with no
@@ -144,30 +147,66 @@ class Producer:
                 self._idle = False
         return False
 
+    def _due_now(self, started: float) -> bool:
+        """Whether a block is due at once (no wait): a full block waits, or the interval
+        since `started` has passed and a tx waits."""
+        if self._stopping:
+            return False
+        waiting = self._mempool.unreaped
+        return waiting >= self.block_txs or (
+            waiting > 0 and asyncio.get_running_loop().time() >= started + self._interval_s)
+
+    def _begin(self) -> tuple[list[PendingTx], asyncio.Future[tuple[ProducedBlock, Any]]] | None:
+        """Reap the next block and hand it to the block thread; None if nothing can be
+        reaped (and empty blocks are off)."""
+        reaped = self._mempool.reap(self.block_txs, BLOCK_BYTES_MAX)
+        admitted = self._mempool.admitted_total
+        self._arrived, self._admitted_at_reap = admitted - self._admitted_at_reap, admitted
+        if not reaped and not self._empty_blocks:
+            return None
+        wires = [pending.wire for pending in reaped]
+        after = self._after_commit() if self._after_commit is not None else None
+        made = asyncio.get_running_loop().run_in_executor(
+            self._executor, _make_block, self._engine, wires, self._clock_ms(), after)
+        return reaped, made
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time() - self._interval_s  # the first block may come at once
-        while await self._due(started):
-            started = loop.time()
-            reaped = self._mempool.reap(self.block_txs, BLOCK_BYTES_MAX)
-            admitted = self._mempool.admitted_total
-            self._arrived, self._admitted_at_reap = admitted - self._admitted_at_reap, admitted
-            if not reaped and not self._empty_blocks:
-                # What waits cannot run yet (each sender's next nonce is missing): wait an
-                # interval rather than spin on a full but stuck pool.
-                await asyncio.sleep(self._interval_s)
-                continue
-            wires = [pending.wire for pending in reaped]
-            after = self._after_commit() if self._after_commit is not None else None
+        in_hand = None  # the block being made: its reaped txs and the block thread's future
+        while True:
+            if in_hand is None:
+                if not await self._due(started):
+                    return
+                started = loop.time()
+                in_hand = self._begin()
+                if in_hand is None:
+                    # What waits cannot run yet (each sender's next nonce is missing): wait
+                    # an interval rather than spin on a full but stuck pool.
+                    await asyncio.sleep(self._interval_s)
+                    continue
+            reaped, made = in_hand
             try:
-                produced, read = await loop.run_in_executor(
-                    self._executor, _make_block, self._engine, wires, self._clock_ms(), after)
+                produced, read = await made
             except BaseException:
                 self._mempool.release(reaped)
                 raise
             self.blocks += 1
             self.sizer.observe(len(reaped), produced.finalize_ms + produced.commit_ms)
-            await self._on_block(produced, reaped, read)
+            # Pipelined: when the next block is due already, the block thread starts it now
+            # and the event loop settles this one meanwhile (its reap skips this block's
+            # txs, still in the pool; the recheck leaves the next block's txs alone).
+            in_hand = None
+            if self._due_now(started):
+                started = loop.time()
+                in_hand = self._begin()
+            try:
+                await self._on_block(produced, reaped, read)
+            except BaseException:
+                if in_hand is not None:  # let the block thread finish it; it is not reported
+                    with contextlib.suppress(BaseException):
+                        await in_hand[1]
+                raise
 
 
 def _make_block(engine: SingleValidatorEngine, wires: list[bytes], now_ms: int,
