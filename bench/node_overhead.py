@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
+import statistics
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -37,6 +40,7 @@ from benchutil import machine
 from chainmall.core.abci.app import Application
 from chainmall.core.genesis import make_genesis
 from chainmall.core.keys import KeyPair
+from chainmall.core.node.app import GC_THRESHOLDS
 from chainmall.core.node.config import load_config
 from chainmall.core.node.node import Node
 from chainmall.core.node.services import NodeRpcServices
@@ -62,16 +66,22 @@ class _Sink(Session):
 
 
 async def _run(frames: list[bytes], batch: int, rate: float, sessions: int,
-               accounts: int, data: Path) -> dict[str, Any]:
+               accounts: int, data: Path, settings: dict[str, str]) -> dict[str, Any]:
     validator = KeyPair.from_seed(b"\x07" * 32)
     genesis = make_genesis(CHAIN, [(address, 10**15) for address in _addresses(accounts)],
                            [(validator.public_key, 1)], genesis_time_ms=0, fee_min=1)
-    config = load_config(environ={}, flags={"node.block_interval_ms": "250"})
+    config = load_config(environ={}, flags={"node.block_interval_ms": "250", **settings})
     limits = RpcLimits(requests_per_s_max=10**6, requests_burst_max=10**6)
     with Store(data) as store:
         app = Application(store, genesis, version="bench")
         node = Node(app, validator, config, version="bench")
+        blocks_seen: list[tuple[int, float, float]] = []  # (txs, finalize ms, commit ms)
+        node.add_block_listener(lambda produced: blocks_seen.append(
+            (len(produced.block.txs), produced.finalize_ms, produced.commit_ms)))
         await node.start()
+        # As run_node does once the node serves: what it holds now is never scanned again.
+        gc.collect()
+        gc.freeze()
         dispatcher = RpcServer(NodeRpcServices(node), RpcConfig(limits=limits)).dispatcher
         sinks = [_Sink(limits) for _ in range(sessions)]
         loop = asyncio.get_running_loop()
@@ -102,7 +112,8 @@ async def _run(frames: list[bytes], batch: int, rate: float, sessions: int,
         blocks = node.app.info().last_block_height
         await node.stop()
     return {"loop_cpu_s": loop_cpu, "by_thread": by_thread, "elapsed_s": elapsed,
-            "blocks": blocks, "answers": sum(sink.answers for sink in sinks)}
+            "blocks": blocks, "answers": sum(sink.answers for sink in sinks),
+            "blocks_seen": blocks_seen}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -115,7 +126,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--senders", type=int, default=5_000)
     parser.add_argument("--signed-cache", type=Path, default=None,
                         help="as loadgen.py's: reuse the signed txs of an earlier run")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a node setting (config.toml key), e.g. "
+                             "mempool.admission_window_ms=10")
+    parser.add_argument("--switch-interval-ms", type=float, default=None,
+                        help="the interpreter's thread switch interval (default: the node "
+                             "process's)")
     args = parser.parse_args(argv)
+    if args.switch_interval_ms is not None:
+        sys.setswitchinterval(args.switch_interval_ms / 1000)
+    gc.set_threshold(*GC_THRESHOLDS)  # as the node process (core/node/app.py)
     wires = signed_transfers(args.count, args.senders, args.accounts, args.signed_cache)
     frames = [line.rstrip(b"\n") for line in request_lines(wires, args.batch)]
     with tempfile.TemporaryDirectory(prefix="chainmall-overhead-") as temp:
@@ -136,12 +156,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"by thread {per_tx}")
     print(f"event loop CPU per tx: {result['loop_us_per_tx']} us "
           f"(5,000 tx/s on 2 cores leaves 400 us per tx for everything, generator included)")
+    seen = [entry for entry in found["blocks_seen"] if entry[0]]
+    if seen:
+        walls = [(finalize + commit) / txs * 1000 for txs, finalize, commit in seen]
+        result["block_txs_median"] = statistics.median(txs for txs, _, _ in seen)
+        result["block_wall_us_per_tx_median"] = round(statistics.median(walls), 1)
+        result["block_wall_ms_max"] = round(max(f + c for _, f, c in seen), 1)
+        print(f"blocks: median {result['block_txs_median']} txs, make + commit "
+              f"{result['block_wall_us_per_tx_median']} us per tx (wall, median), longest "
+              f"{result['block_wall_ms_max']} ms; switch interval "
+              f"{sys.getswitchinterval() * 1000:g} ms")
     return result
 
 
 def _run_in_uvloop(frames: list[bytes], args: argparse.Namespace, data: Path
                    ) -> dict[str, Any]:
-    return uvloop.run(_run(frames, args.batch, args.rate, args.sessions, args.accounts, data))
+    settings = dict(item.split("=", 1) for item in args.set)
+    return uvloop.run(_run(frames, args.batch, args.rate, args.sessions, args.accounts, data,
+                           settings))
 
 
 if __name__ == "__main__":

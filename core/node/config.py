@@ -166,8 +166,9 @@ _BASE_SETTINGS = (
             "Make a block every interval even when no tx waits (off: the chain only grows "
             "with txs)."),
     Setting("node.block_txs_max", int, BLOCK_TXS_MAX,
-            "A block holds at most this many txs, and is made at once when that many are "
-            "ready.", 1, BLOCK_TXS_MAX),
+            "A block holds at most this many txs; it is made at once when the producer's "
+            "cap (what fits in 1.5 intervals, by the last blocks' cost) is ready.",
+            1, BLOCK_TXS_MAX),
     Setting("mempool.txs_max", int, MEMPOOL_TXS_DEFAULT,
             "Pending txs kept, all senders together; when full, a tx with a higher fee "
             "evicts the lowest-fee one.", 1, MEMPOOL_TXS_MAX),

@@ -168,8 +168,9 @@ class Finality:
 
     def _keep(self, status: TxStatus) -> None:
         recent = self._recent
+        if status.tx_id in recent:  # a new key goes to the end anyway
+            recent.move_to_end(status.tx_id)
         recent[status.tx_id] = status
-        recent.move_to_end(status.tx_id)
         while len(recent) > self._kept_max:
             recent.popitem(last=False)
 

@@ -126,6 +126,11 @@ class Mempool:
         return self._bytes
 
     @property
+    def admitted_total(self) -> int:
+        """Txs admitted since the pool was made (evicted and dropped ones included)."""
+        return self._seq
+
+    @property
     def unreaped(self) -> int:
         """Pending txs not in the block being made."""
         return len(self._by_id) - self._in_block
@@ -281,7 +286,9 @@ class Mempool:
         heap: list[tuple[int, int, int, bytes]] = []
         for key, sender in self._senders.items():
             next_tx = sender.txs.get(sender.nonce + sender.in_block)
-            if next_tx is not None:
+            # In a block already: only when a lower nonce of the sender failed in the block
+            # before (its nonce did not move); that block's outcome settles it.
+            if next_tx is not None and not next_tx.in_block:
                 heap.append((-next_tx.tx.fee, next_tx.seq, next_tx.tx.nonce, key))
         heapq.heapify(heap)
         chosen: list[PendingTx] = []
@@ -297,7 +304,7 @@ class Mempool:
             sender.in_block += 1
             chosen.append(pending)
             after = sender.txs.get(nonce + 1)
-            if after is not None:
+            if after is not None and not after.in_block:
                 heapq.heappush(heap, (-after.tx.fee, after.seq, after.tx.nonce, key))
         self._in_block += len(chosen)
         return chosen
@@ -318,11 +325,24 @@ class Mempool:
             if pending is not None:
                 self._discard(self._senders[pending.tx.sender], pending)
 
+    def remove_reaped(self, reaped: Iterable[PendingTx]) -> None:
+        """`remove` of a committed block's reaped txs (those still pending), without looking
+        each up by id."""
+        by_id = self._by_id
+        senders = self._senders
+        for pending in reaped:
+            tx = pending.tx
+            if by_id.get(tx.tx_id) is pending:
+                self._discard(senders[tx.sender], pending)
+
     def recheck(self, height: int, accounts: Mapping[bytes, Account | None]) -> list[Dropped]:
         """After the commit of `height`: refresh each sender's account from `accounts`
         (by public key; every sender with pending txs must be there) and drop what no
-        longer passes (nonce used, fees not covered, expired at height + 1)."""
-        assert self._in_block == 0, "recheck while a block is being made"
+        longer passes (nonce used, fees not covered, expired at height + 1).
+
+        Txs reaped into the next block, made while this runs (the producer starts it
+        before the previous block's recheck), are left to that block's outcome: their
+        fees count against the balance, but they are never dropped here."""
         self.height = height
         dropped: list[Dropped] = []
         for key, sender in self._senders.items():
@@ -330,9 +350,10 @@ class Mempool:
                 continue
             account = accounts[key]
             if account is None:
+                gone = [p for p in sender.txs.values() if not p.in_block]
                 dropped += [Dropped(p, UnknownSender.code, "the sender's account is gone")
-                            for p in list(sender.txs.values())]
-                for pending in list(sender.txs.values()):
+                            for p in gone]
+                for pending in gone:
                     self._discard(sender, pending)
                 continue
             sender.balance, sender.nonce = account
@@ -340,6 +361,9 @@ class Mempool:
             for nonce in sorted(sender.txs):
                 pending = sender.txs[nonce]
                 tx = pending.tx
+                if pending.in_block:
+                    fees += tx.fee
+                    continue
                 reason = None
                 if nonce < sender.nonce:
                     reason = (NonceMismatch.code, f"nonce {nonce} was used by a committed tx")

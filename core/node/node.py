@@ -140,41 +140,62 @@ class Node(LedgerReads):
         accounts the block thread read after the commit (no block is made meanwhile)."""
         block = produced.block
         height = block.header.height
-        index_of = {tx.tx_id: index for index, tx in enumerate(block.txs)}
         finals: list[TxStatus] = []
         dropped: list[TxStatus] = []
         results = produced.result.tx_results
         assert len(results) == len(reaped)
-        for pending, result in zip(reaped, results, strict=True):
-            tx_id = pending.tx.tx_id
-            assert result.tx_id == tx_id
-            index = index_of.get(tx_id)
-            if index is None:  # failed admission at execution: not recorded, not final
-                dropped.append(TxStatus(tx_id, TxState.UNKNOWN, code=result.code,
-                                        log=result.log))
-            else:
-                finals.append(TxStatus(tx_id, TxState.FINAL, height, index, result.code,
-                                       result.log, result.events))
-        self.mempool.remove(pending.tx.tx_id for pending in reaped)
-        finals.sort(key=lambda status: status.index)
+        final = TxState.FINAL
+        if len(block.txs) == len(reaped):  # all recorded, in reaped order (the usual case)
+            finals = [TxStatus(result.tx_id, final, height, index, result.code, result.log,
+                               result.events)
+                      for index, result in enumerate(results)]
+            assert all(pending.tx.tx_id == result.tx_id
+                       for pending, result in zip(reaped, results, strict=True))
+        else:
+            index_of = {tx.tx_id: index for index, tx in enumerate(block.txs)}
+            for pending, result in zip(reaped, results, strict=True):
+                tx_id = pending.tx.tx_id
+                assert result.tx_id == tx_id
+                index = index_of.get(tx_id)
+                if index is None:  # failed admission at execution: not recorded, not final
+                    dropped.append(TxStatus(tx_id, TxState.UNKNOWN, code=result.code,
+                                            log=result.log))
+                else:
+                    finals.append(TxStatus(tx_id, final, height, index, result.code,
+                                           result.log, result.events))
+            finals.sort(key=lambda status: status.index)
+        self.mempool.remove_reaped(reaped)
         self.finality.committed(CommittedBlock(block, produced.receipts), finals)
         self.finality.dropped(dropped)
         if read is None or read[0] != height:  # the block thread's read failed: read here,
             # with no await between finality and the recheck (an admission in between would
             # see the senders' accounts as they were before this block)
-            read = read_accounts(self.app.machine, self.mempool.senders())
+            read = self._read_at(height, self.mempool.senders())
         accounts = read[1]
         missing = [sender for sender in self.mempool.senders() if sender[0] not in accounts]
         if missing:  # senders admitted while the block was made
-            accounts.update(read_accounts(self.app.machine, missing)[1])
+            accounts.update(self._read_at(height, missing)[1])
         self._on_dropped(self.mempool.recheck(height, accounts))
         log.info("block committed", extra={"fields": {
             "height": height, "txs": len(block.txs), "not_recorded": len(dropped),
             "app_hash": block.header.state_root.hex(),
             "finalize_ms": round(produced.finalize_ms, 1),
-            "commit_ms": round(produced.commit_ms, 1), "mempool_txs": len(self.mempool)}})
+            "commit_ms": round(produced.commit_ms, 1), "mempool_txs": len(self.mempool),
+            "block_txs_cap": self._producer.block_txs if self._producer else 0}})
         for listener in self._block_listeners:
             listener(produced)
+
+    def _read_at(self, height: int, senders: list[tuple[bytes, bytes]]
+                 ) -> tuple[int, dict[bytes, Account | None]]:
+        """The senders' committed accounts at `height`, read on the event loop; when the
+        next block (made meanwhile: the producer pipelines) committed already, the pool's
+        cached accounts instead: a nonce read past the next block's txs, which are still
+        in the pool, would make the pool reap beyond them. The next block's recheck
+        refreshes them."""
+        found_height, found = read_accounts(self.app.machine, senders)
+        if found_height == height:
+            return found_height, found
+        return height, {key: self.mempool.account(key) for key, _ in senders}
 
     def _on_dropped(self, dropped: list[Dropped]) -> None:
         if dropped:

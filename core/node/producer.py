@@ -1,14 +1,24 @@
 """The block producer: decides when to make a block and hands it to the engine's thread.
 
 A block is made `block_interval_ms` after the previous one began, provided a
-tx waits, or at once when `block_txs_max` txs are ready; with `empty_blocks`
-on, every interval even when none waits. While idle, the first tx that
-arrives after the interval has passed gets a block right away. One block at
-a time: the next one is reaped only after the previous commit was handled
-(mempool removal, finality, recheck), so the mempool never holds two blocks'
-worth of reaped txs. What the recheck reads from the new committed state is
-read in the block thread right after the commit (`after_commit`), not with
-one more hand-off between threads before the next block.
+tx waits, or at once when a full block's txs are ready; with `empty_blocks`
+on, every interval even when none waits. A full block is what `BlockSizer`
+says fits in the time target (execution and commit in about
+BLOCK_TIME_TARGET_PERCENT of the interval, by what the last blocks cost),
+but at least as many txs as were admitted since the previous block was
+reaped (so capped blocks never let the pool grow), and never more than
+`block_txs_max`: under load, blocks come back to back and a tx waits about
+two blocks' time; a backlog left by a slow block drains in capped blocks
+instead of one block that holds it all. While idle, the first tx that
+arrives after the interval has passed gets a block right away. At most two
+blocks are in hand: when a block's commit returns and the next one is due
+already, the next one is reaped and handed to the block thread before the
+event loop settles the committed one (mempool removal, finality, recheck),
+so the block thread does not wait for that. The next block's reap skips the
+committed block's txs (still in the pool, marked as in a block), and the
+recheck leaves the next block's txs to that block's outcome. What the
+recheck reads from the new committed state is read in the block thread right
+after the commit (`after_commit`), before the next block starts.
 
 The producer is woken by admission only when that can change its decision:
 a block's worth of txs is ready, or it is idle (past the interval with no
@@ -25,7 +35,12 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any
 
-from ..constants import BLOCK_BYTES_MAX
+from ..constants import (
+    BLOCK_BYTES_MAX,
+    BLOCK_TIME_TARGET_PERCENT,
+    BLOCK_TXS_ADAPTIVE_MIN,
+    BLOCK_TXS_ADAPTIVE_START,
+)
 from .engine import ProducedBlock, SingleValidatorEngine
 from .mempool import Mempool, PendingTx
 
@@ -35,6 +50,31 @@ log = logging.getLogger("chainmall.node.producer")
 def wall_clock_ms() -> int:
     """Milliseconds since the Unix epoch (the block time source)."""
     return time.time_ns() // 1_000_000
+
+
+class BlockSizer:
+    """How many txs the next block may take: what the last blocks' execution and commit
+    time says fits in `target_ms`, between BLOCK_TXS_ADAPTIVE_MIN and `txs_max`.
+
+    The estimate moves halfway to each new measurement, and only when one says
+    something about the cap: a block that overran the target (shrink), or a
+    full block (grow or shrink). A partly filled block that ended in time
+    leaves it (its time is mostly the block's fixed cost)."""
+
+    def __init__(self, txs_max: int, target_ms: float) -> None:
+        if txs_max < 1 or target_ms <= 0:
+            raise ValueError("a block takes at least one tx, in a positive time target")
+        self.txs_max = txs_max
+        self.target_ms = target_ms
+        self._floor = min(BLOCK_TXS_ADAPTIVE_MIN, txs_max)
+        self.cap = min(BLOCK_TXS_ADAPTIVE_START, txs_max)
+
+    def observe(self, txs: int, took_ms: float) -> None:
+        """A block of `txs` txs took `took_ms` to execute and commit."""
+        if txs < 1 or (txs < self.cap and took_ms <= self.target_ms):
+            return
+        fits = txs * self.target_ms / max(took_ms, 0.001)
+        self.cap = max(self._floor, min(self.txs_max, int((self.cap + fits) / 2)))
 
 
 class Producer:
@@ -49,7 +89,7 @@ class Producer:
         self._mempool = mempool
         self._executor = executor
         self._interval_s = interval_ms / 1000.0
-        self._block_txs_max = block_txs_max
+        self.sizer = BlockSizer(block_txs_max, interval_ms * BLOCK_TIME_TARGET_PERCENT / 100)
         self._empty_blocks = empty_blocks
         self._on_block = on_block
         self._clock_ms = clock_ms
@@ -58,6 +98,8 @@ class Producer:
         self._idle = False  # past the interval with nothing to reap: any tx wakes it
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._admitted_at_reap = mempool.admitted_total
+        self._arrived = 0  # txs admitted between the last two reaps
         self.blocks = 0  # blocks made by this producer
 
     def start(self) -> asyncio.Task[None]:
@@ -65,9 +107,16 @@ class Producer:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="producer")
         return self._task
 
+    @property
+    def block_txs(self) -> int:
+        """The txs the next block may take: the sizer's cap, or the txs admitted while the
+        last block was made if more (at most `block_txs_max`)."""
+        sizer = self.sizer
+        return min(sizer.txs_max, max(sizer.cap, self._arrived))
+
     def wake(self) -> None:
         """Txs arrived: re-evaluate whether a block is due (a no-op unless it might be)."""
-        if self._idle or self._mempool.unreaped >= self._block_txs_max:
+        if self._idle or self._mempool.unreaped >= self.block_txs:
             self._wake.set()
 
     async def stop(self) -> None:
@@ -84,7 +133,7 @@ class Producer:
         while not self._stopping:
             waiting = self._mempool.unreaped
             now = loop.time()
-            if waiting >= self._block_txs_max:
+            if waiting >= self.block_txs:
                 return True
             if now >= deadline and (waiting or self._empty_blocks):
                 return True
@@ -98,27 +147,66 @@ class Producer:
                 self._idle = False
         return False
 
+    def _due_now(self, started: float) -> bool:
+        """Whether a block is due at once (no wait): a full block waits, or the interval
+        since `started` has passed and a tx waits."""
+        if self._stopping:
+            return False
+        waiting = self._mempool.unreaped
+        return waiting >= self.block_txs or (
+            waiting > 0 and asyncio.get_running_loop().time() >= started + self._interval_s)
+
+    def _begin(self) -> tuple[list[PendingTx], asyncio.Future[tuple[ProducedBlock, Any]]] | None:
+        """Reap the next block and hand it to the block thread; None if nothing can be
+        reaped (and empty blocks are off)."""
+        reaped = self._mempool.reap(self.block_txs, BLOCK_BYTES_MAX)
+        admitted = self._mempool.admitted_total
+        self._arrived, self._admitted_at_reap = admitted - self._admitted_at_reap, admitted
+        if not reaped and not self._empty_blocks:
+            return None
+        wires = [pending.wire for pending in reaped]
+        after = self._after_commit() if self._after_commit is not None else None
+        made = asyncio.get_running_loop().run_in_executor(
+            self._executor, _make_block, self._engine, wires, self._clock_ms(), after)
+        return reaped, made
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time() - self._interval_s  # the first block may come at once
-        while await self._due(started):
-            started = loop.time()
-            reaped = self._mempool.reap(self._block_txs_max, BLOCK_BYTES_MAX)
-            if not reaped and not self._empty_blocks:
-                # What waits cannot run yet (each sender's next nonce is missing): wait an
-                # interval rather than spin on a full but stuck pool.
-                await asyncio.sleep(self._interval_s)
-                continue
-            wires = [pending.wire for pending in reaped]
-            after = self._after_commit() if self._after_commit is not None else None
+        in_hand = None  # the block being made: its reaped txs and the block thread's future
+        while True:
+            if in_hand is None:
+                if not await self._due(started):
+                    return
+                started = loop.time()
+                in_hand = self._begin()
+                if in_hand is None:
+                    # What waits cannot run yet (each sender's next nonce is missing): wait
+                    # an interval rather than spin on a full but stuck pool.
+                    await asyncio.sleep(self._interval_s)
+                    continue
+            reaped, made = in_hand
             try:
-                produced, read = await loop.run_in_executor(
-                    self._executor, _make_block, self._engine, wires, self._clock_ms(), after)
+                produced, read = await made
             except BaseException:
                 self._mempool.release(reaped)
                 raise
             self.blocks += 1
-            await self._on_block(produced, reaped, read)
+            self.sizer.observe(len(reaped), produced.finalize_ms + produced.commit_ms)
+            # Pipelined: when the next block is due already, the block thread starts it now
+            # and the event loop settles this one meanwhile (its reap skips this block's
+            # txs, still in the pool; the recheck leaves the next block's txs alone).
+            in_hand = None
+            if self._due_now(started):
+                started = loop.time()
+                in_hand = self._begin()
+            try:
+                await self._on_block(produced, reaped, read)
+            except BaseException:
+                if in_hand is not None:  # let the block thread finish it; it is not reported
+                    with contextlib.suppress(BaseException):
+                        await in_hand[1]
+                raise
 
 
 def _make_block(engine: SingleValidatorEngine, wires: list[bytes], now_ms: int,

@@ -179,3 +179,40 @@ def test_recheck_drops_used_nonces_and_forgets_idle_senders() -> None:
     assert [(d.pending.tx, d.code) for d in dropped] == [(tx, NonceMismatch.code)]
     assert len(pool) == 0 and pool.senders() == []
     assert pool.account(KEYS[0].public_key) is None
+
+
+def test_the_next_block_is_reaped_while_the_last_is_settled() -> None:
+    """The producer pipelines: block 2 is reaped before block 1's txs leave the pool, and
+    block 1's recheck leaves block 2's txs to block 2."""
+    pool = Mempool(BIG, fee_min=0)
+    a = [transfer(KEYS[0], n, fee=100) for n in range(4)]
+    b = transfer(KEYS[1], 0, fee=200, expiry=1)
+    for tx in a:
+        add(pool, tx)
+    first = pool.reap(2, 1 << 20)
+    assert [p.tx for p in first] == [a[0], a[1]]
+    add(pool, b)  # arrives while block 1 is made
+    second = pool.reap(2, 1 << 20)  # block 1 still in the pool: its txs are skipped
+    assert [p.tx for p in second] == [b, a[2]]
+    pool.remove_reaped(first)
+    # b expired at height 1 (recheck at height 1 asks for expiry >= 2) and the balance
+    # covers one fee only: both would be dropped, but they are in block 2.
+    dropped = pool.recheck(1, {KEYS[0].public_key: (100, 2), KEYS[1].public_key: (1_000, 0)})
+    assert [(d.pending.tx, d.code) for d in dropped] == [(a[3], InsufficientFee.code)]
+    assert pool.reap(10, 1 << 20) == []  # block 2 holds the rest
+    pool.remove_reaped(second)
+    assert len(pool) == 0
+
+
+def test_a_failed_lower_nonce_does_not_reap_a_block_s_tx_twice() -> None:
+    pool = Mempool(BIG, fee_min=0)
+    a = [transfer(KEYS[0], n) for n in range(3)]
+    for tx in a:
+        add(pool, tx)
+    first = pool.reap(1, 1 << 20)
+    second = pool.reap(1, 1 << 20)
+    assert [p.tx for p in second] == [a[1]]
+    pool.remove_reaped(first)
+    # a[0] failed in its block: the nonce stayed at 0; a[1] is in block 2 already.
+    assert pool.recheck(1, {KEYS[0].public_key: (1_000, 0)}) == []
+    assert pool.reap(10, 1 << 20) == []
