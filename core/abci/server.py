@@ -406,7 +406,9 @@ class AbciServer:
     def _finalize_block(self, request: abci.Request) -> abci.Response:
         block = convert.block_request_from_proto(request.finalize_block)
         result = self._app.finalize_block(block)
-        if len(result.tx_results) != len(block.txs):
+        counts = result.envelopes
+        expected = sum(count or 1 for count in counts) if counts else len(block.txs)
+        if (counts and len(counts) != len(block.txs)) or len(result.tx_results) != expected:
             raise AbciAppFailed(
                 f"the application returned {len(result.tx_results)} tx results for the "
                 f"{len(block.txs)} txs of block {block.height}"
