@@ -77,11 +77,14 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CHAIN = "bench-cluster"
 
 
-def settings(indexer: str, block_kib: int | None = None) -> LocalnetSettings:
+def settings(indexer: str, block_kib: int | None = None,
+             overrides: dict[str, int] | None = None) -> LocalnetSettings:
     """The localnet defaults with CometBFT's logs at error level (its info lines cost CPU
     per block and tell a benchmark nothing; BENCH_COMETBFT_LOG=info to look into a run),
-    the tx indexer asked for and, if given, another cap on a block's bytes."""
-    extra = {} if block_kib is None else {"block_bytes_max": block_kib * 1024}
+    the tx indexer asked for and, if given, another cap on a block's bytes and other
+    values of `LocalnetSettings` fields (`--setting`)."""
+    extra: dict[str, int] = {} if block_kib is None else {"block_bytes_max": block_kib * 1024}
+    extra.update(overrides or {})
     return LocalnetSettings(log_level=os.environ.get("BENCH_COMETBFT_LOG", "error"),
                             tx_indexer=indexer, **extra)
 
@@ -283,7 +286,8 @@ class Watcher(threading.Thread):
 
 def run_scenario(name: str, rate: float, seconds: float, batch: int, kill: bool,
                  keep: Path | None, indexer: str, validators: int = 4,
-                 block_kib: int | None = None, envelope: int = 0) -> Run:
+                 block_kib: int | None = None, envelope: int = 0,
+                 overrides: dict[str, int] | None = None) -> Run:
     binary, _ = check_cometbft()
     count = int(rate * seconds * 1.05) + batch
     print(f"[{name}] preparing {count} senders and signed transfers ...", flush=True)
@@ -291,7 +295,7 @@ def run_scenario(name: str, rate: float, seconds: float, batch: int, kill: bool,
     root = Path(tempfile.mkdtemp(prefix="cm-bench-", dir=keep))
     base = free_port_base(10 * validators)
     net = init_localnet(root / "net", validators, base_port=base, chain_id=CHAIN,
-                        settings=settings(indexer, block_kib),
+                        settings=settings(indexer, block_kib, overrides),
                         genesis_time_ms=time.time_ns() // 1_000_000 - 1_000,
                         balances=[(k.address, 10**6) for k in senders], binary=binary)
     txs = [sign_tx(k, CHAIN, TX_TYPE_TRANSFER, 0, 1, 10**9,
@@ -482,15 +486,23 @@ def main() -> int:
     parser.add_argument("--envelope", type=int, default=None,
                         help="signed txs per batch envelope, one CometBFT tx each "
                              "(0: one CometBFT tx per signed tx) [default: --batch]")
+    parser.add_argument("--setting", action="append", default=[], metavar="NAME=INT",
+                        help="another value for a LocalnetSettings field, e.g. "
+                             "flush_throttle_ms=20 or mempool_broadcast=0 (repeatable)")
     args = parser.parse_args()
     envelope = args.batch if args.envelope is None else args.envelope
+    overrides = {name: int(value) for name, _, value in
+                 (item.partition("=") for item in args.setting)}
+    if overrides:
+        print(f"settings changed: {overrides}")
     print(f"cluster benchmark on {machine()}; load average {os.getloadavg()}; "
           f"{envelope or 'no'} txs per envelope")
     ok = True
     for name, kill in (("steady", False), ("kill", True)):
         if args.scenario in (name, "both"):
             run = run_scenario(name, args.rate, args.seconds, args.batch, kill, args.keep,
-                               args.indexer, args.validators, args.block_kib, envelope)
+                               args.indexer, args.validators, args.block_kib, envelope,
+                               overrides)
             ok = report(run, kill, args.validators) and ok
     print(f"\nload average after: {os.getloadavg()}")
     return 0 if ok else 1
