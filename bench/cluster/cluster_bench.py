@@ -1,31 +1,40 @@
 """4 CometBFT validators on this machine: throughput, submit-to-final latency, CPU per tx.
 
     .venv/bin/python bench/cluster/cluster_bench.py [--rate 2500] [--seconds 20]
-                                                    [--batch 200] [--scenario steady|kill|both]
+        [--batch 200] [--envelope N] [--scenario steady|kill|both] [--setting NAME=INT]
 
 A localnet (`core/abci/localnet.py`, the one-host settings) of 4 validators,
 each a `chainmall net run-node` process (the application behind the ABCI
 server, CometBFT as its child), and one client process (this one) offering
-signed transfers at `--rate` tx/s in JSON-RPC batches of `broadcast_tx_sync`,
-spread over the nodes. Every sender is a genesis account sending one
-transfer (nonce 0), so no tx waits on another's nonce; every node checks
-every signature (CheckTx on the tx's arrival by gossip, ZIP 215).
+signed transfers at `--rate` tx/s in batches of `--batch`, spread over the
+nodes: each batch goes as batch envelopes of `--envelope` txs (default: the
+whole batch in one; docs/formats.md section 11) in one JSON-RPC call of
+`broadcast_tx_async`, or with `--envelope 0` as one CometBFT tx per signed
+tx. Every sender is a genesis account sending one transfer (nonce 0), so no
+tx waits on another's nonce; every node checks every signature (CheckTx on
+the envelope's arrival by gossip, ZIP 215), each tx on its own.
 
 Finality is seen from the client: a watcher polls node 0 for new heights
-(every POLL_S) and reads each block's txs; a tx's latency is the time from
-the start of the batch call that submitted it to the moment the watcher saw
-the block holding it (so the poll interval is included). Throughput is the
-txs committed with code 0 over the time from the first submission to the
-last final block. `kill` kills validator 3 (SIGKILL to its application and
+(every POLL_S) and reads each block's txs (an envelope's carried txs and
+their codes from its result); a tx's latency is the time from the start of
+the batch call that submitted it to the moment the watcher saw the block
+holding it (so the poll interval is included). Throughput is the txs
+committed with code 0 over the time from the first submission to the last
+final block. `kill` kills validator 3 (SIGKILL to its application and
 CometBFT) half-way; its share of the load moves to the other nodes.
 
 CPU: utime + stime of every CometBFT process and every node process (the
 application, its ABCI server and the supervisor) over the run, per
-committed tx, and the client's own. The projection for 4 real servers
-assumes one node per server, the per-node CPU per tx measured here, the
-application's single execution thread as one bound and the server's cores as
-the other; network latency is not modelled. The machine is shared: the load
-average is printed before and after; rerun before drawing conclusions.
+committed tx, and the client's own; the idle net's own CPU rate (measured
+for IDLE_S before the load) times the run's span, shown apart; and the
+application's thread CPU per ABCI request kind, which each node's ABCI
+server writes to a file (`CHAINMALL_ABCI_CPU_FILE`). The projection for 4
+real servers assumes one node per server, the per-node CPU per tx measured
+here, the application's single execution thread as one bound and the
+server's cores as the other; network latency is not modelled. The machine
+is shared: the load average is printed before and after; rerun before
+drawing conclusions. `--setting` changes a `LocalnetSettings` field (e.g.
+`mempool_broadcast=0`) to measure what a CometBFT setting does.
 """
 
 from __future__ import annotations
