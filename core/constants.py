@@ -435,6 +435,11 @@ COMETBFT_SUBMIT_BURST_MAX = 10_000  # token bucket size
 COMETBFT_PENDING_TXS_MAX = 10_000  # admitted, forwarded, not final yet
 COMETBFT_RESUBMIT_MS = 3_000  # a pending tx not final this long after its last send: resent
 COMETBFT_FORWARD_BATCH_MAX = 500  # txs per JSON-RPC batch to CometBFT (<= its batch limit)
+# A batch envelope (core/abci/envelope.py, docs/formats.md section 11): one CometBFT tx
+# carrying signed txs, each checked and executed as if it came alone.
+ENVELOPE_MAGIC = 0xE1  # first byte of an envelope; a v1 tx starts with TX_VERSION
+ENVELOPE_VERSION = 1
+ENVELOPE_TXS_MAX = 1_000  # inner txs per envelope
 # One state proof in a Query response: at most 256 siblings of 32 bytes plus a leaf.
 ABCI_QUERY_PROOF_BYTES_MAX = 64 * 1024
 # --- RPC (core/rpc/) ------------------------------------------------------------
@@ -531,3 +536,5 @@ assert RPC_FRAME_BYTES_MAX <= RPC_WRITE_BUFFER_BYTES_MAX
 assert RPC_WAIT_MS_DEFAULT <= RPC_WAIT_MS_MAX
 assert PAGE_TRACE_EVENTS_MAX <= TRACE_EVENTS_MAX and PAGE_TRACE_ITEMS_MAX <= TRACE_ITEMS_MAX
 assert LIGHT_REFRESH_MS * 24 <= LIGHT_TRUSTING_PERIOD_MS_DEFAULT  # refreshed well within
+assert ENVELOPE_MAGIC != TX_VERSION and ENVELOPE_TXS_MAX <= BLOCK_TXS_MAX
+assert COMETBFT_FORWARD_BATCH_MAX <= ENVELOPE_TXS_MAX

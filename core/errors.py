@@ -781,3 +781,9 @@ TX_CHECK_ORDER: tuple[type[ChainmallError], ...] = (
     TxExpired,
     BadSignature,
 )
+
+
+class EnvelopeError(DecodeError):
+    """A batch envelope (docs/formats.md section 11) that is not its one canonical encoding."""
+
+    code = 360

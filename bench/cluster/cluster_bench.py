@@ -1,31 +1,40 @@
 """4 CometBFT validators on this machine: throughput, submit-to-final latency, CPU per tx.
 
     .venv/bin/python bench/cluster/cluster_bench.py [--rate 2500] [--seconds 20]
-                                                    [--batch 200] [--scenario steady|kill|both]
+        [--batch 200] [--envelope N] [--scenario steady|kill|both] [--setting NAME=INT]
 
 A localnet (`core/abci/localnet.py`, the one-host settings) of 4 validators,
 each a `chainmall net run-node` process (the application behind the ABCI
 server, CometBFT as its child), and one client process (this one) offering
-signed transfers at `--rate` tx/s in JSON-RPC batches of `broadcast_tx_sync`,
-spread over the nodes. Every sender is a genesis account sending one
-transfer (nonce 0), so no tx waits on another's nonce; every node checks
-every signature (CheckTx on the tx's arrival by gossip, ZIP 215).
+signed transfers at `--rate` tx/s in batches of `--batch`, spread over the
+nodes: each batch goes as batch envelopes of `--envelope` txs (default: the
+whole batch in one; docs/formats.md section 11) in one JSON-RPC call of
+`broadcast_tx_async`, or with `--envelope 0` as one CometBFT tx per signed
+tx. Every sender is a genesis account sending one transfer (nonce 0), so no
+tx waits on another's nonce; every node checks every signature (CheckTx on
+the envelope's arrival by gossip, ZIP 215), each tx on its own.
 
 Finality is seen from the client: a watcher polls node 0 for new heights
-(every POLL_S) and reads each block's txs; a tx's latency is the time from
-the start of the batch call that submitted it to the moment the watcher saw
-the block holding it (so the poll interval is included). Throughput is the
-txs committed with code 0 over the time from the first submission to the
-last final block. `kill` kills validator 3 (SIGKILL to its application and
+(every POLL_S) and reads each block's txs (an envelope's carried txs and
+their codes from its result); a tx's latency is the time from the start of
+the batch call that submitted it to the moment the watcher saw the block
+holding it (so the poll interval is included). Throughput is the txs
+committed with code 0 over the time from the first submission to the last
+final block. `kill` kills validator 3 (SIGKILL to its application and
 CometBFT) half-way; its share of the load moves to the other nodes.
 
 CPU: utime + stime of every CometBFT process and every node process (the
 application, its ABCI server and the supervisor) over the run, per
-committed tx, and the client's own. The projection for 4 real servers
-assumes one node per server, the per-node CPU per tx measured here, the
-application's single execution thread as one bound and the server's cores as
-the other; network latency is not modelled. The machine is shared: the load
-average is printed before and after; rerun before drawing conclusions.
+committed tx, and the client's own; the idle net's own CPU rate (measured
+for IDLE_S before the load) times the run's span, shown apart; and the
+application's thread CPU per ABCI request kind, which each node's ABCI
+server writes to a file (`CHAINMALL_ABCI_CPU_FILE`). The projection for 4
+real servers assumes one node per server, the per-node CPU per tx measured
+here, the application's single execution thread as one bound and the
+server's cores as the other; network latency is not modelled. The machine
+is shared: the load average is printed before and after; rerun before
+drawing conclusions. `--setting` changes a `LocalnetSettings` field (e.g.
+`mempool_broadcast=0`) to measure what a CometBFT setting does.
 """
 
 from __future__ import annotations
@@ -50,7 +59,9 @@ from pathlib import Path
 from chainmall.cli.net import start_node
 from chainmall.core.abci.cometbft import check_cometbft
 from chainmall.core.abci.cometbft_rpc import CometRpc
+from chainmall.core.abci.envelope import decode_results, encode_envelope, flatten
 from chainmall.core.abci.localnet import LocalnetSettings, init_localnet
+from chainmall.core.abci.server import CPU_FILE_ENV
 from chainmall.core.constants import TX_TYPE_TRANSFER
 from chainmall.core.errors import ChainmallError
 from chainmall.core.keys import KeyPair
@@ -70,17 +81,33 @@ POLL_S = 0.02
 # would wait up to 20 ms per tx. The async call returns once the tx is queued for CheckTx.
 METHOD = "broadcast_tx_async"
 DRAIN_S = 15.0
+IDLE_S = 3.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CHAIN = "bench-cluster"
 
 
-def settings(indexer: str, block_kib: int | None = None) -> LocalnetSettings:
+def settings(indexer: str, block_kib: int | None = None,
+             overrides: dict[str, int] | None = None) -> LocalnetSettings:
     """The localnet defaults with CometBFT's logs at error level (its info lines cost CPU
     per block and tell a benchmark nothing; BENCH_COMETBFT_LOG=info to look into a run),
-    the tx indexer asked for and, if given, another cap on a block's bytes."""
-    extra = {} if block_kib is None else {"block_bytes_max": block_kib * 1024}
+    the tx indexer asked for and, if given, another cap on a block's bytes and other
+    values of `LocalnetSettings` fields (`--setting`)."""
+    extra: dict[str, int] = {} if block_kib is None else {"block_bytes_max": block_kib * 1024}
+    extra.update(overrides or {})
     return LocalnetSettings(log_level=os.environ.get("BENCH_COMETBFT_LOG", "error"),
                             tx_indexer=indexer, **extra)
+
+
+def decode_envelope_txs(raw: bytes) -> list[bytes]:
+    return flatten([raw])[0]
+
+
+def abci_cpu(path: Path) -> dict[str, tuple[float, int]]:
+    """A node's ABCI server CPU by request kind, as it last wrote it (empty if not yet)."""
+    try:
+        return {kind: (float(v[0]), int(v[1])) for kind, v in json.loads(path.read_text()).items()}
+    except (OSError, ValueError):
+        return {}
 
 
 def make_senders(count: int) -> list[KeyPair]:
@@ -88,11 +115,20 @@ def make_senders(count: int) -> list[KeyPair]:
             for i in range(count)]
 
 
+def ephemeral_low() -> int:
+    """The first port the kernel hands out for outgoing connections: listeners below it
+    are not taken from under us by another process's connections between probe and bind."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def free_port_base(count: int) -> int:
     """A base port with `count` free loopback ports from it (probed, not assumed)."""
     rng = random.Random()
     for _ in range(200):
-        base = rng.randrange(20_000, 60_000 - count, 10)
+        base = rng.randrange(20_000, ephemeral_low() - count, 10)
         probes = []
         try:
             for port in range(base, base + count):
@@ -137,13 +173,18 @@ class Run:
     last_final: float = 0.0
     cpu: dict[str, float] = field(default_factory=dict)
     blocks: int = 0
+    cometbft_txs: int = 0
+    app_kinds: dict[str, list[float]] = field(default_factory=dict)  # kind -> [cpu s, calls]
+    idle_cpu_per_s: dict[str, float] = field(default_factory=dict)  # idle net, all nodes
+    window_s: float = 0.0  # the span the CPU figures cover
 
 
 class Submitter(threading.Thread):
     """Sends its share of the txs to one node in JSON-RPC batches at a paced rate."""
 
     def __init__(self, run: Run, nodes: list[int], ports: dict[int, int], txs: list[bytes],
-                 rate: float, batch: int, lock: threading.Lock, alive: set[int]) -> None:
+                 rate: float, batch: int, lock: threading.Lock, alive: set[int],
+                 envelope: int) -> None:
         super().__init__(daemon=True)
         self.run_ = run
         self.nodes = nodes
@@ -154,6 +195,7 @@ class Submitter(threading.Thread):
         self.lock = lock
         self.alive = alive
         self.method = METHOD
+        self.envelope = envelope
         self.connections: dict[int, http.client.HTTPConnection] = {}
 
     def _post(self, node: int, body: bytes) -> list[dict] | None:
@@ -163,7 +205,9 @@ class Submitter(threading.Thread):
                 connection = self.connections[node] = http.client.HTTPConnection(
                     "127.0.0.1", self.ports[node], timeout=30)
             connection.request("POST", "/", body, {"Content-Type": "application/json"})
-            return json.loads(connection.getresponse().read())
+            answers = json.loads(connection.getresponse().read())
+            # CometBFT answers a batch of one with a bare object
+            return [answers] if isinstance(answers, dict) else answers
         except (OSError, http.client.HTTPException, ValueError):
             self.connections.pop(node, None)
             return None
@@ -181,20 +225,24 @@ class Submitter(threading.Thread):
             live = [n for n in self.nodes if n in self.alive] or sorted(self.alive)
             node = live[turn % len(live)]
             turn += 1
+            sent_txs = chunk if not self.envelope else [
+                encode_envelope(chunk[i:i + self.envelope])
+                for i in range(0, len(chunk), self.envelope)]
             body = json.dumps([{"jsonrpc": "2.0", "id": i, "method": self.method,
                                 "params": {"tx": base64.b64encode(tx).decode()}}
-                               for i, tx in enumerate(chunk)]).encode()
+                               for i, tx in enumerate(sent_txs)]).encode()
             began = time.monotonic()
             answers = self._post(node, body)
             if answers is None:
                 continue  # the node is gone: the same chunk goes to another
             sent += len(chunk)
             codes = {a.get("id"): (a.get("result") or {}).get("code", -1) for a in answers}
+            width = self.envelope or 1
             with self.lock:
                 if not self.run_.first_submit:
                     self.run_.first_submit = began
                 for i, tx in enumerate(chunk):
-                    if codes.get(i) == 0:
+                    if codes.get(i // width) == 0:
                         self.run_.submitted[hashlib.sha256(tx).digest()] = began
                     else:
                         self.run_.refused += 1
@@ -219,10 +267,20 @@ class Watcher(threading.Thread):
                     block = self.rpc.block(height)["block"]
                     seen = time.monotonic()
                     results = self.rpc.call("block_results", height=height)["txs_results"] or []
-                    txs = [base64.b64decode(t) for t in block["data"]["txs"] or []]
+                    raws = [base64.b64decode(t) for t in block["data"]["txs"] or []]
+                    txs, outcomes = [], []
+                    for raw, result, count in zip(raws, results, flatten(raws)[1], strict=True):
+                        if count:  # an envelope: each carried tx's code is in `data`
+                            carried = decode_results(base64.b64decode(result.get("data") or ""))
+                            txs.extend(decode_envelope_txs(raw))
+                            outcomes.extend({"code": code} for _, code in carried)
+                        else:
+                            txs.append(raw)
+                            outcomes.append(result)
                     with self.lock:
                         self.run_.blocks += 1
-                        for tx, result in zip(txs, results, strict=True):
+                        self.run_.cometbft_txs += len(raws)
+                        for tx, result in zip(txs, outcomes, strict=True):
                             digest = hashlib.sha256(tx).digest()
                             if result.get("code", 0) != 0:
                                 self.run_.failed_in_block += 1
@@ -237,7 +295,8 @@ class Watcher(threading.Thread):
 
 def run_scenario(name: str, rate: float, seconds: float, batch: int, kill: bool,
                  keep: Path | None, indexer: str, validators: int = 4,
-                 block_kib: int | None = None) -> Run:
+                 block_kib: int | None = None, envelope: int = 0,
+                 overrides: dict[str, int] | None = None) -> Run:
     binary, _ = check_cometbft()
     count = int(rate * seconds * 1.05) + batch
     print(f"[{name}] preparing {count} senders and signed transfers ...", flush=True)
@@ -245,14 +304,16 @@ def run_scenario(name: str, rate: float, seconds: float, batch: int, kill: bool,
     root = Path(tempfile.mkdtemp(prefix="cm-bench-", dir=keep))
     base = free_port_base(10 * validators)
     net = init_localnet(root / "net", validators, base_port=base, chain_id=CHAIN,
-                        settings=settings(indexer, block_kib),
+                        settings=settings(indexer, block_kib, overrides),
                         genesis_time_ms=time.time_ns() // 1_000_000 - 1_000,
                         balances=[(k.address, 10**6) for k in senders], binary=binary)
     txs = [sign_tx(k, CHAIN, TX_TYPE_TRANSFER, 0, 1, 10**9,
                    encode_transfer(senders[(i + 1) % count].address, 1)).encode()
            for i, k in enumerate(senders)]
     nodes = range(validators)
-    processes = {i: start_node(net, i, restart=False) for i in nodes}
+    cpu_files = {i: net.node_dir(i) / "abci_cpu.json" for i in nodes}
+    processes = {i: start_node(net, i, restart=False,
+                               env={CPU_FILE_ENV: str(cpu_files[i])}) for i in nodes}
     run = Run(name)
     try:
         for i in nodes:
@@ -271,24 +332,39 @@ def run_scenario(name: str, rate: float, seconds: float, batch: int, kill: bool,
         alive = set(nodes)
         lock = threading.Lock()
         cometbft = {i: [c for c in children(p.pid)] for i, p in processes.items()}
-        cpu_before = {("app", i): process_cpu_s(p.pid) for i, p in processes.items()}
-        cpu_before.update({("cometbft", i): sum(process_cpu_s(c) for c in cs)
-                           for i, cs in cometbft.items()})
+
+        def net_cpu() -> dict[tuple[str, int], float]:
+            cpu = {("app", i): process_cpu_s(p.pid) for i, p in processes.items()}
+            cpu.update({("cometbft", i): sum(process_cpu_s(c) for c in cs)
+                        for i, cs in cometbft.items()})
+            return cpu
+
+        idle_from, idle_began = net_cpu(), time.monotonic()
+        time.sleep(IDLE_S)  # the idle net's own CPU: what runs whatever the load
+        cpu_before = net_cpu()
+        idle_s = time.monotonic() - idle_began
+        for (kind, _), after in cpu_before.items():
+            run.idle_cpu_per_s[kind] = run.idle_cpu_per_s.get(kind, 0.0) + \
+                (after - idle_from[(kind, _)]) / idle_s
+        window_began = time.monotonic()
         client_before = sum(os.times()[:2])
+        kinds_before = {i: abci_cpu(cpu_files[i]) for i in nodes}
         watcher = Watcher(run, ports[0], lock)
         watcher.start()
         shares = [txs[i::validators] for i in nodes]
         submitters = [Submitter(run, [i], ports, shares[i], rate / validators, batch, lock,
-                                alive) for i in nodes]
+                                alive, envelope) for i in nodes]
         started = time.monotonic()
         for submitter in submitters:
             submitter.start()
-        killed_cpu = {}
+        killed_cpu: dict[tuple[str, int], float] = {}
+        killed_kinds: dict[str, tuple[float, int]] = {}
         if kill:
             time.sleep(seconds / 2)  # the fault's moment in the schedule
             victim = processes[3]
             killed_cpu = {("app", 3): process_cpu_s(victim.pid),
                           ("cometbft", 3): sum(process_cpu_s(c) for c in cometbft[3])}
+            killed_kinds = abci_cpu(cpu_files[3])
             alive.discard(3)
             os.killpg(victim.pid, signal.SIGKILL)
             victim.wait()
@@ -316,6 +392,14 @@ def run_scenario(name: str, rate: float, seconds: float, batch: int, kill: bool,
                 after = sum(process_cpu_s(c) for c in cometbft[i])
             run.cpu[kind] = run.cpu.get(kind, 0.0) + after - before
         run.cpu["client"] = sum(os.times()[:2]) - client_before
+        run.window_s = time.monotonic() - window_began
+        for i in nodes:
+            after = killed_kinds if kill and i == 3 else abci_cpu(cpu_files[i])
+            for kind, (seconds, count) in after.items():
+                was = kinds_before[i].get(kind, (0.0, 0))
+                total = run.app_kinds.setdefault(kind, [0.0, 0])
+                total[0] += seconds - was[0]
+                total[1] += count - was[1]
         print(f"[{name}] offered {len(txs)} txs in {offered_s:.1f} s", flush=True)
     finally:
         for process in processes.values():
@@ -348,7 +432,7 @@ def report(run: Run, kill: bool, nodes: int = 4) -> bool:
     print(f"admitted {len(run.submitted)}, refused {run.refused}, committed {committed}, "
           f"admitted but not final after {DRAIN_S:.0f} s {lost}, failed in block "
           f"{run.failed_in_block}, blocks {run.blocks} ({committed / max(run.blocks, 1):.0f} "
-          "tx/block)")
+          f"tx/block), CometBFT txs {run.cometbft_txs}")
     print(f"throughput     {tps:8.0f} tx/s   target >= {TARGET_TPS}   {verdict(tps >= TARGET_TPS)}")
     if kill:
         print(f"p99 submit->final {p99:6.3f} s  target <= {TARGET_P99_KILL_S} s  "
@@ -365,10 +449,27 @@ def report(run: Run, kill: bool, nodes: int = 4) -> bool:
     print(f"CPU per committed tx (all {nodes} nodes together): CometBFT "
           f"{per_tx['cometbft']:.0f} us, chainmall app {per_tx['app']:.0f} us, "
           f"client {per_tx['client']:.0f} us")
+    idle = {kind: rate * run.window_s / committed * 1e6
+            for kind, rate in run.idle_cpu_per_s.items()}
+    print(f"of which the idle net's own CPU over the {run.window_s:.0f} s measured (idle rate "
+          f"x time, all nodes): CometBFT {idle.get('cometbft', 0):.0f} us "
+          f"({run.idle_cpu_per_s.get('cometbft', 0) * 100:.0f} % of a core), app "
+          f"{idle.get('app', 0):.0f} us ({run.idle_cpu_per_s.get('app', 0) * 100:.0f} % of a core)")
+    kinds = sorted(run.app_kinds.items(), key=lambda item: -item[1][0])
+    accounted = sum(seconds for seconds, _ in run.app_kinds.values())
+    print("app CPU per committed tx by ABCI request kind (all nodes; thread CPU): " + ", ".join(
+        f"{kind} {seconds / committed * 1e6:.1f} us ({int(calls)} calls)"
+        for kind, (seconds, calls) in kinds))
+    print(f"app CPU outside the ABCI calls (event loop, framing, sockets, our RPC, "
+          f"supervisor): {(run.cpu['app'] - accounted) / committed * 1e6:.0f} us per tx")
     node_cometbft = per_tx["cometbft"] / nodes
     node_app = per_tx["app"] / nodes
     print(f"per node per tx: CometBFT {node_cometbft:.0f} us + app {node_app:.0f} us = "
           f"{node_cometbft + node_app:.0f} us")
+    marginal = (per_tx["cometbft"] + per_tx["app"] - sum(idle.values())) / nodes
+    print(f"per node per tx without the idle share: {marginal:.0f} us; 2 idle cores would carry "
+          f"about {2e6 / (nodes * marginal):,.0f} tx/s by CPU (the target needs "
+          f"<= {2e6 / (nodes * TARGET_TPS):.0f} us)")
     for cores in (4, 8, 16):
         bound_cpu = cores * 1e6 / (node_cometbft + node_app)
         bound_app = 1e6 / node_app  # the application executes on one thread
@@ -391,13 +492,26 @@ def main() -> int:
                         help="CometBFT's tx indexer (chainmall's RPC does not need it)")
     parser.add_argument("--block-kib", type=int, default=None,
                         help="cap on a block's bytes [default: the localnet's, 1024]")
+    parser.add_argument("--envelope", type=int, default=None,
+                        help="signed txs per batch envelope, one CometBFT tx each "
+                             "(0: one CometBFT tx per signed tx) [default: --batch]")
+    parser.add_argument("--setting", action="append", default=[], metavar="NAME=INT",
+                        help="another value for a LocalnetSettings field, e.g. "
+                             "flush_throttle_ms=20 or mempool_broadcast=0 (repeatable)")
     args = parser.parse_args()
-    print(f"cluster benchmark on {machine()}; load average {os.getloadavg()}")
+    envelope = args.batch if args.envelope is None else args.envelope
+    overrides = {name: int(value) for name, _, value in
+                 (item.partition("=") for item in args.setting)}
+    if overrides:
+        print(f"settings changed: {overrides}")
+    print(f"cluster benchmark on {machine()}; load average {os.getloadavg()}; "
+          f"{envelope or 'no'} txs per envelope")
     ok = True
     for name, kill in (("steady", False), ("kill", True)):
         if args.scenario in (name, "both"):
             run = run_scenario(name, args.rate, args.seconds, args.batch, kill, args.keep,
-                               args.indexer, args.validators, args.block_kib)
+                               args.indexer, args.validators, args.block_kib, envelope,
+                               overrides)
             ok = report(run, kill, args.validators) and ok
     print(f"\nload average after: {os.getloadavg()}")
     return 0 if ok else 1

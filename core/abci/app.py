@@ -5,6 +5,10 @@ state machine and the store. The in-process single-validator engine calls it
 directly; CometBFT calls it through the ABCI socket server. Domain packages
 (the mall) plug in through `install` functions: tx handlers, block hooks,
 supply tables and query paths. Nothing here keeps a clock or assumes an engine.
+
+Batch envelopes (`envelope.py`) are taken apart at this seam, before anything
+is checked or executed: the state machine only ever sees the signed txs they
+carry, so the rules are the same whichever engine (or transport) brought them.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ..state.machine import StateMachine
 from ..state.receipts import decode_receipts
 from ..state.root.proofs import prove_many
 from ..store import Store, StoreView, height_key
+from .envelope import flatten, group
 from .types import (
     BlockRequest,
     CheckTxKind,
@@ -209,9 +214,14 @@ class Application:
 
     def check_txs(self, txs: Sequence[bytes]) -> list[CheckTxResult]:
         """`check_tx` of several txs at once (one batch of stateless checks): what the ABCI
-        server calls for a run of CheckTx requests read together."""
+        server calls for a run of CheckTx requests read together.
+
+        An envelope is admitted when every tx it carries is; otherwise its verdict is
+        its first refused tx's code, with that tx's index in the log.
+        """
+        flat, counts = flatten(txs)
         answers = []
-        for result in self.machine.check_txs(txs):
+        for result in self.machine.check_txs(flat):
             decoded = result.tx
             if decoded is None:
                 answers.append(CheckTxResult(result.code, result.log))
@@ -219,34 +229,52 @@ class Application:
                 answers.append(CheckTxResult(result.code, result.log, priority=decoded.fee,
                                              sender=decoded.sender, nonce=decoded.nonce,
                                              tx_id=decoded.tx_id))
-        return answers
+        if not any(counts):
+            return answers
+        grouped = []
+        for count, inner in zip(counts, group(counts, answers), strict=True):
+            if not count:
+                grouped.append(inner[0])
+                continue
+            refused = next((i for i, answer in enumerate(inner) if answer.code != TX_OK), None)
+            if refused is None:
+                grouped.append(CheckTxResult(TX_OK, "", priority=min(a.priority for a in inner)))
+            else:
+                answer = inner[refused]
+                grouped.append(CheckTxResult(answer.code, f"envelope tx {refused}: {answer.log}",
+                                             tx_id=answer.tx_id))
+        return grouped
 
     # --- proposals ------------------------------------------------------------------------
 
     def prepare_proposal(self, request: BlockRequest) -> tuple[bytes, ...]:
-        """The request's txs that pass their stateless checks, in order, within the block
-        limits and the request's byte budget."""
-        codes, _ = self.machine.stateless_check(request.txs, request.height)
+        """The request's txs (envelopes whole) whose carried txs all pass their stateless
+        checks, in order, within the block limits (BLOCK_TXS_MAX counts carried txs) and
+        the request's byte budget."""
+        flat, counts = flatten(request.txs)
+        codes, _ = self.machine.stateless_check(flat, request.height)
         budget = request.max_tx_bytes or BLOCK_BYTES_MAX
         chosen: list[bytes] = []
-        used = 0
-        for tx, code in zip(request.txs, codes, strict=True):
-            if code != TX_OK:
+        used = carried = 0
+        for tx, verdicts in zip(request.txs, group(counts, codes), strict=True):
+            if any(code != TX_OK for code in verdicts):
                 continue
-            if len(chosen) == BLOCK_TXS_MAX or used + len(tx) > budget:
+            if carried + len(verdicts) > BLOCK_TXS_MAX or used + len(tx) > budget:
                 break
             chosen.append(tx)
             used += len(tx)
+            carried += len(verdicts)
         return tuple(chosen)
 
     def process_proposal(self, request: BlockRequest) -> bool:
-        """Accept only a proposal within the limits whose every tx passes its stateless
-        checks."""
-        if len(request.txs) > BLOCK_TXS_MAX:
-            return False
+        """Accept only a proposal within the limits whose every tx (every tx an envelope
+        carries) passes its stateless checks; a malformed envelope fails them."""
         if sum(map(len, request.txs)) > BLOCK_BYTES_MAX:
             return False
-        codes, _ = self.machine.stateless_check(request.txs, request.height, remember=True)
+        flat, _ = flatten(request.txs)
+        if len(flat) > BLOCK_TXS_MAX:
+            return False
+        codes, _ = self.machine.stateless_check(flat, request.height, remember=True)
         return all(code == TX_OK for code in codes)
 
     # --- FinalizeBlock / Commit -----------------------------------------------------
@@ -267,16 +295,22 @@ class Application:
         return bytes(HASH_BYTES) if key is None else key
 
     def finalize_block(self, request: BlockRequest) -> FinalizeBlockResult:
-        """Execute a decided block in memory (docs/abci.md); nothing is durable yet."""
+        """Execute a decided block in memory (docs/abci.md); nothing is durable yet.
+
+        Envelopes are executed as the txs they carry: `tx_results` has one result per
+        carried tx (and per plain tx), `envelopes` says how to group them back.
+        """
+        flat, counts = flatten(request.txs)
         result = self.machine.execute(request.height, request.time_ms,
                                       self.proposer_key(request.proposer_address),
-                                      request.txs, request.misbehavior)
+                                      flat, request.misbehavior)
         tx_results = tuple(ExecTxResult(r.code, r.log, r.events, r.tx_id)
                            for r in result.tx_results)
         return FinalizeBlockResult(tx_results, result.events,
                                    tuple(ValidatorUpdate(u.public_key, u.power)
                                          for u in result.validator_updates),
-                                   result.app_hash, result.block.hash())
+                                   result.app_hash, result.block.hash(),
+                                   tuple(counts) if any(counts) else ())
 
     def attach_commit(self, commit: CommitCert) -> Block:
         """Store the in-process engine's commit certificate with the pending block; that

@@ -17,12 +17,14 @@ A Query result's entries travel as ProofOps (`encode_query_entry`).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ..constants import ABCI_QUERY_PROOF_BYTES_MAX, PUBLIC_KEY_BYTES, STATE_VALUE_BYTES_MAX
 from ..encoding import Reader, Writer
 from ..errors import DecodeError, InvalidKey
+from .envelope import encode_results
 from .proto.tendermint.abci import types_pb2 as abci
 from .proto.tendermint.crypto import keys_pb2
 from .types import (
@@ -271,17 +273,43 @@ def block_request_to_proto(
     return message
 
 
+def envelope_result_to_proto(
+    results: Sequence[ExecTxResult], into: abci.ExecTxResult | None = None
+) -> abci.ExecTxResult:
+    """A batch envelope's outcome (filled in `into` if given): code 0, `data` each carried
+    tx's id and code (`envelope.encode_results`), the carried txs' events in order."""
+    message = abci.ExecTxResult() if into is None else into
+    message.data = encode_results([(r.tx_id.rjust(32, b"\0"), r.code) for r in results])
+    failed = sum(1 for r in results if r.code)
+    message.log = f"envelope of {len(results)} txs, {failed} failed"
+    add_event = message.events.add
+    for result in results:
+        for event in result.events:
+            event_to_proto(event, add_event())
+    return message
+
+
 def finalize_block_result_to_proto(
     result: FinalizeBlockResult, into: abci.ResponseFinalizeBlock | None = None
 ) -> abci.ResponseFinalizeBlock:
-    """ResponseFinalizeBlock (filled in `into` if given): tx results in request order,
-    events, validator updates, app hash."""
+    """ResponseFinalizeBlock (filled in `into` if given): tx results in request order (an
+    envelope's carried txs as one result), events, validator updates, app hash."""
     message = abci.ResponseFinalizeBlock() if into is None else into
     for event in result.events:
         event_to_proto(event, message.events.add())
     add_result = message.tx_results.add
-    for tx_result in result.tx_results:  # one per tx: built in place, not copied
-        exec_tx_result_to_proto(tx_result, add_result())
+    if result.envelopes:
+        start = 0
+        for count in result.envelopes:
+            if count:
+                envelope_result_to_proto(result.tx_results[start:start + count], add_result())
+                start += count
+            else:
+                exec_tx_result_to_proto(result.tx_results[start], add_result())
+                start += 1
+    else:
+        for tx_result in result.tx_results:  # one per tx: built in place, not copied
+            exec_tx_result_to_proto(tx_result, add_result())
     message.validator_updates.extend(validator_update_to_proto(v) for v in result.validator_updates)
     message.app_hash = result.app_hash
     return message

@@ -93,6 +93,7 @@ class LocalnetSettings:
     mempool_size: int = 50_000
     mempool_cache_size: int = 100_000
     mempool_recheck: bool = False
+    mempool_broadcast: bool = True  # gossip txs to peers (off: only their node proposes them)
     tx_indexer: str = "kv"
     block_bytes_max: int = 1024 * 1024  # CometBFT's consensus block.max_bytes
     rpc_batch_max: int = 2_000
@@ -114,7 +115,7 @@ class LocalnetSettings:
                     "handshake_timeout": "5s", "dial_timeout": "1s"},
             "mempool": {"size": self.mempool_size, "cache_size": self.mempool_cache_size,
                         "max_txs_bytes": self.mempool_size * 2048,
-                        "recheck": self.mempool_recheck},
+                        "recheck": self.mempool_recheck, "broadcast": self.mempool_broadcast},
             "consensus": {
                 "timeout_propose": ms(self.timeout_propose_ms),
                 "timeout_propose_delta": ms(self.timeout_propose_delta_ms),

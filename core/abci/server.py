@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import stat
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from typing import TypeVar
@@ -64,6 +66,9 @@ _CODED_REQUESTS = frozenset({"check_tx", "query"})
 # Batches of only these wait behind any batch with a block call (consensus goes first).
 _BACKGROUND_REQUESTS = _LOCAL_REQUESTS | _CODED_REQUESTS
 INTERNAL_ERROR_CODE = ChainmallError.code
+# CHAINMALL_ABCI_CPU_FILE=PATH: the server writes its CPU by request kind there (JSON,
+# rewritten after every Commit and at stop) for bench/cluster.
+CPU_FILE_ENV = "CHAINMALL_ABCI_CPU_FILE"
 _NEW, _RECHECK = CheckTxKind.NEW, CheckTxKind.RECHECK
 assert abci.NEW == _NEW and abci.RECHECK == _RECHECK
 
@@ -142,6 +147,10 @@ class AbciServer:
         self._closed: asyncio.Future[None] | None = None
         self._closing = False
         self._close_task: asyncio.Task[None] | None = None
+        # Thread CPU seconds and requests by kind ("decode": protobuf parsing on the loop;
+        # "recheck_tx" apart from "check_tx"); see `cpu_by_kind`.
+        self._cpu: dict[str, list[float]] = {}
+        self._cpu_file = os.environ.get(CPU_FILE_ENV, "")
         self._handlers: dict[str, Callable[[abci.Request], abci.Response]] = {
             "echo": self._echo,
             "flush": self._flush,
@@ -215,6 +224,29 @@ class AbciServer:
                 self._executor, function, *args
             )
 
+    @property
+    def cpu_by_kind(self) -> dict[str, tuple[float, int]]:
+        """Thread CPU seconds spent answering each kind of request, and how many were
+        answered (protobuf decoding counted apart as "decode", rechecks as "recheck_tx")."""
+        return {kind: (seconds, int(count)) for kind, (seconds, count) in self._cpu.items()}
+
+    def _count_cpu(self, kind: str, seconds: float, count: int) -> None:
+        entry = self._cpu.get(kind)
+        if entry is None:
+            self._cpu[kind] = [seconds, count]
+        else:
+            entry[0] += seconds
+            entry[1] += count
+
+    def _dump_cpu(self) -> None:
+        if not self._cpu_file:
+            return
+        with contextlib.suppress(OSError):
+            temporary = self._cpu_file + ".tmp"
+            with open(temporary, "w") as out:
+                json.dump(self.cpu_by_kind, out)
+            os.replace(temporary, self._cpu_file)
+
     def _begin_close(self) -> asyncio.Task[None]:
         """Start closing (once): no new requests are read from here on."""
         if self._close_task is None:
@@ -223,6 +255,7 @@ class AbciServer:
         return self._close_task
 
     async def _close_all(self) -> None:
+        self._dump_cpu()
         if self._server is not None:
             self._server.close()
         for writer in self._connections.values():
@@ -282,6 +315,7 @@ class AbciServer:
 
     async def _answer(self, frames: list[bytes]) -> bytes:
         """The framed responses to `frames`, in order."""
+        began = time.thread_time()
         requests = []
         for frame in frames:
             try:
@@ -289,6 +323,7 @@ class AbciServer:
             except ProtobufDecodeError as error:
                 raise AbciFrameError(f"an ABCI request that is not a protobuf Request: {error}") \
                     from None
+        self._count_cpu("decode", time.thread_time() - began, len(frames))
         kinds = [r.WhichOneof("value") for r in requests]
         if self._executor is None or all(kind in _LOCAL_REQUESTS for kind in kinds):
             return self._answer_batch(requests)
@@ -305,12 +340,22 @@ class AbciServer:
             end = index
             while end < len(requests) and requests[end].WhichOneof("value") == "check_tx":
                 end += 1
+            began = time.thread_time()
             if end - index > 1 and self._check_txs is not None:
                 for response in self._check_tx_run(requests[index:end]):
                     append_frame(out, response.SerializeToString())
+                kind = "recheck_tx" if requests[index].check_tx.type else "check_tx"
+                self._count_cpu(kind, time.thread_time() - began, end - index)
                 index = end
                 continue
-            append_frame(out, self._answer_one(requests[index]).SerializeToString())
+            request = requests[index]
+            append_frame(out, self._answer_one(request).SerializeToString())
+            kind = request.WhichOneof("value") or ""
+            if kind == "check_tx" and request.check_tx.type:
+                kind = "recheck_tx"
+            self._count_cpu(kind, time.thread_time() - began, 1)
+            if kind == "commit":
+                self._dump_cpu()
             index += 1
         return bytes(out)
 
@@ -406,7 +451,9 @@ class AbciServer:
     def _finalize_block(self, request: abci.Request) -> abci.Response:
         block = convert.block_request_from_proto(request.finalize_block)
         result = self._app.finalize_block(block)
-        if len(result.tx_results) != len(block.txs):
+        counts = result.envelopes
+        expected = sum(count or 1 for count in counts) if counts else len(block.txs)
+        if (counts and len(counts) != len(block.txs)) or len(result.tx_results) != expected:
             raise AbciAppFailed(
                 f"the application returned {len(result.tx_results)} tx results for the "
                 f"{len(block.txs)} txs of block {block.height}"

@@ -161,6 +161,9 @@ class FinalizeBlockResult:
 
     `block_hash` is the hash of chainmall's own record of the block (its
     header, docs/formats.md), which the store keeps and `db check` verifies.
+    `envelopes`, when the block carried batch envelopes (`envelope.py`), has one
+    count per request tx: how many of `tx_results` belong to it (0: a plain tx,
+    one result); empty when there were none (one result per request tx).
     """
 
     tx_results: tuple[ExecTxResult, ...]
@@ -168,6 +171,7 @@ class FinalizeBlockResult:
     validator_updates: tuple[ValidatorUpdate, ...]
     app_hash: bytes
     block_hash: bytes = b""
+    envelopes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,10 +89,19 @@ def long_schedules_only() -> pytest.MarkDecorator:
                               reason=f"a long fault schedule: `make test-cluster` ({LONG_ENV}=1)")
 
 
+def ephemeral_low() -> int:
+    """The first port the kernel hands out to outgoing connections: a range below it is not
+    taken by another process's connection between the probe and the nodes' bind."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def free_port_range(count: int, rng: random.Random) -> int:
-    """A base port with `count` free ports from it, on 127.0.0.1."""
+    """A base port with `count` free ports from it, on 127.0.0.1, below the ephemeral range."""
     for _ in range(200):
-        base = rng.randrange(20_000, 60_000 - count, 10)
+        base = rng.randrange(20_000, max(ephemeral_low(), 20_000 + 10 * count) - count, 10)
         sockets = []
         try:
             for port in range(base, base + count):

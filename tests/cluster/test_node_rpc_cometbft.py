@@ -8,7 +8,8 @@ blocks, accounts (with a proof of the state root in the record header) and
 tx status are served from the node's ledger. On node 1 the first txs it
 forwards are lost on their way to CometBFT (a failpoint): submit-and-wait
 still ends FINAL, because an unfinished tx is sent again. A burst above the
-admission rate is refused up front (RateLimited), not dropped later.
+admission rate is refused up front (RateLimited), not dropped later. Txs
+admitted together are forwarded as batch envelopes, each final on its own.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from chainmall.core.abci.cometbft_rpc import CometRpc
+from chainmall.core.abci.envelope import decode_envelope, is_envelope
 from chainmall.core.constants import TX_TYPE_TRANSFER
 from chainmall.core.errors import BadSignature, ChainmallError, RateLimited
 from chainmall.core.node.config import CONFIG_FILE
@@ -90,6 +93,15 @@ async def _exercise(cluster: Cluster) -> None:
         waits = [clients[1].submit_tx_wait(transfer(cluster, 3 + i, 0), 40) for i in range(3)]
         for outcome in await asyncio.gather(*waits):
             assert outcome.state is TxState.FINAL and outcome.code == 0
+
+        # Txs admitted together travel as batch envelopes; each is final on its own.
+        together = [transfer(cluster, 46 + i, 0) for i in range(18)]  # accounts no one uses
+        outcomes = await asyncio.gather(*(clients[3].submit_tx_wait(tx, 40) for tx in together))
+        assert all(o.state is TxState.FINAL and o.code == 0 for o in outcomes)
+        rpc = CometRpc(net.nodes[3].rpc_url)
+        carried = [tx for height in sorted({o.height for o in outcomes})
+                   for tx in rpc.block_txs(height) if is_envelope(tx)]
+        assert any(set(decode_envelope(e)) <= set(together) for e in carried)
 
         # Account with a proof against the state root of the record at that height.
         account = await clients[2].account(cluster.accounts[0].address, prove=True)

@@ -3,9 +3,11 @@
 One validator whose key is CometBFT's own, in both genesis files: InitChain
 checks them against each other; signed transfers sent through CometBFT's RPC
 are checked (a forged signature is refused with its code), committed and
-executed; an account read through `abci_query` comes with a state proof that
-verifies against the app hash in CometBFT's header; and the empty block that
-commits that hash leaves it alone, so blocks stop when txs do.
+executed; a batch envelope of two transfers is one CometBFT tx whose carried
+txs are executed, indexed and reported one by one (one with a forged carried
+tx is refused whole); an account read through `abci_query` comes with a state
+proof that verifies against the app hash in CometBFT's header; and the empty
+block that commits that hash leaves it alone, so blocks stop when txs do.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 from abci_harness import CometNode, ServerThread, cometbft_binary, poll
 from chainmall.core.abci import convert
 from chainmall.core.abci.app import Application
+from chainmall.core.abci.envelope import decode_results, encode_envelope
 from chainmall.core.constants import TX_TYPE_TRANSFER
 from chainmall.core.errors import BadSignature
 from chainmall.core.genesis import make_genesis
@@ -26,7 +29,7 @@ from chainmall.core.keys import KeyPair
 from chainmall.core.state.accounts import account_key, encode_transfer, unpack_account
 from chainmall.core.state.root import decode_proof, verify_proof
 from chainmall.core.store import Store
-from chainmall.core.tx import sign_tx
+from chainmall.core.tx import decode_tx, sign_tx
 from test_cometbft_node import committed_height, submit, wait_ready
 
 pytestmark = pytest.mark.slow
@@ -63,9 +66,22 @@ def test_chainmall_application_under_cometbft(tmp_path: Path) -> None:
             forged = bytearray(transfer(KEYS[1], 0, 5))
             forged[-1] ^= 1
             assert submit(node, bytes(forged))["code"] == BadSignature.code
+            carried = [transfer(KEYS[1], 0, 5), transfer(KEYS[1], 1, 6)]
+            envelope = encode_envelope(carried)
+            assert submit(node, envelope)["code"] == 0
+            refused = submit(node, encode_envelope([transfer(KEYS[0], 3, 1), bytes(forged)]))
+            assert refused["code"] == BadSignature.code and "envelope tx 1" in refused["log"]
 
             heights = [poll(lambda tx=tx: committed_height(node, tx), "a transfer to commit")
-                       for tx in txs]
+                       for tx in [*txs, envelope]]
+            results = node.rpc("block_results", height=heights[-1])["txs_results"]
+            block_txs = node.rpc("block", height=heights[-1])["block"]["data"]["txs"]
+            result = results[block_txs.index(base64.b64encode(envelope).decode())]
+            ids = [decode_tx(tx).tx_id for tx in carried]
+            assert decode_results(base64.b64decode(result["data"])) == [(i, 0) for i in ids]
+            for tx_id in ids:  # each carried tx is in the app's own tx index
+                found = node.rpc("abci_query", path='"/tx"', data="0x" + tx_id.hex())["response"]
+                assert int.from_bytes(base64.b64decode(found["value"])[:8], "big") == heights[-1]
             # One more block commits the new app hash; then the app hash stands still.
             tip = poll(lambda: node.height() if node.height() > max(heights)
                        and app.info().last_block_height == node.height() else 0,
@@ -82,7 +98,7 @@ def test_chainmall_application_under_cometbft(tmp_path: Path) -> None:
             entry = convert.decode_query_entry(base64.b64decode(op["key"]),
                                                base64.b64decode(op["data"]))
             assert entry.key == account_key(KEYS[2].address)
-            assert unpack_account(entry.value)[0] == 1_000 + 10 + 11 + 12
+            assert unpack_account(entry.value)[0] == 1_000 + 10 + 11 + 12 + 5 + 6
             assert verify_proof(app_hash, entry.key, entry.value, decode_proof(entry.proof))
             flipped = entry.value[:-1] + bytes([entry.value[-1] ^ 1])
             assert not verify_proof(app_hash, entry.key, flipped, decode_proof(entry.proof))
