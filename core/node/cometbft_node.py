@@ -62,7 +62,6 @@ from ..constants import (
     COMETBFT_SUBMIT_BURST_MAX,
     COMETBFT_SUBMIT_RATE_PER_S,
     ENVELOPE_TXS_MAX,
-    HASH_BYTES,
     LIGHT_REFRESH_MS,
 )
 from ..errors import (
