@@ -15,7 +15,9 @@ it (issue 11).
 4. validate_batch (parse, chain id, expiry, BLAKE3 ids, sign bytes, verify)
    on 1 thread and on 2 threads;
 5. the single path, `verify_one` called from Python per signature (as
-   `keys.verify_signature` does), on 2,000 of the signatures, scaled.
+   `keys.verify_signature` does), on 2,000 of the signatures, scaled: the
+   block's 64 senders, whose decoded keys the kernel's cache keeps (as a
+   ledger's repeat senders), and beside it 2,000 keys never seen before.
 
 Targets, printed beside the figures as MET / NOT MET (issue 17):
 - verify per thread >= 3.5 x libsodium with the IFMA back end, >= 2.5 x on
@@ -97,6 +99,16 @@ class Block:
         self.message_list = sign_bytes
         self.message_offsets = _offsets(sign_bytes)
         self.signatures = b"".join(signatures)
+        # The single path with keys it has never seen (its cache of decoded keys misses):
+        # a new set of SINGLE_SAMPLE distinct keys for each run of the path.
+        self.fresh_key_sets = []
+        for run in range(ROUNDS + 1):
+            fresh = []
+            for i in range(SINGLE_SAMPLE):
+                key = nacl.signing.SigningKey(blake3.blake3(b"fresh %d %d" % (run, i)).digest())
+                fresh.append((bytes(key.verify_key), sign_bytes[i],
+                              key.sign(sign_bytes[i]).signature))
+            self.fresh_key_sets.append(fresh)
         # Worst case: one bad signature (a flipped bit in S) in the middle of every batch.
         worst = bytearray(self.signatures)
         self.bad = list(range(ED25519_BATCH_ITEMS // 2, count, ED25519_BATCH_ITEMS))
@@ -127,6 +139,12 @@ def _paths(block: Block) -> dict[str, tuple[Callable[[], object], float]]:
         verify_one = KERNEL.verify_one
         return [verify_one(pk, message, sig) for pk, message, sig in single_items]
 
+    fresh_sets = iter(block.fresh_key_sets)
+
+    def single_new_keys() -> list[bool]:
+        verify_one = KERNEL.verify_one
+        return [verify_one(pk, message, sig) for pk, message, sig in next(fresh_sets)]
+
     return {
         "libsodium verify": (lambda: SODIUM.verify_batch(keys, messages, offsets,
                                                          block.signatures), 1.0),
@@ -139,6 +157,7 @@ def _paths(block: Block) -> dict[str, tuple[Callable[[], object], float]]:
         "validate 2 threads": (lambda: KERNEL.validate_batch(block.packed, block.offsets,
                                                              CHAIN, HEIGHT, 2), 1.0),
         "ZIP 215 single": (single, n / SINGLE_SAMPLE),
+        "single, new keys": (single_new_keys, n / SINGLE_SAMPLE),
     }
 
 
@@ -204,6 +223,7 @@ def test_verify_against_libsodium(benchmark) -> None:
     # time of a round also counts the time other processes held the core.
     speedup = _ratio(cpu_rounds, base, "ZIP 215 verify")
     single = _ratio(cpu_rounds, base, "ZIP 215 single")
+    single_new = _ratio(cpu_rounds, base, "single, new keys")
     scaling = _ratio(rounds, "validate", "validate 2 threads")
     worst = _ratio(rounds, base, "ZIP 215 worst case")
     cores = os.cpu_count() or 1
@@ -252,6 +272,7 @@ def test_verify_against_libsodium(benchmark) -> None:
         f"{'single path vs libsodium, IFMA':<46}{f'>= {SINGLE_TARGET_IFMA:.1f}x':>10}"
         + (f"{single:>9.2f}x  {verdict(single >= SINGLE_TARGET_IFMA)}" if backend == "avx512ifma"
            else f"{single:>9.2f}x  n/a (this run used {backend})"),
+        f"{'single path, keys never seen (no target)':<46}{'-':>10}{single_new:>9.2f}x",
         f"{'validate, 2 threads vs 1':<46}{f'>= {SCALING_TARGET:.1f}x':>10}{scaling:>9.2f}x  "
         + (verdict(scaling >= SCALING_TARGET) if cores >= 2 else "n/a (one core)")
         + "  (target for a quiet machine)",

@@ -594,3 +594,32 @@ def test_accel_serves_the_kernel_when_built() -> None:
     else:
         assert accel.validate_batch is KERNEL.validate_batch
         assert accel.verify_batch is KERNEL.verify_batch
+
+
+def _cache_slot(public_key: bytes) -> int:
+    """The slot of the kernel's decoded-key cache (ext/ed25519/src/lib.rs, KEY_CACHE)."""
+    return int.from_bytes(public_key[:2], "little") % 1024
+
+
+@pytest.mark.skipif(KERNEL is None, reason="chainmall.ext._verify is not built")
+def test_single_path_key_cache_never_mixes_keys() -> None:
+    """Two keys that share a cache slot, checked in turn: each verdict is its own key's,
+    whether the slot held that key (a hit), the other key or nothing."""
+    by_slot: dict[int, nacl.signing.SigningKey] = {}
+    for seed in range(1, 100_000):
+        key = nacl.signing.SigningKey(seed.to_bytes(32, "big"))
+        slot = _cache_slot(bytes(key.verify_key))
+        if slot in by_slot:
+            first, second = by_slot[slot], key
+            break
+        by_slot[slot] = key
+    message = b"one slot, two keys"
+    pk_a, pk_b = bytes(first.verify_key), bytes(second.verify_key)
+    sig_a, sig_b = first.sign(message).signature, second.sign(message).signature
+    for _ in range(3):  # miss, hit, and after the other key took the slot
+        assert KERNEL.verify_one(pk_a, message, sig_a)
+        assert not KERNEL.verify_one(pk_b, message, sig_a)
+        assert KERNEL.verify_one(pk_b, message, sig_b)
+        assert not KERNEL.verify_one(pk_a, message, sig_b)
+        assert KERNEL.verify_one(pk_a, message, sig_a)
+        assert not KERNEL.verify_one(pk_a, message + b"!", sig_a)

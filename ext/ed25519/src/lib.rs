@@ -10,7 +10,9 @@
 //!
 //! Every function here is thread-safe, never panics on input, never unwinds,
 //! and touches no global state apart from the CPU probe that curve25519-dalek
-//! (and `cm_ed25519_backend`) run once. The Cython kernel `ext/_verify.pyx`
+//! (and `cm_ed25519_backend`) run once, and the cache of decoded public keys
+//! of the single path (`KEY_CACHE`: a decoded key depends only on its bytes,
+//! so the cache changes how long a check takes, never its verdict). The Cython kernel `ext/_verify.pyx`
 //! calls them without the GIL, one batch per call, from several threads.
 
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -18,6 +20,7 @@
 use core::convert::Infallible;
 use std::ffi::{c_char, c_int, CStr};
 use std::slice;
+use std::sync::Mutex;
 
 use ed25519::Signature;
 use ed25519_zebra::{batch, VerificationKey, VerificationKeyBytes};
@@ -70,13 +73,42 @@ impl rand_core::TryRng for Coefficients {
 
 impl rand_core::TryCryptoRng for Coefficients {}
 
+/// Slots of the single path's cache of decoded public keys (a power of two).
+const KEY_CACHE_SLOTS: usize = 1024;
+
+/// Decoded public keys by slot (the key's first two bytes modulo the slot
+/// count; a key that lands on a taken slot replaces it). Decoding A costs a
+/// square root, about a tenth of a single check; senders repeat, so the single
+/// path mostly finds their key here. Only keys that decoded are kept.
+static KEY_CACHE: [Mutex<Option<VerificationKey>>; KEY_CACHE_SLOTS] =
+    [const { Mutex::new(None) }; KEY_CACHE_SLOTS];
+
+/// `public_key` decoded (None if it is not a point), from the cache when it is
+/// there. Never waits: a slot another thread holds is passed by.
+fn decoded_key(public_key: &[u8; PUBLIC_KEY_BYTES]) -> Option<VerificationKey> {
+    let slot = &KEY_CACHE[usize::from(u16::from_le_bytes([public_key[0], public_key[1]]))
+        % KEY_CACHE_SLOTS];
+    if let Ok(cached) = slot.try_lock() {
+        if let Some(key) = *cached {
+            if key.as_ref() == &public_key[..] {
+                return Some(key);
+            }
+        }
+    }
+    let key = VerificationKey::try_from(*public_key).ok()?;
+    if let Ok(mut cached) = slot.try_lock() {
+        *cached = Some(key);
+    }
+    Some(key)
+}
+
 /// ZIP 215 verdict on one signature.
 pub fn verify_one(public_key: &[u8; PUBLIC_KEY_BYTES], message: &[u8],
                   signature: &[u8; SIGNATURE_BYTES]) -> bool {
     let signature = Signature::from_bytes(signature);
-    match VerificationKey::try_from(*public_key) {
-        Ok(key) => key.verify(&signature, message).is_ok(),
-        Err(_) => false,
+    match decoded_key(public_key) {
+        Some(key) => key.verify(&signature, message).is_ok(),
+        None => false,
     }
 }
 
