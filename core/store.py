@@ -71,11 +71,14 @@ from __future__ import annotations
 
 import os
 import struct
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import repeat, starmap, takewhile
+from functools import partial
+from itertools import chain, compress, repeat, starmap, takewhile
+from operator import add, is_, is_not
 from pathlib import Path
 
 import lmdb
@@ -708,36 +711,29 @@ class Store:
                 raise StoreCorrupt(f"a block is already stored at height {commit.height}")
             if not txn.put(commit.block_hash, key, db=dbs["block_index"], overwrite=False):
                 raise StoreCorrupt(f"block hash {commit.block_hash.hex()} is already indexed")
-            locations = [(tx_id, _LOCATION.pack(commit.height, index))
-                         for index, tx_id in enumerate(commit.tx_ids)]
-            locations.sort()  # B-tree inserts in key order touch fewer pages
+            tx_ids = commit.tx_ids
+            order = sorted(range(len(tx_ids)), key=tx_ids.__getitem__)  # key order
+            ids = list(map(tx_ids.__getitem__, order))
             # One lookup call per older level, in key order (Cursor.getmulti: the found ones).
-            tx_ids = [tx_id for tx_id, _ in locations]
             for level in ("tx_index_mid", "tx_index"):
-                if tx_ids and txn.cursor(dbs[level]).getmulti(tx_ids):
+                if ids and txn.cursor(dbs[level]).getmulti(ids):
                     raise StoreCorrupt(f"block {commit.height}: a tx is already indexed")
+            # In C loops: each location is height || index (u32 from a shared table).
+            locations = zip(ids, map(key.__add__, map(_u32_table(len(ids)).__getitem__, order)),
+                            strict=True)
             _, added = txn.cursor(dbs["tx_index_recent"]).putmulti(locations, overwrite=False)
-            if added != len(locations):
+            if added != len(ids):
                 raise StoreCorrupt(f"block {commit.height}: a tx is already indexed")
             txn.put(key, commit.receipts_bytes, db=dbs["receipts"])
             txn.put(key, commit.app_hash, db=dbs["roots"])
             self._failpoint("store.commit.before_state")
-            by_table: dict[str, list[tuple[bytes, bytes]]] = {}
-            for state_key, value in sorted(commit.state_changes.items()):
-                table = dbs[state_table(state_key)]
-                if value is None:
-                    txn.delete(state_key, db=table)
-                else:
-                    by_table.setdefault(table, []).append((state_key, value))
-            for table, items in by_table.items():
-                txn.cursor(table).putmulti(items)
-            txn.cursor(dbs["tree_recent"]).putmulti(
-                [(node_hash, node + key) for node_hash, node in sorted(commit.new_nodes.items())])
+            _write_state(txn, dbs, commit.state_changes)
+            hashes = sorted(commit.new_nodes)  # B-tree inserts in key order touch fewer pages
+            # Each node stamped with the height that wrote it, in C loops.
+            txn.cursor(dbs["tree_recent"]).putmulti(zip(hashes, map(
+                add, map(commit.new_nodes.__getitem__, hashes), repeat(key)), strict=True))
             if self.retain_heights and commit.stale_nodes:
-                # In hash order the record keys (nibble || height || hash) are sorted too.
-                txn.cursor(dbs[STALE_DB]).putmulti(
-                    [(_NIBBLES[node_hash[0] >> 4] + key + node_hash, b"")
-                     for node_hash in sorted(commit.stale_nodes)])
+                _record_stale(txn.cursor(dbs[STALE_DB]), key, sorted(commit.stale_nodes))
             self._merge_step(txn, commit.height)
             self._failpoint("store.commit.before_meta")
             meta = dbs["meta"]
@@ -747,6 +743,58 @@ class Store:
             assert _read_tip(txn, meta).height == commit.height
 
         self._write(body)
+
+
+_U32_BYTES: list[bytes] = []  # i -> u32 big-endian i, for i below the largest block yet
+
+
+def _u32_table(count: int) -> list[bytes]:
+    """The u32 encodings of 0..count-1 (a shared table, extended on demand)."""
+    if len(_U32_BYTES) < count:
+        _U32_BYTES.extend(map(_U32.pack, range(len(_U32_BYTES), count)))
+    return _U32_BYTES
+
+
+def _write_state(txn: lmdb.Transaction, dbs: Mapping[str, object],
+                 changes: Mapping[bytes, bytes | None]) -> None:
+    """Write state changes (None: delete) into their tables: in key order, a table's keys
+    are one run, put with one `putmulti` call (C loops; InvalidInput for a key naming no
+    table, before anything is written)."""
+    keys = sorted(changes)
+    values = list(map(changes.__getitem__, keys))
+    runs = []
+    low, count = 0, len(keys)
+    while low < count:
+        first = keys[low]
+        table = dbs[state_table(first)]
+        high = count if first[0] == 255 else bisect_left(keys, bytes([first[0] + 1]), low)
+        runs.append((table, low, high))
+        low = high
+    deletes = None in values
+    for table, low, high in runs:
+        run_keys, run_values = keys[low:high], values[low:high]
+        if deletes and None in run_values:
+            delete = partial(txn.delete, db=table)
+            deque(map(delete, compress(run_keys, map(is_, run_values, repeat(None)))), maxlen=0)
+            txn.cursor(table).putmulti(compress(zip(run_keys, run_values, strict=True),
+                                                map(is_not, run_values, repeat(None))))
+        else:
+            txn.cursor(table).putmulti(zip(run_keys, run_values, strict=True))
+
+
+def _record_stale(cursor: lmdb.Cursor, stamp: bytes, hashes: list[bytes]) -> None:
+    """Put the stale records (nibble || height || hash) of sorted node `hashes`: in hash
+    order the keys are sorted too, one run per nibble; one `putmulti` call."""
+    runs = []
+    low, count = 0, len(hashes)
+    while low < count:
+        nibble = hashes[low][0] >> 4
+        high = (count if nibble == STORE_FLUSH_SLICES - 1
+                else bisect_left(hashes, bytes([(nibble + 1) << 4]), low))
+        prefix = _NIBBLES[nibble] + stamp
+        runs.append(zip(map(prefix.__add__, hashes[low:high]), repeat(b"")))
+        low = high
+    cursor.putmulti(chain.from_iterable(runs))
 
 
 def _slice_bounds(index: int, bits: int) -> tuple[bytes, bytes | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import lmdb
@@ -187,6 +188,44 @@ def test_each_state_table_is_its_own_database(store: Store) -> None:
     with pytest.raises(InvalidInput, match="names no state table"):
         store.commit_block(_commit(2, b"\x33" * 32, b"\x44" * 32, {b"\x7fx": b"1"}))
     assert store.last().height == 1
+
+
+def test_state_changes_across_tables_with_deletes(store: Store) -> None:
+    """Each table's keys are one sorted run: puts and deletes in several tables, in any
+    order, land in their own tables; a table whose keys are all deleted is emptied."""
+    store.commit_block(_commit(1, ROOT0, b"\x33" * 32, {
+        b"\x02pool": b"7", b"\x01c": b"3", b"\x01b": b"2", b"\x03x": b"x"}))
+    changes = {b"\x01d": b"4", b"\x03x": None, b"\x01b": None, b"\x02pool": b"8",
+               b"\x01a": b"9", b"\x01c": None}
+    store.commit_block(_commit(2, b"\x33" * 32, b"\x44" * 32, changes))
+    with store.reader() as view:
+        assert list(view.state_items()) == [(b"\x01a", b"9"), (b"\x01d", b"4"),
+                                            (b"\x02pool", b"8")]
+        assert view.get_state(b"\x03x") is None
+    # A key naming no table, after or before valid ones, is refused before anything is written.
+    for bad in (b"\xffz", b"\x7fx", b""):
+        with pytest.raises(InvalidInput, match="names no state table"):
+            store.commit_block(_commit(3, b"\x44" * 32, b"\x55" * 32,
+                                       {b"\x01e": b"5", bad: b"1", b"\x02pool": None}))
+    assert store.last().height == 2
+    with store.reader() as view:
+        assert view.get_state(b"\x01e") is None and view.get_state(b"\x02pool") == b"8"
+
+
+def test_stale_records_of_every_nibble(tmp_path: Path) -> None:
+    """A block's stale nodes are recorded as nibble || height || hash, whatever nibbles
+    their hashes start with (one run each)."""
+    hashes = [bytes([first]) + bytes([i]) * 31 for first in (0x00, 0x0f, 0x10, 0x7a, 0xf0, 0xff)
+              for i in range(3)]
+    with Store(tmp_path / "data", retain_heights=1_000) as store:
+        store.init_genesis("test", GENESIS_HASH, {}, {}, ROOT0)
+        store.commit_block(replace(_commit(1, ROOT0, b"\x33" * 32, {}),
+                                   stale_nodes=tuple(reversed(hashes))))
+        with store._env.begin() as txn:
+            keys = list(txn.cursor(store._dbs["tree_stale"]).iternext(values=False))
+        assert keys == sorted(bytes([h[0] >> 4]) + height_key(1) + h for h in hashes)
+        with store.reader() as view:
+            assert sorted(view.stale_node_hashes()) == sorted(hashes)
 
 
 def test_commit_must_extend_the_tip(store: Store) -> None:
