@@ -14,6 +14,7 @@ from chainmall.core.archive import (
     write_archive,
 )
 from chainmall.core.check import check_store
+from chainmall.core.constants import STORE_FORMAT_VERSION
 from chainmall.core.errors import (
     ChainmallError,
     StoreAlreadyInitialised,
@@ -92,6 +93,30 @@ def check(obj: Context, chain_id: str | None, data_dir: Path | None) -> None:
         raise StoreCorrupt(f"{len(problems)} problem(s) found up to height {height}: "
                            f"{problems[0]}")
     click.echo(f"ok: {height} blocks verified")
+
+
+@db.command()
+@chain_data_dir_options
+@click.pass_obj
+def migrate(obj: Context, chain_id: str | None, data_dir: Path | None) -> None:
+    """Upgrade the ledger to this build's store format (docs/state.md), in one transaction.
+
+    Format 3 ledgers (before the recent staging level was split by slice)
+    are rewritten in place; a crash leaves them as they were. Builds older
+    than this one cannot read a migrated ledger.
+    """
+    directory = resolve_data_dir(obj.home, chain_id, data_dir)
+    store, _, _ = open_ledger(directory, write=True, command="db migrate",
+                              store_options={"migrate_format": True})
+    with store:
+        height = store.last().height
+        was = store.migrated_from
+    data = {"data_dir": str(directory), "height": height, "migrated_from": was,
+            "format_version": STORE_FORMAT_VERSION}
+    text = (f"migrated {directory} from store format {was} to {STORE_FORMAT_VERSION} "
+            f"({height} blocks)" if was is not None else
+            f"{directory} is already in store format {STORE_FORMAT_VERSION}: nothing to do")
+    obj.emit(text, data)
 
 
 @db.command(name="export")

@@ -96,7 +96,7 @@ STATE_NODE_CONTEXT = "chainmall 2026-11 state node v1"
 # --- storage ---------------------------------------------------------------
 # 2: staged tx_index and tree tables; 3: a second staging level, tree nodes stamped with
 # the height that wrote them, the stale-node index (core/store.py)
-STORE_FORMAT_VERSION = 3
+STORE_FORMAT_VERSION = 4  # 4: the recent staging level is one database per slice
 STORE_MERGE_BLOCKS = 16  # a staged entry moves into the middle level within this many blocks
 # Every block moves one key slice of the recent level (a hash's first 4 bits: height mod
 # 16) into the middle level, and one of the middle level (a hash's first byte: height
@@ -511,7 +511,7 @@ assert 1 + HASH_BYTES + 1 + 2 + 2 + REVIEW_PART_BYTES_MAX <= TX_PAYLOAD_BYTES_MA
 assert SEALED_BOX_OVERHEAD_BYTES < SEALED_ADDRESS_BYTES_MAX < TX_PAYLOAD_BYTES_MAX
 assert PANEL_SEATS_MAX == 3  # a panel is one seat or three (docs/mall.md section 9)
 assert EPCIS_EVENT_IDS_MAX * 2 <= 255  # list counts are u8
-assert 13 + len(STATE_TABLES) <= STORE_DBS_MAX
+assert 43 + len(STATE_TABLES) <= STORE_DBS_MAX  # 11 chain tables, 32 recent slices
 assert STORE_FLUSH_SLICES == 16  # a slice is a key's first 4 bits (core/store.py)
 assert STORE_MID_SLICES == 256 == STORE_MERGE_BLOCKS * STORE_FLUSH_SLICES  # a key's first byte
 assert MAP_SIZE_BYTES_DEFAULT <= NODE_MAP_SIZE_BYTES <= MAP_SIZE_BYTES_MAX

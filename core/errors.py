@@ -787,3 +787,9 @@ class EnvelopeError(DecodeError):
     """A batch envelope (docs/formats.md section 11) that is not its one canonical encoding."""
 
     code = 360
+
+
+class StoreFormatOutdated(StorageError):
+    """A ledger written in an older store format (`chainmall db migrate` upgrades format 3)."""
+
+    code = 230

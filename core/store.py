@@ -15,8 +15,10 @@ scans: heights are u64 big-endian, state keys are table id || id):
                  state key -> value, one database per state table (STATE_TABLES:
                  a key's first byte is its table id, so a table is also a key range)
     tree         state tree node hash -> node bytes || u64 height that wrote it
-    tx_index_recent, tx_index_mid, tree_recent, tree_mid
-                 the same entries, staged in two levels: see "Staged tables"
+    tx_index_recent_0 .. tx_index_recent_f, tx_index_mid,
+    tree_recent_0 .. tree_recent_f, tree_mid
+                 the same entries, staged in two levels (the recent one a database
+                 per key slice, named by the slice's hex digit): see "Staged tables"
     tree_stale   nibble u8 || height u64 || node hash -> b"": the tree nodes that
                  block made stale (only while pruning: see "Pruning")
 
@@ -24,10 +26,12 @@ Staged tables: tx ids and node hashes are random keys, and each block adds
 ~10^4 of them. Inserted straight into a large B-tree, nearly every insert
 dirties another leaf page, so a block's commit writes (and fsyncs) a number
 of pages that grows with the chain. So each block writes them into a small
-`<table>_recent` database, and every block's transaction moves one share on,
-in key order: the recent level's slice `height mod 16` (a key's first 4
-bits) into the middle level `<table>_mid`, then the middle level's slice
-`height mod 256` (a key's first byte) into the main table. An entry thus
+recent level, and every block's transaction moves one share on, in key
+order: the recent level's slice `height mod 16` (the keys whose first 4 bits
+are that number: one database, `<table>_recent_<hex digit>`) into the middle
+level `<table>_mid`, emptying that database whole (`drop`, no per-entry
+deletes: store format 4), then the middle level's slice `height mod 256` (a
+key's first byte: a key range) into the main table. An entry thus
 waits at most 16 blocks in the recent level and 256 in the middle one, and
 each commit moves about one block's worth of entries per level into one key
 range of the next level, whatever the chain's length: no commit carries a
@@ -105,6 +109,7 @@ from .errors import (
     StoreChainMismatch,
     StoreConflict,
     StoreCorrupt,
+    StoreFormatOutdated,
     StoreNotInitialised,
 )
 from .ledger_file import read_ledger_header
@@ -119,13 +124,15 @@ _LOCK_FILE_BYTES = 64 * (STORE_READERS_MAX + 2)
 _CORRUPTION = (lmdb.CorruptedError, lmdb.PageNotFoundError, lmdb.InvalidError,
                lmdb.BadTxnError, lmdb.PanicError)
 
-# Main table -> its staging levels, newest first (see "Staged tables").
-_LEVELS = {"tx_index": ("tx_index_recent", "tx_index_mid"), "tree": ("tree_recent", "tree_mid")}
+# Main table -> its staging levels, newest first (see "Staged tables"): the recent level
+# is one database per slice (a key's first 4 bits), the middle level one database.
+_LEVELS = {table: (tuple(f"{table}_recent_{n:x}" for n in range(STORE_FLUSH_SLICES)),
+                   f"{table}_mid") for table in ("tx_index", "tree")}
 STALE_DB = "tree_stale"
 NODE_STAMP_BYTES = 8  # a stored node ends with the u64 height that wrote it
 _NIBBLES = tuple(bytes([n]) for n in range(STORE_FLUSH_SLICES))  # a stale record's first byte
 _DB_NAMES = ("meta", "blocks", "block_index", "tx_index", "receipts", "roots", "tree",
-             *(name for levels in _LEVELS.values() for name in levels), STALE_DB,
+             *(name for recent, mid in _LEVELS.values() for name in (*recent, mid)), STALE_DB,
              *STATE_TABLES.values())
 _STATE_DB_NAMES = tuple(STATE_TABLES[table] for table in sorted(STATE_TABLES))  # key order
 
@@ -216,7 +223,7 @@ class StoreView:
         dbs, txn = self._dbs, self._txn
         recent, mid = _LEVELS[table]
         try:
-            value = txn.get(key, db=dbs[recent])
+            value = txn.get(key, db=dbs[recent[key[0] >> 4]]) if key else None
             if value is None:
                 value = txn.get(key, db=dbs[mid])
                 if value is None:
@@ -289,7 +296,8 @@ class StoreView:
         """Every stored tree node hash: the main table's, then each staging level's, each
         in key order (a hash re-put between two merges is in several, and comes again)."""
         try:
-            for name in ("tree", *_LEVELS["tree"]):
+            recent, mid = _LEVELS["tree"]
+            for name in ("tree", *recent, mid):
                 with self._txn.cursor(db=self._dbs[name]) as cursor:
                     yield from cursor.iternext(keys=True, values=False)
         except lmdb.Error as exc:
@@ -316,8 +324,8 @@ class StoreView:
             counts = {name: self._txn.stat(db)["entries"] for name, db in self._dbs.items()}
         except lmdb.Error as exc:
             raise read_error(exc, self._path) from exc
-        for table, levels in _LEVELS.items():
-            for level in levels:
+        for table, (recent, mid) in _LEVELS.items():
+            for level in (*recent, mid):
                 counts[table] += counts.pop(level)
         counts["state"] = sum(counts.pop(name) for name in _STATE_DB_NAMES)
         return counts
@@ -421,13 +429,16 @@ class Store:
     StorageError); `lmdb_lock=False` (read-only only) also leaves LMDB's lock
     file alone: only safe while no process writes the ledger. `create=False`
     refuses a directory without a ledger file. `on_close` runs after the
-    environment is closed (it releases a data directory's lock).
+    environment is closed (it releases a data directory's lock). A ledger of
+    an older store format is StoreFormatOutdated, unless `migrate_format`
+    (writable only) upgrades it (format 3 -> 4, one write transaction).
     """
 
     def __init__(self, path: str | os.PathLike[str],
                  map_size_bytes: int = MAP_SIZE_BYTES_DEFAULT, *, readonly: bool = False,
                  lmdb_lock: bool = True, create: bool = True,
-                 on_close: Callable[[], None] | None = None, retain_heights: int = 0) -> None:
+                 on_close: Callable[[], None] | None = None, retain_heights: int = 0,
+                 migrate_format: bool = False) -> None:
         if not 0 < map_size_bytes <= MAP_SIZE_BYTES_MAX:
             raise ValueError(f"map size must be in (0, {MAP_SIZE_BYTES_MAX}], got {map_size_bytes}")
         if not (lmdb_lock or readonly):
@@ -460,14 +471,69 @@ class Store:
             raise disk_full(exc, self.path) or StorageError(
                 f"cannot open the store at {self.path}: {exc.strerror}") from exc
         self._on_close = on_close
+        self._map_size_bytes = self._env.info()["map_size"]
+        self.grow_count = 0  # map growths so far (for tests and the doctor)
+        self._failpoint: Callable[[str], None] = _env_failpoint
+        self.migrated_from: int | None = None  # the format `migrate_format` upgraded, if any
         try:
+            self._check_format(migrate_format)
             self._dbs = self._open_dbs()
         except BaseException:
             self.close()
             raise
-        self._map_size_bytes = self._env.info()["map_size"]
-        self.grow_count = 0  # map growths so far (for tests and the doctor)
-        self._failpoint: Callable[[str], None] = _env_failpoint
+
+    def _check_format(self, migrate: bool) -> None:
+        """Refuse a ledger of another store format before anything is opened or created:
+        StoreFormatOutdated for an older one, or with `migrate`, upgrade format 3 in one
+        write transaction (`_migrate_from_3`); StoreCorrupt for a newer one."""
+        try:
+            try:
+                meta = self._env.open_db(b"meta", create=False)
+            except lmdb.NotFoundError:
+                return  # a new ledger, or one without tables (reported by _open_dbs)
+            with self._env.begin() as txn:
+                raw = txn.get(META_FORMAT_VERSION, db=meta)
+        except lmdb.Error as exc:
+            raise (write_error(exc, self.path) if not self.readonly
+                   else read_error(exc, self.path)) from exc
+        if raw is None:
+            return  # no chain yet (init_genesis writes the version), or damage: _read_tip
+        if len(raw) != _U32.size:
+            raise StoreCorrupt("meta holds a format version that is not a u32")
+        stored = _U32.unpack(raw)[0]
+        if stored == STORE_FORMAT_VERSION:
+            return
+        if stored > STORE_FORMAT_VERSION:
+            raise StoreCorrupt(f"store format version {stored}, this build reads "
+                               f"{STORE_FORMAT_VERSION} (a newer chainmall wrote it)")
+        if stored != 3:
+            raise StoreFormatOutdated(
+                f"the ledger in {self.path} is in store format {stored}, this build reads "
+                f"format {STORE_FORMAT_VERSION} and cannot upgrade it: start a new ledger "
+                f"(`chainmall init`, or `db import` of an export made by the build that wrote it)")
+        if not migrate:
+            raise StoreFormatOutdated(
+                f"the ledger in {self.path} is in store format 3, this build reads format "
+                f"{STORE_FORMAT_VERSION}: upgrade it once with `chainmall db migrate` "
+                f"(one transaction; builds before it cannot read it afterwards)")
+        self._write(self._migrate_from_3)
+        self.migrated_from = stored
+
+    def _migrate_from_3(self, txn: lmdb.Transaction) -> None:
+        """Format 3 -> 4: each staged table's one recent database becomes one database per
+        slice (its entries moved by their first 4 bits), then the version; all in `txn`."""
+        env = self._env
+        for table, (recent, _) in _LEVELS.items():
+            old = env.open_db(f"{table}_recent".encode(), txn=txn, create=False)
+            entries = list(txn.cursor(old).iternext())  # at most 16 blocks' worth
+            keys = [entry[0] for entry in entries]
+            for nibble, low, high in _nibble_runs(keys):
+                slice_db = env.open_db(recent[nibble].encode(), txn=txn)
+                txn.cursor(slice_db).putmulti(entries[low:high])
+            txn.drop(old, delete=True)
+        self._failpoint("store.migrate.before_meta")
+        meta = env.open_db(b"meta", txn=txn, create=False)
+        txn.put(META_FORMAT_VERSION, _U32.pack(STORE_FORMAT_VERSION), db=meta)
 
     def _open_dbs(self) -> dict[str, object]:
         """Every named database; read-only, they must all exist (StoreNotInitialised if none)."""
@@ -601,9 +667,11 @@ class Store:
     def _merge_step(self, txn: lmdb.Transaction, height: int) -> None:
         """Every block's share of the staged tables' merge ("Staged tables", "Pruning").
 
-        One key slice of `_recent` (first 4 bits = height mod 16) into `_mid`,
-        then (pruning) the stale nodes of one key slice of `_mid` (first byte =
-        height mod 256), then that slice of `_mid` into the main tables. Each
+        One slice of the recent level (the database of the keys whose first 4
+        bits are height mod 16) into `_mid`, emptied whole (no per-entry
+        deletes), then (pruning) the stale nodes of one key slice of `_mid`
+        (first byte = height mod 256), then that slice of `_mid` into the main
+        tables. Each
         block thus moves about one block's worth of entries per level, in key
         order and within one key range, so no commit carries a whole merge.
         """
@@ -612,8 +680,8 @@ class Store:
         for table, (recent, mid) in _LEVELS.items():
             # A tx id is indexed once; a node hash names one content, so a re-put only
             # refreshes its stamp (the newer level's copy wins).
-            _move_slice(txn, dbs[recent], dbs[mid], _slice_bounds(recent_slice, 4),
-                        overwrite=table == "tree", what=table)
+            _move_all(txn, dbs[recent[recent_slice]], dbs[mid], overwrite=table == "tree",
+                      what=table)
             self._failpoint(f"store.merge.after_{table}")
         mid_slice = height % STORE_MID_SLICES
         if self.retain_heights and height > self.retain_heights:
@@ -641,7 +709,8 @@ class Store:
         became stale at.
         """
         dbs = self._dbs
-        levels = (dbs["tree_recent"], dbs["tree_mid"], dbs["tree"])
+        recent, mid = _LEVELS["tree"]
+        levels = (dbs[recent[first_byte >> 4]], dbs[mid], dbs["tree"])
         nibble = bytes([first_byte >> 4])
         wanted = bytes([first_byte])
         limit = height_key(last_height)
@@ -718,10 +787,14 @@ class Store:
             for level in ("tx_index_mid", "tx_index"):
                 if ids and txn.cursor(dbs[level]).getmulti(ids):
                     raise StoreCorrupt(f"block {commit.height}: a tx is already indexed")
-            # In C loops: each location is height || index (u32 from a shared table).
-            locations = zip(ids, map(key.__add__, map(_u32_table(len(ids)).__getitem__, order)),
-                            strict=True)
-            _, added = txn.cursor(dbs["tx_index_recent"]).putmulti(locations, overwrite=False)
+            # In C loops: each location is height || index (u32 from a shared table), and
+            # each slice's ids one run into its recent database.
+            indexes = _u32_table(len(ids))
+            added = 0
+            for nibble, low, high in _nibble_runs(ids):
+                added += txn.cursor(dbs[_LEVELS["tx_index"][0][nibble]]).putmulti(zip(
+                    ids[low:high], map(key.__add__, map(indexes.__getitem__, order[low:high])),
+                    strict=True), overwrite=False)[1]
             if added != len(ids):
                 raise StoreCorrupt(f"block {commit.height}: a tx is already indexed")
             txn.put(key, commit.receipts_bytes, db=dbs["receipts"])
@@ -730,8 +803,10 @@ class Store:
             _write_state(txn, dbs, commit.state_changes)
             hashes = sorted(commit.new_nodes)  # B-tree inserts in key order touch fewer pages
             # Each node stamped with the height that wrote it, in C loops.
-            txn.cursor(dbs["tree_recent"]).putmulti(zip(hashes, map(
-                add, map(commit.new_nodes.__getitem__, hashes), repeat(key)), strict=True))
+            nodes = list(map(add, map(commit.new_nodes.__getitem__, hashes), repeat(key)))
+            for nibble, low, high in _nibble_runs(hashes):
+                txn.cursor(dbs[_LEVELS["tree"][0][nibble]]).putmulti(
+                    zip(hashes[low:high], nodes[low:high], strict=True))
             if self.retain_heights and commit.stale_nodes:
                 _record_stale(txn.cursor(dbs[STALE_DB]), key, sorted(commit.stale_nodes))
             self._merge_step(txn, commit.height)
@@ -785,16 +860,23 @@ def _write_state(txn: lmdb.Transaction, dbs: Mapping[str, object],
 def _record_stale(cursor: lmdb.Cursor, stamp: bytes, hashes: list[bytes]) -> None:
     """Put the stale records (nibble || height || hash) of sorted node `hashes`: in hash
     order the keys are sorted too, one run per nibble; one `putmulti` call."""
+    cursor.putmulti(chain.from_iterable(
+        zip(map((_NIBBLES[nibble] + stamp).__add__, hashes[low:high]), repeat(b""))
+        for nibble, low, high in _nibble_runs(hashes)))
+
+
+def _nibble_runs(keys: Sequence[bytes]) -> list[tuple[int, int, int]]:
+    """(first 4 bits, low, high) of each run of sorted (non-empty) `keys` that share their
+    first 4 bits: keys[low:high]."""
     runs = []
-    low, count = 0, len(hashes)
+    low, count = 0, len(keys)
     while low < count:
-        nibble = hashes[low][0] >> 4
+        nibble = keys[low][0] >> 4
         high = (count if nibble == STORE_FLUSH_SLICES - 1
-                else bisect_left(hashes, bytes([(nibble + 1) << 4]), low))
-        prefix = _NIBBLES[nibble] + stamp
-        runs.append(zip(map(prefix.__add__, hashes[low:high]), repeat(b"")))
+                else bisect_left(keys, bytes([(nibble + 1) << 4]), low))
+        runs.append((nibble, low, high))
         low = high
-    cursor.putmulti(chain.from_iterable(runs))
+    return runs
 
 
 def _slice_bounds(index: int, bits: int) -> tuple[bytes, bytes | None]:
@@ -821,6 +903,19 @@ def _move_slice(txn: lmdb.Transaction, source: object, target: object,
         cursor = txn.cursor(source)
         cursor.set_range(low)
         deque(starmap(cursor.delete, repeat((), consumed)), maxlen=0)
+
+
+def _move_all(txn: lmdb.Transaction, source: object, target: object, overwrite: bool,
+              what: str) -> None:
+    """Move every entry of `source` into `target` (in key order: one `putmulti` call), then
+    empty `source` whole (`drop(delete=False)` frees its pages, no per-entry deletes);
+    StoreCorrupt if a key that must be new was already there."""
+    consumed, added = txn.cursor(target).putmulti(txn.cursor(source).iternext(),
+                                                  overwrite=overwrite)
+    if not overwrite and added != consumed:
+        raise StoreCorrupt(f"{what}: {consumed - added} staged entries were already there")
+    if consumed:
+        txn.drop(source, delete=False)
 
 
 def _env_failpoint(name: str) -> None:

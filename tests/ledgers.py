@@ -35,6 +35,21 @@ def build_node(directory: Path, blocks: int) -> None:
             machine.commit()
 
 
+def downgrade_to_format_3(ledger: Path) -> None:
+    """Rewrite a closed ledger (its LMDB directory) into store format 3's layout: each
+    staged table's recent level one database `<table>_recent` instead of one per slice."""
+    env = lmdb.open(str(ledger), max_dbs=64, subdir=True)
+    with env.begin(write=True) as txn:
+        for table in ("tx_index", "tree"):
+            old = env.open_db(f"{table}_recent".encode(), txn=txn)
+            for nibble in range(16):
+                part = env.open_db(f"{table}_recent_{nibble:x}".encode(), txn=txn, create=False)
+                txn.cursor(old).putmulti(list(txn.cursor(part).iternext()))
+                txn.drop(part, delete=True)
+        txn.put(b"format_version", (3).to_bytes(4, "big"), db=env.open_db(b"meta", txn=txn))
+    env.close()
+
+
 def files(directory: Path) -> dict[str, bytes | None]:
     """Every entry under `directory`: file bytes, None for a directory."""
     return {str(p.relative_to(directory)): (p.read_bytes() if p.is_file() else None)

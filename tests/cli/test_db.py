@@ -21,6 +21,7 @@ from chainmall.core.keys import KeyPair
 from chainmall.core.state.accounts import encode_transfer
 from chainmall.core.store import Store, height_key
 from chainmall.core.tx import sign_tx
+from ledgers import downgrade_to_format_3
 from terminal import run_on_terminal
 
 CHAIN = "db-cli-test"
@@ -127,6 +128,22 @@ def test_import_of_a_corrupt_archive(tmp_path: Path, node: Path) -> None:
     assert not target.exists()
 
 
+def test_migrate_upgrades_a_format_3_ledger(tmp_path: Path, node: Path) -> None:
+    """A format-3 ledger: every command says to migrate, in one line; `db migrate` upgrades
+    it, `db check` then passes; a second migrate has nothing to do."""
+    downgrade_to_format_3(node / "ledger")
+    for args in (("db", "check"), ("db", "info")):
+        assert "chainmall db migrate" in one_line_error(run(tmp_path, *args, "--data-dir",
+                                                            str(node)))
+    result = run(tmp_path, "--json", "db", "migrate", "--data-dir", str(node))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"data_dir": str(node), "height": BLOCKS,
+                                         "migrated_from": 3, "format_version": 4}
+    assert run(tmp_path, "db", "check", "--data-dir", str(node)).returncode == 0
+    again = run(tmp_path, "db", "migrate", "--data-dir", str(node))
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
 def test_check_reports_a_tampered_block(tmp_path: Path, node: Path) -> None:
     env = lmdb.open(str(node / "ledger"), max_dbs=32, subdir=True)
     with env.begin(write=True) as txn:
@@ -149,7 +166,8 @@ def test_missing_data_dir_is_one_line_error(tmp_path: Path) -> None:
 
 def _put(ledger: Path, table: bytes, key: bytes, change) -> None:
     """Change the value of `key` in `table` (for the tree: in its staging part if there)."""
-    names = [b"tree_recent", b"tree_mid", b"tree"] if table == b"tree" else [table]
+    names = ([b"tree_recent_%x" % (key[0] >> 4), b"tree_mid", b"tree"] if table == b"tree"
+             else [table])
     env = lmdb.open(str(ledger), max_dbs=32, subdir=True)
     try:
         with env.begin(write=True) as txn:

@@ -216,7 +216,8 @@ def _overwrite(ledger: Path, db: bytes, key: bytes, change) -> None:
     env = lmdb.open(str(ledger), max_dbs=32, subdir=True)
     try:
         staged = db in (b"tx_index", b"tree")
-        names = (db + b"_recent", db + b"_mid", db) if staged else (db,)
+        # The recent level: one database per slice (a key's first 4 bits, docs/state.md).
+        names = (b"%s_recent_%x" % (db, key[0] >> 4), db + b"_mid", db) if staged else (db,)
         handles = [env.open_db(name) for name in names]
         with env.begin(write=True) as txn:
             for handle in handles:
@@ -337,7 +338,7 @@ def _tree_nodes(ledger: Path) -> dict[bytes, bytes]:
     env = lmdb.open(str(ledger), max_dbs=32, subdir=True, readonly=True)
     try:
         nodes: dict[bytes, bytes] = {}
-        for name in (b"tree", b"tree_mid", b"tree_recent"):
+        for name in (b"tree", b"tree_mid", *(b"tree_recent_%x" % n for n in range(16))):
             with env.begin(db=env.open_db(name, create=False)) as txn:
                 nodes.update(txn.cursor())
         return nodes
@@ -388,7 +389,7 @@ def test_check_finds_a_missing_node_and_nodes_no_root_reaches(tmp_path: Path) ->
     stray = bytes([1, 1]) + bytes(range(64))  # a well-formed leaf that no tree holds
     stray_hash = leaf_hash(stray[2:34], stray[34:])
     with env.begin(write=True) as txn:
-        for name in (b"tree", b"tree_mid", b"tree_recent"):
+        for name in (b"tree", b"tree_mid", b"tree_recent_%x" % (missing[0] >> 4)):
             txn.delete(missing, db=env.open_db(name, txn=txn))
         txn.put(stray_hash, stray, db=env.open_db(b"tree", txn=txn))
     env.close()

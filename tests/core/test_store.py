@@ -17,6 +17,7 @@ from chainmall.core.errors import (
     StoreChainMismatch,
     StoreConflict,
     StoreCorrupt,
+    StoreFormatOutdated,
     StoreNotInitialised,
 )
 from chainmall.core.store import (
@@ -27,6 +28,7 @@ from chainmall.core.store import (
     height_key,
     write_error,
 )
+from ledgers import downgrade_to_format_3
 
 GENESIS_HASH = b"\x11" * 32
 ROOT0 = b"\x22" * 32
@@ -111,8 +113,18 @@ def _chain(store: Store, heights: range) -> bytes:
 
 
 def _entries(store: Store, name: str) -> int:
+    """Entries of a database; `<table>_recent`: of all its recent level's slices."""
+    names = ([f"{name}_{n:x}" for n in range(STORE_FLUSH_SLICES)] if name.endswith("_recent")
+             else [name])
     with store._env.begin() as txn:
-        return txn.stat(store._dbs[name])["entries"]
+        return sum(txn.stat(store._dbs[one])["entries"] for one in names)
+
+
+def _level(store: Store, table: str, level: str, key: bytes) -> object:
+    """The database of `table`'s level ("recent", "mid" or "main") that holds `key`."""
+    if level == "recent":
+        return store._dbs[f"{table}_recent_{key[0] >> 4:x}"]
+    return store._dbs[table + ("_mid" if level == "mid" else "")]
 
 
 def _expected_level(written: int, first_byte: int, tip: int) -> str:
@@ -136,17 +148,16 @@ def test_every_block_moves_one_slice_of_each_staging_level(store: Store) -> None
         for height in range(1, last + 1):
             assert view.tx_location(_tx_id(height, 2)) == (height, 1)
         assert view.entry_counts()["tx_index"] == 2 * last
-    levels = {"recent": "_recent", "mid": "_mid", "main": ""}
     with store._env.begin() as txn:
         for height in range(1, last + 1):
             tx_id = _tx_id(height, 2)
-            found = [name for name, suffix in levels.items()
-                     if txn.get(tx_id, db=store._dbs["tx_index" + suffix]) is not None]
+            found = [level for level in ("recent", "mid", "main")
+                     if txn.get(tx_id, db=_level(store, "tx_index", level, tx_id)) is not None]
             assert found == [_expected_level(height, height % 256, last)], height
         # Each node hash was put again by later blocks (height and height + 256): its
         # newest copy is in the newest level that has it, and that one is read.
         node = bytes([last % 256]) * 32
-        assert txn.get(node, db=store._dbs["tree_recent"]) is not None
+        assert txn.get(node, db=_level(store, "tree", "recent", node)) is not None
     with store.reader() as view:
         assert view.get_node(bytes([last % 256]) * 32) == b"n%d" % last
     # Every level is bounded: the recent one by 16 blocks, the middle one by 256.
@@ -278,6 +289,74 @@ def test_a_merge_that_fails_midway_leaves_the_staged_entries(store: Store) -> No
     # keys (0x10: slice 1) wait for block 17.
     assert _entries(store, "tx_index_mid") == 2 * (STORE_MERGE_BLOCKS - 1)
     assert _entries(store, "tx_index_recent") == 2
+
+
+def _reads(path: Path, heights: range) -> tuple:
+    """What a reader sees of `_chain`'s blocks: tip, tx locations, nodes, state."""
+    with Store(path, readonly=True) as store, store.reader() as view:
+        return (view.last(), [view.tx_location(_tx_id(h, i)) for h in heights for i in (1, 2)],
+                [view.get_node(bytes([h % 256]) * 32) for h in heights],
+                list(view.state_items()), view.entry_counts())
+
+
+def test_a_format_3_ledger_is_refused_until_migrated(tmp_path: Path) -> None:
+    """Format 3 kept the recent level in one database per staged table: this build refuses
+    it (read or write) with what to do, and `migrate_format` upgrades it in one write
+    transaction; every read is the same after, and the chain goes on."""
+    path = tmp_path / "data"
+    with Store(path) as store:
+        store.init_genesis("test", GENESIS_HASH, {b"\x01a": b"1"}, {}, ROOT0)
+        _chain(store, range(1, 40))  # entries in every level
+    before = _reads(path, range(1, 40))
+    downgrade_to_format_3(path)
+    for options in ({}, {"readonly": True}, {"readonly": True, "lmdb_lock": False}):
+        with pytest.raises(StoreFormatOutdated, match=r"format 3.*`chainmall db migrate`"):
+            Store(path, **options)
+    with Store(path, migrate_format=True) as store:
+        assert store.last().height == 39
+        root = _chain(store, range(40, 60))
+    assert _reads(path, range(1, 40))[1:4] == before[1:4]
+    with Store(path) as store, store._env.begin() as txn:
+        names = {key for key, _ in txn.cursor()}
+        assert b"tx_index_recent" not in names and b"tree_recent" not in names
+        assert txn.get(b"format_version", db=store._dbs["meta"]) == struct.pack(">I", 4)
+        assert store.last().app_hash == root
+
+
+def test_a_migration_that_fails_midway_leaves_format_3(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "data"
+    with Store(path) as store:
+        store.init_genesis("test", GENESIS_HASH, {}, {}, ROOT0)
+        _chain(store, range(1, 20))
+    before = _reads(path, range(1, 20))
+    downgrade_to_format_3(path)
+
+    def fail(name: str) -> None:
+        if name == "store.migrate.before_meta":
+            raise RuntimeError("injected")
+
+    monkeypatch.setattr("chainmall.core.store._env_failpoint", fail)
+    with pytest.raises(RuntimeError, match="injected"):
+        Store(path, migrate_format=True)
+    with pytest.raises(StoreFormatOutdated, match="format 3"):
+        Store(path)
+    monkeypatch.undo()
+    Store(path, migrate_format=True).close()
+    assert _reads(path, range(1, 20)) == before
+
+
+def test_older_and_newer_formats_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "data"
+    Store(path).init_genesis("test", GENESIS_HASH, {}, {}, ROOT0)
+    for version, error, words in ((2, StoreFormatOutdated, "cannot upgrade it"),
+                                  (5, StoreCorrupt, "newer chainmall")):
+        env = lmdb.open(str(path), max_dbs=128, subdir=True)
+        with env.begin(write=True) as txn:
+            txn.put(b"format_version", struct.pack(">I", version), db=env.open_db(b"meta", txn=txn))
+        env.close()
+        for options in ({}, {"migrate_format": True}, {"readonly": True}):
+            with pytest.raises(error, match=words):
+                Store(path, **options)
 
 
 def test_map_full_grows_and_retries(tmp_path) -> None:
