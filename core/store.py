@@ -538,8 +538,9 @@ class Store:
     def _open_dbs(self) -> dict[str, object]:
         """Every named database; read-only, they must all exist (StoreNotInitialised if none)."""
         try:
-            if not self.readonly:
-                return {name: self._env.open_db(name.encode()) for name in _DB_NAMES}
+            if not self.readonly:  # one write txn (one sync) creates any missing ones
+                with self._env.begin(write=True) as txn:
+                    return {name: self._env.open_db(name.encode(), txn=txn) for name in _DB_NAMES}
             with self._env.begin() as txn:
                 present = {key.decode("ascii", "replace") for key, _ in txn.cursor()}
             missing = [name for name in _DB_NAMES if name not in present]
