@@ -82,7 +82,8 @@ SAMPLE_EVERY_S = 30.0
 WAIT_S = 30.0  # each submit-and-wait's own time-out
 DRAIN_S = 40.0  # after the run, in-flight waits get this long
 TICK_S = 0.005  # the pacer's step
-TREE_DBS = (b"tree", b"tree_mid", b"tree_recent")
+# The tree table and its staging levels (store format 4: the recent one per key slice).
+TREE_DBS = (b"tree", b"tree_mid", *(b"tree_recent_%x" % n for n in range(16)))
 CORES = 2  # the machine: the targets are for two cores, generator included
 
 
