@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit("error: no block past --skip")
     print(f"{args.workload}: {sizes['blocks']} blocks past height {args.skip}: "
           f"{sizes['txs']:,} txs, {sizes['nodes']:,} new tree nodes, {sizes['keys']:,} state "
-          f"writes; pruning keeps {args.retain or 'every'} heights")
+          f"writes; " + (f"pruning keeps {args.retain} heights" if args.retain else "pruning off"))
     result: dict[str, Any] = {}
     for name in names:
         w, c = _stats(wall[name]), _stats(cpu[name])

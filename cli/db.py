@@ -1,4 +1,4 @@
-"""`chainmall db`: check, export, import and describe a data directory's ledger."""
+"""`chainmall db`: check, export, import, migrate and describe a data directory's ledger."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ STDOUT = "-"
 
 @click.group()
 def db() -> None:
-    """Check, export, import and describe the ledger."""
+    """Check, export, import, migrate and describe the ledger."""
 
 
 @db.command()
