@@ -178,6 +178,61 @@ cdef bint set_has(HashSet *hs, const uint8_t *key) noexcept nogil:
     return False
 
 
+cdef struct HashIndex:   # 32-byte hash -> record index (open addressing, no deletes)
+    uint8_t *keys
+    Py_ssize_t *values    # -1: free
+    Py_ssize_t mask
+
+
+cdef int index_init(HashIndex *hi, Py_ssize_t items) except -1:
+    cdef Py_ssize_t capacity = 16, i
+    while capacity < 2 * items + 2:
+        capacity *= 2
+    hi.keys = <uint8_t *>PyMem_Malloc(capacity * H)
+    hi.values = <Py_ssize_t *>PyMem_Malloc(capacity * sizeof(Py_ssize_t))
+    if hi.keys == NULL or hi.values == NULL:
+        PyMem_Free(hi.keys)
+        PyMem_Free(hi.values)
+        hi.keys = NULL
+        hi.values = NULL
+        raise MemoryError()
+    for i in range(capacity):
+        hi.values[i] = -1
+    hi.mask = capacity - 1
+    return 0
+
+
+cdef void index_free(HashIndex *hi) noexcept:
+    PyMem_Free(hi.keys)
+    PyMem_Free(hi.values)
+    hi.keys = NULL
+    hi.values = NULL
+    hi.mask = 0
+
+
+cdef void index_put(HashIndex *hi, const uint8_t *key, Py_ssize_t value) noexcept nogil:
+    """Map `key` to `value` unless it is mapped already (the first one stays)."""
+    cdef Py_ssize_t at = _slot(key) & hi.mask
+    while hi.values[at] >= 0:
+        if memcmp(hi.keys + at * H, key, H) == 0:
+            return
+        at = (at + 1) & hi.mask
+    hi.values[at] = value
+    memcpy(hi.keys + at * H, key, H)
+
+
+cdef Py_ssize_t index_get(const HashIndex *hi, const uint8_t *key) noexcept nogil:
+    """The value mapped to `key`, -1 if none (or the index is empty)."""
+    if hi.keys == NULL:
+        return -1
+    cdef Py_ssize_t at = _slot(key) & hi.mask
+    while hi.values[at] >= 0:
+        if memcmp(hi.keys + at * H, key, H) == 0:
+            return hi.values[at]
+        at = (at + 1) & hi.mask
+    return -1
+
+
 # --- paths ---------------------------------------------------------------------------
 
 cdef inline int bit(const uint8_t *path, int depth) noexcept nogil:
@@ -243,6 +298,19 @@ cdef struct Stored:  # the leaf that held a subtree being rebuilt
     uint8_t value[H]
 
 
+cdef struct Fetched:  # a node the prefetch got: well formed (kind 1, 2) or odd (kind 0)
+    uint8_t hash[H]
+    uint8_t fields[BODY]
+    int kind
+    Py_ssize_t odd      # kind 0: its index in `_odd` (what the reader returned)
+
+
+cdef struct Wanted:   # a node the prefetch asks for, and the changes below it
+    uint8_t hash[H]
+    Py_ssize_t lo
+    Py_ssize_t hi
+
+
 cdef inline void ref_hash(Ref *ref, const uint8_t *node_hash) noexcept nogil:
     ref.index = -1
     memcpy(ref.hash, node_hash, H)
@@ -287,8 +355,11 @@ cdef class Apply:
     cdef Vec _leaf_fields
     cdef Vec _internal_hashes
     cdef Vec _internal_fields
-    # Prefetched encodings: hash -> encoding (or None when absent).
-    cdef dict _prefetched
+    # What the prefetch got, and where: hash -> record.
+    cdef Vec _fetched
+    cdef HashIndex _fetched_at
+    cdef list _odd           # what the reader returned for the odd ones
+    cdef bint _prefetch_done
     cdef readonly Py_ssize_t nodes_read
 
     def __cinit__(self):
@@ -300,6 +371,10 @@ cdef class Apply:
         vec_init(&self._leaf_fields, BODY)
         vec_init(&self._internal_hashes, H)
         vec_init(&self._internal_fields, BODY)
+        vec_init(&self._fetched, sizeof(Fetched))
+        self._fetched_at.keys = NULL
+        self._fetched_at.values = NULL
+        self._fetched_at.mask = 0
 
     def __dealloc__(self):
         PyMem_Free(self._changes)
@@ -310,6 +385,8 @@ cdef class Apply:
         vec_free(&self._leaf_fields)
         vec_free(&self._internal_hashes)
         vec_free(&self._internal_fields)
+        vec_free(&self._fetched)
+        index_free(&self._fetched_at)
 
     def __init__(self, reader, list changes, result_class, corrupt, parse_node):
         cdef Py_ssize_t i
@@ -320,7 +397,8 @@ cdef class Apply:
         self._result_class = result_class
         self._corrupt = corrupt
         self._parse_node = parse_node
-        self._prefetched = {}
+        self._odd = []
+        self._prefetch_done = False
         self.nodes_read = 0
         self._count = len(changes)
         self._changes = <Change *>PyMem_Malloc(max(self._count, 1) * sizeof(Change))
@@ -349,55 +427,96 @@ cdef class Apply:
     cdef int prefetch(self, const uint8_t *root) except -1:
         """Fetch the nodes on the touched paths, a level per `get_nodes` call.
 
-        Only fills `_prefetched`: a node missing or malformed here is left
-        for the walk to find (and report) where the reference would.
+        Only fills `_fetched`: a node missing or malformed here is kept as
+        the reader gave it, for the walk to find (and report) where the
+        reference would.
         """
-        cdef list level = []       # (hash, lo, hi) per node to fetch
-        cdef list following
-        cdef list hashes
-        cdef list found
-        cdef Py_ssize_t lo, hi, split, i
-        cdef const uint8_t *fields
+        cdef Vec level, following
+        cdef Wanted *wanted
+        cdef Wanted *child
+        cdef Fetched *got
+        cdef list hashes, found
         cdef object data
-        cdef int depth
+        cdef const uint8_t *raw
+        cdef Py_ssize_t i, count, split
+        cdef int depth = 0
+        self._prefetch_done = True
         if self._get_nodes is None or is_zero(root):
             return 0
-        level.append((PyBytes_FromStringAndSize(<char *>root, H), 0, self._count))
-        depth = 0
-        while level and depth < C_BITS:
-            hashes = [item[0] for item in level]
-            found = self._get_nodes(hashes)
-            if type(found) is not list or len(found) != len(hashes):
-                raise TypeError("get_nodes must return a list, one entry per hash")
-            following = []
-            for i in range(len(level)):
-                node_hash, lo, hi = level[i]
-                data = found[i]
-                self._prefetched[node_hash] = data
-                if (type(data) is not bytes or PyBytes_GET_SIZE(data) != C_NODE_BYTES
-                        or (<const uint8_t *>PyBytes_AS_STRING(data))[0] != C_VERSION
-                        or (<const uint8_t *>PyBytes_AS_STRING(data))[1] != C_INTERNAL):
-                    continue  # a leaf, or something the walk reads itself
-                fields = (<const uint8_t *>PyBytes_AS_STRING(data)) + 2
-                split = self.split(depth, lo, hi)
-                if lo < split and not is_zero(fields):
-                    following.append((PyBytes_FromStringAndSize(<char *>fields, H), lo, split))
-                if split < hi and not is_zero(fields + H):
-                    following.append(
-                        (PyBytes_FromStringAndSize(<char *>fields + H, H), split, hi))
-            level = following
-            depth += 1
+        vec_init(&level, sizeof(Wanted))
+        vec_init(&following, sizeof(Wanted))
+        try:
+            wanted = <Wanted *>vec_push(&level)
+            memcpy(wanted.hash, root, H)
+            wanted.lo, wanted.hi = 0, self._count
+            while level.count and depth < C_BITS:
+                count = level.count
+                hashes = [PyBytes_FromStringAndSize(vec_at(&level, i), H) for i in range(count)]
+                found = self._get_nodes(hashes)
+                if type(found) is not list or len(found) != count:
+                    raise TypeError("get_nodes must return a list, one entry per hash")
+                following.count = 0
+                for i in range(count):
+                    wanted = <Wanted *>vec_at(&level, i)
+                    data = found[i]
+                    if type(data) is not bytes and isinstance(data, (bytearray, memoryview)):
+                        data = bytes(data)
+                    got = <Fetched *>vec_push(&self._fetched)
+                    memcpy(got.hash, wanted.hash, H)
+                    got.kind = 0
+                    if type(data) is bytes and PyBytes_GET_SIZE(data) == C_NODE_BYTES:
+                        raw = <const uint8_t *>PyBytes_AS_STRING(data)
+                        if raw[0] == C_VERSION and (raw[1] == C_LEAF or (
+                                raw[1] == C_INTERNAL and memcmp(raw + 2, _zero, BODY) != 0)):
+                            got.kind = raw[1]
+                            memcpy(got.fields, raw + 2, BODY)
+                    if got.kind == 0:
+                        got.odd = len(self._odd)
+                        self._odd.append(data)
+                        continue
+                    if got.kind != C_INTERNAL:
+                        continue
+                    split = self.split(depth, wanted.lo, wanted.hi)
+                    if wanted.lo < split and not is_zero(got.fields):
+                        child = <Wanted *>vec_push(&following)
+                        wanted = <Wanted *>vec_at(&level, i)  # `following` is another array
+                        memcpy(child.hash, got.fields, H)
+                        child.lo, child.hi = wanted.lo, split
+                    if split < wanted.hi and not is_zero(got.fields + H):
+                        child = <Wanted *>vec_push(&following)
+                        memcpy(child.hash, got.fields + H, H)
+                        child.lo, child.hi = split, wanted.hi
+                level, following = following, level
+                depth += 1
+            index_init(&self._fetched_at, self._fetched.count)
+            for i in range(self._fetched.count):
+                index_put(&self._fetched_at, (<Fetched *>vec_at(&self._fetched, i)).hash, i)
+        finally:
+            vec_free(&level)
+            vec_free(&following)
         return 0
 
     cdef Py_ssize_t read(self, const uint8_t *node_hash, int *kind) except -1:
         """Read a stored node: its index among the reads of its kind (see `_Apply._read`)."""
-        cdef object key = PyBytes_FromStringAndSize(<char *>node_hash, H)
-        cdef object data
+        cdef Py_ssize_t at = index_get(&self._fetched_at, node_hash)
+        cdef Fetched *got
         self.nodes_read += 1
-        data = self._prefetched.pop(key, self)  # `self`: not prefetched
-        if data is self:
-            data = self._get_node(key)
-        return self.accept(key, data, kind)
+        if at >= 0:
+            got = <Fetched *>vec_at(&self._fetched, at)
+            if got.kind == C_LEAF:
+                memcpy(vec_push(&self._leaf_hashes), node_hash, H)
+                memcpy(vec_push(&self._leaf_fields), got.fields, BODY)
+                kind[0] = C_LEAF
+                return self._leaf_hashes.count - 1
+            if got.kind == C_INTERNAL:
+                memcpy(vec_push(&self._internal_hashes), node_hash, H)
+                memcpy(vec_push(&self._internal_fields), got.fields, BODY)
+                kind[0] = C_INTERNAL
+                return self._internal_hashes.count - 1
+            return self.accept(PyBytes_FromStringAndSize(<char *>node_hash, H),
+                               self._odd[got.odd], kind)
+        key = PyBytes_FromStringAndSize(<char *>node_hash, H)
+        return self.accept(key, self._get_node(key), kind)
 
     cdef Py_ssize_t accept(self, object key, object data, int *kind) except -1:
         cdef const uint8_t *raw
@@ -500,7 +619,7 @@ cdef class Apply:
             raise ValueError(f"node_hash must be {H} bytes")
         if not (0 <= lo < hi <= self._count) or not (0 <= depth <= C_BITS):
             raise ValueError("update: lo, hi or depth out of range")
-        if self.nodes_read == 0 and not self._prefetched and depth == 0:
+        if not self._prefetch_done and depth == 0:
             self.prefetch(<const uint8_t *>PyBytes_AS_STRING(node_hash))
         self._update(<const uint8_t *>PyBytes_AS_STRING(node_hash), depth, lo, hi, &out, &kind)
         return self._ref_object(&out), kind
