@@ -32,8 +32,8 @@ import blake3 as _blake3_package
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_SetItem
-from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport int64_t, uint8_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
 
 from ext._blake3 cimport cm_blake3_hash_many_fixed
@@ -92,15 +92,16 @@ cdef int vec_init(Vec *vec, Py_ssize_t size) except -1:
     return 0
 
 
-cdef char *vec_push(Vec *vec) except NULL:
+cdef char *vec_push(Vec *vec) except NULL nogil:
     """Room for one more record at the end (uninitialised); its address."""
     cdef Py_ssize_t capacity
     cdef char *grown
     if vec.count == vec.capacity:
         capacity = vec.capacity * 2 if vec.capacity else 64
-        grown = <char *>PyMem_Realloc(vec.data, capacity * vec.size)
+        grown = <char *>realloc(vec.data, capacity * vec.size)
         if grown == NULL:
-            raise MemoryError()
+            with gil:
+                raise MemoryError()
         vec.data = grown
         vec.capacity = capacity
     vec.count += 1
@@ -111,8 +112,8 @@ cdef inline char *vec_at(Vec *vec, Py_ssize_t index) noexcept nogil:
     return vec.data + index * vec.size
 
 
-cdef void vec_free(Vec *vec) noexcept:
-    PyMem_Free(vec.data)
+cdef void vec_free(Vec *vec) noexcept nogil:
+    free(vec.data)
     vec.data = NULL
     vec.count = vec.capacity = 0
 
@@ -129,11 +130,11 @@ cdef int set_init(HashSet *hs, Py_ssize_t items) except -1:
     cdef Py_ssize_t capacity = 16
     while capacity < 2 * items + 2:
         capacity *= 2
-    hs.keys = <uint8_t *>PyMem_Malloc(capacity * H)
-    hs.used = <uint8_t *>PyMem_Malloc(capacity)
+    hs.keys = <uint8_t *>malloc(capacity * H)
+    hs.used = <uint8_t *>malloc(capacity)
     if hs.keys == NULL or hs.used == NULL:
-        PyMem_Free(hs.keys)
-        PyMem_Free(hs.used)
+        free(hs.keys)
+        free(hs.used)
         hs.keys = hs.used = NULL
         raise MemoryError()
     memset(hs.used, 0, capacity)
@@ -142,8 +143,8 @@ cdef int set_init(HashSet *hs, Py_ssize_t items) except -1:
 
 
 cdef void set_free(HashSet *hs) noexcept:
-    PyMem_Free(hs.keys)
-    PyMem_Free(hs.used)
+    free(hs.keys)
+    free(hs.used)
     hs.keys = hs.used = NULL
 
 
@@ -188,11 +189,11 @@ cdef int index_init(HashIndex *hi, Py_ssize_t items) except -1:
     cdef Py_ssize_t capacity = 16, i
     while capacity < 2 * items + 2:
         capacity *= 2
-    hi.keys = <uint8_t *>PyMem_Malloc(capacity * H)
-    hi.values = <Py_ssize_t *>PyMem_Malloc(capacity * sizeof(Py_ssize_t))
+    hi.keys = <uint8_t *>malloc(capacity * H)
+    hi.values = <Py_ssize_t *>malloc(capacity * sizeof(Py_ssize_t))
     if hi.keys == NULL or hi.values == NULL:
-        PyMem_Free(hi.keys)
-        PyMem_Free(hi.values)
+        free(hi.keys)
+        free(hi.values)
         hi.keys = NULL
         hi.values = NULL
         raise MemoryError()
@@ -203,8 +204,8 @@ cdef int index_init(HashIndex *hi, Py_ssize_t items) except -1:
 
 
 cdef void index_free(HashIndex *hi) noexcept:
-    PyMem_Free(hi.keys)
-    PyMem_Free(hi.values)
+    free(hi.keys)
+    free(hi.values)
     hi.keys = NULL
     hi.values = NULL
     hi.mask = 0
@@ -308,7 +309,9 @@ cdef struct Fetched:  # a node the prefetch got: well formed (kind 1, 2) or odd 
 cdef struct Wanted:   # a node the prefetch asks for, and the changes below it
     uint8_t hash[H]
     Py_ssize_t lo
-    Py_ssize_t hi
+    Py_ssize_t hi       # lo == hi: fetched for `_join` only, nothing below it
+    uint8_t sibling[H]  # its sibling, if a delete may leave this side Empty
+    int has_sibling
 
 
 cdef inline void ref_hash(Ref *ref, const uint8_t *node_hash) noexcept nogil:
@@ -345,6 +348,7 @@ cdef class Apply:
     cdef object _parse_node
     cdef Change *_changes
     cdef Py_ssize_t _count
+    cdef Py_ssize_t *_sets   # _sets[i]: the changes before i that set a value
     # New node i: first/second references (a leaf's path and value hash as
     # known hashes), depth (-1 for a leaf), in the order made: post order.
     cdef Vec _first
@@ -364,6 +368,7 @@ cdef class Apply:
 
     def __cinit__(self):
         self._changes = NULL
+        self._sets = NULL
         vec_init(&self._first, sizeof(Ref))
         vec_init(&self._second, sizeof(Ref))
         vec_init(&self._depth, sizeof(int))
@@ -377,7 +382,8 @@ cdef class Apply:
         self._fetched_at.mask = 0
 
     def __dealloc__(self):
-        PyMem_Free(self._changes)
+        free(self._changes)
+        free(self._sets)
         vec_free(&self._first)
         vec_free(&self._second)
         vec_free(&self._depth)
@@ -401,7 +407,7 @@ cdef class Apply:
         self._prefetch_done = False
         self.nodes_read = 0
         self._count = len(changes)
-        self._changes = <Change *>PyMem_Malloc(max(self._count, 1) * sizeof(Change))
+        self._changes = <Change *>malloc(max(self._count, 1) * sizeof(Change))
         if self._changes == NULL:
             raise MemoryError()
         for i in range(self._count):
@@ -421,6 +427,12 @@ cdef class Apply:
         for i in range(1, self._count):
             if memcmp(self._changes[i - 1].path, self._changes[i].path, H) >= 0:
                 raise ValueError("changes must be sorted by path, each path once")
+        self._sets = <Py_ssize_t *>malloc((self._count + 1) * sizeof(Py_ssize_t))
+        if self._sets == NULL:
+            raise MemoryError()
+        self._sets[0] = 0
+        for i in range(self._count):
+            self._sets[i + 1] = self._sets[i] + self._changes[i].has_value
 
     # --- reads ----------------------------------------------------------------------
 
@@ -429,7 +441,10 @@ cdef class Apply:
 
         Only fills `_fetched`: a node missing or malformed here is kept as
         the reader gave it, for the walk to find (and report) where the
-        reference would.
+        reference would. Besides the nodes on the touched paths, it fetches
+        the untouched sibling `_join` reads when a side may end Empty (its
+        changes are all deletes and hit a leaf, or at least two of them an
+        internal node), so the walk needs no read of its own.
         """
         cdef Vec level, following
         cdef Wanted *wanted
@@ -438,7 +453,8 @@ cdef class Apply:
         cdef list hashes, found
         cdef object data
         cdef const uint8_t *raw
-        cdef Py_ssize_t i, count, split
+        cdef Py_ssize_t i, count, split, lo, hi
+        cdef bint deletes_only
         cdef int depth = 0
         self._prefetch_done = True
         if self._get_nodes is None or is_zero(root):
@@ -449,6 +465,7 @@ cdef class Apply:
             wanted = <Wanted *>vec_push(&level)
             memcpy(wanted.hash, root, H)
             wanted.lo, wanted.hi = 0, self._count
+            wanted.has_sibling = 0
             while level.count and depth < C_BITS:
                 count = level.count
                 hashes = [PyBytes_FromStringAndSize(vec_at(&level, i), H) for i in range(count)]
@@ -474,18 +491,30 @@ cdef class Apply:
                         got.odd = len(self._odd)
                         self._odd.append(data)
                         continue
-                    if got.kind != C_INTERNAL:
-                        continue
-                    split = self.split(depth, wanted.lo, wanted.hi)
-                    if wanted.lo < split and not is_zero(got.fields):
+                    if wanted.has_sibling and (got.kind == C_LEAF or wanted.hi - wanted.lo >= 2):
                         child = <Wanted *>vec_push(&following)
-                        wanted = <Wanted *>vec_at(&level, i)  # `following` is another array
+                        memcpy(child.hash, wanted.sibling, H)
+                        child.lo = child.hi = 0
+                        child.has_sibling = 0
+                    if got.kind != C_INTERNAL or wanted.lo >= wanted.hi:
+                        continue
+                    lo, hi = wanted.lo, wanted.hi
+                    deletes_only = self._sets[hi] == self._sets[lo]
+                    split = self.split(depth, lo, hi)
+                    if lo < split and not is_zero(got.fields):
+                        child = <Wanted *>vec_push(&following)
                         memcpy(child.hash, got.fields, H)
-                        child.lo, child.hi = wanted.lo, split
-                    if split < wanted.hi and not is_zero(got.fields + H):
+                        child.lo, child.hi = lo, split
+                        child.has_sibling = (deletes_only and split == hi
+                                             and not is_zero(got.fields + H))
+                        memcpy(child.sibling, got.fields + H, H)
+                    if split < hi and not is_zero(got.fields + H):
                         child = <Wanted *>vec_push(&following)
                         memcpy(child.hash, got.fields + H, H)
-                        child.lo, child.hi = split, wanted.hi
+                        child.lo, child.hi = split, hi
+                        child.has_sibling = (deletes_only and split == lo
+                                             and not is_zero(got.fields))
+                        memcpy(child.sibling, got.fields, H)
                 level, following = following, level
                 depth += 1
             index_init(&self._fetched_at, self._fetched.count)
@@ -496,8 +525,11 @@ cdef class Apply:
             vec_free(&following)
         return 0
 
-    cdef Py_ssize_t read(self, const uint8_t *node_hash, int *kind) except -1:
-        """Read a stored node: its index among the reads of its kind (see `_Apply._read`)."""
+    cdef Py_ssize_t read(self, const uint8_t *node_hash, int *kind) except -1 nogil:
+        """Read a stored node: its index among the reads of its kind (see `_Apply._read`).
+
+        From the prefetched records when there (no GIL), else through the reader.
+        """
         cdef Py_ssize_t at = index_get(&self._fetched_at, node_hash)
         cdef Fetched *got
         self.nodes_read += 1
@@ -513,9 +545,15 @@ cdef class Apply:
                 memcpy(vec_push(&self._internal_fields), got.fields, BODY)
                 kind[0] = C_INTERNAL
                 return self._internal_hashes.count - 1
-            return self.accept(PyBytes_FromStringAndSize(<char *>node_hash, H),
-                               self._odd[got.odd], kind)
+        with gil:
+            return self.read_slow(node_hash, at, kind)
+
+    cdef Py_ssize_t read_slow(self, const uint8_t *node_hash, Py_ssize_t at,
+                              int *kind) except -1:
+        """`read` of a node not prefetched (at < 0) or prefetched as something odd."""
         key = PyBytes_FromStringAndSize(<char *>node_hash, H)
+        if at >= 0:
+            return self.accept(key, self._odd[(<Fetched *>vec_at(&self._fetched, at)).odd], kind)
         return self.accept(key, self._get_node(key), kind)
 
     cdef Py_ssize_t accept(self, object key, object data, int *kind) except -1:
@@ -562,7 +600,7 @@ cdef class Apply:
             count = hashes.count
             if count == 0:
                 continue
-            computed = <uint8_t *>PyMem_Malloc(count * H)
+            computed = <uint8_t *>malloc(count * H)
             if computed == NULL:
                 raise MemoryError()
             bad = -1
@@ -572,21 +610,21 @@ cdef class Apply:
                     if memcmp(computed + i * H, vec_at(hashes, i), H) != 0:
                         bad = i
                         break
-            PyMem_Free(computed)
+            free(computed)
             if bad >= 0:
                 packed = PyBytes_FromStringAndSize(vec_at(hashes, bad), H)
                 raise self._corrupt(f"node stored under {packed.hex()} does not hash to it")
 
     # --- new nodes ------------------------------------------------------------------
 
-    cdef int64_t leaf(self, const uint8_t *path, const uint8_t *value) except -1:
+    cdef int64_t leaf(self, const uint8_t *path, const uint8_t *value) except -1 nogil:
         cdef int64_t index = self._first.count
         ref_hash(<Ref *>vec_push(&self._first), path)
         ref_hash(<Ref *>vec_push(&self._second), value)
         (<int *>vec_push(&self._depth))[0] = -1
         return index
 
-    cdef int64_t internal(self, const Ref *left, const Ref *right, int depth) except -1:
+    cdef int64_t internal(self, const Ref *left, const Ref *right, int depth) except -1 nogil:
         cdef int64_t index = self._first.count
         assert not (ref_empty(left) and ref_empty(right))
         memcpy(vec_push(&self._first), left, sizeof(Ref))
@@ -596,7 +634,7 @@ cdef class Apply:
 
     # --- the walk (the reference's methods, one for one) ----------------------------
 
-    cdef Py_ssize_t split(self, int depth, Py_ssize_t lo, Py_ssize_t hi) noexcept:
+    cdef Py_ssize_t split(self, int depth, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
         """First index in [lo, hi) whose path has bit `depth` set (hi if none)."""
         cdef Py_ssize_t middle
         while lo < hi:
@@ -619,9 +657,15 @@ cdef class Apply:
             raise ValueError(f"node_hash must be {H} bytes")
         if not (0 <= lo < hi <= self._count) or not (0 <= depth <= C_BITS):
             raise ValueError("update: lo, hi or depth out of range")
+        cdef const uint8_t *start = <const uint8_t *>PyBytes_AS_STRING(node_hash)
         if not self._prefetch_done and depth == 0:
-            self.prefetch(<const uint8_t *>PyBytes_AS_STRING(node_hash))
-        self._update(<const uint8_t *>PyBytes_AS_STRING(node_hash), depth, lo, hi, &out, &kind)
+            self.prefetch(start)
+        if self._fetched_at.keys == NULL:
+            # No prefetch (a reader without get_nodes): every read needs the GIL.
+            self._update(start, depth, lo, hi, &out, &kind)
+        else:
+            with nogil:  # the walk and the tree's shape, over the prefetched nodes
+                self._update(start, depth, lo, hi, &out, &kind)
         return self._ref_object(&out), kind
 
     cdef object _ref_object(self, const Ref *ref):
@@ -630,7 +674,7 @@ cdef class Apply:
         return PyBytes_FromStringAndSize(<char *>ref.hash, H)
 
     cdef int _update(self, const uint8_t *hash_in, int depth, Py_ssize_t lo, Py_ssize_t hi,
-                     Ref *out, int *out_kind) except -1:
+                     Ref *out, int *out_kind) except -1 nogil:
         cdef uint8_t node_hash[H]
         cdef uint8_t fields[BODY]
         cdef Ref left, right
@@ -646,7 +690,8 @@ cdef class Apply:
             return self._update_leaf(at, depth, lo, hi, out, out_kind)
         memcpy(fields, vec_at(&self._internal_fields, at), BODY)
         if depth >= C_BITS:
-            raise self._corrupt(f"internal node {hex_of(node_hash)} below depth {C_BITS}")
+            with gil:
+                raise self._corrupt(f"internal node {hex_of(node_hash)} below depth {C_BITS}")
         split = self.split(depth, lo, hi)
         ref_hash(&left, fields)
         ref_hash(&right, fields + H)
@@ -659,7 +704,7 @@ cdef class Apply:
                           out, out_kind)
 
     cdef int _update_one(self, const uint8_t *hash_in, int depth, Py_ssize_t index,
-                         Ref *out, int *out_kind) except -1:
+                         Ref *out, int *out_kind) except -1 nogil:
         """`_update` for the one change changes[index]: down its path, then back up."""
         cdef uint8_t node_hash[H]
         cdef uint8_t fields[BODY]
@@ -680,8 +725,9 @@ cdef class Apply:
                 reached = True
                 break
             if depth >= C_BITS:
-                raise self._corrupt(
-                    f"internal node {hex_of(node_hash)} below depth {C_BITS}")
+                with gil:
+                    raise self._corrupt(
+                        f"internal node {hex_of(node_hash)} below depth {C_BITS}")
             above[count] = at
             count += 1
             memcpy(node_hash, vec_at(&self._internal_fields, at) + H * bit(change.path, depth),
@@ -724,7 +770,7 @@ cdef class Apply:
 
     cdef int _join(self, const uint8_t *node_hash, int depth, const uint8_t *old_fields,
                    const Ref *left_in, int left_kind, const Ref *right_in, int right_kind,
-                   Ref *out, int *out_kind) except -1:
+                   Ref *out, int *out_kind) except -1 nogil:
         """The subtree that replaces internal node `node_hash` (at `depth`) given new children."""
         cdef Ref left, right
         cdef Ref *other
@@ -758,7 +804,7 @@ cdef class Apply:
         return 0
 
     cdef int _update_leaf(self, Py_ssize_t at, int depth, Py_ssize_t lo, Py_ssize_t hi,
-                          Ref *out, int *out_kind) except -1:
+                          Ref *out, int *out_kind) except -1 nogil:
         """Merge changes[lo:hi] with the stored leaf read as leaf read `at`, then rebuild."""
         cdef Stored stored
         cdef Entry *entries
@@ -768,8 +814,9 @@ cdef class Apply:
         memcpy(stored.path, vec_at(&self._leaf_fields, at), H)
         memcpy(stored.value, vec_at(&self._leaf_fields, at) + H, H)
         if not same_prefix(stored.path, self._changes[lo].path, depth):
-            raise self._corrupt(f"leaf {hex_of(stored.hash)} is off its path at depth "
-                                f"{depth}")
+            with gil:
+                raise self._corrupt(f"leaf {hex_of(stored.hash)} is off its path at depth "
+                                    f"{depth}")
         first, last = lo, hi  # bisect_left for the stored path
         while first < last:
             middle = (first + last) >> 1
@@ -778,9 +825,10 @@ cdef class Apply:
             else:
                 last = middle
         replaced = first < hi and memcmp(self._changes[first].path, stored.path, H) == 0
-        entries = <Entry *>PyMem_Malloc((hi - lo + 1) * sizeof(Entry))
+        entries = <Entry *>malloc((hi - lo + 1) * sizeof(Entry))
         if entries == NULL:
-            raise MemoryError()
+            with gil:
+                raise MemoryError()
         try:
             for i in range(lo, hi):
                 if i == first and not replaced:
@@ -797,16 +845,17 @@ cdef class Apply:
                 count += 1
             self._build(entries, depth, 0, count, &stored, out, out_kind)
         finally:
-            PyMem_Free(entries)
+            free(entries)
         return 0
 
     cdef int _build_changes(self, int depth, Py_ssize_t lo, Py_ssize_t hi,
-                            Ref *out, int *out_kind) except -1:
+                            Ref *out, int *out_kind) except -1 nogil:
         """`_build` over the set changes of changes[lo:hi] (an Empty subtree)."""
-        cdef Entry *entries = <Entry *>PyMem_Malloc((hi - lo) * sizeof(Entry))
+        cdef Entry *entries = <Entry *>malloc((hi - lo) * sizeof(Entry))
         cdef Py_ssize_t count = 0, i
         if entries == NULL:
-            raise MemoryError()
+            with gil:
+                raise MemoryError()
         try:
             for i in range(lo, hi):
                 if self._changes[i].has_value:
@@ -815,11 +864,11 @@ cdef class Apply:
                     count += 1
             self._build(entries, depth, 0, count, NULL, out, out_kind)
         finally:
-            PyMem_Free(entries)
+            free(entries)
         return 0
 
     cdef int _build(self, const Entry *entries, int depth, Py_ssize_t lo, Py_ssize_t hi,
-                    const Stored *stored, Ref *out, int *out_kind) except -1:
+                    const Stored *stored, Ref *out, int *out_kind) except -1 nogil:
         """The canonical subtree at `depth` holding entries[lo:hi] (sorted, all set)."""
         cdef int split_depth, chain_depth
         cdef Py_ssize_t first, last, middle
@@ -882,10 +931,10 @@ cdef class Apply:
         kept.keys = made.keys = seen.keys = NULL
         kept.used = made.used = seen.used = NULL
         try:
-            hashes = <uint8_t *>PyMem_Malloc(max(count, 1) * H)
-            bodies = <uint8_t *>PyMem_Malloc(max(count, 1) * BODY)
-            scratch = <uint8_t *>PyMem_Malloc(max(count, 1) * (BODY + H))
-            order = <Py_ssize_t *>PyMem_Malloc(max(count, 1) * sizeof(Py_ssize_t))
+            hashes = <uint8_t *>malloc(max(count, 1) * H)
+            bodies = <uint8_t *>malloc(max(count, 1) * BODY)
+            scratch = <uint8_t *>malloc(max(count, 1) * (BODY + H))
+            order = <Py_ssize_t *>malloc(max(count, 1) * sizeof(Py_ssize_t))
             if hashes == NULL or bodies == NULL or scratch == NULL or order == NULL:
                 raise MemoryError()
             with nogil:
@@ -941,10 +990,10 @@ cdef class Apply:
                         stale.append(PyBytes_FromStringAndSize(<char *>fields, H))
             return self._result_class(root_hash, new_nodes, self.nodes_read, tuple(stale))
         finally:
-            PyMem_Free(hashes)
-            PyMem_Free(bodies)
-            PyMem_Free(scratch)
-            PyMem_Free(order)
+            free(hashes)
+            free(bodies)
+            free(scratch)
+            free(order)
             set_free(&kept)
             set_free(&made)
             set_free(&seen)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -238,13 +239,19 @@ def test_a_leaf_off_its_path_and_a_too_deep_chain_give_the_same_error() -> None:
 
 def test_the_batched_reader_is_asked_a_level_at_a_time() -> None:
     model = {b"account %d" % i: b"%d" % i for i in range(2000)}
+    model.update({PREFIX_KEYS[0]: b"a", PREFIX_KEYS[1]: b"b"})
     nodes, root = existing_tree(model)
-    reader = BatchReader(nodes)
-    changes = {b"account %d" % i: b"new" for i in range(0, 2000, 97)}
-    result = outcome(reader, root, changes, native)
-    assert result == outcome(MemoryNodeStore(nodes), root, changes, tree_module._Apply)
-    assert reader.calls == 0  # every node read came from a batch
-    assert 0 < reader.batches <= 40
+    rng = random.Random(5)
+    for _ in range(20):
+        reader = BatchReader(nodes)
+        changes = {b"account %d" % rng.randrange(2500): rng.choice([None, None, b"new"])
+                   for _ in range(rng.choice([1, 2, 30]))}
+        # Two neighbours (sharing a long prefix) deleted together.
+        changes.update({PREFIX_KEYS[0]: None, PREFIX_KEYS[1]: None})
+        result = outcome(reader, root, changes, native)
+        assert result == outcome(MemoryNodeStore(nodes), root, changes, tree_module._Apply)
+        assert reader.calls == 0  # every node read came from a batch, deletes' siblings too
+        assert 0 < reader.batches <= 40
 
 
 def test_the_kernel_refuses_bad_batches() -> None:
@@ -292,3 +299,43 @@ def test_a_real_store_across_its_staged_levels(tmp_path: Path) -> None:
         assert view.get_nodes([root, EMPTY_ROOT, b"\x01" * 32]) == [
             view.get_node(root), None, None]
     store.close()
+
+
+def test_a_bad_batched_reader_is_refused() -> None:
+    nodes, root = existing_tree({b"a": b"1", b"b": b"2", b"c": b"3"})
+
+    class Short(BatchReader):
+        def get_nodes(self, node_hashes: list[bytes]) -> list[bytes | None]:
+            return super().get_nodes(node_hashes)[1:]
+
+    class Failing(BatchReader):
+        def get_nodes(self, node_hashes: list[bytes]) -> list[bytes | None]:
+            raise OSError("disk on fire")
+
+    result = outcome(Short(nodes), root, {b"a": b"9"}, native)
+    assert result[:2] == ("error", TypeError) and "one entry per hash" in result[2]
+    assert outcome(Failing(nodes), root, {b"a": b"9"}, native)[:3] == (
+        "error", OSError, "disk on fire")
+
+
+def test_threads_updating_at_once_agree() -> None:
+    """The walk runs without the GIL: runs in several threads give the reference's result."""
+    model = {b"account %d" % i: b"%d" % i for i in range(3000)}
+    nodes, root = existing_tree(model)
+    store = MemoryNodeStore(nodes)
+    batches = [{b"account %d" % i: (None if i % 3 else b"x") for i in range(j, 4000, 7)}
+               for j in range(4)]
+    expected = [outcome(store, root, changes, tree_module._Apply) for changes in batches]
+    results: list[list[tuple]] = [[] for _ in batches]
+
+    def work(index: int) -> None:
+        for _ in range(5):
+            results[index].append(outcome(store, root, batches[index], native))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(batches))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for index, runs in enumerate(results):
+        assert runs == [expected[index]] * 5
