@@ -14,12 +14,14 @@ array per kind. No Python object is made per node between two reads.
 Reads. The reader is asked for nodes in batches first: when it has
 `get_nodes(hashes) -> list` (StoreView, MemoryNodeStore), the nodes on the
 touched paths are fetched level by level, one call per level, before the
-walk (a prefetch: nothing is counted, checked or reported from it). The walk
-then reads each node it needs in the reference's order from the prefetched
-ones, and asks `get_node` only for a node the prefetch did not reach (the
-sibling a delete leaves alone), so `nodes_read`, the errors and their order
-are the reference's. The checks of the nodes read and the hashing of the new
-nodes (one SIMD batch per kind and tree level) run without the GIL.
+walk (a prefetch: nothing is counted, checked or reported from it), with the
+untouched sibling a delete may leave alone. The walk then reads each node it
+needs in the reference's order from the prefetched ones, without the GIL,
+and asks `get_node` only for a node the prefetch did not get (a reader
+without `get_nodes`, or an odd answer), so `nodes_read`, the errors and
+their order are the reference's. The checks of the nodes read and the
+hashing of the new nodes (one SIMD batch per kind and tree level) run
+without the GIL too.
 
 The error messages are made by the `corrupt` function handed in (the
 reference's `_corrupt`) and a malformed node's DecodeError by `parse_node`
