@@ -75,7 +75,7 @@ from __future__ import annotations
 
 import os
 import struct
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -238,16 +238,22 @@ class StoreView:
         return None if value is None else value[:-NODE_STAMP_BYTES]
 
     def get_nodes(self, node_hashes: list[bytes]) -> list[bytes | None]:
-        """`get_node` of each hash (NodeReader.get_nodes): one `getmulti` per staged level."""
+        """`get_node` of each hash (NodeReader.get_nodes): one `getmulti` per recent slice
+        asked for, then one for the middle level and one for the main table."""
         dbs, txn = self._dbs, self._txn
         found: dict[bytes, bytes] = {}
-        wanted = node_hashes
+        recent, mid = _LEVELS["tree"]
         try:
-            for level in (*_LEVELS["tree"], "tree"):
-                found.update(txn.cursor(db=dbs[level]).getmulti(wanted))
-                wanted = [node_hash for node_hash in wanted if node_hash not in found]
+            ordered = sorted(node_hashes)  # in key order, each slice's hashes are one run
+            ordered = ordered[bisect_right(ordered, b""):]  # an empty hash names no node
+            for nibble, low, high in _nibble_runs(ordered):
+                found.update(txn.cursor(db=dbs[recent[nibble]]).getmulti(ordered[low:high]))
+            wanted = [node_hash for node_hash in ordered if node_hash not in found]
+            for level in (mid, "tree"):
                 if not wanted:
                     break
+                found.update(txn.cursor(db=dbs[level]).getmulti(wanted))
+                wanted = [node_hash for node_hash in wanted if node_hash not in found]
         except lmdb.Error as exc:
             raise read_error(exc, self._path) from exc
         get = found.get

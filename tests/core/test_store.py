@@ -165,6 +165,24 @@ def test_every_block_moves_one_slice_of_each_staging_level(store: Store) -> None
     assert _entries(store, "tx_index_mid") <= 2 * STORE_MID_SLICES
 
 
+def test_get_nodes_reads_every_level(store: Store) -> None:
+    """`get_nodes` finds what `get_node` finds, in the recent slices, the middle level and
+    the main table, in the order asked, with repeats and unknown hashes."""
+    last = STORE_MID_SLICES + STORE_FLUSH_SLICES + 3
+    _chain(store, range(1, last + 1))
+    hashes = [bytes([h % 256]) * 32 for h in range(last, 0, -7)]
+    with store._env.begin() as txn:  # the asked nodes are spread over all three levels
+        levels = {level for h in hashes for level in ("recent", "mid", "main")
+                  if txn.get(h, db=_level(store, "tree", level, h)) is not None}
+    assert levels == {"recent", "mid", "main"}
+    asked = [*hashes, b"\x99" * 31 + b"\x00", hashes[0], b"n" * 32]
+    with store.reader() as view:
+        found = view.get_nodes(asked)
+        assert found == [view.get_node(h) for h in asked]
+        assert None not in found[:len(hashes)] and found[len(hashes)] is None
+        assert view.get_nodes([]) == [] and view.get_nodes([b""]) == [None]
+
+
 def test_a_tx_indexed_before_the_merge_cannot_be_indexed_again(store: Store) -> None:
     tip = 3 * STORE_MERGE_BLOCKS  # blocks 17 and 34's keys (0x11, 0x22) reached the main table
     root = _chain(store, range(1, tip + 1))
