@@ -224,6 +224,20 @@ def tree_entries(ledger: Path) -> int:
         env.close()
 
 
+def dir_bytes(path: Path) -> int:
+    """The bytes a directory's files take on disk (allocated blocks: a sparse file counts
+    what it holds, not its length)."""
+    return sum(entry.stat().st_blocks * 512 for entry in path.rglob("*") if entry.is_file())
+
+
+def committed_height(log_lines: list[str]) -> int:
+    """The last committed height a node's JSON log names (0: none yet)."""
+    for line in reversed(log_lines):
+        if '"block committed"' in line:
+            return int(json.loads(line).get("height", 0))
+    return 0
+
+
 class SubmitConnection(asyncio.Protocol):
     """One TCP connection sending pre-encoded `tx_submit_wait` lines and timing the answers.
 
@@ -406,18 +420,19 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                            str(args.block_interval_ms), "--pruning-retain-heights", str(retain))
         address = node.ready()
         ledger = data / "ledger"
-        # (t, private memory, tree entries, ledger file bytes, mapped file pages resident)
-        samples: list[tuple[float, int, int, int, int]] = []
+        # (t, private memory, tree entries, data dir bytes, mapped file pages resident,
+        #  committed height)
+        samples: list[tuple[float, int, int, int, int, int]] = []
 
         def sample(elapsed: float) -> None:
             private, mapped = node_memory_bytes(node.proc.pid)
-            entry = (elapsed, private, tree_entries(ledger),
-                     (ledger / "data.mdb").stat().st_size, mapped)
+            entry = (elapsed, private, tree_entries(ledger), dir_bytes(data), mapped,
+                     committed_height(node.log))
             samples.append(entry)
             print(f"  t={elapsed:5.0f} s  memory {private / 2**20:7.1f} MiB (+ mapped "
-                  f"{mapped / 2**20:6.1f})  tree entries {entry[2]:>10,}  ledger "
-                  f"{entry[3] / 2**20:8.1f} MiB  sent {tally.sent:,} final {tally.final:,}  "
-                  f"load {os.getloadavg()[0]:.2f}", flush=True)
+                  f"{mapped / 2**20:6.1f})  tree entries {entry[2]:>10,}  data dir "
+                  f"{entry[3] / 2**20:8.1f} MiB  height {entry[5]:,}  sent {tally.sent:,} "
+                  f"final {tally.final:,}  load {os.getloadavg()[0]:.2f}", flush=True)
 
         tally = Tally()
         try:
@@ -435,8 +450,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             code = node.stop()
             if args.node_log is not None:
                 args.node_log.write_text("".join(node.log))
-        height = max((int(json.loads(line).get("height", 0)) for line in node.log
-                      if '"block committed"' in line), default=0)
+        height = committed_height(node.log)
     span = max(tally.last_final - tally.first_final, 1e-9)
     # Sustained: final txs over the time from the first tx's send to the last one's final
     # answer; a node that falls behind finishes late and so scores below the offered rate.
@@ -500,7 +514,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     return result
 
 
-def _soak_report(samples: list[tuple[float, int, int, int, int]],
+def _soak_report(samples: list[tuple[float, int, int, int, int, int]],
                  result: dict[str, object], context: str) -> None:
     third = max(1, len(samples) // 3)
     middle, last = samples[third:2 * third] or samples, samples[2 * third:] or samples
@@ -514,7 +528,30 @@ def _soak_report(samples: list[tuple[float, int, int, int, int]],
     print(f"accepted tx/s {result['accepted_tx_per_s']} of {result['offered_tx_per_s']} "
           f"offered; p50 {result['p50_s']} s, p99 {result['p99_s']} s  {context}")
     grown = [(b[3] - a[3]) / 2**20 for a, b in itertools.pairwise(samples)]
-    print("ledger growth per sample (MiB): " + ", ".join(f"{g:.1f}" for g in grown))
+    print("data dir growth per sample (MiB): " + ", ".join(f"{g:.1f}" for g in grown))
+    per_block = _growth_per_block(middle, last)
+    if per_block is not None:
+        before, after = per_block
+        ratio = after / max(before, 1.0)
+        result.update(dir_bytes_per_block=(round(before), round(after)),
+                      dir_per_block_ratio=round(ratio, 3))
+        print(f"data dir bytes per block: middle third {before:,.0f}, last third {after:,.0f}"
+              f" (ratio {ratio:.3f}; growth with blocks only, not tree history: target <= "
+              f"1.10)  {verdict(ratio <= 1.10)}  {context}")
+
+
+def _growth_per_block(middle: list[tuple[float, int, int, int, int, int]],
+                      last: list[tuple[float, int, int, int, int, int]]
+                      ) -> tuple[float, float] | None:
+    """The data dir's growth per committed block over the middle and the last third (each
+    from its first sample to its last; None when a third saw no block)."""
+    spans = []
+    for third in (middle, last):
+        blocks = third[-1][5] - third[0][5]
+        if blocks <= 0:
+            return None
+        spans.append((third[-1][3] - third[0][3]) / blocks)
+    return spans[0], spans[1]
 
 
 if __name__ == "__main__":

@@ -77,8 +77,12 @@ class SingleValidatorEngine:
         app.commit()
         committed = time.perf_counter()
         self._read_back(height, block)
-        by_id = {r.tx_id: r.code for r in result.tx_results}
-        receipts = tuple(by_id[tx.tx_id] for tx in block.txs)
+        results = result.tx_results
+        if len(results) == len(block.txs):  # every tx recorded, in request order
+            receipts = tuple(r.code for r in results)
+        else:
+            by_id = {r.tx_id: r.code for r in results}
+            receipts = tuple(by_id[tx.tx_id] for tx in block.txs)
         return ProducedBlock(block, result, receipts, (finalized - started) * 1000.0,
                              (committed - finalized) * 1000.0)
 
