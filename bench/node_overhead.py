@@ -42,7 +42,7 @@ from benchutil import machine
 from chainmall.core.abci.app import Application
 from chainmall.core.genesis import make_genesis
 from chainmall.core.keys import KeyPair
-from chainmall.core.node.app import GC_THRESHOLDS
+from chainmall.core.node.app import tune_interpreter
 from chainmall.core.node.config import load_config
 from chainmall.core.node.node import Node
 from chainmall.core.node.services import NodeRpcServices
@@ -140,11 +140,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              "its N costliest functions")
     parser.add_argument("--switch-interval-ms", type=float, default=None,
                         help="the interpreter's thread switch interval (default: the node "
-                             "process's)")
+                             "process's, SWITCH_INTERVAL_S)")
     args = parser.parse_args(argv)
+    tune_interpreter()  # as the node process (core/node/app.py)
     if args.switch_interval_ms is not None:
         sys.setswitchinterval(args.switch_interval_ms / 1000)
-    gc.set_threshold(*GC_THRESHOLDS)  # as the node process (core/node/app.py)
     wires = signed_transfers(args.count, args.senders, args.accounts, args.signed_cache)
     frames = [line.rstrip(b"\n") for line in request_lines(wires, args.batch)]
     profiler = _profile_block_thread() if args.profile_block else None
