@@ -24,8 +24,11 @@ Issue targets (this 2-core machine, load generator included):
   maps) and the state tree's entries (all levels) are sampled every 30 s;
   with pruning on (`--retain-heights`, 200 in the soak so it prunes within
   10 minutes) both must level off
-  (the last third's mean within 10% of the middle third's), and the
-  ledger file grows with the blocks only;
+  (the last third's mean within 10% of the middle third's), as must the
+  pages of the tree's tables; the data dir's growth per block from the
+  middle third on is printed beside the chain records' (blocks, their
+  index, the tx index, receipts) and the tree tables' (the data dir
+  should grow with the chain records only);
 * "read queries (account with proof) per second while the write load runs":
   `--readers` connections each ask for a random account with its proof in
   a loop.
@@ -83,6 +86,9 @@ WAIT_S = 30.0  # each submit-and-wait's own time-out
 DRAIN_S = 40.0  # after the run, in-flight waits get this long
 TICK_S = 0.005  # the pacer's step
 TREE_DBS = (b"tree", b"tree_mid", b"tree_recent")
+STALE_DB = b"tree_stale"
+CHAIN_DBS = (b"blocks", b"block_index", b"tx_index", b"tx_index_mid", b"tx_index_recent",
+             b"receipts", b"roots")
 CORES = 2  # the issue's machine: the targets are for two cores, generator included
 
 
@@ -215,13 +221,43 @@ def node_memory_bytes(pid: int) -> tuple[int, int]:
 def tree_entries(ledger: Path) -> int:
     """State-tree entries in every level, read from a running node's ledger (LMDB allows
     readers in other processes)."""
+    return ledger_tables(ledger)[0]
+
+
+def ledger_tables(ledger: Path) -> tuple[int, int, int]:
+    """(state-tree entries in every level, bytes of the tree's tables' pages, bytes of the
+    chain records' pages: blocks, their index, the tx index, receipts, roots), read from
+    a running node's ledger."""
     env = lmdb.open(str(ledger), readonly=True, lock=True, max_dbs=32, subdir=True)
     try:
         with env.begin() as txn:
-            return sum(txn.stat(env.open_db(name, txn=txn, create=False))["entries"]
-                       for name in TREE_DBS)
+            def stat(name: bytes) -> dict[str, int]:
+                return txn.stat(env.open_db(name, txn=txn, create=False))
+
+            def pages(name: bytes) -> int:
+                found = stat(name)
+                return found["psize"] * (found["branch_pages"] + found["leaf_pages"]
+                                         + found["overflow_pages"])
+
+            return (sum(stat(name)["entries"] for name in TREE_DBS),
+                    sum(pages(name) for name in (*TREE_DBS, STALE_DB)),
+                    sum(pages(name) for name in CHAIN_DBS))
     finally:
         env.close()
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One soak sample of the node and its data directory."""
+
+    t: float
+    memory: int  # the node's private resident bytes
+    tree_entries: int  # state-tree entries, every level
+    dir_bytes: int  # the data directory's bytes on disk
+    mapped: int  # resident pages of mapped files (mostly the ledger)
+    height: int  # the last committed height
+    tree_bytes: int  # pages of the tree's tables (levels and stale records)
+    chain_bytes: int  # pages of blocks, their index, the tx index, receipts, roots
 
 
 def dir_bytes(path: Path) -> int:
@@ -420,19 +456,20 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                            str(args.block_interval_ms), "--pruning-retain-heights", str(retain))
         address = node.ready()
         ledger = data / "ledger"
-        # (t, private memory, tree entries, data dir bytes, mapped file pages resident,
-        #  committed height)
-        samples: list[tuple[float, int, int, int, int, int]] = []
+        samples: list[Sample] = []
 
         def sample(elapsed: float) -> None:
             private, mapped = node_memory_bytes(node.proc.pid)
-            entry = (elapsed, private, tree_entries(ledger), dir_bytes(data), mapped,
-                     committed_height(node.log))
+            entries, tree_bytes, chain_bytes = ledger_tables(ledger)
+            entry = Sample(elapsed, private, entries, dir_bytes(data), mapped,
+                           committed_height(node.log), tree_bytes, chain_bytes)
             samples.append(entry)
             print(f"  t={elapsed:5.0f} s  memory {private / 2**20:7.1f} MiB (+ mapped "
-                  f"{mapped / 2**20:6.1f})  tree entries {entry[2]:>10,}  data dir "
-                  f"{entry[3] / 2**20:8.1f} MiB  height {entry[5]:,}  sent {tally.sent:,} "
-                  f"final {tally.final:,}  load {os.getloadavg()[0]:.2f}", flush=True)
+                  f"{mapped / 2**20:6.1f})  tree entries {entries:>10,} "
+                  f"({tree_bytes / 2**20:6.1f} MiB)  chain records "
+                  f"{chain_bytes / 2**20:6.1f} MiB  data dir {entry.dir_bytes / 2**20:7.1f} MiB"
+                  f"  height {entry.height:,}  sent {tally.sent:,} final {tally.final:,}  "
+                  f"load {os.getloadavg()[0]:.2f}", flush=True)
 
         tally = Tally()
         try:
@@ -514,44 +551,41 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     return result
 
 
-def _soak_report(samples: list[tuple[float, int, int, int, int, int]],
-                 result: dict[str, object], context: str) -> None:
+def _soak_report(samples: list[Sample], result: dict[str, object], context: str) -> None:
     third = max(1, len(samples) // 3)
     middle, last = samples[third:2 * third] or samples, samples[2 * third:] or samples
-    rss_ratio = statistics.mean(s[1] for s in last) / statistics.mean(s[1] for s in middle)
-    tree_ratio = statistics.mean(s[2] for s in last) / statistics.mean(s[2] for s in middle)
-    result.update(rss_ratio=round(rss_ratio, 3), tree_ratio=round(tree_ratio, 3))
+
+    def ratio(field: str) -> float:
+        return (statistics.mean(getattr(s, field) for s in last)
+                / max(statistics.mean(getattr(s, field) for s in middle), 1))
+
+    rss_ratio, tree_ratio, tree_bytes_ratio = (ratio("memory"), ratio("tree_entries"),
+                                               ratio("tree_bytes"))
+    result.update(rss_ratio=round(rss_ratio, 3), tree_ratio=round(tree_ratio, 3),
+                  tree_bytes_ratio=round(tree_bytes_ratio, 3))
     print(f"node memory (private): last third / middle third {rss_ratio:.3f}  target <= 1.10  "
           f"{verdict(rss_ratio <= 1.10)}  {context}")
     print(f"tree entries: last third / middle third {tree_ratio:.3f}  target <= 1.10  "
           f"{verdict(tree_ratio <= 1.10)}  {context}")
+    print(f"tree tables' pages: last third / middle third {tree_bytes_ratio:.3f}  target <= "
+          f"1.10  {verdict(tree_bytes_ratio <= 1.10)}  {context}")
     print(f"accepted tx/s {result['accepted_tx_per_s']} of {result['offered_tx_per_s']} "
           f"offered; p50 {result['p50_s']} s, p99 {result['p99_s']} s  {context}")
-    grown = [(b[3] - a[3]) / 2**20 for a, b in itertools.pairwise(samples)]
+    grown = [(b.dir_bytes - a.dir_bytes) / 2**20 for a, b in itertools.pairwise(samples)]
     print("data dir growth per sample (MiB): " + ", ".join(f"{g:.1f}" for g in grown))
-    per_block = _growth_per_block(middle, last)
-    if per_block is not None:
-        before, after = per_block
-        ratio = after / max(before, 1.0)
-        result.update(dir_bytes_per_block=(round(before), round(after)),
-                      dir_per_block_ratio=round(ratio, 3))
-        print(f"data dir bytes per block: middle third {before:,.0f}, last third {after:,.0f}"
-              f" (ratio {ratio:.3f}; growth with blocks only, not tree history: target <= "
-              f"1.10)  {verdict(ratio <= 1.10)}  {context}")
-
-
-def _growth_per_block(middle: list[tuple[float, int, int, int, int, int]],
-                      last: list[tuple[float, int, int, int, int, int]]
-                      ) -> tuple[float, float] | None:
-    """The data dir's growth per committed block over the middle and the last third (each
-    from its first sample to its last; None when a third saw no block)."""
-    spans = []
-    for third in (middle, last):
-        blocks = third[-1][5] - third[0][5]
-        if blocks <= 0:
-            return None
-        spans.append((third[-1][3] - third[0][3]) / blocks)
-    return spans[0], spans[1]
+    # From the middle third on (the pruning window filled): what the data dir, the chain
+    # records and the tree's tables grew by, per block.
+    start, end = middle[0], samples[-1]
+    blocks = end.height - start.height
+    if blocks > 0:
+        per_block = {name: (getattr(end, field) - getattr(start, field)) / blocks
+                     for name, field in (("data dir", "dir_bytes"),
+                                         ("chain records", "chain_bytes"),
+                                         ("tree tables", "tree_bytes"))}
+        result["bytes_per_block_late"] = {name: round(v) for name, v in per_block.items()}
+        print(f"from t = {start.t:.0f} s ({blocks:,} blocks): bytes per block: " + ", ".join(
+            f"{name} {value:,.0f}" for name, value in per_block.items())
+            + f" (the data dir should grow with the chain records only)  {context}")
 
 
 if __name__ == "__main__":
