@@ -429,6 +429,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--readers", type=int, default=2)
     parser.add_argument("--retain-heights", type=int, default=None)
     parser.add_argument("--block-interval-ms", type=int, default=250)
+    parser.add_argument("--switch-interval-us", type=int, default=None,
+                        help="the node's node.switch_interval_us (default: its default)")
     parser.add_argument("--soak", action="store_true", help="10 minutes at 3,000 tx/s")
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
     parser.add_argument("--signed-cache", type=Path, default=None,
@@ -452,8 +454,11 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         home, data = Path(temp) / "home", Path(temp) / "data"
         home.mkdir()
         make_chain(home, data, args.accounts)
+        extra = (() if args.switch_interval_us is None
+                 else ("--node-switch-interval-us", str(args.switch_interval_us)))
         node = NodeProcess(home, data, "--node-block-interval-ms",
-                           str(args.block_interval_ms), "--pruning-retain-heights", str(retain))
+                           str(args.block_interval_ms), "--pruning-retain-heights", str(retain),
+                           *extra)
         address = node.ready()
         ledger = data / "ledger"
         samples: list[Sample] = []

@@ -40,6 +40,7 @@ from typing import Any
 import uvloop
 from benchutil import machine
 from chainmall.core.abci.app import Application
+from chainmall.core.constants import SWITCH_INTERVAL_US_DEFAULT
 from chainmall.core.genesis import make_genesis
 from chainmall.core.keys import KeyPair
 from chainmall.core.node.app import tune_interpreter
@@ -140,11 +141,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              "its N costliest functions")
     parser.add_argument("--switch-interval-ms", type=float, default=None,
                         help="the interpreter's thread switch interval (default: the node "
-                             "process's, SWITCH_INTERVAL_S)")
+                             "process's: node.switch_interval_us)")
     args = parser.parse_args(argv)
-    tune_interpreter()  # as the node process (core/node/app.py)
+    # As the node process (core/node/app.py); `--set node.switch_interval_us=N` or
+    # `--switch-interval-ms` change the switch interval as the setting does.
+    interval_us = int(dict(item.split("=", 1) for item in args.set).get(
+        "node.switch_interval_us", SWITCH_INTERVAL_US_DEFAULT))
     if args.switch_interval_ms is not None:
-        sys.setswitchinterval(args.switch_interval_ms / 1000)
+        interval_us = round(args.switch_interval_ms * 1000)
+    tune_interpreter(interval_us)
     wires = signed_transfers(args.count, args.senders, args.accounts, args.signed_cache)
     frames = [line.rstrip(b"\n") for line in request_lines(wires, args.batch)]
     profiler = _profile_block_thread() if args.profile_block else None

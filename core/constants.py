@@ -538,3 +538,9 @@ assert PAGE_TRACE_EVENTS_MAX <= TRACE_EVENTS_MAX and PAGE_TRACE_ITEMS_MAX <= TRA
 assert LIGHT_REFRESH_MS * 24 <= LIGHT_TRUSTING_PERIOD_MS_DEFAULT  # refreshed well within
 assert ENVELOPE_MAGIC != TX_VERSION and ENVELOPE_TXS_MAX <= BLOCK_TXS_MAX
 assert COMETBFT_FORWARD_BATCH_MAX <= ENVELOPE_TXS_MAX
+
+# --- the node process's interpreter (core/node/app.py, config key node.switch_interval_us) ---
+SWITCH_INTERVAL_US_DEFAULT = 500  # the GIL's switch interval (Python's own: 5,000 us)
+SWITCH_INTERVAL_US_MIN = 50
+SWITCH_INTERVAL_US_MAX = 100_000
+assert SWITCH_INTERVAL_US_MIN <= SWITCH_INTERVAL_US_DEFAULT <= SWITCH_INTERVAL_US_MAX
