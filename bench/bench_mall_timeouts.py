@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from typing import Any
 
 from benchutil import machine, verdict
+from bulkstate import BulkState
 from chainmall.core.abci.app import StateReader
 from chainmall.core.genesis import MallParams, make_genesis, make_mall
 from chainmall.core.keys import KeyPair
@@ -48,9 +48,6 @@ from chainmall.core.mall.pool import NOT_IN_POOL
 from chainmall.core.mall.products import PRODUCT_ACTIVE, Product
 from chainmall.core.mall.vocab import ROLE_MERCHANT
 from chainmall.core.state.accounts import FEE_POOL_KEY, Account, account_key, encode_fee_pool
-from chainmall.core.state.machine import StateMachine
-from chainmall.core.state.root import build_tree
-from chainmall.core.store import Store
 
 MAX_EXP = int(os.environ.get("CHAINMALL_BENCH_TIMEOUT_MAX_EXP", "6"))
 SIZES = [10**e for e in range(3, MAX_EXP + 1)]
@@ -108,44 +105,14 @@ def _state(n: int) -> dict[bytes, bytes]:
     return state
 
 
-class _Size:
+class _Size(BulkState):
     """One state size: its store, machine, and the times of its measured blocks."""
 
     def __init__(self, n: int, directory: str) -> None:
-        self.n = n
-        start = time.perf_counter()
-        genesis = _genesis()
-        state = _state(n)
-        update = build_tree(state)
-        self.store = Store(os.path.join(directory, f"n{n}"), map_size_bytes=1 << 34)
-        self.store.init_genesis(CHAIN_ID, genesis.hash(), state, update.new_nodes, update.root)
-        del state, update
-        self.machine = StateMachine(self.store, genesis)
-        install(self.machine, genesis)
-        self.build_s = time.perf_counter() - start
-        self.block_s: list[float] = []
-        self.hook_s: list[float] = []
+        super().__init__(n, directory, _genesis(), _state(n), install, (hooks, "begin_block"))
 
-    def run_block(self) -> None:
-        height = self.machine.info()[0] + 1
-        hook = hooks.begin_block
-        spent = [0.0]
-
-        def timed(state: Any, block: Any, mall: Any) -> None:
-            t = time.perf_counter()
-            hook(state, block, mall)
-            spent[0] += time.perf_counter() - t
-
-        hooks.begin_block = timed
-        try:
-            start = time.perf_counter()
-            result = self.machine.execute(height, START_MS + height * BLOCK_MS,
-                                          VALIDATOR.public_key, [])
-            self.machine.commit()
-            self.block_s.append(time.perf_counter() - start)
-        finally:
-            hooks.begin_block = hook
-        self.hook_s.append(spent[0])
+    def run_block(self) -> None:  # type: ignore[override]
+        result = super().run_block(START_MS + self.next_height() * BLOCK_MS, VALIDATOR)
         refunds = [e for e in result.events if e.attribute("state") == "refunded"]
         assert len(refunds) == EXPIRING, len(refunds)
 

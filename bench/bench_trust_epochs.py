@@ -23,16 +23,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from typing import Any
 
 from benchutil import machine, verdict
+from bulkstate import BulkState
 from chainmall.core.genesis import TrustParams, make_genesis, make_trust
 from chainmall.core.keys import KeyPair
 from chainmall.core.state.accounts import FEE_POOL_KEY, Account, account_key, encode_fee_pool
-from chainmall.core.state.machine import StateMachine
-from chainmall.core.state.root import build_tree
-from chainmall.core.store import Store
 from chainmall.core.trust import install, keys, rewards
 from chainmall.core.trust.records import (
     EPOCH_CLOSED,
@@ -81,44 +78,15 @@ def _state(n: int) -> dict[bytes, bytes]:
     return state
 
 
-class _Size:
+class _Size(BulkState):
     """One state size: its store, machine, and the times of its measured blocks."""
 
     def __init__(self, n: int, directory: str) -> None:
-        self.n = n
-        start = time.perf_counter()
-        genesis = _genesis()
-        state = _state(n)
-        update = build_tree(state)
-        self.store = Store(os.path.join(directory, f"n{n}"), map_size_bytes=1 << 34)
-        self.store.init_genesis(CHAIN_ID, genesis.hash(), state, update.new_nodes, update.root)
-        del state, update
-        self.machine = StateMachine(self.store, genesis)
-        install(self.machine, genesis)
-        self.build_s = time.perf_counter() - start
-        self.block_s: list[float] = []
-        self.close_s: list[float] = []
+        super().__init__(n, directory, _genesis(), _state(n), install,
+                         (rewards, "close_epochs"))
 
-    def run_block(self) -> None:
-        height = self.machine.info()[0] + 1
-        close = rewards.close_epochs
-        spent = [0.0]
-
-        def timed(state: Any, block: Any, genesis: Any) -> None:
-            t = time.perf_counter()
-            close(state, block, genesis)
-            spent[0] += time.perf_counter() - t
-
-        rewards.close_epochs = timed
-        try:
-            start = time.perf_counter()
-            result = self.machine.execute(height, START_MS + height * EPOCH_MS,
-                                          VALIDATOR.public_key, [])
-            self.machine.commit()
-            self.block_s.append(time.perf_counter() - start)
-        finally:
-            rewards.close_epochs = close
-        self.close_s.append(spent[0])
+    def run_block(self) -> None:  # type: ignore[override]
+        result = super().run_block(START_MS + self.next_height() * EPOCH_MS, VALIDATOR)
         closes = [e for e in result.events if e.type == "trust.epoch"]
         assert len(closes) == 1, result.events
 
@@ -147,7 +115,7 @@ def test_epoch_boundary_flat(benchmark: Any) -> None:
     print(f"  {'contributors':>12}{'state build s':>15}{'close us':>11}{'block us':>11}")
     close_us = []
     for size in sizes:
-        close_us.append(1e6 * min(size.close_s))
+        close_us.append(1e6 * min(size.hook_s))
         print(f"  {size.n:>12,}{size.build_s:>15.1f}{close_us[-1]:>11.1f}"
               f"{1e6 * min(size.block_s):>11.1f}")
     ratio = close_us[-1] / close_us[0]

@@ -13,8 +13,9 @@ different events never share one. Layout and rules: docs/mall.md section 6.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from ..constants import (
     ADDRESS_BYTES,
@@ -642,54 +643,70 @@ def _scan_word(words: tuple[str, ...], index: int) -> str | None:
     return words[index - 1]
 
 
-def _scan_quantities(data: bytes, pos: int) -> tuple[tuple[Quantity, ...], int]:
+_T = TypeVar("_T")
+_U8_MAX = 255
+
+
+def _scan_list(data: bytes, pos: int, limit: int,
+               scan_item: Callable[[bytes, int], tuple[_T, int]]) -> tuple[tuple[_T, ...], int]:
+    """A u8 count at `pos` (at most `limit`) and that many items read by `scan_item`; the
+    items and the position after them."""
     count = data[pos]
     pos += 1
-    found = []
-    for _ in range(count):
-        uri, pos = _scan_uri(data, pos, True)
-        flag = data[pos]
-        pos += 1
-        if flag == 0:
-            found.append(Quantity(uri))
-            continue
-        if flag != 1:
-            raise _Irregular
-        amount = _U64_AT.unpack_from(data, pos)[0]
-        size = data[pos + 8]
-        pos += 9
-        uom = data[pos:pos + size]
-        if size > EPCIS_UOM_BYTES_MAX or len(uom) != size or \
-                (uom and (size < 2 or not _UOM_CHARS.issuperset(uom))):
-            raise _Irregular
-        pos += size
-        found.append(Quantity(uri, amount, uom.decode("ascii")))
-    return tuple(found), pos
-
-
-def _scan_uris(data: bytes, pos: int) -> tuple[tuple[str, ...], int]:
-    count = data[pos]
-    pos += 1
-    found = []
-    for _ in range(count):
-        uri, pos = _scan_uri(data, pos, True)
-        found.append(uri)
-    return tuple(found), pos
-
-
-def _scan_parties(data: bytes, pos: int) -> tuple[tuple[SourceDest, ...], int]:
-    count = data[pos]
-    pos += 1
-    if count > EPCIS_SOURCES_MAX:
+    if count > limit:
         raise _Irregular
     found = []
     for _ in range(count):
-        word = _scan_word(SOURCE_TYPES, data[pos])
-        if word is None:
-            raise _Irregular
-        uri, pos = _scan_uri(data, pos + 1, True)
-        found.append(SourceDest(word, uri))
+        item, pos = scan_item(data, pos)
+        found.append(item)
     return tuple(found), pos
+
+
+def _scan_required_uri(data: bytes, pos: int) -> tuple[str, int]:
+    return _scan_uri(data, pos, True)
+
+
+def _scan_quantity(data: bytes, pos: int) -> tuple[Quantity, int]:
+    uri, pos = _scan_uri(data, pos, True)
+    flag = data[pos]
+    pos += 1
+    if flag == 0:
+        return Quantity(uri), pos
+    if flag != 1:
+        raise _Irregular
+    amount = _U64_AT.unpack_from(data, pos)[0]
+    size = data[pos + 8]
+    pos += 9
+    uom = data[pos:pos + size]
+    if size > EPCIS_UOM_BYTES_MAX or len(uom) != size or \
+            (uom and (size < 2 or not _UOM_CHARS.issuperset(uom))):
+        raise _Irregular
+    return Quantity(uri, amount, uom.decode("ascii")), pos + size
+
+
+def _scan_link(data: bytes, pos: int) -> tuple[BizTransaction, int]:
+    link_type = _scan_word(BIZ_TRANSACTION_TYPES, data[pos])
+    uri, pos = _scan_uri(data, pos + 1, True)
+    return BizTransaction(uri, link_type), pos
+
+
+def _scan_party(data: bytes, pos: int) -> tuple[SourceDest, int]:
+    word = _scan_word(SOURCE_TYPES, data[pos])
+    if word is None:
+        raise _Irregular
+    uri, pos = _scan_uri(data, pos + 1, True)
+    return SourceDest(word, uri), pos
+
+
+def _scan_ilmd_field(data: bytes, pos: int) -> tuple[tuple[str, str], int]:
+    name = _scan_word(ILMD_FIELDS, data[pos])
+    size = data[pos + 1]
+    end = pos + 2 + size
+    if name is None or size == 0 or size > EPCIS_ILMD_VALUE_BYTES_MAX or end > len(data):
+        raise _Irregular
+    value = data[pos + 2:end].decode("utf-8")
+    check_text(value, "ilmd value")
+    return (name, value), end
 
 
 def _decode_event_fast(data: bytes) -> TraceEvent:
@@ -703,43 +720,21 @@ def _decode_event_fast(data: bytes) -> TraceEvent:
     read_point, pos = _scan_uri(data, _EVENT_HEAD.size, False)
     biz_location, pos = _scan_uri(data, pos, False)
     parent, pos = _scan_uri(data, pos, False)
-    epcs, pos = _scan_uris(data, pos)
-    quantities, pos = _scan_quantities(data, pos)
-    out_epcs, pos = _scan_uris(data, pos)
-    out_quantities, pos = _scan_quantities(data, pos)
-    count = data[pos]
-    pos += 1
-    if count > EPCIS_BIZ_TRANSACTIONS_MAX:
-        raise _Irregular
-    links = []
-    for _ in range(count):
-        link_type = _scan_word(BIZ_TRANSACTION_TYPES, data[pos])
-        uri, pos = _scan_uri(data, pos + 1, True)
-        links.append(BizTransaction(uri, link_type))
-    sources, pos = _scan_parties(data, pos)
-    destinations, pos = _scan_parties(data, pos)
-    count = data[pos]
-    pos += 1
-    if count > EPCIS_ILMD_FIELDS_MAX:
-        raise _Irregular
-    ilmd = []
-    for _ in range(count):
-        name = _scan_word(ILMD_FIELDS, data[pos])
-        size = data[pos + 1]
-        end = pos + 2 + size
-        if name is None or size == 0 or size > EPCIS_ILMD_VALUE_BYTES_MAX or end > len(data):
-            raise _Irregular
-        value = data[pos + 2:end].decode("utf-8")
-        check_text(value, "ilmd value")
-        ilmd.append((name, value))
-        pos = end
+    epcs, pos = _scan_list(data, pos, _U8_MAX, _scan_required_uri)
+    quantities, pos = _scan_list(data, pos, _U8_MAX, _scan_quantity)
+    out_epcs, pos = _scan_list(data, pos, _U8_MAX, _scan_required_uri)
+    out_quantities, pos = _scan_list(data, pos, _U8_MAX, _scan_quantity)
+    links, pos = _scan_list(data, pos, EPCIS_BIZ_TRANSACTIONS_MAX, _scan_link)
+    sources, pos = _scan_list(data, pos, EPCIS_SOURCES_MAX, _scan_party)
+    destinations, pos = _scan_list(data, pos, EPCIS_SOURCES_MAX, _scan_party)
+    ilmd, pos = _scan_list(data, pos, EPCIS_ILMD_FIELDS_MAX, _scan_ilmd_field)
     certification, pos = _scan_uri(data, pos, False)
     if pos != len(data):
         raise _Irregular
     event = TraceEvent(kind, action, time_ms, tz - TZ_OFFSET_BIAS,
                        _scan_word(BIZ_STEPS, step), _scan_word(DISPOSITIONS, disposition),
                        read_point, biz_location, parent, epcs, quantities, out_epcs,
-                       out_quantities, tuple(links), sources, destinations, tuple(ilmd),
+                       out_quantities, links, sources, destinations, ilmd,
                        certification)
     _check_shape(event, _SHAPE_RULES)  # type: ignore[arg-type]
     return event

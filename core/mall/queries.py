@@ -10,7 +10,7 @@ height it serves (docs/abci.md), so a client checks every object it is shown.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..constants import ADDRESS_BYTES, HASH_BYTES, JURISDICTION_BYTES_MAX, MALL_QUERY_ITEMS_MAX
@@ -25,9 +25,11 @@ from .vocab import ROLE_MERCHANT, ROLE_NAMES, role_bit_index
 
 Entries = list[tuple[bytes, bytes]]
 QueryHandler = Callable[[StateReader, bytes], list[bytes]]
+EntryReader = Callable[[StateReader, bytes], Entries]
 
 
-def _one(state: StateReader, key: bytes) -> Entries:
+def one_entry(state: StateReader, key: bytes) -> Entries:
+    """[(key, value)] if `key` is set, else []."""
     value = state.get(key)
     return [] if value is None else [(key, value)]
 
@@ -39,7 +41,7 @@ def _prefix(state: StateReader, prefix: bytes, limit: int = MALL_QUERY_ITEMS_MAX
 
 def party(state: StateReader, address: bytes) -> Entries:
     """The party entry and every certification of it (merchants)."""
-    return _one(state, keys.party(address)) + _prefix(state, keys.certs_of(address))
+    return one_entry(state, keys.party(address)) + _prefix(state, keys.certs_of(address))
 
 
 def parties_with_role(state: StateReader, role: int, limit: int = MALL_QUERY_ITEMS_MAX
@@ -48,7 +50,7 @@ def parties_with_role(state: StateReader, role: int, limit: int = MALL_QUERY_ITE
     entries: Entries = []
     for key, value in _prefix(state, keys.role_prefix(role_bit_index(role)), limit):
         entries.append((key, value))
-        entries += _one(state, keys.party(key[2:]))
+        entries += one_entry(state, keys.party(key[2:]))
     return entries
 
 
@@ -71,7 +73,7 @@ def merchants(state: StateReader, after: bytes = b"", limit: int = MALL_QUERY_IT
 
 
 def product(state: StateReader, product_id: bytes) -> Entries:
-    return _one(state, keys.product(product_id))
+    return one_entry(state, keys.product(product_id))
 
 
 def merchant_products(state: StateReader, merchant: bytes,
@@ -79,14 +81,14 @@ def merchant_products(state: StateReader, merchant: bytes,
     entries: Entries = []
     for key, value in _prefix(state, keys.products_of(merchant), limit):
         entries.append((key, value))
-        entries += _one(state, keys.product(key[1 + ADDRESS_BYTES:]))
+        entries += one_entry(state, keys.product(key[1 + ADDRESS_BYTES:]))
     return entries
 
 
 def order(state: StateReader, order_id: bytes) -> Entries:
     """The order, its escrow and its dispute (if any)."""
-    return (_one(state, keys.order(order_id)) + _one(state, keys.escrow(order_id))
-            + _one(state, keys.dispute(order_id)))
+    return (one_entry(state, keys.order(order_id)) + one_entry(state, keys.escrow(order_id))
+            + one_entry(state, keys.dispute(order_id)))
 
 
 def party_orders(state: StateReader, address: bytes, side: int,
@@ -109,7 +111,7 @@ def seats(state: StateReader, arbitrator: bytes) -> Entries:
     entries: Entries = []
     for key, value in _prefix(state, keys.seats_of(arbitrator)):
         entries.append((key, value))
-        entries += _one(state, keys.dispute(key[-HASH_BYTES:]))
+        entries += one_entry(state, keys.dispute(key[-HASH_BYTES:]))
     return entries
 
 
@@ -125,7 +127,7 @@ def trace_anchors(state: StateReader, item: str | bytes) -> Entries:
 
 
 def tax_rate(state: StateReader, jurisdiction: str) -> Entries:
-    return _one(state, keys.tax_rate(jurisdiction))
+    return one_entry(state, keys.tax_rate(jurisdiction))
 
 
 # --- the query paths -------------------------------------------------------------------
@@ -210,7 +212,7 @@ def _tax_rate(state: StateReader, data: bytes) -> Entries:
 
 
 # path -> (read, what its data is); docs/mall.md section 12 lists them.
-QUERIES: dict[str, tuple[Callable[[StateReader, bytes], Entries], str]] = {
+QUERIES: dict[str, tuple[EntryReader, str]] = {
     "/mall/party": (lambda s, d: party(s, _address(d)), "address (20)"),
     "/mall/parties": (lambda s, d: parties_with_role(s, _role(d)), "role bit u8"),
     "/mall/merchants": (_merchants, "empty, or the merchant address (20) to list after"),
@@ -227,7 +229,7 @@ QUERIES: dict[str, tuple[Callable[[StateReader, bytes], Entries], str]] = {
 }
 
 
-def _keys_of(read: Callable[[StateReader, bytes], Entries]) -> QueryHandler:
+def _keys_of(read: EntryReader) -> QueryHandler:
     def handler(state: StateReader, data: bytes) -> list[bytes]:
         return [key for key, _ in read(state, data)]
 
@@ -235,7 +237,14 @@ def _keys_of(read: Callable[[StateReader, bytes], Entries]) -> QueryHandler:
     return handler
 
 
+def register_queries(app: Any, table: Mapping[str, tuple[EntryReader, str]]) -> None:
+    """Register each path of `table` (path -> (reader of entries, request format)) with the
+    application (`app.register_query`): the handler answers the keys the reader finds,
+    which the application returns with their values and proofs."""
+    for path, (read, _) in table.items():
+        app.register_query(path, _keys_of(read))
+
+
 def install_queries(app: Any) -> None:
     """Register every `/mall/...` path with the application (`app.register_query`)."""
-    for path, (read, _) in QUERIES.items():
-        app.register_query(path, _keys_of(read))
+    register_queries(app, QUERIES)

@@ -9,7 +9,6 @@ state entry with its own proof.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ..constants import (
@@ -24,17 +23,11 @@ from ..encoding import Reader
 from ..errors import DecodeError, QueryError
 from ..mall import keys as mall_keys
 from ..mall.codec import StateReader, check_token
+from ..mall.queries import Entries, EntryReader, one_entry, register_queries
 from . import keys, ranking
 from .rewards import load_account, pointer
 
-Entries = list[tuple[bytes, bytes]]
-QueryHandler = Callable[[StateReader, bytes], list[bytes]]
 REVIEWS_PER_QUERY_MAX = 100
-
-
-def _one(state: StateReader, key: bytes) -> Entries:
-    value = state.get(key)
-    return [] if value is None else [(key, value)]
 
 
 def _prefix(state: StateReader, prefix: bytes, limit: int = TRUST_QUERY_ITEMS_MAX) -> Entries:
@@ -45,7 +38,7 @@ def _prefix(state: StateReader, prefix: bytes, limit: int = TRUST_QUERY_ITEMS_MA
 def review(state: StateReader, order_id: bytes) -> Entries:
     """Every review version of the order, the reply, the order's trust record."""
     return (_prefix(state, keys.reviews_of(order_id), REVIEW_VERSIONS_MAX)
-            + _one(state, keys.reply(order_id)) + _one(state, keys.order(order_id)))
+            + one_entry(state, keys.reply(order_id)) + one_entry(state, keys.order(order_id)))
 
 
 def reviews(state: StateReader, scope: int, subject: bytes, from_height: int = 0,
@@ -60,27 +53,28 @@ def reviews(state: StateReader, scope: int, subject: bytes, from_height: int = 0
         entries.append((key, value))
         order_id = key[-HASH_BYTES:]
         entries += _prefix(state, keys.reviews_of(order_id), REVIEW_VERSIONS_MAX)
-        entries += _one(state, keys.reply(order_id))
+        entries += one_entry(state, keys.reply(order_id))
     return entries
 
 
 def reputation(state: StateReader, merchant: bytes) -> Entries:
     """The merchant's reputation record and its mall party entry."""
-    return _one(state, keys.merchant(merchant)) + _one(state, mall_keys.party(merchant))
+    return one_entry(state, keys.merchant(merchant)) + one_entry(state, mall_keys.party(merchant))
 
 
 def product(state: StateReader, product_id: bytes) -> Entries:
     """The listing's stats and the listing."""
-    return _one(state, keys.product(product_id)) + _one(state, mall_keys.product(product_id))
+    return (one_entry(state, keys.product(product_id))
+            + one_entry(state, mall_keys.product(product_id)))
 
 
 def order(state: StateReader, order_id: bytes) -> Entries:
     """The order's trust record (its signals and what it counted for)."""
-    return _one(state, keys.order(order_id))
+    return one_entry(state, keys.order(order_id))
 
 
 def report(state: StateReader, report_id: bytes) -> Entries:
-    return _one(state, keys.report(report_id))
+    return one_entry(state, keys.report(report_id))
 
 
 def reports_of(state: StateReader, kind: int, address: bytes) -> Entries:
@@ -89,19 +83,19 @@ def reports_of(state: StateReader, kind: int, address: bytes) -> Entries:
     entries: Entries = []
     for key, value in _prefix(state, keys.report_index_prefix(kind, address)):
         entries.append((key, value))
-        entries += _one(state, keys.report(key[-HASH_BYTES:]))
+        entries += one_entry(state, keys.report(key[-HASH_BYTES:]))
     return entries
 
 
 def _meta(state: StateReader) -> Entries:
-    return _one(state, keys.META_EPOCH) + _one(state, keys.META_ISSUED)
+    return one_entry(state, keys.META_EPOCH) + one_entry(state, keys.META_ISSUED)
 
 
 def rewards(state: StateReader, address: bytes) -> Entries:
     """The reward account, the epoch its points are in, the current epoch, the meta."""
-    entries = _one(state, keys.reward_account(address))
+    entries = one_entry(state, keys.reward_account(address))
     for number in sorted({load_account(state, address).epoch, pointer(state).current}):
-        entries += _one(state, keys.epoch(number))
+        entries += one_entry(state, keys.epoch(number))
     return entries + _meta(state)
 
 
@@ -113,7 +107,7 @@ def epochs(state: StateReader, first: int, count: int) -> Entries:
 
 
 def claim(state: StateReader, claim_id: bytes) -> Entries:
-    return _one(state, keys.claim(claim_id))
+    return one_entry(state, keys.claim(claim_id))
 
 
 # --- the query paths ----------------------------------------------------------------------
@@ -183,7 +177,7 @@ def _hash(data: bytes) -> bytes:
 
 
 # path -> (read, what its data is); docs/trust.md section 11 lists them.
-QUERIES: dict[str, tuple[Callable[[StateReader, bytes], Entries], str]] = {
+QUERIES: dict[str, tuple[EntryReader, str]] = {
     "/trust/review": (lambda s, d: review(s, _hash(d)), "order id (32)"),
     "/trust/reviews": (_reviews, "scope u8 (1 product, 2 merchant) || id (32 or 20) "
                                  "[|| from height u64]"),
@@ -203,15 +197,6 @@ QUERIES: dict[str, tuple[Callable[[StateReader, bytes], Entries], str]] = {
 }
 
 
-def _keys_of(read: Callable[[StateReader, bytes], Entries]) -> QueryHandler:
-    def handler(state: StateReader, data: bytes) -> list[bytes]:
-        return [key for key, _ in read(state, data)]
-
-    handler.__doc__ = read.__doc__
-    return handler
-
-
 def install_queries(app: Any) -> None:
     """Register every `/trust/...` path with the application (`app.register_query`)."""
-    for path, (read, _) in QUERIES.items():
-        app.register_query(path, _keys_of(read))
+    register_queries(app, QUERIES)

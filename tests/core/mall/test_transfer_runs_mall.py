@@ -15,60 +15,29 @@ every block of every ledger.
 from __future__ import annotations
 
 import dataclasses
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from chainmall import ext
 from chainmall.core.block import decode_block
 from chainmall.core.constants import TX_TYPE_TRANSFER
 from chainmall.core.keys import KeyPair
 from chainmall.core.mall.vocab import ROLE_MERCHANT
-from chainmall.core.state import machine as machine_module
 from chainmall.core.state import transfers
 from chainmall.core.tx import Tx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kernel_runs import KERNEL, CountingKernel, transfer_functions
 from mall_chain import VALIDATOR, MallChain, key, mall_genesis
 
-# The kernel; without it (CHAINMALL_PURE=1, not built) the reference stands in, so the
-# mixed blocks are still checked against the one-by-one path.
-KERNEL = ext.load("_transfer") or transfers
-_FUNCTIONS = ("plan_transfers", "load_accounts", "run_transfers", "take_dirty", "set_account",
-              "success_results")
 NAMES = ("merchant", "buyer", "alice", "bob")
 FRESH = [key(f"fresh-{n}") for n in range(3)]  # no account at genesis
 BALANCES = {"merchant": 10_000, "buyer": 6_000, "alice": 10**6, "bob": 3_000}
 
 
-class CountingKernel:
-    """The kernel (or its stand-in), counting the txs its runs execute (to show the test
-    is not vacuous)."""
-
-    def __init__(self) -> None:
-        self.executed = 0
-
-    def __getattr__(self, name: str):
-        return getattr(KERNEL, name)
-
-    def run_transfers(self, plan, table, start, stop, fee_min, room):
-        done, fees = KERNEL.run_transfers(plan, table, start, stop, fee_min, room)
-        self.executed += done - start
-        return done, fees
-
-
 COUNTING = CountingKernel()
 # Per drawn block: (txs executed in runs, mall txs that passed).
 MIXED: list[tuple[int, int]] = []
-
-
-@contextmanager
-def transfer_functions(impl):
-    """The machine's transfer runs on `impl` (the kernel or the reference) meanwhile."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in _FUNCTIONS:
-            patch.setattr(machine_module.accel, name, getattr(impl, name))
-        yield
 
 
 @dataclasses.dataclass(frozen=True)

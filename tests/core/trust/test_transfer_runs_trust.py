@@ -21,20 +21,16 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from chainmall import ext
 from chainmall.core.block import decode_block
 from chainmall.core.constants import TABLE_TRUST_RELEASES, TX_TYPE_TRANSFER
 from chainmall.core.mall.vocab import ROLE_MERCHANT
-from chainmall.core.state import machine as machine_module
 from chainmall.core.state import transfers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kernel_runs import KERNEL, CountingKernel, transfer_functions
 from mall_chain import VALIDATOR, key, ok
 from trust_chain import TrustChain, sell, trust_genesis
 
-KERNEL = ext.load("_transfer") or transfers  # without the kernel, the reference stands in
-_FUNCTIONS = ("plan_transfers", "load_accounts", "run_transfers", "take_dirty", "set_account",
-              "success_results", "watch_keys")
 NAMES = ["shop", "shop2", "alice", "bob", "carol", "dave", "erin"]
 SIGNERS = [key(name) for name in NAMES] + [key("fresh-trust")]  # the last: no account
 RELEASES = bytes([TABLE_TRUST_RELEASES])
@@ -42,28 +38,7 @@ RELEASES = bytes([TABLE_TRUST_RELEASES])
 SEEN: list[tuple[int, int]] = []
 
 
-class CountingKernel:
-    """The kernel (or its stand-in), counting the txs its runs execute."""
-
-    def __init__(self) -> None:
-        self.executed = 0
-
-    def __getattr__(self, name: str):
-        return getattr(KERNEL, name)
-
-    def run_transfers(self, plan, table, start, stop, fee_min, room):
-        done, fees = KERNEL.run_transfers(plan, table, start, stop, fee_min, room)
-        self.executed += done - start
-        return done, fees
-
-
 COUNTING = CountingKernel()
-
-
-def use(stack: ExitStack, impl) -> None:
-    patch = stack.enter_context(pytest.MonkeyPatch.context())
-    for name in _FUNCTIONS:
-        patch.setattr(machine_module.accel, name, getattr(impl, name))
 
 
 def setup_market(chain: TrustChain) -> dict[str, bytes]:
@@ -172,14 +147,14 @@ def test_transfers_with_the_trust_rules_execute_the_same_on_every_path(tmp_path_
             before, releases_before = COUNTING.executed, releases_count(first)
             for name, impl in impls.items():
                 with ExitStack() as inner:
-                    use(inner, impl)
+                    inner.enter_context(transfer_functions(impl))
                     chain = chains[name]
                     results[name] = chain.machine.execute(height, time_ms,
                                                           VALIDATOR.public_key, txs)
                     chain.machine.commit()
                     chain.time_ms = time_ms
             with ExitStack() as inner:
-                use(inner, KERNEL)
+                inner.enter_context(transfer_functions(KERNEL))
                 replay = chains["replay"]
                 replayed = replay.machine.finalize_block(
                     decode_block(results["kernel"].block.encode()))
@@ -214,7 +189,7 @@ def test_a_flow_back_leaves_the_kernel_for_one_transfer(tmp_path, market) -> Non
         shop, alice, bob = key("shop"), key("alice"), key("bob")
         executed_before = COUNTING.executed
         with ExitStack() as inner:
-            use(inner, COUNTING)
+            inner.enter_context(transfer_functions(COUNTING))
             txs = [chain.transfer(bob, alice.address, 5),
                    chain.transfer(shop, alice.address, 700),  # the flow-back
                    chain.transfer(shop, alice.address, 700),  # the entry is gone
