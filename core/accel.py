@@ -29,6 +29,7 @@ from .kernels import (
     merkle_proof,
     merkle_root,
     merkle_verify,
+    tree_kernel,
     txwire_kernel,
     unframe_txs,
     verify_kernel,
@@ -104,7 +105,8 @@ def status() -> list[KernelStatus]:
 
     compiled = ext.compiled()
     loaded = {"_blake3": blake3_kernel, "_merkle": merkle_kernel, "_verify": verify_kernel,
-              "_txwire": txwire_kernel, "_transfer": transfer_kernel}
+              "_txwire": txwire_kernel, "_transfer": transfer_kernel,
+              "_tree": tree_kernel}
     result = []
     for name, module in loaded.items():
         if module is not None:

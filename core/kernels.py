@@ -34,6 +34,8 @@ blake3_kernel = load("_blake3")
 merkle_kernel = load("_merkle")
 verify_kernel = load("_verify")
 txwire_kernel = load("_txwire")
+# The state tree's batch update (core/state/root/tree.py `_Apply`), chosen there.
+tree_kernel = load("_tree")
 
 hash_many_fixed = blake3_kernel.hash_many_fixed if blake3_kernel else hashing.hash_many_fixed
 hash_many = blake3_kernel.hash_many if blake3_kernel else hashing.hash_many

@@ -227,6 +227,23 @@ class StoreView:
         value = self._get_leveled("tree", node_hash)
         return None if value is None else value[:-NODE_STAMP_BYTES]
 
+    def get_nodes(self, node_hashes: list[bytes]) -> list[bytes | None]:
+        """`get_node` of each hash (NodeReader.get_nodes): one `getmulti` per staged level."""
+        dbs, txn = self._dbs, self._txn
+        found: dict[bytes, bytes] = {}
+        wanted = node_hashes
+        try:
+            for level in (*_LEVELS["tree"], "tree"):
+                found.update(txn.cursor(db=dbs[level]).getmulti(wanted))
+                wanted = [node_hash for node_hash in wanted if node_hash not in found]
+                if not wanted:
+                    break
+        except lmdb.Error as exc:
+            raise read_error(exc, self._path) from exc
+        get = found.get
+        return [None if (value := get(h)) is None else value[:-NODE_STAMP_BYTES]
+                for h in node_hashes]
+
     def block(self, height: int) -> bytes | None:
         """The canonical bytes of the block at `height`, None if not stored."""
         return self._get("blocks", height_key(height))

@@ -191,7 +191,12 @@ def decode_node(data: bytes) -> Node:
 
 
 class NodeReader(Protocol):
-    """Where the tree reads nodes: node hash -> encoding, None if absent."""
+    """Where the tree reads nodes: node hash -> encoding, None if absent.
+
+    A reader may also have `get_nodes(hashes: list[bytes]) -> list`, the
+    encodings of many nodes (None for each absent one) in one call: the native
+    update (ext/_tree.pyx) then fetches the touched paths a level per call.
+    """
 
     def get_node(self, node_hash: bytes) -> bytes | None:
         """The encoding stored under `node_hash` (bytes-like), None if absent."""
@@ -211,6 +216,10 @@ class MemoryNodeStore:
     def get_node(self, node_hash: bytes) -> bytes | None:
         """The encoding stored under `node_hash`, None if absent."""
         return self._nodes.get(node_hash)
+
+    def get_nodes(self, node_hashes: list[bytes]) -> list[bytes | None]:
+        """`get_node` of each hash, in one call (see NodeReader)."""
+        return list(map(self._nodes.get, node_hashes))
 
     def put_nodes(self, nodes: Mapping[bytes, bytes]) -> None:
         """Store `nodes` (hash -> encoding, as in TreeUpdate.new_nodes), each checked.

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from ...constants import (
     HASH_BYTES,
@@ -13,6 +14,7 @@ from ...constants import (
     STATE_PATH_BITS,
 )
 from ...errors import DecodeError, InvalidInput, StorageError
+from ...kernels import tree_kernel
 from .nodes import (
     _EMPTY_PAIR,
     _INTERNAL_TAG,
@@ -142,18 +144,49 @@ class StateTree:
         batch = _sorted_changes(changes)
         if not batch:
             return TreeUpdate(self._root, {}, 0)
-        run = _Apply(self._reader, batch)
-        try:
-            root, _ = run.update(self._root, 0, 0, len(batch))
-        except StorageError:
-            run.check_reads()  # a node that does not hash to its key is the fault to report
-            raise
-        return run.finish(root)
+        return _apply_batch(self._reader, self._root, batch, _APPLY)
+
+
+def _apply_batch(
+    reader: NodeReader,
+    root: bytes,
+    batch: list[tuple[int, bytes, bytes | None]],
+    start: Callable[[NodeReader, list[tuple[int, bytes, bytes | None]]], _BatchRun],
+) -> TreeUpdate:
+    """`batch` (from `_sorted_changes`, not empty) applied to the tree at `root`.
+
+    `start` makes the run: `_Apply` (the reference) or `_native_apply`.
+    """
+    run = start(reader, batch)
+    try:
+        new_root, _ = run.update(root, 0, 0, len(batch))
+    except StorageError:
+        run.check_reads()  # a node that does not hash to its key is the fault to report
+        raise
+    return run.finish(new_root)
 
 
 # A subtree during `apply`: its hash when known (unchanged, Empty, or a stored
 # node), else the index of its new root node, hashed at the end.
 _Ref = bytes | int
+
+
+class _BatchRun(Protocol):
+    """One batch update in progress: `_Apply`, or the kernel's `Apply` (ext/_tree.pyx)."""
+
+    nodes_read: int
+
+    def update(self, node_hash: bytes, depth: int, lo: int, hi: int) -> tuple[_Ref, int]:
+        """Apply changes[lo:hi] to the stored subtree `node_hash` at `depth`."""
+        ...
+
+    def check_reads(self) -> None:
+        """StorageError unless every node read so far hashes to the hash it was read under."""
+        ...
+
+    def finish(self, root: _Ref) -> TreeUpdate:
+        """Check the reads, hash the new nodes, and return the update."""
+        ...
 
 
 class _Apply:
@@ -495,3 +528,17 @@ class _Apply:
         return tuple(stale)
 
 
+
+
+def _native_apply(reader: NodeReader, changes: list[tuple[int, bytes, bytes | None]]) -> _BatchRun:
+    """The kernel's run (ext/_tree.pyx): `_Apply`'s results and errors, in C."""
+    assert tree_kernel is not None
+    run: _BatchRun = tree_kernel.Apply(reader, changes, TreeUpdate, _corrupt, _parse_node)
+    return run
+
+
+# The batch update `StateTree.apply` runs: the kernel when built (and not
+# CHAINMALL_PURE=1, see core/kernels.py), else the reference `_Apply`.
+_APPLY: Callable[[NodeReader, list[tuple[int, bytes, bytes | None]]], _BatchRun] = (
+    _native_apply if tree_kernel is not None else _Apply
+)
