@@ -35,6 +35,7 @@ from ..state.machine import StateMachine
 from ..state.receipts import decode_receipts
 from ..state.root.proofs import prove_many
 from ..store import Store, StoreView, height_key
+from ..tx import Tx
 from .block_sizer import BlockSizer
 from .envelope import carried_count, flatten, group
 from .types import (
@@ -338,15 +339,23 @@ class Application:
             key = lookup(StateReader(view), address)
         return bytes(HASH_BYTES) if key is None else key
 
-    def finalize_block(self, request: BlockRequest) -> FinalizeBlockResult:
+    def finalize_block(self, request: BlockRequest,
+                       decoded: Sequence[Tx] | None = None) -> FinalizeBlockResult:
         """Execute a decided block in memory (docs/abci.md); nothing is durable yet.
 
         Envelopes are executed as the txs they carry: `tx_results` has one result per
         carried tx (and per plain tx), `envelopes` says how to group them back.
+        `decoded` (the in-process engine's mempool txs) is `request.txs` decoded already,
+        plain txs in the same order: they are not decoded again (their checks are the
+        same: the signature cache or the batch check, by their bytes).
         """
         began = time.perf_counter()
         self._finalized_txs = 0
-        flat, counts = flatten(request.txs)
+        if decoded is not None and len(decoded) == len(request.txs):
+            flat: Sequence[Tx | bytes] = decoded
+            counts: Sequence[int] = ()
+        else:
+            flat, counts = flatten(request.txs)
         result = self.machine.execute(request.height, request.time_ms,
                                       self.proposer_key(request.proposer_address),
                                       flat, request.misbehavior)

@@ -37,6 +37,7 @@ from typing import Any
 
 from ..abci.block_sizer import BlockSizer
 from ..constants import BLOCK_BYTES_MAX, BLOCK_TIME_TARGET_PERCENT
+from ..tx import Tx
 from .engine import ProducedBlock, SingleValidatorEngine
 from .mempool import Mempool, PendingTx
 
@@ -136,9 +137,10 @@ class Producer:
         if not reaped and not self._empty_blocks:
             return None
         wires = [pending.wire for pending in reaped]
+        decoded = [pending.tx for pending in reaped]
         after = self._after_commit() if self._after_commit is not None else None
         made = asyncio.get_running_loop().run_in_executor(
-            self._executor, _make_block, self._engine, wires, self._clock_ms(), after)
+            self._executor, _make_block, self._engine, wires, decoded, self._clock_ms(), after)
         return reaped, made
 
     async def _run(self) -> None:
@@ -180,11 +182,12 @@ class Producer:
                 raise
 
 
-def _make_block(engine: SingleValidatorEngine, wires: list[bytes], now_ms: int,
-                after: Callable[[], Any] | None) -> tuple[ProducedBlock, Any]:
-    """Block thread: the block, then `after()` on the state it committed (None if there is
-    no `after` or it failed: the block is committed all the same, and its txs are final)."""
-    produced = engine.make_block(wires, now_ms)
+def _make_block(engine: SingleValidatorEngine, wires: list[bytes], decoded: list[Tx],
+                now_ms: int, after: Callable[[], Any] | None) -> tuple[ProducedBlock, Any]:
+    """Block thread: the block (of `wires`, decoded already as `decoded`: not decoded
+    again), then `after()` on the state it committed (None if there is no `after` or it
+    failed: the block is committed all the same, and its txs are final)."""
+    produced = engine.make_block(wires, now_ms, decoded)
     if after is None:
         return produced, None
     try:
