@@ -24,8 +24,11 @@ Issue targets (this 2-core machine, load generator included):
   maps) and the state tree's entries (all levels) are sampled every 30 s;
   with pruning on (`--retain-heights`, 200 in the soak so it prunes within
   10 minutes) both must level off
-  (the last third's mean within 10% of the middle third's), and the
-  ledger file grows with the blocks only;
+  (the last third's mean within 10% of the middle third's), as must the
+  pages of the tree's tables; once the pruning window is full (height
+  retain + STORE_MID_SLICES), the data dir must grow per block by no
+  more than the chain records (blocks, their index, the tx index,
+  receipts: the target is within 10%);
 * "read queries (account with proof) per second while the write load runs":
   `--readers` connections each ask for a random account with its proof in
   a loop.
@@ -60,7 +63,7 @@ import lmdb
 import orjson
 import uvloop
 from benchutil import machine, verdict
-from chainmall.core.constants import TX_TYPE_TRANSFER
+from chainmall.core.constants import STORE_MID_SLICES, TX_TYPE_TRANSFER
 from chainmall.core.errors import ChainmallError
 from chainmall.core.genesis import make_genesis, write_genesis
 from chainmall.core.keys import KeyPair
@@ -84,6 +87,9 @@ DRAIN_S = 40.0  # after the run, in-flight waits get this long
 TICK_S = 0.005  # the pacer's step
 # The tree table and its staging levels (store format 4: the recent one per key slice).
 TREE_DBS = (b"tree", b"tree_mid", *(b"tree_recent_%x" % n for n in range(16)))
+STALE_DB = b"tree_stale"
+CHAIN_DBS = (b"blocks", b"block_index", b"tx_index", b"tx_index_mid",
+             *(b"tx_index_recent_%x" % n for n in range(16)), b"receipts", b"roots")
 CORES = 2  # the issue's machine: the targets are for two cores, generator included
 
 
@@ -216,13 +222,57 @@ def node_memory_bytes(pid: int) -> tuple[int, int]:
 def tree_entries(ledger: Path) -> int:
     """State-tree entries in every level, read from a running node's ledger (LMDB allows
     readers in other processes)."""
-    env = lmdb.open(str(ledger), readonly=True, lock=True, max_dbs=32, subdir=True)
+    return ledger_tables(ledger)[0]
+
+
+def ledger_tables(ledger: Path) -> tuple[int, int, int]:
+    """(state-tree entries in every level, bytes of the tree's tables' pages, bytes of the
+    chain records' pages: blocks, their index, the tx index, receipts, roots), read from
+    a running node's ledger."""
+    env = lmdb.open(str(ledger), readonly=True, lock=True, max_dbs=64, subdir=True)
     try:
         with env.begin() as txn:
-            return sum(txn.stat(env.open_db(name, txn=txn, create=False))["entries"]
-                       for name in TREE_DBS)
+            def stat(name: bytes) -> dict[str, int]:
+                return txn.stat(env.open_db(name, txn=txn, create=False))
+
+            def pages(name: bytes) -> int:
+                found = stat(name)
+                return found["psize"] * (found["branch_pages"] + found["leaf_pages"]
+                                         + found["overflow_pages"])
+
+            return (sum(stat(name)["entries"] for name in TREE_DBS),
+                    sum(pages(name) for name in (*TREE_DBS, STALE_DB)),
+                    sum(pages(name) for name in CHAIN_DBS))
     finally:
         env.close()
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One soak sample of the node and its data directory."""
+
+    t: float
+    memory: int  # the node's private resident bytes
+    tree_entries: int  # state-tree entries, every level
+    dir_bytes: int  # the data directory's bytes on disk
+    mapped: int  # resident pages of mapped files (mostly the ledger)
+    height: int  # the last committed height
+    tree_bytes: int  # pages of the tree's tables (levels and stale records)
+    chain_bytes: int  # pages of blocks, their index, the tx index, receipts, roots
+
+
+def dir_bytes(path: Path) -> int:
+    """The bytes a directory's files take on disk (allocated blocks: a sparse file counts
+    what it holds, not its length)."""
+    return sum(entry.stat().st_blocks * 512 for entry in path.rglob("*") if entry.is_file())
+
+
+def committed_height(log_lines: list[str]) -> int:
+    """The last committed height a node's JSON log names (0: none yet)."""
+    for line in reversed(log_lines):
+        if '"block committed"' in line:
+            return int(json.loads(line).get("height", 0))
+    return 0
 
 
 class SubmitConnection(asyncio.Protocol):
@@ -380,6 +430,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--readers", type=int, default=2)
     parser.add_argument("--retain-heights", type=int, default=None)
     parser.add_argument("--block-interval-ms", type=int, default=250)
+    parser.add_argument("--switch-interval-us", type=int, default=None,
+                        help="the node's node.switch_interval_us (default: its default)")
     parser.add_argument("--soak", action="store_true", help="10 minutes at 3,000 tx/s")
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
     parser.add_argument("--signed-cache", type=Path, default=None,
@@ -403,21 +455,26 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         home, data = Path(temp) / "home", Path(temp) / "data"
         home.mkdir()
         make_chain(home, data, args.accounts)
+        extra = (() if args.switch_interval_us is None
+                 else ("--node-switch-interval-us", str(args.switch_interval_us)))
         node = NodeProcess(home, data, "--node-block-interval-ms",
-                           str(args.block_interval_ms), "--pruning-retain-heights", str(retain))
+                           str(args.block_interval_ms), "--pruning-retain-heights", str(retain),
+                           *extra)
         address = node.ready()
         ledger = data / "ledger"
-        # (t, private memory, tree entries, ledger file bytes, mapped file pages resident)
-        samples: list[tuple[float, int, int, int, int]] = []
+        samples: list[Sample] = []
 
         def sample(elapsed: float) -> None:
             private, mapped = node_memory_bytes(node.proc.pid)
-            entry = (elapsed, private, tree_entries(ledger),
-                     (ledger / "data.mdb").stat().st_size, mapped)
+            entries, tree_bytes, chain_bytes = ledger_tables(ledger)
+            entry = Sample(elapsed, private, entries, dir_bytes(data), mapped,
+                           committed_height(node.log), tree_bytes, chain_bytes)
             samples.append(entry)
             print(f"  t={elapsed:5.0f} s  memory {private / 2**20:7.1f} MiB (+ mapped "
-                  f"{mapped / 2**20:6.1f})  tree entries {entry[2]:>10,}  ledger "
-                  f"{entry[3] / 2**20:8.1f} MiB  sent {tally.sent:,} final {tally.final:,}  "
+                  f"{mapped / 2**20:6.1f})  tree entries {entries:>10,} "
+                  f"({tree_bytes / 2**20:6.1f} MiB)  chain records "
+                  f"{chain_bytes / 2**20:6.1f} MiB  data dir {entry.dir_bytes / 2**20:7.1f} MiB"
+                  f"  height {entry.height:,}  sent {tally.sent:,} final {tally.final:,}  "
                   f"load {os.getloadavg()[0]:.2f}", flush=True)
 
         tally = Tally()
@@ -436,8 +493,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             code = node.stop()
             if args.node_log is not None:
                 args.node_log.write_text("".join(node.log))
-        height = max((int(json.loads(line).get("height", 0)) for line in node.log
-                      if '"block committed"' in line), default=0)
+        height = committed_height(node.log)
     span = max(tally.last_final - tally.first_final, 1e-9)
     # Sustained: final txs over the time from the first tx's send to the last one's final
     # answer; a node that falls behind finishes late and so scores below the offered rate.
@@ -473,7 +529,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
           f"; {tally.sent:,} sent, {tally.accepted:,} accepted, {tally.final:,} final, "
           f"{height} blocks; errors {dict(tally.errors) or 'none'}")
     if args.soak:
-        _soak_report(samples, result, context)
+        _soak_report(samples, result, context, retain)
     else:
         met_rate = (tally.accepted / duration >= TARGET_RATE * 0.99
                     and sustained >= TARGET_RATE * 0.99 and tally.final >= 0.99 * count
@@ -501,21 +557,49 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     return result
 
 
-def _soak_report(samples: list[tuple[float, int, int, int, int]],
-                 result: dict[str, object], context: str) -> None:
+def _soak_report(samples: list[Sample], result: dict[str, object], context: str,
+                 retain: int) -> None:
     third = max(1, len(samples) // 3)
     middle, last = samples[third:2 * third] or samples, samples[2 * third:] or samples
-    rss_ratio = statistics.mean(s[1] for s in last) / statistics.mean(s[1] for s in middle)
-    tree_ratio = statistics.mean(s[2] for s in last) / statistics.mean(s[2] for s in middle)
-    result.update(rss_ratio=round(rss_ratio, 3), tree_ratio=round(tree_ratio, 3))
+
+    def ratio(field: str) -> float:
+        return (statistics.mean(getattr(s, field) for s in last)
+                / max(statistics.mean(getattr(s, field) for s in middle), 1))
+
+    rss_ratio, tree_ratio, tree_bytes_ratio = (ratio("memory"), ratio("tree_entries"),
+                                               ratio("tree_bytes"))
+    result.update(rss_ratio=round(rss_ratio, 3), tree_ratio=round(tree_ratio, 3),
+                  tree_bytes_ratio=round(tree_bytes_ratio, 3))
     print(f"node memory (private): last third / middle third {rss_ratio:.3f}  target <= 1.10  "
           f"{verdict(rss_ratio <= 1.10)}  {context}")
     print(f"tree entries: last third / middle third {tree_ratio:.3f}  target <= 1.10  "
           f"{verdict(tree_ratio <= 1.10)}  {context}")
+    print(f"tree tables' pages: last third / middle third {tree_bytes_ratio:.3f}  target <= "
+          f"1.10  {verdict(tree_bytes_ratio <= 1.10)}  {context}")
     print(f"accepted tx/s {result['accepted_tx_per_s']} of {result['offered_tx_per_s']} "
           f"offered; p50 {result['p50_s']} s, p99 {result['p99_s']} s  {context}")
-    grown = [(b[3] - a[3]) / 2**20 for a, b in itertools.pairwise(samples)]
-    print("ledger growth per sample (MiB): " + ", ".join(f"{g:.1f}" for g in grown))
+    grown = [(b.dir_bytes - a.dir_bytes) / 2**20 for a, b in itertools.pairwise(samples)]
+    print("data dir growth per sample (MiB): " + ", ".join(f"{g:.1f}" for g in grown))
+    # Once the pruning window is full (a tree is deleted from retain + STORE_MID_SLICES
+    # heights on: each key slice has its turn once in that many blocks), the data dir must
+    # grow by no more than the chain records (blocks, index, receipts): freed tree pages
+    # are reused, tree history does not pile up.
+    steady = [s for s in samples if s.height >= retain + STORE_MID_SLICES]
+    blocks = steady[-1].height - steady[0].height if len(steady) > 1 else 0
+    if blocks <= 0:
+        print(f"data dir against chain records: not judged (no two samples past height "
+              f"{retain + STORE_MID_SLICES}, where the pruning window is full)")
+        return
+    start, end = steady[0], steady[-1]
+    per_block = {name: (getattr(end, field) - getattr(start, field)) / blocks
+                 for name, field in (("data dir", "dir_bytes"), ("chain records", "chain_bytes"),
+                                     ("tree tables", "tree_bytes"))}
+    result["bytes_per_block_steady"] = {name: round(v) for name, v in per_block.items()}
+    grows_with_blocks = per_block["data dir"] <= 1.10 * max(per_block["chain records"], 1.0)
+    print(f"from t = {start.t:.0f} s (height {start.height:,}, {blocks:,} blocks on), bytes "
+          f"per block: " + ", ".join(f"{name} {value:,.0f}" for name, value in per_block.items())
+          + f"; target: data dir <= 1.10 x chain records  {verdict(grows_with_blocks)}  "
+          f"{context}")
 
 
 if __name__ == "__main__":

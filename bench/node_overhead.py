@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import os
+import pstats
 import statistics
 import sys
 import tempfile
@@ -38,9 +40,10 @@ from typing import Any
 import uvloop
 from benchutil import machine
 from chainmall.core.abci.app import Application
+from chainmall.core.constants import SWITCH_INTERVAL_US_DEFAULT
 from chainmall.core.genesis import make_genesis
 from chainmall.core.keys import KeyPair
-from chainmall.core.node.app import GC_THRESHOLDS
+from chainmall.core.node.app import tune_interpreter
 from chainmall.core.node.config import load_config
 from chainmall.core.node.node import Node
 from chainmall.core.node.services import NodeRpcServices
@@ -87,10 +90,14 @@ async def _run(frames: list[bytes], batch: int, rate: float, sessions: int,
         loop = asyncio.get_running_loop()
         pending: set[asyncio.Task[None]] = set()
 
+        latencies: list[float] = []  # frame handed over -> its answer (submit -> final)
+
         async def answer(sink: _Sink, frame: bytes) -> None:
+            began = time.perf_counter()
             response = await dispatcher.handle_frame(sink, frame)
             if response is not None:
                 sink.send(response)
+            latencies.append(time.perf_counter() - began)
 
         threads_before = thread_cpu_seconds(os.getpid())
         loop_before, started = time.thread_time(), time.perf_counter()
@@ -113,7 +120,7 @@ async def _run(frames: list[bytes], batch: int, rate: float, sessions: int,
         await node.stop()
     return {"loop_cpu_s": loop_cpu, "by_thread": by_thread, "elapsed_s": elapsed,
             "blocks": blocks, "answers": sum(sink.answers for sink in sinks),
-            "blocks_seen": blocks_seen}
+            "blocks_seen": blocks_seen, "latencies": sorted(latencies)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -129,15 +136,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a node setting (config.toml key), e.g. "
                              "mempool.admission_window_ms=10")
+    parser.add_argument("--profile-block", type=int, default=0, metavar="N",
+                        help="profile the block thread by thread CPU (cProfile) and print "
+                             "its N costliest functions")
     parser.add_argument("--switch-interval-ms", type=float, default=None,
                         help="the interpreter's thread switch interval (default: the node "
-                             "process's)")
+                             "process's: node.switch_interval_us)")
     args = parser.parse_args(argv)
+    # As the node process (core/node/app.py); `--set node.switch_interval_us=N` or
+    # `--switch-interval-ms` change the switch interval as the setting does.
+    interval_us = int(dict(item.split("=", 1) for item in args.set).get(
+        "node.switch_interval_us", SWITCH_INTERVAL_US_DEFAULT))
     if args.switch_interval_ms is not None:
-        sys.setswitchinterval(args.switch_interval_ms / 1000)
-    gc.set_threshold(*GC_THRESHOLDS)  # as the node process (core/node/app.py)
+        interval_us = round(args.switch_interval_ms * 1000)
+    tune_interpreter(interval_us)
     wires = signed_transfers(args.count, args.senders, args.accounts, args.signed_cache)
     frames = [line.rstrip(b"\n") for line in request_lines(wires, args.batch)]
+    profiler = _profile_block_thread() if args.profile_block else None
     with tempfile.TemporaryDirectory(prefix="chainmall-overhead-") as temp:
         found = _run_in_uvloop(frames, args, Path(temp) / "ledger")
     count = len(wires)
@@ -154,6 +169,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"{args.sessions} sessions: {found['blocks']} blocks in {result['elapsed_s']} s")
     print(f"node CPU per tx (thread clocks, sockets left out): {result['node_us_per_tx']} us; "
           f"by thread {per_tx}")
+    latencies = found["latencies"]
+    if latencies:
+        result["p50_s"] = round(latencies[len(latencies) // 2], 3)
+        result["p99_s"] = round(latencies[min(len(latencies) - 1, len(latencies) * 99 // 100)], 3)
+        print(f"submit -> final (no sockets): p50 {result['p50_s']} s, p99 {result['p99_s']} s "
+              f"(loadgen.py's targets: p50 <= 0.5 s, p99 <= 1 s)")
     print(f"event loop CPU per tx: {result['loop_us_per_tx']} us "
           f"(5,000 tx/s on 2 cores leaves 400 us per tx for everything, generator included)")
     seen = [entry for entry in found["blocks_seen"] if entry[0]]
@@ -166,7 +187,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"{result['block_wall_us_per_tx_median']} us per tx (wall, median), longest "
               f"{result['block_wall_ms_max']} ms; switch interval "
               f"{sys.getswitchinterval() * 1000:g} ms")
+    if profiler is not None:
+        print(f"block thread, by thread CPU (cProfile, {args.profile_block} costliest):")
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("tottime").print_stats(args.profile_block)
+        stats.sort_stats("cumulative").print_stats(args.profile_block)
     return result
+
+
+def _profile_block_thread() -> cProfile.Profile:
+    """Run every block (`producer._make_block`) under one cProfile by thread CPU time."""
+    from chainmall.core.node import producer
+
+    profiler = cProfile.Profile(time.thread_time)
+    make_block = producer._make_block
+
+    def profiled(*args: Any) -> Any:
+        return profiler.runcall(make_block, *args)
+
+    producer._make_block = profiled  # type: ignore[assignment]
+    return profiler
 
 
 def _run_in_uvloop(frames: list[bytes], args: argparse.Namespace, data: Path

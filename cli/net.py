@@ -92,9 +92,9 @@ def net() -> None:
 @click.option("--chain-id", default="localnet", show_default=True)
 @click.option("--seed", default=None, help="64 hex digits: the same seed makes the same keys.")
 @click.option("--timeout-commit-ms", type=click.IntRange(0), default=None,
-              help="CometBFT timeout_commit [default: 100].")
+              help="CometBFT timeout_commit [default: 20].")
 @click.option("--timeout-propose-ms", type=click.IntRange(1), default=None,
-              help="CometBFT timeout_propose [default: 400].")
+              help="CometBFT timeout_propose [default: 250].")
 @click.option("--empty-blocks-interval-ms", type=click.IntRange(-1), default=None,
               help="-1: blocks only for txs; 0: always; N: an empty block after N ms idle "
                    "(so deadlines fall due on an idle net) [default: 1000].")

@@ -442,6 +442,18 @@ ENVELOPE_VERSION = 1
 ENVELOPE_TXS_MAX = 1_000  # inner txs per envelope
 # One state proof in a Query response: at most 256 siblings of 32 bytes plus a leaf.
 ABCI_QUERY_PROOF_BYTES_MAX = 64 * 1024
+# PrepareProposal under CometBFT (core/abci/app.py) proposes what the last blocks' measured
+# FinalizeBlock + Commit time says fits in PROPOSAL_TIME_TARGET_MS (the producer's
+# BlockSizer, core/abci/block_sizer.py), counting an envelope's carried txs, but at least
+# the txs that arrived (CheckTx) over the last block and never below PROPOSAL_TXS_MIN; a
+# node starts at PROPOSAL_TXS_START. It shapes only this node's own proposals. On the
+# shared 2-core machine every target tried (250, 500, 1,000 ms) cost throughput at
+# saturation (each block has a fixed cost, so smaller blocks cost more CPU per tx) and
+# changed nothing below it (blocks were arrival-sized): 5 s trims only runaway blocks
+# (bench/README.md, "Proposal cap"). Lower it once the per-block cost falls.
+PROPOSAL_TIME_TARGET_MS = 5_000
+PROPOSAL_TXS_MIN = 200
+PROPOSAL_TXS_START = 1_000
 # --- RPC (core/rpc/) ------------------------------------------------------------
 # Every limit is enforced at the edge of the server (before any work is done
 # for the request); the node's config may lower or raise the defaults below
@@ -537,4 +549,12 @@ assert RPC_WAIT_MS_DEFAULT <= RPC_WAIT_MS_MAX
 assert PAGE_TRACE_EVENTS_MAX <= TRACE_EVENTS_MAX and PAGE_TRACE_ITEMS_MAX <= TRACE_ITEMS_MAX
 assert LIGHT_REFRESH_MS * 24 <= LIGHT_TRUSTING_PERIOD_MS_DEFAULT  # refreshed well within
 assert ENVELOPE_MAGIC != TX_VERSION and ENVELOPE_TXS_MAX <= BLOCK_TXS_MAX
+assert 1 <= PROPOSAL_TXS_MIN <= PROPOSAL_TXS_START <= BLOCK_TXS_MAX
+assert PROPOSAL_TIME_TARGET_MS > 0
 assert COMETBFT_FORWARD_BATCH_MAX <= ENVELOPE_TXS_MAX
+
+# --- the node process's interpreter (core/node/app.py, config key node.switch_interval_us) ---
+SWITCH_INTERVAL_US_DEFAULT = 500  # the GIL's switch interval (Python's own: 5,000 us)
+SWITCH_INTERVAL_US_MIN = 50
+SWITCH_INTERVAL_US_MAX = 100_000
+assert SWITCH_INTERVAL_US_MIN <= SWITCH_INTERVAL_US_DEFAULT <= SWITCH_INTERVAL_US_MAX

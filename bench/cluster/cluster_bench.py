@@ -43,6 +43,7 @@ import argparse
 import base64
 import hashlib
 import http.client
+import itertools
 import json
 import os
 import random
@@ -54,6 +55,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from chainmall.cli.net import start_node
@@ -177,6 +179,8 @@ class Run:
     app_kinds: dict[str, list[float]] = field(default_factory=dict)  # kind -> [cpu s, calls]
     idle_cpu_per_s: dict[str, float] = field(default_factory=dict)  # idle net, all nodes
     window_s: float = 0.0  # the span the CPU figures cover
+    # per block seen: (height, carried txs, header time in ms, the round its commit was in)
+    heights: list[tuple[int, int, int, int]] = field(default_factory=list)
 
 
 class Submitter(threading.Thread):
@@ -277,7 +281,14 @@ class Watcher(threading.Thread):
                         else:
                             txs.append(raw)
                             outcomes.append(result)
+                    header = block["header"]
                     with self.lock:
+                        self.run_.heights.append((height, len(txs), header_time_ms(header["time"]),
+                                                  -1))
+                        if len(self.run_.heights) > 1 and self.run_.heights[-2][0] == height - 1:
+                            last = self.run_.heights[-2]
+                            self.run_.heights[-2] = (*last[:3],
+                                                     int(block["last_commit"]["round"]))
                         self.run_.blocks += 1
                         self.run_.cometbft_txs += len(raws)
                         for tx, result in zip(txs, outcomes, strict=True):
@@ -413,6 +424,35 @@ def run_scenario(name: str, rate: float, seconds: float, batch: int, kill: bool,
     return run
 
 
+def header_time_ms(text: str) -> int:
+    """A CometBFT header time (RFC 3339, nanoseconds, UTC) in ms since the epoch."""
+    date, _, rest = text.rstrip("Z").partition("T")
+    clock, _, fraction = rest.partition(".")
+    whole = datetime.fromisoformat(f"{date}T{clock}+00:00")
+    return int(whole.timestamp()) * 1000 + int((fraction + "000")[:3])
+
+
+def block_schedule(run: Run) -> str:
+    """What the blocks seen looked like: carried txs per block, the header-time gap before
+    each, and the heights decided in a round after 0 (a proposer that did not propose in
+    time, e.g. a dead one) with the gap they cost."""
+    rows = sorted(run.heights)
+    gaps = [(b[0], b[2] - a[2], a[3]) for a, b in itertools.pairwise(rows) if b[0] == a[0] + 1]
+    sizes = [txs for _, txs, _, _ in rows if txs]
+    if not gaps or not sizes:
+        return "blocks: too few seen"
+    late = [gap for _, gap, rnd in gaps if rnd > 0]
+    first = [gap for _, gap, rnd in gaps if rnd == 0]
+    text = (f"blocks with txs {len(sizes)}: carried txs p50 {percentile(sizes, 0.5)}, max "
+            f"{max(sizes)}; header-time gap p50 {percentile([g for _, g, _ in gaps], 0.5)} ms, "
+            f"max {max(g for _, g, _ in gaps)} ms; heights decided after round 0: "
+            f"{len(late)} of {len(gaps)}")
+    if late:
+        text += (f" (their gap mean {statistics.fmean(late):.0f} ms against "
+                 f"{statistics.fmean(first) if first else 0:.0f} ms)")
+    return text
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -443,6 +483,7 @@ def report(run: Run, kill: bool, nodes: int = 4) -> bool:
               f"{verdict(p50 <= TARGET_P50_S)}")
         print(f"p99 submit->final {p99:6.3f} s  target <= {TARGET_P99_S} s  "
               f"{verdict(p99 <= TARGET_P99_S)}")
+    print(block_schedule(run))
     print(f"latency p90 {percentile(latencies, 0.90):.3f} s, max {max(latencies):.3f} s, "
           f"mean {statistics.fmean(latencies):.3f} s")
     per_tx = {kind: seconds / committed * 1e6 for kind, seconds in run.cpu.items()}

@@ -14,6 +14,7 @@ carry, so the rules are the same whichever engine (or transport) brought them.
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,9 @@ from ..constants import (
     BLOCK_BYTES_MAX,
     BLOCK_TXS_MAX,
     HASH_BYTES,
+    PROPOSAL_TIME_TARGET_MS,
+    PROPOSAL_TXS_MIN,
+    PROPOSAL_TXS_START,
 )
 from ..errors import TX_OK, ChainmallError, InvalidInput, QueryError
 from ..genesis import Genesis
@@ -31,7 +35,9 @@ from ..state.machine import StateMachine
 from ..state.receipts import decode_receipts
 from ..state.root.proofs import prove_many
 from ..store import Store, StoreView, height_key
-from .envelope import flatten, group
+from ..tx import Tx
+from .block_sizer import BlockSizer
+from .envelope import carried_count, flatten, group
 from .types import (
     BlockRequest,
     CheckTxKind,
@@ -141,7 +147,8 @@ class Application:
     """The ledger as an ABCI 2.0 application (implements `AbciApplication`)."""
 
     def __init__(self, store: Store, genesis: Genesis,
-                 modules: Sequence[Module] | None = None, version: str = "") -> None:
+                 modules: Sequence[Module] | None = None, version: str = "",
+                 proposal_target_ms: float = PROPOSAL_TIME_TARGET_MS) -> None:
         self.store = store
         self.genesis = genesis
         installed = default_modules() if modules is None else tuple(modules)
@@ -154,6 +161,14 @@ class Application:
         self._proposers = {validator_address(v.public_key): v.public_key
                            for v in genesis.validators}
         self._proposer_lookup: ProposerLookup | None = None
+        # This node's proposals: what the last blocks' FinalizeBlock + Commit time says
+        # fits in the target (`proposal_txs`), by txs carried.
+        self.proposal_sizer = BlockSizer(BLOCK_TXS_MAX, proposal_target_ms,
+                                         floor=PROPOSAL_TXS_MIN, start=PROPOSAL_TXS_START)
+        self._arrived = 0  # carried txs CheckTx admitted as new since the last commit
+        self._arrived_last = 0  # ... between the last two commits
+        self._finalized_txs = 0  # the finalized block's carried txs, not committed yet
+        self._finalize_ms = 0.0  # and its FinalizeBlock's time
         for name, handler in (("/state", _state_keys), ("/account", _account_keys)):
             self.register_query(name, handler)
         for module in installed:
@@ -210,16 +225,22 @@ class Application:
     def check_tx(self, tx: bytes, kind: CheckTxKind = CheckTxKind.NEW) -> CheckTxResult:
         """Stateless checks, then admission against committed state (nonce >= the
         account's). A recheck is the same call: the signature verdict is cached."""
-        return self.check_txs([tx])[0]
+        return self.check_txs([tx], kind)[0]
 
-    def check_txs(self, txs: Sequence[bytes]) -> list[CheckTxResult]:
+    def check_txs(self, txs: Sequence[bytes], kind: CheckTxKind = CheckTxKind.NEW, *,
+                  arriving: bool = True) -> list[CheckTxResult]:
         """`check_tx` of several txs at once (one batch of stateless checks): what the ABCI
-        server calls for a run of CheckTx requests read together.
+        server calls for a run of CheckTx requests of one kind read together.
 
         An envelope is admitted when every tx it carries is; otherwise its verdict is
-        its first refused tx's code, with that tx's index in the log.
+        its first refused tx's code, with that tx's index in the log. The carried txs of
+        a NEW check admitted count as arrivals for sizing proposals (`proposal_txs`),
+        unless `arriving` is False (a check before the tx goes to the mempool, which
+        checks it again).
         """
         flat, counts = flatten(txs)
+        if arriving and kind is CheckTxKind.NEW:
+            self._arrived += len(flat)
         answers = []
         for result in self.machine.check_txs(flat):
             decoded = result.tx
@@ -247,23 +268,47 @@ class Application:
 
     # --- proposals ------------------------------------------------------------------------
 
+    @property
+    def proposal_txs(self) -> int:
+        """The carried txs this node's next proposal may take: what the last blocks' time
+        says fits in the sizer's target, or the txs that arrived over the last block if
+        more (so capped proposals never let the mempool grow), at most BLOCK_TXS_MAX."""
+        sizer = self.proposal_sizer
+        return min(BLOCK_TXS_MAX, max(sizer.cap, self._arrived_last))
+
     def prepare_proposal(self, request: BlockRequest) -> tuple[bytes, ...]:
         """The request's txs (envelopes whole) whose carried txs all pass their stateless
-        checks, in order, within the block limits (BLOCK_TXS_MAX counts carried txs) and
-        the request's byte budget."""
-        flat, counts = flatten(request.txs)
-        codes, _ = self.machine.stateless_check(flat, request.height)
+        checks, in order, up to `proposal_txs` carried txs (the first one always, however
+        many it carries), within the block limits (BLOCK_TXS_MAX counts carried txs) and
+        the request's byte budget. Only the txs that may be taken are checked."""
+        txs = request.txs
         budget = request.max_tx_bytes or BLOCK_BYTES_MAX
+        soft = self.proposal_txs
         chosen: list[bytes] = []
-        used = carried = 0
-        for tx, verdicts in zip(request.txs, group(counts, codes), strict=True):
-            if any(code != TX_OK for code in verdicts):
-                continue
-            if carried + len(verdicts) > BLOCK_TXS_MAX or used + len(tx) > budget:
+        used = carried = index = 0
+        while index < len(txs) and carried < soft:
+            # The next txs that would fill the room left, if all of them pass.
+            end, planned = index, carried
+            while end < len(txs):
+                count = carried_count(txs[end])
+                if planned + count > soft and (chosen or end > index):
+                    break
+                planned += count
+                end += 1
+            if end == index:
                 break
-            chosen.append(tx)
-            used += len(tx)
-            carried += len(verdicts)
+            window = txs[index:end]
+            index = end
+            flat, counts = flatten(window)
+            codes, _ = self.machine.stateless_check(flat, request.height)
+            for tx, verdicts in zip(window, group(counts, codes), strict=True):
+                if any(code != TX_OK for code in verdicts):
+                    continue
+                if carried + len(verdicts) > BLOCK_TXS_MAX or used + len(tx) > budget:
+                    return tuple(chosen)
+                chosen.append(tx)
+                used += len(tx)
+                carried += len(verdicts)
         return tuple(chosen)
 
     def process_proposal(self, request: BlockRequest) -> bool:
@@ -294,23 +339,36 @@ class Application:
             key = lookup(StateReader(view), address)
         return bytes(HASH_BYTES) if key is None else key
 
-    def finalize_block(self, request: BlockRequest) -> FinalizeBlockResult:
+    def finalize_block(self, request: BlockRequest,
+                       decoded: Sequence[Tx] | None = None) -> FinalizeBlockResult:
         """Execute a decided block in memory (docs/abci.md); nothing is durable yet.
 
         Envelopes are executed as the txs they carry: `tx_results` has one result per
         carried tx (and per plain tx), `envelopes` says how to group them back.
+        `decoded` (the in-process engine's mempool txs) is `request.txs` decoded already,
+        plain txs in the same order: they are not decoded again (their checks are the
+        same: the signature cache or the batch check, by their bytes).
         """
-        flat, counts = flatten(request.txs)
+        began = time.perf_counter()
+        self._finalized_txs = 0
+        if decoded is not None and len(decoded) == len(request.txs):
+            flat: Sequence[Tx | bytes] = decoded
+            counts: Sequence[int] = ()
+        else:
+            flat, counts = flatten(request.txs)
         result = self.machine.execute(request.height, request.time_ms,
                                       self.proposer_key(request.proposer_address),
                                       flat, request.misbehavior)
         tx_results = tuple(ExecTxResult(r.code, r.log, r.events, r.tx_id)
                            for r in result.tx_results)
-        return FinalizeBlockResult(tx_results, result.events,
-                                   tuple(ValidatorUpdate(u.public_key, u.power)
-                                         for u in result.validator_updates),
-                                   result.app_hash, result.block.hash(),
-                                   tuple(counts) if any(counts) else ())
+        finalized = FinalizeBlockResult(tx_results, result.events,
+                                        tuple(ValidatorUpdate(u.public_key, u.power)
+                                              for u in result.validator_updates),
+                                        result.app_hash, result.block.hash(),
+                                        tuple(counts) if any(counts) else ())
+        self._finalized_txs = len(flat)
+        self._finalize_ms = (time.perf_counter() - began) * 1000.0
+        return finalized
 
     def attach_commit(self, commit: CommitCert) -> Block:
         """Store the in-process engine's commit certificate with the pending block; that
@@ -321,9 +379,15 @@ class Application:
         """Make the finalized block durable (one LMDB transaction).
 
         The retain height is 0 (the engine keeps every block): chainmall keeps
-        its own record of every block, and peers may need the engine's.
+        its own record of every block, and peers may need the engine's. The block's
+        FinalizeBlock + Commit time sizes this node's next proposals.
         """
+        began = time.perf_counter()
         self.machine.commit()
+        took_ms = self._finalize_ms + (time.perf_counter() - began) * 1000.0
+        self.proposal_sizer.observe(self._finalized_txs, took_ms)
+        self._finalized_txs = 0
+        self._arrived_last, self._arrived = self._arrived, 0
         return CommitResult(0)
 
     # --- Query ------------------------------------------------------------------------

@@ -91,6 +91,15 @@ def decode_envelope(raw: bytes) -> list[bytes]:
     return txs
 
 
+def carried_count(raw: bytes) -> int:
+    """How many txs `raw` carries by its header alone: an envelope's count, else 1 (a plain
+    tx, or a malformed envelope, which `flatten` passes on as one item). For sizing a
+    proposal only; `flatten` is the check."""
+    if len(raw) >= _HEAD.size and raw[0] == ENVELOPE_MAGIC:
+        return max(1, (raw[2] << 8) | raw[3])
+    return 1
+
+
 def flatten(raws: Sequence[bytes]) -> tuple[list[bytes], list[int]]:
     """The chainmall txs carried by a block's CometBFT txs, in order, and for each CometBFT
     tx the number of txs its envelope carries (0: not an envelope, or a malformed one,

@@ -337,14 +337,17 @@ class AbciServer:
         out = bytearray()
         index = 0
         while index < len(requests):
-            end = index
-            while end < len(requests) and requests[end].WhichOneof("value") == "check_tx":
-                end += 1
+            end, recheck = index, 0
+            if requests[index].WhichOneof("value") == "check_tx":
+                recheck = requests[index].check_tx.type
+                while (end < len(requests) and requests[end].WhichOneof("value") == "check_tx"
+                       and requests[end].check_tx.type == recheck):
+                    end += 1
             began = time.thread_time()
             if end - index > 1 and self._check_txs is not None:
                 for response in self._check_tx_run(requests[index:end]):
                     append_frame(out, response.SerializeToString())
-                kind = "recheck_tx" if requests[index].check_tx.type else "check_tx"
+                kind = "recheck_tx" if recheck else "check_tx"
                 self._count_cpu(kind, time.thread_time() - began, end - index)
                 index = end
                 continue
@@ -360,10 +363,12 @@ class AbciServer:
         return bytes(out)
 
     def _check_tx_run(self, requests: list[abci.Request]) -> list[abci.Response]:
-        """Consecutive CheckTx requests answered by one `check_txs` call (the app checks
-        their signatures in one batch); one at a time if that call fails."""
+        """Consecutive CheckTx requests of one kind (new or recheck) answered by one
+        `check_txs(txs, kind)` call (the app checks their signatures in one batch); one at a
+        time if that call fails."""
+        kind = _RECHECK if requests[0].check_tx.type else _NEW
         try:
-            results = self._check_txs([request.check_tx.tx for request in requests])
+            results = self._check_txs([request.check_tx.tx for request in requests], kind)
         except Exception:  # each request then gets its own verdict or error code
             return [self._answer_one(request) for request in requests]
         if len(results) != len(requests):

@@ -183,11 +183,15 @@ class Admission:
         codes, txs = machine.stateless_check(wires, machine.tip.height + 1,
                                              ADMISSION_VERIFY_THREADS)
         keys: dict[bytes, bytes] = {}
+        pooled = self._mempool.has_sender
         for code, tx in zip(codes, txs, strict=True):
             if code == TX_OK and tx is not None:
                 machine.signatures.add(tx)
-                if tx.sender not in keys:
-                    keys[tx.sender] = account_key(address_from_public_key(tx.sender))
+                sender = tx.sender
+                # A sender with pending txs has its account cached in the pool (refreshed
+                # by every recheck), which `Mempool.add` uses instead of this read.
+                if sender not in keys and not pooled(sender):
+                    keys[sender] = account_key(address_from_public_key(sender))
         height, accounts = read_accounts(machine, list(keys.items()))
         return _Checked(codes, txs, height, accounts, keys)
 
@@ -201,6 +205,18 @@ class Admission:
         state_keys = checked.state_keys
         if checked.height < mempool.height:  # a commit and recheck happened meanwhile
             _, accounts = read_accounts(self._machine, list(state_keys.items()))
+        # Senders that had pending txs when the batch was checked (so not read) but left
+        # the pool since (their txs final or dropped): read now, on the loop (rare).
+        gone = {tx.sender for code, tx in zip(checked.codes, checked.txs, strict=True)
+                if code == TX_OK and tx is not None and tx.sender not in state_keys
+                and not mempool.has_sender(tx.sender)}
+        if gone:
+            state_keys = dict(state_keys)
+            state_keys.update((sender, account_key(address_from_public_key(sender)))
+                              for sender in gone)
+            accounts = dict(accounts)
+            accounts.update(read_accounts(self._machine,
+                                          [(sender, state_keys[sender]) for sender in gone])[1])
         added = 0
         evicted: list[Dropped] = []
         for (wire, ticket, slot), code, tx in zip(batch, checked.codes, checked.txs,

@@ -9,7 +9,8 @@
    pruning window), the ABCI `Application`, the validator's key;
 4. on a uvloop event loop: the `Node`, then its front ends (the JSON-RPC
    server), until SIGINT or SIGTERM; the garbage collector tuned for a
-   process with many live objects and few cycles (`GC_THRESHOLDS`);
+   process with many live objects and few cycles (`GC_THRESHOLDS`), the GIL's
+   switch interval shortened for the block thread (`node.switch_interval_us`);
 5. a clean stop: no new submits, the block in hand is committed and its
    txs reported final, in-flight requests are answered, the front ends
    close, then LMDB is closed and the lock released.
@@ -25,6 +26,7 @@ import contextlib
 import gc
 import logging
 import signal
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -32,7 +34,7 @@ from typing import Protocol
 import uvloop
 
 from ..abci.app import Application
-from ..constants import NODE_MAP_SIZE_BYTES
+from ..constants import NODE_MAP_SIZE_BYTES, SWITCH_INTERVAL_US_DEFAULT
 from ..datadir import open_ledger
 from ..keys import KeyPair
 from ..keystore import KeyStore
@@ -52,6 +54,7 @@ log = logging.getLogger("chainmall.node.app")
 # GC_THRESHOLDS[0] allocations, so a cycle does not live long.
 GC_THRESHOLDS = (200_000, 10, 100)
 
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -67,6 +70,18 @@ class Frontend(Protocol):
 
 
 FrontendFactory = Callable[[Node], Frontend]
+
+
+def tune_interpreter(switch_interval_us: int = SWITCH_INTERVAL_US_DEFAULT) -> None:
+    """The node process's interpreter settings: the collector's thresholds
+    (`GC_THRESHOLDS`) and the GIL's switch interval (`node.switch_interval_us`).
+
+    The block thread hands the GIL away at every LMDB call (several per tx) and
+    waits to get it back while the event loop or admission runs Python: up to
+    a whole switch interval each time (Python's default, 5 ms). Shorter slices
+    bound that wait; the other threads pay a few more switches per second."""
+    gc.set_threshold(*GC_THRESHOLDS)
+    sys.setswitchinterval(switch_interval_us / 1e6)
 
 
 def open_application(data_dir: Path, version: str, retain_heights: int = 0,
@@ -150,7 +165,7 @@ def run_node(data_dir: Path, config: Config, home: Path, *, version: str,
             if on_ready is not None:
                 on_ready(addresses)
 
-        gc.set_threshold(*GC_THRESHOLDS)
+        tune_interpreter(config.node.switch_interval_us)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             return runner.run(serve(node, servers, ready))
     finally:

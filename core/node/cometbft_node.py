@@ -54,7 +54,6 @@ from ..abci.types import (
     FinalizeBlockResult,
 )
 from ..address import address_from_public_key
-from ..block import decode_block
 from ..constants import (
     COMETBFT_FORWARD_BATCH_MAX,
     COMETBFT_PENDING_TXS_MAX,
@@ -74,7 +73,6 @@ from ..errors import (
     RateLimited,
 )
 from ..state.accounts import account_key, unpack_account
-from ..state.receipts import decode_receipts
 from ..tx import decode_tx
 from .admission import Admitted
 from .config import Config
@@ -85,7 +83,7 @@ from .finality import (
     TxStatus,
 )
 from .page_cometbft import LightClientAnchors, LightClientRefresher
-from .reads import LedgerReads
+from .reads import LedgerReads, stored_block
 
 log = logging.getLogger("chainmall.node.cometbft")
 T = TypeVar("T")
@@ -121,8 +119,9 @@ class CommitWatcher:
     def check_tx(self, tx: bytes, kind: CheckTxKind = CheckTxKind.NEW) -> CheckTxResult:
         return self.app.check_tx(tx, kind)
 
-    def check_txs(self, txs: Sequence[bytes]) -> list[CheckTxResult]:
-        return self.app.check_txs(txs)
+    def check_txs(self, txs: Sequence[bytes],
+                  kind: CheckTxKind = CheckTxKind.NEW) -> list[CheckTxResult]:
+        return self.app.check_txs(txs, kind)
 
     def finalize_block(self, request: BlockRequest) -> FinalizeBlockResult:
         self._finalized = None
@@ -135,12 +134,8 @@ class CommitWatcher:
         finalized, self._finalized = self._finalized, None
         if finalized is not None and self.listeners:
             request, result = finalized
-            height = request.height
-            with self.app.store.reader() as view:
-                raw = view.block(height)
-                receipts = view.receipts(height)
-            assert raw is not None
-            block = CommittedBlock(decode_block(raw), tuple(decode_receipts(receipts or b"")))
+            block = stored_block(self.app.store, request.height)
+            assert block is not None
             for listener in self.listeners:
                 listener(block, request, result)
         return answer
@@ -291,7 +286,8 @@ class CometNode(LedgerReads):
         if len(self.pending) >= self.limits.pending_txs_max:
             return Admitted(tx_id, MempoolFull.code, f"{len(self.pending)} txs in flight, the "
                             "most this node forwards: retry later")
-        checked = await self.server.call(self.app.check_tx, wire)
+        # Not an arrival yet: CometBFT's CheckTx of the forwarded tx counts it (app.py).
+        checked = (await self.server.call(self._precheck, [wire]))[0]
         if checked.code != TX_OK:
             return Admitted(tx_id, checked.code, checked.log)
         self.pending[tx_id] = _Pending(wire, address_from_public_key(tx.sender), tx.nonce,
@@ -299,19 +295,10 @@ class CometNode(LedgerReads):
         self._enqueue(wire)
         return Admitted(tx_id, TX_OK, "")
 
-    async def submit_wait(self, wire: bytes, timeout_s: float) -> tuple[Admitted, TxStatus]:
-        """`submit`, then wait up to `timeout_s` for the tx to be final (resubmitted while
-        it is not); FINAL, PENDING when the wait ran out, UNKNOWN if refused or dropped."""
-        admitted = await self.submit(wire)
-        if admitted.code != TX_OK:
-            return admitted, TxStatus(admitted.tx_id, TxState.UNKNOWN, code=admitted.code,
-                                      log=admitted.log)
-        outcome = await self.finality.wait(admitted.tx_id, max(0.0, timeout_s))
-        if outcome is None:
-            stored = await self.tx_status(admitted.tx_id)
-            outcome = stored if stored.state is TxState.FINAL else \
-                TxStatus(admitted.tx_id, TxState.PENDING, tx=bytes(wire))
-        return admitted, outcome
+    # `submit_wait`: LedgerReads' (reads.py); the resubmitter keeps the tx alive meanwhile.
+
+    def _precheck(self, wires: list[bytes]) -> list[CheckTxResult]:
+        return self.app.check_txs(wires, arriving=False)
 
     def _enqueue(self, wire: bytes) -> None:
         self._forward_queue.append(wire)

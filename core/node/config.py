@@ -43,6 +43,9 @@ from ..constants import (
     MEMPOOL_TXS_MAX,
     PRUNE_RETAIN_HEIGHTS_DEFAULT,
     PRUNE_RETAIN_HEIGHTS_MAX,
+    SWITCH_INTERVAL_US_DEFAULT,
+    SWITCH_INTERVAL_US_MAX,
+    SWITCH_INTERVAL_US_MIN,
     TX_BYTES_MAX,
     U32_MAX,
 )
@@ -169,6 +172,11 @@ _BASE_SETTINGS = (
             "A block holds at most this many txs; it is made at once when the producer's "
             "cap (what fits in 1.5 intervals, by the last blocks' cost) is ready.",
             1, BLOCK_TXS_MAX),
+    Setting("node.switch_interval_us", int, SWITCH_INTERVAL_US_DEFAULT,
+            "How long one thread of the node process may hold Python's GIL while another "
+            "waits for it, in microseconds (Python's own default: 5000). Shorter lets the "
+            "block thread, which hands the GIL away at every ledger read, get it back "
+            "sooner.", SWITCH_INTERVAL_US_MIN, SWITCH_INTERVAL_US_MAX),
     Setting("mempool.txs_max", int, MEMPOOL_TXS_DEFAULT,
             "Pending txs kept, all senders together; when full, a tx with a higher fee "
             "evicts the lowest-fee one.", 1, MEMPOOL_TXS_MAX),
@@ -243,6 +251,7 @@ class NodeSettings:
     block_interval_ms: int
     empty_blocks: bool
     block_txs_max: int
+    switch_interval_us: int
 
 
 @dataclass(frozen=True, slots=True)

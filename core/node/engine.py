@@ -20,6 +20,7 @@ from ..abci.types import BlockRequest, FinalizeBlockResult, QueryRequest, valida
 from ..block import Block, CommitCert, CommitSig, commit_sign_bytes
 from ..errors import InvalidConfig, StorageError
 from ..keys import KeyPair
+from ..tx import Tx
 
 _U64 = struct.Struct(">Q")
 COMMIT_ROUND = 0  # one validator: every block is decided in round 0
@@ -60,14 +61,17 @@ class SingleValidatorEngine:
         """The validator's public key."""
         return self._key.public_key
 
-    def make_block(self, txs: Sequence[bytes], now_ms: int) -> ProducedBlock:
+    def make_block(self, txs: Sequence[bytes], now_ms: int,
+                   decoded: Sequence[Tx] | None = None) -> ProducedBlock:
         """Execute, sign and commit the next block of `txs` (raw, in order) at wall-clock
-        time `now_ms` (the block time never goes below the previous block's)."""
+        time `now_ms` (the block time never goes below the previous block's); `decoded`,
+        when given, is `txs` decoded already (the mempool's), not decoded again."""
         app = self.app
         height = app.info().last_block_height + 1
         time_ms = max(now_ms, app.machine.last_time_ms)
         started = time.perf_counter()
-        result = app.finalize_block(BlockRequest(height, time_ms, tuple(txs), self._proposer))
+        result = app.finalize_block(BlockRequest(height, time_ms, tuple(txs), self._proposer),
+                                    decoded)
         signature = self._key.sign(commit_sign_bytes(self._chain_id, height, COMMIT_ROUND,
                                                      result.block_hash))
         commit = CommitCert(height, COMMIT_ROUND, result.block_hash,
@@ -77,8 +81,12 @@ class SingleValidatorEngine:
         app.commit()
         committed = time.perf_counter()
         self._read_back(height, block)
-        by_id = {r.tx_id: r.code for r in result.tx_results}
-        receipts = tuple(by_id[tx.tx_id] for tx in block.txs)
+        results = result.tx_results
+        if len(results) == len(block.txs):  # every tx recorded, in request order
+            receipts = tuple(r.code for r in results)
+        else:
+            by_id = {r.tx_id: r.code for r in results}
+            receipts = tuple(by_id[tx.tx_id] for tx in block.txs)
         return ProducedBlock(block, result, receipts, (finalized - started) * 1000.0,
                              (committed - finalized) * 1000.0)
 

@@ -144,6 +144,11 @@ class Mempool:
         known = self._senders.get(sender)
         return None if known is None else (known.balance, known.nonce)
 
+    def has_sender(self, sender: bytes) -> bool:
+        """Whether `sender` has an entry (pending txs, its account cached): one dict lookup,
+        which admission's worker thread may make while the event loop changes the pool."""
+        return sender in self._senders
+
     def senders(self) -> list[tuple[bytes, bytes]]:
         """(public key, account state key) of every sender with pending txs."""
         return [(key, sender.state_key) for key, sender in self._senders.items()]

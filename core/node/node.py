@@ -30,7 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from ..abci.app import Application
-from ..errors import TX_OK
 from ..keys import KeyPair
 from .admission import Admission, Admitted, read_accounts
 from .config import Config
@@ -218,6 +217,8 @@ class Node(LedgerReads):
             raise RuntimeError("the node was not started")
         return await self._admission.submit_many(wires)
 
+    # `submit_wait`: LedgerReads' (reads.py).
+
     async def wait_many(self, tx_ids: Sequence[bytes], timeout_s: float) -> list[TxStatus]:
         """Wait up to `timeout_s` until each tx is final; the state of each at the end: FINAL,
         UNKNOWN (dropped, with the code), or PENDING (the wait ran out first)."""
@@ -230,18 +231,6 @@ class Node(LedgerReads):
                                    tx=pending.wire if pending is not None else b"")
             statuses.append(outcome)
         return statuses
-
-    async def submit_wait(self, wire: bytes, timeout_s: float) -> tuple[Admitted, TxStatus]:
-        """`submit`, then wait up to `timeout_s` for the tx to be final. The status is FINAL,
-        PENDING (the wait ran out first), or UNKNOWN (refused or dropped, with the code)."""
-        admitted = await self.submit(wire)
-        if admitted.code != TX_OK:
-            return admitted, TxStatus(admitted.tx_id, TxState.UNKNOWN, code=admitted.code,
-                                      log=admitted.log)
-        outcome = await self.finality.wait(admitted.tx_id, max(0.0, timeout_s))
-        if outcome is None:
-            outcome = TxStatus(admitted.tx_id, TxState.PENDING, tx=bytes(wire))
-        return admitted, outcome
 
     # --- reads (the others: LedgerReads, reads.py) ----------------------------------------
 

@@ -35,12 +35,9 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any
 
-from ..constants import (
-    BLOCK_BYTES_MAX,
-    BLOCK_TIME_TARGET_PERCENT,
-    BLOCK_TXS_ADAPTIVE_MIN,
-    BLOCK_TXS_ADAPTIVE_START,
-)
+from ..abci.block_sizer import BlockSizer
+from ..constants import BLOCK_BYTES_MAX, BLOCK_TIME_TARGET_PERCENT
+from ..tx import Tx
 from .engine import ProducedBlock, SingleValidatorEngine
 from .mempool import Mempool, PendingTx
 
@@ -50,31 +47,6 @@ log = logging.getLogger("chainmall.node.producer")
 def wall_clock_ms() -> int:
     """Milliseconds since the Unix epoch (the block time source)."""
     return time.time_ns() // 1_000_000
-
-
-class BlockSizer:
-    """How many txs the next block may take: what the last blocks' execution and commit
-    time says fits in `target_ms`, between BLOCK_TXS_ADAPTIVE_MIN and `txs_max`.
-
-    The estimate moves halfway to each new measurement, and only when one says
-    something about the cap: a block that overran the target (shrink), or a
-    full block (grow or shrink). A partly filled block that ended in time
-    leaves it (its time is mostly the block's fixed cost)."""
-
-    def __init__(self, txs_max: int, target_ms: float) -> None:
-        if txs_max < 1 or target_ms <= 0:
-            raise ValueError("a block takes at least one tx, in a positive time target")
-        self.txs_max = txs_max
-        self.target_ms = target_ms
-        self._floor = min(BLOCK_TXS_ADAPTIVE_MIN, txs_max)
-        self.cap = min(BLOCK_TXS_ADAPTIVE_START, txs_max)
-
-    def observe(self, txs: int, took_ms: float) -> None:
-        """A block of `txs` txs took `took_ms` to execute and commit."""
-        if txs < 1 or (txs < self.cap and took_ms <= self.target_ms):
-            return
-        fits = txs * self.target_ms / max(took_ms, 0.001)
-        self.cap = max(self._floor, min(self.txs_max, int((self.cap + fits) / 2)))
 
 
 class Producer:
@@ -165,9 +137,10 @@ class Producer:
         if not reaped and not self._empty_blocks:
             return None
         wires = [pending.wire for pending in reaped]
+        decoded = [pending.tx for pending in reaped]
         after = self._after_commit() if self._after_commit is not None else None
         made = asyncio.get_running_loop().run_in_executor(
-            self._executor, _make_block, self._engine, wires, self._clock_ms(), after)
+            self._executor, _make_block, self._engine, wires, decoded, self._clock_ms(), after)
         return reaped, made
 
     async def _run(self) -> None:
@@ -209,11 +182,12 @@ class Producer:
                 raise
 
 
-def _make_block(engine: SingleValidatorEngine, wires: list[bytes], now_ms: int,
-                after: Callable[[], Any] | None) -> tuple[ProducedBlock, Any]:
-    """Block thread: the block, then `after()` on the state it committed (None if there is
-    no `after` or it failed: the block is committed all the same, and its txs are final)."""
-    produced = engine.make_block(wires, now_ms)
+def _make_block(engine: SingleValidatorEngine, wires: list[bytes], decoded: list[Tx],
+                now_ms: int, after: Callable[[], Any] | None) -> tuple[ProducedBlock, Any]:
+    """Block thread: the block (of `wires`, decoded already as `decoded`: not decoded
+    again), then `after()` on the state it committed (None if there is no `after` or it
+    failed: the block is committed all the same, and its txs are final)."""
+    produced = engine.make_block(wires, now_ms, decoded)
     if after is None:
         return produced, None
     try:

@@ -11,7 +11,8 @@ so through four members:
 * `_pending_wire(tx_id)`: the bytes of a tx this node holds, not final yet
   (the mempool, or the txs forwarded to CometBFT), else None;
 * `_in_flight()`: how many such txs and their bytes (for `status`);
-* `validator_key`: the validator public key this node reports.
+* `validator_key`: the validator public key this node reports;
+* `submit(wire)`: admit a tx (the mempool, or CheckTx and forwarding).
 
 Everything else (the checks of the parameters, the stored tx location, the
 block and its receipts from one read snapshot, the account from a proven
@@ -34,6 +35,8 @@ from ..errors import TX_OK, ChainmallError, InvalidInput, QueryError, error_clas
 from ..rpc.services import AccountInfo, NodeStatus
 from ..state.accounts import unpack_account
 from ..state.receipts import decode_receipts
+from ..store import Store
+from .admission import Admitted
 from .finality import AddressEvent, CommittedBlock, Finality, Subscription, TxState, TxStatus
 
 T = TypeVar("T")
@@ -61,6 +64,27 @@ class LedgerReads:
     @property
     def validator_key(self) -> bytes:
         raise NotImplementedError
+
+    async def submit(self, wire: bytes) -> Admitted:
+        raise NotImplementedError
+
+    # --- submit and wait ---------------------------------------------------------------------
+
+    async def submit_wait(self, wire: bytes, timeout_s: float) -> tuple[Admitted, TxStatus]:
+        """`submit`, then wait up to `timeout_s` for the tx to be final. The status is FINAL,
+        PENDING (the wait ran out first), or UNKNOWN (refused or dropped, with the code).
+        When the wait runs out, the tx's status is read once more (it may have become
+        final meanwhile, or before this node kept it in memory)."""
+        admitted = await self.submit(wire)
+        if admitted.code != TX_OK:
+            return admitted, TxStatus(admitted.tx_id, TxState.UNKNOWN, code=admitted.code,
+                                      log=admitted.log)
+        outcome = await self.finality.wait(admitted.tx_id, max(0.0, timeout_s))
+        if outcome is None:
+            stored = await self.tx_status(admitted.tx_id)
+            outcome = stored if stored.state is TxState.FINAL else \
+                TxStatus(admitted.tx_id, TxState.PENDING, tx=bytes(wire))
+        return admitted, outcome
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -97,17 +121,7 @@ class LedgerReads:
         return await self._read(self._stored_block, 0, bytes(block_hash))
 
     def _stored_block(self, height: int, block_hash: bytes | None) -> CommittedBlock | None:
-        with self.app.store.reader() as view:
-            if block_hash is not None:
-                found = view.height_of(block_hash)
-                if found is None:
-                    return None
-                height = found
-            raw = view.block(height)
-            receipts = view.receipts(height)
-        if raw is None:
-            return None
-        return CommittedBlock(decode_block(raw), tuple(decode_receipts(receipts or b"")))
+        return stored_block(self.app.store, height, block_hash)
 
     async def account(self, address: bytes, height: int = 0, prove: bool = False) -> AccountInfo:
         """The account of a 20-byte address at `height` (0: the latest committed)."""
@@ -159,6 +173,23 @@ class LedgerReads:
         if len(address) != ADDRESS_BYTES:
             raise InvalidInput(f"an address is {ADDRESS_BYTES} bytes")
         return self.finality.subscribe_address(encode_address(bytes(address)))
+
+
+def stored_block(store: Store, height: int,
+                 block_hash: bytes | None = None) -> CommittedBlock | None:
+    """The committed block at `height` (or, given `block_hash`, the one whose header hashes
+    to it) and its receipts, from one read snapshot; None if there is none."""
+    with store.reader() as view:
+        if block_hash is not None:
+            found = view.height_of(block_hash)
+            if found is None:
+                return None
+            height = found
+        raw = view.block(height)
+        receipts = view.receipts(height)
+    if raw is None:
+        return None
+    return CommittedBlock(decode_block(raw), tuple(decode_receipts(receipts or b"")))
 
 
 def raise_for(result: QueryResult) -> None:

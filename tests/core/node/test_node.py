@@ -331,3 +331,24 @@ def test_the_recheck_reads_after_the_commit_in_the_block_thread(
             assert any(name.startswith("cm-block") for name in calls[2:]), calls
 
     run(main())
+
+
+def test_the_engine_given_decoded_txs_makes_the_same_block(tmp_path: Path) -> None:
+    """The mempool's decoded txs are not decoded again, and change nothing: the same
+    block, results and app hash as from the raw bytes; a tx whose signature was never
+    checked (not in the cache) is still checked in full and left out."""
+    good = [transfer(KEYS[0], 0), transfer(KEYS[1], 0), transfer(KEYS[0], 1)]
+    forged = bytearray(transfer(KEYS[2], 0))
+    forged[-1] ^= 1  # the signature's last byte
+    wires = [*good, bytes(forged)]
+    made = []
+    for name, decoded in (("raw", None), ("decoded", [decode_tx(w) for w in wires])):
+        with Store(tmp_path / name) as store:
+            app = Application(store, genesis(), version="test")
+            produced = SingleValidatorEngine(app, VALIDATOR).make_block(wires, 5_000, decoded)
+            made.append((produced.block.encode(), produced.result.tx_results,
+                         produced.result.app_hash, produced.receipts))
+    assert made[0] == made[1]
+    _, results, _, receipts = made[1]
+    assert [r.code for r in results][:3] == [TX_OK] * 3 and results[3].code != TX_OK
+    assert receipts == (TX_OK,) * 3

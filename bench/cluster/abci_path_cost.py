@@ -1,0 +1,134 @@
+"""One validator's application CPU per tx on the CometBFT path, without CometBFT.
+
+    .venv/bin/python bench/cluster/abci_path_cost.py [--blocks 12] [--block-txs 2000]
+        [--envelope 200] [--profile]
+
+What a validator of `cluster_bench.py` does per block, replayed in this process
+through the ABCI server's own request handling (`AbciServer._answer_batch`,
+protobuf in and out, no socket): CheckTx of every envelope as it arrives by
+gossip, PrepareProposal (the proposer's), ProcessProposal, FinalizeBlock and
+Commit, each request decoded from its wire bytes. Thread CPU time per carried
+tx by request kind (`time.thread_time`, so another process's load moves it
+little); the store and state tree's share is FinalizeBlock's execution and
+Commit, the rest is what the ABCI path adds. `--profile` prints a cProfile
+of FinalizeBlock + Commit, and of CheckTx, by own time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import os
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from chainmall.core.abci.app import Application
+from chainmall.core.abci.envelope import encode_envelope
+from chainmall.core.abci.proto.tendermint.abci import types_pb2 as abci
+from chainmall.core.abci.server import AbciServer
+from chainmall.core.abci.types import validator_address
+from chainmall.core.constants import TX_TYPE_TRANSFER
+from chainmall.core.genesis import make_genesis
+from chainmall.core.keys import KeyPair
+from chainmall.core.state.accounts import encode_transfer
+from chainmall.core.store import Store
+from chainmall.core.tx import sign_tx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchutil import machine
+
+CHAIN = "abci-path-cost"
+
+
+def frames(requests: list[abci.Request]) -> list[bytes]:
+    return [request.SerializeToString() for request in requests]
+
+
+def answer(server: AbciServer, wires: list[bytes]) -> bytes:
+    return server._answer_batch([abci.Request.FromString(wire) for wire in wires])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--blocks", type=int, default=12)
+    parser.add_argument("--block-txs", type=int, default=2_000)
+    parser.add_argument("--envelope", type=int, default=200)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    count = args.blocks * args.block_txs
+    print(f"abci path cost on {machine()}; load average {os.getloadavg()}", flush=True)
+    senders = [KeyPair.from_seed(hashlib.sha256(b"abci path %d" % i).digest())
+               for i in range(count)]
+    validator = KeyPair.from_seed(b"v" * 32)
+    genesis = make_genesis(CHAIN, [(k.address, 10**6) for k in senders],
+                           [(validator.public_key, 10)], genesis_time_ms=1_000, fee_min=1)
+    txs = [sign_tx(k, CHAIN, TX_TYPE_TRANSFER, 0, 1, 10**9,
+                   encode_transfer(senders[(i + 1) % count].address, 1)).encode()
+           for i, k in enumerate(senders)]
+    proposer = validator_address(validator.public_key)
+    cpu: dict[str, float] = {}
+    profiles = {"finalize_block+commit": cProfile.Profile(), "check_tx": cProfile.Profile()}
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "ledger") as store:
+        app = Application(store, genesis)
+        server = AbciServer(app)
+        for height in range(1, args.blocks + 1):
+            chunk = txs[(height - 1) * args.block_txs:height * args.block_txs]
+            envelopes = [encode_envelope(chunk[i:i + args.envelope])
+                         for i in range(0, len(chunk), args.envelope)]
+            steps = {
+                "check_tx": frames([abci.Request(check_tx=abci.RequestCheckTx(tx=e))
+                                    for e in envelopes]),
+                "prepare_proposal": frames([abci.Request(
+                    prepare_proposal=abci.RequestPrepareProposal(
+                        txs=envelopes, max_tx_bytes=1 << 20, height=height,
+                        proposer_address=proposer))]),
+                "process_proposal": frames([abci.Request(
+                    process_proposal=abci.RequestProcessProposal(
+                        txs=envelopes, height=height, proposer_address=proposer))]),
+                "finalize_block": frames([abci.Request(
+                    finalize_block=abci.RequestFinalizeBlock(
+                        txs=envelopes, height=height, proposer_address=proposer))]),
+                "commit": frames([abci.Request(commit=abci.RequestCommit())]),
+            }
+            steps["finalize_block"][0] = _with_time(steps["finalize_block"][0], height)
+            for kind, wires in steps.items():
+                profile = None
+                if args.profile and height > 2:
+                    profile = profiles["check_tx" if kind == "check_tx"
+                                       else "finalize_block+commit"
+                                       if kind in ("finalize_block", "commit") else ""] \
+                        if kind in ("check_tx", "finalize_block", "commit") else None
+                began = time.thread_time()
+                if profile is not None:
+                    profile.enable()
+                answer(server, wires)
+                if profile is not None:
+                    profile.disable()
+                if height > 2:  # the first blocks warm caches and the store
+                    cpu[kind] = cpu.get(kind, 0.0) + time.thread_time() - began
+    measured = (args.blocks - 2) * args.block_txs
+    total = sum(cpu.values())
+    print(f"{args.blocks - 2} blocks of {args.block_txs} txs in envelopes of {args.envelope}; "
+          f"thread CPU per tx (one validator):")
+    for kind, seconds in cpu.items():
+        print(f"  {kind:18s} {seconds / measured * 1e6:7.1f} us")
+    print(f"  {'all':18s} {total / measured * 1e6:7.1f} us")
+    print(f"load average after {os.getloadavg()}")
+    if args.profile:
+        for name, profile in profiles.items():
+            print(f"\n--- {name}: own time")
+            pstats.Stats(profile).sort_stats("tottime").print_stats(18)
+
+
+def _with_time(wire: bytes, height: int) -> bytes:
+    request = abci.Request.FromString(wire)
+    request.finalize_block.time.seconds = 1 + height
+    return request.SerializeToString()
+
+
+if __name__ == "__main__":
+    main()
