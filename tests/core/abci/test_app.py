@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
+from app_chain import PROPOSER, VALIDATOR, AppChain, block
 from chainmall.core.abci.app import Application
 from chainmall.core.abci.types import (
     BlockRequest,
@@ -12,38 +13,21 @@ from chainmall.core.abci.types import (
     InitChainRequest,
     QueryRequest,
     ValidatorUpdate,
-    validator_address,
 )
-from chainmall.core.constants import TX_TYPE_TRANSFER
 from chainmall.core.errors import TX_OK, BadSignature, InvalidInput, NonceMismatch, QueryError
-from chainmall.core.genesis import make_genesis
-from chainmall.core.keys import KeyPair
-from chainmall.core.state.accounts import account_key, encode_transfer, unpack_account
+from chainmall.core.state.accounts import account_key, unpack_account
 from chainmall.core.state.root import decode_proof, verify_proof
 from chainmall.core.store import Store
-from chainmall.core.tx import sign_tx
 
-CHAIN = "app-test"
-KEYS = [KeyPair.from_seed(bytes([i]) * 32) for i in range(1, 4)]
-VALIDATOR = KeyPair.from_seed(b"v" * 32)
-GENESIS = make_genesis(CHAIN, [(k.address, 1_000) for k in KEYS], [(VALIDATOR.public_key, 3)],
-                       genesis_time_ms=5, fee_min=1)
-PROPOSER = validator_address(VALIDATOR.public_key)
-
-
-def transfer(key: KeyPair, nonce: int, amount: int = 10) -> bytes:
-    return sign_tx(key, CHAIN, TX_TYPE_TRANSFER, nonce, 1, 100,
-                   encode_transfer(KEYS[2].address, amount)).encode()
+CHAIN_SETUP = AppChain("app-test", 3)
+CHAIN, KEYS, GENESIS = CHAIN_SETUP.chain_id, CHAIN_SETUP.keys, CHAIN_SETUP.genesis
+transfer = CHAIN_SETUP.transfer
 
 
 @pytest.fixture
 def app(tmp_path):
     with Store(tmp_path / "ledger") as store:
         yield Application(store, GENESIS, version="test")
-
-
-def block(height: int, txs, time_ms: int = 10) -> BlockRequest:
-    return BlockRequest(height, time_ms, tuple(txs), PROPOSER)
 
 
 def test_info_and_init_chain(app: Application) -> None:

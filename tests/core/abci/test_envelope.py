@@ -8,6 +8,7 @@ or enveloped, must give the same verdicts, results, record and app hash.
 from __future__ import annotations
 
 import pytest
+from app_chain import AppChain, block, forged
 from chainmall.core.abci import convert
 from chainmall.core.abci.app import Application
 from chainmall.core.abci.envelope import (
@@ -18,45 +19,22 @@ from chainmall.core.abci.envelope import (
     group,
     is_envelope,
 )
-from chainmall.core.abci.types import BlockRequest, CheckTxKind, validator_address
+from chainmall.core.abci.types import CheckTxKind
 from chainmall.core.constants import (
     BLOCK_TXS_MAX,
     ENVELOPE_TXS_MAX,
     TX_BYTES_MAX,
     TX_BYTES_MIN,
-    TX_TYPE_TRANSFER,
 )
 from chainmall.core.errors import TX_OK, BadSignature, DecodeError, EnvelopeError, NonceMismatch
-from chainmall.core.genesis import make_genesis
-from chainmall.core.keys import KeyPair
 from chainmall.core.node.cometbft_node import forwarded_txs
-from chainmall.core.state.accounts import encode_transfer
 from chainmall.core.store import Store
-from chainmall.core.tx import sign_tx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-CHAIN = "envelope-test"
-KEYS = [KeyPair.from_seed(bytes([i]) * 32) for i in range(1, 9)]
-VALIDATOR = KeyPair.from_seed(b"v" * 32)
-GENESIS = make_genesis(CHAIN, [(k.address, 1_000) for k in KEYS], [(VALIDATOR.public_key, 3)],
-                       genesis_time_ms=5, fee_min=1)
-PROPOSER = validator_address(VALIDATOR.public_key)
-
-
-def transfer(key: KeyPair, nonce: int, amount: int = 10) -> bytes:
-    return sign_tx(key, CHAIN, TX_TYPE_TRANSFER, nonce, 1, 100,
-                   encode_transfer(KEYS[-1].address, amount)).encode()
-
-
-def forged(tx: bytes) -> bytes:
-    bad = bytearray(tx)
-    bad[-1] ^= 1
-    return bytes(bad)
-
-
-def block(height: int, txs, time_ms: int = 10) -> BlockRequest:
-    return BlockRequest(height, time_ms, tuple(txs), PROPOSER)
+CHAIN_SETUP = AppChain("envelope-test", 8)
+CHAIN, KEYS, GENESIS = CHAIN_SETUP.chain_id, CHAIN_SETUP.keys, CHAIN_SETUP.genesis
+transfer = CHAIN_SETUP.transfer
 
 
 # --- the format -------------------------------------------------------------------------

@@ -5,45 +5,31 @@ unaffected (the cap shapes only what this node proposes)."""
 from __future__ import annotations
 
 import pytest
+from app_chain import AppChain, forged
+from app_chain import block as request
 from chainmall.core.abci import block_sizer
 from chainmall.core.abci.app import Application
 from chainmall.core.abci.envelope import carried_count, encode_envelope
-from chainmall.core.abci.types import BlockRequest, CheckTxKind, validator_address
+from chainmall.core.abci.types import BlockRequest, CheckTxKind
 from chainmall.core.constants import (
     PROPOSAL_TIME_TARGET_MS,
     PROPOSAL_TXS_MIN,
     PROPOSAL_TXS_START,
-    TX_TYPE_TRANSFER,
 )
 from chainmall.core.errors import TX_OK
-from chainmall.core.genesis import make_genesis
-from chainmall.core.keys import KeyPair
 from chainmall.core.node import producer
-from chainmall.core.state.accounts import encode_transfer
 from chainmall.core.store import Store
-from chainmall.core.tx import sign_tx
 
-CHAIN = "proposal-cap-test"
-KEYS = [KeyPair.from_seed(bytes([i]) * 32) for i in range(1, 13)]
-VALIDATOR = KeyPair.from_seed(b"v" * 32)
-GENESIS = make_genesis(CHAIN, [(k.address, 1_000) for k in KEYS], [(VALIDATOR.public_key, 3)],
-                       genesis_time_ms=5, fee_min=1)
-PROPOSER = validator_address(VALIDATOR.public_key)
+CHAIN_SETUP = AppChain("proposal-cap-test", 12)
+KEYS, GENESIS = CHAIN_SETUP.keys, CHAIN_SETUP.genesis
 
 
 def transfer(index: int, nonce: int = 0) -> bytes:
-    return sign_tx(KEYS[index], CHAIN, TX_TYPE_TRANSFER, nonce, 1, 100,
-                   encode_transfer(KEYS[-1].address, 1)).encode()
-
-
-def forged(tx: bytes) -> bytes:
-    bad = bytearray(tx)
-    bad[-1] ^= 1
-    return bytes(bad)
+    return CHAIN_SETUP.transfer(KEYS[index], nonce, 1)
 
 
 def block(height: int, txs) -> BlockRequest:
-    return BlockRequest(height, 10 * height, tuple(txs), PROPOSER)
+    return request(height, txs, 10 * height)
 
 
 @pytest.fixture
