@@ -58,9 +58,9 @@ from chainmall.core.mall.vocab import (
 from chainmall.core.state.accounts import encode_transfer
 from chainmall.core.state.machine import StateMachine
 from chainmall.core.state.pipeline import checked_ahead
-from chainmall.core.state.root import StateTree
 from chainmall.core.store import Store
 from chainmall.core.tx import Tx, decode_tx, sign_tx
+from store_timer import TreeAndCommitTimes
 
 ORDERS = int(os.environ.get("CHAINMALL_BENCH_MALL_ORDERS", "400"))
 BLOCKS = int(os.environ.get("CHAINMALL_BENCH_MALL_BLOCKS", "12"))
@@ -205,43 +205,8 @@ def _build(genesis: Any, blocks: list[list[Tx]], path: str,
         return records, state.info()[1]
 
 
-class _Split:
-    """Seconds spent in the state tree update and in the LMDB commit, while replaying."""
-
-    def __init__(self) -> None:
-        self.root_s = self.commit_s = 0.0
-        self.changed_keys = 0
-
-    def __enter__(self) -> _Split:
-        self._apply, self._commit = StateTree.apply, Store.commit_block
-        split = self
-
-        def apply(tree: StateTree, changes: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return split._apply(tree, changes)
-            finally:
-                split.root_s += time.perf_counter() - start
-                split.changed_keys += len(changes)
-
-        def commit(store: Store, commit: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return split._commit(store, commit)
-            finally:
-                split.commit_s += time.perf_counter() - start
-
-        StateTree.apply = apply  # type: ignore[method-assign]
-        Store.commit_block = commit  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        StateTree.apply = self._apply  # type: ignore[method-assign]
-        Store.commit_block = self._commit  # type: ignore[method-assign]
-
-
 def _replay(genesis: Any, setup: list[bytes], blocks: list[bytes], path: str,
-            mall: bool) -> tuple[float, _Split, bytes]:
+            mall: bool) -> tuple[float, TreeAndCommitTimes, bytes]:
     """Replay the set-up blocks (not timed), then the blocks (timed, pipelined): seconds,
     the time in the state tree and the commit, and the last state root."""
     with Store(path) as store:
@@ -255,7 +220,7 @@ def _replay(genesis: Any, setup: list[bytes], blocks: list[bytes], path: str,
         def prepare(raw: bytes):
             return state.check_block_txs(decode_block(raw))
 
-        with _Split() as split:
+        with TreeAndCommitTimes() as split:
             start = time.perf_counter()
             for _, checked in checked_ahead(blocks, prepare):
                 state.finalize_block(checked.block, checked)
@@ -310,7 +275,7 @@ def test_mall_workload(benchmark: Any) -> None:
         best = times.index(min(times))
         split = splits["base" if label == "transfers" else "mall", best]
         total_us, root_us, commit_us = (1e6 * x / tx_count for x in (
-            times[best], split.root_s, split.commit_s))
+            times[best], split.tree_s, split.commit_s))
         print(f"  {label + ' (us)':<34}{total_us:>9.1f}{root_us:>9.1f}{commit_us:>9.1f}"
               f"{total_us - root_us - commit_us:>9.1f}{split.changed_keys / tx_count:>9.2f}")
     print(f"mall workload: {mall_rate:,.0f} tx/s ({mall_rate / base_rate:.2f}x the transfer "

@@ -47,8 +47,8 @@ from chainmall.core.block import decode_block
 from chainmall.core.mall import install
 from chainmall.core.state.accounts import account_key
 from chainmall.core.state.machine import StateMachine
-from chainmall.core.state.root import StateTree
 from chainmall.core.store import Store
+from store_timer import TreeAndCommitTimes
 
 ROUNDS = int(os.environ.get("CHAINMALL_COST_ROUNDS", "3"))
 NAMES = {value: name[len("TX_MALL_"):].lower() for name, value in vars(C).items()
@@ -97,26 +97,7 @@ def _replay(genesis: Any, setup: list[bytes], blocks: list[bytes], path: str,
             block = decode_block(raw)
             checked.append((block, state.check_block_txs(block)))
         _instrument(state, meter)
-        tree_apply, store_commit = StateTree.apply, Store.commit_block
-
-        def apply(tree: StateTree, changes: Any) -> Any:
-            start = clock()
-            try:
-                return tree_apply(tree, changes)
-            finally:
-                meter.tree_s += clock() - start
-                meter.changed += len(changes)
-
-        def commit(store_: Store, commit_: Any) -> Any:
-            start = clock()
-            try:
-                return store_commit(store_, commit_)
-            finally:
-                meter.commit_s += clock() - start
-
-        StateTree.apply = apply  # type: ignore[method-assign]
-        Store.commit_block = commit  # type: ignore[method-assign]
-        try:
+        with TreeAndCommitTimes(clock) as times:
             if profile is not None:
                 profile.enable()
             for block, checks in checked:
@@ -126,8 +107,8 @@ def _replay(genesis: Any, setup: list[bytes], blocks: list[bytes], path: str,
                 meter.finalize_s += clock() - start
             if profile is not None:
                 profile.disable()
-        finally:
-            StateTree.apply, Store.commit_block = tree_apply, store_commit  # type: ignore
+        meter.tree_s, meter.commit_s = times.tree_s, times.commit_s
+        meter.changed = times.changed_keys
     return meter
 
 

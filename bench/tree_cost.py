@@ -42,9 +42,9 @@ from benchutil import machine
 from chainmall.core.block import decode_block
 from chainmall.core.mall import install
 from chainmall.core.state.machine import StateMachine
-from chainmall.core.state.root import StateTree
 from chainmall.core.state.root import tree as tree_module
 from chainmall.core.store import Store
+from store_timer import TreeAndCommitTimes
 
 ROUNDS = int(os.environ.get("CHAINMALL_BENCH_TREE_ROUNDS", "2"))
 VARIANTS = {"native": tree_module._native_apply, "reference": tree_module._Apply}
@@ -53,48 +53,28 @@ TARGET_TRANSFER_TX_S = 80_000  # issue 17, bench_apply.py
 TARGET_PYTHON_US = 10  # issue 17: the Python share per transfer tx
 
 
-class Counters:
+class Counters(TreeAndCommitTimes):
     """Thread CPU and tree figures summed over the measured blocks."""
 
     def __init__(self) -> None:
-        self.tree_s = self.commit_s = 0.0
-        self.keys = self.deletes = self.nodes_read = self.new_nodes = self.stale = 0
-        self.value_bytes = self.blocks = 0
+        super().__init__(time.thread_time)
+        self.deletes = self.nodes_read = self.new_nodes = self.stale = 0
+        self.value_bytes = 0
         self.state_entries = 0
         self.block_s = self.wall_s = 0.0  # whole blocks: thread CPU and wall
         self.root = b""
 
-    def __enter__(self) -> Counters:
-        self._apply, self._commit = StateTree.apply, Store.commit_block
-        counters = self
+    @property
+    def keys(self) -> int:
+        """The keys the tree updates changed."""
+        return self.changed_keys
 
-        def apply(tree: StateTree, changes: Any) -> Any:
-            start = time.thread_time()
-            update = counters._apply(tree, changes)
-            counters.tree_s += time.thread_time() - start
-            counters.keys += len(changes)
-            counters.deletes += sum(value is None for value in changes.values())
-            counters.value_bytes += sum(len(value) for value in changes.values() if value)
-            counters.nodes_read += update.nodes_read
-            counters.new_nodes += len(update.new_nodes)
-            counters.stale += len(update.stale_nodes)
-            return update
-
-        def commit(store: Store, block: Any) -> Any:
-            start = time.thread_time()
-            try:
-                return counters._commit(store, block)
-            finally:
-                counters.commit_s += time.thread_time() - start
-                counters.blocks += 1
-
-        StateTree.apply = apply  # type: ignore[method-assign]
-        Store.commit_block = commit  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        StateTree.apply = self._apply  # type: ignore[method-assign]
-        Store.commit_block = self._commit  # type: ignore[method-assign]
+    def observe(self, changes: Any, update: Any) -> None:
+        self.deletes += sum(value is None for value in changes.values())
+        self.value_bytes += sum(len(value) for value in changes.values() if value)
+        self.nodes_read += update.nodes_read
+        self.new_nodes += len(update.new_nodes)
+        self.stale += len(update.stale_nodes)
 
 
 def replay(genesis: Any, setup: list[bytes], blocks: list[bytes], path: str,
