@@ -120,34 +120,7 @@ cdef void vec_free(Vec *vec) noexcept nogil:
     vec.count = vec.capacity = 0
 
 
-# --- a set of 32-byte hashes (open addressing) ------------------------------------
-
-cdef struct HashSet:
-    uint8_t *keys
-    uint8_t *used
-    Py_ssize_t mask
-
-
-cdef int set_init(HashSet *hs, Py_ssize_t items) except -1:
-    cdef Py_ssize_t capacity = 16
-    while capacity < 2 * items + 2:
-        capacity *= 2
-    hs.keys = <uint8_t *>malloc(capacity * H)
-    hs.used = <uint8_t *>malloc(capacity)
-    if hs.keys == NULL or hs.used == NULL:
-        free(hs.keys)
-        free(hs.used)
-        hs.keys = hs.used = NULL
-        raise MemoryError()
-    memset(hs.used, 0, capacity)
-    hs.mask = capacity - 1
-    return 0
-
-
-cdef void set_free(HashSet *hs) noexcept:
-    free(hs.keys)
-    free(hs.used)
-    hs.keys = hs.used = NULL
+# --- 32-byte hashes mapped to record indexes; with value 0, a set (open addressing)
 
 
 cdef inline Py_ssize_t _slot(const uint8_t *key) noexcept nogil:
@@ -158,27 +131,6 @@ cdef inline Py_ssize_t _slot(const uint8_t *key) noexcept nogil:
     for i in range(8):
         word ^= <uint64_t>key[i] << (8 * i)
     return <Py_ssize_t>((word * <uint64_t>0x9E3779B97F4A7C15) >> 17)
-
-
-cdef bint set_add(HashSet *hs, const uint8_t *key) noexcept nogil:
-    """Add `key`; whether it was new. The caller sized the set for every add."""
-    cdef Py_ssize_t at = _slot(key) & hs.mask
-    while hs.used[at]:
-        if memcmp(hs.keys + at * H, key, H) == 0:
-            return False
-        at = (at + 1) & hs.mask
-    hs.used[at] = 1
-    memcpy(hs.keys + at * H, key, H)
-    return True
-
-
-cdef bint set_has(HashSet *hs, const uint8_t *key) noexcept nogil:
-    cdef Py_ssize_t at = _slot(key) & hs.mask
-    while hs.used[at]:
-        if memcmp(hs.keys + at * H, key, H) == 0:
-            return True
-        at = (at + 1) & hs.mask
-    return False
 
 
 cdef struct HashIndex:   # 32-byte hash -> record index (open addressing, no deletes)
@@ -213,15 +165,17 @@ cdef void index_free(HashIndex *hi) noexcept:
     hi.mask = 0
 
 
-cdef void index_put(HashIndex *hi, const uint8_t *key, Py_ssize_t value) noexcept nogil:
-    """Map `key` to `value` unless it is mapped already (the first one stays)."""
+cdef bint index_put(HashIndex *hi, const uint8_t *key, Py_ssize_t value) noexcept nogil:
+    """Map `key` to `value` unless it is mapped already (the first one stays); whether it
+    was new. The caller sized the index for every put."""
     cdef Py_ssize_t at = _slot(key) & hi.mask
     while hi.values[at] >= 0:
         if memcmp(hi.keys + at * H, key, H) == 0:
-            return
+            return False
         at = (at + 1) & hi.mask
     hi.values[at] = value
     memcpy(hi.keys + at * H, key, H)
+    return True
 
 
 cdef Py_ssize_t index_get(const HashIndex *hi, const uint8_t *key) noexcept nogil:
@@ -925,13 +879,13 @@ cdef class Apply:
         cdef int depth, group
         cdef Ref *ref
         cdef uint8_t encoding[C_NODE_BYTES]
-        cdef HashSet kept, made, seen
+        cdef HashIndex kept, made, seen
         cdef const uint8_t *fields
         cdef bytes root_hash
         cdef Vec *table
         self.check_reads()
         kept.keys = made.keys = seen.keys = NULL
-        kept.used = made.used = seen.used = NULL
+        kept.values = made.values = seen.values = NULL
         try:
             hashes = <uint8_t *>malloc(max(count, 1) * H)
             bodies = <uint8_t *>malloc(max(count, 1) * BODY)
@@ -961,34 +915,34 @@ cdef class Apply:
             assert root_hash == EMPTY_ROOT or new_nodes or self.nodes_read > 0
             # The stale nodes (see `_Apply._stale`).
             reads = self._leaf_hashes.count + self._internal_hashes.count
-            set_init(&kept, 1 + 2 * count + 2 * self._internal_hashes.count)
-            set_init(&made, count)
-            set_init(&seen, reads)
+            index_init(&kept, 1 + 2 * count + 2 * self._internal_hashes.count)
+            index_init(&made, count)
+            index_init(&seen, reads)
             stale = []
-            set_add(&kept, <const uint8_t *>PyBytes_AS_STRING(root_hash))
+            index_put(&kept, <const uint8_t *>PyBytes_AS_STRING(root_hash), 0)
             with nogil:
                 for i in range(count):
-                    set_add(&made, hashes + i * H)
+                    index_put(&made, hashes + i * H, 0)
                     if (<int *>vec_at(&self._depth, i))[0] < 0:
                         continue
                     ref = <Ref *>vec_at(&self._first, i)
                     if ref.index < 0:
-                        set_add(&kept, ref.hash)
+                        index_put(&kept, ref.hash, 0)
                     ref = <Ref *>vec_at(&self._second, i)
                     if ref.index < 0:
-                        set_add(&kept, ref.hash)
+                        index_put(&kept, ref.hash, 0)
                 for i in range(self._internal_hashes.count):
-                    if set_has(&kept, <const uint8_t *>vec_at(&self._internal_hashes, i)):
+                    if index_get(&kept, <const uint8_t *>vec_at(&self._internal_hashes, i)) >= 0:
                         fields = <const uint8_t *>vec_at(&self._internal_fields, i)
-                        set_add(&kept, fields)
-                        set_add(&kept, fields + H)
+                        index_put(&kept, fields, 0)
+                        index_put(&kept, fields + H, 0)
             for group in range(2):
                 table = &self._leaf_hashes if group == 0 else &self._internal_hashes
                 for i in range(table.count):
                     fields = <const uint8_t *>vec_at(table, i)
-                    if set_has(&kept, fields) or set_has(&made, fields):
+                    if index_get(&kept, fields) >= 0 or index_get(&made, fields) >= 0:
                         continue
-                    if set_add(&seen, fields):
+                    if index_put(&seen, fields, 0):
                         stale.append(PyBytes_FromStringAndSize(<char *>fields, H))
             return self._result_class(root_hash, new_nodes, self.nodes_read, tuple(stale))
         finally:
@@ -996,9 +950,9 @@ cdef class Apply:
             free(bodies)
             free(scratch)
             free(order)
-            set_free(&kept)
-            set_free(&made)
-            set_free(&seen)
+            index_free(&kept)
+            index_free(&made)
+            index_free(&seen)
 
     cdef void _hash_new(self, Py_ssize_t count, uint8_t *hashes, uint8_t *bodies,
                         uint8_t *scratch, Py_ssize_t *order, Py_ssize_t *starts) noexcept nogil:
