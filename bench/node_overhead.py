@@ -69,7 +69,8 @@ class _Sink(Session):
 
 
 async def _run(frames: list[bytes], batch: int, rate: float, sessions: int,
-               accounts: int, data: Path, settings: dict[str, str]) -> dict[str, Any]:
+               accounts: int, data: Path, settings: dict[str, str],
+               loop_profiler: cProfile.Profile | None = None) -> dict[str, Any]:
     validator = KeyPair.from_seed(b"\x07" * 32)
     genesis = make_genesis(CHAIN, [(address, 10**15) for address in _addresses(accounts)],
                            [(validator.public_key, 1)], genesis_time_ms=0, fee_min=1)
@@ -100,6 +101,8 @@ async def _run(frames: list[bytes], batch: int, rate: float, sessions: int,
             latencies.append(time.perf_counter() - began)
 
         threads_before = thread_cpu_seconds(os.getpid())
+        if loop_profiler is not None:
+            loop_profiler.enable()
         loop_before, started = time.thread_time(), time.perf_counter()
         sent = 0
         for index, frame in enumerate(frames):
@@ -114,6 +117,8 @@ async def _run(frames: list[bytes], batch: int, rate: float, sessions: int,
         await asyncio.gather(*pending)
         elapsed = time.perf_counter() - started
         loop_cpu = time.thread_time() - loop_before
+        if loop_profiler is not None:
+            loop_profiler.disable()
         by_thread = thread_cpu_seconds(os.getpid())
         by_thread.subtract(threads_before)
         blocks = node.app.info().last_block_height
@@ -139,6 +144,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--profile-block", type=int, default=0, metavar="N",
                         help="profile the block thread by thread CPU (cProfile) and print "
                              "its N costliest functions")
+    parser.add_argument("--profile-loop", type=int, default=0, metavar="N",
+                        help="profile the event loop's thread (RPC decoding, dispatch, "
+                             "admission's bookkeeping, the mempool, finality) by thread CPU "
+                             "and print its N costliest functions")
     parser.add_argument("--switch-interval-ms", type=float, default=None,
                         help="the interpreter's thread switch interval (default: the node "
                              "process's: node.switch_interval_us)")
@@ -153,8 +162,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     wires = signed_transfers(args.count, args.senders, args.accounts, args.signed_cache)
     frames = [line.rstrip(b"\n") for line in request_lines(wires, args.batch)]
     profiler = _profile_block_thread() if args.profile_block else None
+    loop_profiler = cProfile.Profile(time.thread_time) if args.profile_loop else None
     with tempfile.TemporaryDirectory(prefix="chainmall-overhead-") as temp:
-        found = _run_in_uvloop(frames, args, Path(temp) / "ledger")
+        found = _run_in_uvloop(frames, args, Path(temp) / "ledger", loop_profiler)
     count = len(wires)
     per_tx = {name: round(1e6 * seconds / count, 1)
               for name, seconds in Counter(found["by_thread"]).most_common() if seconds > 0}
@@ -192,6 +202,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         stats = pstats.Stats(profiler)
         stats.sort_stats("tottime").print_stats(args.profile_block)
         stats.sort_stats("cumulative").print_stats(args.profile_block)
+    if loop_profiler is not None:
+        print(f"event loop, by thread CPU (cProfile, {args.profile_loop} costliest):")
+        stats = pstats.Stats(loop_profiler)
+        stats.sort_stats("tottime").print_stats(args.profile_loop)
+        stats.sort_stats("cumulative").print_stats(args.profile_loop)
     return result
 
 
@@ -209,11 +224,11 @@ def _profile_block_thread() -> cProfile.Profile:
     return profiler
 
 
-def _run_in_uvloop(frames: list[bytes], args: argparse.Namespace, data: Path
-                   ) -> dict[str, Any]:
+def _run_in_uvloop(frames: list[bytes], args: argparse.Namespace, data: Path,
+                   loop_profiler: cProfile.Profile | None = None) -> dict[str, Any]:
     settings = dict(item.split("=", 1) for item in args.set)
     return uvloop.run(_run(frames, args.batch, args.rate, args.sessions, args.accounts, data,
-                           settings))
+                           settings, loop_profiler))
 
 
 if __name__ == "__main__":

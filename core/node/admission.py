@@ -181,7 +181,7 @@ class Admission:
         # One thread: admission batches are small (a few ms of submits), and a parallel
         # region's workers would spin between them; the block thread uses the other core.
         codes, txs = machine.stateless_check(wires, machine.tip.height + 1,
-                                             ADMISSION_VERIFY_THREADS)
+                                             threads=ADMISSION_VERIFY_THREADS)
         keys: dict[bytes, bytes] = {}
         pooled = self._mempool.has_sender
         for code, tx in zip(codes, txs, strict=True):

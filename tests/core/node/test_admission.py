@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chainmall.core import accel
 from chainmall.core.abci.app import Application
 from chainmall.core.errors import TX_OK
 from chainmall.core.node import admission as admission_module
@@ -92,3 +93,29 @@ def test_a_sender_that_left_the_pool_meanwhile_is_read_on_the_loop(tmp_path: Pat
             await admission.stop()
 
     asyncio.run(main())
+
+
+def test_admission_verifies_on_one_thread(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Admission's batches verify on one thread (no OpenMP team left spinning between
+    small batches beside the event loop and the block thread)."""
+    seen: list[int] = []
+    real = accel.validate_batch
+
+    def counting(data: Any, offsets: Any, chain_id: bytes, height: int, threads: int) -> Any:
+        seen.append(threads)
+        return real(data, offsets, chain_id, height, threads)
+
+    monkeypatch.setattr(accel, "validate_batch", counting)
+
+    async def main() -> None:
+        with Store(tmp_path / "ledger") as store:
+            admission, _, _ = _admission(store)
+            admission.start()
+            verdicts = await admission.submit_many([transfer(KEYS[0], 0),
+                                                    transfer(KEYS[1], 0)])
+            assert [v.code for v in verdicts] == [TX_OK, TX_OK]
+            await admission.stop()
+
+    run(main())
+    assert seen == [admission_module.ADMISSION_VERIFY_THREADS]
