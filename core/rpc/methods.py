@@ -94,9 +94,14 @@ class Method:
     needs_auth: bool = True
     batch: BatchHandler | None = None
     param_names: frozenset[str] = field(init=False, repr=False, compare=False)
+    # (name, parser, required, default) of each param: what bind_params reads per call
+    param_specs: tuple[tuple[str, Callable[[Any, str], Any], bool, Any], ...] = field(
+        init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "param_names", frozenset(p.name for p in self.params))
+        object.__setattr__(self, "param_specs", tuple(
+            (p.name, p.parse, p.required, p.default) for p in self.params))
 
 
 class MethodTable:
@@ -123,8 +128,13 @@ class MethodTable:
 def bind_params(method: Method, params: object) -> dict[str, Any]:
     """Keyword arguments for the handler from JSON-RPC params (array, object or absent)."""
     declared = method.params
-    given: dict[str, Any]
-    if params is None:
+    given: Mapping[str, Any]
+    if type(params) is dict:  # the usual case, first: no ABC check
+        if not method.param_names.issuperset(params):
+            unknown = sorted(name for name in params if name not in method.param_names)
+            raise RpcFault(INVALID_PARAMS, f"{method.name}: unknown param {unknown[0][:64]!r}")
+        given = params
+    elif params is None:
         given = {}
     elif isinstance(params, list):
         if len(params) > len(declared):
@@ -140,24 +150,20 @@ def bind_params(method: Method, params: object) -> dict[str, Any]:
     else:
         raise RpcFault(INVALID_PARAMS, "params must be an array or an object")
     arguments: dict[str, Any] = {}
-    for param in declared:
-        if param.name not in given:
-            if param.required:
-                raise RpcFault(INVALID_PARAMS, f"{method.name}: missing param {param.name!r}")
-            arguments[param.name] = param.default
+    for name, parse, required, default in method.param_specs:
+        if name not in given:
+            if required:
+                raise RpcFault(INVALID_PARAMS, f"{method.name}: missing param {name!r}")
+            arguments[name] = default
             continue
         try:
-            arguments[param.name] = param.parse(given[param.name], param.name)
+            arguments[name] = parse(given[name], name)
         except InvalidInput as error:
-            raise RpcFault(INVALID_PARAMS, str(error), {"param": param.name}) from None
+            raise RpcFault(INVALID_PARAMS, str(error), {"param": name}) from None
     return arguments
 
 
 # --- parameter parsers ---------------------------------------------------------------
-
-
-def _hex(value: Any, name: str) -> bytes:
-    return codec.parse_hex(value, name)
 
 
 def _hash(value: Any, name: str) -> bytes:
@@ -391,11 +397,11 @@ def default_methods(wait_ms_default: int) -> MethodTable:
     table = MethodTable()
     for method in (
         Method("status", _status, (), "height, app hash, mempool, version, validator"),
-        Method("tx_submit", _tx_submit, (Param("tx", _hex),),
+        Method("tx_submit", _tx_submit, (Param("tx", codec.parse_hex),),
                "offer a raw tx to the mempool; its id", batch=_tx_submits),
         Method("tx_submit_wait", _tx_submit_wait,
-               (Param("tx", _hex),
-                Param("timeout_ms", lambda v, n: codec.parse_count(v, n), wait_ms_default)),
+               (Param("tx", codec.parse_hex),
+                Param("timeout_ms", codec.parse_count, wait_ms_default)),
                "offer a raw tx and answer when it is final", batch=_tx_submits),
         Method("tx_get", _tx_get, (Param("tx_id", _hash),), "a tx's status and receipt"),
         Method("block_get", _block_get,
