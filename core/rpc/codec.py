@@ -206,6 +206,10 @@ def decoded_tx_json(tx: Tx) -> JsonObject:
     return data
 
 
+# Each state's text (a lookup: an enum's `.value` costs a descriptor call per tx).
+_STATE_TEXT = {state: state.value for state in TxState}
+
+
 def submit_json(result: SubmitResult) -> JsonObject:
     """An admitted tx: {"tx_id"}."""
     return {"tx_id": hex_text(result.tx_id)}
@@ -213,19 +217,23 @@ def submit_json(result: SubmitResult) -> JsonObject:
 
 def tx_json(info: TxInfo) -> JsonObject:
     """A tx's state; `height`, `index`, `code`, `error` and `log` are null unless final."""
-    final = info.state is TxState.FINAL
-    data: JsonObject = {
-        "tx_id": hex_text(info.tx_id),
-        "status": info.state.value,
-        "height": info.height if final else None,
-        "index": info.index if final else None,
-        "code": info.code if final else None,
-        "error": (error_name(info.code) or None) if final else None,
-        "log": info.log if final else None,
-        "events": [event_json(event) for event in info.events],
-        "tx": hex_text(info.tx) if info.tx else None,
-        "decoded": None,
-    }
+    state = info.state
+    if state is TxState.FINAL:
+        code = info.code
+        data: JsonObject = {
+            "tx_id": info.tx_id.hex(), "status": "final", "height": info.height,
+            "index": info.index, "code": code, "error": error_name(code) if code else None,
+            "log": info.log,
+            "events": [event_json(event) for event in info.events] if info.events else [],
+            "tx": info.tx.hex() if info.tx else None, "decoded": None,
+        }
+    else:
+        data = {
+            "tx_id": info.tx_id.hex(), "status": _STATE_TEXT[state], "height": None,
+            "index": None, "code": None, "error": None, "log": None,
+            "events": [event_json(event) for event in info.events],
+            "tx": info.tx.hex() if info.tx else None, "decoded": None,
+        }
     if info.tx:
         with contextlib.suppress(DecodeError):
             data["decoded"] = decoded_tx_json(decode_tx(info.tx))
