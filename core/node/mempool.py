@@ -190,7 +190,12 @@ class Mempool:
         if balance < pending_fees + tx.fee:
             raise InsufficientFee(f"balance {balance} cannot pay the fee {tx.fee} after the "
                                   f"sender's pending fees {pending_fees}")
-        evicted = self._make_room(tx, len(wire))
+        size = len(wire)
+        limits = self.limits
+        if len(self._by_id) < limits.txs_max and self._bytes + size <= limits.bytes_max:
+            evicted: list[Dropped] = []  # room enough (the usual case): no eviction
+        else:
+            evicted = self._make_room(tx, size)
         if sender is None:
             sender = self._senders.get(tx.sender)  # eviction never removes a sender's entry
             if sender is None:
@@ -201,7 +206,7 @@ class Mempool:
         sender.txs[tx.nonce] = pending
         sender.fees += tx.fee
         self._by_id[tx_id] = pending
-        self._bytes += len(wire)
+        self._bytes += size
         heapq.heappush(self._by_fee, (tx.fee, -pending.seq, tx_id))
         return evicted
 
