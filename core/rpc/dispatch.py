@@ -48,6 +48,7 @@ class Dispatcher:
     def __init__(self, methods: MethodTable, services: NodeServices, limits: RpcLimits,
                  token: str) -> None:
         self.methods = methods
+        self._method_named = methods.lookup
         self.services = services
         self.limits = limits
         self.token = token
@@ -123,18 +124,19 @@ class Dispatcher:
         """A request's checks before its method runs, in the documented order: (id, whether
         it is a notification, the method, its arguments), or the error response (None for
         a notification) that answers it."""
-        request_id = _request_id(request)
-        if request_id is _NO_ID or not isinstance(request, dict):
+        # _request_id's rules inline (this runs for every request of every batch)
+        request_id = request.get("id") if isinstance(request, dict) else _NO_ID
+        if not (request_id is None or type(request_id) is str or type(request_id) is int):
             return error_response(None, RpcFault(INVALID_REQUEST, "invalid request: expected "
                                                  'an object with "jsonrpc": "2.0", "method" '
                                                  'and an id that is a string, integer or null'))
         method_name = request.get("method")
-        if request.get("jsonrpc") != "2.0" or not isinstance(method_name, str):
+        if request.get("jsonrpc") != "2.0" or type(method_name) is not str:
             return error_response(request_id, RpcFault(
                 INVALID_REQUEST, 'invalid request: needs "jsonrpc": "2.0" and a string "method"'))
         notify = "id" not in request
         try:
-            method = self.methods.get(method_name)
+            method = self._method_named(method_name)
             if method is None:
                 raise RpcFault(METHOD_NOT_FOUND,
                                f"no method {method_name[:RPC_METHOD_CHARS_MAX]!r}")
