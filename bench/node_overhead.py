@@ -4,6 +4,8 @@ Run:
 
     .venv/bin/python bench/node_overhead.py                  # 40,000 txs at 3,000 tx/s
     .venv/bin/python bench/node_overhead.py --rate 5000 --count 60000
+    .venv/bin/python bench/node_overhead.py --profile-loop 40     # the event loop's costliest
+    .venv/bin/python bench/node_overhead.py --rpc-only            # the RPC layer alone
 
 A `Node` (admission, mempool, engine, finality) and the RPC's `Dispatcher`
 run in this process; JSON-RPC batch frames of `tx_submit_wait` (the load
@@ -35,7 +37,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import uvloop
 from benchutil import machine
@@ -49,6 +51,7 @@ from chainmall.core.node.node import Node
 from chainmall.core.node.services import NodeRpcServices
 from chainmall.core.rpc.config import RpcConfig, RpcLimits
 from chainmall.core.rpc.server import RpcServer
+from chainmall.core.rpc.services import NodeServices, SubmitResult, TxInfo, TxState
 from chainmall.core.rpc.session import Session
 from chainmall.core.store import Store
 from loadgen import CHAIN, _addresses, request_lines, signed_transfers, thread_cpu_seconds
@@ -148,6 +151,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="profile the event loop's thread (RPC decoding, dispatch, "
                              "admission's bookkeeping, the mempool, finality) by thread CPU "
                              "and print its N costliest functions")
+    parser.add_argument("--rpc-only", action="store_true",
+                        help="time only the RPC layer (JSON decode, dispatch, params, "
+                             "answers, encode) against stub services that admit every tx "
+                             "and make it final at once: the per-tx Python that a front "
+                             "process decoding the RPC could take off the node's loop")
     parser.add_argument("--switch-interval-ms", type=float, default=None,
                         help="the interpreter's thread switch interval (default: the node "
                              "process's: node.switch_interval_us)")
@@ -161,6 +169,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     tune_interpreter(interval_us)
     wires = signed_transfers(args.count, args.senders, args.accounts, args.signed_cache)
     frames = [line.rstrip(b"\n") for line in request_lines(wires, args.batch)]
+    if args.rpc_only:
+        return _rpc_only(frames, len(wires))
     profiler = _profile_block_thread() if args.profile_block else None
     loop_profiler = cProfile.Profile(time.thread_time) if args.profile_loop else None
     with tempfile.TemporaryDirectory(prefix="chainmall-overhead-") as temp:
@@ -207,6 +217,44 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         stats = pstats.Stats(loop_profiler)
         stats.sort_stats("tottime").print_stats(args.profile_loop)
         stats.sort_stats("cumulative").print_stats(args.profile_loop)
+    return result
+
+
+class _StubServices:
+    """Services that admit every tx (its first 32 bytes as its id) and answer it final."""
+
+    async def submit_txs(self, txs: list[bytes]) -> list[SubmitResult]:
+        return [SubmitResult(tx[:32], 0, "") for tx in txs]
+
+    async def wait_txs(self, tx_ids: list[bytes], timeout_s: float) -> list[TxInfo]:
+        return [TxInfo(tx_id, TxState.FINAL, 1, index) for index, tx_id in enumerate(tx_ids)]
+
+
+def _rpc_only(frames: list[bytes], count: int, rounds: int = 7) -> dict[str, Any]:
+    """The RPC layer's thread CPU per tx over every frame, `rounds` times (median, best)."""
+    limits = RpcLimits(requests_per_s_max=10**9, requests_burst_max=10**9)
+
+    async def run() -> list[float]:
+        services = cast(NodeServices, _StubServices())
+        dispatcher = RpcServer(services, RpcConfig(limits=limits)).dispatcher
+        sink = _Sink(limits)
+        per_tx = []
+        for _ in range(rounds):
+            began = time.thread_time()
+            for frame in frames:
+                answer = await dispatcher.handle_frame(sink, frame)
+                assert answer is not None and b'"final"' in answer
+            per_tx.append(1e6 * (time.thread_time() - began) / count)
+        return per_tx
+
+    per_tx = uvloop.run(run())
+    result = {"machine": machine(), "load_average": os.getloadavg(), "txs": count,
+              "rpc_us_per_tx_median": round(statistics.median(per_tx), 2),
+              "rpc_us_per_tx_best": round(min(per_tx), 2)}
+    print(f"machine: {result['machine']}; load average {result['load_average'][0]:.1f}")
+    print(f"RPC layer alone (stub services), {count:,} tx_submit_wait in batches: "
+          f"{result['rpc_us_per_tx_median']} us per tx (median of {rounds}; best "
+          f"{result['rpc_us_per_tx_best']}); 5,000 tx/s on 2 cores leaves 400 us per tx")
     return result
 
 
