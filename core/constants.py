@@ -558,3 +558,9 @@ SWITCH_INTERVAL_US_DEFAULT = 500  # the GIL's switch interval (Python's own: 5,0
 SWITCH_INTERVAL_US_MIN = 50
 SWITCH_INTERVAL_US_MAX = 100_000
 assert SWITCH_INTERVAL_US_MIN <= SWITCH_INTERVAL_US_DEFAULT <= SWITCH_INTERVAL_US_MAX
+
+# --- admission's signature batches (core/node/admission.py, mempool.admission_verify_threads) ---
+# 0: every core; a batch of one batch equation (ED25519_BATCH_ITEMS txs or fewer) never wakes
+# a thread team, so only a backlog's large batches are shared out.
+ADMISSION_VERIFY_THREADS_DEFAULT = 0
+assert 0 <= ADMISSION_VERIFY_THREADS_DEFAULT <= VERIFY_THREADS_MAX

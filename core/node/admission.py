@@ -20,7 +20,12 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from ..address import address_from_public_key
-from ..constants import ADMISSION_BATCH_TXS_MAX, ADMISSION_QUEUE_TXS_MAX, TX_BYTES_MAX
+from ..constants import (
+    ADMISSION_BATCH_TXS_MAX,
+    ADMISSION_QUEUE_TXS_MAX,
+    ADMISSION_VERIFY_THREADS_DEFAULT,
+    TX_BYTES_MAX,
+)
 from ..errors import TX_OK, ChainmallError, MempoolFull, NodeStopping, TxTooLarge, error_class
 from ..state.accounts import account_key, unpack_account
 from ..state.machine import StateMachine
@@ -28,7 +33,6 @@ from ..tx import Tx
 from .mempool import Account, Dropped, Mempool
 
 log = logging.getLogger("chainmall.node.admission")
-ADMISSION_VERIFY_THREADS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +103,10 @@ class Admission:
 
     def __init__(self, machine: StateMachine, mempool: Mempool, executor: Executor,
                  window_ms: int, on_added: Callable[[], None],
-                 on_dropped: Callable[[list[Dropped]], None]) -> None:
+                 on_dropped: Callable[[list[Dropped]], None],
+                 verify_threads: int = ADMISSION_VERIFY_THREADS_DEFAULT) -> None:
         self._machine = machine
+        self._verify_threads = verify_threads  # config mempool.admission_verify_threads
         self._mempool = mempool
         self._executor = executor
         self._window_s = window_ms / 1000.0
@@ -178,10 +184,10 @@ class Admission:
     def _check(self, wires: list[bytes]) -> _Checked:
         """Worker thread: stateless checks at the next height and the senders' accounts."""
         machine = self._machine
-        # One thread: admission batches are small (a few ms of submits), and a parallel
-        # region's workers would spin between them; the block thread uses the other core.
+        # A batch of a few ms of submits is one batch equation: one thread, no team; only
+        # a backlog's large batches are shared out (mempool.admission_verify_threads).
         codes, txs = machine.stateless_check(wires, machine.tip.height + 1,
-                                             threads=ADMISSION_VERIFY_THREADS)
+                                             threads=self._verify_threads)
         keys: dict[bytes, bytes] = {}
         pooled = self._mempool.has_sender
         for code, tx in zip(codes, txs, strict=True):

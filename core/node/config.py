@@ -27,6 +27,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..constants import (
+    ADMISSION_VERIFY_THREADS_DEFAULT,
     ADMISSION_WINDOW_MS_DEFAULT,
     ADMISSION_WINDOW_MS_MAX,
     BLOCK_INTERVAL_MS_DEFAULT,
@@ -48,6 +49,7 @@ from ..constants import (
     SWITCH_INTERVAL_US_MIN,
     TX_BYTES_MAX,
     U32_MAX,
+    VERIFY_THREADS_MAX,
 )
 from ..errors import InvalidConfig
 from ..rpc.config import RpcLimits  # the RPC layer owns these limits and their defaults
@@ -189,6 +191,11 @@ _BASE_SETTINGS = (
     Setting("mempool.admission_window_ms", int, ADMISSION_WINDOW_MS_DEFAULT,
             "Submits arriving within this many milliseconds are checked together (one "
             "batch of signature checks).", 0, ADMISSION_WINDOW_MS_MAX),
+    Setting("mempool.admission_verify_threads", int, ADMISSION_VERIFY_THREADS_DEFAULT,
+            "Threads one admission batch's signature checks may use, 0 for every core. "
+            "A batch of 128 txs or fewer always runs on one (no thread team to wake); "
+            "1 keeps a backlog's large batches on one too (less CPU, longer batches).",
+            0, VERIFY_THREADS_MAX),
     Setting("rpc.tcp", str, RPC_TCP_LISTEN_DEFAULT,
             "JSON-RPC over TCP (newline-delimited frames): HOST:PORT, \"\" for off. A host "
             "other than loopback needs rpc.token.", check=_check_listen),
@@ -262,6 +269,7 @@ class MempoolSettings:
     bytes_max: int
     sender_txs_max: int
     admission_window_ms: int
+    admission_verify_threads: int
 
 
 @dataclass(frozen=True, slots=True)

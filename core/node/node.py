@@ -93,7 +93,8 @@ class Node(LedgerReads):
                                   self._on_block, self._clock_ms, self._recheck_reader)
         self._admission = Admission(self.app.machine, self.mempool, admission_thread,
                                     self.config.mempool.admission_window_ms,
-                                    self._producer.wake, self._on_dropped)
+                                    self._producer.wake, self._on_dropped,
+                                    self.config.mempool.admission_verify_threads)
         self._admission.start()
         self._producer_task = self._producer.start()
         log.info("node started", extra={"fields": {

@@ -95,10 +95,12 @@ def test_a_sender_that_left_the_pool_meanwhile_is_read_on_the_loop(tmp_path: Pat
     asyncio.run(main())
 
 
-def test_admission_verifies_on_one_thread(tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """Admission's batches verify on one thread (no OpenMP team left spinning between
-    small batches beside the event loop and the block thread)."""
+
+@pytest.mark.parametrize("threads", [0, 1, 2])
+def test_admission_verifies_on_the_configured_threads(tmp_path: Path, threads: int,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Admission's batches verify on mempool.admission_verify_threads (the count once
+    landed in stateless_check's `remember` instead)."""
     seen: list[int] = []
     real = accel.validate_batch
 
@@ -110,7 +112,10 @@ def test_admission_verifies_on_one_thread(tmp_path: Path,
 
     async def main() -> None:
         with Store(tmp_path / "ledger") as store:
-            admission, _, _ = _admission(store)
+            app = Application(store, genesis(), version="test")
+            mempool = Mempool(MempoolLimits(1000, 1 << 20, 100), app.genesis.fee_min)
+            admission = Admission(app.machine, mempool, _InlineExecutor(), 0, lambda: None,
+                                  lambda dropped: None, verify_threads=threads)
             admission.start()
             verdicts = await admission.submit_many([transfer(KEYS[0], 0),
                                                     transfer(KEYS[1], 0)])
@@ -118,4 +123,4 @@ def test_admission_verifies_on_one_thread(tmp_path: Path,
             await admission.stop()
 
     run(main())
-    assert seen == [admission_module.ADMISSION_VERIFY_THREADS]
+    assert seen == [threads]
