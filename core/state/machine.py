@@ -75,6 +75,7 @@ from .accounts import (
 from .overlay import BlockState, StateAccess, TxScratch
 from .receipts import encode_receipts
 from .root import MemoryNodeStore, Proof, StateTree, verify_proof
+from .root.recent import RecentNodes
 from .transfers import NO_SLOT, PLAN_BYTES, WATCH_PREFIX_BYTES_MAX
 
 __all__ = [
@@ -472,11 +473,15 @@ class StateMachine:
         self.transfer_runs = True
         self._genesis_hash = genesis.hash()
         self._validator_set_hash_of: ValidatorSetHashOf | None = None
+        # The last committed block's new tree nodes: the next block's update reads most of
+        # its nodes from these (`RecentNodes`) rather than from the store.
+        self._recent_nodes: Mapping[bytes, bytes] = {}
         if not store.is_initialised():
             state = genesis_state(genesis, genesis_entries)
             update = StateTree(MemoryNodeStore()).apply(state)
             store.init_genesis(genesis.chain_id, self._genesis_hash, state, update.new_nodes,
                                update.root)
+            self._recent_nodes = update.new_nodes
         self._tip = store.check_chain(genesis.chain_id, self._genesis_hash)
         self._last_time_ms = self._read_last_time_ms(self._tip)
         self._pending: _Pending | None = None
@@ -817,7 +822,7 @@ class StateMachine:
         # The diff against committed state (a key written back to its old value is no change).
         changes = {key: value for key, value in sorted(state.writes.items())
                    if value != state.committed_value(key)}
-        update = StateTree(view, self._tip.app_hash).apply(changes)
+        update = StateTree(RecentNodes(view, self._recent_nodes), self._tip.app_hash).apply(changes)
         self._check_supply(state.committed, changes)
         return _Execution(recorded, results, changes, update.root, update.new_nodes, block,
                           validator_set_hash, update.stale_nodes)
@@ -1010,6 +1015,7 @@ class StateMachine:
             raise InvalidBlock("commit without a finalized block")
         self.store.commit_block(pending.commit)
         self._pending = None
+        self._recent_nodes = pending.commit.new_nodes
         header = pending.block.header
         self._tip = ChainTip(self._tip.chain_id, self._tip.genesis_hash, header.height,
                              pending.commit.app_hash, pending.commit.block_hash)
