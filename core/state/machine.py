@@ -345,7 +345,7 @@ class _TransferRuns:
         addresses, self._plan = accel.plan_transfers(data, offsets, eligible, ADDRESS_KEY)
         self._keys = [_ACCOUNT_PREFIX + addresses[at : at + ADDRESS_BYTES]
                       for at in range(0, len(addresses), ADDRESS_BYTES)]
-        self._table = accel.load_accounts([state.get(key) for key in self._keys])
+        self._table = accel.load_accounts(state.get_many(self._keys))
         self._slots: dict[bytes, int] | None = None  # account key -> slot, made when needed
         self._fee_min = fee_min
         self._tx_ids = tx_ids
@@ -782,7 +782,7 @@ class StateMachine:
         `wire` holds the txs' wire bytes packed (as `block.wire_txs` gives
         them) and `tx_ids` their ids, when the caller has them already.
         """
-        state = BlockState(view.get_state, view.state_range)
+        state = BlockState(view.get_state, view.state_range, view.get_states)
         hash_of = self._validator_set_hash_of
         validator_set_hash = (self.genesis.validator_set_hash if hash_of is None
                               else hash_of(state, block.height))

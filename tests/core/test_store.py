@@ -219,6 +219,17 @@ def test_each_state_table_is_its_own_database(store: Store) -> None:
     assert store.last().height == 1
 
 
+def test_get_states_is_get_state_of_each_key(store: Store) -> None:
+    store.commit_block(_commit(1, ROOT0, b"\x33" * 32, {b"\x01b": b"2", b"\x02pool": b"7"}))
+    with store.reader() as view:
+        for keys in ([], [b"\x01a", b"\x01b", b"\x01c", b"\x01a"],  # one table, then mixed
+                     [b"\x01b", b"\x02pool", b"\x02none", b"\x01a"]):
+            assert view.get_states(keys) == [view.get_state(key) for key in keys]
+        for keys in ([b"\x01a", b"\x7fx"], [b"\x01a", b""], [b"", b"\x01a"], [b"\x7fx"]):
+            with pytest.raises(InvalidInput, match="names no state table"):
+                view.get_states(keys)
+
+
 def test_state_changes_across_tables_with_deletes(store: Store) -> None:
     """Each table's keys are one sorted run: puts and deletes in several tables, in any
     order, land in their own tables; a table whose keys are all deleted is emptied."""
