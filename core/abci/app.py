@@ -37,6 +37,7 @@ from ..state.root.proofs import prove_many
 from ..store import Store, StoreView, height_key
 from ..tx import Tx
 from .block_sizer import BlockSizer
+from .decoded import DecodedTxs
 from .envelope import carried_count, flatten, group
 from .types import (
     BlockRequest,
@@ -169,6 +170,8 @@ class Application:
         self._arrived_last = 0  # ... between the last two commits
         self._finalized_txs = 0  # the finalized block's carried txs, not committed yet
         self._finalize_ms = 0.0  # and its FinalizeBlock's time
+        # What CheckTx and proposals decoded, by CometBFT tx: the later calls reuse it.
+        self.decoded = DecodedTxs()
         for name, handler in (("/state", _state_keys), ("/account", _account_keys)):
             self.register_query(name, handler)
         for module in installed:
@@ -236,13 +239,20 @@ class Application:
         its first refused tx's code, with that tx's index in the log. The carried txs of
         a NEW check admitted count as arrivals for sizing proposals (`proposal_txs`),
         unless `arriving` is False (a check before the tx goes to the mempool, which
-        checks it again).
+        checks it again). Those admitted (arriving) stay decoded in `decoded` for the
+        proposals and the block that take them.
         """
         flat, counts = flatten(txs)
         if arriving and kind is CheckTxKind.NEW:
             self._arrived += len(flat)
+        checked = self.machine.check_txs(flat)
+        if arriving:  # those admitted go to the mempool: kept decoded for their block
+            remember = self.decoded.remember
+            for raw, count, inner in zip(txs, counts, group(counts, checked), strict=True):
+                if all(result.code == TX_OK for result in inner):
+                    remember(raw, [result.tx for result in inner], count)
         answers = []
-        for result in self.machine.check_txs(flat):
+        for result in checked:
             decoded = result.tx
             if decoded is None:
                 answers.append(CheckTxResult(result.code, result.log))
@@ -299,7 +309,7 @@ class Application:
                 break
             window = txs[index:end]
             index = end
-            flat, counts = flatten(window)
+            flat, counts = self.decoded.flatten(window)
             codes, _ = self.machine.stateless_check(flat, request.height)
             for tx, verdicts in zip(window, group(counts, codes), strict=True):
                 if any(code != TX_OK for code in verdicts):
@@ -313,14 +323,20 @@ class Application:
 
     def process_proposal(self, request: BlockRequest) -> bool:
         """Accept only a proposal within the limits whose every tx (every tx an envelope
-        carries) passes its stateless checks; a malformed envelope fails them."""
+        carries) passes its stateless checks; a malformed envelope fails them. The txs of an
+        accepted proposal stay decoded (`decoded`) for its FinalizeBlock."""
         if sum(map(len, request.txs)) > BLOCK_BYTES_MAX:
             return False
-        flat, _ = flatten(request.txs)
+        flat, counts = self.decoded.flatten(request.txs)
         if len(flat) > BLOCK_TXS_MAX:
             return False
-        codes, _ = self.machine.stateless_check(flat, request.height, remember=True)
-        return all(code == TX_OK for code in codes)
+        codes, decoded = self.machine.stateless_check(flat, request.height, remember=True)
+        if not all(code == TX_OK for code in codes):
+            return False
+        remember = self.decoded.remember  # for FinalizeBlock (a no-op for those kept)
+        for raw, count, inner in zip(request.txs, counts, group(counts, decoded), strict=True):
+            remember(raw, inner, count)
+        return True
 
     # --- FinalizeBlock / Commit -----------------------------------------------------
 
@@ -355,7 +371,8 @@ class Application:
             flat: Sequence[Tx | bytes] = decoded
             counts: Sequence[int] = ()
         else:
-            flat, counts = flatten(request.txs)
+            flat, counts = self.decoded.flatten(request.txs)
+            self.decoded.forget(request.txs)  # decided: not needed again
         result = self.machine.execute(request.height, request.time_ms,
                                       self.proposer_key(request.proposer_address),
                                       flat, request.misbehavior)
