@@ -172,6 +172,10 @@ class Application:
         self._finalize_ms = 0.0  # and its FinalizeBlock's time
         # What CheckTx and proposals decoded, by CometBFT tx: the later calls reuse it.
         self.decoded = DecodedTxs()
+        # The finalized block's record and receipt codes, then (after Commit) the committed
+        # one's: `committed_block`.
+        self._finalized_block: tuple[Block, tuple[int, ...]] | None = None
+        self._committed_block: tuple[Block, tuple[int, ...]] | None = None
         for name, handler in (("/state", _state_keys), ("/account", _account_keys)):
             self.register_query(name, handler)
         for module in installed:
@@ -367,6 +371,7 @@ class Application:
         """
         began = time.perf_counter()
         self._finalized_txs = 0
+        self._finalized_block = None
         if decoded is not None and len(decoded) == len(request.txs):
             flat: Sequence[Tx | bytes] = decoded
             counts: Sequence[int] = ()
@@ -383,6 +388,8 @@ class Application:
                                               for u in result.validator_updates),
                                         result.app_hash, result.block.hash(),
                                         tuple(counts) if any(counts) else ())
+        self._finalized_block = (result.block, tuple(r.code for r in result.tx_results
+                                                     if r.recorded))
         self._finalized_txs = len(flat)
         self._finalize_ms = (time.perf_counter() - began) * 1000.0
         return finalized
@@ -390,7 +397,10 @@ class Application:
     def attach_commit(self, commit: CommitCert) -> Block:
         """Store the in-process engine's commit certificate with the pending block; that
         block, with the certificate."""
-        return self.machine.attach_commit(commit)
+        block = self.machine.attach_commit(commit)
+        if self._finalized_block is not None:
+            self._finalized_block = (block, self._finalized_block[1])
+        return block
 
     def commit(self) -> CommitResult:
         """Make the finalized block durable (one LMDB transaction).
@@ -400,12 +410,20 @@ class Application:
         FinalizeBlock + Commit time sizes this node's next proposals.
         """
         began = time.perf_counter()
+        self._committed_block = None
         self.machine.commit()
+        self._committed_block, self._finalized_block = self._finalized_block, None
         took_ms = self._finalize_ms + (time.perf_counter() - began) * 1000.0
         self.proposal_sizer.observe(self._finalized_txs, took_ms)
         self._finalized_txs = 0
         self._arrived_last, self._arrived = self._arrived, 0
         return CommitResult(0)
+
+    def committed_block(self) -> tuple[Block, tuple[int, ...]] | None:
+        """The block the last Commit made durable, as the store keeps it, and its txs'
+        receipt codes (what `stored_block` would read back), without reading the store;
+        None before the first Commit of this process."""
+        return self._committed_block
 
     # --- Query ------------------------------------------------------------------------
 
