@@ -31,6 +31,7 @@ from ..constants import (
 from ..errors import TX_OK, ChainmallError, InvalidInput, QueryError
 from ..genesis import Genesis
 from ..state.accounts import account_key
+from ..state.machine import CheckTxResult as MachineCheckTxResult
 from ..state.machine import StateMachine
 from ..state.receipts import decode_receipts
 from ..state.root.proofs import prove_many
@@ -255,30 +256,25 @@ class Application:
             for raw, count, inner in zip(txs, counts, group(counts, checked), strict=True):
                 if all(result.code == TX_OK for result in inner):
                     remember(raw, [result.tx for result in inner], count)
+        # One answer per CometBFT tx: an envelope's carried txs get no answer of their own.
         answers = []
-        for result in checked:
-            decoded = result.tx
-            if decoded is None:
-                answers.append(CheckTxResult(result.code, result.log))
-            else:
-                answers.append(CheckTxResult(result.code, result.log, priority=decoded.fee,
-                                             sender=decoded.sender, nonce=decoded.nonce,
-                                             tx_id=decoded.tx_id))
-        if not any(counts):
-            return answers
-        grouped = []
-        for count, inner in zip(counts, group(counts, answers), strict=True):
+        start = 0
+        for count in counts:
             if not count:
-                grouped.append(inner[0])
+                answers.append(_check_answer(checked[start]))
+                start += 1
                 continue
-            refused = next((i for i, answer in enumerate(inner) if answer.code != TX_OK), None)
+            inner = checked[start:start + count]
+            start += count
+            refused = next((i for i, result in enumerate(inner) if result.code != TX_OK), None)
             if refused is None:
-                grouped.append(CheckTxResult(TX_OK, "", priority=min(a.priority for a in inner)))
+                answers.append(CheckTxResult(TX_OK, "", priority=min(
+                    result.tx.fee for result in inner)))  # type: ignore[union-attr]
             else:
-                answer = inner[refused]
-                grouped.append(CheckTxResult(answer.code, f"envelope tx {refused}: {answer.log}",
-                                             tx_id=answer.tx_id))
-        return grouped
+                result = inner[refused]
+                answers.append(CheckTxResult(result.code, f"envelope tx {refused}: {result.log}",
+                                             tx_id=b"" if result.tx is None else result.tx.tx_id))
+        return answers
 
     # --- proposals ------------------------------------------------------------------------
 
@@ -460,6 +456,16 @@ class Application:
             entries = tuple(ProvenEntry(key, view.get_state(key), proof)
                             for key, proof in zip(keys, proofs, strict=True))
         return QueryResult(TX_OK, "", height, root, entries)
+
+
+def _check_answer(result: MachineCheckTxResult) -> CheckTxResult:
+    """The CheckTx answer for one plain tx: its verdict and, if it decoded, what a mempool
+    orders by."""
+    decoded = result.tx
+    if decoded is None:
+        return CheckTxResult(result.code, result.log)
+    return CheckTxResult(result.code, result.log, priority=decoded.fee, sender=decoded.sender,
+                         nonce=decoded.nonce, tx_id=decoded.tx_id)
 
 
 def _state_keys(state: StateReader, data: bytes) -> Sequence[bytes]:
