@@ -11,8 +11,9 @@ the ABCI server; CometBFT orders the txs.
   burst COMETBFT_SUBMIT_BURST_MAX) and a cap on this node's txs in flight
   (COMETBFT_PENDING_TXS_MAX, below CometBFT's own mempool size, so CometBFT
   never has to drop one it acknowledged). Then the application's CheckTx
-  runs in process (the same verdict CometBFT's mempool would give), and an
-  admitted tx is forwarded to CometBFT (`broadcast_tx_async`; the txs queued
+  runs in process (the same verdict CometBFT's mempool would give; the
+  submits that arrive together are checked in one call, one kernel batch),
+  and an admitted tx is forwarded to CometBFT (`broadcast_tx_async`; the txs queued
   together go in batch envelopes, one CometBFT tx each: `abci/envelope.py`).
 * **Final**: the application tells `CommitWatcher` when a block is durably
   committed; its recorded txs are final (with their code, log and events),
@@ -55,6 +56,7 @@ from ..abci.types import (
 )
 from ..address import address_from_public_key
 from ..constants import (
+    ADMISSION_BATCH_TXS_MAX,
     COMETBFT_FORWARD_BATCH_MAX,
     COMETBFT_PENDING_TXS_MAX,
     COMETBFT_RESUBMIT_MS,
@@ -205,6 +207,8 @@ class CometNode(LedgerReads):
         self.finality = Finality()
         self.pending: OrderedDict[bytes, _Pending] = OrderedDict()
         self._bucket = _TokenBucket(limits.submit_rate_per_s, limits.submit_burst)
+        self._precheck_queue: list[tuple[bytes, asyncio.Future[CheckTxResult]]] = []
+        self._precheck_ready = asyncio.Event()
         self._forward_queue: list[bytes] = []
         self._forward_ready = asyncio.Event()
         self._forward_override = forward  # tests: see what is forwarded, or drop it
@@ -224,7 +228,8 @@ class CometNode(LedgerReads):
         self._loop = asyncio.get_running_loop()
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         self.watcher.listeners.append(self._from_app_thread)
-        self._tasks = [self._loop.create_task(self._forwarder()),
+        self._tasks = [self._loop.create_task(self._prechecker()),
+                       self._loop.create_task(self._forwarder()),
                        self._loop.create_task(self._resubmitter())]
 
     async def stop(self) -> None:
@@ -236,6 +241,11 @@ class CometNode(LedgerReads):
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        stopping = CheckTxResult(NodeStopping.code, "the node is stopping")
+        for _, waiting in self._precheck_queue:
+            if not waiting.done():
+                waiting.set_result(stopping)
+        self._precheck_queue.clear()
         self.finality.close()
         if self._session is not None:
             await self._session.close()
@@ -286,13 +296,15 @@ class CometNode(LedgerReads):
         if not self._bucket.take():
             return Admitted(tx_id, RateLimited.code, f"over {self.limits.submit_rate_per_s:g} "
                             "submits per second: retry later")
-        if len(self.pending) >= self.limits.pending_txs_max:
-            return Admitted(tx_id, MempoolFull.code, f"{len(self.pending)} txs in flight, the "
-                            "most this node forwards: retry later")
-        # Not an arrival yet: CometBFT's CheckTx of the forwarded tx counts it (app.py).
-        checked = (await self.server.call(self._precheck, [wire]))[0]
+        if (full := self._refused_full(tx_id)) is not None:
+            return full
+        checked = await self._precheck(wire)
         if checked.code != TX_OK:
             return Admitted(tx_id, checked.code, checked.log)
+        if tx_id in self.pending:  # the same tx submitted twice at once
+            return Admitted(tx_id, TX_OK, "already admitted")
+        if (full := self._refused_full(tx_id)) is not None:  # filled while it was checked
+            return full
         self.pending[tx_id] = _Pending(wire, address_from_public_key(tx.sender), tx.nonce,
                                        time.monotonic())
         self._enqueue(wire)
@@ -300,8 +312,49 @@ class CometNode(LedgerReads):
 
     # `submit_wait`: LedgerReads' (reads.py); the resubmitter keeps the tx alive meanwhile.
 
-    def _precheck(self, wires: list[bytes]) -> list[CheckTxResult]:
+    def _refused_full(self, tx_id: bytes) -> Admitted | None:
+        if len(self.pending) < self.limits.pending_txs_max:
+            return None
+        return Admitted(tx_id, MempoolFull.code, f"{len(self.pending)} txs in flight, the "
+                        "most this node forwards: retry later")
+
+    async def _precheck(self, wire: bytes) -> CheckTxResult:
+        """CheckTx of `wire` before it is forwarded, in the next batch `_prechecker` runs."""
+        assert self._loop is not None, "the node is not started"
+        answer: asyncio.Future[CheckTxResult] = self._loop.create_future()
+        self._precheck_queue.append((wire, answer))
+        self._precheck_ready.set()
+        return await answer
+
+    def _check_before_forward(self, wires: list[bytes]) -> list[CheckTxResult]:
+        # Not arrivals yet: CometBFT's CheckTx of the forwarded txs counts them (app.py).
         return self.app.check_txs(wires, arriving=False)
+
+    async def _prechecker(self) -> None:
+        """Check the submits queued together in one call on the application's thread (one
+        batch of stateless checks), up to ADMISSION_BATCH_TXS_MAX at a time. Their answers
+        are given in one go, so the txs admitted together are queued for forwarding
+        before the forwarder runs, and travel together (in batch envelopes)."""
+        while True:
+            await self._precheck_ready.wait()
+            self._precheck_ready.clear()
+            while self._precheck_queue:
+                batch = self._precheck_queue[:ADMISSION_BATCH_TXS_MAX]
+                del self._precheck_queue[:ADMISSION_BATCH_TXS_MAX]
+                try:
+                    answers = await self.server.call(self._check_before_forward,
+                                                     [wire for wire, _ in batch])
+                except asyncio.CancelledError:  # stopping: `stop` answers the queued ones
+                    self._precheck_queue[:0] = batch
+                    raise
+                except Exception as exc:
+                    for _, waiting in batch:
+                        if not waiting.done():
+                            waiting.set_exception(exc)
+                    continue
+                for (_, waiting), answer in zip(batch, answers, strict=True):
+                    if not waiting.done():
+                        waiting.set_result(answer)
 
     def _enqueue(self, wire: bytes) -> None:
         self._forward_queue.append(wire)
