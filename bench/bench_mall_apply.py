@@ -261,7 +261,9 @@ def test_mall_workload(benchmark: Any) -> None:
         for tx in txs:
             kinds[tx.tx_type] = kinds.get(tx.tx_type, 0) + 1
     print()
-    print(f"machine: {machine('one process; signatures checked by workers on all cores')}")
+    load = os.getloadavg()
+    print(f"machine: {machine('one process; signatures checked by workers on all cores')}; "
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"workload: {len(blocks)} blocks, {tx_count:,} txs (up to {per_block:,} per block): "
           + ", ".join(f"{tx_type:#06x} x {n:,}" for tx_type, n in sorted(kinds.items())))
     print(f"build (signing + execute, not measured): {build_s:.1f} s; last state root "

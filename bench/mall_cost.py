@@ -7,7 +7,11 @@ timing with `time.thread_time` around each tx's handler (by tx type), the machin
 work around the handlers, the state tree update and the commit. The best round per
 figure is kept. Keys written per tx type are the distinct keys the tx writes (the
 handler's and the sender's account, for the fee and nonce), before the block folds the
-keys several txs write (a merchant's account, the fee pool).
+keys several txs write (a merchant's account, the fee pool). Then, per state table,
+what the blocks changed (the keys the tree and the commit pay for: count per tx,
+deletes, mean value bytes) and the committed-state reads (LMDB lookups) the replay
+made, during the txs and after them (the block's diff reads the committed value of
+every key it writes that no tx read first: a new key costs a lookup that misses).
 
 Usage (from the repository root):
 
@@ -22,12 +26,14 @@ main's tree with the compiled ext/ in /tmp/base: `--code /tmp/base`, then withou
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import os
 import pstats
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +53,7 @@ from chainmall.core.block import decode_block
 from chainmall.core.mall import install
 from chainmall.core.state.accounts import account_key
 from chainmall.core.state.machine import StateMachine
-from chainmall.core.store import Store
+from chainmall.core.store import Store, StoreView
 from store_timer import TreeAndCommitTimes
 
 ROUNDS = int(os.environ.get("CHAINMALL_COST_ROUNDS", "3"))
@@ -64,6 +70,46 @@ class _Meter:
         self.keys: dict[int, int] = {}
         self.tree_s = self.commit_s = self.finalize_s = 0.0
         self.changed = 0
+        self.by_table: dict[int, list[int]] = {}  # table -> [changed, deletes, value bytes]
+        self.reads: dict[tuple[str, int], list[int]] = {}  # (phase, table) -> [reads, hits]
+        self.phase = "hooks"
+
+
+class _TableTimes(TreeAndCommitTimes):
+    """The tree and commit times, and each block's changed keys by table into `meter`."""
+
+    def __init__(self, meter: _Meter) -> None:
+        super().__init__(time.thread_time)
+        self.meter = meter
+
+    def observe(self, changes: Any, update: Any) -> None:
+        by_table = self.meter.by_table
+        for key, value in changes.items():
+            entry = by_table.setdefault(key[0], [0, 0, 0])
+            entry[0] += 1
+            if value is None:
+                entry[1] += 1
+            else:
+                entry[2] += len(value)
+
+
+@contextlib.contextmanager
+def _counting_reads(meter: _Meter) -> Iterator[None]:
+    """Count the committed-state lookups (`StoreView.get_state`) by (phase, table)."""
+    get_state = StoreView.get_state
+
+    def counted(self: StoreView, key: bytes) -> bytes | None:
+        value = get_state(self, key)
+        entry = meter.reads.setdefault((meter.phase, key[0]), [0, 0])
+        entry[0] += 1
+        entry[1] += value is not None
+        return value
+
+    StoreView.get_state = counted  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        StoreView.get_state = get_state  # type: ignore[method-assign]
 
 
 def _instrument(machine_: StateMachine, meter: _Meter) -> None:
@@ -71,9 +117,11 @@ def _instrument(machine_: StateMachine, meter: _Meter) -> None:
     for tx_type, handler in list(machine_._handlers.items()):
         def timed(state: Any, ctx: Any, handler: Any = handler, tx_type: int = tx_type) -> None:
             start = clock()
+            meter.phase = "txs"
             try:
                 handler(state, ctx)
             finally:
+                meter.phase = "machine"
                 meter.handler_s[tx_type] = meter.handler_s.get(tx_type, 0.0) + clock() - start
                 meter.count[tx_type] = meter.count.get(tx_type, 0) + 1
                 sender = account_key(ctx.sender)  # its fee and nonce, written before
@@ -83,7 +131,7 @@ def _instrument(machine_: StateMachine, meter: _Meter) -> None:
 
 
 def _replay(genesis: Any, setup: list[bytes], blocks: list[bytes], path: str,
-            profile: cProfile.Profile | None = None) -> _Meter:
+            profile: cProfile.Profile | None = None, count_reads: bool = False) -> _Meter:
     meter = _Meter()
     clock = time.thread_time
     with Store(path) as store:
@@ -97,11 +145,13 @@ def _replay(genesis: Any, setup: list[bytes], blocks: list[bytes], path: str,
             block = decode_block(raw)
             checked.append((block, state.check_block_txs(block)))
         _instrument(state, meter)
-        with TreeAndCommitTimes(clock) as times:
+        counting = _counting_reads(meter) if count_reads else contextlib.nullcontext()
+        with _TableTimes(meter) as times, counting:
             if profile is not None:
                 profile.enable()
             for block, checks in checked:
                 start = clock()
+                meter.phase = "hooks"
                 state.finalize_block(block, checks)
                 state.commit()
                 meter.finalize_s += clock() - start
@@ -121,6 +171,8 @@ def main(argv: list[str]) -> None:
         txs = sum(len(b) for b in block_txs)
         meters = [_replay(genesis, setup, blocks, os.path.join(directory, f"r{n}"))
                   for n in range(ROUNDS)]
+        reads = _replay(genesis, setup, blocks, os.path.join(directory, "reads"),
+                        count_reads=True)
         if "--profile" in argv:
             profile = cProfile.Profile()
             _replay(genesis, setup, blocks, os.path.join(directory, "profiled"), profile)
@@ -150,6 +202,26 @@ def main(argv: list[str]) -> None:
           f"{1e6 * commit / txs:.1f} + machine {1e6 * rest / txs:.1f}; "
           f"changed keys {changed / txs:.2f}/tx (tree {1e6 * tree / changed:.1f} us/key, "
           f"commit {1e6 * commit / changed:.1f} us/key)")
+
+    _print_tables(meters[0], reads, txs)
+
+
+def _print_tables(meter: _Meter, reads: _Meter, txs: int) -> None:
+    """The changed keys and the committed-state reads per state table."""
+    names = {**{table: name for table, name in C.STATE_TABLES.items()}}
+    print(f"  {'state table':<26}{'changed/tx':>11}{'share':>7}{'deletes':>9}{'value B':>9}")
+    total = sum(entry[0] for entry in meter.by_table.values())
+    for table, (changed, deletes, size) in sorted(meter.by_table.items(),
+                                                  key=lambda item: -item[1][0]):
+        written = changed - deletes
+        print(f"  {names.get(table, hex(table)):<26}{changed / txs:>11.2f}"
+              f"{100 * changed / total:>6.0f}%{deletes:>9,}"
+              f"{size / written if written else 0:>9.0f}")
+    print(f"  {'committed reads':<26}{'reads/tx':>11}{'hits':>7}  (before the first tx: hooks; in "
+          "handlers: txs; else machine: admission, the diff)")
+    for (phase, table), (count, hits) in sorted(reads.reads.items(), key=lambda item: -item[1][0]):
+        label = f"{phase} {names.get(table, hex(table))}"
+        print(f"  {label:<26}{count / txs:>11.2f}{100 * hits / count:>6.0f}%")
 
 
 if __name__ == "__main__":

@@ -558,3 +558,8 @@ SWITCH_INTERVAL_US_DEFAULT = 500  # the GIL's switch interval (Python's own: 5,0
 SWITCH_INTERVAL_US_MIN = 50
 SWITCH_INTERVAL_US_MAX = 100_000
 assert SWITCH_INTERVAL_US_MIN <= SWITCH_INTERVAL_US_DEFAULT <= SWITCH_INTERVAL_US_MAX
+# An ABCI application's decoded txs, by the CometBFT tx (envelope) that carried them: decoded
+# once at CheckTx, reused by PrepareProposal, ProcessProposal and FinalizeBlock. Counted in
+# carried txs (two full blocks' worth; about 600 bytes each with their envelope's bytes, so
+# 23 MiB when full), the oldest forgotten first.
+ABCI_DECODED_TXS_MAX = 2 * BLOCK_TXS_MAX
