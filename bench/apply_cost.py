@@ -24,6 +24,20 @@ minute each). Under valgrind, curve25519-dalek runs its AVX2 back end
 the rest is the Python share this tool exists to measure. `cpu` replays the
 block several times in-process and keeps each phase's fastest thread CPU
 time (the main thread only: the signature threads of `check` are not in it).
+
+Two more commands replay bench_apply.py's chain (its first CHAINMALL_BENCH_BLOCKS
+blocks, default 30 here; from CHAINMALL_BENCH_CACHE when it holds them) serially
+into a fresh ledger, every block's checks done before the clock starts:
+
+    .venv/bin/python bench/apply_cost.py replay              # thread CPU µs/tx by phase
+    .venv/bin/python bench/apply_cost.py compare /work/main  # against another checkout
+
+`replay` prints the main thread's CPU per tx in execution, the state tree
+update and the commit (the Python share bench_apply.py prints, without decode).
+`compare DIR` runs `replay` in CHAINMALL_COST_ROUNDS (3) interleaved rounds
+with this checkout's interpreter and with DIR/.venv's (whose package is DIR's
+code: the same script, the other build), alternating which goes first, and
+prints each round, the medians, the ratios and the load average.
 Sizes: CHAINMALL_BENCH_TXS (10,000), CHAINMALL_BENCH_SENDERS (2,000),
 CHAINMALL_COST_BASE_BLOCKS (blocks already in the ledger, 5);
 CHAINMALL_BENCH_MODULES=default installs the modules a node runs (validators,
@@ -42,6 +56,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 STAGES = ("setup", "decode", "check", "finalize", "commit")
 BASE_BLOCKS = int(os.environ.get("CHAINMALL_COST_BASE_BLOCKS", "5"))
@@ -183,7 +198,92 @@ def cpu(directory: Path) -> None:
     print(f"  {'all but check':<10}{share * 1e6 / txs:>8.2f} µs/tx")
 
 
+REPLAY_PHASES = ("execute", "root", "commit")
+
+
+def replay() -> dict[str, float]:
+    """Replay bench_apply's first blocks serially; thread CPU µs per tx of each phase."""
+    os.environ.setdefault("CHAINMALL_BENCH_BLOCKS", "30")
+    sys.path.insert(0, str(Path(__file__).parent))
+    import bench_apply
+    from chainmall.core.block import decode_block
+    from chainmall.core.state.root import StateTree
+    from chainmall.core.store import Store
+
+    clock = time.thread_time
+    spent = dict.fromkeys(REPLAY_PHASES, 0.0)
+    tree_apply = StateTree.apply
+
+    def timed_apply(tree: Any, changes: Any) -> Any:
+        start = clock()
+        try:
+            return tree_apply(tree, changes)
+        finally:
+            spent["root"] += clock() - start
+
+    with tempfile.TemporaryDirectory(prefix="chainmall-replay-") as directory:
+        genesis, blocks, _ = bench_apply.prebuilt(directory)
+        StateTree.apply = timed_apply  # type: ignore[method-assign]
+        try:
+            with Store(Path(directory) / "replay") as store:
+                machine = bench_apply.new_machine(store, genesis)
+                checked = []
+                for raw in blocks:
+                    block = decode_block(raw)
+                    checked.append((block, machine.check_block_txs(block)))
+                for block, ahead in checked:
+                    t0 = clock()
+                    machine.finalize_block(block, ahead)
+                    t1 = clock()
+                    machine.commit()
+                    spent["execute"] += t1 - t0
+                    spent["commit"] += clock() - t1
+        finally:
+            StateTree.apply = tree_apply  # type: ignore[method-assign]
+    txs = sum(len(block.txs) for block, _ in checked)
+    spent["execute"] -= spent["root"]
+    return {phase: seconds * 1e6 / txs for phase, seconds in spent.items()}
+
+
+def compare(baseline: Path) -> None:
+    """`replay` with this build and with `baseline`'s, in interleaved rounds."""
+    import statistics
+
+    from benchutil import machine
+
+    rounds = int(os.environ.get("CHAINMALL_COST_ROUNDS", "3"))
+    builds = {"this": sys.executable, "baseline": str(baseline / ".venv" / "bin" / "python")}
+    figures: dict[str, list[dict[str, float]]] = {name: [] for name in builds}
+    loads = [os.getloadavg()[0]]
+    for number in range(rounds):
+        order = list(builds) if number % 2 == 0 else list(reversed(builds))
+        for name in order:
+            out = subprocess.run([builds[name], __file__, "replay"], check=True,
+                                 capture_output=True, text=True).stdout
+            result = dict(zip(("execute", "root", "commit", "total"),
+                              map(float, out.split()[-4:]), strict=True))
+            figures[name].append(result)
+            loads.append(os.getloadavg()[0])
+            print(f"round {number + 1} {name:<8}: " + ", ".join(
+                f"{phase} {value:.2f}" for phase, value in result.items())
+                + f" µs/tx (load {loads[-1]:.1f})", flush=True)
+    print(f"machine: {machine('main thread CPU time, serial replay')}; load average (1 min) "
+          f"{min(loads):.1f}-{max(loads):.1f}; baseline {baseline}")
+    for phase in ("execute", "root", "commit", "total"):
+        this = statistics.median(r[phase] for r in figures["this"])
+        base = statistics.median(r[phase] for r in figures["baseline"])
+        ratios = [t[phase] / b[phase] for t, b in zip(figures["this"], figures["baseline"],
+                                                      strict=True)]
+        print(f"  {phase:<8} this {this:6.2f}  baseline {base:6.2f} µs/tx  this/baseline "
+              f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})")
+
+
 def main(argv: list[str]) -> None:
+    if argv == ["replay"]:
+        figures = replay()
+        print(" ".join(f"{figures[phase]:.4f}" for phase in REPLAY_PHASES),
+              f"{sum(figures.values()):.4f}")
+        return
     command, directory = argv[0], Path(argv[1])
     if command == "prepare":
         prepare(directory)
@@ -193,8 +293,11 @@ def main(argv: list[str]) -> None:
         report(directory)
     elif command == "cpu":
         cpu(directory)
+    elif command == "compare":
+        compare(directory)
     else:
-        raise SystemExit(f"unknown command {command!r}: prepare, run, report or cpu")
+        raise SystemExit(f"unknown command {command!r}: prepare, run, report, cpu, replay "
+                         "or compare")
 
 
 if __name__ == "__main__":

@@ -559,6 +559,12 @@ SWITCH_INTERVAL_US_MIN = 50
 SWITCH_INTERVAL_US_MAX = 100_000
 assert SWITCH_INTERVAL_US_MIN <= SWITCH_INTERVAL_US_DEFAULT <= SWITCH_INTERVAL_US_MAX
 
+# An ABCI application's decoded txs, by the CometBFT tx (envelope) that carried them: decoded
+# once at CheckTx, reused by PrepareProposal, ProcessProposal and FinalizeBlock. Counted in
+# carried txs (two full blocks' worth; about 600 bytes each with their envelope's bytes, so
+# 23 MiB when full), the oldest forgotten first.
+ABCI_DECODED_TXS_MAX = 2 * BLOCK_TXS_MAX
+
 # --- admission's signature batches (core/node/admission.py, mempool.admission_verify_threads) ---
 # 0: every core; a batch of one batch equation (ED25519_BATCH_ITEMS txs or fewer) never wakes
 # a thread team, so only a backlog's large batches are shared out.

@@ -81,8 +81,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from itertools import chain, compress, repeat, starmap, takewhile
-from operator import add, is_, is_not
+from itertools import chain, compress, islice, repeat, starmap, takewhile
+from operator import add, is_, is_not, lt
 from pathlib import Path
 
 import lmdb
@@ -112,6 +112,7 @@ from .errors import (
     StoreFormatOutdated,
     StoreNotInitialised,
 )
+from .kernels import tree_kernel
 from .ledger_file import read_ledger_header
 
 TX_LOCATION_BYTES = 8 + 4
@@ -196,6 +197,10 @@ class BlockCommit:
     state_changes: Mapping[bytes, bytes | None]
     new_nodes: Mapping[bytes, bytes]
     stale_nodes: Sequence[bytes] = ()
+    # The tx ids' key order (`hash_order(b"".join(tx_ids))`) when the caller has it (the
+    # block's checks make it off the committing thread): used when it is a permutation that
+    # sorts the ids strictly, else (or None) the commit makes the order itself.
+    tx_order: Sequence[int] | None = None
 
 
 class StoreView:
@@ -217,6 +222,19 @@ class StoreView:
     def get_state(self, key: bytes) -> bytes | None:
         """The committed value of a state key, None if absent."""
         return self._get(state_table(key), key)
+
+    def get_states(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        """`get_state` of each key, in one call (InvalidInput for a key naming no table)."""
+        if not keys:
+            return []
+        dbs, get = self._dbs, self._txn.get
+        first = keys[0][:1]
+        try:
+            if first and all(map(bytes.startswith, keys, repeat(first))):  # one table: C loop
+                return list(map(partial(get, db=dbs[state_table(first)]), keys))
+            return [get(key, db=dbs[state_table(key)]) for key in keys]
+        except lmdb.Error as exc:
+            raise read_error(exc, self._path) from exc
 
     def _get_leveled(self, table: str, key: bytes) -> bytes | None:
         """`key`'s value in a staged table: its newest level that has it."""
@@ -805,8 +823,9 @@ class Store:
             if not txn.put(commit.block_hash, key, db=dbs["block_index"], overwrite=False):
                 raise StoreCorrupt(f"block hash {commit.block_hash.hex()} is already indexed")
             tx_ids = commit.tx_ids
-            order = sorted(range(len(tx_ids)), key=tx_ids.__getitem__)  # key order
-            ids = list(map(tx_ids.__getitem__, order))
+            order, ids = _tx_key_order(tx_ids, commit.tx_order)  # key order
+            if not all(map(lt, ids, islice(ids, 1, None))):  # a tx twice in the block
+                raise StoreCorrupt(f"block {commit.height}: a tx is already indexed")
             # One lookup call per older level, in key order (Cursor.getmulti: the found ones).
             for level in ("tx_index_mid", "tx_index"):
                 if ids and txn.cursor(dbs[level]).getmulti(ids):
@@ -842,6 +861,42 @@ class Store:
             assert _read_tip(txn, meta).height == commit.height
 
         self._write(body)
+
+
+def hash_order(hashes: bytes) -> list[int]:
+    """The indexes of the 32-byte hashes packed in `hashes`, in the hashes' byte order
+    (equal ones by index). The reference of ext/_tree.pyx `hash_order`."""
+    if type(hashes) is not bytes:
+        raise TypeError(f"hashes must be bytes, not {type(hashes).__name__}")
+    if len(hashes) % HASH_BYTES:
+        raise ValueError(f"hashes are {len(hashes)} bytes, not a multiple of {HASH_BYTES}")
+    items = [hashes[at : at + HASH_BYTES] for at in range(0, len(hashes), HASH_BYTES)]
+    return sorted(range(len(items)), key=items.__getitem__)
+
+
+# `hash_order` by the kernel when built (and not CHAINMALL_PURE=1), else the reference.
+hash_key_order = tree_kernel.hash_order if tree_kernel is not None else hash_order
+
+
+def _tx_key_order(tx_ids: Sequence[bytes],
+                  given: Sequence[int] | None) -> tuple[Sequence[int], list[bytes]]:
+    """(the indexes of `tx_ids` in key order, the ids in that order): `given` when it is
+    that order (a permutation that sorts the ids strictly), else made here (C loops for
+    32-byte ids)."""
+    count = len(tx_ids)
+    if given is not None and len(given) == count and (not given or min(given) >= 0):
+        try:
+            ids = list(map(tx_ids.__getitem__, given))
+        except IndexError:
+            pass
+        else:  # strictly sorted: so each index once, and `given` is a permutation
+            if all(map(lt, ids, islice(ids, 1, None))):
+                return given, ids
+    if set(map(len, tx_ids)) == {HASH_BYTES}:
+        order = hash_key_order(b"".join(tx_ids))
+    else:
+        order = sorted(range(count), key=tx_ids.__getitem__)
+    return order, list(map(tx_ids.__getitem__, order))
 
 
 _U32_BYTES: list[bytes] = []  # i -> u32 big-endian i, for i below the largest block yet

@@ -21,6 +21,9 @@ class _Reader(Protocol):
 def describe() -> str:
     """What this kernel is, for `chainmall doctor`."""
 
+def hash_order(hashes: bytes) -> list[int]:
+    """The indexes of the packed 32-byte hashes in their byte order (core/store.py)."""
+
 class Apply:
     """One batch update (core/state/root/tree.py `_Apply`, same methods and results).
 

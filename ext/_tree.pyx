@@ -35,7 +35,7 @@ import blake3 as _blake3_package
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_SetItem
 from libc.stdint cimport int64_t, uint8_t, uint64_t
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memcmp, memcpy, memset
 
 from ext._blake3 cimport cm_blake3_hash_many_fixed
@@ -78,6 +78,61 @@ def describe() -> str:
 
 
 # --- packed growable arrays ------------------------------------------------------
+
+# --- the key order of packed hashes (core/store.py `hash_order`) ---------------
+
+cdef struct HashAt:  # a hash inside the packed input, and its index there
+    uint64_t head      # its first 8 bytes, big-endian: most comparisons end here
+    const uint8_t *hash
+    Py_ssize_t index
+
+
+cdef int _hash_at_order(const void *a, const void *b) noexcept nogil:
+    # qsort sorts pointers (8-byte elements: glibc's merge sort moves them as words)
+    cdef const HashAt *x = (<const HashAt **>a)[0]
+    cdef const HashAt *y = (<const HashAt **>b)[0]
+    cdef int c
+    if x.head != y.head:
+        return -1 if x.head < y.head else 1
+    c = memcmp(x.hash + 8, y.hash + 8, H - 8)
+    if c != 0:
+        return c
+    return (x.index > y.index) - (x.index < y.index)
+
+
+def hash_order(hashes):
+    """The indexes of the 32-byte hashes packed in `hashes` (bytes), in the hashes' byte
+    order, equal ones by index: `sorted(range(n), key=...)` of the hashes (core/store.py
+    `hash_order`, the reference). Sorted without the GIL."""
+    if type(hashes) is not bytes:
+        raise TypeError(f"hashes must be bytes, not {type(hashes).__name__}")
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(hashes)
+    if size % H:
+        raise ValueError(f"hashes are {size} bytes, not a multiple of {H}")
+    cdef Py_ssize_t count = size // H, i
+    cdef int j
+    cdef const uint8_t *data = <const uint8_t *>PyBytes_AS_STRING(hashes)
+    cdef HashAt *items = <HashAt *>malloc(max(count, 1) * sizeof(HashAt))
+    cdef HashAt **sorted_items = <HashAt **>malloc(max(count, 1) * sizeof(HashAt *))
+    if items == NULL or sorted_items == NULL:
+        free(items)
+        free(sorted_items)
+        raise MemoryError()
+    try:
+        with nogil:
+            for i in range(count):
+                items[i].hash = data + i * H
+                items[i].index = i
+                items[i].head = 0
+                for j in range(8):
+                    items[i].head = (items[i].head << 8) | data[i * H + j]
+                sorted_items[i] = &items[i]
+            qsort(sorted_items, count, sizeof(HashAt *), _hash_at_order)
+        return [sorted_items[i].index for i in range(count)]
+    finally:
+        free(items)
+        free(sorted_items)
+
 
 cdef struct Vec:
     char *data

@@ -1,7 +1,7 @@
 """One validator's application CPU per tx on the CometBFT path, without CometBFT.
 
     .venv/bin/python bench/cluster/abci_path_cost.py [--blocks 12] [--block-txs 2000]
-        [--envelope 200] [--profile]
+        [--envelope 200] [--profile] [--node]
 
 What a validator of `cluster_bench.py` does per block, replayed in this process
 through the ABCI server's own request handling (`AbciServer._answer_batch`,
@@ -11,7 +11,11 @@ Commit, each request decoded from its wire bytes. Thread CPU time per carried
 tx by request kind (`time.thread_time`, so another process's load moves it
 little); the store and state tree's share is FinalizeBlock's execution and
 Commit, the rest is what the ABCI path adds. `--profile` prints a cProfile
-of FinalizeBlock + Commit, and of CheckTx, by own time.
+of FinalizeBlock + Commit, and of CheckTx, by own time. `--node` serves the
+application as a CometBFT node does (`CommitWatcher` in front, the node's
+finality bookkeeping of every committed block, counted as "on_block"). The
+process CPU (every thread: signature checks run on every core) is printed
+beside the thread CPU.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ def main() -> None:
     parser.add_argument("--block-txs", type=int, default=2_000)
     parser.add_argument("--envelope", type=int, default=200)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--node", action="store_true",
+                        help="serve the app as a CometBFT node does (CommitWatcher, finality)")
     args = parser.parse_args()
     count = args.blocks * args.block_txs
     print(f"abci path cost on {machine()}; load average {os.getloadavg()}", flush=True)
@@ -74,7 +80,11 @@ def main() -> None:
     profiles = {"finalize_block+commit": cProfile.Profile(), "check_tx": cProfile.Profile()}
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "ledger") as store:
         app = Application(store, genesis)
-        server = AbciServer(app)
+        served: object = app
+        if args.node:
+            served = node_watcher(app, cpu)
+        server = AbciServer(served)  # type: ignore[arg-type]
+        process_began = 0.0
         for height in range(1, args.blocks + 1):
             chunk = txs[(height - 1) * args.block_txs:height * args.block_txs]
             envelopes = [encode_envelope(chunk[i:i + args.envelope])
@@ -110,18 +120,43 @@ def main() -> None:
                     profile.disable()
                 if height > 2:  # the first blocks warm caches and the store
                     cpu[kind] = cpu.get(kind, 0.0) + time.thread_time() - began
+            if height == 2:
+                cpu.clear()
+                process_began = time.process_time()
+        process_s = time.process_time() - process_began
     measured = (args.blocks - 2) * args.block_txs
+    if "on_block" in cpu:  # timed inside Commit's call: shown apart
+        cpu["commit"] -= cpu["on_block"]
     total = sum(cpu.values())
     print(f"{args.blocks - 2} blocks of {args.block_txs} txs in envelopes of {args.envelope}; "
           f"thread CPU per tx (one validator):")
     for kind, seconds in cpu.items():
         print(f"  {kind:18s} {seconds / measured * 1e6:7.1f} us")
     print(f"  {'all':18s} {total / measured * 1e6:7.1f} us")
+    print(f"  {'process (threads)':18s} {process_s / measured * 1e6:7.1f} us "
+          f"(every thread: the signature checks' other threads too)")
     print(f"load average after {os.getloadavg()}")
     if args.profile:
         for name, profile in profiles.items():
             print(f"\n--- {name}: own time")
             pstats.Stats(profile).sort_stats("tottime").print_stats(18)
+
+
+def node_watcher(app: Application, cpu: dict[str, float]) -> object:
+    """`app` behind a `CommitWatcher`, with a CometBFT node's finality bookkeeping of each
+    committed block (on the event loop in a node; here on this thread, "on_block")."""
+    from chainmall.core.node.cometbft_node import CometNode, CommitWatcher
+
+    watcher = CommitWatcher(app)
+    node = CometNode(watcher, AbciServer(watcher), "http://127.0.0.1:1")
+
+    def on_block(block, request, result) -> None:  # type: ignore[no-untyped-def]
+        began = time.thread_time()
+        node._on_block(block, result)
+        cpu["on_block"] = cpu.get("on_block", 0.0) + time.thread_time() - began
+
+    watcher.listeners.append(on_block)
+    return watcher
 
 
 def _with_time(wire: bytes, height: int) -> bytes:

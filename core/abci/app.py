@@ -31,12 +31,14 @@ from ..constants import (
 from ..errors import TX_OK, ChainmallError, InvalidInput, QueryError
 from ..genesis import Genesis
 from ..state.accounts import account_key
+from ..state.machine import CheckTxResult as MachineCheckTxResult
 from ..state.machine import StateMachine
 from ..state.receipts import decode_receipts
 from ..state.root.proofs import prove_many
 from ..store import Store, StoreView, height_key
 from ..tx import Tx
 from .block_sizer import BlockSizer
+from .decoded import DecodedTxs
 from .envelope import carried_count, flatten, group
 from .types import (
     BlockRequest,
@@ -169,6 +171,12 @@ class Application:
         self._arrived_last = 0  # ... between the last two commits
         self._finalized_txs = 0  # the finalized block's carried txs, not committed yet
         self._finalize_ms = 0.0  # and its FinalizeBlock's time
+        # What CheckTx and proposals decoded, by CometBFT tx: the later calls reuse it.
+        self.decoded = DecodedTxs()
+        # The finalized block's record and receipt codes, then (after Commit) the committed
+        # one's: `committed_block`.
+        self._finalized_block: tuple[Block, tuple[int, ...]] | None = None
+        self._committed_block: tuple[Block, tuple[int, ...]] | None = None
         for name, handler in (("/state", _state_keys), ("/account", _account_keys)):
             self.register_query(name, handler)
         for module in installed:
@@ -236,35 +244,37 @@ class Application:
         its first refused tx's code, with that tx's index in the log. The carried txs of
         a NEW check admitted count as arrivals for sizing proposals (`proposal_txs`),
         unless `arriving` is False (a check before the tx goes to the mempool, which
-        checks it again).
+        checks it again). Those admitted (arriving) stay decoded in `decoded` for the
+        proposals and the block that take them.
         """
         flat, counts = flatten(txs)
         if arriving and kind is CheckTxKind.NEW:
             self._arrived += len(flat)
+        checked = self.machine.check_txs(flat)
+        if arriving:  # those admitted go to the mempool: kept decoded for their block
+            remember = self.decoded.remember
+            for raw, count, inner in zip(txs, counts, group(counts, checked), strict=True):
+                if all(result.code == TX_OK for result in inner):
+                    remember(raw, [result.tx for result in inner], count)
+        # One answer per CometBFT tx: an envelope's carried txs get no answer of their own.
         answers = []
-        for result in self.machine.check_txs(flat):
-            decoded = result.tx
-            if decoded is None:
-                answers.append(CheckTxResult(result.code, result.log))
-            else:
-                answers.append(CheckTxResult(result.code, result.log, priority=decoded.fee,
-                                             sender=decoded.sender, nonce=decoded.nonce,
-                                             tx_id=decoded.tx_id))
-        if not any(counts):
-            return answers
-        grouped = []
-        for count, inner in zip(counts, group(counts, answers), strict=True):
+        start = 0
+        for count in counts:
             if not count:
-                grouped.append(inner[0])
+                answers.append(_check_answer(checked[start]))
+                start += 1
                 continue
-            refused = next((i for i, answer in enumerate(inner) if answer.code != TX_OK), None)
+            inner = checked[start:start + count]
+            start += count
+            refused = next((i for i, result in enumerate(inner) if result.code != TX_OK), None)
             if refused is None:
-                grouped.append(CheckTxResult(TX_OK, "", priority=min(a.priority for a in inner)))
+                answers.append(CheckTxResult(TX_OK, "", priority=min(
+                    result.tx.fee for result in inner)))  # type: ignore[union-attr]
             else:
-                answer = inner[refused]
-                grouped.append(CheckTxResult(answer.code, f"envelope tx {refused}: {answer.log}",
-                                             tx_id=answer.tx_id))
-        return grouped
+                result = inner[refused]
+                answers.append(CheckTxResult(result.code, f"envelope tx {refused}: {result.log}",
+                                             tx_id=b"" if result.tx is None else result.tx.tx_id))
+        return answers
 
     # --- proposals ------------------------------------------------------------------------
 
@@ -299,7 +309,7 @@ class Application:
                 break
             window = txs[index:end]
             index = end
-            flat, counts = flatten(window)
+            flat, counts = self.decoded.flatten(window)
             codes, _ = self.machine.stateless_check(flat, request.height)
             for tx, verdicts in zip(window, group(counts, codes), strict=True):
                 if any(code != TX_OK for code in verdicts):
@@ -313,14 +323,20 @@ class Application:
 
     def process_proposal(self, request: BlockRequest) -> bool:
         """Accept only a proposal within the limits whose every tx (every tx an envelope
-        carries) passes its stateless checks; a malformed envelope fails them."""
+        carries) passes its stateless checks; a malformed envelope fails them. The txs of an
+        accepted proposal stay decoded (`decoded`) for its FinalizeBlock."""
         if sum(map(len, request.txs)) > BLOCK_BYTES_MAX:
             return False
-        flat, _ = flatten(request.txs)
+        flat, counts = self.decoded.flatten(request.txs)
         if len(flat) > BLOCK_TXS_MAX:
             return False
-        codes, _ = self.machine.stateless_check(flat, request.height, remember=True)
-        return all(code == TX_OK for code in codes)
+        codes, decoded = self.machine.stateless_check(flat, request.height, remember=True)
+        if not all(code == TX_OK for code in codes):
+            return False
+        remember = self.decoded.remember  # for FinalizeBlock (a no-op for those kept)
+        for raw, count, inner in zip(request.txs, counts, group(counts, decoded), strict=True):
+            remember(raw, inner, count)
+        return True
 
     # --- FinalizeBlock / Commit -----------------------------------------------------
 
@@ -351,11 +367,13 @@ class Application:
         """
         began = time.perf_counter()
         self._finalized_txs = 0
+        self._finalized_block = None
         if decoded is not None and len(decoded) == len(request.txs):
             flat: Sequence[Tx | bytes] = decoded
             counts: Sequence[int] = ()
         else:
-            flat, counts = flatten(request.txs)
+            flat, counts = self.decoded.flatten(request.txs)
+            self.decoded.forget(request.txs)  # decided: not needed again
         result = self.machine.execute(request.height, request.time_ms,
                                       self.proposer_key(request.proposer_address),
                                       flat, request.misbehavior)
@@ -366,6 +384,8 @@ class Application:
                                               for u in result.validator_updates),
                                         result.app_hash, result.block.hash(),
                                         tuple(counts) if any(counts) else ())
+        self._finalized_block = (result.block, tuple(r.code for r in result.tx_results
+                                                     if r.recorded))
         self._finalized_txs = len(flat)
         self._finalize_ms = (time.perf_counter() - began) * 1000.0
         return finalized
@@ -373,7 +393,10 @@ class Application:
     def attach_commit(self, commit: CommitCert) -> Block:
         """Store the in-process engine's commit certificate with the pending block; that
         block, with the certificate."""
-        return self.machine.attach_commit(commit)
+        block = self.machine.attach_commit(commit)
+        if self._finalized_block is not None:
+            self._finalized_block = (block, self._finalized_block[1])
+        return block
 
     def commit(self) -> CommitResult:
         """Make the finalized block durable (one LMDB transaction).
@@ -383,12 +406,20 @@ class Application:
         FinalizeBlock + Commit time sizes this node's next proposals.
         """
         began = time.perf_counter()
+        self._committed_block = None
         self.machine.commit()
+        self._committed_block, self._finalized_block = self._finalized_block, None
         took_ms = self._finalize_ms + (time.perf_counter() - began) * 1000.0
         self.proposal_sizer.observe(self._finalized_txs, took_ms)
         self._finalized_txs = 0
         self._arrived_last, self._arrived = self._arrived, 0
         return CommitResult(0)
+
+    def committed_block(self) -> tuple[Block, tuple[int, ...]] | None:
+        """The block the last Commit made durable, as the store keeps it, and its txs'
+        receipt codes (what `stored_block` would read back), without reading the store;
+        None before the first Commit of this process."""
+        return self._committed_block
 
     # --- Query ------------------------------------------------------------------------
 
@@ -425,6 +456,16 @@ class Application:
             entries = tuple(ProvenEntry(key, view.get_state(key), proof)
                             for key, proof in zip(keys, proofs, strict=True))
         return QueryResult(TX_OK, "", height, root, entries)
+
+
+def _check_answer(result: MachineCheckTxResult) -> CheckTxResult:
+    """The CheckTx answer for one plain tx: its verdict and, if it decoded, what a mempool
+    orders by."""
+    decoded = result.tx
+    if decoded is None:
+        return CheckTxResult(result.code, result.log)
+    return CheckTxResult(result.code, result.log, priority=decoded.fee, sender=decoded.sender,
+                         nonce=decoded.nonce, tx_id=decoded.tx_id)
 
 
 def _state_keys(state: StateReader, data: bytes) -> Sequence[bytes]:

@@ -136,7 +136,10 @@ class CommitWatcher:
         finalized, self._finalized = self._finalized, None
         if finalized is not None and self.listeners:
             request, result = finalized
-            block = stored_block(self.app.store, request.height)
+            kept = self.app.committed_block()  # the block just written, not read back
+            block = CommittedBlock(*kept) if kept is not None and \
+                kept[0].header.height == request.height else \
+                stored_block(self.app.store, request.height)
             assert block is not None
             for listener in self.listeners:
                 listener(block, request, result)

@@ -58,7 +58,7 @@ from ..errors import (
 )
 from ..genesis import Genesis
 from ..hashing import ADDRESS_KEY
-from ..store import BlockCommit, ChainTip, Store, StoreView
+from ..store import BlockCommit, ChainTip, Store, StoreView, hash_key_order
 from ..tx import Tx, decode_each, pack_txs
 from .accounts import (
     ACCOUNT_BYTES,
@@ -75,6 +75,7 @@ from .accounts import (
 from .overlay import BlockState, StateAccess, TxScratch
 from .receipts import encode_receipts
 from .root import MemoryNodeStore, Proof, StateTree, verify_proof
+from .root.recent import RecentNodes
 from .transfers import NO_SLOT, PLAN_BYTES, WATCH_PREFIX_BYTES_MAX
 
 __all__ = [
@@ -219,6 +220,7 @@ class CheckedTxs:
     block: Block
     tx_ids: list[bytes]
     block_bytes: bytes
+    tx_order: list[int] | None = None  # the tx ids' key order (BlockCommit.tx_order)
 
 
 @dataclass(slots=True)
@@ -344,7 +346,7 @@ class _TransferRuns:
         addresses, self._plan = accel.plan_transfers(data, offsets, eligible, ADDRESS_KEY)
         self._keys = [_ACCOUNT_PREFIX + addresses[at : at + ADDRESS_BYTES]
                       for at in range(0, len(addresses), ADDRESS_BYTES)]
-        self._table = accel.load_accounts([state.get(key) for key in self._keys])
+        self._table = accel.load_accounts(state.get_many(self._keys))
         self._slots: dict[bytes, int] | None = None  # account key -> slot, made when needed
         self._fee_min = fee_min
         self._tx_ids = tx_ids
@@ -472,11 +474,15 @@ class StateMachine:
         self.transfer_runs = True
         self._genesis_hash = genesis.hash()
         self._validator_set_hash_of: ValidatorSetHashOf | None = None
+        # The last committed block's new tree nodes: the next block's update reads most of
+        # its nodes from these (`RecentNodes`) rather than from the store.
+        self._recent_nodes: Mapping[bytes, bytes] = {}
         if not store.is_initialised():
             state = genesis_state(genesis, genesis_entries)
             update = StateTree(MemoryNodeStore()).apply(state)
             store.init_genesis(genesis.chain_id, self._genesis_hash, state, update.new_nodes,
                                update.root)
+            self._recent_nodes = update.new_nodes
         self._tip = store.check_chain(genesis.chain_id, self._genesis_hash)
         self._last_time_ms = self._read_last_time_ms(self._tip)
         self._pending: _Pending | None = None
@@ -777,7 +783,7 @@ class StateMachine:
         `wire` holds the txs' wire bytes packed (as `block.wire_txs` gives
         them) and `tx_ids` their ids, when the caller has them already.
         """
-        state = BlockState(view.get_state, view.state_range)
+        state = BlockState(view.get_state, view.state_range, getattr(view, "get_states", None))
         hash_of = self._validator_set_hash_of
         validator_set_hash = (self.genesis.validator_set_hash if hash_of is None
                               else hash_of(state, block.height))
@@ -817,7 +823,7 @@ class StateMachine:
         # The diff against committed state (a key written back to its old value is no change).
         changes = {key: value for key, value in sorted(state.writes.items())
                    if value != state.committed_value(key)}
-        update = StateTree(view, self._tip.app_hash).apply(changes)
+        update = StateTree(RecentNodes(view, self._recent_nodes), self._tip.app_hash).apply(changes)
         self._check_supply(state.committed, changes)
         return _Execution(recorded, results, changes, update.root, update.new_nodes, block,
                           validator_set_hash, update.stale_nodes)
@@ -849,7 +855,7 @@ class StateMachine:
                           run.validator_set_hash, round_number)
 
     def _keep_pending(self, record: Block, block_bytes: bytes, tx_ids: list[bytes],
-                      run: _Execution) -> FinalizeResult:
+                      run: _Execution, tx_order: list[int] | None = None) -> FinalizeResult:
         result = FinalizeResult(tuple(run.results), run.app_hash, record,
                                 tuple(run.block.events), tuple(run.block.validator_updates))
         commit = BlockCommit(
@@ -863,6 +869,7 @@ class StateMachine:
             state_changes=run.changes,
             new_nodes=run.new_nodes,
             stale_nodes=run.stale_nodes,
+            tx_order=tx_order,
         )
         self._pending = _Pending(record, commit, result)
         return result
@@ -924,10 +931,14 @@ class StateMachine:
         # One batch call gives the stateless verdicts and the tx ids; the tx
         # root is then the Merkle root of those ids (as Block.check_tx_root).
         tx_ids: list[bytes] = []
+        tx_order = None
         if block.txs:
             data, offsets = wire_txs(block)
             codes, ids = accel.validate_batch(data, offsets, self._chain_id_bytes, header.height)
             tx_ids = [ids[i : i + HASH_BYTES] for i in range(0, len(ids), HASH_BYTES)]
+            # The ids' key order for the commit's tx index, made here: off the committing
+            # thread in a pipelined import (the kernel sorts without the GIL).
+            tx_order = hash_key_order(ids)
             if accel.merkle_root(ids) != header.tx_root:
                 raise InvalidBlock(f"block {header.height}: tx root does not match its txs")
             for index, code in enumerate(codes):
@@ -942,7 +953,7 @@ class StateMachine:
             raise InvalidBlock(f"block {header.height}: {exc}") from exc
         if len(set(tx_ids)) != len(tx_ids):
             raise InvalidBlock(f"block {header.height}: a tx appears twice")
-        return CheckedTxs(block, tx_ids, block_bytes)
+        return CheckedTxs(block, tx_ids, block_bytes, tx_order)
 
     def finalize_block(self, block: Block, checked: CheckedTxs | None = None) -> FinalizeResult:
         """Replay a stored block's record (import, check, a second node): execute it over
@@ -973,7 +984,8 @@ class StateMachine:
         if header.state_root != run.app_hash:
             raise InvalidBlock(f"block {header.height}: state root does not match the state "
                                "after its txs")
-        return self._keep_pending(block, checked.block_bytes, checked.tx_ids, run)
+        return self._keep_pending(block, checked.block_bytes, checked.tx_ids, run,
+                                  checked.tx_order)
 
     def attach_commit(self, commit: CommitCert) -> Block:
         """Attach the commit certificate of the pending block, so `commit` stores it with
@@ -1010,6 +1022,7 @@ class StateMachine:
             raise InvalidBlock("commit without a finalized block")
         self.store.commit_block(pending.commit)
         self._pending = None
+        self._recent_nodes = pending.commit.new_nodes
         header = pending.block.header
         self._tip = ChainTip(self._tip.chain_id, self._tip.genesis_hash, header.height,
                              pending.commit.app_hash, pending.commit.block_hash)

@@ -90,12 +90,16 @@ def _writes_in(writes: dict[bytes, bytes | None], order: list[bytes], start: byt
 class BlockState:
     """The block's pending writes over the committed state."""
 
-    __slots__ = ("_order", "_read_committed", "_read_range", "committed", "writes")
+    __slots__ = ("_order", "_read_committed", "_read_many", "_read_range", "committed",
+                 "writes")
 
     def __init__(self, read_committed: Callable[[bytes], bytes | None],
-                 read_range: RangeReader) -> None:
+                 read_range: RangeReader,
+                 read_many: Callable[[list[bytes]], list[bytes | None]] | None = None) -> None:
         self._read_committed = read_committed
         self._read_range = read_range
+        # Committed values of many keys in one call (`StoreView.get_states`), if given.
+        self._read_many = read_many
         self.writes: dict[bytes, bytes | None] = {}
         self.committed: dict[bytes, bytes | None] = {}
         self._order: list[bytes] = []  # the keys of `writes` in key order (_writes_in)
@@ -103,6 +107,17 @@ class BlockState:
     def get(self, key: bytes) -> bytes | None:
         value = self.writes.get(key, _ABSENT)
         return self.committed_value(key) if value is _ABSENT else value  # type: ignore[return-value]
+
+    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        """`get` of each key; the committed values not known yet are read in one call."""
+        writes, committed = self.writes, self.committed
+        unknown = [key for key in keys if key not in writes and key not in committed]
+        if unknown:
+            read_many = self._read_many
+            values = (read_many(unknown) if read_many is not None
+                      else list(map(self._read_committed, unknown)))
+            committed.update(zip(unknown, values, strict=True))
+        return [writes[key] if key in writes else committed[key] for key in keys]
 
     def set(self, key: bytes, value: bytes) -> None:
         assert isinstance(value, bytes)

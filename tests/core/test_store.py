@@ -200,6 +200,37 @@ def test_a_tx_indexed_before_the_merge_cannot_be_indexed_again(store: Store) -> 
         assert store.last().height == tip, level
 
 
+def test_a_given_tx_order_is_checked_and_gives_the_same_index(tmp_path: Path) -> None:
+    ids = [bytes([7 * i % 5]) + bytes([i]) * 31 for i in range(5)] + [b"short"]
+    order = sorted(range(len(ids)), key=ids.__getitem__)
+    with Store(tmp_path / "a") as made, Store(tmp_path / "b") as given:
+        for store in (made, given):
+            store.init_genesis("test", GENESIS_HASH, {b"\x01a": b"1"}, {}, ROOT0)
+        commit = replace(_commit(1, ROOT0, b"\x33" * 32, {}), tx_ids=ids)
+        made.commit_block(commit)
+        given.commit_block(replace(commit, tx_order=order))
+        # An order that is not the ids' (short, unsorted, negative, repeated, out of
+        # range) is not used: the commit makes its own, and indexes the same.
+        bad_orders = (order[:-1], [order[-1], *order[:-1]], [-1, *order[1:]],
+                      [order[0], *order[:-1]], [*order[:-1], 99])
+        for number, bad in enumerate(bad_orders):
+            with Store(tmp_path / f"bad{number}") as store:
+                store.init_genesis("test", GENESIS_HASH, {b"\x01a": b"1"}, {}, ROOT0)
+                store.commit_block(replace(commit, tx_order=bad))
+                with store.reader() as view:
+                    assert [view.tx_location(tx_id) for tx_id in ids] == [
+                        (1, index) for index in range(len(ids))]
+        with made.reader() as one, given.reader() as other:
+            for index, tx_id in enumerate(ids):
+                assert one.tx_location(tx_id) == other.tx_location(tx_id) == (1, index)
+        twice = replace(_commit(2, b"\x33" * 32, b"\x44" * 32, {}),
+                                    tx_ids=[b"\x09" * 32, b"\x08" * 32, b"\x09" * 32])
+        for order in (None, [1, 0, 2]):
+            with pytest.raises(StoreCorrupt, match="already indexed"):
+                given.commit_block(replace(twice, tx_order=order))
+        assert given.last().height == 1
+
+
 def test_each_state_table_is_its_own_database(store: Store) -> None:
     store.commit_block(_commit(1, ROOT0, b"\x33" * 32, {b"\x01b": b"2", b"\x02pool": b"7"}))
     with store._env.begin() as txn:
@@ -217,6 +248,17 @@ def test_each_state_table_is_its_own_database(store: Store) -> None:
     with pytest.raises(InvalidInput, match="names no state table"):
         store.commit_block(_commit(2, b"\x33" * 32, b"\x44" * 32, {b"\x7fx": b"1"}))
     assert store.last().height == 1
+
+
+def test_get_states_is_get_state_of_each_key(store: Store) -> None:
+    store.commit_block(_commit(1, ROOT0, b"\x33" * 32, {b"\x01b": b"2", b"\x02pool": b"7"}))
+    with store.reader() as view:
+        for keys in ([], [b"\x01a", b"\x01b", b"\x01c", b"\x01a"],  # one table, then mixed
+                     [b"\x01b", b"\x02pool", b"\x02none", b"\x01a"]):
+            assert view.get_states(keys) == [view.get_state(key) for key in keys]
+        for keys in ([b"\x01a", b"\x7fx"], [b"\x01a", b""], [b"", b"\x01a"], [b"\x7fx"]):
+            with pytest.raises(InvalidInput, match="names no state table"):
+                view.get_states(keys)
 
 
 def test_state_changes_across_tables_with_deletes(store: Store) -> None:

@@ -111,3 +111,22 @@ def test_register_query_adds_a_proven_path(app: Application) -> None:
         assert verify_proof(answer.root, entry.key, entry.value, decode_proof(entry.proof))
     with pytest.raises(ValueError):
         app.register_query("/two", lambda state, data: [])
+
+
+def test_committed_block_is_what_the_store_reads_back(app: Application) -> None:
+    from chainmall.core.node.finality import CommittedBlock
+    from chainmall.core.node.reads import stored_block
+
+    assert app.committed_block() is None
+    txs = [[transfer(KEYS[0], 0), transfer(KEYS[1], 0)],
+           [transfer(KEYS[0], 1), transfer(KEYS[0], 5), transfer(KEYS[1], 1, amount=10**6)],
+           []]
+    for height, block_txs in enumerate(txs, start=1):
+        app.finalize_block(block(height, block_txs, time_ms=10 * height))
+        assert app.committed_block() is None or \
+            app.committed_block()[0].header.height == height - 1
+        app.commit()
+        kept = app.committed_block()
+        assert kept is not None and CommittedBlock(*kept) == stored_block(app.store, height)
+    receipts = stored_block(app.store, 2).receipts
+    assert len(receipts) == 2 and receipts[0] == TX_OK and receipts[1] != TX_OK  # nonce 5 left out

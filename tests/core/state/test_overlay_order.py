@@ -50,3 +50,30 @@ def test_a_tx_scan_sees_the_block_and_its_own_writes(block_steps, tx_steps) -> N
                 expected = sorted((k, v) for k, v in merged.items()
                                   if start <= k < end and v is not None)
                 assert target.scan(start, end) == expected
+
+
+@given(STEPS, st.lists(KEYS, max_size=20), st.booleans())
+def test_get_many_is_get_of_each_key(steps, keys, batched) -> None:
+    committed = {b"\x05": b"c", b"\x05\x01": b"d", b"\x06": b"e"}
+    reads: list[list[bytes]] = []
+
+    def read_many(wanted: list[bytes]) -> list[bytes | None]:
+        reads.append(wanted)
+        return [committed.get(key) for key in wanted]
+
+    state = BlockState(committed.get, lambda start, end: iter(()),
+                       read_many if batched else None)
+    for action, first, second in steps:
+        if action == "set":
+            state.set(first, second)
+        elif action == "delete":
+            state.delete(first)
+    expected = [state.get(key) for key in keys]
+    fresh = BlockState(committed.get, lambda start, end: iter(()),
+                       read_many if batched else None)
+    fresh.writes.update(state.writes)
+    assert fresh.get_many(keys) == expected
+    assert fresh.get_many(keys) == expected  # the committed values are kept: no read again
+    assert len(reads) <= (1 if batched else 0) and all(reads)
+    assert all(fresh.committed[key] == committed.get(key)
+               for key in keys if key not in state.writes)

@@ -339,3 +339,33 @@ def test_threads_updating_at_once_agree() -> None:
         thread.join()
     for index, runs in enumerate(results):
         assert runs == [expected[index]] * 5
+
+
+# --- hash_order: the tx index's key order (core/store.py) ------------------------------
+
+HASHES = st.lists(st.sampled_from([bytes(32), b"\xff" * 32, b"\x01" + bytes(31)])
+                  | st.binary(min_size=32, max_size=32), max_size=60)
+
+
+@settings(derandomize=True, deadline=None, max_examples=300)
+@given(HASHES)
+def test_hash_order_matches_the_reference(hashes: list[bytes]) -> None:
+    from chainmall.core import store
+
+    packed = b"".join(hashes)
+    expected = sorted(range(len(hashes)), key=hashes.__getitem__)  # ties by index
+    assert store.hash_order(packed) == expected
+    assert kernel.hash_order(packed) == expected
+    chosen = store.hash_order if store.tree_kernel is None else store.tree_kernel.hash_order
+    assert store.hash_key_order is chosen
+
+
+def test_hash_order_refuses_what_the_reference_refuses() -> None:
+    from chainmall.core import store
+
+    for bad, error in ((b"\x00" * 33, ValueError), (bytearray(32), TypeError),
+                       ("x" * 32, TypeError)):
+        for order in (store.hash_order, kernel.hash_order):
+            with pytest.raises(error):
+                order(bad)
+    assert store.hash_order(b"") == kernel.hash_order(b"") == []
