@@ -18,6 +18,7 @@ finalized.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 from ..constants import ABCI_DECODED_TXS_MAX
@@ -32,7 +33,9 @@ class DecodedTxs:
     __slots__ = ("_entries", "_held", "_limit", "_lock", "hits", "misses")
 
     def __init__(self, limit: int = ABCI_DECODED_TXS_MAX) -> None:
-        self._entries: dict[bytes, tuple[tuple[Tx, ...], int]] = {}
+        # Ordered, oldest first: OrderedDict's popitem(last=False) is O(1), where dropping
+        # a plain dict's first entry again and again walks its deleted slots.
+        self._entries: OrderedDict[bytes, tuple[tuple[Tx, ...], int]] = OrderedDict()
         self._held = 0  # carried txs in `_entries`
         self._limit = limit
         self._lock = threading.Lock()
@@ -61,8 +64,7 @@ class DecodedTxs:
             entries[key] = (tuple(txs), count)  # type: ignore[arg-type]
             self._held += len(txs)
             while self._held > self._limit:
-                oldest = next(iter(entries))
-                self._held -= len(entries.pop(oldest)[0])
+                self._held -= len(entries.popitem(last=False)[1][0])
 
     def forget(self, raws: Iterable[bytes]) -> None:
         """Drop what is kept for `raws` (a finalized block's txs)."""

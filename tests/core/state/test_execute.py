@@ -134,6 +134,9 @@ def test_the_signature_cache_is_bounded() -> None:
     assert len(cache) == 2
     assert txs[0] not in cache and txs[1] in cache and txs[2] in cache
     assert forged(txs[2]) not in cache  # the signature is part of the key
+    cache.add(txs[1])  # added again: the newest, so txs[2] is the next to go
+    cache.add(txs[0])
+    assert txs[1] in cache and txs[0] in cache and txs[2] not in cache
 
 
 def test_hooks_run_around_the_txs_and_their_output_is_returned(machine: StateMachine) -> None:
