@@ -150,6 +150,7 @@ def _extensions() -> list[Extension]:
         kernel("_txwire", BLAKE3_C_SOURCES),
         kernel("_transfer", BLAKE3_C_SOURCES),
         kernel("_tree", BLAKE3_C_SOURCES),
+        kernel("_mall", BLAKE3_C_SOURCES),
     ]
     if wanted("_verify"):
         extensions.append(kernel(

@@ -25,6 +25,7 @@ from .kernels import (
     digest_many_fixed,
     hash_many,
     hash_many_fixed,
+    mall_kernel,
     merkle_kernel,
     merkle_proof,
     merkle_root,
@@ -106,7 +107,7 @@ def status() -> list[KernelStatus]:
     compiled = ext.compiled()
     loaded = {"_blake3": blake3_kernel, "_merkle": merkle_kernel, "_verify": verify_kernel,
               "_txwire": txwire_kernel, "_transfer": transfer_kernel,
-              "_tree": tree_kernel}
+              "_tree": tree_kernel, "_mall": mall_kernel}
     result = []
     for name, module in loaded.items():
         if module is not None:

@@ -36,6 +36,8 @@ verify_kernel = load("_verify")
 txwire_kernel = load("_txwire")
 # The state tree's batch update (core/state/root/tree.py `_Apply`), chosen there.
 tree_kernel = load("_tree")
+# The mall's event-recording escrow steps (core/mall/native.py configures and chooses).
+mall_kernel = load("_mall")
 
 hash_many_fixed = blake3_kernel.hash_many_fixed if blake3_kernel else hashing.hash_many_fixed
 hash_many = blake3_kernel.hash_many if blake3_kernel else hashing.hash_many

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-KERNELS = ("_blake3", "_merkle", "_verify", "_txwire", "_transfer", "_tree")
+KERNELS = ("_blake3", "_merkle", "_verify", "_txwire", "_transfer", "_tree", "_mall")
 
 
 def load(name: str):

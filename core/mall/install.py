@@ -37,7 +37,7 @@ from ..constants import (
     TX_MALL_TRACE_RECORD,
 )
 from ..genesis import Genesis, MallGenesis
-from . import custody, disputes, escrow, hooks, orders, parties, products, tax, trace
+from . import custody, disputes, escrow, hooks, native, orders, parties, products, tax, trace
 
 MallHandler = Callable[[Any, Any, MallGenesis], None]
 
@@ -63,12 +63,12 @@ HANDLERS: dict[int, MallHandler] = {
     TX_MALL_TRACE_RECORD: _plain(trace.record),
     TX_MALL_TRACE_DECLARE_ERROR: _plain(trace.declare_error),
     TX_MALL_HANDOVER_PROPOSE: custody.propose,
-    TX_MALL_HANDOVER_ACCEPT: custody.accept,
+    TX_MALL_HANDOVER_ACCEPT: native.accept,  # the kernel's, or custody.accept
     TX_MALL_HANDOVER_REJECT: custody.reject,
     TX_MALL_HANDOVER_CANCEL: custody.cancel,
     TX_MALL_ORDER_PLACE: orders.place,
     TX_MALL_ORDER_CANCEL: orders.cancel,
-    TX_MALL_ESCROW_DELIVER: escrow.deliver,
+    TX_MALL_ESCROW_DELIVER: native.deliver,  # the kernel's, or escrow.deliver
     TX_MALL_ESCROW_CONFIRM: escrow.confirm,
     TX_MALL_DISPUTE_OPEN: disputes.open_dispute,
     TX_MALL_DISPUTE_EVIDENCE: disputes.add_evidence,

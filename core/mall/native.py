@@ -1,0 +1,51 @@
+"""The mall handlers served by the compiled kernel `ext/_mall.pyx`, or by their references.
+
+HANDOVER_ACCEPT (`custody.accept`) and ESCROW_DELIVER (`escrow.deliver`) are
+the mall's costliest txs: each builds an EPCIS event, hashes it into its id
+and the item's history chain, and moves an escrow with its deadline entries.
+The kernel does the same in C, with the same signature, reads, writes (in the
+same order), events and bytes; whatever it does not take on (every failing
+check, a packed item, a record that does not decode) it hands to the
+reference before writing anything, so errors are the reference's own.
+
+`accept` and `deliver` below are what `install.py` registers: the kernel's
+when it is built, else (or with `CHAINMALL_PURE=1`) the references.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from ..abci.types import Event
+from ..genesis import MallGenesis
+from ..kernels import mall_kernel
+from . import custody, escrow
+from .codec import address_text
+from .events import EVENT_ID_KEY
+from .items import HISTORY_KEY, decode_item
+from .order_record import decode_order
+from .parties import decode_party
+from .vocab import BIZ_STEPS, BIZ_TRANSACTION_TYPES, DISPOSITIONS, KIND_NAMES, SOURCE_TYPES
+
+
+def configure(kernel: ModuleType) -> None:
+    """Hand the kernel the references, decoders and vocabularies it works with (done here
+    at import when the kernel is in use; tests call it under CHAINMALL_PURE=1)."""
+    kernel.configure(
+        event_id_key=EVENT_ID_KEY, history_key=HISTORY_KEY, event_type=Event,
+        address_text=address_text, decode_item=decode_item, decode_order=decode_order,
+        decode_party=decode_party, biz_steps=BIZ_STEPS, accept_steps=custody.ACCEPT_STEPS,
+        dispositions=DISPOSITIONS, biz_transaction_types=BIZ_TRANSACTION_TYPES,
+        source_types=SOURCE_TYPES, kind_names=KIND_NAMES, state_names=escrow.STATE_NAMES,
+        accept_reference=custody.accept, deliver_reference=escrow.deliver)
+
+
+Handler = Callable[[Any, Any, MallGenesis], None]
+accept: Handler = custody.accept
+deliver: Handler = escrow.deliver
+if mall_kernel is not None:
+    configure(mall_kernel)
+    accept = mall_kernel.accept
+    deliver = mall_kernel.deliver

@@ -1,0 +1,730 @@
+# cython: language_level=3
+"""The mall's event-recording escrow steps in C: HANDOVER_ACCEPT and ESCROW_DELIVER.
+
+Kernel of `chainmall.core.mall.custody.accept` and `chainmall.core.mall.escrow.deliver`
+(the references; `core/mall/native.py` chooses). Each handler has the
+reference's signature `(state, ctx, mall)` and does the same thing: the same
+reads, the same writes in the same order, the same events, the same bytes.
+
+How it stays exact: a kernel handler first reads and checks everything its
+success path needs (the payload's layout and text rules, the records it
+reads, the event not recorded yet, the escrow's deadline entry there) and
+builds every value in C (the event's canonical payload, its keyed BLAKE3 id,
+the stored record, the item's next history hash, the new item and escrow
+bytes). Only then does it write. Anything it does not take on (a check that
+fails, a packed item, a record that does not decode, a number out of range)
+sends the tx to the reference before any write, so every error, with its code
+and message, is the reference's own. Records with text fields (items, orders,
+parties) are checked by the references' decoders (their caches make that a
+lookup); fixed-width ones (hand-overs, escrows) are read here at their offsets.
+
+This module imports nothing from `chainmall.core`: `configure` hands it the
+references, the decoders, the ABCI event type, the address text and the
+vocabularies, and the numbers it needs are copied below (a test compares
+them with core/).
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.string cimport memcmp, memcpy, memset
+
+from ext._blake3 cimport cm_blake3_hash
+
+# --- numbers (copies of core/constants.py and core/mall/*; a test compares) -------------
+MALL_VERSION = 1
+ADDRESS_BYTES = 20
+HASH_BYTES = 32
+EPCIS_URI_BYTES_MAX = 128
+TX_PAYLOAD_BYTES_MAX = 896
+TZ_OFFSET_BIAS = 840
+TABLE_MALL_PARTIES = 0x10
+TABLE_MALL_ITEMS = 0x17
+TABLE_MALL_ITEM_EVENTS = 0x18
+TABLE_MALL_EVENTS = 0x19
+TABLE_MALL_HANDOVERS = 0x1B
+TABLE_MALL_ORDERS = 0x1C
+TABLE_MALL_ESCROWS = 0x1D
+TABLE_MALL_DEADLINES = 0x21
+DEADLINE_ESCROW = 1
+ROLE_CARRIER = 1 << 4
+ITEM_INSTANCE = 1
+ITEM_CLASS = 2
+KIND_OBJECT = 1
+ACTION_OBSERVE = 2
+ESCROW_FUNDED = 1
+ESCROW_SHIPPED = 2
+ESCROW_DELIVERED = 3
+ESCROW_STATES = 7  # states 1..7
+CLOSE_REASONS = 8  # reasons 0..7, 0 while open
+OPEN_STATES = (1, 2, 3, 4)
+HANDOVER_BYTES = 93  # _HANDOVER: version, proposer, order id, height, tx id
+ESCROW_BYTES = 123  # _ESCROW
+ITEM_HEAD_BYTES = 99  # _ITEM, then the uri (u8 length)
+RECORD_HEAD_BYTES = 69  # _RECORD: version, height, block time, tx id, recorder
+TX_URI_PREFIX = "urn:chainmall:tx:"
+ORDER_URI_PREFIX = "urn:chainmall:order:"
+PARTY_URI_PREFIX = "urn:chainmall:party:"
+URI_CHARS = (b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+             b"-._~:/?#[]@!$&'()*+,;=%")
+SCHEME_FIRST = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+SCHEME_REST = SCHEME_FIRST + b"0123456789+.-"
+
+cdef enum:
+    C_VERSION = 1
+    C_ADDRESS = 20
+    C_HASH = 32
+    C_URI_MAX = 128
+    C_PAYLOAD_MAX = 896
+    C_TZ_MAX = 1680  # 2 * TZ_OFFSET_BIAS
+    C_HANDOVER = 93
+    C_ESCROW = 123
+    C_ITEM_HEAD = 99
+    C_RECORD_HEAD = 69
+    C_EVENT_MAX = 2048  # an event built here: 15 + 9 fields of at most 1 + 128 bytes
+    C_ROLE_CARRIER = 16
+    C_CLASS = 2
+    C_FUNDED = 1
+    C_SHIPPED = 2
+    C_DELIVERED = 3
+
+# Escrow offsets (_ESCROW = ">BBQQ32sQQQQBQQQQQ").
+cdef enum:
+    E_STATE = 1
+    E_DEADLINE = 10
+    E_ITEM = 18
+    E_SHIPPED = 50
+    E_DELIVERED = 58
+    E_REASON = 82
+# Item offsets (_ITEM = ">BB20s32sQIB32s", then u8 length and the uri).
+cdef enum:
+    I_KIND = 1
+    I_HOLDER = 2
+    I_PARENT = 22
+    I_COUNT = 62
+    I_HISTORY = 67
+    I_URI = 99
+
+cdef uint64_t C_U64_MAX = 0xFFFFFFFFFFFFFFFF
+cdef uint8_t _ZEROS[32]
+memset(_ZEROS, 0, 32)
+cdef uint8_t _URI_OK[256]
+cdef uint8_t _SCHEME_FIRST_OK[256]
+cdef uint8_t _SCHEME_REST_OK[256]
+
+
+cdef void _table(uint8_t *table, bytes chars):
+    cdef Py_ssize_t i
+    memset(table, 0, 256)
+    for i in range(len(chars)):
+        table[<uint8_t>chars[i]] = 1
+
+
+_table(_URI_OK, URI_CHARS)
+_table(_SCHEME_FIRST_OK, SCHEME_FIRST)
+_table(_SCHEME_REST_OK, SCHEME_REST)
+
+# --- what `configure` sets --------------------------------------------------------------
+cdef bint _configured = False
+cdef uint8_t _event_id_key[32]
+cdef uint8_t _history_key[32]
+cdef uint8_t _accept_step_ok[256]  # bizStep codes an acceptance may carry
+cdef int _dispositions = 0  # disposition codes 1.._dispositions
+cdef uint8_t _code_arriving = 0
+cdef uint8_t _code_in_progress = 0
+cdef uint8_t _code_po = 0
+cdef uint8_t _code_possessing = 0
+cdef object _Event = None
+cdef object _address_text = None
+cdef object _decode_item = None
+cdef object _decode_order = None
+cdef object _decode_party = None
+cdef object _accept_reference = None
+cdef object _deliver_reference = None
+cdef str _object_event_name = ""
+cdef str _shipped_name = ""
+cdef str _delivered_name = ""
+
+
+def configure(*, event_id_key, history_key, event_type, address_text, decode_item,
+              decode_order, decode_party, biz_steps, accept_steps, dispositions,
+              biz_transaction_types, source_types, kind_names, state_names,
+              accept_reference, deliver_reference):
+    """Hand the kernel what it takes from core/ (done once, by `core/mall/native.py`).
+
+    `biz_steps`, `dispositions`, `biz_transaction_types` and `source_types` are the
+    vocabularies (a word's code is its index + 1); `accept_steps` the bizSteps an
+    acceptance may name; `kind_names` and `state_names` the event kinds' and escrow
+    states' names; the references run every tx the kernel hands back.
+    """
+    global _configured, _dispositions, _code_arriving, _code_in_progress, _code_po
+    global _code_possessing, _Event, _address_text, _decode_item, _decode_order
+    global _decode_party, _accept_reference, _deliver_reference, _object_event_name
+    global _shipped_name, _delivered_name
+    if len(event_id_key) != 32 or len(history_key) != 32:
+        raise ValueError("a BLAKE3 key is 32 bytes")
+    if len(biz_steps) > 255 or len(dispositions) > 255:
+        raise ValueError("a vocabulary has at most 255 words")
+    memcpy(_event_id_key, PyBytes_AS_STRING(bytes(event_id_key)), 32)
+    memcpy(_history_key, PyBytes_AS_STRING(bytes(history_key)), 32)
+    memset(_accept_step_ok, 0, 256)
+    for step in accept_steps:
+        _accept_step_ok[list(biz_steps).index(step) + 1] = 1
+    _dispositions = len(dispositions)
+    _code_arriving = list(biz_steps).index("arriving") + 1
+    _code_in_progress = list(dispositions).index("in_progress") + 1
+    _code_po = list(biz_transaction_types).index("po") + 1
+    _code_possessing = list(source_types).index("possessing_party") + 1
+    _Event = event_type
+    _address_text = address_text
+    _decode_item = decode_item
+    _decode_order = decode_order
+    _decode_party = decode_party
+    _accept_reference = accept_reference
+    _deliver_reference = deliver_reference
+    _object_event_name = kind_names[KIND_OBJECT]
+    _shipped_name = state_names[ESCROW_SHIPPED]
+    _delivered_name = state_names[ESCROW_DELIVERED]
+    _configured = True
+
+
+def describe():
+    """One line for `chainmall doctor`."""
+    return ("HANDOVER_ACCEPT and ESCROW_DELIVER in C (event built, hashed and recorded, "
+            "escrow moved); any other case through the Python reference")
+
+
+def configured():
+    """Whether `configure` has run."""
+    return _configured
+
+
+cdef Py_ssize_t _in_c = 0
+cdef Py_ssize_t _handed_back = 0
+
+
+def counts():
+    """(txs done in C, txs handed to the reference) since the module loaded (tests show
+    with it that both paths ran)."""
+    return _in_c, _handed_back
+
+
+# --- small helpers ----------------------------------------------------------------------
+
+cdef inline uint64_t _be64(const uint8_t *p) noexcept nogil:
+    return ((<uint64_t>p[0] << 56) | (<uint64_t>p[1] << 48) | (<uint64_t>p[2] << 40)
+            | (<uint64_t>p[3] << 32) | (<uint64_t>p[4] << 24) | (<uint64_t>p[5] << 16)
+            | (<uint64_t>p[6] << 8) | <uint64_t>p[7])
+
+
+cdef inline uint32_t _be32(const uint8_t *p) noexcept nogil:
+    return ((<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8)
+            | <uint32_t>p[3])
+
+
+cdef inline void _put64(uint8_t *p, uint64_t v) noexcept nogil:
+    cdef int i
+    for i in range(8):
+        p[7 - i] = <uint8_t>(v & 0xFF)
+        v >>= 8
+
+
+cdef inline void _put32(uint8_t *p, uint32_t v) noexcept nogil:
+    p[0] = <uint8_t>(v >> 24)
+    p[1] = <uint8_t>(v >> 16)
+    p[2] = <uint8_t>(v >> 8)
+    p[3] = <uint8_t>v
+
+
+cdef bint _uri_ok(const uint8_t *p, Py_ssize_t n) noexcept nogil:
+    """`core.mall.codec.check_uri` of a non-empty field's bytes (every URI character is
+    ASCII, so bytes that pass are valid UTF-8 too)."""
+    cdef Py_ssize_t i, colon = -1
+    for i in range(n):
+        if not _URI_OK[p[i]]:
+            return False
+        if colon < 0 and p[i] == 58:  # ':'
+            colon = i
+    if colon < 1 or colon == n - 1 or not _SCHEME_FIRST_OK[p[0]]:
+        return False
+    for i in range(1, colon):
+        if not _SCHEME_REST_OK[p[i]]:
+            return False
+    return True
+
+
+cdef inline Py_ssize_t _put_text(uint8_t *out, Py_ssize_t pos, const uint8_t *text,
+                                 Py_ssize_t n) noexcept nogil:
+    out[pos] = <uint8_t>n
+    memcpy(out + pos + 1, text, n)
+    return pos + 1 + n
+
+
+cdef bytes _party_uri(bytes address):
+    """`core.mall.items.party_uri` as bytes."""
+    return (PARTY_URI_PREFIX + _address_text(address)).encode("ascii")
+
+
+cdef inline bytes _cat(uint8_t table, bytes a, bytes b):
+    """`bytes([table]) + a + b`."""
+    cdef Py_ssize_t la = PyBytes_GET_SIZE(a), lb = PyBytes_GET_SIZE(b)
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, 1 + la + lb)
+    cdef uint8_t *p = <uint8_t *>PyBytes_AS_STRING(out)
+    p[0] = table
+    memcpy(p + 1, PyBytes_AS_STRING(a), la)
+    memcpy(p + 1 + la, PyBytes_AS_STRING(b), lb)
+    return out
+
+
+cdef bytes _deadline_key(uint64_t due_ms, const uint8_t *order_id):
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, 1 + 8 + 1 + C_HASH)
+    cdef uint8_t *p = <uint8_t *>PyBytes_AS_STRING(out)
+    p[0] = TABLE_MALL_DEADLINES
+    _put64(p + 1, due_ms)
+    p[9] = DEADLINE_ESCROW
+    memcpy(p + 10, order_id, C_HASH)
+    return out
+
+
+cdef bint _escrow_ok(object raw):
+    """`decode_escrow` would accept `raw` (fixed width: checked here)."""
+    if type(raw) is not bytes or PyBytes_GET_SIZE(raw) != C_ESCROW:
+        return False
+    cdef const uint8_t *p = <const uint8_t *>PyBytes_AS_STRING(raw)
+    cdef uint8_t state = p[E_STATE], reason = p[E_REASON]
+    if p[0] != C_VERSION or state < 1 or state > ESCROW_STATES or reason >= CLOSE_REASONS:
+        return False
+    return (1 <= state <= 4) == (reason == 0)
+
+
+cdef class _Recorded:
+    """What `_record` built for one event: its id, key, stored record, and the item's
+    index entry and new value."""
+
+    cdef bytes event_id
+    cdef bytes event_key
+    cdef bytes record
+    cdef bytes index_key
+    cdef bytes index_value
+    cdef bytes item_value
+
+
+cdef _Recorded _record(object state, object ctx, bytes recorder, const uint8_t *event,
+                       Py_ssize_t event_len, bytes item_key, bytes item_raw,
+                       const uint8_t *new_holder):
+    """`trace.record_event` for one item, built but not written; None where the reference
+    must run (the event is recorded already, a number out of range)."""
+    cdef uint8_t hashed[C_ADDRESS + C_EVENT_MAX]
+    cdef uint8_t chain[64]
+    cdef _Recorded out = _Recorded.__new__(_Recorded)
+    cdef object height = ctx.height, time_ms = ctx.timestamp_ms
+    cdef bytes tx_id = ctx.tx.tx_id
+    cdef const uint8_t *item = <const uint8_t *>PyBytes_AS_STRING(item_raw)
+    cdef uint32_t count = _be32(item + I_COUNT)
+    cdef uint8_t *p
+    if event_len > C_PAYLOAD_MAX or count == 0xFFFFFFFF:
+        return None
+    if type(tx_id) is not bytes or PyBytes_GET_SIZE(tx_id) != C_HASH:
+        return None
+    if not (0 <= height <= C_U64_MAX and 0 <= time_ms <= C_U64_MAX):
+        return None
+    memcpy(hashed, PyBytes_AS_STRING(recorder), C_ADDRESS)
+    memcpy(hashed + C_ADDRESS, event, event_len)
+    out.event_id = PyBytes_FromStringAndSize(NULL, C_HASH)
+    cm_blake3_hash(hashed, C_ADDRESS + event_len, _event_id_key,
+                   <uint8_t *>PyBytes_AS_STRING(out.event_id))
+    out.event_key = _cat(TABLE_MALL_EVENTS, out.event_id, b"")
+    if state.get(out.event_key) is not None:
+        return None  # EventExists: the reference says so
+    # The stored record: _RECORD head, u16 length, the payload.
+    out.record = PyBytes_FromStringAndSize(NULL, C_RECORD_HEAD + 2 + event_len)
+    p = <uint8_t *>PyBytes_AS_STRING(out.record)
+    p[0] = C_VERSION
+    _put64(p + 1, <uint64_t>height)
+    _put64(p + 9, <uint64_t>time_ms)
+    memcpy(p + 17, PyBytes_AS_STRING(tx_id), C_HASH)
+    memcpy(p + 49, PyBytes_AS_STRING(recorder), C_ADDRESS)
+    p[69] = <uint8_t>(event_len >> 8)
+    p[70] = <uint8_t>event_len
+    memcpy(p + 71, event, event_len)
+    # The history hash after it: keyed BLAKE3(history || BLAKE3(record)).
+    memcpy(chain, item + I_HISTORY, C_HASH)
+    cm_blake3_hash(p, C_RECORD_HEAD + 2 + event_len, NULL, chain + C_HASH)
+    out.index_value = PyBytes_FromStringAndSize(NULL, 1 + 2 * C_HASH)
+    p = <uint8_t *>PyBytes_AS_STRING(out.index_value)
+    p[0] = C_VERSION
+    memcpy(p + 1, PyBytes_AS_STRING(out.event_id), C_HASH)
+    cm_blake3_hash(chain, 64, _history_key, p + 1 + C_HASH)
+    out.index_key = PyBytes_FromStringAndSize(NULL, 1 + C_HASH + 4)
+    p = <uint8_t *>PyBytes_AS_STRING(out.index_key)
+    p[0] = TABLE_MALL_ITEM_EVENTS
+    memcpy(p + 1, PyBytes_AS_STRING(item_key), C_HASH)
+    _put32(p + 1 + C_HASH, count)
+    # The item: holder (if it changes hands), event count + 1, the new history.
+    out.item_value = PyBytes_FromStringAndSize(PyBytes_AS_STRING(item_raw),
+                                               PyBytes_GET_SIZE(item_raw))
+    p = <uint8_t *>PyBytes_AS_STRING(out.item_value)
+    if new_holder != NULL:
+        memcpy(p + I_HOLDER, new_holder, C_ADDRESS)
+    _put32(p + I_COUNT, count + 1)
+    memcpy(p + I_HISTORY, PyBytes_AS_STRING(out.index_value) + 1 + C_HASH, C_HASH)
+    return out
+
+
+cdef void _write_record(object state, object ctx, _Recorded rec, bytes recorder,
+                        bytes item_key) except *:
+    """The writes and the event of `trace.record_event`, in its order."""
+    state.set(rec.event_key, rec.record)
+    state.set(rec.index_key, rec.index_value)
+    state.set(_cat(TABLE_MALL_ITEMS, item_key, b""), rec.item_value)
+    ctx.events.append(_Event("mall.trace", (
+        ("event", rec.event_id.hex()), ("recorder", _address_text(recorder)),
+        ("kind", _object_event_name))))
+
+
+cdef class _Move:
+    """An escrow move built by `_plan_move`: the deadline entries and the new value."""
+
+    cdef bytes old_deadline  # None if the escrow had none
+    cdef bytes new_deadline  # None if the new state has none
+    cdef bytes escrow_key
+    cdef bytes value
+    cdef str state_name
+
+
+cdef _Move _plan_move(object state, bytes order_id, bytes escrow_raw, uint8_t to_state,
+                      object due_ms, const uint8_t *item_key, object shipped_ms,
+                      object delivered_ms):
+    """`escrow.move` built but not written (`item_key`, `shipped_ms`, `delivered_ms`: the
+    fields that change, NULL/None if not); None where the reference must run."""
+    cdef const uint8_t *old = <const uint8_t *>PyBytes_AS_STRING(escrow_raw)
+    cdef const uint8_t *oid = <const uint8_t *>PyBytes_AS_STRING(order_id)
+    cdef uint64_t old_due = _be64(old + E_DEADLINE)
+    cdef _Move out = _Move.__new__(_Move)
+    cdef uint8_t *p
+    if not 0 <= due_ms <= C_U64_MAX:
+        return None
+    for value in (shipped_ms, delivered_ms):
+        if value is not None and not 0 <= value <= C_U64_MAX:
+            return None
+    if old_due:
+        out.old_deadline = _deadline_key(old_due, oid)
+        if state.get(out.old_deadline) is None:
+            return None  # a broken invariant: the reference raises it
+    if due_ms:
+        out.new_deadline = _deadline_key(<uint64_t>due_ms, oid)
+    out.escrow_key = _cat(TABLE_MALL_ESCROWS, order_id, b"")
+    out.value = PyBytes_FromStringAndSize(<const char *>old, C_ESCROW)
+    p = <uint8_t *>PyBytes_AS_STRING(out.value)
+    p[E_STATE] = to_state
+    _put64(p + E_DEADLINE, <uint64_t>due_ms)
+    if item_key != NULL:
+        memcpy(p + E_ITEM, item_key, C_HASH)
+    if shipped_ms is not None:
+        _put64(p + E_SHIPPED, <uint64_t>shipped_ms)
+    if delivered_ms is not None:
+        _put64(p + E_DELIVERED, <uint64_t>delivered_ms)
+    out.state_name = _shipped_name if to_state == C_SHIPPED else _delivered_name
+    return out
+
+
+cdef void _write_move(object state, object ctx, _Move move, bytes order_id) except *:
+    """The writes and the event of `escrow.move`, in its order."""
+    if move.old_deadline is not None:
+        state.delete(move.old_deadline)
+    if move.new_deadline is not None:
+        state.set(move.new_deadline, b"\x01")
+    state.set(move.escrow_key, move.value)
+    ctx.events.append(_Event("mall.escrow", (("order", order_id.hex()),
+                                             ("state", move.state_name))))
+
+
+cdef object _load(object state, uint8_t table, bytes key, object decode):
+    """The value under `table || key` if it is there and `decode` accepts it; else None."""
+    raw = state.get(_cat(table, key, b""))
+    if raw is None or type(raw) is not bytes:
+        return None
+    try:
+        decode(raw)
+    except Exception:
+        return None
+    return raw
+
+
+cdef object _decoded(object decode, object raw):
+    try:
+        return decode(raw)
+    except Exception:
+        return None
+
+
+cdef Py_ssize_t _put_item_ids(uint8_t *out, Py_ssize_t pos, const uint8_t *item) noexcept:
+    """The event's epcs and quantities naming the item: an instance in epcs, a class as a
+    quantity without an amount."""
+    cdef Py_ssize_t uri_len = item[I_URI]
+    if item[I_KIND] == C_CLASS:
+        out[pos] = 0
+        out[pos + 1] = 1
+        pos = _put_text(out, pos + 2, item + I_URI + 1, uri_len)
+        out[pos] = 0  # no quantity
+        return pos + 1
+    out[pos] = 1
+    pos = _put_text(out, pos + 1, item + I_URI + 1, uri_len)
+    out[pos] = 0  # no quantities
+    return pos + 1
+
+
+# --- HANDOVER_ACCEPT --------------------------------------------------------------------
+
+def accept(state, ctx, mall):
+    """HANDOVER_ACCEPT (docs/mall.md 7.2): `custody.accept`, in C where it can."""
+    if not _configured:
+        raise RuntimeError("chainmall.ext._mall is not configured")
+    global _in_c, _handed_back
+    if _accept(state, ctx, mall):
+        _in_c += 1
+    else:
+        _handed_back += 1
+        _accept_reference(state, ctx, mall)
+
+
+cdef bint _accept(object state, object ctx, object mall) except -1:
+    cdef object payload = ctx.tx.payload
+    cdef object receiver = ctx.sender
+    cdef const uint8_t *p
+    cdef const uint8_t *read_point
+    cdef const uint8_t *location
+    cdef const uint8_t *item
+    cdef Py_ssize_t n, pos, read_len, location_len
+    cdef uint8_t event[C_EVENT_MAX]
+    cdef Py_ssize_t e
+    cdef bint linked
+    cdef _Recorded rec
+    cdef _Move move = None
+    if type(payload) is not bytes or type(receiver) is not bytes \
+            or PyBytes_GET_SIZE(receiver) != C_ADDRESS:
+        return False
+    # The payload (decode_acceptance): version, item key, time u64, tz u16, bizStep,
+    # disposition, read point, business location; consumed exactly.
+    n = PyBytes_GET_SIZE(payload)
+    p = <const uint8_t *>PyBytes_AS_STRING(payload)
+    if n < 47 or p[0] != C_VERSION or ((p[41] << 8) | p[42]) > C_TZ_MAX:
+        return False
+    if not _accept_step_ok[p[43]] or p[44] > _dispositions:
+        return False
+    read_len = p[45]
+    pos = 46 + read_len
+    if read_len > C_URI_MAX or pos >= n:
+        return False
+    read_point = p + 46
+    location_len = p[pos]
+    location = p + pos + 1
+    if location_len > C_URI_MAX or pos + 1 + location_len != n:
+        return False
+    if (read_len and not _uri_ok(read_point, read_len)) or \
+            (location_len and not _uri_ok(location, location_len)):
+        return False
+    item_key = (<bytes>payload)[1:33]
+    # The open proposal and the item, which its proposer must still hold, unpacked.
+    handover = state.get(_cat(TABLE_MALL_HANDOVERS, item_key, receiver))
+    if handover is None or type(handover) is not bytes or \
+            PyBytes_GET_SIZE(handover) != C_HANDOVER or \
+            (<const uint8_t *>PyBytes_AS_STRING(handover))[0] != C_VERSION:
+        return False
+    proposer = (<bytes>handover)[1:21]
+    order_id = (<bytes>handover)[21:53]
+    item_raw = _load(state, TABLE_MALL_ITEMS, item_key, _decode_item)
+    if item_raw is None:
+        return False
+    item = <const uint8_t *>PyBytes_AS_STRING(item_raw)
+    if memcmp(item + I_PARENT, _ZEROS, C_HASH) != 0 or \
+            memcmp(item + I_HOLDER, PyBytes_AS_STRING(proposer), C_ADDRESS) != 0:
+        return False
+    linked = memcmp(PyBytes_AS_STRING(order_id), _ZEROS, C_HASH) != 0
+    # The ObjectEvent OBSERVE (events.handover_event, encoded as TraceEvent.encode does).
+    tx_link = (TX_URI_PREFIX + (<bytes>handover)[61:93].hex()).encode("ascii")
+    order_link = (ORDER_URI_PREFIX + order_id.hex()).encode("ascii") if linked else b""
+    source = _party_uri(proposer)
+    destination = _party_uri(receiver)
+    if PyBytes_GET_SIZE(source) > C_URI_MAX or PyBytes_GET_SIZE(destination) > C_URI_MAX:
+        return False
+    event[0] = C_VERSION
+    event[1] = KIND_OBJECT
+    event[2] = ACTION_OBSERVE
+    memcpy(event + 3, p + 33, 8 + 2 + 1 + 1)  # time, tz (biased as stored), bizStep, disp.
+    e = _put_text(event, 15, read_point, read_len)
+    e = _put_text(event, e, location, location_len)
+    event[e] = 0  # no parent
+    e = _put_item_ids(event, e + 1, item)
+    event[e] = 0  # no output epcs
+    event[e + 1] = 0  # no output quantities
+    event[e + 2] = 2 if linked else 1
+    event[e + 3] = 0  # the proposal tx: no link type
+    e = _put_text(event, e + 4, <const uint8_t *>PyBytes_AS_STRING(tx_link),
+                  PyBytes_GET_SIZE(tx_link))
+    if linked:
+        event[e] = _code_po
+        e = _put_text(event, e + 1, <const uint8_t *>PyBytes_AS_STRING(order_link),
+                      PyBytes_GET_SIZE(order_link))
+    event[e] = 1
+    event[e + 1] = _code_possessing
+    e = _put_text(event, e + 2, <const uint8_t *>PyBytes_AS_STRING(source),
+                  PyBytes_GET_SIZE(source))
+    event[e] = 1
+    event[e + 1] = _code_possessing
+    e = _put_text(event, e + 2, <const uint8_t *>PyBytes_AS_STRING(destination),
+                  PyBytes_GET_SIZE(destination))
+    event[e] = 0  # no lot data
+    event[e + 1] = 0  # no certification
+    e += 2
+    rec = _record(state, ctx, receiver, event, e, item_key, item_raw,
+                  <const uint8_t *>PyBytes_AS_STRING(receiver))
+    if rec is None:
+        return False
+    if linked:  # escrow.on_handover: ship or deliver the order
+        order_raw = _load(state, TABLE_MALL_ORDERS, order_id, _decode_order)
+        if order_raw is None:
+            return False
+        order = _decode_order(order_raw)
+        escrow_raw = state.get(_cat(TABLE_MALL_ESCROWS, order_id, b""))
+        if not _escrow_ok(escrow_raw):
+            return False
+        escrow_state = (<const uint8_t *>PyBytes_AS_STRING(escrow_raw))[E_STATE]
+        now = ctx.timestamp_ms
+        params = mall.params
+        if escrow_state == C_FUNDED and proposer == order.merchant:
+            if receiver == order.buyer:
+                move = _plan_move(state, order_id, escrow_raw, C_DELIVERED,
+                                  now + params.confirm_timeout_ms, <const uint8_t *>PyBytes_AS_STRING(item_key),
+                                  now, now)
+                if move is None:
+                    return False
+            else:
+                party_raw = state.get(_cat(TABLE_MALL_PARTIES, receiver, b""))
+                if party_raw is not None:
+                    carrier = _decoded(_decode_party, party_raw)
+                    if carrier is None:
+                        return False
+                    if carrier.roles & C_ROLE_CARRIER:
+                        move = _plan_move(state, order_id, escrow_raw, C_SHIPPED,
+                                          now + params.delivery_timeout_ms,
+                                          <const uint8_t *>PyBytes_AS_STRING(item_key), now, None)
+                        if move is None:
+                            return False
+        elif escrow_state == C_SHIPPED and receiver == order.buyer and \
+                memcmp(PyBytes_AS_STRING(escrow_raw) + E_ITEM, <const uint8_t *>PyBytes_AS_STRING(item_key),
+                       C_HASH) == 0:
+            move = _plan_move(state, order_id, escrow_raw, C_DELIVERED,
+                              now + params.confirm_timeout_ms, NULL, None, now)
+            if move is None:
+                return False
+    # Everything checked and built: the writes, in the reference's order.
+    state.delete(_cat(TABLE_MALL_HANDOVERS, item_key, receiver))
+    _write_record(state, ctx, rec, receiver, item_key)
+    if move is not None:
+        _write_move(state, ctx, move, order_id)
+    ctx.events.append(_Event("mall.handover", (
+        ("item", item_key.hex()), ("from", _address_text(proposer)),
+        ("to", _address_text(receiver)), ("state", "accepted"))))
+    return True
+
+
+# --- ESCROW_DELIVER ---------------------------------------------------------------------
+
+def deliver(state, ctx, mall):
+    """ESCROW_DELIVER (docs/mall.md 9.2): `escrow.deliver`, in C where it can."""
+    if not _configured:
+        raise RuntimeError("chainmall.ext._mall is not configured")
+    global _in_c, _handed_back
+    if _deliver(state, ctx, mall):
+        _in_c += 1
+    else:
+        _handed_back += 1
+        _deliver_reference(state, ctx, mall)
+
+
+cdef bint _deliver(object state, object ctx, object mall) except -1:
+    cdef object payload = ctx.tx.payload
+    cdef object sender = ctx.sender
+    cdef const uint8_t *p
+    cdef const uint8_t *item
+    cdef Py_ssize_t n, read_len
+    cdef uint8_t event[C_EVENT_MAX]
+    cdef Py_ssize_t e
+    cdef _Recorded rec
+    cdef _Move move
+    if type(payload) is not bytes or type(sender) is not bytes \
+            or PyBytes_GET_SIZE(sender) != C_ADDRESS:
+        return False
+    # The payload (decode_delivery): version, order id, time u64, tz u16, read point.
+    n = PyBytes_GET_SIZE(payload)
+    p = <const uint8_t *>PyBytes_AS_STRING(payload)
+    if n < 44 or p[0] != C_VERSION or ((p[41] << 8) | p[42]) > C_TZ_MAX:
+        return False
+    read_len = p[43]
+    if read_len > C_URI_MAX or 44 + read_len != n or \
+            (read_len and not _uri_ok(p + 44, read_len)):
+        return False
+    order_id = (<bytes>payload)[1:33]
+    # The order, its escrow (shipped), the sender (a carrier) holding the shipped item.
+    order_raw = _load(state, TABLE_MALL_ORDERS, order_id, _decode_order)
+    if order_raw is None:
+        return False
+    order = _decode_order(order_raw)
+    escrow_raw = state.get(_cat(TABLE_MALL_ESCROWS, order_id, b""))
+    if not _escrow_ok(escrow_raw) or \
+            (<const uint8_t *>PyBytes_AS_STRING(escrow_raw))[E_STATE] != C_SHIPPED:
+        return False
+    party_raw = state.get(_cat(TABLE_MALL_PARTIES, sender, b""))
+    if party_raw is None:
+        return False
+    party = _decoded(_decode_party, party_raw)
+    if party is None or not party.roles & C_ROLE_CARRIER:
+        return False
+    item_key = (<bytes>escrow_raw)[E_ITEM:E_ITEM + C_HASH]
+    item_raw = _load(state, TABLE_MALL_ITEMS, item_key, _decode_item)
+    if item_raw is None:
+        return False
+    item = <const uint8_t *>PyBytes_AS_STRING(item_raw)
+    if memcmp(item + I_PARENT, _ZEROS, C_HASH) != 0 or \
+            memcmp(item + I_HOLDER, PyBytes_AS_STRING(sender), C_ADDRESS) != 0:
+        return False  # packed (the reference walks its containers) or not the holder
+    # The ObjectEvent OBSERVE "arriving" / "in_progress", linked to the order.
+    order_link = (ORDER_URI_PREFIX + order_id.hex()).encode("ascii")
+    destination = _party_uri(order.buyer)
+    if PyBytes_GET_SIZE(destination) > C_URI_MAX:
+        return False
+    event[0] = C_VERSION
+    event[1] = KIND_OBJECT
+    event[2] = ACTION_OBSERVE
+    memcpy(event + 3, p + 33, 8 + 2)  # time, tz (biased as stored)
+    event[13] = _code_arriving
+    event[14] = _code_in_progress
+    e = _put_text(event, 15, p + 44, read_len)
+    event[e] = 0  # no business location
+    event[e + 1] = 0  # no parent
+    e = _put_item_ids(event, e + 2, item)
+    event[e] = 0  # no output epcs
+    event[e + 1] = 0  # no output quantities
+    event[e + 2] = 1
+    event[e + 3] = _code_po
+    e = _put_text(event, e + 4, <const uint8_t *>PyBytes_AS_STRING(order_link),
+                  PyBytes_GET_SIZE(order_link))
+    event[e] = 0  # no sources
+    event[e + 1] = 1
+    event[e + 2] = _code_possessing
+    e = _put_text(event, e + 3, <const uint8_t *>PyBytes_AS_STRING(destination),
+                  PyBytes_GET_SIZE(destination))
+    event[e] = 0  # no lot data
+    event[e + 1] = 0  # no certification
+    e += 2
+    rec = _record(state, ctx, sender, event, e, item_key, item_raw, NULL)
+    if rec is None:
+        return False
+    now = ctx.timestamp_ms
+    move = _plan_move(state, order_id, escrow_raw, C_DELIVERED,
+                      now + mall.params.confirm_timeout_ms, NULL, None, now)
+    if move is None:
+        return False
+    _write_record(state, ctx, rec, sender, item_key)
+    _write_move(state, ctx, move, order_id)
+    return True
