@@ -1,8 +1,9 @@
 # cython: language_level=3
-"""The mall's event-recording escrow steps in C: HANDOVER_ACCEPT and ESCROW_DELIVER.
+"""The mall's escrow steps in C: HANDOVER_ACCEPT, ESCROW_DELIVER and ESCROW_CONFIRM.
 
-Kernel of `chainmall.core.mall.custody.accept` and `chainmall.core.mall.escrow.deliver`
-(the references; `core/mall/native.py` chooses). Each handler has the
+Kernel of `chainmall.core.mall.custody.accept`, `chainmall.core.mall.escrow.deliver`
+and `chainmall.core.mall.escrow.confirm` (the references; `core/mall/native.py`
+chooses). Each handler has the
 reference's signature `(state, ctx, mall)` and does the same thing: the same
 reads, the same writes in the same order, the same events, the same bytes.
 
@@ -140,6 +141,9 @@ cdef object _decode_order = None
 cdef object _decode_party = None
 cdef object _accept_reference = None
 cdef object _deliver_reference = None
+cdef object _confirm_reference = None
+cdef str _released_name = ""
+cdef str _confirmed_name = ""
 cdef str _object_event_name = ""
 cdef str _shipped_name = ""
 cdef str _delivered_name = ""
@@ -147,19 +151,20 @@ cdef str _delivered_name = ""
 
 def configure(*, event_id_key, history_key, event_type, address_text, decode_item,
               decode_order, decode_party, biz_steps, accept_steps, dispositions,
-              biz_transaction_types, source_types, kind_names, state_names,
-              accept_reference, deliver_reference):
+              biz_transaction_types, source_types, kind_names, state_names, close_names,
+              accept_reference, deliver_reference, confirm_reference):
     """Hand the kernel what it takes from core/ (done once, by `core/mall/native.py`).
 
     `biz_steps`, `dispositions`, `biz_transaction_types` and `source_types` are the
     vocabularies (a word's code is its index + 1); `accept_steps` the bizSteps an
     acceptance may name; `kind_names` and `state_names` the event kinds' and escrow
-    states' names; the references run every tx the kernel hands back.
+    states' and close reasons' names; the references run every tx the kernel hands back.
     """
     global _configured, _dispositions, _code_arriving, _code_in_progress, _code_po
     global _code_possessing, _Event, _address_text, _decode_item, _decode_order
     global _decode_party, _accept_reference, _deliver_reference, _object_event_name
-    global _shipped_name, _delivered_name
+    global _shipped_name, _delivered_name, _confirm_reference, _released_name
+    global _confirmed_name
     if len(event_id_key) != 32 or len(history_key) != 32:
         raise ValueError("a BLAKE3 key is 32 bytes")
     if len(biz_steps) > 255 or len(dispositions) > 255:
@@ -184,13 +189,17 @@ def configure(*, event_id_key, history_key, event_type, address_text, decode_ite
     _object_event_name = kind_names[KIND_OBJECT]
     _shipped_name = state_names[ESCROW_SHIPPED]
     _delivered_name = state_names[ESCROW_DELIVERED]
+    _released_name = state_names[ESCROW_RELEASED]
+    _confirmed_name = close_names[CLOSE_CONFIRMED]
+    _confirm_reference = confirm_reference
     _configured = True
 
 
 def describe():
     """One line for `chainmall doctor`."""
-    return ("HANDOVER_ACCEPT and ESCROW_DELIVER in C (event built, hashed and recorded, "
-            "escrow moved); any other case through the Python reference")
+    return ("HANDOVER_ACCEPT, ESCROW_DELIVER and ESCROW_CONFIRM in C (events built, hashed "
+            "and recorded, escrows moved and settled); any other case through the Python "
+            "reference")
 
 
 def configured():
@@ -727,4 +736,217 @@ cdef bint _deliver(object state, object ctx, object mall) except -1:
         return False
     _write_record(state, ctx, rec, sender, item_key)
     _write_move(state, ctx, move, order_id)
+    return True
+
+
+# --- ESCROW_CONFIRM ---------------------------------------------------------------------
+
+ESCROW_RELEASED = 5
+CLOSE_CONFIRMED = 1
+BPS_DENOMINATOR = 10_000
+TABLE_ACCOUNTS = 0x01
+TABLE_MALL_TAX_RECORDS = 0x24
+TABLE_MALL_CLOSED = 0x25
+ACCOUNT_VERSION = 1
+ACCOUNT_BYTES = 17
+FEE_POOL_KEY = b"\x02fee_pool"
+FEE_POOL_VERSION = 1
+PARTY_OPEN_ORDERS_OFFSET = 43  # _PARTY = ">BH32sQIIIQ": version, roles, key, bond, open_orders
+JURISDICTION_BYTES_MAX = 16
+
+cdef enum:
+    C_RELEASED = 5
+    C_CONFIRMED = 1
+    C_ACCOUNT = 17
+    C_FEE_POOL = 9
+    C_PARTY_OPEN = 43
+    E_HELD = 2
+    E_CLOSED_MS = 66
+    E_CLOSED_HEIGHT = 74
+    E_BUYER_PAID = 83
+    E_MERCHANT_PAID = 91
+    E_TAX = 99
+    E_COMMISSION = 107
+    E_ARBITRATION_FEE = 115
+
+
+cdef class _Writes:
+    """A tx's writes in order, and the values it wrote (what its later reads see)."""
+
+    cdef object state
+    cdef list ops
+    cdef dict mine
+
+    def __cinit__(self, state):
+        self.state = state
+        self.ops = []
+        self.mine = {}
+
+    cdef object get(self, bytes key):
+        if key in self.mine:
+            return self.mine[key]
+        return self.state.get(key)
+
+    cdef void put(self, bytes key, object value) except *:
+        self.ops.append((key, value))
+        self.mine[key] = value
+
+    cdef void apply(self) except *:
+        state = self.state
+        for key, value in self.ops:
+            if value is None:
+                state.delete(key)
+            else:
+                state.set(key, value)
+
+
+cdef bytes _u64_bytes(uint64_t value):
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, 8)
+    _put64(<uint8_t *>PyBytes_AS_STRING(out), value)
+    return out
+
+
+cdef bint _credit(_Writes writes, bytes address, object amount) except -1:
+    """`funds.credit` into `writes`; False where the reference must run."""
+    cdef const uint8_t *p
+    if amount == 0:
+        return True
+    key = _cat(TABLE_ACCOUNTS, address, b"")
+    raw = writes.get(key)
+    if raw is None:
+        balance, nonce = 0, 0
+    else:
+        if type(raw) is not bytes or PyBytes_GET_SIZE(raw) != C_ACCOUNT:
+            return False
+        p = <const uint8_t *>PyBytes_AS_STRING(raw)
+        if p[0] != ACCOUNT_VERSION:
+            return False
+        balance, nonce = _be64(p + 1), _be64(p + 9)
+    balance = balance + amount
+    if balance > C_U64_MAX:
+        return False
+    writes.put(key, b"\x01" + _u64_bytes(<uint64_t>balance) + _u64_bytes(<uint64_t>nonce))
+    return True
+
+
+cdef bint _credit_fee_pool(_Writes writes, object amount) except -1:
+    """`funds.credit_fee_pool` into `writes`; False where the reference must run."""
+    if amount == 0:
+        return True
+    raw = writes.get(FEE_POOL_KEY)
+    if raw is None:
+        total = amount
+    else:
+        if type(raw) is not bytes or PyBytes_GET_SIZE(raw) != C_FEE_POOL or \
+                (<const uint8_t *>PyBytes_AS_STRING(raw))[0] != FEE_POOL_VERSION:
+            return False
+        total = _be64(<const uint8_t *>PyBytes_AS_STRING(raw) + 1) + amount
+    if total > C_U64_MAX:
+        return False
+    writes.put(FEE_POOL_KEY, b"\x01" + _u64_bytes(<uint64_t>total))
+    return True
+
+
+def confirm(state, ctx, mall):
+    """ESCROW_CONFIRM (docs/mall.md 9.2): `escrow.confirm`, in C where it can."""
+    global _in_c, _handed_back
+    if not _configured:
+        raise RuntimeError("chainmall.ext._mall is not configured")
+    if _confirm(state, ctx, mall):
+        _in_c += 1
+    else:
+        _handed_back += 1
+        _confirm_reference(state, ctx, mall)
+
+
+cdef bint _confirm(object state, object ctx, object mall) except -1:
+    """`escrow.confirm` and its `settle` (a release: no buyer share, no arbitrators)."""
+    cdef object payload = ctx.tx.payload
+    cdef const uint8_t *e
+    cdef uint8_t *p
+    cdef _Writes writes = _Writes(state)
+    if type(payload) is not bytes or PyBytes_GET_SIZE(payload) != 1 + C_HASH or \
+            (<const uint8_t *>PyBytes_AS_STRING(payload))[0] != C_VERSION:
+        return False
+    order_id = (<bytes>payload)[1:]
+    order_raw = _load(state, TABLE_MALL_ORDERS, order_id, _decode_order)
+    if order_raw is None:
+        return False
+    order = _decode_order(order_raw)
+    escrow_raw = state.get(_cat(TABLE_MALL_ESCROWS, order_id, b""))
+    if not _escrow_ok(escrow_raw):
+        return False
+    e = <const uint8_t *>PyBytes_AS_STRING(escrow_raw)
+    if ctx.sender != order.buyer or (e[E_STATE] != C_SHIPPED and e[E_STATE] != C_DELIVERED):
+        return False
+    height, now = ctx.height, ctx.timestamp_ms
+    if not (0 <= height <= C_U64_MAX and 0 <= now <= C_U64_MAX):
+        return False
+    merchant = order.merchant
+    gross = _be64(e + E_HELD)  # a release: all of it, less tax and commission
+    tax = 0
+    if gross:  # tax.withhold
+        authority = mall.authority(order.jurisdiction)
+        if authority is None:
+            return False
+        rate = order.tax_rate_bps
+        tax = gross * rate // BPS_DENOMINATOR
+        if not _credit(writes, authority.address, tax):
+            return False
+        jurisdiction = order.jurisdiction.encode("utf-8")
+        if len(jurisdiction) > JURISDICTION_BYTES_MAX:
+            return False
+        writes.put(b"".join((bytes([TABLE_MALL_TAX_RECORDS, len(jurisdiction)]), jurisdiction,
+                             _u64_bytes(<uint64_t>height), order_id)),
+                   b"".join((b"\x01", merchant, _u64_bytes(<uint64_t>gross),
+                             _u64_bytes(<uint64_t>tax), bytes([rate >> 8, rate & 0xFF]),
+                             authority.address)))
+    commission = gross * order.commission_bps // BPS_DENOMINATOR
+    to_merchant = gross - tax - commission
+    if to_merchant < 0:
+        return False
+    if not _credit(writes, merchant, to_merchant) or not _credit_fee_pool(writes, commission):
+        return False
+    deadline = _be64(e + E_DEADLINE)
+    if deadline:
+        key = _deadline_key(deadline, <const uint8_t *>PyBytes_AS_STRING(order_id))
+        if writes.get(key) is None:
+            return False
+        writes.put(key, None)
+    party_key = _cat(TABLE_MALL_PARTIES, merchant, b"")
+    party_raw = writes.get(party_key)
+    if party_raw is None or type(party_raw) is not bytes:
+        return False
+    party = _decoded(_decode_party, party_raw)
+    if party is None or party.open_orders <= 0:
+        return False
+    party_value = PyBytes_FromStringAndSize(PyBytes_AS_STRING(party_raw),
+                                            PyBytes_GET_SIZE(party_raw))
+    _put32(<uint8_t *>PyBytes_AS_STRING(party_value) + C_PARTY_OPEN,
+           <uint32_t>(party.open_orders - 1))
+    writes.put(party_key, party_value)
+    closed = PyBytes_FromStringAndSize(<const char *>e, C_ESCROW)
+    p = <uint8_t *>PyBytes_AS_STRING(closed)
+    p[E_STATE] = C_RELEASED
+    _put64(p + E_HELD, 0)
+    _put64(p + E_DEADLINE, 0)
+    _put64(p + E_CLOSED_MS, <uint64_t>now)
+    _put64(p + E_CLOSED_HEIGHT, <uint64_t>height)
+    p[E_REASON] = C_CONFIRMED
+    _put64(p + E_BUYER_PAID, 0)
+    _put64(p + E_MERCHANT_PAID, <uint64_t>to_merchant)
+    _put64(p + E_TAX, <uint64_t>tax)
+    _put64(p + E_COMMISSION, <uint64_t>commission)
+    _put64(p + E_ARBITRATION_FEE, 0)
+    writes.put(_cat(TABLE_MALL_ESCROWS, order_id, b""), closed)
+    closed_key = PyBytes_FromStringAndSize(NULL, 1 + 8 + C_HASH)
+    p = <uint8_t *>PyBytes_AS_STRING(closed_key)
+    p[0] = TABLE_MALL_CLOSED
+    _put64(p + 1, <uint64_t>height)
+    memcpy(p + 9, PyBytes_AS_STRING(order_id), C_HASH)
+    writes.put(closed_key, b"\x01")
+    writes.apply()
+    ctx.events.append(_Event("mall.escrow", (
+        ("order", order_id.hex()), ("state", _released_name), ("reason", _confirmed_name),
+        ("buyer_paid", "0"), ("merchant_paid", str(to_merchant)), ("tax", str(tax)))))
     return True

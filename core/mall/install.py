@@ -69,7 +69,7 @@ HANDLERS: dict[int, MallHandler] = {
     TX_MALL_ORDER_PLACE: orders.place,
     TX_MALL_ORDER_CANCEL: orders.cancel,
     TX_MALL_ESCROW_DELIVER: native.deliver,  # the kernel's, or escrow.deliver
-    TX_MALL_ESCROW_CONFIRM: escrow.confirm,
+    TX_MALL_ESCROW_CONFIRM: native.confirm,  # the kernel's, or escrow.confirm
     TX_MALL_DISPUTE_OPEN: disputes.open_dispute,
     TX_MALL_DISPUTE_EVIDENCE: disputes.add_evidence,
     TX_MALL_DISPUTE_VOTE: disputes.vote,

@@ -2,13 +2,14 @@
 
 HANDOVER_ACCEPT (`custody.accept`) and ESCROW_DELIVER (`escrow.deliver`) are
 the mall's costliest txs: each builds an EPCIS event, hashes it into its id
-and the item's history chain, and moves an escrow with its deadline entries.
+and the item's history chain, and moves an escrow with its deadline entries;
+ESCROW_CONFIRM (`escrow.confirm`) settles one, with tax and commission.
 The kernel does the same in C, with the same signature, reads, writes (in the
 same order), events and bytes; whatever it does not take on (every failing
 check, a packed item, a record that does not decode) it hands to the
 reference before writing anything, so errors are the reference's own.
 
-`accept` and `deliver` below are what `install.py` registers: the kernel's
+`accept`, `deliver` and `confirm` below are what `install.py` registers: the kernel's
 when it is built, else (or with `CHAINMALL_PURE=1`) the references.
 """
 
@@ -39,13 +40,16 @@ def configure(kernel: ModuleType) -> None:
         decode_party=decode_party, biz_steps=BIZ_STEPS, accept_steps=custody.ACCEPT_STEPS,
         dispositions=DISPOSITIONS, biz_transaction_types=BIZ_TRANSACTION_TYPES,
         source_types=SOURCE_TYPES, kind_names=KIND_NAMES, state_names=escrow.STATE_NAMES,
-        accept_reference=custody.accept, deliver_reference=escrow.deliver)
+        close_names=escrow.CLOSE_NAMES, accept_reference=custody.accept,
+        deliver_reference=escrow.deliver, confirm_reference=escrow.confirm)
 
 
 Handler = Callable[[Any, Any, MallGenesis], None]
 accept: Handler = custody.accept
 deliver: Handler = escrow.deliver
+confirm: Handler = escrow.confirm
 if mall_kernel is not None:
     configure(mall_kernel)
     accept = mall_kernel.accept
     deliver = mall_kernel.deliver
+    confirm = mall_kernel.confirm

@@ -1,7 +1,7 @@
-"""The mall kernel (ext/_mall.pyx) against its references, `custody.accept` and
-`escrow.deliver`: the same reads, the same writes in the same order, the same events and
-the same errors (type and message), over generated states and payloads; and the pinned
-chain run on both, block by block.
+"""The mall kernel (ext/_mall.pyx) against its references, `custody.accept`,
+`escrow.deliver` and `escrow.confirm`: the same reads, the same writes in the same order,
+the same events and the same errors (type and message), over generated states and
+payloads; and the pinned chain run on both, block by block.
 
 Without the compiled kernel these tests are skipped; the rest of tests/core/mall runs on
 whichever path is in use (the kernel by default, the references with CHAINMALL_PURE=1).
@@ -19,7 +19,7 @@ from chainmall import ext
 from chainmall.core import constants as C
 from chainmall.core.abci.types import Event
 from chainmall.core.hashing import digest
-from chainmall.core.mall import codec, custody, escrow, events, items, keys, native
+from chainmall.core.mall import codec, custody, escrow, events, items, keys, native, parties
 from chainmall.core.mall.codec import MARK, NO_ID
 from chainmall.core.mall.custody import Acceptance, Handover
 from chainmall.core.mall.escrow import DeliveryNote, Escrow
@@ -29,6 +29,13 @@ from chainmall.core.mall.order_record import Order
 from chainmall.core.mall.parties import Party
 from chainmall.core.mall.pool import NOT_IN_POOL
 from chainmall.core.mall.vocab import ROLE_CARRIER, ROLE_INSPECTOR, ROLE_MERCHANT
+from chainmall.core.state.accounts import (
+    ACCOUNT_BYTES,
+    FEE_POOL_KEY,
+    account_key,
+    encode_fee_pool,
+    pack_account,
+)
 from chainmall.core.state.machine import ExecContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -41,7 +48,9 @@ pytestmark = pytest.mark.skipif(KERNEL is None, reason="ext/_mall is not built")
 if KERNEL is not None and not KERNEL.configured():  # CHAINMALL_PURE=1: configure it here
     native.configure(KERNEL)
 
-MALL = SimpleNamespace(params=TEST_PARAMS)
+AUTHORITY = SimpleNamespace(address=b"\x09" * 20, rate_bps=2_200)
+MALL = SimpleNamespace(params=TEST_PARAMS,
+                       authority=lambda j: AUTHORITY if j in ("IT", "FR") else None)
 
 
 class RecordingState:
@@ -115,6 +124,15 @@ def test_the_kernel_s_numbers_are_core_s() -> None:
     assert frozenset(KERNEL.SCHEME_FIRST) == codec._SCHEME_FIRST
     assert frozenset(KERNEL.SCHEME_REST) == codec._SCHEME_REST
     assert (KERNEL.KIND_OBJECT, KERNEL.ACTION_OBSERVE) == (1, 2)
+    assert (KERNEL.ESCROW_RELEASED, KERNEL.CLOSE_CONFIRMED) == (escrow.ESCROW_RELEASED,
+                                                                escrow.CLOSE_CONFIRMED)
+    for name in ("BPS_DENOMINATOR", "TABLE_ACCOUNTS", "TABLE_MALL_TAX_RECORDS",
+                 "TABLE_MALL_CLOSED", "ACCOUNT_VERSION", "FEE_POOL_VERSION",
+                 "JURISDICTION_BYTES_MAX"):
+        assert getattr(KERNEL, name) == getattr(C, name), name
+    assert KERNEL.ACCOUNT_BYTES == ACCOUNT_BYTES
+    assert KERNEL.FEE_POOL_KEY == FEE_POOL_KEY
+    assert KERNEL.PARTY_OPEN_ORDERS_OFFSET == parties._PARTY.size - 4 - 4 - 4 - 8 == 43
 
 
 # --- generated states ---------------------------------------------------------------------
@@ -261,12 +279,56 @@ def test_deliver_is_the_reference_s(case: tuple[dict[bytes, bytes], bytes, bytes
     _same(escrow.deliver, KERNEL.deliver, *case)
 
 
+@st.composite
+def confirmations(draw: st.DrawFn) -> tuple[dict[bytes, bytes], bytes, bytes]:
+    healthy = draw(st.booleans())
+    buyer, merchant = ADDRESSES[3], draw(st.sampled_from([ADDRESSES[0], AUTHORITY.address]))
+    order_id = b"\x07" * 32
+    entries = draw(_records(digest(b"item"), buyer, order_id, buyer, merchant, healthy,
+                            (escrow.ESCROW_SHIPPED, escrow.ESCROW_DELIVERED)))
+    held = draw(st.sampled_from([0, 1, 99, 10_000, 2**64 - 1]))
+    if keys.escrow(order_id) in entries and len(entries[keys.escrow(order_id)]) == 123:
+        value = entries[keys.escrow(order_id)]
+        entries[keys.escrow(order_id)] = value[:2] + held.to_bytes(8, "big") + value[10:]
+    if keys.order(order_id) in entries:
+        entries[keys.order(order_id)] = Order(
+            buyer, merchant, bytes(32), 1, 10, 10, draw(st.sampled_from([0, 2_200, 65_535])),
+            draw(st.sampled_from([0, 100, 10_000])), 5, 1_000,
+            draw(st.sampled_from(["IT", "IT", "FR", "DE"] if not healthy else ["IT"])),
+            b"\x5a" * 60).encode()
+    if healthy or draw(st.booleans()):
+        entries[keys.party(merchant)] = Party(
+            ROLE_MERCHANT, b"\x01" * 32, 1_000, draw(st.sampled_from([1, 5] if healthy
+                                                                    else [0, 1])),
+            0, NOT_IN_POOL, 1, "IT", "m", bytes(32)).encode()
+    for address in (merchant, AUTHORITY.address):
+        if draw(st.booleans()):
+            entries[account_key(address)] = pack_account(
+                draw(st.sampled_from([0, 5, 2**64 - 1] if not healthy else [0, 5])), 3)
+    if draw(st.booleans()):
+        entries[FEE_POOL_KEY] = encode_fee_pool(
+            draw(st.sampled_from([0, 7, 2**64 - 1] if not healthy else [0, 7])))
+    if not healthy and draw(st.integers(0, 9)) == 0:
+        entries[draw(st.sampled_from([account_key(merchant), FEE_POOL_KEY]))] = b"\x01bad"
+    sender = buyer if healthy else draw(st.sampled_from([buyer, merchant]))
+    payload = _mutate(draw, b"\x01" + order_id, healthy)
+    return entries, payload, sender
+
+
+@SETTINGS
+@given(confirmations())
+def test_confirm_is_the_reference_s(case: tuple[dict[bytes, bytes], bytes, bytes]) -> None:
+    assert KERNEL is not None
+    _same(escrow.confirm, KERNEL.confirm, *case)
+
+
 def test_both_paths_run_in_the_generated_cases() -> None:
     """The generated cases are not vacuous: some succeed in C, some go to the reference."""
     assert KERNEL is not None
     before = KERNEL.counts()
     test_accept_is_the_reference_s()
     test_deliver_is_the_reference_s()
+    test_confirm_is_the_reference_s()
     in_c, handed_back = (now - then for now, then in zip(KERNEL.counts(), before,
                                                            strict=True))
     assert in_c > 50 and handed_back > 50, (in_c, handed_back)
@@ -314,10 +376,11 @@ def test_a_shipping_and_a_delivery_write_what_the_reference_writes() -> None:
 
 
 @contextmanager
-def _handlers(accept: Any, deliver: Any) -> Iterator[None]:
+def _handlers(accept: Any, deliver: Any, confirm: Any) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(HANDLERS, C.TX_MALL_HANDOVER_ACCEPT, accept)
         patch.setitem(HANDLERS, C.TX_MALL_ESCROW_DELIVER, deliver)
+        patch.setitem(HANDLERS, C.TX_MALL_ESCROW_CONFIRM, confirm)
         yield
 
 
@@ -344,10 +407,10 @@ def _pinned_chain(path: Any) -> list[tuple]:
 
 def test_the_pinned_chain_is_the_same_on_both_paths(tmp_path: Any) -> None:
     assert KERNEL is not None
-    with _handlers(custody.accept, escrow.deliver):
+    with _handlers(custody.accept, escrow.deliver, escrow.confirm):
         reference = _pinned_chain(tmp_path / "reference")
     before = KERNEL.counts()[0]
-    with _handlers(KERNEL.accept, KERNEL.deliver):
+    with _handlers(KERNEL.accept, KERNEL.deliver, KERNEL.confirm):
         kernel = _pinned_chain(tmp_path / "kernel")
-    assert KERNEL.counts()[0] - before >= 6  # the chain's accepts and deliveries, in C
+    assert KERNEL.counts()[0] - before >= 7  # the chain's accepts, deliveries, confirmations
     assert kernel == reference
