@@ -1,9 +1,10 @@
 # cython: language_level=3
-"""The mall's escrow steps in C: HANDOVER_ACCEPT, ESCROW_DELIVER and ESCROW_CONFIRM.
+"""The mall's orders and escrow steps in C: ORDER_PLACE, HANDOVER_ACCEPT, ESCROW_DELIVER
+and ESCROW_CONFIRM.
 
-Kernel of `chainmall.core.mall.custody.accept`, `chainmall.core.mall.escrow.deliver`
-and `chainmall.core.mall.escrow.confirm` (the references; `core/mall/native.py`
-chooses). Each handler has the
+Kernel of `chainmall.core.mall.orders.place`, `chainmall.core.mall.custody.accept`,
+`chainmall.core.mall.escrow.deliver` and `chainmall.core.mall.escrow.confirm` (the
+references; `core/mall/native.py` chooses). Each handler has the
 reference's signature `(state, ctx, mall)` and does the same thing: the same
 reads, the same writes in the same order, the same events, the same bytes.
 
@@ -142,6 +143,8 @@ cdef object _decode_party = None
 cdef object _accept_reference = None
 cdef object _deliver_reference = None
 cdef object _confirm_reference = None
+cdef object _place_reference = None
+cdef object _decode_product = None
 cdef str _released_name = ""
 cdef str _confirmed_name = ""
 cdef str _object_event_name = ""
@@ -152,7 +155,8 @@ cdef str _delivered_name = ""
 def configure(*, event_id_key, history_key, event_type, address_text, decode_item,
               decode_order, decode_party, biz_steps, accept_steps, dispositions,
               biz_transaction_types, source_types, kind_names, state_names, close_names,
-              accept_reference, deliver_reference, confirm_reference):
+              decode_product, accept_reference, deliver_reference, confirm_reference,
+              place_reference):
     """Hand the kernel what it takes from core/ (done once, by `core/mall/native.py`).
 
     `biz_steps`, `dispositions`, `biz_transaction_types` and `source_types` are the
@@ -164,7 +168,7 @@ def configure(*, event_id_key, history_key, event_type, address_text, decode_ite
     global _code_possessing, _Event, _address_text, _decode_item, _decode_order
     global _decode_party, _accept_reference, _deliver_reference, _object_event_name
     global _shipped_name, _delivered_name, _confirm_reference, _released_name
-    global _confirmed_name
+    global _confirmed_name, _place_reference, _decode_product
     if len(event_id_key) != 32 or len(history_key) != 32:
         raise ValueError("a BLAKE3 key is 32 bytes")
     if len(biz_steps) > 255 or len(dispositions) > 255:
@@ -192,14 +196,16 @@ def configure(*, event_id_key, history_key, event_type, address_text, decode_ite
     _released_name = state_names[ESCROW_RELEASED]
     _confirmed_name = close_names[CLOSE_CONFIRMED]
     _confirm_reference = confirm_reference
+    _place_reference = place_reference
+    _decode_product = decode_product
     _configured = True
 
 
 def describe():
     """One line for `chainmall doctor`."""
-    return ("HANDOVER_ACCEPT, ESCROW_DELIVER and ESCROW_CONFIRM in C (events built, hashed "
-            "and recorded, escrows moved and settled); any other case through the Python "
-            "reference")
+    return ("ORDER_PLACE, HANDOVER_ACCEPT, ESCROW_DELIVER and ESCROW_CONFIRM in C (orders "
+            "placed, events built, hashed and recorded, escrows moved and settled); any "
+            "other case through the Python reference")
 
 
 def configured():
@@ -949,4 +955,205 @@ cdef bint _confirm(object state, object ctx, object mall) except -1:
     ctx.events.append(_Event("mall.escrow", (
         ("order", order_id.hex()), ("state", _released_name), ("reason", _confirmed_name),
         ("buyer_paid", "0"), ("merchant_paid", str(to_merchant)), ("tax", str(tax)))))
+    return True
+
+
+# --- ORDER_PLACE ------------------------------------------------------------------------
+
+TABLE_MALL_PRODUCTS = 0x15
+TABLE_MALL_PARTY_ORDERS = 0x1E
+TABLE_MALL_TAX_RATES = 0x23
+ROLE_MERCHANT = 1
+PRODUCT_ACTIVE = 1
+PRODUCT_HEAD_BYTES = 90  # _PRODUCT = ">B20sBQIQQQ32s", then the texts
+ORDER_QUANTITY_MAX = 1_000_000
+SEALED_BOX_OVERHEAD_BYTES = 48
+SEALED_ADDRESS_BYTES_MAX = 512
+SIDE_BUYER = 1
+SIDE_MERCHANT = 2
+TAX_RATE_BYTES = 11  # version, rate u16, set height u64
+
+cdef enum:
+    P_STATUS = 21
+    P_PRICE = 22
+    P_STOCK = 30
+    P_SOLD = 34
+    C_PRODUCT_HEAD = 90
+    C_QUANTITY_MAX = 1000000
+    C_SEALED_OVERHEAD = 48
+    C_SEALED_MAX = 512
+    C_TAX_RATE = 11
+
+
+cdef bytes _party_order(bytes address, uint8_t side, uint64_t height, bytes order_id):
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, 1 + C_ADDRESS + 1 + 8 + C_HASH)
+    cdef uint8_t *p = <uint8_t *>PyBytes_AS_STRING(out)
+    p[0] = TABLE_MALL_PARTY_ORDERS
+    memcpy(p + 1, PyBytes_AS_STRING(address), C_ADDRESS)
+    p[1 + C_ADDRESS] = side
+    _put64(p + 2 + C_ADDRESS, height)
+    memcpy(p + 10 + C_ADDRESS, PyBytes_AS_STRING(order_id), C_HASH)
+    return out
+
+
+def place(state, ctx, mall):
+    """ORDER_PLACE (docs/mall.md 8.1): `orders.place`, in C where it can."""
+    global _in_c, _handed_back
+    if not _configured:
+        raise RuntimeError("chainmall.ext._mall is not configured")
+    if _place(state, ctx, mall):
+        _in_c += 1
+    else:
+        _handed_back += 1
+        _place_reference(state, ctx, mall)
+
+
+cdef bint _place(object state, object ctx, object mall) except -1:
+    """`orders.place`: stock reserved, the amount from the buyer into a new escrow."""
+    cdef object payload = ctx.tx.payload
+    cdef object buyer = ctx.sender
+    cdef const uint8_t *p
+    cdef const uint8_t *product
+    cdef uint8_t *w
+    cdef Py_ssize_t n, sealed_len
+    cdef uint32_t quantity
+    cdef _Writes writes = _Writes(state)
+    if type(payload) is not bytes or type(buyer) is not bytes or \
+            PyBytes_GET_SIZE(buyer) != C_ADDRESS:
+        return False
+    # The payload (decode_placement): version, product id, quantity u32, max unit price
+    # u64, the sealed address (u16 length); consumed exactly.
+    n = PyBytes_GET_SIZE(payload)
+    p = <const uint8_t *>PyBytes_AS_STRING(payload)
+    if n < 47 or p[0] != C_VERSION:
+        return False
+    quantity = _be32(p + 33)
+    max_price = _be64(p + 37)
+    sealed_len = (p[45] << 8) | p[46]
+    if sealed_len > C_SEALED_MAX or 47 + sealed_len != n or quantity < 1 or \
+            quantity > C_QUANTITY_MAX or sealed_len <= C_SEALED_OVERHEAD:
+        return False
+    product_id = (<bytes>payload)[1:33]
+    # The listing (active, another's), its merchant (registered, bonded), price and stock.
+    product_key = _cat(TABLE_MALL_PRODUCTS, product_id, b"")
+    product_raw = state.get(product_key)
+    if product_raw is None or type(product_raw) is not bytes or \
+            _decoded(_decode_product, product_raw) is None:
+        return False
+    product = <const uint8_t *>PyBytes_AS_STRING(product_raw)
+    merchant_address = (<bytes>product_raw)[1:21]
+    if product[P_STATUS] != PRODUCT_ACTIVE or buyer == merchant_address:
+        return False
+    party_key = _cat(TABLE_MALL_PARTIES, merchant_address, b"")
+    party_raw = state.get(party_key)
+    if party_raw is None or type(party_raw) is not bytes:
+        return False
+    merchant = _decoded(_decode_party, party_raw)
+    if merchant is None or not merchant.roles & ROLE_MERCHANT:
+        return False
+    params = mall.params
+    price = _be64(product + P_PRICE)
+    stock = _be32(product + P_STOCK)
+    sold = _be64(product + P_SOLD)
+    if merchant.bond < params.merchant_bond_min or price > max_price or stock < quantity:
+        return False
+    amount = price * quantity
+    if amount > C_U64_MAX or sold + quantity > C_U64_MAX or merchant.open_orders >= 0xFFFFFFFF:
+        return False
+    # funds.debit of the buyer.
+    account_key = _cat(TABLE_ACCOUNTS, buyer, b"")
+    account = state.get(account_key)
+    if account is None:
+        balance, nonce = 0, 0
+    else:
+        if type(account) is not bytes or PyBytes_GET_SIZE(account) != C_ACCOUNT or \
+                (<const uint8_t *>PyBytes_AS_STRING(account))[0] != ACCOUNT_VERSION:
+            return False
+        balance = _be64(<const uint8_t *>PyBytes_AS_STRING(account) + 1)
+        nonce = _be64(<const uint8_t *>PyBytes_AS_STRING(account) + 9)
+    if balance < amount:
+        return False
+    if amount:
+        writes.put(account_key, b"\x01" + _u64_bytes(<uint64_t>(balance - amount))
+                   + _u64_bytes(<uint64_t>nonce))
+    jurisdiction = merchant.jurisdiction
+    authority = mall.authority(jurisdiction)
+    if authority is None:
+        return False
+    # tax.current_rate: the last TAX_RATE_SET, else the genesis rate.
+    encoded = jurisdiction.encode("utf-8")
+    if len(encoded) > JURISDICTION_BYTES_MAX:
+        return False
+    rate_raw = state.get(bytes([TABLE_MALL_TAX_RATES, len(encoded)]) + encoded)
+    if rate_raw is None:
+        rate = authority.rate_bps
+    else:
+        if type(rate_raw) is not bytes or PyBytes_GET_SIZE(rate_raw) != C_TAX_RATE or \
+                (<const uint8_t *>PyBytes_AS_STRING(rate_raw))[0] != C_VERSION:
+            return False
+        rate = ((<const uint8_t *>PyBytes_AS_STRING(rate_raw))[1] << 8) | \
+            (<const uint8_t *>PyBytes_AS_STRING(rate_raw))[2]
+    commission = params.commission_bps
+    height, now = ctx.height, ctx.timestamp_ms
+    due = now + params.ship_timeout_ms
+    if not (0 <= rate <= 0xFFFF and 0 <= commission <= 0xFFFF and 0 <= height <= C_U64_MAX
+            and 0 <= now <= C_U64_MAX and 0 <= due <= C_U64_MAX):
+        return False
+    order_id = ctx.tx.tx_id
+    if type(order_id) is not bytes or PyBytes_GET_SIZE(order_id) != C_HASH:
+        return False
+    # The order record (order_record.Order.encode): a 113-byte head, the jurisdiction
+    # (u8 length), the sealed address (u16 length).
+    order = PyBytes_FromStringAndSize(NULL, 113 + 1 + len(encoded) + 2 + sealed_len)
+    w = <uint8_t *>PyBytes_AS_STRING(order)
+    w[0] = C_VERSION
+    memcpy(w + 1, PyBytes_AS_STRING(buyer), C_ADDRESS)
+    memcpy(w + 21, PyBytes_AS_STRING(merchant_address), C_ADDRESS)
+    memcpy(w + 41, PyBytes_AS_STRING(product_id), C_HASH)
+    _put32(w + 73, quantity)
+    _put64(w + 77, <uint64_t>price)
+    _put64(w + 85, <uint64_t>amount)
+    w[93] = <uint8_t>(rate >> 8)
+    w[94] = <uint8_t>(rate & 0xFF)
+    w[95] = <uint8_t>(commission >> 8)
+    w[96] = <uint8_t>(commission & 0xFF)
+    _put64(w + 97, <uint64_t>height)
+    _put64(w + 105, <uint64_t>now)
+    w[113] = <uint8_t>len(encoded)
+    memcpy(w + 114, PyBytes_AS_STRING(encoded), len(encoded))
+    w[114 + len(encoded)] = <uint8_t>(sealed_len >> 8)
+    w[115 + len(encoded)] = <uint8_t>sealed_len
+    memcpy(w + 116 + len(encoded), p + 47, sealed_len)
+    writes.put(_cat(TABLE_MALL_ORDERS, order_id, b""), order)
+    # The listing: stock down, sold up; the merchant: one more open order.
+    new_product = PyBytes_FromStringAndSize(<const char *>product,
+                                            PyBytes_GET_SIZE(product_raw))
+    w = <uint8_t *>PyBytes_AS_STRING(new_product)
+    _put32(w + P_STOCK, stock - quantity)
+    _put64(w + P_SOLD, <uint64_t>(sold + quantity))
+    writes.put(product_key, new_product)
+    new_party = PyBytes_FromStringAndSize(PyBytes_AS_STRING(party_raw),
+                                          PyBytes_GET_SIZE(party_raw))
+    _put32(<uint8_t *>PyBytes_AS_STRING(new_party) + C_PARTY_OPEN,
+           <uint32_t>(merchant.open_orders + 1))
+    writes.put(party_key, new_party)
+    writes.put(_party_order(buyer, SIDE_BUYER, <uint64_t>height, order_id), b"\x01")
+    writes.put(_party_order(merchant_address, SIDE_MERCHANT, <uint64_t>height, order_id),
+               b"\x01")
+    # escrow.open_escrow: FUNDED, holding the amount, with its ship deadline.
+    escrow_value = PyBytes_FromStringAndSize(NULL, C_ESCROW)
+    w = <uint8_t *>PyBytes_AS_STRING(escrow_value)
+    memset(w, 0, C_ESCROW)
+    w[0] = C_VERSION
+    w[E_STATE] = C_FUNDED
+    _put64(w + E_HELD, <uint64_t>amount)
+    _put64(w + E_DEADLINE, <uint64_t>due)
+    writes.put(_cat(TABLE_MALL_ESCROWS, order_id, b""), escrow_value)
+    writes.put(_deadline_key(<uint64_t>due, <const uint8_t *>PyBytes_AS_STRING(order_id)),
+               b"\x01")
+    writes.apply()
+    ctx.events.append(_Event("mall.order", (
+        ("order", order_id.hex()), ("buyer", _address_text(buyer)),
+        ("merchant", _address_text(merchant_address)), ("product", product_id.hex()),
+        ("amount", str(amount)))))
     return True

@@ -66,7 +66,7 @@ HANDLERS: dict[int, MallHandler] = {
     TX_MALL_HANDOVER_ACCEPT: native.accept,  # the kernel's, or custody.accept
     TX_MALL_HANDOVER_REJECT: custody.reject,
     TX_MALL_HANDOVER_CANCEL: custody.cancel,
-    TX_MALL_ORDER_PLACE: orders.place,
+    TX_MALL_ORDER_PLACE: native.place,  # the kernel's, or orders.place
     TX_MALL_ORDER_CANCEL: orders.cancel,
     TX_MALL_ESCROW_DELIVER: native.deliver,  # the kernel's, or escrow.deliver
     TX_MALL_ESCROW_CONFIRM: native.confirm,  # the kernel's, or escrow.confirm

@@ -3,13 +3,14 @@
 HANDOVER_ACCEPT (`custody.accept`) and ESCROW_DELIVER (`escrow.deliver`) are
 the mall's costliest txs: each builds an EPCIS event, hashes it into its id
 and the item's history chain, and moves an escrow with its deadline entries;
-ESCROW_CONFIRM (`escrow.confirm`) settles one, with tax and commission.
+ESCROW_CONFIRM (`escrow.confirm`) settles one, with tax and commission, and
+ORDER_PLACE (`orders.place`) opens one, reserving the stock.
 The kernel does the same in C, with the same signature, reads, writes (in the
 same order), events and bytes; whatever it does not take on (every failing
 check, a packed item, a record that does not decode) it hands to the
 reference before writing anything, so errors are the reference's own.
 
-`accept`, `deliver` and `confirm` below are what `install.py` registers: the kernel's
+`accept`, `deliver`, `confirm` and `place` below are what `install.py` registers: the kernel's
 when it is built, else (or with `CHAINMALL_PURE=1`) the references.
 """
 
@@ -22,12 +23,13 @@ from typing import Any
 from ..abci.types import Event
 from ..genesis import MallGenesis
 from ..kernels import mall_kernel
-from . import custody, escrow
+from . import custody, escrow, orders
 from .codec import address_text
 from .events import EVENT_ID_KEY
 from .items import HISTORY_KEY, decode_item
 from .order_record import decode_order
 from .parties import decode_party
+from .products import decode_product
 from .vocab import BIZ_STEPS, BIZ_TRANSACTION_TYPES, DISPOSITIONS, KIND_NAMES, SOURCE_TYPES
 
 
@@ -40,16 +42,19 @@ def configure(kernel: ModuleType) -> None:
         decode_party=decode_party, biz_steps=BIZ_STEPS, accept_steps=custody.ACCEPT_STEPS,
         dispositions=DISPOSITIONS, biz_transaction_types=BIZ_TRANSACTION_TYPES,
         source_types=SOURCE_TYPES, kind_names=KIND_NAMES, state_names=escrow.STATE_NAMES,
-        close_names=escrow.CLOSE_NAMES, accept_reference=custody.accept,
-        deliver_reference=escrow.deliver, confirm_reference=escrow.confirm)
+        close_names=escrow.CLOSE_NAMES, decode_product=decode_product,
+        accept_reference=custody.accept, deliver_reference=escrow.deliver,
+        confirm_reference=escrow.confirm, place_reference=orders.place)
 
 
 Handler = Callable[[Any, Any, MallGenesis], None]
 accept: Handler = custody.accept
 deliver: Handler = escrow.deliver
 confirm: Handler = escrow.confirm
+place: Handler = orders.place
 if mall_kernel is not None:
     configure(mall_kernel)
     accept = mall_kernel.accept
     deliver = mall_kernel.deliver
     confirm = mall_kernel.confirm
+    place = mall_kernel.place

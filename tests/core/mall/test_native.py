@@ -1,7 +1,7 @@
-"""The mall kernel (ext/_mall.pyx) against its references, `custody.accept`,
-`escrow.deliver` and `escrow.confirm`: the same reads, the same writes in the same order,
-the same events and the same errors (type and message), over generated states and
-payloads; and the pinned chain run on both, block by block.
+"""The mall kernel (ext/_mall.pyx) against its references, `orders.place`,
+`custody.accept`, `escrow.deliver` and `escrow.confirm`: the same reads, the same writes
+in the same order, the same events and the same errors (type and message), over
+generated states and payloads; and the pinned chain run on both, block by block.
 
 Without the compiled kernel these tests are skipped; the rest of tests/core/mall runs on
 whichever path is in use (the kernel by default, the references with CHAINMALL_PURE=1).
@@ -19,15 +19,30 @@ from chainmall import ext
 from chainmall.core import constants as C
 from chainmall.core.abci.types import Event
 from chainmall.core.hashing import digest
-from chainmall.core.mall import codec, custody, escrow, events, items, keys, native, parties
+from chainmall.core.mall import (
+    codec,
+    custody,
+    escrow,
+    events,
+    items,
+    keys,
+    native,
+    order_record,
+    orders,
+    parties,
+    products,
+)
 from chainmall.core.mall.codec import MARK, NO_ID
 from chainmall.core.mall.custody import Acceptance, Handover
 from chainmall.core.mall.escrow import DeliveryNote, Escrow
 from chainmall.core.mall.install import HANDLERS
 from chainmall.core.mall.items import Item
 from chainmall.core.mall.order_record import Order
+from chainmall.core.mall.orders import Placement
 from chainmall.core.mall.parties import Party
 from chainmall.core.mall.pool import NOT_IN_POOL
+from chainmall.core.mall.products import Product
+from chainmall.core.mall.tax import TaxRate
 from chainmall.core.mall.vocab import ROLE_CARRIER, ROLE_INSPECTOR, ROLE_MERCHANT
 from chainmall.core.state.accounts import (
     ACCOUNT_BYTES,
@@ -133,6 +148,15 @@ def test_the_kernel_s_numbers_are_core_s() -> None:
     assert KERNEL.ACCOUNT_BYTES == ACCOUNT_BYTES
     assert KERNEL.FEE_POOL_KEY == FEE_POOL_KEY
     assert KERNEL.PARTY_OPEN_ORDERS_OFFSET == parties._PARTY.size - 4 - 4 - 4 - 8 == 43
+    for name in ("TABLE_MALL_PRODUCTS", "TABLE_MALL_PARTY_ORDERS", "TABLE_MALL_TAX_RATES",
+                 "ORDER_QUANTITY_MAX", "SEALED_BOX_OVERHEAD_BYTES", "SEALED_ADDRESS_BYTES_MAX"):
+        assert getattr(KERNEL, name) == getattr(C, name), name
+    assert KERNEL.ROLE_MERCHANT == ROLE_MERCHANT
+    assert KERNEL.PRODUCT_ACTIVE == products.PRODUCT_ACTIVE
+    assert products._PRODUCT.size == KERNEL.PRODUCT_HEAD_BYTES
+    assert (KERNEL.SIDE_BUYER, KERNEL.SIDE_MERCHANT) == (keys.SIDE_BUYER, keys.SIDE_MERCHANT)
+    assert len(TaxRate(1, 2).encode()) == KERNEL.TAX_RATE_BYTES
+    assert order_record._ORDER.size == 113
 
 
 # --- generated states ---------------------------------------------------------------------
@@ -322,6 +346,52 @@ def test_confirm_is_the_reference_s(case: tuple[dict[bytes, bytes], bytes, bytes
     _same(escrow.confirm, KERNEL.confirm, *case)
 
 
+@st.composite
+def placements(draw: st.DrawFn) -> tuple[dict[bytes, bytes], bytes, bytes]:
+    healthy = draw(st.booleans())
+    buyer = ADDRESSES[3]
+    merchant = draw(st.sampled_from([ADDRESSES[0]] if healthy else [ADDRESSES[0], buyer]))
+    product_id = b"\x05" * 32
+    entries: dict[bytes, bytes] = {}
+    price = draw(st.sampled_from([0, 1, 1_000, 2**63]))
+    stock = draw(st.sampled_from([0, 1, 5, 2**32 - 1]))
+    quantity = draw(st.sampled_from([1, 2, 1_000_000] if healthy else [0, 1, 2, 1_000_001]))
+    if healthy or draw(st.integers(0, 9)):
+        entries[keys.product(product_id)] = Product(
+            merchant, products.PRODUCT_ACTIVE if healthy else draw(st.sampled_from([1, 2])),
+            price, max(stock, quantity) if healthy else stock,
+            draw(st.sampled_from([0, 3] if healthy else [0, 2**64 - 1])), 1, 1,
+            bytes(32), "Anello", "jewellery/rings").encode()
+    if healthy or draw(st.integers(0, 9)):
+        entries[keys.party(merchant)] = Party(
+            ROLE_MERCHANT if healthy else draw(st.sampled_from([ROLE_MERCHANT, ROLE_CARRIER])),
+            b"\x01" * 32, draw(st.sampled_from([1_000, 5_000] if healthy else [0, 1_000])),
+            draw(st.sampled_from([0, 4] if healthy else [0, 2**32 - 1])), 0, NOT_IN_POOL, 1,
+            draw(st.sampled_from(["IT", "FR"] if healthy else ["IT", "DE", ""])), "m",
+            bytes(32)).encode()
+    if healthy or draw(st.booleans()):
+        entries[account_key(buyer)] = pack_account(
+            draw(st.sampled_from([2**64 - 1] if healthy else [0, 10, 2**64 - 1])), 1)
+    if draw(st.booleans()):
+        entries[keys.tax_rate("IT")] = TaxRate(draw(st.sampled_from([0, 1_900])), 4).encode()
+    if not healthy and draw(st.integers(0, 9)) == 0:
+        entries[draw(st.sampled_from([account_key(buyer), keys.tax_rate("IT"),
+                                      keys.product(product_id)]))] = b"\x01bad"
+    sealed = b"\x5a" * draw(st.sampled_from([49, 80, 512] if healthy else [48, 49, 513]))
+    payload = Placement(product_id, quantity, draw(st.sampled_from(
+        [2**64 - 1] if healthy else [0, 1_000, 2**64 - 1])), sealed[:512]).encode()
+    if len(sealed) == 513:
+        payload = payload[:45] + (513).to_bytes(2, "big") + sealed
+    return entries, _mutate(draw, payload, healthy), buyer
+
+
+@SETTINGS
+@given(placements())
+def test_place_is_the_reference_s(case: tuple[dict[bytes, bytes], bytes, bytes]) -> None:
+    assert KERNEL is not None
+    _same(orders.place, KERNEL.place, *case)
+
+
 def test_both_paths_run_in_the_generated_cases() -> None:
     """The generated cases are not vacuous: some succeed in C, some go to the reference."""
     assert KERNEL is not None
@@ -329,6 +399,7 @@ def test_both_paths_run_in_the_generated_cases() -> None:
     test_accept_is_the_reference_s()
     test_deliver_is_the_reference_s()
     test_confirm_is_the_reference_s()
+    test_place_is_the_reference_s()
     in_c, handed_back = (now - then for now, then in zip(KERNEL.counts(), before,
                                                            strict=True))
     assert in_c > 50 and handed_back > 50, (in_c, handed_back)
@@ -376,8 +447,9 @@ def test_a_shipping_and_a_delivery_write_what_the_reference_writes() -> None:
 
 
 @contextmanager
-def _handlers(accept: Any, deliver: Any, confirm: Any) -> Iterator[None]:
+def _handlers(accept: Any, deliver: Any, confirm: Any, place: Any) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(HANDLERS, C.TX_MALL_ORDER_PLACE, place)
         patch.setitem(HANDLERS, C.TX_MALL_HANDOVER_ACCEPT, accept)
         patch.setitem(HANDLERS, C.TX_MALL_ESCROW_DELIVER, deliver)
         patch.setitem(HANDLERS, C.TX_MALL_ESCROW_CONFIRM, confirm)
@@ -407,10 +479,10 @@ def _pinned_chain(path: Any) -> list[tuple]:
 
 def test_the_pinned_chain_is_the_same_on_both_paths(tmp_path: Any) -> None:
     assert KERNEL is not None
-    with _handlers(custody.accept, escrow.deliver, escrow.confirm):
+    with _handlers(custody.accept, escrow.deliver, escrow.confirm, orders.place):
         reference = _pinned_chain(tmp_path / "reference")
     before = KERNEL.counts()[0]
-    with _handlers(KERNEL.accept, KERNEL.deliver, KERNEL.confirm):
+    with _handlers(KERNEL.accept, KERNEL.deliver, KERNEL.confirm, KERNEL.place):
         kernel = _pinned_chain(tmp_path / "kernel")
-    assert KERNEL.counts()[0] - before >= 7  # the chain's accepts, deliveries, confirmations
+    assert KERNEL.counts()[0] - before >= 12  # the chain's orders and escrow steps, in C
     assert kernel == reference
