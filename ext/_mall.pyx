@@ -1,10 +1,10 @@
 # cython: language_level=3
-"""The mall's orders and escrow steps in C: ORDER_PLACE, HANDOVER_ACCEPT, ESCROW_DELIVER
-and ESCROW_CONFIRM.
+"""The mall's orders, escrow steps and trace events in C: ORDER_PLACE, HANDOVER_ACCEPT,
+ESCROW_DELIVER, ESCROW_CONFIRM and TRACE_RECORD (ObjectEvent OBSERVE by item ids).
 
 Kernel of `chainmall.core.mall.orders.place`, `chainmall.core.mall.custody.accept`,
-`chainmall.core.mall.escrow.deliver` and `chainmall.core.mall.escrow.confirm` (the
-references; `core/mall/native.py` chooses). Each handler has the
+`chainmall.core.mall.escrow.deliver`, `chainmall.core.mall.escrow.confirm` and
+`chainmall.core.mall.trace.record` (the references; `core/mall/native.py` chooses). Each handler has the
 reference's signature `(state, ctx, mall)` and does the same thing: the same
 reads, the same writes in the same order, the same events, the same bytes.
 
@@ -144,6 +144,11 @@ cdef object _accept_reference = None
 cdef object _deliver_reference = None
 cdef object _confirm_reference = None
 cdef object _place_reference = None
+cdef object _record_reference = None
+cdef uint8_t _item_key_key[32]
+cdef int _biz_steps = 0  # bizStep codes 1.._biz_steps
+cdef int _step_roles[256]  # roles that may record a bizStep (code 0: none named)
+cdef bint _step_custody[256]  # whether its recorder must hold the items
 cdef object _decode_product = None
 cdef str _released_name = ""
 cdef str _confirmed_name = ""
@@ -152,29 +157,40 @@ cdef str _shipped_name = ""
 cdef str _delivered_name = ""
 
 
-def configure(*, event_id_key, history_key, event_type, address_text, decode_item,
+def configure(*, event_id_key, history_key, item_key_key, event_type, address_text, decode_item,
               decode_order, decode_party, biz_steps, accept_steps, dispositions,
               biz_transaction_types, source_types, kind_names, state_names, close_names,
-              decode_product, accept_reference, deliver_reference, confirm_reference,
-              place_reference):
+              decode_product, step_rules, accept_reference, deliver_reference,
+              confirm_reference, place_reference, record_reference):
     """Hand the kernel what it takes from core/ (done once, by `core/mall/native.py`).
 
     `biz_steps`, `dispositions`, `biz_transaction_types` and `source_types` are the
     vocabularies (a word's code is its index + 1); `accept_steps` the bizSteps an
-    acceptance may name; `kind_names` and `state_names` the event kinds' and escrow
+    acceptance may name; `step_rules` the (roles, custody) rule of each bizStep code, code
+    0 for an event without one; `kind_names` and `state_names` the event kinds' and escrow
     states' and close reasons' names; the references run every tx the kernel hands back.
     """
     global _configured, _dispositions, _code_arriving, _code_in_progress, _code_po
     global _code_possessing, _Event, _address_text, _decode_item, _decode_order
     global _decode_party, _accept_reference, _deliver_reference, _object_event_name
     global _shipped_name, _delivered_name, _confirm_reference, _released_name
-    global _confirmed_name, _place_reference, _decode_product
-    if len(event_id_key) != 32 or len(history_key) != 32:
+    global _confirmed_name, _place_reference, _decode_product, _record_reference
+    global _biz_steps
+    if len(event_id_key) != 32 or len(history_key) != 32 or len(item_key_key) != 32:
         raise ValueError("a BLAKE3 key is 32 bytes")
+    if sorted(step_rules) != list(range(len(biz_steps) + 1)):
+        raise ValueError("step_rules needs a rule for every bizStep code and for 0")
     if len(biz_steps) > 255 or len(dispositions) > 255:
         raise ValueError("a vocabulary has at most 255 words")
     memcpy(_event_id_key, PyBytes_AS_STRING(bytes(event_id_key)), 32)
     memcpy(_history_key, PyBytes_AS_STRING(bytes(history_key)), 32)
+    memcpy(_item_key_key, PyBytes_AS_STRING(bytes(item_key_key)), 32)
+    memset(_step_roles, 0, sizeof(_step_roles))
+    memset(_step_custody, 0, sizeof(_step_custody))
+    for code, (roles, custody) in step_rules.items():
+        _step_roles[code] = roles
+        _step_custody[code] = bool(custody)
+    _biz_steps = len(biz_steps)
     memset(_accept_step_ok, 0, 256)
     for step in accept_steps:
         _accept_step_ok[list(biz_steps).index(step) + 1] = 1
@@ -197,15 +213,16 @@ def configure(*, event_id_key, history_key, event_type, address_text, decode_ite
     _confirmed_name = close_names[CLOSE_CONFIRMED]
     _confirm_reference = confirm_reference
     _place_reference = place_reference
+    _record_reference = record_reference
     _decode_product = decode_product
     _configured = True
 
 
 def describe():
     """One line for `chainmall doctor`."""
-    return ("ORDER_PLACE, HANDOVER_ACCEPT, ESCROW_DELIVER and ESCROW_CONFIRM in C (orders "
-            "placed, events built, hashed and recorded, escrows moved and settled); any "
-            "other case through the Python reference")
+    return ("ORDER_PLACE, HANDOVER_ACCEPT, ESCROW_DELIVER, ESCROW_CONFIRM and TRACE_RECORD "
+            "(ObjectEvent OBSERVE by item ids) in C; any other case through the Python "
+            "reference")
 
 
 def configured():
@@ -321,6 +338,7 @@ cdef class _Recorded:
     cdef bytes index_key
     cdef bytes index_value
     cdef bytes item_value
+    cdef uint8_t record_hash[32]
 
 
 cdef _Recorded _record(object state, object ctx, bytes recorder, const uint8_t *event,
@@ -328,15 +346,24 @@ cdef _Recorded _record(object state, object ctx, bytes recorder, const uint8_t *
                        const uint8_t *new_holder):
     """`trace.record_event` for one item, built but not written; None where the reference
     must run (the event is recorded already, a number out of range)."""
+    if _be32(<const uint8_t *>PyBytes_AS_STRING(item_raw) + I_COUNT) == 0xFFFFFFFF:
+        return None
+    cdef _Recorded out = _new_record(state, ctx, recorder, event, event_len)
+    if out is not None:
+        _append(out, item_key, item_raw, new_holder)
+    return out
+
+
+cdef _Recorded _new_record(object state, object ctx, bytes recorder, const uint8_t *event,
+                           Py_ssize_t event_len):
+    """The event's id, key and stored record (`trace.record_event`), after reading that it
+    is not recorded yet; None where the reference must run."""
     cdef uint8_t hashed[C_ADDRESS + C_EVENT_MAX]
-    cdef uint8_t chain[64]
     cdef _Recorded out = _Recorded.__new__(_Recorded)
     cdef object height = ctx.height, time_ms = ctx.timestamp_ms
     cdef bytes tx_id = ctx.tx.tx_id
-    cdef const uint8_t *item = <const uint8_t *>PyBytes_AS_STRING(item_raw)
-    cdef uint32_t count = _be32(item + I_COUNT)
     cdef uint8_t *p
-    if event_len > C_PAYLOAD_MAX or count == 0xFFFFFFFF:
+    if event_len > C_PAYLOAD_MAX:
         return None
     if type(tx_id) is not bytes or PyBytes_GET_SIZE(tx_id) != C_HASH:
         return None
@@ -361,28 +388,40 @@ cdef _Recorded _record(object state, object ctx, bytes recorder, const uint8_t *
     p[69] = <uint8_t>(event_len >> 8)
     p[70] = <uint8_t>event_len
     memcpy(p + 71, event, event_len)
+    cm_blake3_hash(p, C_RECORD_HEAD + 2 + event_len, NULL, out.record_hash)
+    return out
+
+
+cdef void _append(_Recorded rec, bytes item_key, bytes item_raw,
+                  const uint8_t *new_holder) except *:
+    """`items.append_index` of the event in `rec` to one item (its value `item_raw`, whose
+    event count is below the u32 limit): the index entry and the item's new value, into
+    `rec`."""
+    cdef uint8_t chain[64]
+    cdef const uint8_t *item = <const uint8_t *>PyBytes_AS_STRING(item_raw)
+    cdef uint32_t count = _be32(item + I_COUNT)
+    cdef uint8_t *p
     # The history hash after it: keyed BLAKE3(history || BLAKE3(record)).
     memcpy(chain, item + I_HISTORY, C_HASH)
-    cm_blake3_hash(p, C_RECORD_HEAD + 2 + event_len, NULL, chain + C_HASH)
-    out.index_value = PyBytes_FromStringAndSize(NULL, 1 + 2 * C_HASH)
-    p = <uint8_t *>PyBytes_AS_STRING(out.index_value)
+    memcpy(chain + C_HASH, rec.record_hash, C_HASH)
+    rec.index_value = PyBytes_FromStringAndSize(NULL, 1 + 2 * C_HASH)
+    p = <uint8_t *>PyBytes_AS_STRING(rec.index_value)
     p[0] = C_VERSION
-    memcpy(p + 1, PyBytes_AS_STRING(out.event_id), C_HASH)
+    memcpy(p + 1, PyBytes_AS_STRING(rec.event_id), C_HASH)
     cm_blake3_hash(chain, 64, _history_key, p + 1 + C_HASH)
-    out.index_key = PyBytes_FromStringAndSize(NULL, 1 + C_HASH + 4)
-    p = <uint8_t *>PyBytes_AS_STRING(out.index_key)
+    rec.index_key = PyBytes_FromStringAndSize(NULL, 1 + C_HASH + 4)
+    p = <uint8_t *>PyBytes_AS_STRING(rec.index_key)
     p[0] = TABLE_MALL_ITEM_EVENTS
     memcpy(p + 1, PyBytes_AS_STRING(item_key), C_HASH)
     _put32(p + 1 + C_HASH, count)
     # The item: holder (if it changes hands), event count + 1, the new history.
-    out.item_value = PyBytes_FromStringAndSize(PyBytes_AS_STRING(item_raw),
+    rec.item_value = PyBytes_FromStringAndSize(PyBytes_AS_STRING(item_raw),
                                                PyBytes_GET_SIZE(item_raw))
-    p = <uint8_t *>PyBytes_AS_STRING(out.item_value)
+    p = <uint8_t *>PyBytes_AS_STRING(rec.item_value)
     if new_holder != NULL:
         memcpy(p + I_HOLDER, new_holder, C_ADDRESS)
     _put32(p + I_COUNT, count + 1)
-    memcpy(p + I_HISTORY, PyBytes_AS_STRING(out.index_value) + 1 + C_HASH, C_HASH)
-    return out
+    memcpy(p + I_HISTORY, PyBytes_AS_STRING(rec.index_value) + 1 + C_HASH, C_HASH)
 
 
 cdef void _write_record(object state, object ctx, _Recorded rec, bytes recorder,
@@ -1156,4 +1195,134 @@ cdef bint _place(object state, object ctx, object mall) except -1:
         ("order", order_id.hex()), ("buyer", _address_text(buyer)),
         ("merchant", _address_text(merchant_address)), ("product", product_id.hex()),
         ("amount", str(amount)))))
+    return True
+
+
+# --- TRACE_RECORD (an ObjectEvent OBSERVE naming items by id only) ------------------------
+
+EPCIS_TIME_MS_MAX = 253_402_250_399_999
+EPCIS_EVENT_IDS_MAX = 32
+
+cdef enum:
+    C_IDS_MAX = 32
+    C_EMPTY_LISTS = 7  # quantities, outputs (ids, quantities), links, sources, dest., ilmd
+
+cdef uint64_t C_TIME_MAX = 253402250399999
+
+
+def record(state, ctx):
+    """TRACE_RECORD (docs/mall.md 6.1): `trace.record`, in C for an ObjectEvent OBSERVE
+    that names items by id only (an inspection, say); every other event through it."""
+    global _in_c, _handed_back
+    if not _configured:
+        raise RuntimeError("chainmall.ext._mall is not configured")
+    if _trace(state, ctx):
+        _in_c += 1
+    else:
+        _handed_back += 1
+        _record_reference(state, ctx)
+
+
+cdef bint _trace(object state, object ctx) except -1:
+    cdef object payload = ctx.tx.payload
+    cdef object sender = ctx.sender
+    cdef const uint8_t *p
+    cdef const uint8_t *item
+    cdef Py_ssize_t n, pos, size, i, j, k, count
+    cdef Py_ssize_t starts[C_IDS_MAX]
+    cdef Py_ssize_t sizes[C_IDS_MAX]
+    cdef uint8_t step
+    cdef _Recorded rec
+    if type(payload) is not bytes or type(sender) is not bytes or \
+            PyBytes_GET_SIZE(sender) != C_ADDRESS:
+        return False
+    # The payload (events.decode_event) in the one shape taken here: version, ObjectEvent,
+    # OBSERVE, time, tz, bizStep, disposition, read point, business location, no parent,
+    # 1..32 distinct item ids, every other list empty, certification; consumed exactly.
+    n = PyBytes_GET_SIZE(payload)
+    p = <const uint8_t *>PyBytes_AS_STRING(payload)
+    if n > C_PAYLOAD_MAX or n < 15 + 2 + 1 + 2 + C_EMPTY_LISTS + 1:
+        return False
+    if p[0] != C_VERSION or p[1] != KIND_OBJECT or p[2] != ACTION_OBSERVE or \
+            _be64(p + 3) > C_TIME_MAX or ((p[11] << 8) | p[12]) > C_TZ_MAX or \
+            p[13] > _biz_steps or p[14] > _dispositions:
+        return False
+    step = p[13]
+    pos = 15
+    for k in range(2):  # read point, business location
+        size = p[pos]
+        if size > C_URI_MAX or pos + 1 + size >= n or \
+                (size and not _uri_ok(p + pos + 1, size)):
+            return False
+        pos += 1 + size
+    if p[pos] != 0:  # a parent
+        return False
+    count = p[pos + 1]
+    pos += 2
+    if count < 1 or count > C_IDS_MAX:
+        return False
+    for i in range(count):
+        if pos >= n:
+            return False
+        size = p[pos]
+        if size < 1 or size > C_URI_MAX or pos + 1 + size > n or \
+                not _uri_ok(p + pos + 1, size):
+            return False
+        starts[i] = pos + 1
+        sizes[i] = size
+        pos += 1 + size
+    if pos + C_EMPTY_LISTS >= n:
+        return False
+    for k in range(C_EMPTY_LISTS):
+        if p[pos + k] != 0:
+            return False
+    pos += C_EMPTY_LISTS
+    size = p[pos]
+    if size > C_URI_MAX or pos + 1 + size != n or (size and not _uri_ok(p + pos + 1, size)):
+        return False
+    for i in range(count):
+        for j in range(i + 1, count):
+            if sizes[i] == sizes[j] and memcmp(p + starts[i], p + starts[j], sizes[i]) == 0:
+                return False
+    # The recorder: a registered party whose roles may record this bizStep.
+    party_raw = state.get(_cat(TABLE_MALL_PARTIES, sender, b""))
+    if party_raw is None or type(party_raw) is not bytes:
+        return False
+    party = _decoded(_decode_party, party_raw)
+    if party is None or not party.roles & _step_roles[step]:
+        return False
+    rec = _new_record(state, ctx, sender, p, n)
+    if rec is None:
+        return False
+    # The items: recorded, each held by the recorder if the bizStep needs custody.
+    item_keys = []
+    item_values = []
+    for i in range(count):
+        item_key = PyBytes_FromStringAndSize(NULL, C_HASH)
+        cm_blake3_hash(p + starts[i], sizes[i], _item_key_key,
+                       <uint8_t *>PyBytes_AS_STRING(item_key))
+        item_raw = _load(state, TABLE_MALL_ITEMS, item_key, _decode_item)
+        if item_raw is None:
+            return False
+        item = <const uint8_t *>PyBytes_AS_STRING(item_raw)
+        if _step_custody[step] and (
+                memcmp(item + I_PARENT, _ZEROS, C_HASH) != 0
+                or memcmp(item + I_HOLDER, PyBytes_AS_STRING(sender), C_ADDRESS) != 0):
+            return False  # packed (the reference walks its containers) or not held
+        if _be32(item + I_COUNT) == 0xFFFFFFFF:
+            return False
+        item_keys.append(item_key)
+        item_values.append(item_raw)
+    appended = []
+    for i in range(count):
+        _append(rec, item_keys[i], item_values[i], NULL)
+        appended.append((rec.index_key, rec.index_value, rec.item_value))
+    state.set(rec.event_key, rec.record)
+    for i in range(count):
+        index_key, index_value, item_value = appended[i]
+        state.set(index_key, index_value)
+        state.set(_cat(TABLE_MALL_ITEMS, item_keys[i], b""), item_value)
+    ctx.events.append(_Event("mall.trace", (
+        ("event", rec.event_id.hex()), ("recorder", _address_text(sender)),
+        ("kind", _object_event_name))))
     return True

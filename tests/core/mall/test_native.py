@@ -1,7 +1,8 @@
 """The mall kernel (ext/_mall.pyx) against its references, `orders.place`,
-`custody.accept`, `escrow.deliver` and `escrow.confirm`: the same reads, the same writes
-in the same order, the same events and the same errors (type and message), over
-generated states and payloads; and the pinned chain run on both, block by block.
+`custody.accept`, `escrow.deliver`, `escrow.confirm` and `trace.record`: the same
+reads, the same writes in the same order, the same events and the same errors (type
+and message), over generated states and payloads; and the pinned chain run on both,
+block by block.
 
 Without the compiled kernel these tests are skipped; the rest of tests/core/mall runs on
 whichever path is in use (the kernel by default, the references with CHAINMALL_PURE=1).
@@ -31,10 +32,12 @@ from chainmall.core.mall import (
     orders,
     parties,
     products,
+    trace,
 )
 from chainmall.core.mall.codec import MARK, NO_ID
 from chainmall.core.mall.custody import Acceptance, Handover
 from chainmall.core.mall.escrow import DeliveryNote, Escrow
+from chainmall.core.mall.events import Quantity, TraceEvent
 from chainmall.core.mall.install import HANDLERS
 from chainmall.core.mall.items import Item
 from chainmall.core.mall.order_record import Order
@@ -43,7 +46,14 @@ from chainmall.core.mall.parties import Party
 from chainmall.core.mall.pool import NOT_IN_POOL
 from chainmall.core.mall.products import Product
 from chainmall.core.mall.tax import TaxRate
-from chainmall.core.mall.vocab import ROLE_CARRIER, ROLE_INSPECTOR, ROLE_MERCHANT
+from chainmall.core.mall.vocab import (
+    ACTION_ADD,
+    ACTION_OBSERVE,
+    KIND_OBJECT,
+    ROLE_CARRIER,
+    ROLE_INSPECTOR,
+    ROLE_MERCHANT,
+)
 from chainmall.core.state.accounts import (
     ACCOUNT_BYTES,
     FEE_POOL_KEY,
@@ -97,7 +107,10 @@ def _run(handler: Any, entries: dict[bytes, bytes], payload: bytes, sender: byte
     tx = SimpleNamespace(payload=payload, tx_id=digest(payload + sender))
     ctx = ExecContext(height, time_ms, tx, sender, [], None)
     try:
-        handler(state, ctx, MALL)
+        if handler in (trace.record, getattr(KERNEL, "record", None)):
+            handler(state, ctx)
+        else:
+            handler(state, ctx, MALL)
         error = None
     except Exception as exc:
         error = (type(exc), str(exc))
@@ -157,6 +170,8 @@ def test_the_kernel_s_numbers_are_core_s() -> None:
     assert (KERNEL.SIDE_BUYER, KERNEL.SIDE_MERCHANT) == (keys.SIDE_BUYER, keys.SIDE_MERCHANT)
     assert len(TaxRate(1, 2).encode()) == KERNEL.TAX_RATE_BYTES
     assert order_record._ORDER.size == 113
+    assert (KERNEL.EPCIS_TIME_MS_MAX, KERNEL.EPCIS_EVENT_IDS_MAX) == (C.EPCIS_TIME_MS_MAX,
+                                                                      C.EPCIS_EVENT_IDS_MAX)
 
 
 # --- generated states ---------------------------------------------------------------------
@@ -392,6 +407,60 @@ def test_place_is_the_reference_s(case: tuple[dict[bytes, bytes], bytes, bytes])
     _same(orders.place, KERNEL.place, *case)
 
 
+@st.composite
+def trace_records(draw: st.DrawFn) -> tuple[dict[bytes, bytes], bytes, bytes]:
+    healthy = draw(st.booleans())
+    inspector, other = ADDRESSES[2], ADDRESSES[0]
+    uris = draw(st.lists(st.sampled_from(URIS), min_size=1, max_size=3,
+                         unique=not healthy or draw(st.booleans())))
+    entries: dict[bytes, bytes] = {}
+    for uri in set(uris):
+        if healthy or draw(st.integers(0, 7)):
+            packed = not healthy and draw(st.integers(0, 3)) == 0
+            entries[keys.item(keys.item_key(uri))] = Item(
+                draw(st.sampled_from([items.ITEM_INSTANCE, items.ITEM_CLASS])),
+                inspector if healthy else draw(st.sampled_from([inspector, other])),
+                b"\x0c" * 32 if packed else NO_ID, 3,
+                draw(st.sampled_from([0, 4] if healthy else [0, 2**32 - 1])), 0,
+                draw(st.binary(min_size=32, max_size=32)), uri).encode()
+    if healthy or draw(st.integers(0, 7)):
+        entries[keys.party(inspector)] = Party(
+            draw(st.sampled_from([ROLE_INSPECTOR, ROLE_CARRIER, ROLE_MERCHANT])), b"\x01" * 32,
+            0, 0, 0, NOT_IN_POOL, 1, "", "i", bytes(32)).encode()
+    step = draw(st.sampled_from([None, "inspecting", "receiving", "shipping", "commissioning"]))
+    event = TraceEvent(
+        KIND_OBJECT, ACTION_OBSERVE if healthy else draw(st.sampled_from(
+            [ACTION_OBSERVE, ACTION_ADD])),
+        draw(st.sampled_from([0, 1_767_300_000_000, C.EPCIS_TIME_MS_MAX])),
+        draw(st.integers(-840, 840)), step,
+        draw(st.sampled_from([None, "conformant", "non_conformant"])),
+        draw(st.sampled_from(READ_POINTS[:3])), draw(st.sampled_from(READ_POINTS[:3])),
+        epcs=tuple(uris) if healthy or draw(st.booleans()) else (),
+        quantities=() if healthy or draw(st.booleans()) else (Quantity(URIS[1]),),
+        certification=draw(st.sampled_from(["", "urn:x:925"])))
+    try:
+        payload = event.encode()
+    except Exception:
+        payload = event.encode(check=False)
+    if not healthy and draw(st.integers(0, 4)) == 0:  # an id, read point or time the rules refuse
+        text = draw(st.sampled_from(READ_POINTS)).encode()
+        at = draw(st.sampled_from([15, len(payload) - 1]))
+        payload = payload[:at] + bytes([len(text)]) + text + payload[at + 1 + payload[at]:]
+    if not healthy and draw(st.integers(0, 9)) == 0:
+        payload = payload[:3] + (C.EPCIS_TIME_MS_MAX + 1).to_bytes(8, "big") + payload[11:]
+    payload = _mutate(draw, payload, healthy)
+    if not healthy and draw(st.integers(0, 4)) == 0:
+        entries = _recorded_already(trace.record, entries, payload, inspector)
+    return entries, payload, inspector
+
+
+@SETTINGS
+@given(trace_records())
+def test_record_is_the_reference_s(case: tuple[dict[bytes, bytes], bytes, bytes]) -> None:
+    assert KERNEL is not None
+    _same(trace.record, KERNEL.record, *case)
+
+
 def test_both_paths_run_in_the_generated_cases() -> None:
     """The generated cases are not vacuous: some succeed in C, some go to the reference."""
     assert KERNEL is not None
@@ -400,6 +469,7 @@ def test_both_paths_run_in_the_generated_cases() -> None:
     test_deliver_is_the_reference_s()
     test_confirm_is_the_reference_s()
     test_place_is_the_reference_s()
+    test_record_is_the_reference_s()
     in_c, handed_back = (now - then for now, then in zip(KERNEL.counts(), before,
                                                            strict=True))
     assert in_c > 50 and handed_back > 50, (in_c, handed_back)
@@ -447,8 +517,11 @@ def test_a_shipping_and_a_delivery_write_what_the_reference_writes() -> None:
 
 
 @contextmanager
-def _handlers(accept: Any, deliver: Any, confirm: Any, place: Any) -> Iterator[None]:
+def _handlers(accept: Any, deliver: Any, confirm: Any, place: Any,
+              record: Any) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(HANDLERS, C.TX_MALL_TRACE_RECORD,
+                      lambda state, ctx, mall: record(state, ctx))
         patch.setitem(HANDLERS, C.TX_MALL_ORDER_PLACE, place)
         patch.setitem(HANDLERS, C.TX_MALL_HANDOVER_ACCEPT, accept)
         patch.setitem(HANDLERS, C.TX_MALL_ESCROW_DELIVER, deliver)
@@ -479,10 +552,12 @@ def _pinned_chain(path: Any) -> list[tuple]:
 
 def test_the_pinned_chain_is_the_same_on_both_paths(tmp_path: Any) -> None:
     assert KERNEL is not None
-    with _handlers(custody.accept, escrow.deliver, escrow.confirm, orders.place):
+    with _handlers(custody.accept, escrow.deliver, escrow.confirm, orders.place,
+                   trace.record):
         reference = _pinned_chain(tmp_path / "reference")
     before = KERNEL.counts()[0]
-    with _handlers(KERNEL.accept, KERNEL.deliver, KERNEL.confirm, KERNEL.place):
+    with _handlers(KERNEL.accept, KERNEL.deliver, KERNEL.confirm, KERNEL.place,
+                   KERNEL.record):
         kernel = _pinned_chain(tmp_path / "kernel")
-    assert KERNEL.counts()[0] - before >= 12  # the chain's orders and escrow steps, in C
+    assert KERNEL.counts()[0] - before >= 14  # orders, escrow steps, inspections, in C
     assert kernel == reference
