@@ -1255,7 +1255,7 @@ cdef bint _trace(object state, object ctx) except -1:
                 (size and not _uri_ok(p + pos + 1, size)):
             return False
         pos += 1 + size
-    if p[pos] != 0:  # a parent
+    if p[pos] != 0 or pos + 1 >= n:  # a parent, or nothing after
         return False
     count = p[pos + 1]
     pos += 2
