@@ -35,7 +35,12 @@ The machine is shared: wall-clock rates follow the other tenants' load, so
 the CPU times and the ratio are the figures to compare between runs, and
 bench/apply_cost.py counts instructions per phase (callgrind), which do not
 move with load. Each round also reports the process CPU per applied tx (all
-threads) and the time spent in garbage collection. A shared core is also
+threads) and the time spent in garbage collection, and the pipelined round
+printed gives the CPU account thread by thread: the main thread (execution,
+tree, commit and its system time), the check workers (decode, the batch
+checks' calling thread, packing), the OpenMP signature threads, and what no
+live thread holds (per-thread CPU from /proc/self/task/*/schedstat, read
+when the last block has been checked). A shared core is also
 slower per CPU second (the host's other work fills its caches and its
 sibling hyperthread), so the run measures libsodium's verification in the
 same process, 1 thread, and prints how much slower it is than the issue's
