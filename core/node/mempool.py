@@ -41,10 +41,11 @@ from ..errors import (
     TxExpired,
     UnknownSender,
 )
-from ..state.accounts import account_key
+from ..state.accounts import account_key, unpack_account
 from ..tx import Tx
 
 Account = tuple[int, int]  # committed (balance, next nonce)
+_UNCHANGED = object()  # recheck_changed: the block left the entry as it was
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,36 +357,61 @@ class Mempool:
         self.height = height
         dropped: list[Dropped] = []
         for key, sender in self._senders.items():
-            if not sender.txs:
-                continue
-            account = accounts[key]
-            if account is None:
-                gone = [p for p in sender.txs.values() if not p.in_block]
-                dropped += [Dropped(p, UnknownSender.code, "the sender's account is gone")
-                            for p in gone]
-                for pending in gone:
-                    self._discard(sender, pending)
-                continue
-            sender.balance, sender.nonce = account
-            fees = 0
-            for nonce in sorted(sender.txs):
-                pending = sender.txs[nonce]
-                tx = pending.tx
-                if pending.in_block:
-                    fees += tx.fee
-                    continue
-                reason = None
-                if nonce < sender.nonce:
-                    reason = (NonceMismatch.code, f"nonce {nonce} was used by a committed tx")
-                elif tx.expiry_height < height + 1:
-                    reason = (TxExpired.code, f"expired at height {tx.expiry_height}")
-                elif fees + tx.fee > sender.balance:
-                    reason = (InsufficientFee.code, "the committed balance no longer covers "
-                              "the sender's pending fees")
-                if reason is None:
-                    fees += tx.fee
-                    continue
-                self._discard(sender, pending)
-                dropped.append(Dropped(pending, *reason))
+            if sender.txs:
+                self._recheck_sender(height, sender, accounts[key], dropped)
         self._prune()
         return dropped
+
+    def recheck_changed(self, height: int, changes: Mapping[bytes, bytes | None]
+                        ) -> list[Dropped]:
+        """`recheck` after the commit of `height`, given the state entries that block
+        changed (state key -> new value, None: deleted) instead of reads: a sender whose
+        account entry the block did not change keeps its cached account, which is the
+        committed one (cached accounts are at the previous recheck's height, or read
+        by admission since, at a height no lower: the entry is the same at `height`)."""
+        self.height = height
+        dropped: list[Dropped] = []
+        unchanged = _UNCHANGED
+        for sender in self._senders.values():
+            if not sender.txs:
+                continue
+            raw = changes.get(sender.state_key, unchanged)
+            if raw is unchanged:
+                account: Account | None = (sender.balance, sender.nonce)
+            else:
+                account = None if raw is None else unpack_account(raw)
+            self._recheck_sender(height, sender, account, dropped)
+        self._prune()
+        return dropped
+
+    def _recheck_sender(self, height: int, sender: _Sender, account: Account | None,
+                        dropped: list[Dropped]) -> None:
+        """One sender's part of `recheck`: its committed account is now `account`."""
+        if account is None:
+            gone = [p for p in sender.txs.values() if not p.in_block]
+            dropped += [Dropped(p, UnknownSender.code, "the sender's account is gone")
+                        for p in gone]
+            for pending in gone:
+                self._discard(sender, pending)
+            return
+        sender.balance, sender.nonce = account
+        fees = 0
+        for nonce in sorted(sender.txs):
+            pending = sender.txs[nonce]
+            tx = pending.tx
+            if pending.in_block:
+                fees += tx.fee
+                continue
+            reason = None
+            if nonce < sender.nonce:
+                reason = (NonceMismatch.code, f"nonce {nonce} was used by a committed tx")
+            elif tx.expiry_height < height + 1:
+                reason = (TxExpired.code, f"expired at height {tx.expiry_height}")
+            elif fees + tx.fee > sender.balance:
+                reason = (InsufficientFee.code, "the committed balance no longer covers "
+                          "the sender's pending fees")
+            if reason is None:
+                fees += tx.fee
+                continue
+            self._discard(sender, pending)
+            dropped.append(Dropped(pending, *reason))

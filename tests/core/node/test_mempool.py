@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from chainmall.core.address import address_from_public_key
 from chainmall.core.constants import TX_TYPE_TRANSFER
 from chainmall.core.errors import (
     FeeTooLow,
@@ -17,7 +18,7 @@ from chainmall.core.errors import (
 )
 from chainmall.core.keys import KeyPair
 from chainmall.core.node.mempool import Mempool, MempoolLimits
-from chainmall.core.state.accounts import encode_transfer
+from chainmall.core.state.accounts import account_key, encode_transfer, pack_account
 from chainmall.core.tx import Tx, sign_tx
 
 CHAIN = "pool-test"
@@ -179,6 +180,40 @@ def test_recheck_drops_used_nonces_and_forgets_idle_senders() -> None:
     assert [(d.pending.tx, d.code) for d in dropped] == [(tx, NonceMismatch.code)]
     assert len(pool) == 0 and pool.senders() == []
     assert pool.account(KEYS[0].public_key) is None
+
+
+def test_recheck_from_a_block_s_changes() -> None:
+    """`recheck_changed` takes the new account of each sender whose entry the block
+    changed and keeps the cached one of the others; a deleted entry drops the sender's
+    txs. It drops the same txs as `recheck` given every account."""
+    def key_of(keypair: KeyPair) -> bytes:
+        return account_key(address_from_public_key(keypair.public_key))
+
+    def pool_with_txs() -> tuple[Mempool, list[Tx]]:
+        pool = Mempool(BIG, fee_min=1)
+        txs = [transfer(KEYS[0], 0), transfer(KEYS[0], 1), transfer(KEYS[1], 0, fee=300),
+               transfer(KEYS[1], 1, fee=300), transfer(KEYS[2], 0), transfer(KEYS[3], 4,
+                                                                             expiry=1)]
+        for tx in txs:
+            add(pool, tx, (1_000, 4) if tx.sender == KEYS[3].public_key else (1_000, 0))
+        return pool, txs
+
+    pool, txs = pool_with_txs()
+    changes = {key_of(KEYS[0]): pack_account(999, 1),  # tx 0 committed
+               key_of(KEYS[1]): pack_account(400, 0),  # paid out: covers one fee
+               key_of(KEYS[2]): None,                  # the account is gone
+               b"\x09" * 33: b"another entry"}         # not an account of the pool
+    dropped = pool.recheck_changed(1, changes)  # KEYS[3] unchanged: cached (1_000, 4)
+    codes = {d.pending.tx.tx_id: d.code for d in dropped}
+    assert codes == {txs[0].tx_id: NonceMismatch.code, txs[3].tx_id: InsufficientFee.code,
+                     txs[4].tx_id: UnknownSender.code, txs[5].tx_id: TxExpired.code}
+    assert pool.account(KEYS[0].public_key) == (999, 1)
+    assert pool.height == 1
+    reference, _ = pool_with_txs()
+    again = reference.recheck(1, {KEYS[0].public_key: (999, 1), KEYS[1].public_key: (400, 0),
+                                  KEYS[2].public_key: None, KEYS[3].public_key: (1_000, 4)})
+    assert [(d.pending.tx.tx_id, d.code) for d in again] == [
+        (d.pending.tx.tx_id, d.code) for d in dropped]
 
 
 def test_the_next_block_is_reaped_while_the_last_is_settled() -> None:
