@@ -233,17 +233,36 @@ class Finality:
     # --- outcomes ----------------------------------------------------------------------
 
     def committed(self, block: CommittedBlock, finals: Iterable[TxStatus]) -> None:
-        """A block was durably committed: its txs are final; tell waiters and subscribers."""
+        """A block was durably committed: its txs are final; tell waiters and subscribers.
+
+        One pass over the block's txs with the tables at hand (no call per tx unless
+        someone waits for it or subscribed); the recent outcomes are trimmed once."""
         height = block.block.header.height
+        recent = self._recent
+        waiters = self._waiters
+        subscribed = self._txs
+        addresses = self._addresses
         for status in finals:
-            self._keep(status)
-            self._resolve(status)
-            if self._addresses:
+            tx_id = status.tx_id
+            if tx_id in recent:  # a new key goes to the end anyway
+                recent.move_to_end(tx_id)
+            recent[tx_id] = status
+            waiting = waiters.pop(tx_id, None)
+            if waiting is not None:
+                for waiter, slot in waiting:
+                    waiter.settle(slot, status)
+            if subscribed:
+                for subscription in subscribed.pop(tx_id, ()):
+                    subscription.push(status)
+                    subscription.end()
+            if addresses:
                 for event in status.events:
                     for _, value in event.attributes:
-                        for subscription in self._addresses.get(value, ()):
-                            subscription.push(AddressEvent(height, status.tx_id, status.index,
-                                                           event))
+                        for subscription in addresses.get(value, ()):
+                            subscription.push(AddressEvent(height, tx_id, status.index, event))
+        kept_max = self._kept_max
+        while len(recent) > kept_max:
+            recent.popitem(last=False)
         for subscription in list(self._blocks):
             subscription.push(block)
 

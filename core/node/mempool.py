@@ -338,13 +338,26 @@ class Mempool:
 
     def remove_reaped(self, reaped: Iterable[PendingTx]) -> None:
         """`remove` of a committed block's reaped txs (those still pending), without looking
-        each up by id."""
+        each up by id (`_discard` inlined: one pass, the totals updated once)."""
         by_id = self._by_id
         senders = self._senders
+        removed_bytes = 0
+        left_block = 0
         for pending in reaped:
             tx = pending.tx
-            if by_id.get(tx.tx_id) is pending:
-                self._discard(senders[tx.sender], pending)
+            tx_id = tx.tx_id
+            if by_id.get(tx_id) is pending:
+                sender = senders[tx.sender]
+                del sender.txs[tx.nonce]
+                sender.fees -= tx.fee
+                del by_id[tx_id]
+                removed_bytes += len(pending.wire)
+                if pending.in_block:
+                    pending.in_block = False
+                    sender.in_block -= 1
+                    left_block += 1
+        self._bytes -= removed_bytes
+        self._in_block -= left_block
 
     def recheck(self, height: int, accounts: Mapping[bytes, Account | None]) -> list[Dropped]:
         """After the commit of `height`: refresh each sender's account from `accounts`
