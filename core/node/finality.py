@@ -16,40 +16,25 @@ import contextlib
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Generic, TypeVar
 
 from ..abci.types import Event
 from ..block import Block
 from ..constants import FINAL_RESULTS_KEPT_MAX, SUBSCRIPTION_ITEMS_MAX
 from ..errors import SubscriberLagged
+from ..rpc.services import TxInfo
+from ..rpc.services import TxState as RpcTxState
 
 T = TypeVar("T")
 
 
-class TxState(StrEnum):
-    """Where a tx is: unknown to the node (never seen, refused or dropped), pending in the
-    mempool, or final (committed)."""
-
-    UNKNOWN = "unknown"
-    PENDING = "pending"
-    FINAL = "final"
-
-
-@dataclass(frozen=True, slots=True)
-class TxStatus:
-    """A tx's state; once FINAL, its place (height, index in the block) and its result code,
-    log and events. An UNKNOWN tx that the node dropped keeps the code and log that say why.
-    `tx` is the raw tx while it is pending (a final one is in its block)."""
-
-    tx_id: bytes
-    state: TxState
-    height: int = 0
-    index: int = 0
-    code: int = 0
-    log: str = ""
-    events: tuple[Event, ...] = ()
-    tx: bytes = b""
+# A tx's state and, once final, its place and result: the RPC's own values (core/rpc/
+# services.py, plain data with no server behind them), so that a tx's outcome is one
+# object from the block to the answer, not copied into the RPC's type per tx. UNKNOWN:
+# never seen, refused or dropped (a dropped tx keeps the code and log that say why);
+# `tx` is the raw tx while it is pending (a final one is in its block).
+TxState = RpcTxState
+TxStatus = TxInfo
 
 
 @dataclass(frozen=True, slots=True)
