@@ -46,6 +46,7 @@ from ..tx import Tx
 
 Account = tuple[int, int]  # committed (balance, next nonce)
 _UNCHANGED = object()  # recheck_changed: the block left the entry as it was
+_NO_EXPIRY = 1 << 64  # above every u64 expiry height
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +88,19 @@ class Dropped:
 class _Sender:
     """One sender's committed account and pending txs by nonce."""
 
-    __slots__ = ("balance", "fees", "in_block", "nonce", "state_key", "txs")
+    __slots__ = ("balance", "expiry_min", "fees", "gone", "in_block", "nonce", "state_key",
+                 "txs")
 
     def __init__(self, state_key: bytes, account: Account) -> None:
-        self.state_key = state_key  # the account's state key (for the recheck's reads)
+        self.state_key = state_key  # the account's state key (for the recheck)
         self.balance, self.nonce = account
         self.txs: dict[int, PendingTx] = {}
         self.fees = 0  # sum of the pending txs' fees
         self.in_block = 0  # how many of the lowest nonces are in the block being made
+        # At most the lowest expiry height of the pending txs (lowered as txs come, made
+        # exact by each full recheck of the sender): no tx can have expired above it.
+        self.expiry_min = _NO_EXPIRY
+        self.gone = False  # the last recheck found no account
 
 
 class Mempool:
@@ -206,6 +212,8 @@ class Mempool:
         pending = PendingTx(tx, wire, self._seq)
         sender.txs[tx.nonce] = pending
         sender.fees += tx.fee
+        if tx.expiry_height < sender.expiry_min:
+            sender.expiry_min = tx.expiry_height
         self._by_id[tx_id] = pending
         self._bytes += size
         heapq.heappush(self._by_fee, (tx.fee, -pending.seq, tx_id))
@@ -265,6 +273,8 @@ class Mempool:
         assert sender is not None
         sender.txs[tx.nonce] = pending
         sender.fees += tx.fee
+        if tx.expiry_height < sender.expiry_min:
+            sender.expiry_min = tx.expiry_height
         self._by_id[tx.tx_id] = pending
         self._bytes += len(pending.wire)
         heapq.heappush(self._by_fee, (tx.fee, -pending.seq, tx.tx_id))
@@ -381,7 +391,12 @@ class Mempool:
         changed (state key -> new value, None: deleted) instead of reads: a sender whose
         account entry the block did not change keeps its cached account, which is the
         committed one (cached accounts are at the previous recheck's height, or read
-        by admission since, at a height no lower: the entry is the same at `height`)."""
+        by admission since, at a height no lower: the entry is the same at `height`).
+
+        Such a sender's txs are not looked at unless one may have expired: with the
+        account as it was, no nonce below it is pending (the last full recheck dropped
+        them, admission refuses them) and the fees fit the balance (admission checks
+        the sum; txs only left since), so expiry is the only rule that can drop one."""
         self.height = height
         dropped: list[Dropped] = []
         unchanged = _UNCHANGED
@@ -390,7 +405,12 @@ class Mempool:
                 continue
             raw = changes.get(sender.state_key, unchanged)
             if raw is unchanged:
-                account: Account | None = (sender.balance, sender.nonce)
+                if sender.gone:
+                    account: Account | None = None
+                elif sender.expiry_min > height:
+                    continue
+                else:
+                    account = (sender.balance, sender.nonce)
             else:
                 account = None if raw is None else unpack_account(raw)
             self._recheck_sender(height, sender, account, dropped)
@@ -400,20 +420,26 @@ class Mempool:
     def _recheck_sender(self, height: int, sender: _Sender, account: Account | None,
                         dropped: list[Dropped]) -> None:
         """One sender's part of `recheck`: its committed account is now `account`."""
+        sender.gone = account is None
         if account is None:
             gone = [p for p in sender.txs.values() if not p.in_block]
             dropped += [Dropped(p, UnknownSender.code, "the sender's account is gone")
                         for p in gone]
             for pending in gone:
                 self._discard(sender, pending)
+            sender.expiry_min = min((p.tx.expiry_height for p in sender.txs.values()),
+                                    default=_NO_EXPIRY)
             return
         sender.balance, sender.nonce = account
         fees = 0
+        expiry_min = _NO_EXPIRY
         for nonce in sorted(sender.txs):
             pending = sender.txs[nonce]
             tx = pending.tx
             if pending.in_block:
                 fees += tx.fee
+                if tx.expiry_height < expiry_min:
+                    expiry_min = tx.expiry_height
                 continue
             reason = None
             if nonce < sender.nonce:
@@ -425,6 +451,9 @@ class Mempool:
                           "the sender's pending fees")
             if reason is None:
                 fees += tx.fee
+                if tx.expiry_height < expiry_min:
+                    expiry_min = tx.expiry_height
                 continue
             self._discard(sender, pending)
             dropped.append(Dropped(pending, *reason))
+        sender.expiry_min = expiry_min

@@ -251,3 +251,64 @@ def test_a_failed_lower_nonce_does_not_reap_a_block_s_tx_twice() -> None:
     # a[0] failed in its block: the nonce stayed at 0; a[1] is in block 2 already.
     assert pool.recheck(1, {KEYS[0].public_key: (1_000, 0)}) == []
     assert pool.reap(10, 1 << 20) == []
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_recheck_from_changes_matches_recheck_from_reads(seed: int) -> None:
+    """Random admissions, blocks (some txs fail, some balances move by receipts) and
+    expiries: `recheck_changed` given only the changed entries drops exactly what
+    `recheck` given every sender's account drops, and leaves the same pool."""
+    import random
+
+    from chainmall.core.errors import ChainmallError
+
+    rng = random.Random(seed)
+    keys = KEYS[:4]
+    accounts = {k.public_key: (rng.randrange(0, 40), 0) for k in keys}
+    state_key = {k.public_key: account_key(address_from_public_key(k.public_key))
+                 for k in keys}
+    by_changes, by_reads = Mempool(BIG, fee_min=1), Mempool(BIG, fee_min=1)
+    for height in range(1, 61):
+        for _ in range(rng.randrange(0, 6)):
+            key = rng.choice(keys)
+            balance, nonce = accounts[key.public_key]
+            tx = transfer(key, max(0, nonce + rng.randrange(-1, 4)), fee=rng.randrange(1, 9),
+                          expiry=height - 1 + rng.randrange(0, 12))
+            verdicts = []
+            for pool in (by_changes, by_reads):
+                try:
+                    pool.add(tx, tx.encode(), accounts[key.public_key])
+                    verdicts.append(0)
+                except ChainmallError as exc:
+                    verdicts.append(exc.code)
+            assert verdicts[0] == verdicts[1]
+        size = rng.randrange(0, 5)
+        reaped = by_changes.reap(size, 1 << 20)
+        assert [p.tx for p in reaped] == [p.tx for p in by_reads.reap(size, 1 << 20)]
+        changes: dict[bytes, bytes | None] = {}
+        for pending in reaped:  # the block: a tx runs if its nonce is next and fee paid
+            tx = pending.tx
+            balance, nonce = accounts[tx.sender]
+            if tx.nonce == nonce and balance >= tx.fee and rng.random() < 0.9:
+                accounts[tx.sender] = (balance - tx.fee, nonce + 1)
+                changes[state_key[tx.sender]] = pack_account(*accounts[tx.sender])
+        for key in keys:  # what else moved the accounts: receipts, spending, a used nonce
+            if rng.random() < 0.3:
+                balance, nonce = accounts[key.public_key]
+                accounts[key.public_key] = (max(0, balance + rng.randrange(-15, 20)),
+                                            nonce + (rng.random() < 0.3))
+                changes[state_key[key.public_key]] = pack_account(*accounts[key.public_key])
+        by_changes.remove_reaped(reaped)
+        by_reads.remove_reaped([by_reads.get(p.tx.tx_id) for p in reaped  # type: ignore[misc]
+                                if by_reads.get(p.tx.tx_id) is not None])
+        first = by_changes.recheck_changed(height, changes)
+        second = by_reads.recheck(height, {k: accounts[k] for k, _ in by_reads.senders()})
+        assert sorted((d.pending.tx.tx_id, d.code) for d in first) == sorted(
+            (d.pending.tx.tx_id, d.code) for d in second)
+        assert by_changes.senders() == by_reads.senders()
+        assert len(by_changes) == len(by_reads)
+        assert all(by_changes.account(k) == by_reads.account(k) for k, _ in by_reads.senders())
+        left, right = by_changes.reap(1000, 1 << 20), by_reads.reap(1000, 1 << 20)
+        assert [p.tx for p in left] == [p.tx for p in right]
+        by_changes.release(left)
+        by_reads.release(right)
