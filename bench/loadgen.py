@@ -609,7 +609,8 @@ def _soak_report(samples: list[Sample], result: dict[str, object], context: str,
           f"1.10  {verdict(tree_bytes_ratio <= 1.10)}  {context}")
     print(f"accepted tx/s {result['accepted_tx_per_s']} of {result['offered_tx_per_s']} "
           f"offered; steady-window final tx/s {result['steady_window_tx_per_s']} (txs final "
-          f"from {STEADY_FROM:.0%} of the offer time to its end, over that window); p50 {result['p50_s']} s, p99 {result['p99_s']} s  {context}")
+          f"from {STEADY_FROM:.0%} of the offer time to its end, over that window); "
+          f"p50 {result['p50_s']} s, p99 {result['p99_s']} s  {context}")
     grown = [(b.dir_bytes - a.dir_bytes) / 2**20 for a, b in itertools.pairwise(samples)]
     print("data dir growth per sample (MiB): " + ", ".join(f"{g:.1f}" for g in grown))
     # Once the pruning window is full (a tree is deleted from retain + STORE_MID_SLICES
