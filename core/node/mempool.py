@@ -304,29 +304,30 @@ class Mempool:
     def reap(self, txs_max: int, bytes_max: int) -> list[PendingTx]:
         """The txs of the next block, marked as in it: each sender's consecutive nonces from
         its account's, the highest fee first across senders, within the limits."""
-        heap: list[tuple[int, int, int, bytes]] = []
-        for key, sender in self._senders.items():
-            next_tx = sender.txs.get(sender.nonce + sender.in_block)
-            # In a block already: only when a lower nonce of the sender failed in the block
-            # before (its nonce did not move); that block's outcome settles it.
-            if next_tx is not None and not next_tx.in_block:
-                heap.append((-next_tx.tx.fee, next_tx.seq, next_tx.tx.nonce, key))
+        # Candidates (-fee, arrival number, the tx, its sender): the arrival number is
+        # unique, so the heap never compares the objects behind it. A sender's next tx in
+        # a block already: only when a lower nonce of the sender failed in the block
+        # before (its nonce did not move); that block's outcome settles it.
+        heap = [(-pending.tx.fee, pending.seq, pending, sender)
+                for sender in self._senders.values()
+                if (pending := sender.txs.get(sender.nonce + sender.in_block)) is not None
+                and not pending.in_block]
         heapq.heapify(heap)
+        pop, push = heapq.heappop, heapq.heappush
         chosen: list[PendingTx] = []
         size = 0
         while heap and len(chosen) < txs_max:
-            _, _, nonce, key = heapq.heappop(heap)
-            sender = self._senders[key]
-            pending = sender.txs[nonce]
-            if size + len(pending.wire) > bytes_max:
+            _, _, pending, sender = pop(heap)
+            wire_bytes = len(pending.wire)
+            if size + wire_bytes > bytes_max:
                 break
-            size += len(pending.wire)
+            size += wire_bytes
             pending.in_block = True
             sender.in_block += 1
             chosen.append(pending)
-            after = sender.txs.get(nonce + 1)
+            after = sender.txs.get(pending.tx.nonce + 1)
             if after is not None and not after.in_block:
-                heapq.heappush(heap, (-after.tx.fee, after.seq, after.tx.nonce, key))
+                push(heap, (-after.tx.fee, after.seq, after, sender))
         self._in_block += len(chosen)
         return chosen
 
