@@ -1,7 +1,7 @@
 """One validator's application CPU per tx on the CometBFT path, without CometBFT.
 
     .venv/bin/python bench/cluster/abci_path_cost.py [--blocks 12] [--block-txs 2000]
-        [--envelope 200] [--profile] [--node] [--accounts N]
+        [--envelope 200] [--profile] [--node] [--accounts N] [--retain H]
 
 What a validator of `cluster_bench.py` does per block, replayed in this process
 through the ABCI server's own request handling (`AbciServer._answer_batch`,
@@ -18,7 +18,9 @@ process CPU (every thread: signature checks run on every core) is printed
 beside the thread CPU. `--accounts` gives genesis that many accounts in all
 (at least one per tx), as `cluster_bench.py` does (a genesis account per tx
 offered: 126,000 for 60 s at 2,000 tx/s), so the state tree the blocks
-update has the net's size.
+update has the net's size. The store keeps the trees of the last `--retain`
+heights, a node's default (so each block records its stale nodes as a
+node's does); 0 keeps all and records none.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from chainmall.core.abci.envelope import encode_envelope
 from chainmall.core.abci.proto.tendermint.abci import types_pb2 as abci
 from chainmall.core.abci.server import AbciServer
 from chainmall.core.abci.types import validator_address
-from chainmall.core.constants import TX_TYPE_TRANSFER
+from chainmall.core.constants import PRUNE_RETAIN_HEIGHTS_DEFAULT, TX_TYPE_TRANSFER
 from chainmall.core.genesis import make_genesis
 from chainmall.core.keys import KeyPair
 from chainmall.core.state.accounts import encode_transfer
@@ -70,6 +72,8 @@ def main() -> None:
                         help="genesis accounts in all (default: one per tx, the senders)")
     parser.add_argument("--node", action="store_true",
                         help="serve the app as a CometBFT node does (CommitWatcher, finality)")
+    parser.add_argument("--retain", type=int, default=PRUNE_RETAIN_HEIGHTS_DEFAULT,
+                        help="the store's retain_heights [default: a node's, %(default)s]")
     args = parser.parse_args()
     count = args.blocks * args.block_txs
     print(f"abci path cost on {machine()}; load average {os.getloadavg()}", flush=True)
@@ -89,7 +93,8 @@ def main() -> None:
     cpu: dict[str, float] = {}
     system: dict[str, float] = {}  # the kernel's share of `cpu` (page faults, writes, syncs)
     profiles = {"finalize_block+commit": cProfile.Profile(), "check_tx": cProfile.Profile()}
-    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "ledger") as store:
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "ledger",
+                                                               retain_heights=args.retain) as store:
         app = Application(store, genesis)
         served: object = app
         if args.node:
@@ -144,8 +149,8 @@ def main() -> None:
         cpu["commit"] -= cpu["on_block"]
     total = sum(cpu.values())
     print(f"{args.blocks - 2} blocks of {args.block_txs} txs in envelopes of {args.envelope}, "
-          f"{count + len(idle):,} genesis accounts; thread CPU per tx (one validator), "
-          f"of which in the kernel (system time):")
+          f"{count + len(idle):,} genesis accounts, retain_heights {args.retain}; thread CPU "
+          f"per tx (one validator), of which in the kernel (system time):")
     for kind, seconds in cpu.items():
         print(f"  {kind:18s} {seconds / measured * 1e6:7.1f} us   system "
               f"{system.get(kind, 0.0) / measured * 1e6:5.1f} us")
