@@ -23,7 +23,10 @@ ways: "span", the txs committed with code 0 over the time from the first
 submission to the last final block (a run offered exactly the target rate
 reads below it, since the last tx's latency is added to the time), and
 "steady window", the txs that became final inside the offered period after
-its warm-up (from STEADY_FROM of the offer time to its end) over that
+its warm-up (from STEADY_FROM of the offer time, or from the first tx seen
+final if that is later: a window that opens before any tx could be final
+measures the latency, not the rate, to the offer's end; the txs of the block
+that opens it, the backlog of the warm-up, are not counted) over that
 window's length (what the net sustains while the load is on). The exit
 status goes by the span figure. `kill` kills validator 3 (SIGKILL to its application and
 CometBFT) half-way; its share of the load moves to the other nodes.
@@ -468,14 +471,17 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def steady_rate(run: Run) -> tuple[float, tuple[float, float]]:
-    """The txs that became final inside the steady window (STEADY_FROM of the offered
-    period to its end) per second of it, and the window in seconds from the offer's start."""
-    start, end = STEADY_FROM * run.offer_s, run.offer_s
+    """The txs that became final inside the steady window (from STEADY_FROM of the offered
+    period, or the first tx seen final if later, to the period's end) per second of it, and
+    the window in seconds from the offer's start."""
+    began = run.offer_began
+    first_final = min((seen for h, seen in run.final.items() if h in run.submitted),
+                      default=began + run.offer_s)
+    start, end = max(STEADY_FROM * run.offer_s, first_final - began), run.offer_s
     if end <= start:
         return 0.0, (start, end)
-    began = run.offer_began
     inside = sum(1 for h, seen in run.final.items()
-                 if h in run.submitted and start <= seen - began < end)
+                 if h in run.submitted and start < seen - began <= end)
     return inside / (end - start), (start, end)
 
 
