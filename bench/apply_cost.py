@@ -38,6 +38,17 @@ update and the commit (the Python share bench_apply.py prints, without decode).
 with this checkout's interpreter and with DIR/.venv's (whose package is DIR's
 code: the same script, the other build), alternating which goes first, and
 prints each round, the medians, the ratios and the load average.
+
+The import path's CPU, thread by thread (bench_apply.py's pipelined replay and
+its CPU account, on the same blocks):
+
+    .venv/bin/python bench/apply_cost.py threads               # one pipelined replay
+    .venv/bin/python bench/apply_cost.py compare-threads /work/main
+
+`threads` prints the rate and the CPU per tx of every thread (the main thread,
+the check workers, the OpenMP signature threads, the process in total and its
+system time); `compare-threads DIR` runs it in interleaved rounds against DIR's
+build as `compare` does (the rate moves with the load; the CPU per tx much less).
 Sizes: CHAINMALL_BENCH_TXS (10,000), CHAINMALL_BENCH_SENDERS (2,000),
 CHAINMALL_COST_BASE_BLOCKS (blocks already in the ledger, 5);
 CHAINMALL_BENCH_MODULES=default installs the modules a node runs (validators,
@@ -278,7 +289,66 @@ def compare(baseline: Path) -> None:
               f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})")
 
 
+THREAD_FIGURES = ("tx/s", "process", "main", "workers", "signature threads", "system")
+
+
+def threads() -> dict[str, float]:
+    """bench_apply.py's pipelined replay of its first blocks: the rate, and CPU µs per tx
+    of each kind of thread (its CPU account) and of the process."""
+    os.environ.setdefault("CHAINMALL_BENCH_BLOCKS", "30")
+    sys.path.insert(0, str(Path(__file__).parent))
+    import bench_apply
+
+    with tempfile.TemporaryDirectory(prefix="chainmall-threads-") as directory:
+        genesis, blocks, _ = bench_apply.prebuilt(directory)
+        split = bench_apply._replay(genesis, blocks, directory, "threads", pipelined=True)
+    txs = bench_apply.BLOCKS * bench_apply.TXS_PER_BLOCK
+    per_tx = 1e6 / txs
+    return {"tx/s": txs / split["total"], "process": split["process cpu"] * per_tx,
+            "main": split["acct main"] * per_tx, "workers": split["acct workers"] * per_tx,
+            "signature threads": split["acct signature threads"] * per_tx,
+            "system": split["acct process system"] * per_tx}
+
+
+def compare_threads(baseline: Path) -> None:
+    """`threads` with this build and with `baseline`'s, in interleaved rounds."""
+    import statistics
+
+    from benchutil import machine
+
+    rounds = int(os.environ.get("CHAINMALL_COST_ROUNDS", "3"))
+    builds = {"this": sys.executable, "baseline": str(baseline / ".venv" / "bin" / "python")}
+    figures: dict[str, list[dict[str, float]]] = {name: [] for name in builds}
+    loads = [os.getloadavg()[0]]
+    for number in range(rounds):
+        order = list(builds) if number % 2 == 0 else list(reversed(builds))
+        for name in order:
+            out = subprocess.run([builds[name], __file__, "threads"], check=True,
+                                 capture_output=True, text=True).stdout
+            result = dict(zip(THREAD_FIGURES, map(float, out.split()[-len(THREAD_FIGURES):]),
+                              strict=True))
+            figures[name].append(result)
+            loads.append(os.getloadavg()[0])
+            print(f"round {number + 1} {name:<8}: {result['tx/s']:,.0f} tx/s; CPU µs/tx "
+                  + ", ".join(f"{kind} {result[kind]:.2f}" for kind in THREAD_FIGURES[1:])
+                  + f" (load {loads[-1]:.1f})", flush=True)
+    print(f"machine: {machine('pipelined replay, CPU of every thread')}; load average "
+          f"(1 min) {min(loads):.1f}-{max(loads):.1f}; baseline {baseline}")
+    for kind in THREAD_FIGURES:
+        this = statistics.median(r[kind] for r in figures["this"])
+        base = statistics.median(r[kind] for r in figures["baseline"])
+        ratios = [t[kind] / b[kind] if b[kind] else float("nan")
+                  for t, b in zip(figures["this"], figures["baseline"], strict=True)]
+        unit = "tx/s" if kind == "tx/s" else "µs/tx"
+        print(f"  {kind:<18} this {this:9,.2f}  baseline {base:9,.2f} {unit}  this/baseline "
+              f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})")
+
+
 def main(argv: list[str]) -> None:
+    if argv == ["threads"]:
+        figures = threads()
+        print(" ".join(f"{figures[kind]:.4f}" for kind in THREAD_FIGURES))
+        return
     if argv == ["replay"]:
         figures = replay()
         print(" ".join(f"{figures[phase]:.4f}" for phase in REPLAY_PHASES),
@@ -295,9 +365,11 @@ def main(argv: list[str]) -> None:
         cpu(directory)
     elif command == "compare":
         compare(directory)
+    elif command == "compare-threads":
+        compare_threads(directory)
     else:
-        raise SystemExit(f"unknown command {command!r}: prepare, run, report, cpu, replay "
-                         "or compare")
+        raise SystemExit(f"unknown command {command!r}: prepare, run, report, cpu, replay, "
+                         "compare, threads or compare-threads")
 
 
 if __name__ == "__main__":

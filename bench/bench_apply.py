@@ -35,7 +35,12 @@ The machine is shared: wall-clock rates follow the other tenants' load, so
 the CPU times and the ratio are the figures to compare between runs, and
 bench/apply_cost.py counts instructions per phase (callgrind), which do not
 move with load. Each round also reports the process CPU per applied tx (all
-threads) and the time spent in garbage collection. A shared core is also
+threads) and the time spent in garbage collection, and the pipelined round
+printed gives the CPU account thread by thread: the main thread (execution,
+tree, commit and its system time), the check workers (decode, the batch
+checks' calling thread, packing), the OpenMP signature threads, and what no
+live thread holds (per-thread CPU from /proc/self/task/*/schedstat, read
+when the last block has been checked). A shared core is also
 slower per CPU second (the host's other work fills its caches and its
 sibling hyperthread), so the run measures libsodium's verification in the
 same process, 1 thread, and prints how much slower it is than the issue's
@@ -59,6 +64,7 @@ import random
 import resource
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -153,6 +159,29 @@ class _GcClock:
 def _process_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def _thread_cpu_s() -> dict[int, float]:
+    """CPU seconds (user + system) of every live thread of this process, by thread id:
+    /proc/self/task/*/schedstat (nanoseconds), else the ticks of .../stat."""
+    seconds: dict[int, float] = {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    for name in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{name}/schedstat") as handle:
+                seconds[int(name)] = int(handle.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            try:
+                with open(f"/proc/self/task/{name}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                seconds[int(name)] = (int(fields[11]) + int(fields[12])) / ticks
+            except (OSError, ValueError, IndexError):
+                continue  # the thread ended meanwhile
+    return seconds
+
+
+def _system_s(who: int) -> float:
+    return resource.getrusage(who).ru_stime
 
 
 def sodium_us(blocks: list[bytes]) -> float | None:
@@ -285,7 +314,7 @@ def _replay(genesis: Any, blocks: list[bytes], directory: str, name: str,
     saved_validate = accel.validate_batch
     saved_apply = StateTree.apply
     gc.callbacks.append(collections)
-    cpu_start = _process_cpu_s()
+    cpu_start, system_start = _process_cpu_s(), _system_s(resource.RUSAGE_SELF)
     with Store(os.path.join(directory, name)) as store, contextlib.ExitStack() as stack:
         state = new_machine(store, genesis)
         if baseline:
@@ -294,33 +323,60 @@ def _replay(genesis: Any, blocks: list[bytes], directory: str, name: str,
         accel.validate_batch = timer.wrap("checks", saved_validate)  # type: ignore[assignment]
         StateTree.apply = timer.wrap("root", saved_apply)  # type: ignore[method-assign]
         prepare_timed = timer.wrap("prepare", lambda raw: state.check_block_txs(decode(raw)))
+        checkers: set[int] = set()  # thread ids that ran `prepare`
 
         def prepare(raw: bytes) -> CheckedTxs:
+            checkers.add(threading.get_native_id())
             return prepare_timed(raw)
 
         stream = (checked_ahead(blocks, prepare) if pipelined
                   else ((raw, prepare(raw)) for raw in blocks))
+        threads_before = _thread_cpu_s()
+        threads_at_end: dict[int, float] = {}
+        main_cpu, main_system = time.thread_time(), _system_s(resource.RUSAGE_THREAD)
+        commit_system = 0.0
         try:
             start = t0 = time.perf_counter()
-            for _, checked in stream:
+            for number, (_, checked) in enumerate(stream, 1):
+                if number == len(blocks):  # every check done; the workers still alive
+                    threads_at_end = _thread_cpu_s()
                 t1, c1 = time.perf_counter(), time.thread_time()
                 result = state.finalize_block(checked.block, checked)
                 t2, c2 = time.perf_counter(), time.thread_time()
+                s2 = _system_s(resource.RUSAGE_THREAD)
                 state.commit()
                 t3, c3 = time.perf_counter(), time.thread_time()
+                commit_system += _system_s(resource.RUSAGE_THREAD) - s2
                 assert result.app_hash == checked.block.header.state_root
                 timer.add("wait", t1 - t0, 0.0)
                 timer.add("finalize", t2 - t1, c2 - c1)
                 timer.add("commit", t3 - t2, c3 - c2)
                 t0 = t3
             total_s = time.perf_counter() - start
+            main_cpu = time.thread_time() - main_cpu
+            main_system = _system_s(resource.RUSAGE_THREAD) - main_system
         finally:
             accel.validate_batch = saved_validate  # type: ignore[assignment]
             StateTree.apply = saved_apply  # type: ignore[method-assign]
             gc.callbacks.remove(collections)
     wall, cpu = timer.seconds, timer.cpu_seconds
+    process_system = _system_s(resource.RUSAGE_SELF) - system_start
     split = {"total": total_s, "process cpu": _process_cpu_s() - cpu_start,
              "gc": collections.seconds, "gc count": collections.count}
+    # The CPU account by thread: this one, the check workers, the signature threads
+    # (OpenMP team members: every other thread alive when the last block was checked).
+    main_id = threading.get_native_id()
+    checkers.discard(main_id)
+    grown = {tid: cpu - threads_before.get(tid, 0.0) for tid, cpu in threads_at_end.items()
+             if tid != main_id}
+    split["acct main"], split["acct main system"] = main_cpu, main_system
+    split["acct commit system"], split["acct process system"] = commit_system, process_system
+    split["acct workers"] = sum(cpu for tid, cpu in grown.items() if tid in checkers)
+    split["acct workers count"] = len(checkers)
+    split["acct signature threads"] = sum(cpu for tid, cpu in grown.items()
+                                          if tid not in checkers)
+    split["acct signature threads count"] = sum(  # those that ran (a team may be idle)
+        1 for tid, cpu in grown.items() if tid not in checkers and cpu > 0.001)
     for phase, seconds in (("decode", wall["decode"]), ("checks", wall["checks"]),
                            ("execute", wall["finalize"] - wall["root"]), ("root", wall["root"]),
                            ("commit", wall["commit"])):
@@ -372,6 +428,39 @@ def _print_split(title: str, split: dict[str, float]) -> None:
     print(f"  {'total (wall)':<42}{total:>8.2f}{1:>8.0%}{total * 1000 / BLOCKS:>10.1f}")
     print(f"  process CPU, all threads: {split['process cpu'] * 1e6 / txs:.1f} µs/tx; "
           f"garbage collection: {split['gc']:.2f} s in {split['gc count']:,} collections")
+    if "wait" in split:
+        _print_account(split)
+
+
+def _print_account(split: dict[str, float]) -> None:
+    """Where the process's CPU went, µs per applied tx, thread by thread."""
+    txs = BLOCKS * TXS_PER_BLOCK
+
+    def us(seconds: float) -> str:
+        return f"{seconds * 1e6 / txs:>6.2f}"
+
+    main = split["acct main"]
+    finalize = split["execute cpu"] + split["root cpu"]
+    workers, sigs = split["acct workers"], split["acct signature threads"]
+    process = split["process cpu"]
+    print("  CPU account, µs per applied tx (every thread; /proc/self/task/*/schedstat, "
+          "getrusage):")
+    print(f"    main thread                    {us(main)}  execution {us(split['execute cpu'])}"
+          f", tree {us(split['root cpu'])}, commit {us(split['commit cpu'])} (system "
+          f"{us(split['acct commit system']).strip()}), the rest "
+          f"{us(main - finalize - split['commit cpu']).strip()}")
+    prepared = split["decode cpu"] + split["checks cpu"] + split["other cpu"]
+    if split["acct workers count"]:
+        print(f"    check workers ({split['acct workers count']:.0f} threads)      "
+              f"{us(workers)}  decode {us(split['decode cpu']).strip()}, batch checks "
+              f"{us(split['checks cpu']).strip()} (calling thread), packing + tx root "
+              f"{us(split['other cpu']).strip()}, the rest {us(workers - prepared).strip()}")
+    print(f"    signature threads ({split['acct signature threads count']:.0f}, OpenMP)  "
+          f"{us(sigs)}  the batch checks' other team members (incl. any spin-waiting)")
+    print(f"    not in a thread above          {us(process - main - workers - sigs)}  "
+          "(threads that ended before the last check, and after it)")
+    print(f"    process total                  {us(process)}  of which system "
+          f"{us(split['acct process system']).strip()}")
 
 
 def test_apply_blocks(benchmark: Any) -> None:

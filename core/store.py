@@ -823,8 +823,8 @@ class Store:
             if not txn.put(commit.block_hash, key, db=dbs["block_index"], overwrite=False):
                 raise StoreCorrupt(f"block hash {commit.block_hash.hex()} is already indexed")
             tx_ids = commit.tx_ids
-            order, ids = _tx_key_order(tx_ids, commit.tx_order)  # key order
-            if not all(map(lt, ids, islice(ids, 1, None))):  # a tx twice in the block
+            order, ids, distinct = _tx_key_order(tx_ids, commit.tx_order)  # key order
+            if not distinct:  # a tx twice in the block
                 raise StoreCorrupt(f"block {commit.height}: a tx is already indexed")
             # One lookup call per older level, in key order (Cursor.getmulti: the found ones).
             for level in ("tx_index_mid", "tx_index"):
@@ -879,10 +879,10 @@ hash_key_order = tree_kernel.hash_order if tree_kernel is not None else hash_ord
 
 
 def _tx_key_order(tx_ids: Sequence[bytes],
-                  given: Sequence[int] | None) -> tuple[Sequence[int], list[bytes]]:
-    """(the indexes of `tx_ids` in key order, the ids in that order): `given` when it is
-    that order (a permutation that sorts the ids strictly), else made here (C loops for
-    32-byte ids)."""
+                  given: Sequence[int] | None) -> tuple[Sequence[int], list[bytes], bool]:
+    """(the indexes of `tx_ids` in key order, the ids in that order, whether no id is
+    there twice): `given` when it is that order (a permutation that sorts the ids
+    strictly), else made here (C loops for 32-byte ids)."""
     count = len(tx_ids)
     if given is not None and len(given) == count and (not given or min(given) >= 0):
         try:
@@ -891,12 +891,13 @@ def _tx_key_order(tx_ids: Sequence[bytes],
             pass
         else:  # strictly sorted: so each index once, and `given` is a permutation
             if all(map(lt, ids, islice(ids, 1, None))):
-                return given, ids
+                return given, ids, True
     if set(map(len, tx_ids)) == {HASH_BYTES}:
         order = hash_key_order(b"".join(tx_ids))
     else:
         order = sorted(range(count), key=tx_ids.__getitem__)
-    return order, list(map(tx_ids.__getitem__, order))
+    ids = list(map(tx_ids.__getitem__, order))
+    return order, ids, all(map(lt, ids, islice(ids, 1, None)))
 
 
 _U32_BYTES: list[bytes] = []  # i -> u32 big-endian i, for i below the largest block yet

@@ -5,7 +5,8 @@ Kernel of `chainmall.core.verify` and `chainmall.core.ed25519` (same signatures,
 same results). Arguments are checked at Python level; then each batch runs in
 one GIL release: parse and check every tx, hash every decodable body with the
 SIMD BLAKE3 kernel, and verify the signatures that still matter under ZIP 215
-(ext/ed25519, ed25519-zebra), ED25519_BATCH_ITEMS per batch equation, the
+(ext/ed25519, ed25519-zebra), grouped by public key (a sender's signatures share
+one term of the equation), ED25519_BATCH_ITEMS per batch equation, the
 batches spread over cores with `prange`. A batch that fails is re-checked one
 signature at a time inside ext/ed25519, so every item gets its own verdict.
 Nothing inside the nogil region can raise: a bad tx only yields its code.
@@ -22,6 +23,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memcmp, memcpy, memset
 
 # Absolute `ext.` cimports: Cython resolves them from the project root (the
@@ -199,11 +201,11 @@ cdef int _check_tx(const unsigned char *tx, size_t tx_len,
     return C_PENDING
 
 
-cdef void _verify_chunks(Py_ssize_t n, int threads, const uint8_t **pks,
+cdef void _verify_chunks_in_order(Py_ssize_t n, int threads, const uint8_t **pks,
                          const uint8_t **msgs, const size_t *msg_lens, const uint8_t **sigs,
                          unsigned char *ok) noexcept nogil:
-    """ok[i] for n items given by pointer arrays, C_BATCH items per batch equation,
-    the batches shared out over `threads` threads."""
+    """ok[i] for n items given by pointer arrays, C_BATCH consecutive items per batch
+    equation, the batches shared out over `threads` threads."""
     cdef Py_ssize_t chunk, start, count
     cdef Py_ssize_t chunks = (n + C_BATCH - 1) // C_BATCH
     if chunks <= 1 or threads <= 1:
@@ -227,6 +229,77 @@ cdef void _verify_chunks(Py_ssize_t n, int threads, const uint8_t **pks,
             count = C_BATCH
         cm_ed25519_verify_batch(count, pks + start, msgs + start, msg_lens + start,
                                 sigs + start, ok + start)
+
+
+
+cdef struct _KeyedItem:
+    const uint8_t *pk
+    Py_ssize_t index
+
+
+cdef int _by_key(const void *a, const void *b) noexcept nogil:
+    """qsort order of _KeyedItem: public key bytes, then position (a total order)."""
+    cdef const _KeyedItem *x = <const _KeyedItem *>a
+    cdef const _KeyedItem *y = <const _KeyedItem *>b
+    cdef int order = memcmp(x.pk, y.pk, C_PK)
+    if order != 0:
+        return order
+    return (x.index > y.index) - (x.index < y.index)
+
+
+cdef void _verify_chunks(Py_ssize_t n, int threads, const uint8_t **pks,
+                         const uint8_t **msgs, const size_t *msg_lens, const uint8_t **sigs,
+                         unsigned char *ok) noexcept nogil:
+    """ok[i] for n items given by pointer arrays, the items grouped by public key
+    before they are cut into batch equations.
+
+    ed25519-zebra's batch equation has one point per distinct key (and decodes
+    each distinct key once), so a sender's signatures in one equation cost
+    less than as many senders': measured on bench_apply's blocks (each sender 5
+    times in 10,000 txs), 14.4 against 21.2 µs per signature on one thread.
+    The verdicts do not depend on the grouping (ZIP 215: a batch accepts exactly
+    when every item is valid). Without memory for the scratch arrays, the items
+    are checked in the order given.
+    """
+    cdef Py_ssize_t j, index
+    cdef _KeyedItem *items
+    cdef void *scratch
+    cdef const uint8_t **sorted_pks
+    cdef const uint8_t **sorted_msgs
+    cdef const uint8_t **sorted_sigs
+    cdef size_t *sorted_lens
+    cdef unsigned char *sorted_ok
+    if n <= 2:
+        _verify_chunks_in_order(n, threads, pks, msgs, msg_lens, sigs, ok)
+        return
+    items = <_KeyedItem *>malloc(sizeof(_KeyedItem) * n)
+    scratch = malloc((3 * sizeof(uint8_t *) + sizeof(size_t) + 1) * n)
+    if items == NULL or scratch == NULL:
+        free(items)
+        free(scratch)
+        _verify_chunks_in_order(n, threads, pks, msgs, msg_lens, sigs, ok)
+        return
+    sorted_pks = <const uint8_t **>scratch
+    sorted_msgs = sorted_pks + n
+    sorted_sigs = sorted_msgs + n
+    sorted_lens = <size_t *>(sorted_sigs + n)
+    sorted_ok = <unsigned char *>(sorted_lens + n)
+    for j in range(n):
+        items[j].pk = pks[j]
+        items[j].index = j
+    qsort(items, n, sizeof(_KeyedItem), _by_key)
+    for j in range(n):
+        index = items[j].index
+        sorted_pks[j] = pks[index]
+        sorted_msgs[j] = msgs[index]
+        sorted_lens[j] = msg_lens[index]
+        sorted_sigs[j] = sigs[index]
+    _verify_chunks_in_order(n, threads, sorted_pks, sorted_msgs, sorted_lens, sorted_sigs,
+                            sorted_ok)
+    for j in range(n):
+        ok[items[j].index] = sorted_ok[j]
+    free(items)
+    free(scratch)
 
 
 cdef void _verify_all(const unsigned char *public_keys, const unsigned char *messages,

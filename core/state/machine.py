@@ -71,6 +71,7 @@ from .accounts import (
     encode_fee_pool,
     invariant,
     pack_account,
+    sum_balances,
     unpack_account,
 )
 from .overlay import BlockState, StateAccess, TxScratch
@@ -843,13 +844,23 @@ class StateMachine:
         """
         supply = self._supply
         before = after = 0
+        accounts_before: list[bytes] = []  # account values: summed in C loops below
+        accounts_after: list[bytes] = []
         for key, value in changes.items():
             amount_of = supply.get(key[0])
             if amount_of is None:
                 continue
             old = committed[key]
+            if amount_of is _account_supply:
+                if old is not None:
+                    accounts_before.append(old)
+                if value is not None:
+                    accounts_after.append(value)
+                continue
             before += 0 if old is None else amount_of(key, old)
             after += 0 if value is None else amount_of(key, value)
+        before += sum_balances(accounts_before)
+        after += sum_balances(accounts_after)
         invariant(before == after, f"supply changed by {after - before} in one block")
 
     def _record(self, run: _Execution, round_number: int = 0) -> Block:

@@ -289,6 +289,39 @@ def test_threads_one_and_two_identical() -> None:
     assert run(KERNEL, txs, threads=7) == one  # more threads than cores
 
 
+@pytest.mark.skipif(KERNEL is None, reason="chainmall.ext._verify is not built")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_grouping_by_key_keeps_each_verdict_in_place(threads: int) -> None:
+    """The kernel groups signatures by public key before cutting batch equations; every
+    verdict still lands on its own item: keys interleaved over several batches, bad
+    signatures (and keys that are not the signer's) scattered among a key's good ones."""
+    count = 3 * constants.ED25519_BATCH_ITEMS + 17
+    senders = [nacl.signing.SigningKey(bytes([40 + i]) * 32) for i in range(7)]
+    public_keys, messages, offsets, signatures, expected = [], b"", [0], [], []
+    for i in range(count):
+        key = senders[(i * 5) % len(senders)]  # a key's items far apart in the input
+        message = b"item %d" % i
+        signature = bytearray(key.sign(message).signature)
+        public_key = bytes(key.verify_key)
+        valid = i % 97 != 13 and i % 131 != 7
+        if i % 97 == 13:
+            signature[3] ^= 0x40
+        elif i % 131 == 7:
+            public_key = bytes(31) + b"\x02"  # not the signer's key (may not even decode)
+        public_keys.append(public_key)
+        messages += message
+        offsets.append(len(messages))
+        signatures.append(bytes(signature))
+        expected.append(valid)
+    verdicts = KERNEL.verify_batch(b"".join(public_keys), messages, offsets,
+                                   b"".join(signatures), threads)
+    assert verdicts == expected
+    assert 0 < expected.count(False) < count
+    singles = [KERNEL.verify_one(public_keys[i], messages[offsets[i]:offsets[i + 1]],
+                                 signatures[i]) for i in range(count)]
+    assert singles == expected
+
+
 # --- hypothesis: mutated bytes ----------------------------------------------------------
 BASE_TXS = [make_tx(), make_tx(payload=b""), make_tx(chain_id=b"x", sign_chain=b"x"),
             make_tx(payload=b"z" * 300, expiry_height=HEIGHT)]
