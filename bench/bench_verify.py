@@ -17,7 +17,10 @@ it (issue 11).
 5. the single path, `verify_one` called from Python per signature (as
    `keys.verify_signature` does), on 2,000 of the signatures, scaled: the
    block's 64 senders, whose decoded keys the kernel's cache keeps (as a
-   ledger's repeat senders), and beside it 2,000 keys never seen before.
+   ledger's repeat senders), and beside it 2,000 keys never seen before;
+6. ZIP 215 verify_batch on a block where every signature has a key of its
+   own (the batch equation coalesces no key's terms): the verify target is
+   judged on the lower of this and path 2.
 
 Targets, printed beside the figures as MET / NOT MET (issue 17):
 - verify per thread >= 3.5 x libsodium with the IFMA back end, >= 2.5 x on
@@ -109,6 +112,15 @@ class Block:
                 fresh.append((bytes(key.verify_key), sign_bytes[i],
                               key.sign(sign_bytes[i]).signature))
             self.fresh_key_sets.append(fresh)
+        # Every signature by a key of its own (no two in a batch share A, so the batch
+        # equation coalesces nothing): the verify target is judged on this block too.
+        distinct_keys, distinct_signatures = [], []
+        for i in range(count):
+            key = nacl.signing.SigningKey(blake3.blake3(b"distinct %d" % i).digest())
+            distinct_keys.append(bytes(key.verify_key))
+            distinct_signatures.append(key.sign(sign_bytes[i]).signature)
+        self.distinct_public_keys = b"".join(distinct_keys)
+        self.distinct_signatures = b"".join(distinct_signatures)
         # Worst case: one bad signature (a flipped bit in S) in the middle of every batch.
         worst = bytearray(self.signatures)
         self.bad = list(range(ED25519_BATCH_ITEMS // 2, count, ED25519_BATCH_ITEMS))
@@ -150,6 +162,8 @@ def _paths(block: Block) -> dict[str, tuple[Callable[[], object], float]]:
                                                          block.signatures), 1.0),
         "ZIP 215 verify": (lambda: KERNEL.verify_batch(keys, messages, offsets,
                                                        block.signatures, 1), 1.0),
+        "ZIP 215, distinct keys": (lambda: KERNEL.verify_batch(
+            block.distinct_public_keys, messages, offsets, block.distinct_signatures, 1), 1.0),
         "ZIP 215 worst case": (lambda: KERNEL.verify_batch(keys, messages, offsets,
                                                            block.worst_signatures, 1), 1.0),
         "validate": (lambda: KERNEL.validate_batch(block.packed, block.offsets, CHAIN,
@@ -221,7 +235,11 @@ def test_verify_against_libsodium(benchmark) -> None:
     base = "libsodium verify"
     # One-thread paths are judged by this thread's CPU time: on a shared machine the wall
     # time of a round also counts the time other processes held the core.
-    speedup = _ratio(cpu_rounds, base, "ZIP 215 verify")
+    # The target is judged on the slower of the two blocks: 64 repeat senders (their terms
+    # coalesce in a batch equation) and a key per signature (nothing coalesces).
+    speedup_repeat = _ratio(cpu_rounds, base, "ZIP 215 verify")
+    speedup_distinct = _ratio(cpu_rounds, base, "ZIP 215, distinct keys")
+    speedup = min(speedup_repeat, speedup_distinct)
     single = _ratio(cpu_rounds, base, "ZIP 215 single")
     single_new = _ratio(cpu_rounds, base, "single, new keys")
     scaling = _ratio(rounds, "validate", "validate 2 threads")
@@ -268,6 +286,8 @@ def test_verify_against_libsodium(benchmark) -> None:
         result = (verdict(speedup >= target) if backend == target_backend
                   else f"n/a (this run used {backend})")
         lines.append(f"{label:<46}{f'>= {target:.1f}x':>10}{measured}  {result}")
+    lines.append(f"(verify per thread: {speedup_repeat:.2f}x with the block's 64 repeat senders, "
+                 f"{speedup_distinct:.2f}x with a key per signature; the verdict uses the lower)")
     lines += [
         f"{'single path vs libsodium, IFMA':<46}{f'>= {SINGLE_TARGET_IFMA:.1f}x':>10}"
         + (f"{single:>9.2f}x  {verdict(single >= SINGLE_TARGET_IFMA)}" if backend == "avx512ifma"

@@ -27,6 +27,7 @@ from ..constants import (
     TX_BYTES_MAX,
 )
 from ..errors import TX_OK, ChainmallError, MempoolFull, NodeStopping, TxTooLarge, error_class
+from ..rpc.services import SubmitResult
 from ..state.accounts import account_key, unpack_account
 from ..state.machine import StateMachine
 from ..tx import Tx
@@ -35,13 +36,9 @@ from .mempool import Account, Dropped, Mempool
 log = logging.getLogger("chainmall.node.admission")
 
 
-@dataclass(frozen=True, slots=True)
-class Admitted:
-    """The verdict on one submitted tx: code 0 admitted, else the code that refused it."""
-
-    tx_id: bytes
-    code: int
-    log: str = ""
+# The verdict on one submitted tx (code 0 admitted, else the code that refused it): the
+# RPC's own value (core/rpc/services.py), so the RPC answers it without a copy per tx.
+Admitted = SubmitResult
 
 
 class _Ticket:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from ..abci.app import Application
 from ..abci.types import BlockRequest, FinalizeBlockResult, QueryRequest, validator_address
@@ -29,14 +29,16 @@ COMMIT_ROUND = 0  # one validator: every block is decided in round 0
 @dataclass(frozen=True, slots=True)
 class ProducedBlock:
     """A committed block: the stored record (with its certificate), the FinalizeBlock result
-    (one entry per requested tx, in request order), the receipt of each recorded tx, and
-    how long execution and the commit took."""
+    (one entry per requested tx, in request order), the receipt of each recorded tx, how
+    long execution and the commit took, and the state entries the block changed (key ->
+    new value, None: deleted; what the mempool's recheck needs of the new state)."""
 
     block: Block
     result: FinalizeBlockResult
     receipts: tuple[int, ...]
     finalize_ms: float
     commit_ms: float
+    changes: Mapping[bytes, bytes | None] = field(default_factory=dict)
 
 
 class SingleValidatorEngine:
@@ -77,6 +79,7 @@ class SingleValidatorEngine:
         commit = CommitCert(height, COMMIT_ROUND, result.block_hash,
                             (CommitSig(self._validator_index, signature),))
         block = app.attach_commit(commit)
+        changes = app.machine.pending_changes  # a view that outlives the commit
         finalized = time.perf_counter()
         app.commit()
         committed = time.perf_counter()
@@ -88,7 +91,7 @@ class SingleValidatorEngine:
             by_id = {r.tx_id: r.code for r in results}
             receipts = tuple(by_id[tx.tx_id] for tx in block.txs)
         return ProducedBlock(block, result, receipts, (finalized - started) * 1000.0,
-                             (committed - finalized) * 1000.0)
+                             (committed - finalized) * 1000.0, changes)
 
     def _read_back(self, height: int, block: Block) -> None:
         """StorageError unless the committed block, as stored, is byte for byte the block

@@ -16,40 +16,25 @@ import contextlib
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Generic, TypeVar
 
 from ..abci.types import Event
 from ..block import Block
 from ..constants import FINAL_RESULTS_KEPT_MAX, SUBSCRIPTION_ITEMS_MAX
 from ..errors import SubscriberLagged
+from ..rpc.services import TxInfo
+from ..rpc.services import TxState as RpcTxState
 
 T = TypeVar("T")
 
 
-class TxState(StrEnum):
-    """Where a tx is: unknown to the node (never seen, refused or dropped), pending in the
-    mempool, or final (committed)."""
-
-    UNKNOWN = "unknown"
-    PENDING = "pending"
-    FINAL = "final"
-
-
-@dataclass(frozen=True, slots=True)
-class TxStatus:
-    """A tx's state; once FINAL, its place (height, index in the block) and its result code,
-    log and events. An UNKNOWN tx that the node dropped keeps the code and log that say why.
-    `tx` is the raw tx while it is pending (a final one is in its block)."""
-
-    tx_id: bytes
-    state: TxState
-    height: int = 0
-    index: int = 0
-    code: int = 0
-    log: str = ""
-    events: tuple[Event, ...] = ()
-    tx: bytes = b""
+# A tx's state and, once final, its place and result: the RPC's own values (core/rpc/
+# services.py, plain data with no server behind them), so that a tx's outcome is one
+# object from the block to the answer, not copied into the RPC's type per tx. UNKNOWN:
+# never seen, refused or dropped (a dropped tx keeps the code and log that say why);
+# `tx` is the raw tx while it is pending (a final one is in its block).
+TxState = RpcTxState
+TxStatus = TxInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,17 +218,36 @@ class Finality:
     # --- outcomes ----------------------------------------------------------------------
 
     def committed(self, block: CommittedBlock, finals: Iterable[TxStatus]) -> None:
-        """A block was durably committed: its txs are final; tell waiters and subscribers."""
+        """A block was durably committed: its txs are final; tell waiters and subscribers.
+
+        One pass over the block's txs with the tables at hand (no call per tx unless
+        someone waits for it or subscribed); the recent outcomes are trimmed once."""
         height = block.block.header.height
+        recent = self._recent
+        waiters = self._waiters
+        subscribed = self._txs
+        addresses = self._addresses
         for status in finals:
-            self._keep(status)
-            self._resolve(status)
-            if self._addresses:
+            tx_id = status.tx_id
+            if tx_id in recent:  # a new key goes to the end anyway
+                recent.move_to_end(tx_id)
+            recent[tx_id] = status
+            waiting = waiters.pop(tx_id, None)
+            if waiting is not None:
+                for waiter, slot in waiting:
+                    waiter.settle(slot, status)
+            if subscribed:
+                for subscription in subscribed.pop(tx_id, ()):
+                    subscription.push(status)
+                    subscription.end()
+            if addresses:
                 for event in status.events:
                     for _, value in event.attributes:
-                        for subscription in self._addresses.get(value, ()):
-                            subscription.push(AddressEvent(height, status.tx_id, status.index,
-                                                           event))
+                        for subscription in addresses.get(value, ()):
+                            subscription.push(AddressEvent(height, tx_id, status.index, event))
+        kept_max = self._kept_max
+        while len(recent) > kept_max:
+            recent.popitem(last=False)
         for subscription in list(self._blocks):
             subscription.push(block)
 

@@ -41,10 +41,12 @@ from ..errors import (
     TxExpired,
     UnknownSender,
 )
-from ..state.accounts import account_key
+from ..state.accounts import account_key, unpack_account
 from ..tx import Tx
 
 Account = tuple[int, int]  # committed (balance, next nonce)
+_UNCHANGED = object()  # recheck_changed: the block left the entry as it was
+_NO_EXPIRY = 1 << 64  # above every u64 expiry height
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +88,19 @@ class Dropped:
 class _Sender:
     """One sender's committed account and pending txs by nonce."""
 
-    __slots__ = ("balance", "fees", "in_block", "nonce", "state_key", "txs")
+    __slots__ = ("balance", "expiry_min", "fees", "gone", "in_block", "nonce", "state_key",
+                 "txs")
 
     def __init__(self, state_key: bytes, account: Account) -> None:
-        self.state_key = state_key  # the account's state key (for the recheck's reads)
+        self.state_key = state_key  # the account's state key (for the recheck)
         self.balance, self.nonce = account
         self.txs: dict[int, PendingTx] = {}
         self.fees = 0  # sum of the pending txs' fees
         self.in_block = 0  # how many of the lowest nonces are in the block being made
+        # At most the lowest expiry height of the pending txs (lowered as txs come, made
+        # exact by each full recheck of the sender): no tx can have expired above it.
+        self.expiry_min = _NO_EXPIRY
+        self.gone = False  # the last recheck found no account
 
 
 class Mempool:
@@ -205,6 +212,8 @@ class Mempool:
         pending = PendingTx(tx, wire, self._seq)
         sender.txs[tx.nonce] = pending
         sender.fees += tx.fee
+        if tx.expiry_height < sender.expiry_min:
+            sender.expiry_min = tx.expiry_height
         self._by_id[tx_id] = pending
         self._bytes += size
         heapq.heappush(self._by_fee, (tx.fee, -pending.seq, tx_id))
@@ -264,6 +273,8 @@ class Mempool:
         assert sender is not None
         sender.txs[tx.nonce] = pending
         sender.fees += tx.fee
+        if tx.expiry_height < sender.expiry_min:
+            sender.expiry_min = tx.expiry_height
         self._by_id[tx.tx_id] = pending
         self._bytes += len(pending.wire)
         heapq.heappush(self._by_fee, (tx.fee, -pending.seq, tx.tx_id))
@@ -293,29 +304,30 @@ class Mempool:
     def reap(self, txs_max: int, bytes_max: int) -> list[PendingTx]:
         """The txs of the next block, marked as in it: each sender's consecutive nonces from
         its account's, the highest fee first across senders, within the limits."""
-        heap: list[tuple[int, int, int, bytes]] = []
-        for key, sender in self._senders.items():
-            next_tx = sender.txs.get(sender.nonce + sender.in_block)
-            # In a block already: only when a lower nonce of the sender failed in the block
-            # before (its nonce did not move); that block's outcome settles it.
-            if next_tx is not None and not next_tx.in_block:
-                heap.append((-next_tx.tx.fee, next_tx.seq, next_tx.tx.nonce, key))
+        # Candidates (-fee, arrival number, the tx, its sender): the arrival number is
+        # unique, so the heap never compares the objects behind it. A sender's next tx in
+        # a block already: only when a lower nonce of the sender failed in the block
+        # before (its nonce did not move); that block's outcome settles it.
+        heap = [(-pending.tx.fee, pending.seq, pending, sender)
+                for sender in self._senders.values()
+                if (pending := sender.txs.get(sender.nonce + sender.in_block)) is not None
+                and not pending.in_block]
         heapq.heapify(heap)
+        pop, push = heapq.heappop, heapq.heappush
         chosen: list[PendingTx] = []
         size = 0
         while heap and len(chosen) < txs_max:
-            _, _, nonce, key = heapq.heappop(heap)
-            sender = self._senders[key]
-            pending = sender.txs[nonce]
-            if size + len(pending.wire) > bytes_max:
+            _, _, pending, sender = pop(heap)
+            wire_bytes = len(pending.wire)
+            if size + wire_bytes > bytes_max:
                 break
-            size += len(pending.wire)
+            size += wire_bytes
             pending.in_block = True
             sender.in_block += 1
             chosen.append(pending)
-            after = sender.txs.get(nonce + 1)
+            after = sender.txs.get(pending.tx.nonce + 1)
             if after is not None and not after.in_block:
-                heapq.heappush(heap, (-after.tx.fee, after.seq, after.tx.nonce, key))
+                push(heap, (-after.tx.fee, after.seq, after, sender))
         self._in_block += len(chosen)
         return chosen
 
@@ -337,13 +349,26 @@ class Mempool:
 
     def remove_reaped(self, reaped: Iterable[PendingTx]) -> None:
         """`remove` of a committed block's reaped txs (those still pending), without looking
-        each up by id."""
+        each up by id (`_discard` inlined: one pass, the totals updated once)."""
         by_id = self._by_id
         senders = self._senders
+        removed_bytes = 0
+        left_block = 0
         for pending in reaped:
             tx = pending.tx
-            if by_id.get(tx.tx_id) is pending:
-                self._discard(senders[tx.sender], pending)
+            tx_id = tx.tx_id
+            if by_id.get(tx_id) is pending:
+                sender = senders[tx.sender]
+                del sender.txs[tx.nonce]
+                sender.fees -= tx.fee
+                del by_id[tx_id]
+                removed_bytes += len(pending.wire)
+                if pending.in_block:
+                    pending.in_block = False
+                    sender.in_block -= 1
+                    left_block += 1
+        self._bytes -= removed_bytes
+        self._in_block -= left_block
 
     def recheck(self, height: int, accounts: Mapping[bytes, Account | None]) -> list[Dropped]:
         """After the commit of `height`: refresh each sender's account from `accounts`
@@ -356,36 +381,80 @@ class Mempool:
         self.height = height
         dropped: list[Dropped] = []
         for key, sender in self._senders.items():
-            if not sender.txs:
-                continue
-            account = accounts[key]
-            if account is None:
-                gone = [p for p in sender.txs.values() if not p.in_block]
-                dropped += [Dropped(p, UnknownSender.code, "the sender's account is gone")
-                            for p in gone]
-                for pending in gone:
-                    self._discard(sender, pending)
-                continue
-            sender.balance, sender.nonce = account
-            fees = 0
-            for nonce in sorted(sender.txs):
-                pending = sender.txs[nonce]
-                tx = pending.tx
-                if pending.in_block:
-                    fees += tx.fee
-                    continue
-                reason = None
-                if nonce < sender.nonce:
-                    reason = (NonceMismatch.code, f"nonce {nonce} was used by a committed tx")
-                elif tx.expiry_height < height + 1:
-                    reason = (TxExpired.code, f"expired at height {tx.expiry_height}")
-                elif fees + tx.fee > sender.balance:
-                    reason = (InsufficientFee.code, "the committed balance no longer covers "
-                              "the sender's pending fees")
-                if reason is None:
-                    fees += tx.fee
-                    continue
-                self._discard(sender, pending)
-                dropped.append(Dropped(pending, *reason))
+            if sender.txs:
+                self._recheck_sender(height, sender, accounts[key], dropped)
         self._prune()
         return dropped
+
+    def recheck_changed(self, height: int, changes: Mapping[bytes, bytes | None]
+                        ) -> list[Dropped]:
+        """`recheck` after the commit of `height`, given the state entries that block
+        changed (state key -> new value, None: deleted) instead of reads: a sender whose
+        account entry the block did not change keeps its cached account, which is the
+        committed one (cached accounts are at the previous recheck's height, or read
+        by admission since, at a height no lower: the entry is the same at `height`).
+
+        Such a sender's txs are not looked at unless one may have expired: with the
+        account as it was, no nonce below it is pending (the last full recheck dropped
+        them, admission refuses them) and the fees fit the balance (admission checks
+        the sum; txs only left since), so expiry is the only rule that can drop one."""
+        self.height = height
+        dropped: list[Dropped] = []
+        unchanged = _UNCHANGED
+        for sender in self._senders.values():
+            if not sender.txs:
+                continue
+            raw = changes.get(sender.state_key, unchanged)
+            if raw is unchanged:
+                if sender.gone:
+                    account: Account | None = None
+                elif sender.expiry_min > height:
+                    continue
+                else:
+                    account = (sender.balance, sender.nonce)
+            else:
+                account = None if raw is None else unpack_account(raw)
+            self._recheck_sender(height, sender, account, dropped)
+        self._prune()
+        return dropped
+
+    def _recheck_sender(self, height: int, sender: _Sender, account: Account | None,
+                        dropped: list[Dropped]) -> None:
+        """One sender's part of `recheck`: its committed account is now `account`."""
+        sender.gone = account is None
+        if account is None:
+            gone = [p for p in sender.txs.values() if not p.in_block]
+            dropped += [Dropped(p, UnknownSender.code, "the sender's account is gone")
+                        for p in gone]
+            for pending in gone:
+                self._discard(sender, pending)
+            sender.expiry_min = min((p.tx.expiry_height for p in sender.txs.values()),
+                                    default=_NO_EXPIRY)
+            return
+        sender.balance, sender.nonce = account
+        fees = 0
+        expiry_min = _NO_EXPIRY
+        for nonce in sorted(sender.txs):
+            pending = sender.txs[nonce]
+            tx = pending.tx
+            if pending.in_block:
+                fees += tx.fee
+                if tx.expiry_height < expiry_min:
+                    expiry_min = tx.expiry_height
+                continue
+            reason = None
+            if nonce < sender.nonce:
+                reason = (NonceMismatch.code, f"nonce {nonce} was used by a committed tx")
+            elif tx.expiry_height < height + 1:
+                reason = (TxExpired.code, f"expired at height {tx.expiry_height}")
+            elif fees + tx.fee > sender.balance:
+                reason = (InsufficientFee.code, "the committed balance no longer covers "
+                          "the sender's pending fees")
+            if reason is None:
+                fees += tx.fee
+                if tx.expiry_height < expiry_min:
+                    expiry_min = tx.expiry_height
+                continue
+            self._discard(sender, pending)
+            dropped.append(Dropped(pending, *reason))
+        sender.expiry_min = expiry_min

@@ -7,8 +7,8 @@ is split by thread so the event loop stays responsive at full load:
 
 * the event loop: request bookkeeping, mempool rules, finality, subscriptions;
 * one admission thread: batch stateless checks (GIL released in the kernel);
-* one block thread: FinalizeBlock, signing, Commit (one LMDB write txn), then
-  the pending senders' accounts for the recheck;
+* one block thread: FinalizeBlock, signing, Commit (one LMDB write txn); the
+  recheck after it needs no reads (the block's state changes say what moved);
 * read threads: block, account, proof and query reads (LMDB read snapshots).
 
 Lifecycle: `start()`, then `stop()`: no new submits, the block in hand is
@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
-import functools
 import logging
 import struct
 from collections.abc import Callable, Sequence
@@ -31,7 +30,7 @@ from typing import TypeVar
 
 from ..abci.app import Application
 from ..keys import KeyPair
-from .admission import Admission, Admitted, read_accounts
+from .admission import Admission, Admitted
 from .config import Config
 from .engine import ProducedBlock, SingleValidatorEngine
 from .finality import (
@@ -40,7 +39,7 @@ from .finality import (
     TxState,
     TxStatus,
 )
-from .mempool import Account, Dropped, Mempool, MempoolLimits, PendingTx
+from .mempool import Dropped, Mempool, MempoolLimits, PendingTx
 from .producer import Producer, wall_clock_ms
 from .reads import LedgerReads
 
@@ -90,7 +89,7 @@ class Node(LedgerReads):
         node = self.config.node
         self._producer = Producer(self.engine, self.mempool, block_thread,
                                   node.block_interval_ms, node.block_txs_max, node.empty_blocks,
-                                  self._on_block, self._clock_ms, self._recheck_reader)
+                                  self._on_block, self._clock_ms)
         self._admission = Admission(self.app.machine, self.mempool, admission_thread,
                                     self.config.mempool.admission_window_ms,
                                     self._producer.wake, self._on_dropped,
@@ -129,15 +128,10 @@ class Node(LedgerReads):
 
     # --- blocks ----------------------------------------------------------------------------
 
-    def _recheck_reader(self) -> Callable[[], tuple[int, dict[bytes, Account | None]]]:
-        """At reap time: what the block thread reads for the recheck after the commit (the
-        accounts of the senders pending now)."""
-        return functools.partial(read_accounts, self.app.machine, self.mempool.senders())
-
     async def _on_block(self, produced: ProducedBlock, reaped: list[PendingTx],
-                        read: tuple[int, dict[bytes, Account | None]] | None) -> None:
+                        read: object = None) -> None:
         """A block was committed: settle its txs, tell waiters, recheck the pool against the
-        accounts the block thread read after the commit (no block is made meanwhile)."""
+        state entries the block changed (`produced.changes`)."""
         block = produced.block
         height = block.header.height
         finals: list[TxStatus] = []
@@ -167,15 +161,11 @@ class Node(LedgerReads):
         self.mempool.remove_reaped(reaped)
         self.finality.committed(CommittedBlock(block, produced.receipts), finals)
         self.finality.dropped(dropped)
-        if read is None or read[0] != height:  # the block thread's read failed: read here,
-            # with no await between finality and the recheck (an admission in between would
-            # see the senders' accounts as they were before this block)
-            read = self._read_at(height, self.mempool.senders())
-        accounts = read[1]
-        missing = [sender for sender in self.mempool.senders() if sender[0] not in accounts]
-        if missing:  # senders admitted while the block was made
-            accounts.update(self._read_at(height, missing)[1])
-        self._on_dropped(self.mempool.recheck(height, accounts))
+        # The recheck against the new committed state, from what the block changed (no
+        # reads): a pending sender's account entry is either among the changes or the
+        # same as the one the pool holds. No await between finality and the recheck (an
+        # admission in between would see the senders' accounts as they were before).
+        self._on_dropped(self.mempool.recheck_changed(height, produced.changes))
         log.info("block committed", extra={"fields": {
             "height": height, "txs": len(block.txs), "not_recorded": len(dropped),
             "app_hash": block.header.state_root.hex(),
@@ -184,18 +174,6 @@ class Node(LedgerReads):
             "block_txs_cap": self._producer.block_txs if self._producer else 0}})
         for listener in self._block_listeners:
             listener(produced)
-
-    def _read_at(self, height: int, senders: list[tuple[bytes, bytes]]
-                 ) -> tuple[int, dict[bytes, Account | None]]:
-        """The senders' committed accounts at `height`, read on the event loop; when the
-        next block (made meanwhile: the producer pipelines) committed already, the pool's
-        cached accounts instead: a nonce read past the next block's txs, which are still
-        in the pool, would make the pool reap beyond them. The next block's recheck
-        refreshes them."""
-        found_height, found = read_accounts(self.app.machine, senders)
-        if found_height == height:
-            return found_height, found
-        return height, {key: self.mempool.account(key) for key, _ in senders}
 
     def _on_dropped(self, dropped: list[Dropped]) -> None:
         if dropped:

@@ -16,9 +16,10 @@ already, the next one is reaped and handed to the block thread before the
 event loop settles the committed one (mempool removal, finality, recheck),
 so the block thread does not wait for that. The next block's reap skips the
 committed block's txs (still in the pool, marked as in a block), and the
-recheck leaves the next block's txs to that block's outcome. What the
-recheck reads from the new committed state is read in the block thread right
-after the commit (`after_commit`), before the next block starts.
+recheck leaves the next block's txs to that block's outcome. A read the
+event loop needs from the new committed state can be made in the block thread
+right after the commit (`after_commit`), before the next block starts (the
+node needs none: its recheck works from the block's state changes).
 
 The producer is woken by admission only when that can change its decision:
 a block's worth of txs is ready, or it is idle (past the interval with no

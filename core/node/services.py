@@ -32,7 +32,6 @@ from ..rpc.services import (
     NodeStatus,
     SubmitResult,
     TxInfo,
-    TxState,
     WaitResult,
 )
 from . import finality
@@ -46,13 +45,9 @@ S = TypeVar("S")
 T = TypeVar("T")
 
 
-# The node's states as the RPC's (a lookup: calling the enum by value costs a few us a tx).
-_RPC_STATE = {state: TxState(state.value) for state in finality.TxState}
-
-
 def _tx_info(status: finality.TxStatus) -> TxInfo:
-    return TxInfo(status.tx_id, _RPC_STATE[status.state], status.height, status.index,
-                  status.code, status.log, status.events, status.tx)
+    """The node's tx status is the RPC's TxInfo (finality.py): no copy."""
+    return status
 
 
 def _block_info(block: finality.CommittedBlock) -> BlockInfo:
@@ -95,21 +90,21 @@ class NodeRpcServices:
         self.node = node
         self.page = page or PageReader(node.app)
 
+    # The node's verdicts and statuses are the RPC's values (admission.Admitted is
+    # SubmitResult, finality.TxStatus is TxInfo): handed over as they are, no copy per tx.
+
     async def submit_tx(self, tx: bytes) -> SubmitResult:
-        admitted = await self.node.submit(tx)
-        return SubmitResult(admitted.tx_id, admitted.code, admitted.log)
+        return await self.node.submit(tx)
 
     async def submit_tx_wait(self, tx: bytes, timeout_s: float) -> WaitResult:
         admitted, status = await self.node.submit_wait(tx, timeout_s)
-        return WaitResult(SubmitResult(admitted.tx_id, admitted.code, admitted.log),
-                          _tx_info(status))
+        return WaitResult(admitted, status)
 
     async def submit_txs(self, txs: Sequence[bytes]) -> list[SubmitResult]:
-        return [SubmitResult(admitted.tx_id, admitted.code, admitted.log)
-                for admitted in await self.node.submit_many(txs)]
+        return await self.node.submit_many(txs)
 
     async def wait_txs(self, tx_ids: Sequence[bytes], timeout_s: float) -> list[TxInfo]:
-        return [_tx_info(status) for status in await self.node.wait_many(tx_ids, timeout_s)]
+        return await self.node.wait_many(tx_ids, timeout_s)
 
     async def tx_status(self, tx_id: bytes) -> TxInfo:
         return _tx_info(await self.node.tx_status(tx_id))

@@ -26,6 +26,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import NamedTuple
 
 from .. import accel
@@ -97,6 +98,9 @@ __all__ = [
     "genesis_state",
     "verify_proof",
 ]
+
+
+_NO_CHANGES: Mapping[bytes, bytes | None] = MappingProxyType({})
 
 
 class BlockContext(NamedTuple):
@@ -572,6 +576,14 @@ class StateMachine:
     def last_time_ms(self) -> int:
         """The block time of the last committed block (the genesis time at height 0)."""
         return self._last_time_ms
+
+    @property
+    def pending_changes(self) -> Mapping[bytes, bytes | None]:
+        """The state entries the finalized block (not committed yet) changes: key -> new
+        value (None: deleted); empty when no block is pending. A read-only view, valid
+        after the commit too (the in-process node rechecks its mempool from it)."""
+        pending = self._pending
+        return _NO_CHANGES if pending is None else MappingProxyType(pending.commit.state_changes)
 
     def _read_last_time_ms(self, tip: ChainTip) -> int:
         if tip.height == 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from chainmall.core.address import address_from_public_key
 from chainmall.core.constants import TX_TYPE_TRANSFER
 from chainmall.core.errors import (
     FeeTooLow,
@@ -17,7 +18,7 @@ from chainmall.core.errors import (
 )
 from chainmall.core.keys import KeyPair
 from chainmall.core.node.mempool import Mempool, MempoolLimits
-from chainmall.core.state.accounts import encode_transfer
+from chainmall.core.state.accounts import account_key, encode_transfer, pack_account
 from chainmall.core.tx import Tx, sign_tx
 
 CHAIN = "pool-test"
@@ -181,6 +182,40 @@ def test_recheck_drops_used_nonces_and_forgets_idle_senders() -> None:
     assert pool.account(KEYS[0].public_key) is None
 
 
+def test_recheck_from_a_block_s_changes() -> None:
+    """`recheck_changed` takes the new account of each sender whose entry the block
+    changed and keeps the cached one of the others; a deleted entry drops the sender's
+    txs. It drops the same txs as `recheck` given every account."""
+    def key_of(keypair: KeyPair) -> bytes:
+        return account_key(address_from_public_key(keypair.public_key))
+
+    def pool_with_txs() -> tuple[Mempool, list[Tx]]:
+        pool = Mempool(BIG, fee_min=1)
+        txs = [transfer(KEYS[0], 0), transfer(KEYS[0], 1), transfer(KEYS[1], 0, fee=300),
+               transfer(KEYS[1], 1, fee=300), transfer(KEYS[2], 0), transfer(KEYS[3], 4,
+                                                                             expiry=1)]
+        for tx in txs:
+            add(pool, tx, (1_000, 4) if tx.sender == KEYS[3].public_key else (1_000, 0))
+        return pool, txs
+
+    pool, txs = pool_with_txs()
+    changes = {key_of(KEYS[0]): pack_account(999, 1),  # tx 0 committed
+               key_of(KEYS[1]): pack_account(400, 0),  # paid out: covers one fee
+               key_of(KEYS[2]): None,                  # the account is gone
+               b"\x09" * 33: b"another entry"}         # not an account of the pool
+    dropped = pool.recheck_changed(1, changes)  # KEYS[3] unchanged: cached (1_000, 4)
+    codes = {d.pending.tx.tx_id: d.code for d in dropped}
+    assert codes == {txs[0].tx_id: NonceMismatch.code, txs[3].tx_id: InsufficientFee.code,
+                     txs[4].tx_id: UnknownSender.code, txs[5].tx_id: TxExpired.code}
+    assert pool.account(KEYS[0].public_key) == (999, 1)
+    assert pool.height == 1
+    reference, _ = pool_with_txs()
+    again = reference.recheck(1, {KEYS[0].public_key: (999, 1), KEYS[1].public_key: (400, 0),
+                                  KEYS[2].public_key: None, KEYS[3].public_key: (1_000, 4)})
+    assert [(d.pending.tx.tx_id, d.code) for d in again] == [
+        (d.pending.tx.tx_id, d.code) for d in dropped]
+
+
 def test_the_next_block_is_reaped_while_the_last_is_settled() -> None:
     """The producer pipelines: block 2 is reaped before block 1's txs leave the pool, and
     block 1's recheck leaves block 2's txs to block 2."""
@@ -216,3 +251,64 @@ def test_a_failed_lower_nonce_does_not_reap_a_block_s_tx_twice() -> None:
     # a[0] failed in its block: the nonce stayed at 0; a[1] is in block 2 already.
     assert pool.recheck(1, {KEYS[0].public_key: (1_000, 0)}) == []
     assert pool.reap(10, 1 << 20) == []
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_recheck_from_changes_matches_recheck_from_reads(seed: int) -> None:
+    """Random admissions, blocks (some txs fail, some balances move by receipts) and
+    expiries: `recheck_changed` given only the changed entries drops exactly what
+    `recheck` given every sender's account drops, and leaves the same pool."""
+    import random
+
+    from chainmall.core.errors import ChainmallError
+
+    rng = random.Random(seed)
+    keys = KEYS[:4]
+    accounts = {k.public_key: (rng.randrange(0, 40), 0) for k in keys}
+    state_key = {k.public_key: account_key(address_from_public_key(k.public_key))
+                 for k in keys}
+    by_changes, by_reads = Mempool(BIG, fee_min=1), Mempool(BIG, fee_min=1)
+    for height in range(1, 61):
+        for _ in range(rng.randrange(0, 6)):
+            key = rng.choice(keys)
+            balance, nonce = accounts[key.public_key]
+            tx = transfer(key, max(0, nonce + rng.randrange(-1, 4)), fee=rng.randrange(1, 9),
+                          expiry=height - 1 + rng.randrange(0, 12))
+            verdicts = []
+            for pool in (by_changes, by_reads):
+                try:
+                    pool.add(tx, tx.encode(), accounts[key.public_key])
+                    verdicts.append(0)
+                except ChainmallError as exc:
+                    verdicts.append(exc.code)
+            assert verdicts[0] == verdicts[1]
+        size = rng.randrange(0, 5)
+        reaped = by_changes.reap(size, 1 << 20)
+        assert [p.tx for p in reaped] == [p.tx for p in by_reads.reap(size, 1 << 20)]
+        changes: dict[bytes, bytes | None] = {}
+        for pending in reaped:  # the block: a tx runs if its nonce is next and fee paid
+            tx = pending.tx
+            balance, nonce = accounts[tx.sender]
+            if tx.nonce == nonce and balance >= tx.fee and rng.random() < 0.9:
+                accounts[tx.sender] = (balance - tx.fee, nonce + 1)
+                changes[state_key[tx.sender]] = pack_account(*accounts[tx.sender])
+        for key in keys:  # what else moved the accounts: receipts, spending, a used nonce
+            if rng.random() < 0.3:
+                balance, nonce = accounts[key.public_key]
+                accounts[key.public_key] = (max(0, balance + rng.randrange(-15, 20)),
+                                            nonce + (rng.random() < 0.3))
+                changes[state_key[key.public_key]] = pack_account(*accounts[key.public_key])
+        by_changes.remove_reaped(reaped)
+        by_reads.remove_reaped([by_reads.get(p.tx.tx_id) for p in reaped  # type: ignore[misc]
+                                if by_reads.get(p.tx.tx_id) is not None])
+        first = by_changes.recheck_changed(height, changes)
+        second = by_reads.recheck(height, {k: accounts[k] for k, _ in by_reads.senders()})
+        assert sorted((d.pending.tx.tx_id, d.code) for d in first) == sorted(
+            (d.pending.tx.tx_id, d.code) for d in second)
+        assert by_changes.senders() == by_reads.senders()
+        assert len(by_changes) == len(by_reads)
+        assert all(by_changes.account(k) == by_reads.account(k) for k, _ in by_reads.senders())
+        left, right = by_changes.reap(1000, 1 << 20), by_reads.reap(1000, 1 << 20)
+        assert [p.tx for p in left] == [p.tx for p in right]
+        by_changes.release(left)
+        by_reads.release(right)

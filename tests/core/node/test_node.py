@@ -295,40 +295,40 @@ def test_the_engine_refuses_a_stored_block_that_is_not_the_one_it_signed(
             engine.make_block([transfer(KEYS[0], 1)], 6_000)
 
 
-def test_the_recheck_reads_after_the_commit_in_the_block_thread(
+def test_the_recheck_works_from_the_block_s_changes_without_reads(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pending senders' accounts are read in the block thread right after the commit;
-    when that read fails, the block's txs are final all the same and the event loop reads
-    again, so the recheck still sees the new nonces."""
+    """After a block, the pool is rechecked from the state entries the block changed: no
+    account is read (neither in the block thread nor on the event loop), and the pool
+    still sees the new nonces (a replay is refused, the next nonce is taken) and the new
+    balance of a pending sender that only received in the block."""
     import threading
 
-    from chainmall.core.node import node as node_module
+    from chainmall.core.node import admission as admission_module
 
-    real = node_module.read_accounts
-    calls: list[str] = []
+    real = admission_module.read_accounts
+    calls: list[tuple[str, int]] = []
 
-    def flaky(machine: object, senders: list[tuple[bytes, bytes]]) -> object:
-        calls.append(threading.current_thread().name)
-        if len(calls) == 1:
-            raise OSError("a failing read")
+    def counted(machine: object, senders: list[tuple[bytes, bytes]]) -> object:
+        calls.append((threading.current_thread().name, len(senders)))
         return real(machine, senders)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(node_module, "read_accounts", flaky)
+    monkeypatch.setattr(admission_module, "read_accounts", counted)
 
     async def main() -> None:
         async with running_node(tmp_path / "ledger") as node:
             first = await node.submit_many([transfer(KEYS[0], 0), transfer(KEYS[0], 1)])
             statuses = await node.wait_many([v.tx_id for v in first], 20.0)
             assert all(s.state is TxState.FINAL for s in statuses)
-            assert calls and calls[0].startswith("cm-block")
+            # admission read KEYS[0]'s account once (a new sender), nothing read since
+            assert [n for _, n in calls] == [1], calls
+            assert node.mempool.height == statuses[0].height
             # the pool's cached account moved past the used nonces: a replay is refused,
             # the next nonce is taken
             admitted, _ = await node.submit_wait(transfer(KEYS[0], 1, amount=9), 10.0)
             assert admitted.code == NonceMismatch.code
             admitted, status = await node.submit_wait(transfer(KEYS[0], 2), 10.0)
             assert admitted.code == TX_OK and status.state is TxState.FINAL
-            assert calls[1] == threading.current_thread().name  # the loop read again
-            assert any(name.startswith("cm-block") for name in calls[2:]), calls
+            assert all(not name.startswith("cm-block") for name, _ in calls), calls
 
     run(main())
 
