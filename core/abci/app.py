@@ -45,7 +45,6 @@ from .types import (
     CheckTxKind,
     CheckTxResult,
     CommitResult,
-    ExecTxResult,
     FinalizeBlockResult,
     InfoResult,
     InitChainRequest,
@@ -377,9 +376,9 @@ class Application:
         result = self.machine.execute(request.height, request.time_ms,
                                       self.proposer_key(request.proposer_address),
                                       flat, request.misbehavior)
-        tx_results = tuple(ExecTxResult(r.code, r.log, r.events, r.tx_id)
-                           for r in result.tx_results)
-        finalized = FinalizeBlockResult(tx_results, result.events,
+        # The machine's results have ExecTxResult's fields (TxOutcome): handed on as they
+        # are, not copied one object per tx.
+        finalized = FinalizeBlockResult(result.tx_results, result.events,
                                         tuple(ValidatorUpdate(u.public_key, u.power)
                                               for u in result.validator_updates),
                                         result.app_hash, result.block.hash(),

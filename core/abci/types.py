@@ -154,6 +154,24 @@ class ExecTxResult:
     tx_id: bytes = b""
 
 
+class TxOutcome(Protocol):
+    """What FinalizeBlock says of one tx: an `ExecTxResult`, or any object with the same
+    fields (the application hands on the state machine's own results, one per tx, rather
+    than copying each into an `ExecTxResult`)."""
+
+    @property
+    def code(self) -> int: ...
+
+    @property
+    def log(self) -> str: ...
+
+    @property
+    def events(self) -> tuple[Event, ...]: ...
+
+    @property
+    def tx_id(self) -> bytes: ...
+
+
 @dataclass(frozen=True, slots=True)
 class FinalizeBlockResult:
     """ABCI FinalizeBlock: per-tx results in request order, block events, validator
@@ -166,7 +184,7 @@ class FinalizeBlockResult:
     one result); empty when there were none (one result per request tx).
     """
 
-    tx_results: tuple[ExecTxResult, ...]
+    tx_results: tuple[TxOutcome, ...]  # `ExecTxResult`s, or objects with their fields
     events: tuple[Event, ...]
     validator_updates: tuple[ValidatorUpdate, ...]
     app_hash: bytes

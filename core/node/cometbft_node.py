@@ -260,19 +260,31 @@ class CometNode(LedgerReads):
 
     def _on_block(self, block: CommittedBlock, result: FinalizeBlockResult) -> None:
         height = block.block.header.height
-        index_of = {tx.tx_id: index for index, tx in enumerate(block.block.txs)}
+        results = result.tx_results
+        tx_ids = [tx.tx_id for tx in block.block.txs]
+        pending = self.pending
+        if [r.tx_id for r in results] == tx_ids:  # the usual block: every tx recorded, in order
+            final = TxState.FINAL
+            finals = [TxStatus(r.tx_id, final, height, index, r.code, r.log, r.events)
+                      for index, r in enumerate(results)]
+            if pending:
+                for tx_id in tx_ids:
+                    pending.pop(tx_id, None)
+            self.finality.committed(block, finals)
+            return
+        index_of = {tx_id: index for index, tx_id in enumerate(tx_ids)}
         finals, dropped = [], []
-        for tx_result in result.tx_results:
+        for tx_result in results:
             tx_id = tx_result.tx_id
             index = index_of.get(tx_id)
             if index is not None:
                 finals.append(TxStatus(tx_id, TxState.FINAL, height, index, tx_result.code,
                                        tx_result.log, tx_result.events))
-            elif tx_id and tx_id in self.pending:  # executed, not recorded: gone for good
+            elif tx_id and tx_id in pending:  # executed, not recorded: gone for good
                 dropped.append(TxStatus(tx_id, TxState.UNKNOWN, code=tx_result.code,
                                         log=tx_result.log))
             if tx_id:
-                self.pending.pop(tx_id, None)
+                pending.pop(tx_id, None)
         finals.sort(key=lambda status: status.index)
         self.finality.committed(block, finals)
         self.finality.dropped(dropped)
