@@ -559,11 +559,12 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     if args.soak:
         _soak_report(samples, result, context, retain)
     else:
-        met_rate = (tally.accepted / duration >= TARGET_RATE * 0.99
-                    and sustained >= TARGET_RATE * 0.99 and tally.final >= 0.99 * count
-                    and duration >= TARGET_DURATION_S)
+        # Strict: the printed target is the one judged (no tolerance), and every tx sent
+        # must have been final.
+        met_rate = (tally.accepted / duration >= TARGET_RATE and sustained >= TARGET_RATE
+                    and tally.final == count and duration >= TARGET_DURATION_S)
         print(f"accepted tx/s   {result['accepted_tx_per_s']:>9}   offered {rate:.0f}")
-        met_steady = steady >= TARGET_RATE * 0.99 and duration >= TARGET_DURATION_S
+        met_steady = steady >= TARGET_RATE and duration >= TARGET_DURATION_S
         print(f"sustained final tx/s {result['sustained_tx_per_s']:>9}  (all final txs over "
               f"first send..last final: the last tx's latency is in the time)  target >= "
               f"{TARGET_RATE} for {TARGET_DURATION_S:.0f} s  {verdict(met_rate)}  {context}")
