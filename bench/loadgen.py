@@ -30,11 +30,13 @@ Issue targets (this 2-core machine, load generator included):
   with pruning on (`--retain-heights`, 200 in the soak so it prunes within
   10 minutes) both must level off: memory over the whole run (the last
   third's mean within 10% of the middle third's); the tree's entries and
-  its tables' pages once the pruning window is full (height retain +
-  STORE_MID_SLICES: before it the tree rightly grows, keeping every
-  version in the window), the second half of the samples past it within
-  10% of the first half (the whole run's thirds are printed too); and past
-  the window the data dir must grow per block by no more than the chain
+  its tables' pages once the pruning window (retain + STORE_MID_SLICES
+  heights) holds only blocks made after the warm-up (from the height
+  reached at STEADY_FROM of the run plus the window: until then the tree
+  rightly grows, as the warm-up's small blocks leave the window for
+  bigger ones), the second half of the samples past that height within
+  10% of the first half (the whole run's thirds are printed too); and
+  from there the data dir must grow per block by no more than the chain
   records (blocks, their index, the tx index, receipts: within 10%);
 * "read queries (account with proof) per second while the write load runs":
   `--readers` connections each ask for a random account with its proof in
@@ -610,22 +612,22 @@ def _soak_report(samples: list[Sample], result: dict[str, object], context: str,
           f"third {tree_ratio:.3f}  target <= 1.10  {verdict(tree_ratio <= 1.10)}  {context}")
     print(f"tree tables' pages, whole run: last third / middle third {tree_bytes_ratio:.3f}  "
           f"target <= 1.10  {verdict(tree_bytes_ratio <= 1.10)}  {context}")
-    _soak_tree_past_window(samples, result, context, retain + STORE_MID_SLICES)
+    steady_height = soak_steady_height(samples, retain + STORE_MID_SLICES)
+    _soak_tree_past_window(samples, result, context, steady_height)
     print(f"accepted tx/s {result['accepted_tx_per_s']} of {result['offered_tx_per_s']} "
           f"offered; steady-window final tx/s {result['steady_window_tx_per_s']} (txs final "
           f"from {STEADY_FROM:.0%} of the offer time to its end, over that window); "
           f"p50 {result['p50_s']} s, p99 {result['p99_s']} s  {context}")
     grown = [(b.dir_bytes - a.dir_bytes) / 2**20 for a, b in itertools.pairwise(samples)]
     print("data dir growth per sample (MiB): " + ", ".join(f"{g:.1f}" for g in grown))
-    # Once the pruning window is full (a tree is deleted from retain + STORE_MID_SLICES
-    # heights on: each key slice has its turn once in that many blocks), the data dir must
-    # grow by no more than the chain records (blocks, index, receipts): freed tree pages
-    # are reused, tree history does not pile up.
-    steady = [s for s in samples if s.height >= retain + STORE_MID_SLICES]
+    # Once the pruning window holds only blocks made at the steady rate (see
+    # soak_steady_height), the data dir must grow by no more than the chain records
+    # (blocks, index, receipts): freed tree pages are reused, tree history does not pile up.
+    steady = [s for s in samples if s.height >= steady_height]
     blocks = steady[-1].height - steady[0].height if len(steady) > 1 else 0
     if blocks <= 0:
         print(f"data dir against chain records: not judged (no two samples past height "
-              f"{retain + STORE_MID_SLICES}, where the pruning window is full)")
+              f"{steady_height:,}, where the pruning window holds only steady blocks)")
         return
     start, end = steady[0], steady[-1]
     per_block = {name: (getattr(end, field) - getattr(start, field)) / blocks
@@ -640,15 +642,29 @@ def _soak_report(samples: list[Sample], result: dict[str, object], context: str,
 
 
 
+def soak_steady_height(samples: list[Sample], window: int) -> int:
+    """The height from which the soak's tree must be flat.
+
+    A pruning store keeps the live tree plus the stale nodes of its last `window` blocks
+    (retain + STORE_MID_SLICES heights), so the tree stops growing only once those blocks
+    are all alike. The warm-up's blocks are smaller (the node starts idle), so the first
+    `window` heights after it still grow the kept history as bigger blocks replace them:
+    flatness is judged from the height reached at STEADY_FROM of the run plus `window`.
+    """
+    warm_t = STEADY_FROM * samples[-1].t if samples else 0.0
+    warm = next((s.height for s in samples if s.t >= warm_t), 0)
+    return warm + window
+
+
 def _soak_tree_past_window(samples: list[Sample], result: dict[str, object], context: str,
-                           window: int) -> None:
-    """Flatness where it is defined: until the pruning window is full the tree rightly
-    grows (it keeps every version in the window); from there on it must not. Compares the
-    second half of the samples past the window with the first half."""
-    steady = [s for s in samples if s.height >= window]
+                           steady_height: int) -> None:
+    """Flatness where it is defined: until the pruning window holds only steady blocks
+    the tree rightly grows (it keeps every version in the window); from there on it must
+    not. Compares the second half of the samples past that height with the first half."""
+    steady = [s for s in samples if s.height >= steady_height]
     if len(steady) < 4:
-        print(f"tree past the pruning window: not judged ({len(steady)} samples past height "
-              f"{window:,}; 4 needed)")
+        print(f"tree with the window full of steady blocks: not judged ({len(steady)} "
+              f"samples past height {steady_height:,}; 4 needed)")
         return
     half = len(steady) // 2
     first, second = steady[:half], steady[half:]
@@ -658,8 +674,9 @@ def _soak_tree_past_window(samples: list[Sample], result: dict[str, object], con
         value = (statistics.mean(getattr(s, name) for s in second)
                  / max(statistics.mean(getattr(s, name) for s in first), 1))
         result[key] = round(value, 3)
-        print(f"{label} past the pruning window (from height {steady[0].height:,}, t = "
-              f"{steady[0].t:.0f} s, {len(steady)} samples): second half / first half "
+        print(f"{label} with the window full of steady blocks (from height "
+              f"{steady[0].height:,}, t = {steady[0].t:.0f} s, {len(steady)} samples): second "
+              f"half / first half "
               f"{value:.3f}  target <= 1.10  {verdict(value <= 1.10)}  {context}")
 
 
