@@ -104,6 +104,7 @@ STORE_MERGE_BLOCKS = 16  # a staged entry moves into the middle level within thi
 # blocks and no commit carries more than its share of the merge (core/store.py).
 STORE_FLUSH_SLICES = 16
 STORE_MID_SLICES = 256
+STORE_NODE_ORDER_CALLS_MAX = 256  # get_nodes calls per snapshot with a level-order hint (per depth)
 MAP_SIZE_BYTES_DEFAULT = 1 << 30  # 1 GiB; doubled on MapFullError
 MAP_SIZE_BYTES_MAX = 1 << 40  # 1 TiB: growth stops here
 STORE_DBS_MAX = 128  # named LMDB databases: the chain tables plus one per state table (all ranges)

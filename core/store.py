@@ -97,6 +97,7 @@ from .constants import (
     STORE_FLUSH_SLICES,
     STORE_FORMAT_VERSION,
     STORE_MID_SLICES,
+    STORE_NODE_ORDER_CALLS_MAX,
     STORE_READERS_MAX,
     U32_MAX,
     U64_MAX,
@@ -203,15 +204,51 @@ class BlockCommit:
     tx_order: Sequence[int] | None = None
 
 
+class NodeLevelOrder:
+    """Which end of the tree's staged levels `StoreView.get_nodes` reads first.
+
+    Tree nodes are content-addressed: every level's copy of a node is the same node, so
+    the order of the lookups changes only their cost, never an answer. Upper tree nodes
+    change every block and sit in the recent and middle levels; the nodes near the leaves
+    of a large, cold state (many accounts, each touched rarely) sit only in the main
+    table, where asking the newer levels first is a miss per node. The tree asks a
+    snapshot for its nodes a depth at a time, so the order is kept per call ordinal of a
+    snapshot: each call starts at the end that held most nodes at that ordinal last time.
+    """
+
+    __slots__ = ("_main_first",)
+
+    def __init__(self) -> None:
+        self._main_first: list[bool] = []
+
+    def main_first(self, call: int) -> bool:
+        """Whether a snapshot's call number `call` should read the main table first."""
+        return call < len(self._main_first) and self._main_first[call]
+
+    def observe(self, call: int, found_in_main: int, found: int) -> None:
+        """Record where call number `call`'s nodes were found."""
+        if not found:
+            return
+        hints = self._main_first
+        if call >= len(hints):
+            if call > STORE_NODE_ORDER_CALLS_MAX:
+                return
+            hints.extend([False] * (call + 1 - len(hints)))
+        hints[call] = 2 * found_in_main > found
+
+
 class StoreView:
     """A read snapshot of the store (a NodeReader too); valid inside `store.reader()`."""
 
-    __slots__ = ("_dbs", "_path", "_txn")
+    __slots__ = ("_dbs", "_node_calls", "_node_order", "_path", "_txn")
 
-    def __init__(self, txn: lmdb.Transaction, dbs: Mapping[str, object], path: Path) -> None:
+    def __init__(self, txn: lmdb.Transaction, dbs: Mapping[str, object], path: Path,
+                 node_order: NodeLevelOrder | None = None) -> None:
         self._txn = txn
         self._dbs = dbs
         self._path = path
+        self._node_order = node_order if node_order is not None else NodeLevelOrder()
+        self._node_calls = 0  # get_nodes calls so far on this snapshot
 
     def _get(self, db: str, key: bytes) -> bytes | None:
         try:
@@ -256,24 +293,41 @@ class StoreView:
         return None if value is None else value[:-NODE_STAMP_BYTES]
 
     def get_nodes(self, node_hashes: list[bytes]) -> list[bytes | None]:
-        """`get_node` of each hash (NodeReader.get_nodes): one `getmulti` per recent slice
-        asked for, then one for the middle level and one for the main table."""
+        """`get_node` of each hash (NodeReader.get_nodes): one `getmulti` per level (per
+        recent slice asked for), newest level first or the main table first, whichever
+        held most of the last call's nodes (`NodeLevelOrder`: a node is the same in every
+        level, so the order is only a cost)."""
         dbs, txn = self._dbs, self._txn
         found: dict[bytes, bytes] = {}
         recent, mid = _LEVELS["tree"]
+        order, call = self._node_order, self._node_calls
+        self._node_calls = call + 1
         try:
             ordered = sorted(node_hashes)  # in key order, each slice's hashes are one run
             ordered = ordered[bisect_right(ordered, b""):]  # an empty hash names no node
-            for nibble, low, high in _nibble_runs(ordered):
-                found.update(txn.cursor(db=dbs[recent[nibble]]).getmulti(ordered[low:high]))
-            wanted = [node_hash for node_hash in ordered if node_hash not in found]
-            for level in (mid, "tree"):
-                if not wanted:
-                    break
-                found.update(txn.cursor(db=dbs[level]).getmulti(wanted))
-                wanted = [node_hash for node_hash in wanted if node_hash not in found]
+            if order.main_first(call):
+                found.update(txn.cursor(db=dbs["tree"]).getmulti(ordered))
+                in_main = len(found)
+                wanted = [node_hash for node_hash in ordered if node_hash not in found]
+                if wanted:
+                    found.update(txn.cursor(db=dbs[mid]).getmulti(wanted))
+                    wanted = [node_hash for node_hash in wanted if node_hash not in found]
+                for nibble, low, high in _nibble_runs(wanted):
+                    found.update(txn.cursor(db=dbs[recent[nibble]]).getmulti(wanted[low:high]))
+            else:
+                for nibble, low, high in _nibble_runs(ordered):
+                    found.update(txn.cursor(db=dbs[recent[nibble]]).getmulti(ordered[low:high]))
+                wanted = [node_hash for node_hash in ordered if node_hash not in found]
+                if wanted:
+                    found.update(txn.cursor(db=dbs[mid]).getmulti(wanted))
+                    wanted = [node_hash for node_hash in wanted if node_hash not in found]
+                before = len(found)
+                if wanted:
+                    found.update(txn.cursor(db=dbs["tree"]).getmulti(wanted))
+                in_main = len(found) - before
         except lmdb.Error as exc:
             raise read_error(exc, self._path) from exc
+        order.observe(call, in_main, len(found))
         get = found.get
         return [None if (value := get(h)) is None else value[:-NODE_STAMP_BYTES]
                 for h in node_hashes]
@@ -514,6 +568,7 @@ class Store:
         self._on_close = on_close
         self._map_size_bytes = self._env.info()["map_size"]
         self.grow_count = 0  # map growths so far (for tests and the doctor)
+        self._node_order = NodeLevelOrder()  # get_nodes' level order, shared by readers
         self._failpoint: Callable[[str], None] = _env_failpoint
         self.migrated_from: int | None = None  # the format `migrate_format` upgraded, if any
         try:
@@ -625,7 +680,7 @@ class Store:
         except lmdb.Error as exc:
             raise read_error(exc, self.path) from exc
         with txn:
-            yield StoreView(txn, self._dbs, self.path)
+            yield StoreView(txn, self._dbs, self.path, self._node_order)
 
     def is_initialised(self) -> bool:
         """Whether this data directory holds a chain."""

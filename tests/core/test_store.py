@@ -183,6 +183,43 @@ def test_get_nodes_reads_every_level(store: Store) -> None:
         assert view.get_nodes([]) == [] and view.get_nodes([b""]) == [None]
 
 
+def test_get_nodes_reads_the_level_that_held_most_nodes_first(store: Store) -> None:
+    """Nodes are content-addressed, so `get_nodes` may start at either end of the levels:
+    it starts where most of the last call's nodes were, and answers as `get_node` does."""
+    last = STORE_MID_SLICES + STORE_FLUSH_SLICES + 3
+    root = store.last().app_hash
+    for height in range(1, last + 1):  # one node per block, its value a function of its hash
+        node_hash = (height % 256).to_bytes(1, "big") + height.to_bytes(2, "big") * 15 + b"\x00"
+        new_root = bytes([height % 256]) * 31 + b"\x01"
+        store.commit_block(_commit(height, root, new_root, {}, {node_hash: b"v" + node_hash}))
+        root = new_root
+    with store._env.begin() as txn:
+        where = {}
+        with txn.cursor(store._dbs["tree"]) as cursor:
+            where["main"] = [k for k in cursor.iternext(values=False) if len(k) == 32]
+        newer = [f"tree_recent_{n:x}" for n in range(STORE_FLUSH_SLICES)] + ["tree_mid"]
+        where["newer"] = [k for name in newer
+                          for k in txn.cursor(store._dbs[name]).iternext(values=False)]
+    main_only = [h for h in where["main"] if h not in where["newer"] and h != b"n" * 32]
+    assert len(main_only) > 8 and len(where["newer"]) > 8
+    order = store._node_order
+    unknown = b"\x99" * 31 + b"\x00"
+    mostly_main = main_only + where["newer"][:2] + [unknown]
+    mostly_newer = where["newer"] + main_only[:2]
+    for asked, main_first_after in ((mostly_main, True), (mostly_newer, False)):
+        for start in (False, True):
+            order._main_first[:] = [start]  # the first call of a snapshot starts here
+            with store.reader() as view:
+                found = view.get_nodes(asked)
+                assert found == [view.get_node(h) for h in asked]
+            assert found == [None if h == unknown else b"v" + h for h in asked]
+            assert order.main_first(0) is main_first_after, (start, main_first_after)
+    with store.reader() as view:  # each call ordinal of a snapshot keeps its own hint
+        view.get_nodes(mostly_newer)
+        view.get_nodes(mostly_main)
+    assert (order.main_first(0), order.main_first(1), order.main_first(2)) == (False, True, False)
+
+
 def test_a_tx_indexed_before_the_merge_cannot_be_indexed_again(store: Store) -> None:
     tip = 3 * STORE_MERGE_BLOCKS  # blocks 17 and 34's keys (0x11, 0x22) reached the main table
     root = _chain(store, range(1, tip + 1))
