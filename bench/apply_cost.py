@@ -66,6 +66,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -256,12 +257,12 @@ def replay() -> dict[str, float]:
     return {phase: seconds * 1e6 / txs for phase, seconds in spent.items()}
 
 
-def compare(baseline: Path) -> None:
-    """`replay` with this build and with `baseline`'s, in interleaved rounds."""
-    import statistics
-
-    from benchutil import machine
-
+def _interleaved(baseline: Path, command: str, names: tuple[str, ...],
+                 describe: Callable[[dict[str, float]], str],
+                 ) -> tuple[dict[str, list[dict[str, float]]], list[float]]:
+    """Run this script's `command` with this build and `baseline`'s in interleaved rounds
+    (CHAINMALL_COST_ROUNDS, default 3), each printing `names` last on its output; every
+    round's figures by build, and the 1-minute load average before and after each run."""
     rounds = int(os.environ.get("CHAINMALL_COST_ROUNDS", "3"))
     builds = {"this": sys.executable, "baseline": str(baseline / ".venv" / "bin" / "python")}
     figures: dict[str, list[dict[str, float]]] = {name: [] for name in builds}
@@ -269,15 +270,26 @@ def compare(baseline: Path) -> None:
     for number in range(rounds):
         order = list(builds) if number % 2 == 0 else list(reversed(builds))
         for name in order:
-            out = subprocess.run([builds[name], __file__, "replay"], check=True,
+            out = subprocess.run([builds[name], __file__, command], check=True,
                                  capture_output=True, text=True).stdout
-            result = dict(zip(("execute", "root", "commit", "total"),
-                              map(float, out.split()[-4:]), strict=True))
+            result = dict(zip(names, map(float, out.split()[-len(names):]), strict=True))
             figures[name].append(result)
             loads.append(os.getloadavg()[0])
-            print(f"round {number + 1} {name:<8}: " + ", ".join(
-                f"{phase} {value:.2f}" for phase, value in result.items())
-                + f" µs/tx (load {loads[-1]:.1f})", flush=True)
+            print(f"round {number + 1} {name:<8}: {describe(result)} (load {loads[-1]:.1f})",
+                  flush=True)
+    return figures, loads
+
+
+def compare(baseline: Path) -> None:
+    """`replay` with this build and with `baseline`'s, in interleaved rounds."""
+    import statistics
+
+    from benchutil import machine
+
+    figures, loads = _interleaved(baseline, "replay", ("execute", "root", "commit", "total"),
+                                  lambda result: ", ".join(
+                                      f"{phase} {value:.2f}" for phase, value in result.items())
+                                  + " µs/tx")
     print(f"machine: {machine('main thread CPU time, serial replay')}; load average (1 min) "
           f"{min(loads):.1f}-{max(loads):.1f}; baseline {baseline}")
     for phase in ("execute", "root", "commit", "total"):
@@ -316,22 +328,10 @@ def compare_threads(baseline: Path) -> None:
 
     from benchutil import machine
 
-    rounds = int(os.environ.get("CHAINMALL_COST_ROUNDS", "3"))
-    builds = {"this": sys.executable, "baseline": str(baseline / ".venv" / "bin" / "python")}
-    figures: dict[str, list[dict[str, float]]] = {name: [] for name in builds}
-    loads = [os.getloadavg()[0]]
-    for number in range(rounds):
-        order = list(builds) if number % 2 == 0 else list(reversed(builds))
-        for name in order:
-            out = subprocess.run([builds[name], __file__, "threads"], check=True,
-                                 capture_output=True, text=True).stdout
-            result = dict(zip(THREAD_FIGURES, map(float, out.split()[-len(THREAD_FIGURES):]),
-                              strict=True))
-            figures[name].append(result)
-            loads.append(os.getloadavg()[0])
-            print(f"round {number + 1} {name:<8}: {result['tx/s']:,.0f} tx/s; CPU µs/tx "
-                  + ", ".join(f"{kind} {result[kind]:.2f}" for kind in THREAD_FIGURES[1:])
-                  + f" (load {loads[-1]:.1f})", flush=True)
+    figures, loads = _interleaved(baseline, "threads", THREAD_FIGURES,
+                                  lambda result: f"{result['tx/s']:,.0f} tx/s; CPU µs/tx "
+                                  + ", ".join(f"{kind} {result[kind]:.2f}"
+                                              for kind in THREAD_FIGURES[1:]))
     print(f"machine: {machine('pipelined replay, CPU of every thread')}; load average "
           f"(1 min) {min(loads):.1f}-{max(loads):.1f}; baseline {baseline}")
     for kind in THREAD_FIGURES:
