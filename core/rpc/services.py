@@ -44,12 +44,17 @@ class TxState(StrEnum):
     FINAL = "final"
 
 
-@dataclass(frozen=True, slots=True)
+# SubmitResult and TxInfo are made once per tx on the node's event loop (every verdict,
+# every final outcome): plain slotted values, not frozen dataclasses, whose __init__ sets
+# each field through object.__setattr__ and costs about three times as much. Nothing
+# changes one after it is made; they compare and hash by value as before.
+@dataclass(slots=True, unsafe_hash=True)
 class SubmitResult:
     """The mempool's verdict on a submitted tx: code 0 admitted, otherwise the
     error code (core/errors.py) that refused it, with a human `log`.
 
-    `tx_id` is the tx's id when the bytes decode, else b"".
+    `tx_id` is the tx's id when the bytes decode, else b"". A value: never changed
+    after it is made.
     """
 
     tx_id: bytes
@@ -57,7 +62,7 @@ class SubmitResult:
     log: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class TxInfo:
     """A tx's state and, once final, its place and result.
 
@@ -65,6 +70,7 @@ class TxInfo:
     (0 success, else the execution error's code) with `log`, and `events`
     are its ABCI events (empty when the node no longer keeps events for an
     old block). `tx` is the raw tx when the node has it (pending or final).
+    A value: never changed after it is made.
     """
 
     tx_id: bytes
