@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextvars
+import itertools
 import pickle
 import statistics
 import sys
@@ -310,7 +311,7 @@ def analyse(data: dict[str, Any], skip_s: float = 2.0) -> dict[str, Any]:
     parts: dict[str, list[float]] = {name: [] for name in PARTS}
     totals: list[float] = []
     for f in frames:
-        received, started, submit, admitted, wait_begun, wait_over, queued, written, ids = f
+        received, started, submit, admitted, _wait_begun, wait_over, queued, written, ids = f
         last = max((reaped_at.get(tx_id, -1) for tx_id in ids), default=-1)
         if last < 0 or last >= len(blocks):
             continue
@@ -399,7 +400,7 @@ def report(found: dict[str, Any]) -> None:
 
         txs = statistics.median(b["txs"] for b in blocks)
         period = statistics.median(b2["start"] - b1["start"]
-                                   for b1, b2 in zip(blocks, blocks[1:], strict=False)) \
+                                   for b1, b2 in itertools.pairwise(blocks)) \
             if len(blocks) > 1 else 0.0
         print(f"blocks: {len(blocks)}, median {txs:.0f} txs, median period "
               f"{period * 1e3:.0f} ms (start to start)")
