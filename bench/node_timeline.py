@@ -8,7 +8,8 @@ Run (a short loadgen.py run; its options pass through after `--`):
 The node runs as `chainmall node start` in a child process started through
 this file (`--host`), which wraps a few of the node's functions with time
 stamps before the CLI starts (nothing in the node's own code changes; the
-wrappers cost a few µs per request line and per block, not per tx). With
+wrappers cost a few µs per request line and per block, and well under one
+per tx for the ids they note). With
 `--node-python` the child is another checkout's interpreter (main's, say), so
 both codes are measured by the same probes. Per request line (the loadgen's
 JSON-RPC batch of `tx_submit_wait`): received, handed to admission (JSON
