@@ -18,35 +18,29 @@ consumer were 5 busy threads, and a team's members waited at its barrier
 for a core the others held); a worker alone (the last item, or the others
 idle) uses every core. One item more than there are workers is queued
 (`depth` 3), so a worker that finishes a block starts the next at once
-instead of waiting for the consumer to take one. On Linux the workers run
-at a lower priority than the consumer (nice + PIPELINE_WORKER_NICE, per
-thread): the consumer's execution and commit are the serial part of the
-import, so it should never wait for a core a worker holds; the workers get
-every cycle it leaves. With the kernel's autogroups (the default), nice
-values weigh threads of the same session only, not other programs.
+instead of waiting for the consumer to take one. With this split the
+workers set the pace and the consumer mostly waits for them, so it needs
+no priority over them (lowering the workers' priority was measured: it
+only lost time against other programs of the same session).
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-__all__ = ["PIPELINE_DEPTH", "PIPELINE_WORKERS", "PIPELINE_WORKER_NICE", "checked_ahead",
-           "verify_threads"]
+__all__ = ["PIPELINE_DEPTH", "PIPELINE_WORKERS", "checked_ahead", "verify_threads"]
 
 Item = TypeVar("Item")
 Prepared = TypeVar("Prepared")  # CheckedTxs in an import; `db check` keeps its faults too
 
 PIPELINE_WORKERS = 2  # threads preparing items: one decodes (GIL) while another verifies
 PIPELINE_DEPTH = 3  # items prepared or queued ahead of the consumer
-PIPELINE_WORKER_NICE = 5  # the workers' nice value above the consumer's (Linux)
 
 _worker = threading.local()  # .cores: the pipeline's _CoreShare (unset: not a worker)
 
@@ -90,24 +84,18 @@ def verify_threads() -> int:
     return 0 if share is None else share.threads()
 
 
-def _enter_worker(share: _CoreShare, nice: int) -> None:
+def _enter_worker(share: _CoreShare) -> None:
     _worker.cores = share
-    if nice > 0 and sys.platform.startswith("linux"):  # a thread id names one thread there
-        thread = threading.get_native_id()
-        with contextlib.suppress(OSError):  # not allowed here: the default only costs time
-            os.setpriority(os.PRIO_PROCESS, thread,
-                           min(19, os.getpriority(os.PRIO_PROCESS, thread) + nice))
 
 
 def checked_ahead(items: Iterable[Item], prepare: Callable[[Item], Prepared],
-                  depth: int = PIPELINE_DEPTH, workers: int = PIPELINE_WORKERS,
-                  worker_nice: int = PIPELINE_WORKER_NICE) -> Iterator[tuple[Item, Prepared]]:
+                  depth: int = PIPELINE_DEPTH,
+                  workers: int = PIPELINE_WORKERS) -> Iterator[tuple[Item, Prepared]]:
     """Yield `(item, prepare(item))` in order, preparing up to `depth` next items meanwhile.
 
     `prepare` (typically: decode a block, then `machine.check_block_txs`)
     runs in `min(workers, depth)` worker threads, ahead of the consumer;
-    in them `verify_threads()` gives each its share of the cores, and on
-    Linux they run `worker_nice` above the caller's nice value. With two,
+    in them `verify_threads()` gives each its share of the cores. With two,
     one worker's GIL-free signature checks overlap the other's decoding,
     which holds the GIL. A `prepare` exception for an item is raised here
     when the consumer reaches that item, so every earlier item has been
@@ -122,7 +110,7 @@ def checked_ahead(items: Iterable[Item], prepare: Callable[[Item], Prepared],
     source = iter(items)
     ahead: deque[tuple[Item, Future[Prepared]]] = deque()
     with ThreadPoolExecutor(max_workers=min(workers, depth), thread_name_prefix="chainmall-check",
-                            initializer=_enter_worker, initargs=(share, worker_nice)) as pool:
+                            initializer=_enter_worker, initargs=(share,)) as pool:
         try:
             for item in itertools.islice(source, depth):
                 ahead.append((item, pool.submit(share.run, prepare, item)))

@@ -3,8 +3,6 @@ the worker pipeline that imports use (`core/state/pipeline.py`)."""
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 
 import pytest
@@ -15,7 +13,7 @@ from chainmall.core.keys import KeyPair
 from chainmall.core.state import pipeline as pipeline_module
 from chainmall.core.state.accounts import encode_transfer
 from chainmall.core.state.machine import CheckedTxs, StateMachine
-from chainmall.core.state.pipeline import PIPELINE_WORKER_NICE, checked_ahead, verify_threads
+from chainmall.core.state.pipeline import checked_ahead, verify_threads
 from chainmall.core.store import Store
 from chainmall.core.tx import sign_tx
 
@@ -128,20 +126,6 @@ def test_a_worker_alone_uses_every_core(monkeypatch: pytest.MonkeyPatch) -> None
                                                     depth=1)]
     assert seen == [8, 8, 8, 8]
     assert verify_threads() == 0
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
-def test_workers_run_below_the_consumers_priority() -> None:
-    """The consumer (execution, commit) is the serial part: the workers yield to it."""
-    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-    def prepare(_: int) -> int:
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-    expected = min(19, base + PIPELINE_WORKER_NICE)
-    assert [nice for _, nice in checked_ahead(range(3), prepare)] == [expected] * 3
-    assert [nice for _, nice in checked_ahead(range(3), prepare, worker_nice=0)] == [base] * 3
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
 
 
 def test_a_bad_block_fails_after_every_earlier_block_is_committed(tmp_path) -> None:
