@@ -568,9 +568,10 @@ def timeline_report(run: Run) -> None:
     """Where the blocks' time and a tx's latency went, from the nodes' CometBFT logs
     (`timeline.py`) and the client's clocks: a tx waits from its submission until the
     block that carries it is proposed (the first node holding the deciding round's
-    complete block), then for the height's consensus and execution until node 0 logs
-    "committed state", then for the watcher (polling node 0 every POLL_S, then reading
-    the block and its results) to see it."""
+    complete block), then for the height's consensus and FinalizeBlock on node 0 (its
+    "finalized block": CometBFT saves the results, which its RPC then serves, before our
+    Commit), then for the watcher (polling node 0 every POLL_S, then reading the block
+    and its results) to see it."""
     if run.net_dir is None:
         return
     line = load_timeline(run.net_dir)
@@ -586,18 +587,18 @@ def timeline_report(run: Run) -> None:
         height = run.tx_height.get(digest)
         if height is None:
             continue
-        proposed, committed = line.proposal_at(height), line.committed_at(node0, height)
+        proposed, finalized = line.proposal_at(height), line.finalized_at(node0, height)
         seen = run.seen_at.get(height)
-        if proposed is None or committed is None or seen is None:
+        if proposed is None or finalized is None or seen is None:
             continue
         waits.append(proposed - (submitted + offset))
-        heights_s.append(committed - proposed)
-        client.append(seen + offset - committed)
+        heights_s.append(finalized - proposed)
+        client.append(seen + offset - finalized)
     if not waits:
         print("latency split: no tx with every mark")
         return
     parts = {"waiting for its block's proposal": waits,
-             "the height (proposal -> node 0 committed)": heights_s,
+             "the height (proposal -> node 0's FinalizeBlock done)": heights_s,
              "the client seeing it (poll, block and results read)": client}
     mean = sum(statistics.fmean(v) for v in parts.values())
     print(f"latency split over {len(waits)} txs (mean {mean:.3f} s; clocks of one host, log "

@@ -132,9 +132,11 @@ class Timeline:
         common = set.intersection(*(set(m) for m in self.nodes.values())) if self.nodes else set()
         return sorted(h for h in common if h >= first)
 
-    def committed_at(self, node: str, height: int) -> float | None:
+    def finalized_at(self, node: str, height: int) -> float | None:
+        """When `node` logged the height's FinalizeBlock done (its results are saved and
+        readable through its RPC right after, before our Commit)."""
         mark = self.nodes.get(node, {}).get(height)
-        return None if mark is None else mark.committed
+        return None if mark is None else mark.finalized
 
     def proposal_at(self, height: int) -> float | None:
         """When the first node had the deciding round's complete block (about when the
