@@ -129,8 +129,8 @@ class Timeline:
     nodes: dict[str, dict[int, Height]]
 
     def heights(self, first: int = 0) -> list[int]:
-        common = set.intersection(*(set(m) for m in self.nodes.values())) if self.nodes else set()
-        return sorted(h for h in common if h >= first)
+        """The heights from `first` that any node logged (a killed node's log stops)."""
+        return sorted({h for marks in self.nodes.values() for h in marks if h >= first})
 
     def finalized_at(self, node: str, height: int) -> float | None:
         """When `node` logged the height's FinalizeBlock done (its results are saved and
@@ -156,7 +156,7 @@ def load(net_dir: Path) -> Timeline:
 
 
 def report(timeline: Timeline, first: int = 0, heights: Iterable[int] | None = None) -> str:
-    """The step shares, medians and skew over `heights` (default: every height all nodes
+    """The step shares, medians and skew over `heights` (default: every height a node
     logged from `first` on)."""
     chosen = list(heights) if heights is not None else timeline.heights(first)
     rows: list[dict[str, float]] = []
