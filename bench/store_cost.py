@@ -3,6 +3,7 @@ a fixed part per block and a part per key (issues 17, 12, 15).
 
 Run: .venv/bin/python bench/store_cost.py [--baseline /work/main] [--blocks 320]
          [--skip 272] [--sizes 1250,2500,10000] [--accounts 10000,100000] [--retain 0]
+     .venv/bin/pytest bench/store_cost.py --benchmark-only -s -q   (a small run)
 
 For each number of accounts and each block size, blocks of that many transfers
 (a random sender and a random recipient among the accounts, each getting a new
@@ -254,6 +255,14 @@ def main(argv: list[str] | None = None) -> dict[Any, Any]:
           f"{1e6 / TARGET_APPLY_TX_S:.1f} us/tx of wall for everything; judged by bench_apply.py")
     print(f"({time.perf_counter() - started:.0f} s; load average after {os.getloadavg()})")
     return results
+
+
+def test_store_cost_phases(benchmark: Any) -> None:
+    results = benchmark.pedantic(main, args=(["--blocks", "24", "--skip", "20", "--sizes",
+                                              "200,800", "--accounts", "2000"],),
+                                 rounds=1, iterations=1)
+    for result in results.values():
+        assert result["phases"]["nodes"] > 0 and result["phases"]["txn commit"] > 0
 
 
 if __name__ == "__main__":
