@@ -240,6 +240,22 @@ def counts():
     return _in_c, _handed_back
 
 
+cdef inline void _require_configured() except *:
+    if not _configured:
+        raise RuntimeError("chainmall.ext._mall is not configured")
+
+
+cdef void _settle(bint done_in_c, object reference, tuple args) except *:
+    """Count a tx done in C, or hand it to its pure-Python reference (which applies it
+    whole: the C path wrote nothing when it declines)."""
+    global _in_c, _handed_back
+    if done_in_c:
+        _in_c += 1
+    else:
+        _handed_back += 1
+        reference(*args)
+
+
 # --- small helpers ----------------------------------------------------------------------
 
 cdef inline uint64_t _be64(const uint8_t *p) noexcept nogil:
@@ -531,14 +547,8 @@ cdef Py_ssize_t _put_item_ids(uint8_t *out, Py_ssize_t pos, const uint8_t *item)
 
 def accept(state, ctx, mall):
     """HANDOVER_ACCEPT (docs/mall.md 7.2): `custody.accept`, in C where it can."""
-    if not _configured:
-        raise RuntimeError("chainmall.ext._mall is not configured")
-    global _in_c, _handed_back
-    if _accept(state, ctx, mall):
-        _in_c += 1
-    else:
-        _handed_back += 1
-        _accept_reference(state, ctx, mall)
+    _require_configured()
+    _settle(_accept(state, ctx, mall), _accept_reference, (state, ctx, mall))
 
 
 cdef bint _accept(object state, object ctx, object mall) except -1:
@@ -686,14 +696,8 @@ cdef bint _accept(object state, object ctx, object mall) except -1:
 
 def deliver(state, ctx, mall):
     """ESCROW_DELIVER (docs/mall.md 9.2): `escrow.deliver`, in C where it can."""
-    if not _configured:
-        raise RuntimeError("chainmall.ext._mall is not configured")
-    global _in_c, _handed_back
-    if _deliver(state, ctx, mall):
-        _in_c += 1
-    else:
-        _handed_back += 1
-        _deliver_reference(state, ctx, mall)
+    _require_configured()
+    _settle(_deliver(state, ctx, mall), _deliver_reference, (state, ctx, mall))
 
 
 cdef bint _deliver(object state, object ctx, object mall) except -1:
@@ -894,14 +898,8 @@ cdef bint _credit_fee_pool(_Writes writes, object amount) except -1:
 
 def confirm(state, ctx, mall):
     """ESCROW_CONFIRM (docs/mall.md 9.2): `escrow.confirm`, in C where it can."""
-    global _in_c, _handed_back
-    if not _configured:
-        raise RuntimeError("chainmall.ext._mall is not configured")
-    if _confirm(state, ctx, mall):
-        _in_c += 1
-    else:
-        _handed_back += 1
-        _confirm_reference(state, ctx, mall)
+    _require_configured()
+    _settle(_confirm(state, ctx, mall), _confirm_reference, (state, ctx, mall))
 
 
 cdef bint _confirm(object state, object ctx, object mall) except -1:
@@ -1037,14 +1035,8 @@ cdef bytes _party_order(bytes address, uint8_t side, uint64_t height, bytes orde
 
 def place(state, ctx, mall):
     """ORDER_PLACE (docs/mall.md 8.1): `orders.place`, in C where it can."""
-    global _in_c, _handed_back
-    if not _configured:
-        raise RuntimeError("chainmall.ext._mall is not configured")
-    if _place(state, ctx, mall):
-        _in_c += 1
-    else:
-        _handed_back += 1
-        _place_reference(state, ctx, mall)
+    _require_configured()
+    _settle(_place(state, ctx, mall), _place_reference, (state, ctx, mall))
 
 
 cdef bint _place(object state, object ctx, object mall) except -1:
@@ -1213,14 +1205,8 @@ cdef uint64_t C_TIME_MAX = 253402250399999
 def record(state, ctx):
     """TRACE_RECORD (docs/mall.md 6.1): `trace.record`, in C for an ObjectEvent OBSERVE
     that names items by id only (an inspection, say); every other event through it."""
-    global _in_c, _handed_back
-    if not _configured:
-        raise RuntimeError("chainmall.ext._mall is not configured")
-    if _trace(state, ctx):
-        _in_c += 1
-    else:
-        _handed_back += 1
-        _record_reference(state, ctx)
+    _require_configured()
+    _settle(_trace(state, ctx), _record_reference, (state, ctx))
 
 
 cdef bint _trace(object state, object ctx) except -1:

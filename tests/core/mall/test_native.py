@@ -304,20 +304,6 @@ SETTINGS = settings(max_examples=400, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
-@SETTINGS
-@given(acceptances())
-def test_accept_is_the_reference_s(case: tuple[dict[bytes, bytes], bytes, bytes]) -> None:
-    assert KERNEL is not None
-    _same(custody.accept, KERNEL.accept, *case)
-
-
-@SETTINGS
-@given(deliveries())
-def test_deliver_is_the_reference_s(case: tuple[dict[bytes, bytes], bytes, bytes]) -> None:
-    assert KERNEL is not None
-    _same(escrow.deliver, KERNEL.deliver, *case)
-
-
 @st.composite
 def confirmations(draw: st.DrawFn) -> tuple[dict[bytes, bytes], bytes, bytes]:
     healthy = draw(st.booleans())
@@ -352,13 +338,6 @@ def confirmations(draw: st.DrawFn) -> tuple[dict[bytes, bytes], bytes, bytes]:
     sender = buyer if healthy else draw(st.sampled_from([buyer, merchant]))
     payload = _mutate(draw, b"\x01" + order_id, healthy)
     return entries, payload, sender
-
-
-@SETTINGS
-@given(confirmations())
-def test_confirm_is_the_reference_s(case: tuple[dict[bytes, bytes], bytes, bytes]) -> None:
-    assert KERNEL is not None
-    _same(escrow.confirm, KERNEL.confirm, *case)
 
 
 @st.composite
@@ -398,13 +377,6 @@ def placements(draw: st.DrawFn) -> tuple[dict[bytes, bytes], bytes, bytes]:
     if len(sealed) == 513:
         payload = payload[:45] + (513).to_bytes(2, "big") + sealed
     return entries, _mutate(draw, payload, healthy), buyer
-
-
-@SETTINGS
-@given(placements())
-def test_place_is_the_reference_s(case: tuple[dict[bytes, bytes], bytes, bytes]) -> None:
-    assert KERNEL is not None
-    _same(orders.place, KERNEL.place, *case)
 
 
 @st.composite
@@ -454,22 +426,31 @@ def trace_records(draw: st.DrawFn) -> tuple[dict[bytes, bytes], bytes, bytes]:
     return entries, payload, inspector
 
 
+# Each kernel handler, its reference and the strategy that draws its cases.
+HANDLER_CASES: dict[str, tuple[Any, Any]] = {
+    "accept": (custody.accept, acceptances),
+    "deliver": (escrow.deliver, deliveries),
+    "confirm": (escrow.confirm, confirmations),
+    "place": (orders.place, placements),
+    "record": (trace.record, trace_records),
+}
+
+
+@pytest.mark.parametrize("handler", sorted(HANDLER_CASES))
 @SETTINGS
-@given(trace_records())
-def test_record_is_the_reference_s(case: tuple[dict[bytes, bytes], bytes, bytes]) -> None:
+@given(data=st.data())
+def test_the_kernel_handler_is_the_reference_s(handler: str, data: st.DataObject) -> None:
     assert KERNEL is not None
-    _same(trace.record, KERNEL.record, *case)
+    reference, cases = HANDLER_CASES[handler]
+    _same(reference, getattr(KERNEL, handler), *data.draw(cases()))
 
 
 def test_both_paths_run_in_the_generated_cases() -> None:
     """The generated cases are not vacuous: some succeed in C, some go to the reference."""
     assert KERNEL is not None
     before = KERNEL.counts()
-    test_accept_is_the_reference_s()
-    test_deliver_is_the_reference_s()
-    test_confirm_is_the_reference_s()
-    test_place_is_the_reference_s()
-    test_record_is_the_reference_s()
+    for handler in HANDLER_CASES:
+        test_the_kernel_handler_is_the_reference_s(handler=handler)
     in_c, handed_back = (now - then for now, then in zip(KERNEL.counts(), before,
                                                            strict=True))
     assert in_c > 50 and handed_back > 50, (in_c, handed_back)
