@@ -47,8 +47,10 @@ its CPU account, on the same blocks):
 
 `threads` prints the rate and the CPU per tx of every thread (the main thread,
 the check workers, the OpenMP signature threads, the process in total and its
-system time); `compare-threads DIR` runs it in interleaved rounds against DIR's
-build as `compare` does (the rate moves with the load; the CPU per tx much less).
+system time), the main thread's run delay per tx (runnable, waiting for a core)
+and the share of the machine's CPU time left idle during the replay;
+`compare-threads DIR` runs it in interleaved rounds against DIR's build as
+`compare` does (the rate moves with the load; the CPU per tx much less).
 Sizes: CHAINMALL_BENCH_TXS (10,000), CHAINMALL_BENCH_SENDERS (2,000),
 CHAINMALL_COST_BASE_BLOCKS (blocks already in the ledger, 5);
 CHAINMALL_BENCH_MODULES=default installs the modules a node runs (validators,
@@ -301,7 +303,8 @@ def compare(baseline: Path) -> None:
               f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})")
 
 
-THREAD_FIGURES = ("tx/s", "process", "main", "workers", "signature threads", "system")
+THREAD_FIGURES = ("tx/s", "process", "main", "workers", "signature threads", "system",
+                  "main run delay", "machine idle %")
 
 
 def threads() -> dict[str, float]:
@@ -319,7 +322,9 @@ def threads() -> dict[str, float]:
     return {"tx/s": txs / split["total"], "process": split["process cpu"] * per_tx,
             "main": split["acct main"] * per_tx, "workers": split["acct workers"] * per_tx,
             "signature threads": split["acct signature threads"] * per_tx,
-            "system": split["acct process system"] * per_tx}
+            "system": split["acct process system"] * per_tx,
+            "main run delay": split.get("acct main delay", 0.0) * per_tx,
+            "machine idle %": split.get("machine idle", 0.0) * 100}
 
 
 def compare_threads(baseline: Path) -> None:
@@ -339,7 +344,7 @@ def compare_threads(baseline: Path) -> None:
         base = statistics.median(r[kind] for r in figures["baseline"])
         ratios = [t[kind] / b[kind] if b[kind] else float("nan")
                   for t, b in zip(figures["this"], figures["baseline"], strict=True)]
-        unit = "tx/s" if kind == "tx/s" else "µs/tx"
+        unit = {"tx/s": "tx/s", "machine idle %": "%"}.get(kind, "µs/tx")
         print(f"  {kind:<18} this {this:9,.2f}  baseline {base:9,.2f} {unit}  this/baseline "
               f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})")
 

@@ -164,20 +164,39 @@ def _process_cpu_s() -> float:
 def _thread_cpu_s() -> dict[int, float]:
     """CPU seconds (user + system) of every live thread of this process, by thread id:
     /proc/self/task/*/schedstat (nanoseconds), else the ticks of .../stat."""
-    seconds: dict[int, float] = {}
+    return {tid: cpu for tid, (cpu, _) in _thread_sched_s().items()}
+
+
+def _thread_sched_s() -> dict[int, tuple[float, float]]:
+    """(CPU seconds, run-delay seconds) of every live thread of this process, by thread
+    id: /proc/self/task/*/schedstat (nanoseconds; the run delay is the time the thread
+    was runnable and waited for a core), else the CPU ticks of .../stat and no delay."""
+    seconds: dict[int, tuple[float, float]] = {}
     ticks = os.sysconf("SC_CLK_TCK")
     for name in os.listdir("/proc/self/task"):
         try:
             with open(f"/proc/self/task/{name}/schedstat") as handle:
-                seconds[int(name)] = int(handle.read().split()[0]) / 1e9
+                fields = handle.read().split()
+            seconds[int(name)] = (int(fields[0]) / 1e9, int(fields[1]) / 1e9)
         except (OSError, ValueError, IndexError):
             try:
                 with open(f"/proc/self/task/{name}/stat") as handle:
                     fields = handle.read().rsplit(")", 1)[1].split()
-                seconds[int(name)] = (int(fields[11]) + int(fields[12])) / ticks
+                seconds[int(name)] = ((int(fields[11]) + int(fields[12])) / ticks, 0.0)
             except (OSError, ValueError, IndexError):
                 continue  # the thread ended meanwhile
     return seconds
+
+
+def _machine_idle() -> tuple[int, int]:
+    """(idle + iowait ticks, all ticks) of the whole machine so far (/proc/stat), or
+    (0, 0) where there is no /proc/stat."""
+    try:
+        with open("/proc/stat") as handle:
+            ticks = [int(field) for field in handle.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0, 0
+    return ticks[3] + ticks[4], sum(ticks)
 
 
 def _system_s(who: int) -> float:
@@ -331,15 +350,16 @@ def _replay(genesis: Any, blocks: list[bytes], directory: str, name: str,
 
         stream = (checked_ahead(blocks, prepare) if pipelined
                   else ((raw, prepare(raw)) for raw in blocks))
-        threads_before = _thread_cpu_s()
-        threads_at_end: dict[int, float] = {}
+        threads_before = _thread_sched_s()
+        threads_at_end: dict[int, tuple[float, float]] = {}
+        idle_before = _machine_idle()
         main_cpu, main_system = time.thread_time(), _system_s(resource.RUSAGE_THREAD)
         commit_system = 0.0
         try:
             start = t0 = time.perf_counter()
             for number, (_, checked) in enumerate(stream, 1):
                 if number == len(blocks):  # every check done; the workers still alive
-                    threads_at_end = _thread_cpu_s()
+                    threads_at_end = _thread_sched_s()
                 t1, c1 = time.perf_counter(), time.thread_time()
                 result = state.finalize_block(checked.block, checked)
                 t2, c2 = time.perf_counter(), time.thread_time()
@@ -353,6 +373,7 @@ def _replay(genesis: Any, blocks: list[bytes], directory: str, name: str,
                 timer.add("commit", t3 - t2, c3 - c2)
                 t0 = t3
             total_s = time.perf_counter() - start
+            idle_after = _machine_idle()
             main_cpu = time.thread_time() - main_cpu
             main_system = _system_s(resource.RUSAGE_THREAD) - main_system
         finally:
@@ -367,8 +388,18 @@ def _replay(genesis: Any, blocks: list[bytes], directory: str, name: str,
     # (OpenMP team members: every other thread alive when the last block was checked).
     main_id = threading.get_native_id()
     checkers.discard(main_id)
-    grown = {tid: cpu - threads_before.get(tid, 0.0) for tid, cpu in threads_at_end.items()
-             if tid != main_id}
+    grown = {tid: cpu - threads_before.get(tid, (0.0, 0.0))[0]
+             for tid, (cpu, _) in threads_at_end.items() if tid != main_id}
+    waited = {tid: delay - threads_before.get(tid, (0.0, 0.0))[1]
+              for tid, (_, delay) in threads_at_end.items()}
+    split["acct main delay"] = waited.get(main_id, 0.0)
+    split["acct workers delay"] = sum(delay for tid, delay in waited.items()
+                                      if tid in checkers)
+    split["acct signature threads delay"] = sum(
+        delay for tid, delay in waited.items() if tid not in checkers and tid != main_id)
+    idle_ticks, all_ticks = (after - before for after, before in
+                             zip(idle_after, idle_before, strict=True))
+    split["machine idle"] = idle_ticks / all_ticks if all_ticks else float("nan")
     split["acct main"], split["acct main system"] = main_cpu, main_system
     split["acct commit system"], split["acct process system"] = commit_system, process_system
     split["acct workers"] = sum(cpu for tid, cpu in grown.items() if tid in checkers)
@@ -444,7 +475,7 @@ def _print_account(split: dict[str, float]) -> None:
     workers, sigs = split["acct workers"], split["acct signature threads"]
     process = split["process cpu"]
     print("  CPU account, µs per applied tx (every thread; /proc/self/task/*/schedstat, "
-          "getrusage):")
+          "getrusage); run delay: runnable, waiting for a core:")
     print(f"    main thread                    {us(main)}  execution {us(split['execute cpu'])}"
           f", tree {us(split['root cpu'])}, commit {us(split['commit cpu'])} (system "
           f"{us(split['acct commit system']).strip()}), the rest "
@@ -457,6 +488,10 @@ def _print_account(split: dict[str, float]) -> None:
               f"{us(split['other cpu']).strip()}, the rest {us(workers - prepared).strip()}")
     print(f"    signature threads ({split['acct signature threads count']:.0f}, OpenMP)  "
           f"{us(sigs)}  the batch checks' other team members (incl. any spin-waiting)")
+    print(f"    run delay (ms per block)       main {split['acct main delay'] * 1e3 / BLOCKS:.1f}"
+          f", check workers {split['acct workers delay'] * 1e3 / BLOCKS:.1f}, signature "
+          f"threads {split['acct signature threads delay'] * 1e3 / BLOCKS:.1f}; the machine's "
+          f"cores idle {split['machine idle']:.1%} of the run (/proc/stat)")
     print(f"    not in a thread above          {us(process - main - workers - sigs)}  "
           "(threads that ended before the last check, and after it)")
     print(f"    process total                  {us(process)}  of which system "

@@ -873,6 +873,7 @@ class Store:
             if tip.app_hash != commit.parent_app_hash:
                 raise StoreConflict(f"block {commit.height} was executed on another state "
                                     "than the stored tip's")
+            self._failpoint("store.commit.begin")
             if not txn.put(key, commit.block_bytes, db=dbs["blocks"], overwrite=False):
                 raise StoreCorrupt(f"a block is already stored at height {commit.height}")
             if not txn.put(commit.block_hash, key, db=dbs["block_index"], overwrite=False):
@@ -885,6 +886,7 @@ class Store:
             for level in ("tx_index_mid", "tx_index"):
                 if ids and txn.cursor(dbs[level]).getmulti(ids):
                     raise StoreCorrupt(f"block {commit.height}: a tx is already indexed")
+            self._failpoint("store.commit.before_tx_index")
             # In C loops: each location is height || index (u32 from a shared table), and
             # each slice's ids one run into its recent database.
             indexes = _u32_table(len(ids))
@@ -895,10 +897,12 @@ class Store:
                     strict=True), overwrite=False)[1]
             if added != len(ids):
                 raise StoreCorrupt(f"block {commit.height}: a tx is already indexed")
+            self._failpoint("store.commit.before_receipts")
             txn.put(key, commit.receipts_bytes, db=dbs["receipts"])
             txn.put(key, commit.app_hash, db=dbs["roots"])
             self._failpoint("store.commit.before_state")
             _write_state(txn, dbs, commit.state_changes)
+            self._failpoint("store.commit.before_nodes")
             hashes = sorted(commit.new_nodes)  # B-tree inserts in key order touch fewer pages
             # Each node stamped with the height that wrote it, in C loops.
             nodes = list(map(add, map(commit.new_nodes.__getitem__, hashes), repeat(key)))
@@ -907,6 +911,7 @@ class Store:
                     zip(hashes[low:high], nodes[low:high], strict=True))
             if self.retain_heights and commit.stale_nodes:
                 _record_stale(txn.cursor(dbs[STALE_DB]), key, sorted(commit.stale_nodes))
+            self._failpoint("store.commit.before_merge")
             self._merge_step(txn, commit.height)
             self._failpoint("store.commit.before_meta")
             meta = dbs["meta"]

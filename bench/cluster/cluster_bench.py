@@ -80,6 +80,8 @@ from chainmall.core.tx import sign_tx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchutil import machine, verdict
+from cluster.timeline import load as load_timeline
+from cluster.timeline import report as timeline_text
 
 TARGET_TPS = 2_000
 TARGET_P50_S = 0.5
@@ -95,18 +97,22 @@ STEADY_FROM = 0.10  # the steady window: from this share of the offered period t
 IDLE_S = 3.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CHAIN = "bench-cluster"
+# CometBFT's step entries (consensus, debug) and block execution (state, info) for
+# `--timeline` (bench/cluster/timeline.py); they cost the nodes some CPU per block.
+TIMELINE_LOG = "consensus:debug,state:info,*:error"
 
 
 def settings(indexer: str, block_kib: int | None = None,
-             overrides: dict[str, int] | None = None) -> LocalnetSettings:
+             overrides: dict[str, int] | None = None, timeline: bool = False) -> LocalnetSettings:
     """The localnet defaults with CometBFT's logs at error level (its info lines cost CPU
-    per block and tell a benchmark nothing; BENCH_COMETBFT_LOG=info to look into a run),
-    the tx indexer asked for and, if given, another cap on a block's bytes and other
-    values of `LocalnetSettings` fields (`--setting`)."""
+    per block and tell a benchmark nothing; BENCH_COMETBFT_LOG=info to look into a run;
+    `--timeline` needs its consensus steps: TIMELINE_LOG), the tx indexer asked for and,
+    if given, another cap on a block's bytes and other values of `LocalnetSettings`
+    fields (`--setting`)."""
     extra: dict[str, int] = {} if block_kib is None else {"block_bytes_max": block_kib * 1024}
     extra.update(overrides or {})
-    return LocalnetSettings(log_level=os.environ.get("BENCH_COMETBFT_LOG", "error"),
-                            tx_indexer=indexer, **extra)
+    level = TIMELINE_LOG if timeline else os.environ.get("BENCH_COMETBFT_LOG", "error")
+    return LocalnetSettings(log_level=level, tx_indexer=indexer, **extra)
 
 
 def decode_envelope_txs(raw: bytes) -> list[bytes]:
@@ -192,6 +198,10 @@ class Run:
     offer_s: float = 0.0  # the offered period as scheduled (txs / rate)
     # per block seen: (height, carried txs, header time in ms, the round its commit was in)
     heights: list[tuple[int, int, int, int]] = field(default_factory=list)
+    wall_minus_monotonic: float = 0.0  # time.time() - time.monotonic() at the start
+    seen_at: dict[int, float] = field(default_factory=dict)  # height -> seen final
+    tx_height: dict[bytes, int] = field(default_factory=dict)  # tx hash -> its height
+    net_dir: Path | None = None
 
 
 class Submitter(threading.Thread):
@@ -309,6 +319,8 @@ class Watcher(threading.Thread):
                             elif digest not in self.run_.final:
                                 self.run_.final[digest] = seen
                                 self.run_.last_final = seen
+                                self.run_.tx_height[digest] = height
+                        self.run_.seen_at[height] = seen
                     self.height = height
             except ChainmallError:
                 pass
@@ -318,7 +330,7 @@ class Watcher(threading.Thread):
 def run_scenario(name: str, rate: float, seconds: float, batch: int, kill: bool,
                  keep: Path | None, indexer: str, validators: int = 4,
                  block_kib: int | None = None, envelope: int = 0,
-                 overrides: dict[str, int] | None = None) -> Run:
+                 overrides: dict[str, int] | None = None, timeline: bool = False) -> Run:
     binary, _ = check_cometbft()
     count = int(rate * seconds * 1.05) + batch
     print(f"[{name}] preparing {count} senders and signed transfers ...", flush=True)
@@ -326,7 +338,7 @@ def run_scenario(name: str, rate: float, seconds: float, batch: int, kill: bool,
     root = Path(tempfile.mkdtemp(prefix="cm-bench-", dir=keep))
     base = free_port_base(10 * validators)
     net = init_localnet(root / "net", validators, base_port=base, chain_id=CHAIN,
-                        settings=settings(indexer, block_kib, overrides),
+                        settings=settings(indexer, block_kib, overrides, timeline),
                         genesis_time_ms=time.time_ns() // 1_000_000 - 1_000,
                         balances=[(k.address, 10**6) for k in senders], binary=binary)
     txs = [sign_tx(k, CHAIN, TX_TYPE_TRANSFER, 0, 1, 10**9,
@@ -336,7 +348,7 @@ def run_scenario(name: str, rate: float, seconds: float, batch: int, kill: bool,
     cpu_files = {i: net.node_dir(i) / "abci_cpu.json" for i in nodes}
     processes = {i: start_node(net, i, restart=False,
                                env={CPU_FILE_ENV: str(cpu_files[i])}) for i in nodes}
-    run = Run(name)
+    run = Run(name, wall_minus_monotonic=time.time() - time.monotonic(), net_dir=root / "net")
     try:
         for i in nodes:
             rpc = CometRpc(net.nodes[i].rpc_url, timeout_s=2)
@@ -552,6 +564,49 @@ def report(run: Run, kill: bool, nodes: int = 4) -> bool:
     return ok
 
 
+def timeline_report(run: Run) -> None:
+    """Where the blocks' time and a tx's latency went, from the nodes' CometBFT logs
+    (`timeline.py`) and the client's clocks: a tx waits from its submission until the
+    block that carries it is proposed (the first node holding the deciding round's
+    complete block), then for the height's consensus and FinalizeBlock on node 0 (its
+    "finalized block": CometBFT saves the results, which its RPC then serves, before our
+    Commit), then for the watcher (polling node 0 every POLL_S, then reading the block
+    and its results) to see it."""
+    if run.net_dir is None:
+        return
+    line = load_timeline(run.net_dir)
+    loaded = sorted(h for h, txs, _, _ in run.heights if txs)
+    if not loaded:
+        print("timeline: no block with txs seen")
+        return
+    print(timeline_text(line, heights=range(loaded[0], loaded[-1] + 1)))
+    node0 = min(line.nodes, default="")
+    offset = run.wall_minus_monotonic
+    waits, heights_s, client = [], [], []
+    for digest, submitted in run.submitted.items():
+        height = run.tx_height.get(digest)
+        if height is None:
+            continue
+        proposed, finalized = line.proposal_at(height), line.finalized_at(node0, height)
+        seen = run.seen_at.get(height)
+        if proposed is None or finalized is None or seen is None:
+            continue
+        waits.append(proposed - (submitted + offset))
+        heights_s.append(finalized - proposed)
+        client.append(seen + offset - finalized)
+    if not waits:
+        print("latency split: no tx with every mark")
+        return
+    parts = {"waiting for its block's proposal": waits,
+             "the height (proposal -> node 0's FinalizeBlock done)": heights_s,
+             "the client seeing it (poll, block and results read)": client}
+    mean = sum(statistics.fmean(v) for v in parts.values())
+    print(f"latency split over {len(waits)} txs (mean {mean:.3f} s; clocks of one host, log "
+          f"stamps to the ms): " + ", ".join(
+              f"{name} mean {statistics.fmean(v):.3f} s ({statistics.fmean(v) / mean * 100:.0f} "
+              f"%), p50 {percentile(v, 0.5):.3f} s" for name, v in parts.items()))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=2_500, help="offered tx/s")
@@ -568,6 +623,10 @@ def main() -> int:
     parser.add_argument("--envelope", type=int, default=None,
                         help="signed txs per batch envelope, one CometBFT tx each "
                              "(0: one CometBFT tx per signed tx) [default: --batch]")
+    parser.add_argument("--timeline", action="store_true",
+                        help="CometBFT's consensus steps logged (debug) and, after each "
+                             "scenario, where the blocks' time and the latency went "
+                             "(timeline.py; the nets are kept under --keep or the temp dir)")
     parser.add_argument("--setting", action="append", default=[], metavar="NAME=INT",
                         help="another value for a LocalnetSettings field, e.g. "
                              "flush_throttle_ms=20 or mempool_broadcast=0 (repeatable)")
@@ -584,8 +643,10 @@ def main() -> int:
         if args.scenario in (name, "both"):
             run = run_scenario(name, args.rate, args.seconds, args.batch, kill, args.keep,
                                args.indexer, args.validators, args.block_kib, envelope,
-                               overrides)
+                               overrides, args.timeline)
             ok = report(run, kill, args.validators) and ok
+            if args.timeline:
+                timeline_report(run)
     print(f"\nload average after: {os.getloadavg()}")
     return 0 if ok else 1
 

@@ -76,6 +76,7 @@ from .accounts import (
     unpack_account,
 )
 from .overlay import BlockState, StateAccess, TxScratch
+from .pipeline import verify_threads
 from .receipts import encode_receipts
 from .root import MemoryNodeStore, Proof, StateTree, verify_proof
 from .root.recent import RecentNodes
@@ -952,7 +953,9 @@ class StateMachine:
         block's height (decode, chain id, expiry, signature), the tx root,
         no tx twice, the block's size. Depends on nothing but the block and
         the chain id, so it may run ahead of `finalize_block`, in another
-        thread (the batch kernel releases the GIL): `core/state/pipeline.py`.
+        thread (the batch kernel releases the GIL): `core/state/pipeline.py`. In a
+        pipeline worker the signatures are checked on its share of the cores
+        (`verify_threads`), elsewhere on every core.
         """
         header = block.header
         if len(block.txs) != header.tx_count:
@@ -963,7 +966,8 @@ class StateMachine:
         tx_order = None
         if block.txs:
             data, offsets = wire_txs(block)
-            codes, ids = accel.validate_batch(data, offsets, self._chain_id_bytes, header.height)
+            codes, ids = accel.validate_batch(data, offsets, self._chain_id_bytes, header.height,
+                                              verify_threads())
             tx_ids = [ids[i : i + HASH_BYTES] for i in range(0, len(ids), HASH_BYTES)]
             # The ids' key order for the commit's tx index, made here: off the committing
             # thread in a pipelined import (the kernel sorts without the GIL).

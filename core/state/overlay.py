@@ -16,6 +16,9 @@ from typing import Protocol
 from ..errors import InvalidInput
 
 _ABSENT = object()  # "not in this mapping", distinct from a deleted entry (None)
+# New keys up to this many are inserted one by one into a scan's sorted keys; more are
+# sorted and merged in one pass (_writes_in).
+_INSORT_MAX = 16
 
 # Committed entries with start <= key < end, in key order.
 RangeReader = Callable[[bytes, bytes], Iterator[tuple[bytes, bytes]]]
@@ -80,6 +83,12 @@ def _writes_in(writes: dict[bytes, bytes | None], order: list[bytes], start: byt
     fresh = len(writes) - len(order)
     if fresh < 0:  # a key was removed from `writes`: sort afresh
         order[:] = sorted(writes)
+    elif fresh > _INSORT_MAX:
+        # Many new keys (a block's end-of-block scans see all its writes at once): two
+        # sorted runs merged by one sort are O(n + k log k), where inserting each key
+        # moves the list's tail once per key (1.8 ms against 0.7 ms at 2,480 keys).
+        order.extend(sorted(itertools.islice(reversed(writes), fresh)))
+        order.sort()
     elif fresh:
         for key in itertools.islice(reversed(writes), fresh):  # the newest keys
             bisect.insort(order, key)

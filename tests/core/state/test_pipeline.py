@@ -10,9 +10,10 @@ from chainmall.core.block import Block, decode_block
 from chainmall.core.errors import InvalidBlock
 from chainmall.core.genesis import make_genesis
 from chainmall.core.keys import KeyPair
+from chainmall.core.state import pipeline as pipeline_module
 from chainmall.core.state.accounts import encode_transfer
 from chainmall.core.state.machine import CheckedTxs, StateMachine
-from chainmall.core.state.pipeline import checked_ahead
+from chainmall.core.state.pipeline import checked_ahead, verify_threads
 from chainmall.core.store import Store
 from chainmall.core.tx import sign_tx
 
@@ -91,9 +92,40 @@ def test_items_are_prepared_in_workers_ahead_and_yielded_in_order(depth: int) ->
     assert sorted(item for _, item in seen) == list(range(7))
 
 
-def test_depth_must_be_positive() -> None:
+def test_depth_and_workers_must_be_positive() -> None:
     with pytest.raises(ValueError, match="depth"):
         next(checked_ahead(range(3), lambda item: item, depth=0))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="workers"):
+        next(checked_ahead(range(3), lambda item: item, workers=0))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("cores", "share"), [(2, 1), (8, 4), (1, 1), (3, 1)])
+def test_busy_workers_split_the_cores_for_their_signature_checks(
+        monkeypatch: pytest.MonkeyPatch, cores: int, share: int) -> None:
+    """Two workers preparing at once check on half the cores each (at least 1): about
+    one signature thread per core in all."""
+    monkeypatch.setattr(pipeline_module, "_usable_cores", lambda: cores)
+    both_in, both_read = threading.Barrier(2, timeout=30), threading.Barrier(2, timeout=30)
+    seen: dict[int, int] = {}
+
+    def prepare(item: int) -> int:
+        both_in.wait()  # both workers are inside `prepare` now
+        seen[item] = verify_threads()
+        both_read.wait()
+        return item
+
+    assert [item for item, _ in checked_ahead(range(2), prepare, depth=2, workers=2)] == [0, 1]
+    assert seen == {0: share, 1: share}
+
+
+def test_a_worker_alone_uses_every_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One worker (depth 1, or the last item) checks on every core; outside a worker
+    `verify_threads` is 0, the kernels' "every core"."""
+    monkeypatch.setattr(pipeline_module, "_usable_cores", lambda: 8)
+    seen = [threads for _, threads in checked_ahead(range(4), lambda _: verify_threads(),
+                                                    depth=1)]
+    assert seen == [8, 8, 8, 8]
+    assert verify_threads() == 0
 
 
 def test_a_bad_block_fails_after_every_earlier_block_is_committed(tmp_path) -> None:
