@@ -1,8 +1,10 @@
 # cython: language_level=3
-"""The mall's orders, escrow steps and trace events in C: ORDER_PLACE, HANDOVER_ACCEPT,
-ESCROW_DELIVER, ESCROW_CONFIRM and TRACE_RECORD (ObjectEvent OBSERVE by item ids).
+"""The mall's orders, escrow steps and trace events in C: ORDER_PLACE, HANDOVER_PROPOSE,
+HANDOVER_ACCEPT, ESCROW_DELIVER, ESCROW_CONFIRM and TRACE_RECORD (ObjectEvent OBSERVE by
+item ids).
 
-Kernel of `chainmall.core.mall.orders.place`, `chainmall.core.mall.custody.accept`,
+Kernel of `chainmall.core.mall.orders.place`, `chainmall.core.mall.custody.propose`,
+`chainmall.core.mall.custody.accept`,
 `chainmall.core.mall.escrow.deliver`, `chainmall.core.mall.escrow.confirm` and
 `chainmall.core.mall.trace.record` (the references; `core/mall/native.py` chooses). Each handler has the
 reference's signature `(state, ctx, mall)` and does the same thing: the same
@@ -145,6 +147,7 @@ cdef object _deliver_reference = None
 cdef object _confirm_reference = None
 cdef object _place_reference = None
 cdef object _record_reference = None
+cdef object _propose_reference = None
 cdef uint8_t _item_key_key[32]
 cdef int _biz_steps = 0  # bizStep codes 1.._biz_steps
 cdef int _step_roles[256]  # roles that may record a bizStep (code 0: none named)
@@ -161,7 +164,7 @@ def configure(*, event_id_key, history_key, item_key_key, event_type, address_te
               decode_order, decode_party, biz_steps, accept_steps, dispositions,
               biz_transaction_types, source_types, kind_names, state_names, close_names,
               decode_product, step_rules, accept_reference, deliver_reference,
-              confirm_reference, place_reference, record_reference):
+              confirm_reference, place_reference, record_reference, propose_reference):
     """Hand the kernel what it takes from core/ (done once, by `core/mall/native.py`).
 
     `biz_steps`, `dispositions`, `biz_transaction_types` and `source_types` are the
@@ -175,7 +178,7 @@ def configure(*, event_id_key, history_key, item_key_key, event_type, address_te
     global _decode_party, _accept_reference, _deliver_reference, _object_event_name
     global _shipped_name, _delivered_name, _confirm_reference, _released_name
     global _confirmed_name, _place_reference, _decode_product, _record_reference
-    global _biz_steps
+    global _biz_steps, _propose_reference
     if len(event_id_key) != 32 or len(history_key) != 32 or len(item_key_key) != 32:
         raise ValueError("a BLAKE3 key is 32 bytes")
     if sorted(step_rules) != list(range(len(biz_steps) + 1)):
@@ -214,14 +217,15 @@ def configure(*, event_id_key, history_key, item_key_key, event_type, address_te
     _confirm_reference = confirm_reference
     _place_reference = place_reference
     _record_reference = record_reference
+    _propose_reference = propose_reference
     _decode_product = decode_product
     _configured = True
 
 
 def describe():
     """One line for `chainmall doctor`."""
-    return ("ORDER_PLACE, HANDOVER_ACCEPT, ESCROW_DELIVER, ESCROW_CONFIRM and TRACE_RECORD "
-            "(ObjectEvent OBSERVE by item ids) in C; any other case through the Python "
+    return ("ORDER_PLACE, HANDOVER_PROPOSE, HANDOVER_ACCEPT, ESCROW_DELIVER, ESCROW_CONFIRM "
+            "and TRACE_RECORD (ObjectEvent OBSERVE by item ids) in C; any other case through the Python "
             "reference")
 
 
@@ -689,6 +693,64 @@ cdef bint _accept(object state, object ctx, object mall) except -1:
     ctx.events.append(_Event("mall.handover", (
         ("item", item_key.hex()), ("from", _address_text(proposer)),
         ("to", _address_text(receiver)), ("state", "accepted"))))
+    return True
+
+
+# --- HANDOVER_PROPOSE -------------------------------------------------------------------
+
+def propose(state, ctx, mall):
+    """HANDOVER_PROPOSE (docs/mall.md 7.1): `custody.propose`, in C where it can."""
+    _require_configured()
+    _settle(_propose(state, ctx), _propose_reference, (state, ctx, mall))
+
+
+cdef bint _propose(object state, object ctx) except -1:
+    cdef object payload = ctx.tx.payload
+    cdef object sender = ctx.sender
+    cdef object tx_id = ctx.tx.tx_id
+    cdef object height = ctx.height
+    cdef const uint8_t *item
+    cdef uint8_t *out
+    if type(payload) is not bytes or type(sender) is not bytes \
+            or PyBytes_GET_SIZE(sender) != C_ADDRESS or type(tx_id) is not bytes \
+            or PyBytes_GET_SIZE(tx_id) != C_HASH or type(height) is not int \
+            or not 0 <= height <= C_U64_MAX:
+        return False
+    # The payload (decode_proposal): version, item key, receiver, order id; exactly.
+    if PyBytes_GET_SIZE(payload) != 1 + C_HASH + C_ADDRESS + C_HASH or \
+            (<const uint8_t *>PyBytes_AS_STRING(payload))[0] != C_VERSION:
+        return False
+    item_key = (<bytes>payload)[1:33]
+    receiver = (<bytes>payload)[33:53]
+    order_id = (<bytes>payload)[53:85]
+    # The item, unpacked and held by the sender; a hand-over to another; none open yet;
+    # a linked order that is there.
+    item_raw = _load(state, TABLE_MALL_ITEMS, item_key, _decode_item)
+    if item_raw is None:
+        return False
+    item = <const uint8_t *>PyBytes_AS_STRING(item_raw)
+    if memcmp(item + I_PARENT, _ZEROS, C_HASH) != 0 or \
+            memcmp(item + I_HOLDER, PyBytes_AS_STRING(sender), C_ADDRESS) != 0 or \
+            receiver == sender:
+        return False
+    key = _cat(TABLE_MALL_HANDOVERS, item_key, receiver)
+    if state.get(key) is not None:
+        return False
+    if memcmp(PyBytes_AS_STRING(order_id), _ZEROS, C_HASH) != 0 and \
+            _load(state, TABLE_MALL_ORDERS, order_id, _decode_order) is None:
+        return False
+    # The proposal (custody.Handover): version, proposer, order id, height u64, tx id.
+    value = PyBytes_FromStringAndSize(NULL, C_HANDOVER)
+    out = <uint8_t *>PyBytes_AS_STRING(value)
+    out[0] = C_VERSION
+    memcpy(out + 1, PyBytes_AS_STRING(sender), C_ADDRESS)
+    memcpy(out + 21, PyBytes_AS_STRING(order_id), C_HASH)
+    _put64(out + 53, <uint64_t>height)
+    memcpy(out + 61, PyBytes_AS_STRING(tx_id), C_HASH)
+    state.set(key, value)
+    ctx.events.append(_Event("mall.handover", (
+        ("item", item_key.hex()), ("from", _address_text(sender)),
+        ("to", _address_text(receiver)), ("state", "proposed"))))
     return True
 
 

@@ -62,7 +62,7 @@ HANDLERS: dict[int, MallHandler] = {
     TX_MALL_PRODUCT_DELIST: _plain(products.delist_product),
     TX_MALL_TRACE_RECORD: _plain(native.record),  # the kernel's, or trace.record
     TX_MALL_TRACE_DECLARE_ERROR: _plain(trace.declare_error),
-    TX_MALL_HANDOVER_PROPOSE: custody.propose,
+    TX_MALL_HANDOVER_PROPOSE: native.propose,  # the kernel's, or custody.propose
     TX_MALL_HANDOVER_ACCEPT: native.accept,  # the kernel's, or custody.accept
     TX_MALL_HANDOVER_REJECT: custody.reject,
     TX_MALL_HANDOVER_CANCEL: custody.cancel,

@@ -4,7 +4,8 @@ HANDOVER_ACCEPT (`custody.accept`) and ESCROW_DELIVER (`escrow.deliver`) are
 the mall's costliest txs: each builds an EPCIS event, hashes it into its id
 and the item's history chain, and moves an escrow with its deadline entries;
 ESCROW_CONFIRM (`escrow.confirm`) settles one, with tax and commission, and
-ORDER_PLACE (`orders.place`) opens one, reserving the stock. TRACE_RECORD
+ORDER_PLACE (`orders.place`) opens one, reserving the stock, and HANDOVER_PROPOSE
+(`custody.propose`) offers an item to its next holder. TRACE_RECORD
 (`trace.record`) is in C for an ObjectEvent OBSERVE that names items by id only
 (an inspection), the reference taking every other shape of event.
 The kernel does the same in C, with the same signature, reads, writes (in the
@@ -12,7 +13,7 @@ same order), events and bytes; whatever it does not take on (every failing
 check, a packed item, a record that does not decode) it hands to the
 reference before writing anything, so errors are the reference's own.
 
-`accept`, `deliver`, `confirm`, `place` and `record` below are what `install.py`
+`accept`, `propose`, `deliver`, `confirm`, `place` and `record` below are what `install.py`
 registers: the kernel's when it is built, else (or with `CHAINMALL_PURE=1`) the
 references.
 """
@@ -58,11 +59,13 @@ def configure(kernel: ModuleType) -> None:
         close_names=escrow.CLOSE_NAMES, decode_product=decode_product,
         step_rules={0: NO_STEP_RULE, **BIZ_STEP_RULES}, accept_reference=custody.accept,
         deliver_reference=escrow.deliver, confirm_reference=escrow.confirm,
-        place_reference=orders.place, record_reference=trace.record)
+        place_reference=orders.place, record_reference=trace.record,
+        propose_reference=custody.propose)
 
 
 Handler = Callable[[Any, Any, MallGenesis], None]
 accept: Handler = custody.accept
+propose: Handler = custody.propose
 deliver: Handler = escrow.deliver
 confirm: Handler = escrow.confirm
 place: Handler = orders.place
@@ -70,6 +73,7 @@ record: Callable[[Any, Any], None] = trace.record
 if mall_kernel is not None:
     configure(mall_kernel)
     accept = mall_kernel.accept
+    propose = mall_kernel.propose
     deliver = mall_kernel.deliver
     confirm = mall_kernel.confirm
     place = mall_kernel.place

@@ -1,5 +1,5 @@
 """The mall kernel (ext/_mall.pyx) against its references, `orders.place`,
-`custody.accept`, `escrow.deliver`, `escrow.confirm` and `trace.record`: the same
+`custody.propose`, `custody.accept`, `escrow.deliver`, `escrow.confirm` and `trace.record`: the same
 reads, the same writes in the same order, the same events and the same errors (type
 and message), over generated states and payloads; and the pinned chain run on both,
 block by block.
@@ -280,6 +280,23 @@ def acceptances(draw: st.DrawFn) -> tuple[dict[bytes, bytes], bytes, bytes]:
     return entries, payload, receiver
 
 
+
+@st.composite
+def proposals(draw: st.DrawFn) -> tuple[dict[bytes, bytes], bytes, bytes]:
+    healthy = draw(st.booleans())
+    proposer = ADDRESSES[0]
+    receiver = ADDRESSES[1] if healthy else draw(st.sampled_from([ADDRESSES[1], proposer]))
+    item_key = digest(draw(st.sampled_from(URIS)).encode())
+    order_id = draw(st.sampled_from([NO_ID, b"\x07" * 32]))
+    holder = proposer if healthy else draw(st.sampled_from([proposer, ADDRESSES[2]]))
+    entries = draw(_records(item_key, holder, order_id, ADDRESSES[3], proposer, healthy,
+                            (escrow.ESCROW_FUNDED,)))
+    if not healthy and draw(st.integers(0, 4)) == 0:  # an open proposal there already
+        entries[keys.handover(item_key, receiver)] = Handover(
+            proposer, NO_ID, 7, b"\x0b" * 32).encode()
+    payload = custody.Proposal(item_key, receiver, order_id).encode()
+    return entries, _mutate(draw, payload, healthy), proposer
+
 @st.composite
 def deliveries(draw: st.DrawFn) -> tuple[dict[bytes, bytes], bytes, bytes]:
     healthy = draw(st.booleans())
@@ -429,6 +446,7 @@ def trace_records(draw: st.DrawFn) -> tuple[dict[bytes, bytes], bytes, bytes]:
 # Each kernel handler, its reference and the strategy that draws its cases.
 HANDLER_CASES: dict[str, tuple[Any, Any]] = {
     "accept": (custody.accept, acceptances),
+    "propose": (custody.propose, proposals),
     "deliver": (escrow.deliver, deliveries),
     "confirm": (escrow.confirm, confirmations),
     "place": (orders.place, placements),
@@ -499,12 +517,13 @@ def test_a_shipping_and_a_delivery_write_what_the_reference_writes() -> None:
 
 @contextmanager
 def _handlers(accept: Any, deliver: Any, confirm: Any, place: Any,
-              record: Any) -> Iterator[None]:
+              record: Any, propose: Any) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(HANDLERS, C.TX_MALL_TRACE_RECORD,
                       lambda state, ctx, mall: record(state, ctx))
         patch.setitem(HANDLERS, C.TX_MALL_ORDER_PLACE, place)
         patch.setitem(HANDLERS, C.TX_MALL_HANDOVER_ACCEPT, accept)
+        patch.setitem(HANDLERS, C.TX_MALL_HANDOVER_PROPOSE, propose)
         patch.setitem(HANDLERS, C.TX_MALL_ESCROW_DELIVER, deliver)
         patch.setitem(HANDLERS, C.TX_MALL_ESCROW_CONFIRM, confirm)
         yield
@@ -534,11 +553,11 @@ def _pinned_chain(path: Any) -> list[tuple]:
 def test_the_pinned_chain_is_the_same_on_both_paths(tmp_path: Any) -> None:
     assert KERNEL is not None
     with _handlers(custody.accept, escrow.deliver, escrow.confirm, orders.place,
-                   trace.record):
+                   trace.record, custody.propose):
         reference = _pinned_chain(tmp_path / "reference")
     before = KERNEL.counts()[0]
     with _handlers(KERNEL.accept, KERNEL.deliver, KERNEL.confirm, KERNEL.place,
-                   KERNEL.record):
+                   KERNEL.record, KERNEL.propose):
         kernel = _pinned_chain(tmp_path / "kernel")
     assert KERNEL.counts()[0] - before >= 14  # orders, escrow steps, inspections, in C
     assert kernel == reference
