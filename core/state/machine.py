@@ -840,9 +840,7 @@ class StateMachine:
             invariant(total <= U64_MAX, "the fee pool overflows u64")
             state.set(FEE_POOL_KEY, encode_fee_pool(total))
         self._run_hooks(state, "end", block)
-        # The diff against committed state (a key written back to its old value is no change).
-        changes = {key: value for key, value in sorted(state.writes.items())
-                   if value != state.committed_value(key)}
+        changes = _diff(state, getattr(view, "get_states", None))
         update = StateTree(RecentNodes(view, self._recent_nodes), self._tip.app_hash).apply(changes)
         self._check_supply(state.committed, changes)
         return _Execution(recorded, results, changes, update.root, update.new_nodes, block,
@@ -1094,6 +1092,35 @@ class StateMachine:
 
     def prove_account(self, address: bytes) -> StateProof:
         return self.prove(account_key(address))
+
+
+def _diff(state: BlockState,
+          read_many: Callable[[list[bytes]], list[bytes | None]] | None,
+          ) -> dict[bytes, bytes | None]:
+    """The block's changes against committed state, in key order: its writes, less those
+    that leave a key as it was (a key written back to its old value, a new key deleted).
+
+    The committed values no tx read are read here, a table's keys in one `read_many`
+    call (`StoreView.get_states`) rather than one lookup each (most are new keys,
+    missing in the store), and kept in `state.committed` for the supply check.
+    """
+    writes, committed = state.writes, state.committed
+    keys = sorted(writes)
+    unknown = [key for key in keys if key not in committed]
+    if unknown:
+        if read_many is None:
+            for key in unknown:
+                state.committed_value(key)
+        else:
+            start, count = 0, len(unknown)
+            while start < count:  # one call per table: the keys are sorted, so by table
+                table = unknown[start][0]
+                stop = (count if table == 0xFF else
+                        bisect.bisect_left(unknown, bytes([table + 1]), start))
+                run = unknown[start:stop]
+                committed.update(zip(run, read_many(run), strict=True))
+                start = stop
+    return {key: value for key in keys if (value := writes[key]) != committed[key]}
 
 
 def _wire(item: Tx | bytes) -> bytes:
