@@ -25,6 +25,12 @@ core), so that wall - CPU - run-queue delay is what it waited for otherwise
 
 Printed: each tx's path split into consecutive parts (median, p90, p99), which
 part of the median submit -> final each takes, and the blocks' wall split.
+With `--memory-every S` a thread in the child samples the node's private
+resident memory against glibc's arenas (every thread's, `malloc_info`),
+Python's pymalloc blocks and the collector's objects by type and largest
+containers (issue 12's soak: what grows); `--tracemalloc DIR` also dumps a
+tracemalloc snapshot there at each sample (started after the first period:
+the node runs several times slower under it).
 """
 
 from __future__ import annotations
