@@ -29,7 +29,10 @@ measures the latency, not the rate, to the offer's end; the txs of the block
 that opens it, the backlog of the warm-up, are not counted) over that
 window's length (what the net sustains while the load is on). The exit
 status goes by the span figure. `kill` kills validator 3 (SIGKILL to its application and
-CometBFT) half-way; its share of the load moves to the other nodes.
+CometBFT) half-way; its share of the load moves to the other nodes, and the txs it admitted
+that are not final go again through a live node (`Resubmitter`: what an integrator's
+"submit and wait" does when its node's connection breaks; latency still counts from the
+first submission). After each scenario: what the slowest 1 % of txs waited through.
 
 CPU: utime + stime of every CometBFT process and every node process (the
 application, its ABCI server and the supervisor) over the run, per
