@@ -25,6 +25,12 @@ core), so that wall - CPU - run-queue delay is what it waited for otherwise
 
 Printed: each tx's path split into consecutive parts (median, p90, p99), which
 part of the median submit -> final each takes, and the blocks' wall split.
+With `--memory-every S` a thread in the child samples the node's private
+resident memory against glibc's arenas (every thread's, `malloc_info`),
+Python's pymalloc blocks and the collector's objects by type and largest
+containers (issue 12's soak: what grows); `--tracemalloc DIR` also dumps a
+tracemalloc snapshot there at each sample (started after the first period:
+the node runs several times slower under it).
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextvars
+import ctypes
+import heapq
 import itertools
 import pickle
 import statistics
@@ -39,11 +47,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
 HOST_FLAG = "--host"
 LAG_PERIOD_S = 0.001
+MEMORY_EVERY_ENV = "CHAINMALL_TIMELINE_MEMORY_S"  # the child's memory sampler's period
+TRACEMALLOC_ENV = "CHAINMALL_TIMELINE_TRACEMALLOC"  # a directory: snapshots go there
 
 
 # --- the child: the node with probes -------------------------------------------------------
@@ -59,6 +70,7 @@ class _Trace:
         self.settles: list[tuple[Any, ...]] = []  # one per block (event loop)
         self.lags: list[tuple[float, float]] = []  # (when, how late) of the 1 ms timer
         self.loop_cpu: list[tuple[float, float]] = []  # (when, loop thread CPU) per second
+        self.memory: list[dict[str, float]] = []  # one per MEMORY_EVERY_S (see _memory)
 
 
 def _schedstat() -> tuple[int, int]:
@@ -266,11 +278,103 @@ def install_probes(trace: _Trace) -> None:
     Node.start = traced_start  # type: ignore[method-assign]
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def _memory(started: float) -> dict[str, float]:
+    """The process's private resident memory against what its allocators hold: glibc's
+    heap (`mallinfo2`: in use, free inside the arenas, mapped chunks) and Python's
+    (pymalloc blocks, tracemalloc's traced bytes when it runs), so that growth of the
+    first can be put on the allocator that holds it."""
+    import gc
+    import tracemalloc
+
+    found: dict[str, float] = {"t": time.perf_counter() - started}
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(("RssAnon:", "RssFile:")):
+                found[line.split(":")[0]] = int(line.split()[1]) * 1024
+    info = ctypes.CDLL(None).mallinfo2
+    info.restype = _MallInfo2
+    got = info()
+    found.update(heap_in_use=got.uordblks, heap_free=got.fordblks, heap_mapped=got.hblkhd,
+                 heap_arena=got.arena)
+    found.update(_malloc_arenas())
+    found["py_blocks"] = sys.getallocatedblocks()
+    objects = gc.get_objects()
+    found["gc_objects"] = len(objects)
+    # What the collector tracks, by type, and the biggest containers (with their type):
+    # a structure that keeps growing shows up in one of the two.
+    found["types"] = Counter(type(o).__qualname__ for o in objects).most_common(12)
+    sized = []
+    for o in objects:
+        if isinstance(o, (dict, list, set, deque)):
+            sized.append((len(o), type(o).__qualname__))
+    found["largest"] = heapq.nlargest(8, sized)
+    del objects, sized
+    if tracemalloc.is_tracing():
+        found["traced"] = tracemalloc.get_traced_memory()[0]
+    return found
+
+
+def _malloc_arenas() -> dict[str, float]:
+    """glibc's `malloc_info` summed over every arena (mallinfo2 sees the main one only):
+    the bytes its arenas hold from the system, the free bytes inside them, and the
+    chunks it mapped whole (large allocations)."""
+    import re
+    import tempfile as temp_module
+
+    libc = ctypes.CDLL(None)
+    libc.fopen.restype = ctypes.c_void_p
+    libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    with temp_module.NamedTemporaryFile(suffix=".xml") as out:
+        handle = libc.fopen(out.name.encode(), b"w")
+        libc.malloc_info(0, handle)
+        libc.fclose(handle)
+        xml = Path(out.name).read_text()
+    tail = xml[xml.rfind("</heap>"):]  # the totals over every arena follow the last heap
+    free = sum(int(size) for size in re.findall(r'<total type="(?:fast|rest)" count="\d+" '
+                                                 r'size="(\d+)"', tail))
+    system = re.search(r'<system type="current" size="(\d+)"', tail)
+    mapped = re.search(r'<total type="mmap" count="\d+" size="(\d+)"', tail)
+    return {"arenas_system": int(system.group(1)) if system else 0,
+            "arenas_free": free, "arenas_mmap": int(mapped.group(1)) if mapped else 0,
+            "arenas": xml.count("<heap nr=")}
+
+
+def _sample_memory(trace: _Trace, every_s: float, snapshots: Path | None) -> None:
+    """The child's memory sampler thread (and tracemalloc's snapshots, if asked)."""
+    import tracemalloc
+
+    started = time.perf_counter()
+    index = 0
+    while True:
+        time.sleep(every_s)
+        if snapshots is not None and not tracemalloc.is_tracing():
+            tracemalloc.start(3)  # after start-up (the genesis' tree under it is too slow)
+        trace.memory.append(_memory(started))
+        if snapshots is not None:
+            tracemalloc.take_snapshot().dump(str(snapshots / f"snapshot-{index:04d}.bin"))
+        index += 1
+
+
 def host(argv: list[str]) -> None:
     """The child: `--host TRACE_FILE <chainmall CLI args>`."""
+    import os
+
     out = Path(argv[0])
     trace = _Trace()
     install_probes(trace)
+    every = float(os.environ.get(MEMORY_EVERY_ENV, "0") or 0)
+    snapshots = os.environ.get(TRACEMALLOC_ENV)
+    if every > 0:
+        threading.Thread(target=_sample_memory, daemon=True, name="timeline-memory",
+                         args=(trace, every, Path(snapshots) if snapshots else None)).start()
 
     def dump() -> None:
         out.write_bytes(pickle.dumps(trace.__dict__))
@@ -448,7 +552,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--trace", type=Path, default=None, help="keep the raw trace here")
     parser.add_argument("--skip-s", type=float, default=2.0,
                         help="leave out the first seconds of load (warm-up)")
+    parser.add_argument("--memory-every", type=float, default=0.0, metavar="S",
+                        help="sample the node's memory against its allocators (glibc's "
+                             "heap, Python's blocks) every S seconds")
+    parser.add_argument("--tracemalloc", type=Path, default=None, metavar="DIR",
+                        help="run the node under tracemalloc and dump a snapshot into DIR "
+                             "at each memory sample (slow: for finding what grows)")
     args = parser.parse_args(own)
+    import os
+
+    if args.memory_every > 0:
+        os.environ[MEMORY_EVERY_ENV] = str(args.memory_every)
+    if args.tracemalloc is not None:
+        args.tracemalloc.mkdir(parents=True, exist_ok=True)
+        os.environ[TRACEMALLOC_ENV] = str(args.tracemalloc.resolve())
     sys.path.insert(0, str(Path(__file__).parent))
     import loadgen
 
@@ -474,6 +591,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     found = analyse(data, args.skip_s)
     print(f"--- node timeline (node: {args.node_python}) ---")
     report(found)
+    memory = data.get("memory") or []
+    if memory:
+        print("node memory against its allocators (MiB):")
+        print("  RssAnon: the node's private resident memory; malloc: glibc's arenas (all "
+              "threads') from the system, of it free, and its whole-mapped chunks; main "
+              "arena in use (mallinfo2); Python's pymalloc blocks, gc objects, tracemalloc's "
+              "traced bytes (when on)")
+        print(f"{'t s':>6} {'RssAnon':>8} {'malloc':>8} {'free':>7} {'mmap':>7} {'arenas':>6} "
+              f"{'main use':>9} {'py blocks':>10} {'gc objects':>11} {'traced':>8}")
+        for m in memory:
+            print(f"{m['t']:6.0f} {m.get('RssAnon', 0) / 2**20:8.1f} "
+                  f"{m.get('arenas_system', 0) / 2**20:8.1f} "
+                  f"{m.get('arenas_free', 0) / 2**20:7.1f} "
+                  f"{m.get('arenas_mmap', 0) / 2**20:7.1f} {m.get('arenas', 0):6} "
+                  f"{m['heap_in_use'] / 2**20:9.1f} {m['py_blocks']:10,} "
+                  f"{m['gc_objects']:11,} {m.get('traced', 0) / 2**20:8.1f}")
+    if memory:
+        first, last = memory[len(memory) // 3], memory[-1]
+        print(f"gc-tracked objects by type at t = {first['t']:.0f} s -> {last['t']:.0f} s:")
+        was = dict(first["types"])
+        for name, count in last["types"]:
+            print(f"  {name:28} {was.get(name, 0):>10,} -> {count:>10,}")
+        print("the largest containers (length, type) at each sample:")
+        for m in memory:
+            print(f"  t={m['t']:5.0f} " + ", ".join(f"{n:,} {k}" for n, k in m["largest"]))
+    found["memory"] = memory
     return {"loadgen": result, "timeline": found}
 
 

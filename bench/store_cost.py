@@ -131,9 +131,13 @@ def run(accounts: int, txs: int, blocks: int, skip: int, retain: int,
     main_store = stores["this build"]
     clock = PhaseClock()
     main_store._failpoint = clock
+    base_clock = PhaseClock()
+    if "baseline" in stores:
+        stores["baseline"]._failpoint = base_clock
     names = list(stores)
     root, recent = genesis_update.root, genesis_update.new_nodes
-    totals = {"tree": 0.0, **{name: 0.0 for name in names}, "sys": 0.0, "wall": 0.0}
+    totals = {"tree": 0.0, **{name: 0.0 for name in names},
+              **{f"tree {name}": 0.0 for name in names}, "sys": 0.0, "wall": 0.0}
     counted = {"blocks": 0, "keys": 0, "nodes": 0, "stale": 0}
     for height in range(1, blocks + 1):
         changes: dict[bytes, bytes | None] = {}
@@ -141,10 +145,17 @@ def run(accounts: int, txs: int, blocks: int, skip: int, retain: int,
             changes[rng.choice(keys)] = _account_value(rng)
             changes[rng.choice(keys)] = _account_value(rng)
         changes[FEE_POOL_KEY] = b"\x01" + height.to_bytes(8, "big")
-        with main_store.reader() as view:
-            tree_0 = time.thread_time()
-            update = StateTree(RecentNodes(view, recent), root).apply(changes)
-            tree_s = time.thread_time() - tree_0
+        tree_s: dict[str, float] = {}
+        update = None
+        for name in (names if height % 2 else names[::-1]):  # the tree over each store
+            with stores[name].reader() as view:
+                tree_0 = time.thread_time()
+                made = StateTree(RecentNodes(view, recent), root).apply(changes)
+                tree_s[name] = time.thread_time() - tree_0
+            if update is None:
+                update = made
+            elif made.root != update.root:
+                raise SystemExit(f"error: the stores' trees differ at height {height}")
         tx_ids = [rng.randbytes(32) for _ in range(txs)]
         commit = BlockCommit(
             height=height, block_hash=rng.randbytes(32), block_bytes=rng.randbytes(TX_BYTES * txs),
@@ -157,11 +168,10 @@ def run(accounts: int, txs: int, blocks: int, skip: int, retain: int,
             store = stores[name]
             sys_0, wall_0 = _sys_s(), time.perf_counter()
             cpu_0 = _cpu_s()
-            if store is main_store:
-                clock.start()
+            phase_clock = clock if store is main_store else base_clock
+            phase_clock.start()
             store.commit_block(commit)
-            if store is main_store:
-                clock.finish()
+            phase_clock.finish()
             cpu_s = _cpu_s() - cpu_0
             if measured:
                 totals[name] += cpu_s
@@ -170,8 +180,11 @@ def run(accounts: int, txs: int, blocks: int, skip: int, retain: int,
                     totals["wall"] += time.perf_counter() - wall_0
         if not measured:
             clock.spent = dict.fromkeys(PHASES, 0.0)
+            base_clock.spent = dict.fromkeys(PHASES, 0.0)
         else:
-            totals["tree"] += tree_s
+            totals["tree"] += tree_s["this build"]
+            for name, spent in tree_s.items():
+                totals[f"tree {name}"] += spent
             counted["blocks"] += 1
             counted["keys"] += len(changes)
             counted["nodes"] += len(update.new_nodes)
@@ -182,6 +195,7 @@ def run(accounts: int, txs: int, blocks: int, skip: int, retain: int,
     count = counted["blocks"]
     return {"means": {key: value / count for key, value in totals.items()},
             "phases": {phase: value / count for phase, value in clock.spent.items()},
+            "baseline phases": {phase: value / count for phase, value in base_clock.spent.items()},
             "per_block": {key: value / count for key, value in counted.items() if key != "blocks"},
             "blocks": count}
 
@@ -231,11 +245,18 @@ def main(argv: list[str] | None = None) -> dict[Any, Any]:
                         f"{means['sys'] / txs * 1e6:4.2f}, wall {means['wall'] * 1e3:6.1f} ms)")
                 if "baseline" in means:
                     line += (f"; baseline commit {means['baseline'] / txs * 1e6:5.2f} us/tx, "
-                             f"this / baseline {means['this build'] / means['baseline']:.3f}")
+                             f"this / baseline {means['this build'] / means['baseline']:.3f}; "
+                             f"tree over the baseline {means['tree baseline'] / txs * 1e6:5.2f}"
+                             f" us/tx, this / baseline "
+                             f"{means['tree this build'] / means['tree baseline']:.3f}")
                 print(line + f"  [load {os.getloadavg()[0]:.1f}]", flush=True)
                 print("    phases, us/tx: " + ", ".join(
                     f"{phase} {value / txs * 1e6:.2f}" for phase, value in result["phases"].items()
                     if value), flush=True)
+                if "baseline" in means:
+                    print("    baseline phases, us/tx: " + ", ".join(
+                        f"{phase} {value / txs * 1e6:.2f}"
+                        for phase, value in result["baseline phases"].items() if value), flush=True)
     print("fixed part per block (ms) + part per tx (us), least squares over the block sizes:")
     for accounts in account_counts:
         xs = [float(txs) for txs in sizes]

@@ -131,6 +131,10 @@ _CORRUPTION = (lmdb.CorruptedError, lmdb.PageNotFoundError, lmdb.InvalidError,
 _LEVELS = {table: (tuple(f"{table}_recent_{n:x}" for n in range(STORE_FLUSH_SLICES)),
                    f"{table}_mid") for table in ("tx_index", "tree")}
 STALE_DB = "tree_stale"
+# The tree's levels in the two orders `StoreView.get_nodes` reads them (None: the recent
+# slices), chosen per call by `NodeLevelOrder`.
+_NODE_LEVELS_NEWEST_FIRST = (None, _LEVELS["tree"][1], "tree")
+_NODE_LEVELS_MAIN_FIRST = ("tree", _LEVELS["tree"][1], None)
 NODE_STAMP_BYTES = 8  # a stored node ends with the u64 height that wrote it
 _NIBBLES = tuple(bytes([n]) for n in range(STORE_FLUSH_SLICES))  # a stale record's first byte
 _DB_NAMES = ("meta", "blocks", "block_index", "tx_index", "receipts", "roots", "tree",
@@ -297,40 +301,46 @@ class StoreView:
         recent slice asked for), newest level first or the main table first, whichever
         held most of the last call's nodes (`NodeLevelOrder`: a node is the same in every
         level, so the order is only a cost)."""
-        dbs, txn = self._dbs, self._txn
         found: dict[bytes, bytes] = {}
-        recent, mid = _LEVELS["tree"]
         order, call = self._node_order, self._node_calls
         self._node_calls = call + 1
-        try:
-            ordered = sorted(node_hashes)  # in key order, each slice's hashes are one run
-            ordered = ordered[bisect_right(ordered, b""):]  # an empty hash names no node
-            if order.main_first(call):
-                found.update(txn.cursor(db=dbs["tree"]).getmulti(ordered))
-                in_main = len(found)
-                wanted = [node_hash for node_hash in ordered if node_hash not in found]
-                if wanted:
-                    found.update(txn.cursor(db=dbs[mid]).getmulti(wanted))
-                    wanted = [node_hash for node_hash in wanted if node_hash not in found]
-                for nibble, low, high in _nibble_runs(wanted):
-                    found.update(txn.cursor(db=dbs[recent[nibble]]).getmulti(wanted[low:high]))
-            else:
-                for nibble, low, high in _nibble_runs(ordered):
-                    found.update(txn.cursor(db=dbs[recent[nibble]]).getmulti(ordered[low:high]))
-                wanted = [node_hash for node_hash in ordered if node_hash not in found]
-                if wanted:
-                    found.update(txn.cursor(db=dbs[mid]).getmulti(wanted))
-                    wanted = [node_hash for node_hash in wanted if node_hash not in found]
-                before = len(found)
-                if wanted:
-                    found.update(txn.cursor(db=dbs["tree"]).getmulti(wanted))
-                in_main = len(found) - before
-        except lmdb.Error as exc:
-            raise read_error(exc, self._path) from exc
+        ordered = sorted(node_hashes)  # in key order, each slice's hashes are one run
+        ordered = ordered[bisect_right(ordered, b""):]  # an empty hash names no node
+        levels = _NODE_LEVELS_MAIN_FIRST if order.main_first(call) else _NODE_LEVELS_NEWEST_FIRST
+        in_main = self._read_node_levels(ordered, levels, found)
         order.observe(call, in_main, len(found))
         get = found.get
         return [None if (value := get(h)) is None else value[:-NODE_STAMP_BYTES]
                 for h in node_hashes]
+
+    def _read_node_levels(self, wanted: list[bytes], levels: Sequence[str | None],
+                          found: dict[bytes, bytes]) -> int:
+        """Look the sorted hashes `wanted` up in the tree's `levels`, in that order (a
+        database name, or None: the recent slices, one `getmulti` per slice asked for):
+        each level is asked once, for the hashes the ones before did not hold, and not
+        at all once none is left. Adds the finds to `found`; returns how many the main
+        table held."""
+        dbs, txn = self._dbs, self._txn
+        recent = _LEVELS["tree"][0]
+        in_main = 0
+        try:
+            for level in levels:
+                if not wanted:
+                    break
+                before = len(found)
+                if level is None:
+                    for nibble, low, high in _nibble_runs(wanted):
+                        found.update(txn.cursor(db=dbs[recent[nibble]]).getmulti(
+                            wanted[low:high]))
+                else:
+                    found.update(txn.cursor(db=dbs[level]).getmulti(wanted))
+                    if level == "tree":
+                        in_main = len(found) - before
+                if len(found) != before:
+                    wanted = [node_hash for node_hash in wanted if node_hash not in found]
+        except lmdb.Error as exc:
+            raise read_error(exc, self._path) from exc
+        return in_main
 
     def block(self, height: int) -> bytes | None:
         """The canonical bytes of the block at `height`, None if not stored."""

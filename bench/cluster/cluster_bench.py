@@ -29,7 +29,10 @@ measures the latency, not the rate, to the offer's end; the txs of the block
 that opens it, the backlog of the warm-up, are not counted) over that
 window's length (what the net sustains while the load is on). The exit
 status goes by the span figure. `kill` kills validator 3 (SIGKILL to its application and
-CometBFT) half-way; its share of the load moves to the other nodes.
+CometBFT) half-way; its share of the load moves to the other nodes, and the txs it admitted
+that are not final go again through a live node (`Resubmitter`: what an integrator's
+"submit and wait" does when its node's connection breaks; latency still counts from the
+first submission). After each scenario: what the slowest 1 % of txs waited through.
 
 CPU: utime + stime of every CometBFT process and every node process (the
 application, its ABCI server and the supervisor) over the run, per
@@ -93,6 +96,7 @@ POLL_S = 0.02
 # would wait up to 20 ms per tx. The async call returns once the tx is queued for CheckTx.
 METHOD = "broadcast_tx_async"
 DRAIN_S = 15.0
+RESUBMIT_SWEEP_S = 0.1  # how often the client looks for admitted txs of a dead node
 STEADY_FROM = 0.10  # the steady window: from this share of the offered period to its end
 IDLE_S = 3.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -202,6 +206,12 @@ class Run:
     seen_at: dict[int, float] = field(default_factory=dict)  # height -> seen final
     tx_height: dict[bytes, int] = field(default_factory=dict)  # tx hash -> its height
     net_dir: Path | None = None
+    sent_to: dict[bytes, int] = field(default_factory=dict)  # tx hash -> node last sent to
+    raw: dict[bytes, bytes] = field(default_factory=dict)  # tx hash -> its signed bytes
+    resubmitted: dict[bytes, float] = field(default_factory=dict)  # tx hash -> resent at
+    killed_at: float = 0.0  # when validator 3 was killed (0: not)
+    proposer: dict[int, str] = field(default_factory=dict)  # height -> proposer address
+    node_address: dict[str, int] = field(default_factory=dict)  # validator address -> node
 
 
 class Submitter(threading.Thread):
@@ -268,9 +278,58 @@ class Submitter(threading.Thread):
                     self.run_.first_submit = began
                 for i, tx in enumerate(chunk):
                     if codes.get(i // width) == 0:
-                        self.run_.submitted[hashlib.sha256(tx).digest()] = began
+                        digest = hashlib.sha256(tx).digest()
+                        self.run_.submitted[digest] = began
+                        self.run_.sent_to[digest] = node
+                        self.run_.raw[digest] = tx
                     else:
                         self.run_.refused += 1
+
+
+class Resubmitter(Submitter):
+    """What an integrator's "submit and wait" does when its node dies (its wait's
+    connection breaks): the txs that node admitted and that are not final yet go again,
+    the same bytes, through a live node (idempotent: a copy that an earlier gossip already
+    put into a block fails there on its nonce, without effect). Swept every
+    RESUBMIT_SWEEP_S, so admissions recorded just after a node's death are caught too.
+    A tx's latency still counts from its first submission."""
+
+    def __init__(self, run: Run, ports: dict[int, int], batch: int, lock: threading.Lock,
+                 alive: set[int], envelope: int) -> None:
+        super().__init__(run, [], ports, [], 1.0, batch, lock, alive, envelope)
+        self.stop = threading.Event()
+
+    def sweep(self) -> None:
+        if all(node in self.alive for node in self.ports):
+            return
+        with self.lock:
+            final, alive = self.run_.final, self.alive
+            orphans = [d for d, node in self.run_.sent_to.items()
+                       if node not in alive and d not in final]
+            txs = [self.run_.raw[d] for d in orphans]
+        live = sorted(self.alive)
+        for start in range(0, len(txs), self.batch):
+            chunk = txs[start:start + self.batch]
+            for attempt in range(len(live)):
+                node = live[(start // self.batch + attempt) % len(live)]
+                sent = chunk if not self.envelope else [
+                    encode_envelope(chunk[i:i + self.envelope])
+                    for i in range(0, len(chunk), self.envelope)]
+                body = json.dumps([{"jsonrpc": "2.0", "id": i, "method": self.method,
+                                    "params": {"tx": base64.b64encode(tx).decode()}}
+                                   for i, tx in enumerate(sent)]).encode()
+                if self._post(node, body) is not None:
+                    now = time.monotonic()
+                    with self.lock:
+                        for tx in chunk:
+                            digest = hashlib.sha256(tx).digest()
+                            self.run_.sent_to[digest] = node
+                            self.run_.resubmitted[digest] = now
+                    break
+
+    def run(self) -> None:
+        while not self.stop.wait(RESUBMIT_SWEEP_S):
+            self.sweep()
 
 
 class Watcher(threading.Thread):
@@ -304,6 +363,7 @@ class Watcher(threading.Thread):
                             outcomes.append(result)
                     header = block["header"]
                     with self.lock:
+                        self.run_.proposer[height] = header["proposer_address"].upper()
                         self.run_.heights.append((height, len(txs), header_time_ms(header["time"]),
                                                   -1))
                         if len(self.run_.heights) > 1 and self.run_.heights[-2][0] == height - 1:
@@ -349,6 +409,10 @@ def run_scenario(name: str, rate: float, seconds: float, batch: int, kill: bool,
     processes = {i: start_node(net, i, restart=False,
                                env={CPU_FILE_ENV: str(cpu_files[i])}) for i in nodes}
     run = Run(name, wall_minus_monotonic=time.time() - time.monotonic(), net_dir=root / "net")
+    for i in nodes:
+        key = json.loads((net.node_dir(i) / "cometbft" / "config" /
+                          "priv_validator_key.json").read_text())
+        run.node_address[key["address"].upper()] = i
     try:
         for i in nodes:
             rpc = CometRpc(net.nodes[i].rpc_url, timeout_s=2)
@@ -390,6 +454,8 @@ def run_scenario(name: str, rate: float, seconds: float, batch: int, kill: bool,
                                 alive, envelope) for i in nodes]
         started = time.monotonic()
         run.offer_began, run.offer_s = started, len(txs) / rate
+        resubmitter = Resubmitter(run, ports, batch, lock, alive, envelope)
+        resubmitter.start()
         for submitter in submitters:
             submitter.start()
         killed_cpu: dict[tuple[str, int], float] = {}
@@ -400,7 +466,9 @@ def run_scenario(name: str, rate: float, seconds: float, batch: int, kill: bool,
             killed_cpu = {("app", 3): process_cpu_s(victim.pid),
                           ("cometbft", 3): sum(process_cpu_s(c) for c in cometbft[3])}
             killed_kinds = abci_cpu(cpu_files[3])
-            alive.discard(3)
+            with lock:
+                alive.discard(3)
+                run.killed_at = time.monotonic()
             os.killpg(victim.pid, signal.SIGKILL)
             victim.wait()
             for submitter in submitters:
@@ -416,6 +484,8 @@ def run_scenario(name: str, rate: float, seconds: float, batch: int, kill: bool,
                 if all(h in run.final for h in run.submitted):
                     break
             time.sleep(0.05)
+        resubmitter.stop.set()
+        resubmitter.join()
         watcher.stop.set()
         watcher.join()
         for (kind, i), before in cpu_before.items():
@@ -564,6 +634,52 @@ def report(run: Run, kill: bool, nodes: int = 4) -> bool:
     return ok
 
 
+def tail_report(run: Run, line: object | None = None) -> str:
+    """What the slowest 1 % of txs (latency >= p99) waited through: the heights that
+    made them final, each with its round, header-time gap, proposer (node), and with a
+    timeline how far apart the nodes entered it; whether they went to the killed node
+    first (resent by the client) and when they were sent against the kill."""
+    latencies = {h: run.final[h] - t for h, t in run.submitted.items() if h in run.final}
+    if not latencies:
+        return "tail: no tx final"
+    p99 = percentile(list(latencies.values()), 0.99)
+    tail = [h for h, lat in latencies.items() if lat >= p99]
+    rows = {h: (txs, ms, rnd) for h, txs, ms, rnd in run.heights}
+    by_height: dict[int, int] = {}
+    for digest in tail:
+        height = run.tx_height.get(digest, -1)
+        by_height[height] = by_height.get(height, 0) + 1
+    resent = sum(1 for d in tail if d in run.resubmitted)
+    text = [f"tail: {len(tail)} txs at or above p99 {p99:.3f} s, {resent} of them resent by "
+            f"the client after their node died (all resent: {len(run.resubmitted)})"]
+    if run.killed_at:
+        sent = [run.submitted[d] - run.killed_at for d in tail]
+        text.append(f"  sent against the kill: before {sum(1 for s in sent if s < 0)}, "
+                    f"0-2 s after {sum(1 for s in sent if 0 <= s < 2)}, later "
+                    f"{sum(1 for s in sent if s >= 2)}; the kill at "
+                    f"{run.killed_at - run.offer_began:.1f} s of the offer")
+    for height in sorted(by_height)[:12]:
+        txs, ms, rnd = rows.get(height, (0, 0, -1))
+        before = rows.get(height - 1)
+        gap = f"{ms - before[1]} ms" if before else "?"
+        node = run.node_address.get(run.proposer.get(height, ""), "?")
+        skew = ""
+        if line is not None:
+            entries = [m[height].new_round for m in line.nodes.values()  # type: ignore[attr-defined]
+                       if height in m and m[height].new_round is not None]
+            rounds = max((m[height].commit_round for m in line.nodes.values()  # type: ignore[attr-defined]
+                          if height in m), default=-1)
+            skew = (f", nodes entered {(max(entries) - min(entries)) * 1e3:.0f} ms apart "
+                    f"(highest round logged {rounds})") if entries else ""
+        seen = run.seen_at.get(height)
+        since_kill = (f", seen {seen - run.killed_at:+.2f} s from the kill"
+                      if run.killed_at and seen else "")
+        text.append(f"  height {height}: {by_height[height]} tail txs of {txs}; header gap "
+                    f"{gap}, decided in round {rnd} (-1: not seen); "
+                    f"proposer node {node}{skew}{since_kill}")
+    return "\n".join(text)
+
+
 def timeline_report(run: Run) -> None:
     """Where the blocks' time and a tx's latency went, from the nodes' CometBFT logs
     (`timeline.py`) and the client's clocks: a tx waits from its submission until the
@@ -645,8 +761,11 @@ def main() -> int:
                                args.indexer, args.validators, args.block_kib, envelope,
                                overrides, args.timeline)
             ok = report(run, kill, args.validators) and ok
-            if args.timeline:
+            if args.timeline and run.net_dir is not None:
                 timeline_report(run)
+                print(tail_report(run, load_timeline(run.net_dir)))
+            else:
+                print(tail_report(run))
     print(f"\nload average after: {os.getloadavg()}")
     return 0 if ok else 1
 

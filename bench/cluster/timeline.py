@@ -21,12 +21,21 @@ height into the steps CometBFT logs (wall clock, millisecond stamps):
 The printed shares are of the sum over nodes and heights; each step's median per
 node-height is printed beside. A block's "skew" is how far apart the nodes
 entered its height (the last minus the first): a proposer that enters late makes
-the others wait (or time out, `timeout_propose`).
+the others wait (or time out, `timeout_propose`). With the nodes' validator keys
+(`nodeI/cometbft/config/priv_validator_key.json`) each height's round-0
+proposer is named (CometBFT logs it on entering a round), and how late it
+entered the height against the first node is printed apart for the heights
+decided in round 0 and after it, beside its FinalizeBlock + Commit wall of the
+height before against the other nodes' (a proposer that is late because its
+application's previous block took longer shows there; a proposer that is down
+logs nothing).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import re
 import statistics
 import sys
@@ -53,6 +62,7 @@ class Height:
     commit_round: int = 0
     finalized: float | None = None
     committed: float | None = None
+    proposer: dict[int, str] = field(default_factory=dict)  # round -> proposer address
 
 
 def stamp(day: str, clock: str) -> float:
@@ -83,6 +93,8 @@ def parse_log(lines: Iterable[str]) -> dict[int, Height]:
             if mark.new_round is None:
                 mark.new_round = when
             mark.rounds = max(mark.rounds, rnd)
+            if "proposer" in fields:
+                mark.proposer.setdefault(rnd, fields["proposer"].upper())
         elif message == "received complete proposal block":
             # the log line names no round: the latest wins, which is the deciding one
             mark.complete[mark.rounds] = when
@@ -127,6 +139,7 @@ class Timeline:
     """Every node's marks, by node name."""
 
     nodes: dict[str, dict[int, Height]]
+    addresses: dict[str, str] = field(default_factory=dict)  # validator address -> node
 
     def heights(self, first: int = 0) -> list[int]:
         """The heights from `first` that any node logged (a killed node's log stops)."""
@@ -146,13 +159,45 @@ class Timeline:
         times = [t for t in times if t is not None]
         return min(times) if times else None
 
+    def proposer_lateness(self, height: int) -> tuple[str, float, float | None] | None:
+        """The round-0 proposer of `height` (node name, or its address if it is not one
+        of the logs' nodes), how late it entered the height after the first node (None
+        if it logged no entry: down), and its FinalizeBlock + Commit wall of the height
+        before minus the median of the other nodes' (None when not all marks are there)."""
+        named = [m[height].proposer.get(0) for m in self.nodes.values() if height in m]
+        address = next((a for a in named if a), None)
+        if address is None:
+            return None
+        node = self.addresses.get(address, address)
+        entries = {n: m[height].new_round for n, m in self.nodes.items()
+                   if height in m and m[height].new_round is not None}
+        if not entries:
+            return None
+        late = entries[node] - min(entries.values()) if node in entries else None
+
+        def block_work(marks: dict[int, Height]) -> float | None:
+            before = marks.get(height - 1)
+            if before is None or before.commit is None or before.committed is None:
+                return None
+            return before.committed - before.commit
+
+        own = block_work(self.nodes[node]) if node in self.nodes else None
+        others = [w for n, m in self.nodes.items() if n != node
+                  for w in (block_work(m),) if w is not None]
+        extra = own - statistics.median(others) if own is not None and others else None
+        return node, late, extra
+
 
 def load(net_dir: Path) -> Timeline:
     nodes = {}
+    addresses = {}
     for log in sorted(net_dir.glob("node*/cometbft.log")):
         with log.open(errors="replace") as lines:
             nodes[log.parent.name] = parse_log(lines)
-    return Timeline(nodes)
+        key = log.parent / "cometbft" / "config" / "priv_validator_key.json"
+        with contextlib.suppress(OSError, ValueError, KeyError):  # not a validator's
+            addresses[json.loads(key.read_text())["address"].upper()] = log.parent.name
+    return Timeline(nodes, addresses)
 
 
 def report(timeline: Timeline, first: int = 0, heights: Iterable[int] | None = None) -> str:
@@ -192,7 +237,41 @@ def report(timeline: Timeline, first: int = 0, heights: Iterable[int] | None = N
     if skews:
         lines.append(f"nodes entering a height apart (last - first): median "
                      f"{statistics.median(skews) * 1e3:.0f} ms, max {max(skews) * 1e3:.0f} ms")
+    lines.extend(proposer_lines(timeline, chosen))
     return "\n".join(lines)
+
+
+def proposer_lines(timeline: Timeline, heights: list[int]) -> list[str]:
+    """The round-0 proposers' lateness, apart for the heights decided in round 0 and
+    after it (and those whose proposer logged nothing: down)."""
+    groups: dict[bool, list[tuple[float, float | None]]] = {False: [], True: []}
+    down = 0
+    for height in heights:
+        seen = timeline.proposer_lateness(height)
+        if seen is None:
+            continue
+        _, late, extra = seen
+        after = any(m[height].commit_round > 0 for m in timeline.nodes.values() if height in m)
+        if late is None:
+            down += 1
+        else:
+            groups[after].append((late, extra))
+    lines = []
+    for after, rows in groups.items():
+        if not rows:
+            continue
+        lates = [late for late, _ in rows]
+        extras = [extra for _, extra in rows if extra is not None]
+        lines.append(
+            f"round-0 proposer at the {len(rows)} heights decided "
+            f"{'after round 0' if after else 'in round 0'}: entered the height a median "
+            f"{statistics.median(lates) * 1e3:.0f} ms (max {max(lates) * 1e3:.0f} ms) after "
+            f"the first node; its previous block's FinalizeBlock + Commit wall against the "
+            f"other nodes' median: "
+            + (f"median {statistics.median(extras) * 1e3:+.0f} ms" if extras else "not logged"))
+    if down:
+        lines.append(f"round-0 proposer down (no entry logged) at {down} heights")
+    return lines
 
 
 def main() -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..block import Block, CommitCert
@@ -176,6 +177,11 @@ class Application:
         # one's: `committed_block`.
         self._finalized_block: tuple[Block, tuple[int, ...]] | None = None
         self._committed_block: tuple[Block, tuple[int, ...]] | None = None
+        # Deferred durable writes (`defer_commits`): the writer thread, the write in hand,
+        # and a write's failure, kept (every later call raises it).
+        self._writer: ThreadPoolExecutor | None = None
+        self._writing: Future[None] | None = None
+        self._write_failed: BaseException | None = None
         for name, handler in (("/state", _state_keys), ("/account", _account_keys)):
             self.register_query(name, handler)
         for module in installed:
@@ -199,10 +205,47 @@ class Application:
             raise ValueError("the proposer lookup is already registered")
         self._proposer_lookup = lookup
 
+    # --- deferred durable writes ------------------------------------------------------
+
+    def defer_commits(self) -> None:
+        """From now on `commit` hands the block's durable write (the store's one LMDB
+        transaction) to a writer thread and returns: CometBFT moves to the next height
+        (the proposer makes its proposal, the others check it) while the write runs.
+        Every call that needs committed state (`info`, CheckTx, FinalizeBlock, queries,
+        `committed_block`) first waits for it (`settle`); PrepareProposal and
+        ProcessProposal, whose checks are stateless, do not. Restart contract: until
+        the write is done the store (and `info`) is one block behind CometBFT's block
+        store, which CometBFT's handshake replays (never ahead). A failed write fails
+        every later call (the ABCI server then stops the node)."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="app-commit")
+
+    def settle(self) -> None:
+        """Wait for the deferred durable write in hand, if any; raise a write's failure
+        (then and at every later call: the app's state is no longer trusted)."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            try:
+                writing.result()
+            except BaseException as error:
+                self._write_failed = error
+        if self._write_failed is not None:
+            raise self._write_failed
+
+    def close(self) -> None:
+        """Finish the write in hand and stop the writer thread (before the store closes)."""
+        try:
+            self.settle()
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)
+                self._writer = None
+
     # --- Info / InitChain -----------------------------------------------------------
 
     def info(self) -> InfoResult:
         """The last durably committed height and its app hash."""
+        self.settle()
         height, app_hash = self.machine.info()
         return InfoResult(height, app_hash, self.version, APP_VERSION)
 
@@ -212,6 +255,7 @@ class Application:
         InvalidInput if the chain already has blocks, or the chain id or a
         non-empty validator list differs from genesis.json's.
         """
+        self.settle()
         height, app_hash = self.machine.info()
         if height != 0:
             raise InvalidInput(f"InitChain on a chain at height {height}")
@@ -246,6 +290,7 @@ class Application:
         checks it again). Those admitted (arriving) stay decoded in `decoded` for the
         proposals and the block that take them.
         """
+        self.settle()
         flat, counts = flatten(txs)
         if arriving and kind is CheckTxKind.NEW:
             self._arrived += len(flat)
@@ -364,6 +409,7 @@ class Application:
         plain txs in the same order: they are not decoded again (their checks are the
         same: the signature cache or the batch check, by their bytes).
         """
+        self.settle()
         began = time.perf_counter()
         self._finalized_txs = 0
         self._finalized_block = None
@@ -392,32 +438,48 @@ class Application:
     def attach_commit(self, commit: CommitCert) -> Block:
         """Store the in-process engine's commit certificate with the pending block; that
         block, with the certificate."""
+        self.settle()
         block = self.machine.attach_commit(commit)
         if self._finalized_block is not None:
             self._finalized_block = (block, self._finalized_block[1])
         return block
 
-    def commit(self) -> CommitResult:
-        """Make the finalized block durable (one LMDB transaction).
+    def commit(self, then: Callable[[tuple[Block, tuple[int, ...]] | None], None] | None = None,
+               ) -> CommitResult:
+        """Make the finalized block durable (one LMDB transaction), then call `then` (if
+        given) with the block and its receipt codes (`committed_block`'s answer). With
+        `defer_commits` the write and `then` run on the writer thread after this returns.
 
         The retain height is 0 (the engine keeps every block): chainmall keeps
         its own record of every block, and peers may need the engine's. The block's
         FinalizeBlock + Commit time sizes this node's next proposals.
         """
+        self.settle()
         began = time.perf_counter()
         self._committed_block = None
-        self.machine.commit()
-        self._committed_block, self._finalized_block = self._finalized_block, None
-        took_ms = self._finalize_ms + (time.perf_counter() - began) * 1000.0
-        self.proposal_sizer.observe(self._finalized_txs, took_ms)
-        self._finalized_txs = 0
+        finalized, self._finalized_block = self._finalized_block, None
+        txs, self._finalized_txs = self._finalized_txs, 0
         self._arrived_last, self._arrived = self._arrived, 0
+        if self._writer is None:
+            self._write(finalized, txs, began, then)
+        else:
+            self._writing = self._writer.submit(self._write, finalized, txs, began, then)
         return CommitResult(0)
+
+    def _write(self, finalized: tuple[Block, tuple[int, ...]] | None, txs: int, began: float,
+               then: Callable[[tuple[Block, tuple[int, ...]] | None], None] | None) -> None:
+        self.machine.commit()
+        self._committed_block = finalized
+        took_ms = self._finalize_ms + (time.perf_counter() - began) * 1000.0
+        self.proposal_sizer.observe(txs, took_ms)
+        if then is not None:
+            then(finalized)
 
     def committed_block(self) -> tuple[Block, tuple[int, ...]] | None:
         """The block the last Commit made durable, as the store keeps it, and its txs'
         receipt codes (what `stored_block` would read back), without reading the store;
         None before the first Commit of this process."""
+        self.settle()
         return self._committed_block
 
     # --- Query ------------------------------------------------------------------------
@@ -427,6 +489,7 @@ class Application:
 
         Errors come back as a non-zero code, never as an exception.
         """
+        self.settle()
         try:
             return self._query(request)
         except ChainmallError as exc:

@@ -75,21 +75,24 @@ class LocalnetSettings:
     vote timeouts (a down proposer costs `timeout_propose` plus a round at each
     height it should propose: 250 ms measured better than 400 ms with one of 4
     killed, and 1 s did not save enough failed rounds under load to pay for
-    itself), a 20 ms `timeout_commit` (it is added to every block; 100 ms
-    measured worse under load: bench/README.md, "Proposal cap"), blocks of at most
-    1 MiB (about 5,000 transfers: a block must travel and execute within the
-    timeouts, or rounds fail one after another under a backlog), a mempool
-    sized above the bursts a client sends without rechecking it after every
-    block (a tx gone stale fails in its block without being recorded),
-    batched JSON-RPC allowed, and an empty block after a second without txs:
-    deadlines (escrow time-outs, dispute rounds) fall due in block time, so an
-    idle net must still make blocks (the app hash does not change on an empty
-    block, so this costs one block a second, not a stream of them).
+    itself; CometBFT waits out the vote timeouts after +2/3 of any votes even
+    when every live validator has voted, which every failed round, a down
+    proposer's included, paid in full at 100 ms), a 20 ms `timeout_commit` (it
+    is added to every block; 100 ms measured worse under load: bench/README.md,
+    "Proposal cap"), blocks of at most 1 MiB (about 5,000 transfers: a block
+    must travel and execute within the timeouts, or rounds fail one after
+    another under a backlog), a mempool sized above the bursts a client sends
+    without rechecking it after every block (a tx gone stale fails in its block
+    without being recorded), batched JSON-RPC allowed, and an empty block after
+    a second without txs: deadlines (escrow time-outs, dispute rounds) fall due
+    in block time, so an idle net must still make blocks (the app hash does not
+    change on an empty block, so this costs one block a second, not a stream of
+    them).
     """
 
     timeout_propose_ms: int = 250
     timeout_propose_delta_ms: int = 100
-    timeout_vote_ms: int = 100
+    timeout_vote_ms: int = 30
     timeout_vote_delta_ms: int = 100
     timeout_commit_ms: int = 20
     flush_throttle_ms: int = 10

@@ -55,6 +55,7 @@ from ..abci.types import (
     FinalizeBlockResult,
 )
 from ..address import address_from_public_key
+from ..block import Block
 from ..constants import (
     ADMISSION_BATCH_TXS_MAX,
     COMETBFT_FORWARD_BATCH_MAX,
@@ -107,7 +108,8 @@ def forwarded_txs(wires: Sequence[bytes]) -> list[bytes]:
 
 class CommitWatcher:
     """The application as the ABCI server serves it, telling listeners about every block
-    once it is durably committed (called on the application's thread)."""
+    once it is durably committed (called on the application's thread, or on its writer
+    thread when the application defers its commits: `Application.defer_commits`)."""
 
     def __init__(self, app: Application) -> None:
         self.app = app
@@ -132,18 +134,21 @@ class CommitWatcher:
         return result
 
     def commit(self) -> CommitResult:
-        answer = self.app.commit()
         finalized, self._finalized = self._finalized, None
-        if finalized is not None and self.listeners:
-            request, result = finalized
-            kept = self.app.committed_block()  # the block just written, not read back
+        if finalized is None or not self.listeners:
+            return self.app.commit()
+        request, result = finalized
+
+        def durable(kept: tuple[Block, tuple[int, ...]] | None) -> None:
+            # the block just written, not read back; on the writer thread when deferred
             block = CommittedBlock(*kept) if kept is not None and \
                 kept[0].header.height == request.height else \
                 stored_block(self.app.store, request.height)
             assert block is not None
             for listener in self.listeners:
                 listener(block, request, result)
-        return answer
+
+        return self.app.commit(durable)
 
 
 @dataclass(slots=True)

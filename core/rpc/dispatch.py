@@ -100,6 +100,10 @@ class Dispatcher:
                 group = grouped[method.batch] = []
                 work.append(self._answer_group(responses, session, method.batch, group))
             group.append((index, request_id, notify, method.name, arguments))
+        # The decoded requests are not read again (ids and bound arguments are kept above);
+        # a batch of tx_submit_wait waits a block or two, so letting them go here keeps
+        # the node's memory per tx in flight at what the answers need (the soak, issue 12).
+        items.clear()
         if len(work) == 1:
             await work[0]
         elif work:

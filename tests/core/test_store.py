@@ -25,6 +25,7 @@ from chainmall.core.store import (
     LMDB_LOCK_FILE,
     BlockCommit,
     Store,
+    StoreView,
     height_key,
     write_error,
 )
@@ -218,6 +219,77 @@ def test_get_nodes_reads_the_level_that_held_most_nodes_first(store: Store) -> N
         view.get_nodes(mostly_newer)
         view.get_nodes(mostly_main)
     assert (order.main_first(0), order.main_first(1), order.main_first(2)) == (False, True, False)
+
+
+class _CountingTxn:
+    """A read txn whose cursors record each `getmulti` call as (database name, keys)."""
+
+    def __init__(self, txn: lmdb.Transaction, store: Store) -> None:
+        self._txn = txn
+        self._names = {id(db): name for name, db in store._dbs.items()}
+        self.calls: list[tuple[str, list[bytes]]] = []
+
+    def cursor(self, db: object) -> object:
+        cursor, name, calls = self._txn.cursor(db=db), self._names[id(db)], self.calls
+
+        class Counting:
+            def getmulti(self, keys: list[bytes]) -> list[tuple[bytes, bytes]]:
+                calls.append((name, list(keys)))
+                return cursor.getmulti(keys)
+
+        return Counting()
+
+
+def _expected_calls(asked: list[bytes], holders: dict[bytes, set[str]],
+                    levels: list[str]) -> list[tuple[str, list[bytes]]]:
+    """The getmulti calls of a read of `asked` through `levels` (\"recent\": one call per
+    slice asked for), each level asked in key order for what no level before held."""
+    calls = []
+    wanted = sorted(set(asked))
+    for level in levels:
+        if not wanted:
+            break
+        if level == "recent":
+            for nibble in sorted({h[0] >> 4 for h in wanted}):
+                name = f"tree_recent_{nibble:x}"
+                calls.append((name, [h for h in wanted if h[0] >> 4 == nibble]))
+            names = {f"tree_recent_{n:x}" for n in range(STORE_FLUSH_SLICES)}
+        else:
+            calls.append((level, wanted))
+            names = {level}
+        wanted = [h for h in wanted if not holders.get(h, set()) & names]
+    return calls
+
+
+def test_get_nodes_asks_each_level_once_for_what_is_left_in_either_order(store: Store) -> None:
+    """Whichever end `get_nodes` starts at, it asks each level once (the recent level once
+    per slice asked for), for the sorted hashes the levels before did not hold, and stops
+    when none is left; the answers are the same."""
+    last = STORE_MID_SLICES + STORE_FLUSH_SLICES + 3
+    _chain(store, range(1, last + 1))
+    with store._env.begin() as txn:
+        holders: dict[bytes, set[str]] = {}
+        for name in ("tree", "tree_mid", *(f"tree_recent_{n:x}" for n in range(16))):
+            for key in txn.cursor(store._dbs[name]).iternext(values=False):
+                holders.setdefault(key, set()).add(name)
+    in_main = [h for h, names in holders.items() if names == {"tree"}]
+    newer = [h for h, names in holders.items() if "tree" not in names]
+    assert len(in_main) > 8 and len(newer) > 8
+    unknown = b"\x99" * 31 + b"\x00"
+    for asked in (in_main + newer[:3] + [unknown, b""], newer + in_main[:2], in_main[:5],
+                  newer[:5], [unknown], [b""], []):
+        answers = []
+        for main_first, levels in ((False, ["recent", "tree_mid", "tree"]),
+                                   (True, ["tree", "tree_mid", "recent"])):
+            store._node_order._main_first[:] = [main_first]
+            with store._env.begin() as txn:
+                counting = _CountingTxn(txn, store)
+                view = StoreView(counting, store._dbs, store.path, store._node_order)
+                answers.append(view.get_nodes(asked))
+                real = StoreView(txn, store._dbs, store.path)
+                assert answers[-1] == [real.get_node(h) if h else None for h in asked]
+            assert counting.calls == _expected_calls([h for h in asked if h], holders, levels)
+        assert answers[0] == answers[1]
 
 
 def test_a_tx_indexed_before_the_merge_cannot_be_indexed_again(store: Store) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -83,3 +84,22 @@ def test_a_later_round_is_counted_in_propose_and_as_late(timeline, tmp_path: Pat
     text = timeline.report(loaded, heights=[5])
     assert "decided after round 0 at 1" in text
     assert "nodes entering a height apart (last - first): median 30 ms" in text
+
+
+def test_the_round0_proposer_and_how_late_it_entered(timeline, tmp_path: Path) -> None:
+    proposer = f"{1:040X}"
+    for index, shift in enumerate((0, 120)):  # node1 proposes and enters 120 ms late
+        node = tmp_path / f"node{index}"
+        (node / "cometbft" / "config").mkdir(parents=True)
+        (node / "cometbft" / "config" / "priv_validator_key.json").write_text(
+            json.dumps({"address": f"{index:040x}"}))
+        lines = [text.replace("height=5 round=0 current", f"height=5 round=0 proposer="
+                              f"{proposer} current") for text in node_log(shift, True)]
+        (node / "cometbft.log").write_text("".join(lines))
+    loaded = timeline.load(tmp_path)
+    assert loaded.addresses == {f"{0:040X}": "node0", proposer: "node1"}
+    node, late, extra = loaded.proposer_lateness(5)
+    assert node == "node1" and round(late * 1000) == 120 and extra is None  # no height 4
+    text = timeline.report(loaded, heights=[5])
+    assert "round-0 proposer at the 1 heights decided after round 0: entered the height " \
+           "a median 120 ms" in text
