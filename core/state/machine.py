@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import gc
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -485,8 +484,6 @@ class StateMachine:
         # Runs of transfers through the transfer kernel (`_TransferRuns`); False executes
         # every tx one by one, the same results (the tests compare the two).
         self.transfer_runs = True
-        # Pause the cyclic garbage collector while a block executes (`_execute`).
-        self.pause_gc = True
         self._genesis_hash = genesis.hash()
         self._validator_set_hash_of: ValidatorSetHashOf | None = None
         # The last committed block's new tree nodes: the next block's update reads most of
@@ -792,25 +789,6 @@ class StateMachine:
                  codes: Sequence[int], strict: bool,
                  wire: tuple[bytes, list[int]] | None = None,
                  tx_ids: list[bytes] | None = None) -> _Execution:
-        """`_run_block`, with the cyclic garbage collector paused while it runs (if
-        `pause_gc`): a block allocates tens of objects per tx that live until its end
-        (events, results, contexts, decoded records), and collecting them as they come
-        promotes them through the collector's generations, which then walks the whole
-        heap several times per thousand txs; execution makes no reference cycles of its
-        own, so what it frees, reference counting frees, and the collector runs again
-        when the block is done."""
-        if not self.pause_gc or not gc.isenabled():
-            return self._run_block(view, block, txs, codes, strict, wire, tx_ids)
-        gc.disable()
-        try:
-            return self._run_block(view, block, txs, codes, strict, wire, tx_ids)
-        finally:
-            gc.enable()
-
-    def _run_block(self, view: StoreView, block: BlockContext, txs: Sequence[Tx | None],
-                   codes: Sequence[int], strict: bool,
-                   wire: tuple[bytes, list[int]] | None = None,
-                   tx_ids: list[bytes] | None = None) -> _Execution:
         """Run the block over the committed state (docs/abci.md, docs/state.md section 4).
 
         Begin hooks; then per tx its stateless verdict (`codes`), admission,

@@ -1,16 +1,10 @@
 """The block's diff against committed state (`machine._diff`): batched reads, one lookup
-path or the other, the same changes; and the collector paused while a block runs."""
+path or the other, the same changes."""
 
 from __future__ import annotations
 
-import gc
-from pathlib import Path
-
-from chainmall.core.genesis import make_genesis
-from chainmall.core.keys import KeyPair
-from chainmall.core.state.machine import StateMachine, _diff
+from chainmall.core.state.machine import _diff
 from chainmall.core.state.overlay import BlockState
-from chainmall.core.store import Store
 
 COMMITTED = {b"\x01a": b"1", b"\x01b": b"2", b"\x10x": b"3", b"\xffz": b"4"}
 
@@ -50,26 +44,3 @@ def test_the_diff_drops_writes_that_change_nothing_and_reads_each_key_once() -> 
     one_by_one: list[bytes] = []
     assert _diff(_state(one_by_one), None) == expected
     assert sorted(one_by_one) == sorted(state.writes)
-
-
-def test_a_block_runs_with_the_collector_paused_and_leaves_it_as_it_was(tmp_path: Path) -> None:
-    """`pause_gc`: the cyclic collector is off while a block executes, back on after (and
-    left off if it was off)."""
-    key = KeyPair.from_seed(b"\x01" * 32)
-    genesis = make_genesis("diff-gc", [(key.address, 10)], [(key.public_key, 1)])
-    seen: list[bool] = []
-    with Store(str(tmp_path / "store")) as store:
-        machine = StateMachine(store, genesis)
-        machine.register_block_hook(lambda state, block: seen.append(gc.isenabled()), "begin")
-        assert gc.isenabled()
-        machine.execute(1, genesis.genesis_time_ms, key.public_key, [])
-        assert seen == [False] and gc.isenabled()
-        gc.disable()
-        try:
-            machine.execute(1, genesis.genesis_time_ms, key.public_key, [])
-            assert not gc.isenabled()
-        finally:
-            gc.enable()
-        machine.pause_gc = False
-        machine.execute(1, genesis.genesis_time_ms, key.public_key, [])
-        assert seen == [False, False, True]
