@@ -35,18 +35,26 @@ def find_cargo() -> str | None:
     return None
 
 
-def cargo_env(cargo: str, backend: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of the build: cargo's folder on PATH, the back ends to compile in."""
+def cargo_env(cargo: str, backend: str, environ: Mapping[str, str] | None = None,
+              extra_cfgs: tuple[str, ...] = ()) -> dict[str, str]:
+    """The environment of the build: cargo's folder on PATH, the back ends to compile in.
+
+    `extra_cfgs` (tests only) adds `--cfg` values, e.g. `sha2_backend="soft"`.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     env = dict(os.environ if environ is None else environ)
     env["PATH"] = os.path.dirname(cargo) + os.pathsep + env.get("PATH", "")
-    if platform.machine() in ("x86_64", "AMD64"):
-        # Compile the IFMA (and AVX2) back ends in; curve25519-dalek picks one at run time.
+    # Compile the IFMA (and AVX2) back ends in; curve25519-dalek picks one at run time.
+    cfgs = [f'curve25519_dalek_backend="{backend}"'] if platform.machine() in (
+        "x86_64", "AMD64") else []
+    cfgs += extra_cfgs
+    if cfgs:
         # CARGO_ENCODED_RUSTFLAGS wins over RUSTFLAGS and config files: keep the user's too.
         flags = [f for f in env.get("CARGO_ENCODED_RUSTFLAGS", "").split("\x1f") if f]
         flags += env.get("RUSTFLAGS", "").split()
-        flags += ["--cfg", f'curve25519_dalek_backend="{backend}"']
+        for cfg in cfgs:
+            flags += ["--cfg", cfg]
         env["CARGO_ENCODED_RUSTFLAGS"] = "\x1f".join(flags)
     return env
 

@@ -6,15 +6,17 @@ else AVX2, else serial); nothing can make it run another. So this file builds
 the same crate again, with the committed Cargo.lock and the install's recipe
 (ext/ed25519/cargo_build.py), once for each other back end the CPU can run:
 `simd` (AVX2 and serial compiled in: AVX2 runs on a CPU that has it) and
-`serial`. Each is a shared library (`cargo rustc --crate-type cdylib`, the
-install's static library untouched) in its own target dir under
-build/cargo-backends/, built once per session and reused by the next run,
-loaded with ctypes. For each, the library must name its back end, and every
-case of tests/ext/test_ed25519_vectors.py (RFC 8032, Wycheproof, speccheck row
-VVVVVVXXXVVV, ZIP 215's 196 small-order cases) must get the same verdict from
-`cm_ed25519_verify` and from `cm_ed25519_verify_batch` (each case at a random
-position among valid signatures, and all of them shuffled together) as from the
-linked kernel and the pure-Python reference. Without cargo these tests skip.
+`serial` (with sha2's portable SHA-512 too, which sha2 would otherwise swap
+for its AVX2 one at run time: what a CPU without AVX2 runs). Each is a shared
+library (`cargo rustc --crate-type cdylib`, the install's static library
+untouched) in its own target dir under build/cargo-backends/, built once per
+session and reused by the next run, loaded with ctypes. For each, the library
+must name its back end, and every case of tests/ext/test_ed25519_vectors.py
+(RFC 8032, Wycheproof, speccheck row VVVVVVXXXVVV, ZIP 215's 196 small-order
+cases) must get the same verdict from `cm_ed25519_verify` and from
+`cm_ed25519_verify_batch` (each case at a random position among valid
+signatures, and all of them shuffled together) as from the linked kernel and
+the pure-Python reference. Without cargo these tests skip.
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ BUILD_TIMEOUT_S = 1200  # a fat-LTO release build; about 1-2 min each on 2 busy 
 
 # The builds beside the install's `avx512` (values of --cfg curve25519_dalek_backend).
 VARIANTS = ("simd", "serial")
+# The SHA-512 of k = SHA-512(R || A || M) is run-time dispatched too (the sha2 crate:
+# AVX2, else portable), so the serial build is what a CPU without AVX2 runs: both
+# portable. (With AVX2, curve25519-dalek runs avx2 and sha2 AVX2: the simd build.)
+EXTRA_CFGS = {"simd": (), "serial": ('sha2_backend="soft"',)}
 
 
 def _load_cargo_build() -> ModuleType:
@@ -163,7 +169,8 @@ def _build(build: str) -> Library:
     target_dir = TARGET_DIR / build
     command = cargo_build.cargo_command(cargo, str(target_dir), crate_type="cdylib")
     try:
-        result = subprocess.run(command, env=cargo_build.cargo_env(cargo, build),
+        result = subprocess.run(command, env=cargo_build.cargo_env(cargo, build,
+                                                                   extra_cfgs=EXTRA_CFGS[build]),
                                 capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
                                 check=False)
     except subprocess.TimeoutExpired:
@@ -271,7 +278,14 @@ def test_all_cases_shuffled_among_valid_signatures(library: Library) -> None:
 
 def test_install_recipe_is_cargo_build_locked() -> None:
     # setup.py's build (the static library `_verify` links) is the crate as Cargo.toml
-    # has it, Cargo.lock as committed; only these tests ask for a cdylib.
+    # has it, Cargo.lock as committed, with only curve25519-dalek's back ends chosen;
+    # only these tests ask for a cdylib or more flags.
     assert cargo_build.cargo_command("cargo", "t") == [
         "cargo", "build", "--release", "--locked", "--manifest-path",
         str(Path(cargo_build.CRATE_DIR) / "Cargo.toml"), "--target-dir", "t"]
+    env = cargo_build.cargo_env("/bin/cargo", "avx512", environ={"RUSTFLAGS": "-Cdebuginfo=1"})
+    if X86_64:
+        assert env["CARGO_ENCODED_RUSTFLAGS"].split("\x1f") == [
+            "-Cdebuginfo=1", "--cfg", 'curve25519_dalek_backend="avx512"']
+    else:
+        assert "CARGO_ENCODED_RUSTFLAGS" not in env
