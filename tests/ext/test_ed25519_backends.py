@@ -50,7 +50,7 @@ from test_ed25519_vectors import (
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_DIR = ROOT / "build" / "cargo-backends"
-BUILD_TIMEOUT_S = 1200  # a fat-LTO release build; about 1-2 min each on 2 busy cores
+BUILD_TIMEOUT_S = 1200  # a fat-LTO release build: 25-40 s each on 2 busy cores
 
 # The builds beside the install's `avx512` (values of --cfg curve25519_dalek_backend).
 VARIANTS = ("simd", "serial")
