@@ -4,7 +4,8 @@
 `chainmall.cli`. The Cython kernels in `ext/` are compiled with -O3. The
 verification kernel `_verify` links OpenMP and the static library of
 `ext/ed25519/` (ZIP 215 Ed25519 on ed25519-zebra), which this script builds
-first with the machine's cargo (`cargo build --release --locked`, Rust >= 1.89).
+first with the machine's cargo (`cargo build --release --locked`, Rust >= 1.89;
+the recipe is `ext/ed25519/cargo_build.py`, which the tests share).
 The benchmark baseline `_sodium_bench` links the system libsodium and is built
 only when libsodium's headers are found.
 
@@ -21,12 +22,13 @@ Environment:
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
+from types import ModuleType
 
 from setuptools import Extension, find_packages, setup
 
@@ -39,10 +41,23 @@ CARGO_HELP = (
 
 ED25519_CRATE = "ext/ed25519"
 ED25519_TARGET_DIR = os.path.join("build", "cargo")
-ED25519_LIBRARY = os.path.join(ED25519_TARGET_DIR, "release", "libchainmall_ed25519.a")
+
+
+def _load_cargo_build() -> ModuleType:
+    """ext/ed25519/cargo_build.py, the build recipe the tests share (not a package: by path)."""
+    path = os.path.join(ED25519_CRATE, "cargo_build.py")
+    spec = importlib.util.spec_from_file_location("chainmall_ed25519_cargo_build", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+cargo_build = _load_cargo_build()
+ED25519_LIBRARY = cargo_build.library_path(ED25519_TARGET_DIR)
 # What a Rust static library needs from the C side on Linux (`--print native-static-libs`).
 RUST_NATIVE_LIBS = ["-lpthread", "-ldl", "-lm", "-lrt", "-lutil", "-lgcc_s"]
-ED25519_BACKENDS = ("avx512", "simd", "serial")
+ED25519_BACKENDS = cargo_build.BACKENDS
 
 BLAKE3_C_SOURCES = [
     "ext/csrc/blake3_portable.c",
@@ -63,22 +78,9 @@ def _pkg_config(*args: str) -> list[str]:
     return result.stdout.split() if result.returncode == 0 else []
 
 
-def find_cargo() -> str | None:
-    """cargo on PATH, or where rustup installs it."""
-    found = shutil.which("cargo")
-    if found:
-        return found
-    homes = [os.environ.get("CARGO_HOME", ""), os.path.expanduser("~/.cargo")]
-    for home in homes:
-        candidate = os.path.join(home, "bin", "cargo") if home else ""
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
 def _build_ed25519() -> str:
     """Build ext/ed25519 with cargo (Cargo.lock as committed); the static library's path."""
-    cargo = find_cargo()
+    cargo = cargo_build.find_cargo()
     if cargo is None:
         sys.stderr.write("\nerror: " + CARGO_HELP + "\n\n")
         raise SystemExit(1)
@@ -87,18 +89,9 @@ def _build_ed25519() -> str:
         sys.stderr.write(f"\nerror: CHAINMALL_ED25519_BACKEND must be one of "
                          f"{', '.join(ED25519_BACKENDS)}, got {backend!r}\n\n")
         raise SystemExit(1)
-    env = dict(os.environ)
-    env["PATH"] = os.path.dirname(cargo) + os.pathsep + env.get("PATH", "")
-    if platform.machine() in ("x86_64", "AMD64"):
-        # Compile the IFMA (and AVX2) back ends in; curve25519-dalek picks one at run time.
-        # CARGO_ENCODED_RUSTFLAGS wins over RUSTFLAGS and config files: keep the user's too.
-        flags = [f for f in env.get("CARGO_ENCODED_RUSTFLAGS", "").split("\x1f") if f]
-        flags += env.get("RUSTFLAGS", "").split()
-        flags += ["--cfg", f'curve25519_dalek_backend="{backend}"']
-        env["CARGO_ENCODED_RUSTFLAGS"] = "\x1f".join(flags)
-    command = [cargo, "build", "--release", "--locked",
-               "--manifest-path", os.path.join(ED25519_CRATE, "Cargo.toml"),
-               "--target-dir", ED25519_TARGET_DIR]
+    env = cargo_build.cargo_env(cargo, backend)
+    command = cargo_build.cargo_command(cargo, ED25519_TARGET_DIR,
+                                        os.path.join(ED25519_CRATE, "Cargo.toml"))
     print("building ext/ed25519:", " ".join(command), flush=True)
     if subprocess.run(command, env=env, check=False).returncode != 0:
         sys.stderr.write("\nerror: `cargo build` of ext/ed25519 failed (see above); it needs "
