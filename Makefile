@@ -11,7 +11,7 @@ RUST_MIN := 1.89
 CARGO := $(shell command -v cargo 2>/dev/null || { test -x "$$HOME/.cargo/bin/cargo" && echo "$$HOME/.cargo/bin/cargo"; })
 SOURCES := setup.py pyproject.toml $(wildcard ext/*.pyx ext/*.pxd ext/csrc/*.c ext/csrc/*.h) \
 	$(wildcard ext/ed25519/Cargo.toml ext/ed25519/Cargo.lock ext/ed25519/build.rs \
-	           ext/ed25519/*.h ext/ed25519/src/*.rs)
+	           ext/ed25519/*.h ext/ed25519/src/*.rs ext/ed25519/cargo_build.py)
 
 .PHONY: run setup system-deps cometbft lightcheck abci-proto test test-protobuf-range \
 	test-cluster bench bench-cluster lint clean
