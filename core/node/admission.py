@@ -186,7 +186,7 @@ class Admission:
         codes, txs = machine.stateless_check(wires, machine.tip.height + 1,
                                              threads=self._verify_threads)
         keys: dict[bytes, bytes] = {}
-        pooled = self._mempool.has_sender
+        pooled = self._mempool.sender_known
         for code, tx in zip(codes, txs, strict=True):
             if code == TX_OK and tx is not None:
                 machine.signatures.add(tx)
@@ -210,9 +210,10 @@ class Admission:
             _, accounts = read_accounts(self._machine, list(state_keys.items()))
         # Senders that had pending txs when the batch was checked (so not read) but left
         # the pool since (their txs final or dropped): read now, on the loop (rare).
+        pooled = mempool.sender_known
         gone = {tx.sender for code, tx in zip(checked.codes, checked.txs, strict=True)
                 if code == TX_OK and tx is not None and tx.sender not in state_keys
-                and not mempool.has_sender(tx.sender)}
+                and not pooled(tx.sender)}
         if gone:
             state_keys = dict(state_keys)
             state_keys.update((sender, account_key(address_from_public_key(sender)))
@@ -222,22 +223,34 @@ class Admission:
                                           [(sender, state_keys[sender]) for sender in gone])[1])
         added = 0
         evicted: list[Dropped] = []
+        add, account_of, key_of = mempool.add, accounts.get, state_keys.get
+        undecided = _UNDECIDED
         for (wire, ticket, slot), code, tx in zip(batch, checked.codes, checked.txs,
                                                   strict=True):
-            if ticket.future.done():  # the submitter went away
+            future = ticket.future
+            if future.done():  # the submitter went away
                 continue
-            tx_id = tx.tx_id if tx is not None else b""
             if code != TX_OK or tx is None:
-                ticket.decide(slot, Admitted(tx_id, code, _refusal(code)))
+                ticket.decide(slot, Admitted(tx.tx_id if tx is not None else b"", code,
+                                             _refusal(code)))
                 continue
+            tx_id = tx.tx_id
+            sender = tx.sender
             try:
-                evicted += mempool.add(tx, wire, accounts.get(tx.sender),
-                                       state_keys.get(tx.sender))
+                made_room = add(tx, wire, account_of(sender), key_of(sender))
             except ChainmallError as exc:
                 ticket.decide(slot, Admitted(tx_id, exc.code, str(exc)))
                 continue
+            if made_room:
+                evicted += made_room
             added += 1
-            ticket.decide(slot, Admitted(tx_id, TX_OK))
+            # ticket.decide(slot, Admitted(tx_id, TX_OK)), inline (once per admitted tx)
+            verdicts = ticket.verdicts
+            if verdicts[slot] is undecided:
+                verdicts[slot] = Admitted(tx_id, TX_OK)
+                ticket.remaining -= 1
+                if not ticket.remaining and not future.done():
+                    future.set_result(verdicts)
         if evicted:
             self._on_dropped(evicted)
         if added:

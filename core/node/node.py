@@ -23,6 +23,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import logging
+import operator
 import struct
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +49,9 @@ T = TypeVar("T")
 _U64 = struct.Struct(">Q")
 READ_THREADS = 2
 _PR_SET_NAME = 15  # prctl(2)
+# A committed block's check that its results are its reaped txs, in C loops (once per tx).
+_PENDING_TX_ID = operator.attrgetter("tx.tx_id")
+_TX_ID = operator.attrgetter("tx_id")
 
 
 
@@ -143,8 +147,7 @@ class Node(LedgerReads):
             finals = [TxStatus(result.tx_id, final, height, index, result.code, result.log,
                                result.events)
                       for index, result in enumerate(results)]
-            assert all(pending.tx.tx_id == result.tx_id
-                       for pending, result in zip(reaped, results, strict=True))
+            assert list(map(_PENDING_TX_ID, reaped)) == list(map(_TX_ID, results))
         else:
             index_of = {tx.tx_id: index for index, tx in enumerate(block.txs)}
             for pending, result in zip(reaped, results, strict=True):
