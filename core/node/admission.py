@@ -79,12 +79,13 @@ def read_accounts(machine: StateMachine,
                   senders: list[tuple[bytes, bytes]]) -> tuple[int, dict[bytes, Account | None]]:
     """(committed height, {public key: (balance, nonce) or None}) from one read snapshot;
     `senders` are (public key, account state key) pairs."""
-    accounts: dict[bytes, Account | None] = {}
     with machine.store.reader() as view:
         height = view.last().height
-        for public_key, state_key in senders:
-            raw = view.get_state(state_key)
-            accounts[public_key] = None if raw is None else unpack_account(raw)
+        # One call for every key (a C loop over one table), not one read call per sender.
+        raws = view.get_states([state_key for _, state_key in senders])
+        accounts: dict[bytes, Account | None] = {
+            public_key: None if raw is None else unpack_account(raw)
+            for (public_key, _), raw in zip(senders, raws, strict=True)}
     return height, accounts
 
 
