@@ -200,16 +200,17 @@ class Admission:
         # a backlog's large batches are shared out (mempool.admission_verify_threads).
         codes, txs = machine.stateless_check(wires, machine.tip.height + 1,
                                              threads=self._verify_threads)
+        passed = [tx for code, tx in zip(codes, txs, strict=True)
+                  if code == TX_OK and tx is not None]
+        machine.signatures.add_many(passed)
         keys: dict[bytes, bytes] = {}
         pooled = self._mempool.sender_known
-        for code, tx in zip(codes, txs, strict=True):
-            if code == TX_OK and tx is not None:
-                machine.signatures.add(tx)
-                sender = tx.sender
-                # A sender with pending txs has its account cached in the pool (refreshed
-                # by every recheck), which `Mempool.add` uses instead of this read.
-                if sender not in keys and not pooled(sender):
-                    keys[sender] = b""
+        for tx in passed:
+            sender = tx.sender
+            # A sender with pending txs has its account cached in the pool (refreshed by
+            # every recheck), which `Mempool.add` uses instead of this read.
+            if sender not in keys and not pooled(sender):
+                keys[sender] = b""
         if keys:
             keys = dict(zip(keys, account_keys(list(keys)), strict=True))
         height, accounts = read_accounts(machine, list(keys.items()))

@@ -284,6 +284,20 @@ class SignatureCache:
             if len(entries) > self._limit:
                 entries.popitem(last=False)
 
+    def add_many(self, txs: Iterable[Tx]) -> None:
+        """`add` of each of `txs` in order, under one hold of the lock (the same entries,
+        in the same order, as one `add` after another)."""
+        keys = [tx.tx_id + tx.signature for tx in txs]
+        with self._lock:
+            entries = self._entries
+            for key in keys:
+                if key in entries:
+                    entries.move_to_end(key)
+                else:
+                    entries[key] = None
+            for _ in range(len(entries) - self._limit):
+                entries.popitem(last=False)
+
     def __contains__(self, tx: Tx) -> bool:
         return tx.tx_id + tx.signature in self._entries
 
