@@ -26,7 +26,7 @@ Rules (docs/node.md):
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from ..address import address_from_public_key
@@ -115,8 +115,10 @@ class Mempool:
         self._seq = 0
         self._in_block = 0
         # Eviction candidates: (fee, -seq, tx id), lowest fee first and, among equal fees,
-        # the latest arrival. Entries of txs that left are skipped when met (lazy).
-        self._by_fee: list[tuple[int, int, bytes]] = []
+        # the latest arrival. Entries of txs that left are skipped when met (lazy). Made
+        # from the pool the first time it is full (None until then, and again once the
+        # pool is below half its bounds): a pool with room pushes nothing per tx.
+        self._by_fee: list[tuple[int, int, bytes]] | None = None
         self.height = 0  # the committed height the cached accounts are at
 
     # --- reads -----------------------------------------------------------------------
@@ -156,6 +158,11 @@ class Mempool:
         which admission's worker thread may make while the event loop changes the pool."""
         return sender in self._senders
 
+    @property
+    def sender_known(self) -> Callable[[bytes], bool]:
+        """`has_sender` as the table's own C lookup (for loops over many txs)."""
+        return self._senders.__contains__
+
     def senders(self) -> list[tuple[bytes, bytes]]:
         """(public key, account state key) of every sender with pending txs."""
         return [(key, sender.state_key) for key, sender in self._senders.items()]
@@ -172,51 +179,55 @@ class Mempool:
         the txs evicted to make room.
         """
         tx_id = tx.tx_id
-        if tx_id in self._by_id:
+        by_id = self._by_id
+        if tx_id in by_id:
             raise TxAlreadyPending("the tx is already pending")
-        sender = self._senders.get(tx.sender)
+        public_key = tx.sender
+        nonce_tx, fee = tx.nonce, tx.fee
+        sender = self._senders.get(public_key)
         if sender is None:
             if account is None:
                 raise UnknownSender("the sender has no account")
             balance, nonce = account
         else:
             balance, nonce = sender.balance, sender.nonce
-        if tx.nonce < nonce:
-            raise NonceMismatch(f"nonce {tx.nonce} is below the account's {nonce}")
-        limit = self.limits.sender_txs_max
-        if tx.nonce - nonce >= limit:
-            raise SenderLimit(f"nonce {tx.nonce} is {limit} or more ahead of the account's {nonce}")
+        if nonce_tx < nonce:
+            raise NonceMismatch(f"nonce {nonce_tx} is below the account's {nonce}")
+        limits = self.limits
+        limit = limits.sender_txs_max
+        if nonce_tx - nonce >= limit:
+            raise SenderLimit(f"nonce {nonce_tx} is {limit} or more ahead of the account's {nonce}")
         if sender is not None:
-            if tx.nonce in sender.txs:
-                raise NonceTaken(f"a pending tx of this sender already has nonce {tx.nonce}")
+            if nonce_tx in sender.txs:
+                raise NonceTaken(f"a pending tx of this sender already has nonce {nonce_tx}")
             if len(sender.txs) >= limit:
                 raise SenderLimit(f"the sender already has {limit} pending txs")
-        if tx.fee < self.fee_min:
-            raise FeeTooLow(f"fee {tx.fee} is below fee_min {self.fee_min}")
+        if fee < self.fee_min:
+            raise FeeTooLow(f"fee {fee} is below fee_min {self.fee_min}")
         pending_fees = 0 if sender is None else sender.fees
-        if balance < pending_fees + tx.fee:
-            raise InsufficientFee(f"balance {balance} cannot pay the fee {tx.fee} after the "
+        if balance < pending_fees + fee:
+            raise InsufficientFee(f"balance {balance} cannot pay the fee {fee} after the "
                                   f"sender's pending fees {pending_fees}")
         size = len(wire)
-        limits = self.limits
-        if len(self._by_id) < limits.txs_max and self._bytes + size <= limits.bytes_max:
+        if len(by_id) < limits.txs_max and self._bytes + size <= limits.bytes_max:
             evicted: list[Dropped] = []  # room enough (the usual case): no eviction
         else:
             evicted = self._make_room(tx, size)
         if sender is None:
-            sender = self._senders.get(tx.sender)  # eviction never removes a sender's entry
+            sender = self._senders.get(public_key)  # eviction never removes a sender's entry
             if sender is None:
-                key = state_key or account_key(address_from_public_key(tx.sender))
-                sender = self._senders[tx.sender] = _Sender(key, (balance, nonce))
-        self._seq += 1
-        pending = PendingTx(tx, wire, self._seq)
-        sender.txs[tx.nonce] = pending
-        sender.fees += tx.fee
+                key = state_key or account_key(address_from_public_key(public_key))
+                sender = self._senders[public_key] = _Sender(key, (balance, nonce))
+        self._seq = seq = self._seq + 1
+        pending = PendingTx(tx, wire, seq)
+        sender.txs[nonce_tx] = pending
+        sender.fees += fee
         if tx.expiry_height < sender.expiry_min:
             sender.expiry_min = tx.expiry_height
-        self._by_id[tx_id] = pending
+        by_id[tx_id] = pending
         self._bytes += size
-        heapq.heappush(self._by_fee, (tx.fee, -pending.seq, tx_id))
+        if self._by_fee is not None:
+            heapq.heappush(self._by_fee, (fee, -seq, tx_id))
         return evicted
 
     def _make_room(self, tx: Tx, size: int) -> list[Dropped]:
@@ -224,6 +235,8 @@ class Mempool:
         limits = self.limits
         if size > limits.bytes_max:
             raise MempoolFull(f"a {size}-byte tx exceeds the mempool's {limits.bytes_max} bytes")
+        if self._by_fee is None:
+            self._by_fee = self._fee_heap()
         evicted: list[Dropped] = []
         while len(self._by_id) + 1 > limits.txs_max or self._bytes + size > limits.bytes_max:
             victim = self._lowest_evictable()
@@ -236,8 +249,15 @@ class Mempool:
             evicted.extend(self._evict(victim, f"evicted by a tx with fee {tx.fee}"))
         return evicted
 
+    def _fee_heap(self) -> list[tuple[int, int, bytes]]:
+        """The eviction candidates of every pending tx, as a heap."""
+        heap = [(p.tx.fee, -p.seq, tx_id) for tx_id, p in self._by_id.items()]
+        heapq.heapify(heap)
+        return heap
+
     def _lowest_evictable(self) -> PendingTx | None:
         heap = self._by_fee
+        assert heap is not None
         skipped = []
         found = None
         while heap:
@@ -277,7 +297,8 @@ class Mempool:
             sender.expiry_min = tx.expiry_height
         self._by_id[tx.tx_id] = pending
         self._bytes += len(pending.wire)
-        heapq.heappush(self._by_fee, (tx.fee, -pending.seq, tx.tx_id))
+        if self._by_fee is not None:
+            heapq.heappush(self._by_fee, (tx.fee, -pending.seq, tx.tx_id))
 
     def _discard(self, sender: _Sender, pending: PendingTx) -> None:
         """Forget one pending tx (its sender entry stays, even when empty: see `_prune`)."""
@@ -295,9 +316,14 @@ class Mempool:
         """Drop sender entries without pending txs, and the fee heap's dead entries."""
         for key in [key for key, sender in self._senders.items() if not sender.txs]:
             del self._senders[key]
-        if len(self._by_fee) > 2 * len(self._by_id) + 1024:
-            self._by_fee = [(p.tx.fee, -p.seq, tx_id) for tx_id, p in self._by_id.items()]
-            heapq.heapify(self._by_fee)
+        heap = self._by_fee
+        if heap is None:
+            return
+        limits = self.limits
+        if 2 * len(self._by_id) < limits.txs_max and 2 * self._bytes < limits.bytes_max:
+            self._by_fee = None  # far from full: made again when next needed
+        elif len(heap) > 2 * len(self._by_id) + 1024:
+            self._by_fee = self._fee_heap()
 
     # --- blocks --------------------------------------------------------------------------
 

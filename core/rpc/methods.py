@@ -156,13 +156,14 @@ def bind_params(method: Method, params: object) -> dict[str, Any]:
         raise RpcFault(INVALID_PARAMS, "params must be an array or an object")
     arguments: dict[str, Any] = {}
     for name, parse, required, default in method.param_specs:
-        if name not in given:
+        value = given.get(name, _REQUIRED)  # one lookup (no JSON value is _REQUIRED)
+        if value is _REQUIRED:
             if required:
                 raise RpcFault(INVALID_PARAMS, f"{method.name}: missing param {name!r}")
             arguments[name] = default
             continue
         try:
-            arguments[name] = parse(given[name], name)
+            arguments[name] = parse(value, name)
         except InvalidInput as error:
             raise RpcFault(INVALID_PARAMS, str(error), {"param": name}) from None
     return arguments
@@ -311,18 +312,29 @@ async def _tx_submits(call: Call, calls: list[tuple[str, dict[str, Any]]]) -> li
         if name == "tx_submit" or result.code != 0:
             answers[slot] = _answer(_submitted, result)
         else:
-            waiting.setdefault(arguments["timeout_ms"], []).append((slot, result))
-    if waiting:
-        groups = list(waiting.items())
+            group = waiting.get(arguments["timeout_ms"])
+            if group is None:
+                waiting[arguments["timeout_ms"]] = [(slot, result)]
+            else:
+                group.append((slot, result))
+    if not waiting:
+        return answers
+    groups = list(waiting.items())
+    if len(groups) == 1:  # the usual case (one time-out in the batch): no task for the wait
+        timeout_ms, group = groups[0]
+        infos = [await call.services.wait_txs([result.tx_id for _, result in group],
+                                              timeout_ms / 1000)]
+    else:
         infos = await asyncio.gather(*(
             call.services.wait_txs([result.tx_id for _, result in group], timeout_ms / 1000)
             for timeout_ms, group in groups))
-        final = TxState.FINAL
-        for (timeout_ms, group), found in zip(groups, infos, strict=True):
-            for (slot, result), info in zip(group, found, strict=True):
-                # _waited's usual case (admitted, then final) without the wrappers
-                answers[slot] = (codec.tx_json(info) if info.state is final
-                                 else _answer(_waited, result, info, timeout_ms))
+    final = TxState.FINAL
+    tx_json = codec.tx_json
+    for (timeout_ms, group), found in zip(groups, infos, strict=True):
+        for (slot, result), info in zip(group, found, strict=True):
+            # _waited's usual case (admitted, then final) without the wrappers
+            answers[slot] = (tx_json(info) if info.state is final
+                             else _answer(_waited, result, info, timeout_ms))
     return answers
 
 

@@ -284,8 +284,27 @@ class SignatureCache:
             if len(entries) > self._limit:
                 entries.popitem(last=False)
 
+    def add_many(self, txs: Iterable[Tx]) -> None:
+        """`add` of each of `txs` in order, under one hold of the lock (the same entries,
+        in the same order, as one `add` after another)."""
+        keys = [tx.tx_id + tx.signature for tx in txs]
+        with self._lock:
+            entries = self._entries
+            for key in keys:
+                if key in entries:
+                    entries.move_to_end(key)
+                else:
+                    entries[key] = None
+            for _ in range(len(entries) - self._limit):
+                entries.popitem(last=False)
+
     def __contains__(self, tx: Tx) -> bool:
         return tx.tx_id + tx.signature in self._entries
+
+    def contains_each(self, txs: Sequence[Tx]) -> list[bool]:
+        """`tx in self` for each of `txs` (one pass, no call per tx)."""
+        entries = self._entries
+        return [tx.tx_id + tx.signature in entries for tx in txs]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -613,22 +632,32 @@ class StateMachine:
         verify them again).
         """
         codes = [TX_OK] * len(items)
-        txs: list[Tx | None] = [None] * len(items)
         unchecked: list[int] = []
         cache = self.signatures
         raw = [item for item in items if not isinstance(item, Tx)]
-        decoded = iter(decode_each(raw) if raw else ())
-        for index, item in enumerate(items):
-            tx = item if isinstance(item, Tx) else next(decoded)
-            if isinstance(tx, DecodeError):
-                codes[index] = tx.code
-                continue
-            txs[index] = tx
-            if tx in cache:
-                if height > tx.expiry_height:
-                    codes[index] = TxExpired.code
-            else:
-                unchecked.append(index)
+        if not raw:  # every item decoded already (the node's blocks, from its mempool)
+            txs: list[Tx | None] = list(items)  # type: ignore[arg-type]
+            cached = cache.contains_each(txs)  # type: ignore[arg-type]
+            for index, tx in enumerate(txs):
+                if cached[index]:
+                    if height > tx.expiry_height:  # type: ignore[union-attr]
+                        codes[index] = TxExpired.code
+                else:
+                    unchecked.append(index)
+        else:
+            txs = [None] * len(items)
+            decoded = iter(decode_each(raw))
+            for index, item in enumerate(items):
+                tx = item if isinstance(item, Tx) else next(decoded)
+                if isinstance(tx, DecodeError):
+                    codes[index] = tx.code
+                    continue
+                txs[index] = tx
+                if tx in cache:
+                    if height > tx.expiry_height:
+                        codes[index] = TxExpired.code
+                else:
+                    unchecked.append(index)
         if unchecked:
             data, offsets = pack_txs([_wire(items[i]) for i in unchecked])
             batch_codes, _ = accel.validate_batch(data, offsets, self._chain_id_bytes, height,

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 from chainmall.core import accel
 from chainmall.core.abci.app import Application
+from chainmall.core.address import address_from_public_key
 from chainmall.core.errors import TX_OK
 from chainmall.core.node import admission as admission_module
 from chainmall.core.node.admission import Admission
 from chainmall.core.node.mempool import Mempool, MempoolLimits
+from chainmall.core.state.accounts import account_key
 from chainmall.core.store import Store
 from chainmall.core.tx import decode_tx
 from nodeutil import KEYS, genesis, run, transfer
@@ -124,3 +126,11 @@ def test_admission_verifies_on_the_configured_threads(tmp_path: Path, threads: i
 
     run(main())
     assert seen == [threads]
+
+
+def test_account_keys_of_a_batch_are_each_senders_account_key() -> None:
+    # One batch hash for a batch's new senders: the same keys as one by one, in order.
+    public_keys = [bytes([i]) * 32 for i in range(7)] + [KEYS[0].public_key]
+    assert admission_module.account_keys(public_keys) == [
+        account_key(address_from_public_key(key)) for key in public_keys]
+    assert admission_module.account_keys([]) == []

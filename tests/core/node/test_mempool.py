@@ -119,6 +119,31 @@ def test_full_pool_evicts_the_lowest_fee_and_its_sender_tail() -> None:
     assert len(pool) == 3
 
 
+def test_eviction_after_the_pool_drained_and_filled_again() -> None:
+    # The eviction order is made from the pool once it is full (a pool with room keeps
+    # none): txs admitted while there was room are candidates like any other.
+    pool = Mempool(MempoolLimits(4, 1 << 20, 100), fee_min=0)
+    first = [transfer(KEYS[i], 0, fee=3) for i in range(4)]
+    for tx in first:
+        add(pool, tx)
+    evicted = add(pool, transfer(KEYS[4], 0, fee=4))
+    assert [d.pending.tx for d in evicted] == [first[3]]
+    reaped = pool.reap(10, 1 << 20)
+    assert len(reaped) == 4
+    pool.remove_reaped(reaped)
+    assert pool.recheck_changed(1, {}) == [] and len(pool) == 0
+    again = [transfer(KEYS[i], 1, fee=fee) for i, fee in enumerate((5, 2, 7, 2))]
+    for tx in again:
+        add(pool, tx, (1_000, 1))
+    with pytest.raises(MempoolFull):  # a fee of 2 does not beat the lowest pending fee
+        add(pool, transfer(KEYS[4], 1, fee=2), (1_000, 1))
+    evicted = add(pool, transfer(KEYS[4], 1, fee=6), (1_000, 1))
+    assert [d.pending.tx for d in evicted] == [again[3]]  # the latest of the lowest fee
+    evicted = add(pool, transfer(KEYS[3], 1, fee=9), (1_000, 1))
+    assert [d.pending.tx for d in evicted] == [again[1]]
+    assert sorted(p.tx.fee for p in pool.reap(10, 1 << 20)) == [5, 6, 7, 9]
+
+
 def test_eviction_takes_a_senders_higher_nonces_too() -> None:
     pool = Mempool(MempoolLimits(3, 1 << 20, 100), fee_min=0)
     add(pool, transfer(KEYS[0], 0, fee=1))

@@ -35,7 +35,7 @@ from chainmall.core.state.accounts import (
     encode_fee_pool,
     encode_transfer,
 )
-from chainmall.core.state.machine import StateMachine, verify_proof
+from chainmall.core.state.machine import SignatureCache, StateMachine, verify_proof
 from chainmall.core.state.receipts import decode_receipts, encode_receipts
 from chainmall.core.state.root import MemoryNodeStore, StateTree
 from chainmall.core.store import Store
@@ -428,3 +428,20 @@ def test_store_of_another_chain_is_refused(tmp_path) -> None:
         renamed = make_genesis("other-chain", [(KEYS[0].address, 1)], [(VALIDATOR.public_key, 1)])
         with pytest.raises(StoreChainMismatch, match="holds chain 'mall-test'"):
             StateMachine(store, renamed)
+
+
+def test_signature_cache_add_many_is_add_one_after_another() -> None:
+    # The same entries, and the same order of recency: the same ones go when more come.
+    txs = [transfer(KEYS[0], nonce, KEYS[1], 1) for nonce in range(7)]
+    sequence = [txs[0], txs[1], txs[2], txs[0], txs[3], txs[4], txs[5]]
+    one, many = SignatureCache(4), SignatureCache(4)
+    for tx in sequence:
+        one.add(tx)
+    many.add_many(sequence)
+    assert [tx in many for tx in txs] == [True, False, False, True, True, True, False]
+    assert many.contains_each(txs) == [tx in one for tx in txs]
+    for tx in (txs[6], txs[1]):  # push the two oldest out, one at a time
+        one.add(tx)
+        many.add_many([tx])
+        assert many.contains_each(txs) == [tx in one for tx in txs]
+    assert [tx in many for tx in txs] == [False, True, False, False, True, True, True]
