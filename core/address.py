@@ -29,19 +29,32 @@ def address_from_public_key(public_key: bytes) -> bytes:
     return digest(bytes(public_key), ADDRESS_KEY)[:ADDRESS_BYTES]
 
 
-def _polymod(values: list[int]) -> int:
-    checksum = 1
+def _generator_xor(top: int) -> int:
+    """The XOR of the generators picked by the bits of `top` (the checksum's top five)."""
+    result = 0
+    for i, generator in enumerate(_GENERATORS):
+        if (top >> i) & 1:
+            result ^= generator
+    return result
+
+
+_TOP_XOR = tuple(_generator_xor(top) for top in range(32))
+
+
+def _polymod(values: list[int], checksum: int = 1) -> int:
+    """BIP-350's checksum polynomial over `values`, continuing from `checksum`."""
+    top_xor = _TOP_XOR
     for value in values:
-        top = checksum >> 25
-        checksum = (checksum & 0x1FFFFFF) << 5 ^ value
-        for i, generator in enumerate(_GENERATORS):
-            if (top >> i) & 1:
-                checksum ^= generator
+        checksum = ((checksum & 0x1FFFFFF) << 5 ^ value) ^ top_xor[checksum >> 25]
     return checksum
 
 
 def _expand_hrp(hrp: str) -> list[int]:
     return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+
+
+# The checksum's state after the address prefix, which every address starts with.
+_ADDRESS_HRP_STATE = _polymod(_expand_hrp(ADDRESS_HRP))
 
 
 def _regroup(data: bytes | list[int], from_bits: int, to_bits: int, pad: bool) -> list[int]:
@@ -98,7 +111,7 @@ def encode_address(address: bytes) -> str:
     if not isinstance(address, bytes | bytearray) or len(address) != ADDRESS_BYTES:
         raise InvalidAddress(f"an address is {ADDRESS_BYTES} bytes")
     values = _regroup(bytes(address), 8, 5, pad=True)
-    polymod = _polymod(_expand_hrp(ADDRESS_HRP) + values + [0] * _CHECKSUM_CHARS)
+    polymod = _polymod(values + [0] * _CHECKSUM_CHARS, _ADDRESS_HRP_STATE)
     checksum = [(polymod ^ _BECH32M_CONST) >> 5 * (5 - i) & 31 for i in range(_CHECKSUM_CHARS)]
     return ADDRESS_HRP + "1" + "".join(_CHARSET[v] for v in values + checksum)
 
