@@ -11,6 +11,8 @@ Issue targets (this 2-core machine, load generator included):
 * ">= 5,000 tx/s sustained for 60 s, p50 <= 0.5 s, p99 <= 1 s" from submit to
   final: every tx is sent as `tx_submit_wait` (one JSON-RPC request that
   answers when the tx's block is committed), paced open-loop at `--rate`
+  (default 5,250: 5% above the target, so that a node that sustains the target
+  can show it; see OFFER_MARGIN)
   and spread over `--connections` (16), `--batch` (20) per JSON-RPC batch
   line as an integrator with many txs would send them (`--batch 1`: one
   request per line); "accepted" counts the txs the node admitted, "final"
@@ -87,6 +89,12 @@ from chainmall.core.tx import sign_tx
 
 CHAIN = "loadgen"
 TARGET_RATE = 5_000
+# The target run offers this much more than the target rate: a run offered exactly the
+# target can never read it on the span figure (the last tx's latency is in the time) and
+# reads it on the steady window only by the luck of the last blocks, so "sustains 5,000"
+# is shown by a node that finalizes at least 5,000 tx/s while 5,250 are offered; the
+# latency targets are judged at that load too, which is stricter than at 5,000.
+OFFER_MARGIN = 1.05
 TARGET_DURATION_S = 60.0
 TARGET_P50_S = 0.5
 TARGET_P99_S = 1.0
@@ -507,7 +515,9 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=None, help="offered tx/s")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="offered tx/s (default: the target x OFFER_MARGIN, 5,250; "
+                             "the soak 3,000)")
     parser.add_argument("--duration", type=float, default=None, help="seconds of load")
     parser.add_argument("--connections", type=int, default=16,
                         help="TCP connections (the RPC's default limits hold 128 request "
@@ -532,7 +542,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--node-log", type=Path, default=None,
                         help="write the node's log lines to this file")
     args = parser.parse_args(argv)
-    rate = args.rate or (SOAK_RATE if args.soak else TARGET_RATE)
+    rate = args.rate or (SOAK_RATE if args.soak else TARGET_RATE * OFFER_MARGIN)
     duration = args.duration or (SOAK_DURATION_S if args.soak else 60.0)
     retain = args.retain_heights if args.retain_heights is not None else (
         SOAK_RETAIN_HEIGHTS if args.soak else 10_000)
