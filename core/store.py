@@ -978,8 +978,8 @@ def _stamped_nodes(new_nodes: Mapping[bytes, bytes],
 
     32-byte hashes (the tree's) are ordered by the kernel (`hash_key_order`: sorted
     without the GIL, no Python comparisons) and their encodings taken by position
-    rather than looked up again by hash: C loops, about a third of the time of
-    `sorted` plus one dict lookup per node (45,000 nodes: 28 against 40 ms)."""
+    rather than looked up again by hash: C loops, about 30 % less time than `sorted`
+    plus one dict lookup per node (45,000 nodes: 28 against 40 ms)."""
     hashes = list(new_nodes)
     if hashes and set(map(len, hashes)) == {HASH_BYTES}:
         order = hash_key_order(b"".join(hashes))
