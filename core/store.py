@@ -716,16 +716,20 @@ class Store:
 
     # --- writes ------------------------------------------------------------------
 
-    def _write(self, body: Callable[[lmdb.Transaction], None]) -> None:
-        """Run `body` in one write txn; on MapFullError abort, double the map, retry."""
+    def _write(self, body: Callable[[lmdb.Transaction], None], grow: bool = True) -> bool:
+        """Run `body` in one write txn; on MapFullError abort, double the map, retry. True
+        once written; with `grow` False a full map is not grown: the txn is aborted
+        (nothing written) and the answer is False."""
         if self.readonly:
             raise StorageError(f"the store at {self.path} is open read-only")
         while True:
             try:
                 with self._env.begin(write=True) as txn:
                     body(txn)
-                return
+                return True
             except lmdb.MapFullError:
+                if not grow:
+                    return False
                 self._grow()
             except lmdb.Error as exc:
                 raise write_error(exc, self.path) from exc
@@ -865,10 +869,13 @@ class Store:
             txn.delete(key, db=stale)
         return deleted
 
-    def commit_block(self, commit: BlockCommit) -> None:
+    def commit_block(self, commit: BlockCommit, *, grow: bool = True) -> bool:
         """Write a block, its indexes, receipts, root, state changes, nodes and meta: ONE txn.
 
         StoreConflict unless the block extends the stored tip (height and app hash).
+        True once written. With `grow` False a full map is not grown (growing closes
+        the read snapshots this process holds open, so a writer on another thread
+        than the readers must not): nothing is written and the answer is False.
         """
         assert len(commit.block_hash) == HASH_BYTES
         assert len(commit.app_hash) == HASH_BYTES
@@ -928,7 +935,7 @@ class Store:
             txn.put(META_LAST_BLOCK_HASH, commit.block_hash, db=meta)
             assert _read_tip(txn, meta).height == commit.height
 
-        self._write(body)
+        return self._write(body, grow)
 
 
 def hash_order(hashes: bytes) -> list[int]:
