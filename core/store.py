@@ -680,6 +680,16 @@ class Store:
         """The current LMDB map size."""
         return self._map_size_bytes
 
+    def adopt_map_size(self, map_size_bytes: int) -> None:
+        """Take the map size another process of this store grew the map to (no txn of
+        this process may be open: LMDB's rule for `set_mapsize`)."""
+        if map_size_bytes > self._map_size_bytes:
+            try:
+                self._env.set_mapsize(map_size_bytes)
+            except lmdb.Error as exc:
+                raise StorageError(f"cannot adopt the map size {map_size_bytes}: {exc}") from exc
+            self._map_size_bytes = map_size_bytes
+
     # --- reads -------------------------------------------------------------------
 
     @contextmanager

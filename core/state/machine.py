@@ -84,6 +84,7 @@ from .root import MemoryNodeStore, Proof, StateTree, verify_proof
 from .root.recent import RecentNodes
 from .transfers import NO_SLOT, PLAN_BYTES, WATCH_PREFIX_BYTES_MAX
 from .unwritten import UnwrittenView
+from .writer import WriterProcess
 
 __all__ = [
     "BlockContext",
@@ -507,6 +508,7 @@ class StateMachine:
         self._writing: Future[bool] | None = None
         self._unwritten: tuple[ChainTip, BlockCommit] | None = None
         self._write_failed: BaseException | None = None
+        self._writer_process: WriterProcess | None = None
 
     # --- extension points --------------------------------------------------------------
 
@@ -573,7 +575,7 @@ class StateMachine:
 
     # --- deferred writes ---------------------------------------------------------------
 
-    def defer_writes(self) -> None:
+    def defer_writes(self, process: bool = False) -> None:
         """From now on `commit` hands the block's durable write (the store's one LMDB
         transaction) to a writer thread and returns, so the next block executes while
         the last one is written (an import: `core/state/pipeline.py`).
@@ -587,8 +589,13 @@ class StateMachine:
         loses at most the unwritten block: the store holds every block before it,
         whole (one transaction each), and an import resumes from there. A write's
         failure is raised by the next call that waits, and by every one after it.
+
+        With `process`, the writer thread hands each write to a writer process
+        (`core/state/writer.py`: its own GIL), which runs the store's commit.
         """
         if self._writer is None:
+            if process:
+                self._writer_process = WriterProcess(self.store)
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="chainmall-write")
 
     def settle(self) -> None:
@@ -605,6 +612,8 @@ class StateMachine:
                     self.store.commit_block(unwritten[1])
                     invariant(self.store.last() == self._tip,
                               "the store's tip is not the committed block")
+                    if self._writer_process is not None:
+                        self._writer_process.adopt(self.store.map_size_bytes)
             except BaseException as error:
                 self._write_failed = error
         if self._write_failed is not None:
@@ -618,10 +627,15 @@ class StateMachine:
             if self._writer is not None:
                 self._writer.shutdown(wait=True)
                 self._writer = None
+            if self._writer_process is not None:
+                self._writer_process.close()
+                self._writer_process = None
 
     def _write(self, commit: BlockCommit, tip: ChainTip) -> bool:
         """The writer thread's job: `commit`, without growing the map (False: full)."""
-        if not self.store.commit_block(commit, grow=False):
+        written = (self.store.commit_block(commit, grow=False) if self._writer_process is None
+                   else self._writer_process.write(commit))
+        if not written:
             return False
         invariant(self.store.last() == tip, "the store's tip is not the committed block")
         return True

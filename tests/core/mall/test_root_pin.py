@@ -15,6 +15,7 @@ is meant to change them, update the pins in the same commit and say why.
 
 from __future__ import annotations
 
+import pytest
 from chainmall.core.abci.app import Application, Module
 from chainmall.core.block import decode_block
 from chainmall.core.hashing import digest
@@ -198,7 +199,9 @@ def test_the_mall_chain_gives_the_pinned_state_roots(tmp_path) -> None:
                                                                 PINNED_LAST_ROOT)
 
 
-def test_the_mall_chain_replayed_with_deferred_writes_gives_the_pinned_roots(tmp_path) -> None:
+@pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
+def test_the_mall_chain_replayed_with_deferred_writes_gives_the_pinned_roots(tmp_path,
+                                                                              process) -> None:
     """An import with deferred writes (`StateMachine.defer_writes`: each block executes
     while the last one is written, reading its changes through `UnwrittenView`, the
     deadline hook's range scans too) stores the same chain: the pinned roots, and the
@@ -215,7 +218,7 @@ def test_the_mall_chain_replayed_with_deferred_writes_gives_the_pinned_roots(tmp
         chain.close()
     with Store(tmp_path / "imported") as store:
         machine = Application(store, genesis, [Module("mall", install, install_queries)]).machine
-        machine.defer_writes()
+        machine.defer_writes(process=process)
         roots = []
         for raw in blocks:
             machine.finalize_block(decode_block(raw))

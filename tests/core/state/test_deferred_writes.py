@@ -8,6 +8,7 @@ the middle of a write leaves the store at a whole earlier block, and the import 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -55,11 +56,12 @@ def _chain(tmp_path: Path, blocks: int) -> list[bytes]:
     return encoded
 
 
-def _import(store: Store, blocks: list[bytes], defer: bool) -> list[tuple[int, bytes]]:
+def _import(store: Store, blocks: list[bytes], defer: bool,
+            process: bool = False) -> list[tuple[int, bytes]]:
     """The blocks imported through the pipeline; (height, root) after each commit."""
     machine = StateMachine(store, GENESIS)
     if defer:
-        machine.defer_writes()
+        machine.defer_writes(process=process)
 
     def prepare(raw: bytes) -> CheckedTxs:
         return machine.check_block_txs(decode_block(raw))
@@ -82,10 +84,12 @@ def _contents(store: Store) -> tuple:
                 [(view.block(h), view.root(h), view.receipts(h)) for h in range(tip.height + 1)])
 
 
-def test_deferred_import_gives_the_plain_loops_roots_and_store(tmp_path) -> None:
+@pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
+def test_deferred_import_gives_the_plain_loops_roots_and_store(tmp_path, process) -> None:
     blocks = _chain(tmp_path, 24)  # crosses the staged tables' merges (16 recent slices)
     with Store(tmp_path / "plain") as plain, Store(tmp_path / "deferred") as deferred:
-        assert _import(plain, blocks, defer=False) == _import(deferred, blocks, defer=True)
+        assert _import(plain, blocks, defer=False) == _import(deferred, blocks, defer=True,
+                                                              process=process)
         assert _contents(plain) == _contents(deferred)
 
 
@@ -155,18 +159,42 @@ def test_a_failed_write_fails_every_later_call(tmp_path) -> None:
             machine.close()
 
 
-def test_a_full_map_is_grown_by_the_executing_thread(tmp_path) -> None:
-    """The writer thread never grows the map (that closes open snapshots); the block it
-    could not write is written, growing the map, when the next commit waits for it."""
+@pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
+def test_a_full_map_is_grown_by_the_executing_thread(tmp_path, process) -> None:
+    """The writer (thread or process) never grows the map (that closes open snapshots);
+    the block it could not write is written, growing the map, when the next commit
+    waits for it, and a writer process adopts the new size."""
     blocks = _chain(tmp_path, 30)
     with Store(tmp_path / "plain") as plain:
         expected = _import(plain, blocks, defer=False)
     with Store(tmp_path / "small", map_size_bytes=1 << 18) as store:
         StateMachine(store, GENESIS)  # the genesis written (it may grow the map itself)
         grown = store.grow_count
-        assert _import(store, blocks, defer=True) == expected
+        assert _import(store, blocks, defer=True, process=process) == expected
         assert store.grow_count > grown
         assert store.last().app_hash == expected[-1][1]
+
+
+def test_a_writer_process_that_ends_fails_every_later_call(tmp_path) -> None:
+    blocks = _chain(tmp_path, 3)
+    with Store(tmp_path / "import") as store:
+        machine = StateMachine(store, GENESIS)
+        machine.defer_writes(process=True)
+        machine.finalize_block(decode_block(blocks[0]))
+        machine.commit()
+        machine.settle()
+        writer = machine._writer_process._process
+        writer.kill()
+        writer.join(PROCESS_DEADLINE_S)
+        machine.finalize_block(decode_block(blocks[1]))
+        machine.commit()  # handed to a writer that is gone
+        with pytest.raises(StorageError, match="writer process"):
+            machine.settle()
+        with pytest.raises(StorageError, match="writer process"):
+            machine.finalize_block(decode_block(blocks[2]))
+        assert store.last().height == 1
+        with pytest.raises(StorageError):
+            machine.close()
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
@@ -273,3 +301,68 @@ def test_a_crash_inside_a_deferred_write_loses_only_unwritten_blocks(tmp_path) -
     assert resumed.stdout.splitlines()[-1] == f"done {len(blocks)}"
     with Store(data) as store:
         assert store.last().app_hash == expected[len(blocks)]
+
+
+_PROCESS_IMPORT = textwrap.dedent("""
+    import os, sys
+    from chainmall.core.block import decode_block
+    from chainmall.core.genesis import load_genesis
+    from chainmall.core.state.machine import StateMachine
+    from chainmall.core.store import Store
+
+    if __name__ == "__main__":  # the writer process is spawned: it imports this file
+        genesis_path, blocks_dir, data, stop = sys.argv[1:5]
+        blocks = [open(os.path.join(blocks_dir, f"{h}.block"), "rb").read()
+                  for h in range(1, len(os.listdir(blocks_dir)) + 1)]
+        with Store(data) as store:
+            machine = StateMachine(store, load_genesis(genesis_path))
+            machine.defer_writes(process=True)
+            for raw in blocks[machine.info()[0]:int(stop)]:
+                machine.finalize_block(decode_block(raw))
+                machine.commit()
+                print("committed", machine.info()[0], flush=True)
+            machine.close()
+            print("done", machine.info()[0], flush=True)
+""")
+
+
+def test_a_writer_process_dying_inside_its_write_loses_only_unwritten_blocks(tmp_path) -> None:
+    """The writer process exits inside block 7's transaction (a failpoint): the import
+    fails, the store holds blocks 1-6 whole, and the next import finishes the chain."""
+    blocks = _chain(tmp_path, 12)
+    with Store(tmp_path / "plain") as plain:
+        expected = dict(_import(plain, blocks, defer=False))
+    genesis_path = tmp_path / "genesis.json"
+    write_genesis(genesis_path, GENESIS)
+    blocks_dir = tmp_path / "blocks"
+    blocks_dir.mkdir()
+    for height, raw in enumerate(blocks, 1):
+        (blocks_dir / f"{height}.block").write_bytes(raw)
+    script = tmp_path / "process_import.py"
+    script.write_text(_PROCESS_IMPORT)
+    data = tmp_path / "data"
+
+    def run(stop: int, failpoint: str = "") -> subprocess.CompletedProcess[str]:
+        env = {key: value for key, value in os.environ.items() if key != "CHAINMALL_FAILPOINT"}
+        if failpoint:
+            env["CHAINMALL_FAILPOINT"] = failpoint
+        return subprocess.run([sys.executable, str(script), str(genesis_path), str(blocks_dir),
+                               str(data), str(stop)], capture_output=True, text=True,
+                              timeout=PROCESS_DEADLINE_S, env=env)
+
+    first = run(stop=6)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[-1] == "done 6"
+    crashed = run(stop=12, failpoint="store.commit.before_merge")
+    assert crashed.returncode != 0
+    assert "writer process ended" in crashed.stderr
+    with Store(data) as store, store.reader() as view:
+        tip = view.last()
+        assert tip.height == 6
+        assert tip.app_hash == expected[6]
+        assert view.block(7) is None
+    resumed = run(stop=12)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.splitlines()[-1] == "done 12"
+    with Store(data) as store:
+        assert store.last().app_hash == expected[12]
