@@ -36,10 +36,10 @@ class TreeAndCommitTimes:
             times.observe(changes, update)
             return update
 
-        def commit(store: Store, block: Any) -> Any:
+        def commit(store: Store, block: Any, **options: Any) -> Any:
             start = clock()
             try:
-                return store_commit(store, block)
+                return store_commit(store, block, **options)
             finally:
                 times.commit_s += clock() - start
                 times.blocks += 1

@@ -524,6 +524,24 @@ cdef object _load(object state, uint8_t table, bytes key, object decode):
     return raw
 
 
+cdef inline bint _unpacked_and_held_by(object item_raw, object holder):
+    """Whether the item record `item_raw` is in no container (parent zero) and its holder
+    is `holder` (20 bytes): a packed item's custody is its container's, which the
+    reference walks, so the native paths leave it to the reference."""
+    cdef const uint8_t *item = <const uint8_t *>PyBytes_AS_STRING(item_raw)
+    return memcmp(item + I_PARENT, _ZEROS, C_HASH) == 0 and \
+        memcmp(item + I_HOLDER, PyBytes_AS_STRING(holder), C_ADDRESS) == 0
+
+
+cdef object _unpacked_item_held_by(object state, bytes item_key, object holder):
+    """The item record under `item_key` if it decodes, is unpacked and `holder` holds it
+    (`_unpacked_and_held_by`); else None."""
+    item_raw = _load(state, TABLE_MALL_ITEMS, item_key, _decode_item)
+    if item_raw is None or not _unpacked_and_held_by(item_raw, holder):
+        return None
+    return item_raw
+
+
 cdef object _decoded(object decode, object raw):
     try:
         return decode(raw)
@@ -600,13 +618,10 @@ cdef bint _accept(object state, object ctx, object mall) except -1:
         return False
     proposer = (<bytes>handover)[1:21]
     order_id = (<bytes>handover)[21:53]
-    item_raw = _load(state, TABLE_MALL_ITEMS, item_key, _decode_item)
+    item_raw = _unpacked_item_held_by(state, item_key, proposer)
     if item_raw is None:
         return False
     item = <const uint8_t *>PyBytes_AS_STRING(item_raw)
-    if memcmp(item + I_PARENT, _ZEROS, C_HASH) != 0 or \
-            memcmp(item + I_HOLDER, PyBytes_AS_STRING(proposer), C_ADDRESS) != 0:
-        return False
     linked = memcmp(PyBytes_AS_STRING(order_id), _ZEROS, C_HASH) != 0
     # The ObjectEvent OBSERVE (events.handover_event, encoded as TraceEvent.encode does).
     tx_link = (TX_URI_PREFIX + (<bytes>handover)[61:93].hex()).encode("ascii")
@@ -709,7 +724,6 @@ cdef bint _propose(object state, object ctx) except -1:
     cdef object sender = ctx.sender
     cdef object tx_id = ctx.tx.tx_id
     cdef object height = ctx.height
-    cdef const uint8_t *item
     cdef uint8_t *out
     if type(payload) is not bytes or type(sender) is not bytes \
             or PyBytes_GET_SIZE(sender) != C_ADDRESS or type(tx_id) is not bytes \
@@ -725,13 +739,8 @@ cdef bint _propose(object state, object ctx) except -1:
     order_id = (<bytes>payload)[53:85]
     # The item, unpacked and held by the sender; a hand-over to another; none open yet;
     # a linked order that is there.
-    item_raw = _load(state, TABLE_MALL_ITEMS, item_key, _decode_item)
-    if item_raw is None:
-        return False
-    item = <const uint8_t *>PyBytes_AS_STRING(item_raw)
-    if memcmp(item + I_PARENT, _ZEROS, C_HASH) != 0 or \
-            memcmp(item + I_HOLDER, PyBytes_AS_STRING(sender), C_ADDRESS) != 0 or \
-            receiver == sender:
+    item_raw = _unpacked_item_held_by(state, item_key, sender)
+    if item_raw is None or receiver == sender:
         return False
     key = _cat(TABLE_MALL_HANDOVERS, item_key, receiver)
     if state.get(key) is not None:
@@ -801,13 +810,10 @@ cdef bint _deliver(object state, object ctx, object mall) except -1:
     if party is None or not party.roles & C_ROLE_CARRIER:
         return False
     item_key = (<bytes>escrow_raw)[E_ITEM:E_ITEM + C_HASH]
-    item_raw = _load(state, TABLE_MALL_ITEMS, item_key, _decode_item)
+    item_raw = _unpacked_item_held_by(state, item_key, sender)
     if item_raw is None:
-        return False
-    item = <const uint8_t *>PyBytes_AS_STRING(item_raw)
-    if memcmp(item + I_PARENT, _ZEROS, C_HASH) != 0 or \
-            memcmp(item + I_HOLDER, PyBytes_AS_STRING(sender), C_ADDRESS) != 0:
         return False  # packed (the reference walks its containers) or not the holder
+    item = <const uint8_t *>PyBytes_AS_STRING(item_raw)
     # The ObjectEvent OBSERVE "arriving" / "in_progress", linked to the order.
     order_link = (ORDER_URI_PREFIX + order_id.hex()).encode("ascii")
     destination = _party_uri(order.buyer)
@@ -1353,9 +1359,7 @@ cdef bint _trace(object state, object ctx) except -1:
         if item_raw is None:
             return False
         item = <const uint8_t *>PyBytes_AS_STRING(item_raw)
-        if _step_custody[step] and (
-                memcmp(item + I_PARENT, _ZEROS, C_HASH) != 0
-                or memcmp(item + I_HOLDER, PyBytes_AS_STRING(sender), C_ADDRESS) != 0):
+        if _step_custody[step] and not _unpacked_and_held_by(item_raw, sender):
             return False  # packed (the reference walks its containers) or not held
         if _be32(item + I_COUNT) == 0xFFFFFFFF:
             return False

@@ -24,7 +24,9 @@ import bisect
 import dataclasses
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NamedTuple
@@ -81,6 +83,8 @@ from .receipts import encode_receipts
 from .root import MemoryNodeStore, Proof, StateTree, verify_proof
 from .root.recent import RecentNodes
 from .transfers import NO_SLOT, PLAN_BYTES, WATCH_PREFIX_BYTES_MAX
+from .unwritten import UnwrittenView
+from .writer import WriterProcess
 
 __all__ = [
     "BlockContext",
@@ -517,6 +521,13 @@ class StateMachine:
         self._tip = store.check_chain(genesis.chain_id, self._genesis_hash)
         self._last_time_ms = self._read_last_time_ms(self._tip)
         self._pending: _Pending | None = None
+        # Deferred writes (`defer_writes`): the writer thread, the write in hand, the block
+        # it writes (its parent's tip and its state changes), and a write's failure.
+        self._writer: ThreadPoolExecutor | None = None
+        self._writing: Future[bool] | None = None
+        self._unwritten: tuple[ChainTip, BlockCommit] | None = None
+        self._write_failed: BaseException | None = None
+        self._writer_process: WriterProcess | None = None
 
     # --- extension points --------------------------------------------------------------
 
@@ -580,6 +591,89 @@ class StateMachine:
         if self._validator_set_hash_of is not None:
             raise ValueError("the validator set hash already has a source")
         self._validator_set_hash_of = hash_of
+
+    # --- deferred writes ---------------------------------------------------------------
+
+    def defer_writes(self, process: bool = False) -> None:
+        """From now on `commit` hands the block's durable write (the store's one LMDB
+        transaction) to a writer thread and returns, so the next block executes while
+        the last one is written (an import: `core/state/pipeline.py`).
+
+        At most one block is unwritten: `commit` first waits for the write in hand.
+        The next block reads the unwritten one's state through its changes
+        (`UnwrittenView`) and its tree nodes from memory, so it executes on exactly
+        the state (and reaches exactly the roots) it would after a plain commit.
+        `info` and `tip` answer the committed block at once; everything else that
+        reads the store (`check_txs`, `prove`, `settle`) waits for the write. A crash
+        loses at most the unwritten block: the store holds every block before it,
+        whole (one transaction each), and an import resumes from there. A write's
+        failure is raised by the next call that waits, and by every one after it.
+
+        With `process`, the writer thread hands each write to a writer process
+        (`core/state/writer.py`: its own GIL), which runs the store's commit.
+        """
+        if self._writer is None:
+            if process:
+                self._writer_process = WriterProcess(self.store)
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="chainmall-write")
+
+    def settle(self) -> None:
+        """Wait for the deferred write in hand, if any (the store then holds every committed
+        block); raise a write's failure, then and at every later call."""
+        writing, self._writing = self._writing, None
+        unwritten, self._unwritten = self._unwritten, None
+        if writing is not None:
+            assert unwritten is not None
+            try:
+                if not writing.result():
+                    # The map was full: the writer may not grow it while this thread reads
+                    # (growing closes open snapshots). No snapshot is open here: write it now.
+                    self.store.commit_block(unwritten[1])
+                    invariant(self.store.last() == self._tip,
+                              "the store's tip is not the committed block")
+                    if self._writer_process is not None:
+                        self._writer_process.adopt(self.store.map_size_bytes)
+            except BaseException as error:
+                self._write_failed = error
+        if self._write_failed is not None:
+            raise self._write_failed
+
+    def close(self) -> None:
+        """Finish the write in hand and stop the writer thread (before the store closes)."""
+        try:
+            self.settle()
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)
+                self._writer = None
+            if self._writer_process is not None:
+                self._writer_process.close()
+                self._writer_process = None
+
+    def _write(self, commit: BlockCommit, tip: ChainTip) -> bool:
+        """The writer thread's job: `commit`, without growing the map (False: full)."""
+        written = (self.store.commit_block(commit, grow=False) if self._writer_process is None
+                   else self._writer_process.write(commit))
+        if not written:
+            return False
+        invariant(self.store.last() == tip, "the store's tip is not the committed block")
+        return True
+
+    @contextmanager
+    def _committed_view(self) -> Iterator[StoreView | UnwrittenView]:
+        """A read of the committed state: a store snapshot, with the unwritten block's
+        changes over it while its write runs (`defer_writes`)."""
+        if self._write_failed is not None:
+            raise self._write_failed
+        with self.store.reader() as view:
+            last = view.last()
+            unwritten = self._unwritten
+            if unwritten is None or last == self._tip:  # nothing unwritten, or written now
+                invariant(last == self._tip, "the store moved under the state machine")
+                yield view
+            else:
+                invariant(last == unwritten[0], "the store moved under the state machine")
+                yield UnwrittenView(view, unwritten[1].state_changes, self._tip)
 
     # --- ABCI: Info ----------------------------------------------------------------
 
@@ -684,6 +778,7 @@ class StateMachine:
     def check_txs(self, items: Sequence[bytes]) -> list[CheckTxResult]:
         """`check_tx` of each item, with one batch call for the stateless checks and one
         store read transaction: what a consensus engine's stream of CheckTx asks for."""
+        self.settle()
         height = self._tip.height + 1
         codes, decoded = self.stateless_check([bytes(item) for item in items], height)
         results: list[CheckTxResult] = []
@@ -951,8 +1046,7 @@ class StateMachine:
                                f"previous {self._last_time_ms} ms")
         codes, decoded = self.stateless_check(txs, height)
         block = self._block_context(height, timestamp_ms, proposer, misbehavior)
-        with self.store.reader() as view:
-            invariant(view.last() == self._tip, "the store moved under the state machine")
+        with self._committed_view() as view:
             run = self._execute(view, block, decoded, codes, strict=False)
         assert len(run.results) == len(txs)
         record = self._record(run)
@@ -1033,8 +1127,7 @@ class StateMachine:
         if checked is None or checked.block is not block:
             checked = self.check_block_txs(block)
         context = self._block_context(header.height, header.timestamp_ms, header.proposer)
-        with self.store.reader() as view:
-            invariant(view.last() == self._tip, "the store moved under the state machine")
+        with self._committed_view() as view:
             run = self._execute(view, context, block.txs, [TX_OK] * len(block.txs),
                                 strict=True, wire=wire_txs(block), tx_ids=checked.tx_ids)
         assert len(run.results) == len(block.txs)
@@ -1076,18 +1169,26 @@ class StateMachine:
     # --- ABCI: Commit ----------------------------------------------------------------
 
     def commit(self) -> int:
-        """Make the pending block durable (one LMDB write txn); the new height."""
+        """Make the pending block durable (one LMDB write txn); the new height. With
+        `defer_writes` the write runs on the writer thread after this returns."""
         pending = self._pending
         if pending is None:
             raise InvalidBlock("commit without a finalized block")
-        self.store.commit_block(pending.commit)
+        header = pending.block.header
+        parent = self._tip
+        tip = ChainTip(parent.chain_id, parent.genesis_hash, header.height,
+                       pending.commit.app_hash, pending.commit.block_hash)
+        if self._writer is None:
+            self.store.commit_block(pending.commit)
+            invariant(self.store.last() == tip, "the store's tip is not the committed block")
+        else:
+            self.settle()  # one unwritten block at most
+            self._writing = self._writer.submit(self._write, pending.commit, tip)
+            self._unwritten = (parent, pending.commit)
         self._pending = None
         self._recent_nodes = pending.commit.new_nodes
-        header = pending.block.header
-        self._tip = ChainTip(self._tip.chain_id, self._tip.genesis_hash, header.height,
-                             pending.commit.app_hash, pending.commit.block_hash)
+        self._tip = tip
         self._last_time_ms = header.timestamp_ms
-        invariant(self.store.last() == self._tip, "the store's tip is not the committed block")
         return header.height
 
     # --- the single-validator producer -------------------------------------------------
@@ -1105,7 +1206,7 @@ class StateMachine:
         items = list(txs)
         codes, decoded = self.stateless_check(items, height)
         block = self._block_context(height, timestamp_ms, proposer)
-        with self.store.reader() as view:
+        with self._committed_view() as view:
             run = self._execute(view, block, decoded, codes, strict=False)
         return self._record(run)
 
@@ -1113,6 +1214,7 @@ class StateMachine:
 
     def prove(self, key: bytes) -> StateProof:
         """The committed value of `key` and its proof against the committed state root."""
+        self.settle()
         with self.store.reader() as view:
             tip = view.last()
             value = view.get_state(key)

@@ -15,8 +15,11 @@ is meant to change them, update the pins in the same commit and say why.
 
 from __future__ import annotations
 
+import pytest
+from chainmall.core.abci.app import Application, Module
+from chainmall.core.block import decode_block
 from chainmall.core.hashing import digest
-from chainmall.core.mall import keys
+from chainmall.core.mall import install, install_queries, keys
 from chainmall.core.mall.disputes import load_dispute
 from chainmall.core.mall.escrow import (
     CLOSE_CONFIRM_TIMEOUT,
@@ -47,6 +50,7 @@ from chainmall.core.mall.vocab import (
     ROLE_PROCESSOR,
     ROLE_PRODUCER,
 )
+from chainmall.core.store import Store
 from mall_chain import TEST_PARAMS, MallChain, key, mall_genesis, ok
 
 LOT = "urn:epc:class:lgtin:8012345.000001.AG-2026-01"
@@ -193,3 +197,37 @@ def test_the_mall_chain_gives_the_pinned_state_roots(tmp_path) -> None:
         chain.close()
     assert (digest(b"".join(roots)).hex(), roots[-1].hex()) == (PINNED_ROOTS_DIGEST,
                                                                 PINNED_LAST_ROOT)
+
+
+@pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
+def test_the_mall_chain_replayed_with_deferred_writes_gives_the_pinned_roots(tmp_path,
+                                                                              process) -> None:
+    """An import with deferred writes (`StateMachine.defer_writes`: each block executes
+    while the last one is written, reading its changes through `UnwrittenView`, the
+    deadline hook's range scans too) stores the same chain: the pinned roots, and the
+    same state entries and tree nodes as the store the chain was made in."""
+    genesis = mall_genesis({name: 10**9 for name in NAMES}, certifiers=("certifier",))
+    chain = MallChain(tmp_path / "made", genesis)
+    try:
+        made_roots = run_chain(chain)
+        with chain.store.reader() as view:
+            tip = view.last()
+            blocks = [view.block(height) for height in range(1, tip.height + 1)]
+            made = (dict(view.state_items()), sorted(view.node_hashes()))
+    finally:
+        chain.close()
+    with Store(tmp_path / "imported") as store:
+        machine = Application(store, genesis, [Module("mall", install, install_queries)]).machine
+        machine.defer_writes(process=process)
+        roots = []
+        for raw in blocks:
+            machine.finalize_block(decode_block(raw))
+            machine.commit()
+            roots.append(machine.info()[1])
+        machine.close()
+        with store.reader() as view:
+            assert view.last() == tip
+            assert (dict(view.state_items()), sorted(view.node_hashes())) == made
+    assert roots[-len(made_roots):] == made_roots
+    assert (digest(b"".join(made_roots)).hex(), roots[-1].hex()) == (PINNED_ROOTS_DIGEST,
+                                                                     PINNED_LAST_ROOT)
