@@ -96,6 +96,7 @@ class LocalnetSettings:
     timeout_vote_delta_ms: int = 100
     timeout_commit_ms: int = 20
     flush_throttle_ms: int = 10
+    peer_gossip_sleep_ms: int = 100
     empty_blocks_interval_ms: int = 1_000  # -1: blocks for txs only; 0: always; N: idle
     mempool_size: int = 50_000
     mempool_cache_size: int = 100_000
@@ -131,6 +132,7 @@ class LocalnetSettings:
                 "timeout_precommit": ms(self.timeout_vote_ms),
                 "timeout_precommit_delta": ms(self.timeout_vote_delta_ms),
                 "timeout_commit": ms(self.timeout_commit_ms),
+                "peer_gossip_sleep_duration": ms(self.peer_gossip_sleep_ms),
                 "create_empty_blocks": self.empty_blocks_interval_ms >= 0,
                 "create_empty_blocks_interval": ms(max(self.empty_blocks_interval_ms, 0)),
             },
