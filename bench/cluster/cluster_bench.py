@@ -104,6 +104,7 @@ CHAIN = "bench-cluster"
 # CometBFT's step entries (consensus, debug) and block execution (state, info) for
 # `--timeline` (bench/cluster/timeline.py); they cost the nodes some CPU per block.
 TIMELINE_LOG = "consensus:debug,state:info,*:error"
+THREAD_PREFIX = "thread "  # the ABCI CPU file's per-thread entries (server.thread_cpu)
 
 
 def settings(indexer: str, block_kib: int | None = None,
@@ -610,13 +611,21 @@ def report(run: Run, kill: bool, nodes: int = 4) -> bool:
           f"x time, all nodes): CometBFT {idle.get('cometbft', 0):.0f} us "
           f"({run.idle_cpu_per_s.get('cometbft', 0) * 100:.0f} % of a core), app "
           f"{idle.get('app', 0):.0f} us ({run.idle_cpu_per_s.get('app', 0) * 100:.0f} % of a core)")
-    kinds = sorted(run.app_kinds.items(), key=lambda item: -item[1][0])
-    accounted = sum(seconds for seconds, _ in run.app_kinds.values())
+    threads = sorted(((kind[len(THREAD_PREFIX):], seconds)
+                      for kind, (seconds, _) in run.app_kinds.items()
+                      if kind.startswith(THREAD_PREFIX)), key=lambda item: -item[1])
+    kinds = sorted(((kind, v) for kind, v in run.app_kinds.items()
+                    if not kind.startswith(THREAD_PREFIX)), key=lambda item: -item[1][0])
+    accounted = sum(seconds for _, (seconds, _) in kinds)
     print("app CPU per committed tx by ABCI request kind (all nodes; thread CPU): " + ", ".join(
         f"{kind} {seconds / committed * 1e6:.1f} us ({int(calls)} calls)"
         for kind, (seconds, calls) in kinds))
     print(f"app CPU outside the ABCI calls (event loop, framing, sockets, our RPC, "
           f"supervisor): {(run.cpu['app'] - accounted) / committed * 1e6:.0f} us per tx")
+    if threads:  # the nodes' own accounting, as of each node's last Commit
+        print("app CPU per committed tx by thread (all nodes; MainThread is the event loop, "
+              "abci-app the ABCI calls, app-commit the deferred block write): " + ", ".join(
+                  f"{name} {seconds / committed * 1e6:.1f} us" for name, seconds in threads))
     node_cometbft = per_tx["cometbft"] / nodes
     node_app = per_tx["app"] / nodes
     print(f"per node per tx: CometBFT {node_cometbft:.0f} us + app {node_app:.0f} us = "

@@ -70,24 +70,26 @@ VALIDATOR_BOND = 10_000
 class LocalnetSettings:
     """CometBFT settings of every node of a localnet (durations in milliseconds).
 
-    The defaults are for validators sharing one host: a 10 ms flush throttle
-    (100 ms took the 4-validator p50 from 137 ms to 817 ms), short propose and
-    vote timeouts (a down proposer costs `timeout_propose` plus a round at each
-    height it should propose: 250 ms measured better than 400 ms with one of 4
-    killed, and 1 s did not save enough failed rounds under load to pay for
-    itself; CometBFT waits out the vote timeouts after +2/3 of any votes even
-    when every live validator has voted, which every failed round, a down
-    proposer's included, paid in full at 100 ms), a 20 ms `timeout_commit` (it
-    is added to every block; 100 ms measured worse under load: bench/README.md,
-    "Proposal cap"), blocks of at most 1 MiB (about 5,000 transfers: a block
-    must travel and execute within the timeouts, or rounds fail one after
-    another under a backlog), a mempool sized above the bursts a client sends
-    without rechecking it after every block (a tx gone stale fails in its block
-    without being recorded), batched JSON-RPC allowed, and an empty block after
-    a second without txs: deadlines (escrow time-outs, dispute rounds) fall due
-    in block time, so an idle net must still make blocks (the app hash does not
-    change on an empty block, so this costs one block a second, not a stream of
-    them).
+    The defaults are for validators sharing one host: a 10 ms flush throttle (100 ms
+    took the 4-validator p50 from 137 ms to 817 ms), short propose and vote timeouts
+    (a down proposer costs `timeout_propose` plus a round at each height it should
+    propose: 250 ms measured better than 400 ms with one of 4 killed, and 1 s did
+    not save enough failed rounds under load to pay for itself; CometBFT waits out
+    the vote timeouts after +2/3 of any votes even when every live validator has
+    voted, which every failed round, a down proposer's included, paid in full at 100
+    ms), a 10 ms sleep of the gossip routines when they have nothing to send a peer
+    (CometBFT's 100 ms made each vote and the proposal's parts wait up to that long
+    per hop: the prevote and precommit steps took 75-100 ms against 20-65 ms at 10
+    ms, bench/README.md), a 20 ms `timeout_commit` (it is added to every block; 100
+    ms measured worse under load: bench/README.md, "Proposal cap"), blocks of at
+    most 1 MiB (about 5,000 transfers: a block must travel and execute within the
+    timeouts, or rounds fail one after another under a backlog), a mempool sized
+    above the bursts a client sends without rechecking it after every block (a tx
+    gone stale fails in its block without being recorded), batched JSON-RPC allowed,
+    and an empty block after a second without txs: deadlines (escrow time-outs,
+    dispute rounds) fall due in block time, so an idle net must still make blocks
+    (the app hash does not change on an empty block, so this costs one block a
+    second, not a stream of them).
     """
 
     timeout_propose_ms: int = 250
@@ -96,6 +98,7 @@ class LocalnetSettings:
     timeout_vote_delta_ms: int = 100
     timeout_commit_ms: int = 20
     flush_throttle_ms: int = 10
+    peer_gossip_sleep_ms: int = 10
     empty_blocks_interval_ms: int = 1_000  # -1: blocks for txs only; 0: always; N: idle
     mempool_size: int = 50_000
     mempool_cache_size: int = 100_000
@@ -131,6 +134,7 @@ class LocalnetSettings:
                 "timeout_precommit": ms(self.timeout_vote_ms),
                 "timeout_precommit_delta": ms(self.timeout_vote_delta_ms),
                 "timeout_commit": ms(self.timeout_commit_ms),
+                "peer_gossip_sleep_duration": ms(self.peer_gossip_sleep_ms),
                 "create_empty_blocks": self.empty_blocks_interval_ms >= 0,
                 "create_empty_blocks_interval": ms(max(self.empty_blocks_interval_ms, 0)),
             },

@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import stat
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
@@ -67,10 +68,40 @@ _CODED_REQUESTS = frozenset({"check_tx", "query"})
 _BACKGROUND_REQUESTS = _LOCAL_REQUESTS | _CODED_REQUESTS
 INTERNAL_ERROR_CODE = ChainmallError.code
 # CHAINMALL_ABCI_CPU_FILE=PATH: the server writes its CPU by request kind there (JSON,
-# rewritten after every Commit and at stop) for bench/cluster.
+# rewritten after every Commit and at stop) for bench/cluster, and the process's CPU by
+# thread (`thread_cpu`) under "thread NAME" keys.
 CPU_FILE_ENV = "CHAINMALL_ABCI_CPU_FILE"
 _NEW, _RECHECK = CheckTxKind.NEW, CheckTxKind.RECHECK
 assert abci.NEW == _NEW and abci.RECHECK == _RECHECK
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu() -> dict[str, float]:
+    """This process's CPU seconds (utime + stime) by thread, named by Python's thread name
+    (pool threads by their prefix, e.g. "abci-app"), other native threads (OpenMP's, the
+    signature kernel's) by "native " and their command name; threads of one name summed.
+    Threads that ended are not counted (their CPU stays in the process's total)."""
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    found: dict[str, float] = {}
+    with contextlib.suppress(OSError):
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{tid}/stat") as handle:
+                    text = handle.read()
+            except OSError:
+                continue
+            head, _, tail = text.rpartition(")")
+            fields = tail.split()
+            seconds = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+            name = names.get(int(tid))
+            if name is None:
+                name = "native " + head.partition("(")[2]
+            else:
+                name = name.rstrip("0123456789").rstrip("_")  # a pool's threads together
+            found[name] = found.get(name, 0.0) + seconds
+    return found
 
 
 def parse_address(address: str) -> tuple[str, str, int]:
@@ -244,7 +275,9 @@ class AbciServer:
         with contextlib.suppress(OSError):
             temporary = self._cpu_file + ".tmp"
             with open(temporary, "w") as out:
-                json.dump(self.cpu_by_kind, out)
+                json.dump({**self.cpu_by_kind,
+                           **{f"thread {name}": (seconds, 0)
+                              for name, seconds in thread_cpu().items()}}, out)
             os.replace(temporary, self._cpu_file)
 
     def _begin_close(self) -> asyncio.Task[None]:

@@ -14,8 +14,7 @@ process killed outright takes its CometBFT with it, as a crashed machine
 would. `CHAINMALL_FAILPOINT=abci.finalize_block@H` makes the application's
 FinalizeBlock at height H fail once in this process (the tests' "kill only
 the app"). The application defers each block's durable write past Commit
-(docs/cometbft.md section 4); `CHAINMALL_COMMIT_INLINE=1` keeps it inside
-Commit (to compare the two).
+(docs/cometbft.md section 4).
 """
 
 from __future__ import annotations
@@ -43,9 +42,6 @@ from .types import AbciApplication, BlockRequest, FinalizeBlockResult
 LOG = logging.getLogger("chainmall.supervisor")
 FAILPOINT_ENV = "CHAINMALL_FAILPOINT"
 FINALIZE_FAILPOINT = "abci.finalize_block@"
-# `CHAINMALL_COMMIT_INLINE=1`: the block's write inside Commit, as the in-process engine
-# does (a benchmark's switch, to compare; the default defers it: `Application.defer_commits`).
-COMMIT_INLINE_ENV = "CHAINMALL_COMMIT_INLINE"
 _PR_SET_PDEATHSIG = 1
 RESTART_DELAY_S = 0.5
 RESTART_DELAY_MAX_S = 5.0
@@ -196,8 +192,7 @@ class NodeSupervisor:
     async def _run_once(self) -> str | None:
         """One life of the pair: None after a requested stop, else what failed."""
         app = self.open_app()
-        if os.environ.get(COMMIT_INLINE_ENV) != "1":
-            app.defer_commits()  # the next height starts while a block's write runs
+        app.defer_commits()  # the next height starts while a block's write runs
         store = app.store
         executor = ThreadPoolExecutor(1, thread_name_prefix="abci-app")
         server: AbciServer | None = None

@@ -360,3 +360,30 @@ def test_parse_address(address: str, parsed: tuple[str, str, int]) -> None:
 def test_parse_address_refuses(address: str) -> None:
     with pytest.raises(ValueError):
         parse_address(address)
+
+
+def test_thread_cpu_names_the_threads() -> None:
+    # The CPU file's per-thread entries (bench/cluster): a Python thread by its name, a
+    # pool's threads under their prefix, this thread's CPU counted.
+    from chainmall.core.abci.server import thread_cpu
+
+    release = threading.Event()
+    burnt = threading.Event()
+
+    def burn() -> None:
+        began = time.thread_time()
+        while time.thread_time() - began < 0.05:  # CPU the kernel's clock ticks can see
+            pass
+        burnt.set()
+        release.wait(30)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="cpu-burner") as pool:
+        pool.submit(burn)
+        assert burnt.wait(30)
+        try:
+            found = thread_cpu()
+        finally:
+            release.set()
+    assert found["cpu-burner"] >= 0.02
+    assert "MainThread" in found
+    assert all(seconds >= 0 for seconds in found.values())

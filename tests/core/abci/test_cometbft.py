@@ -170,3 +170,16 @@ def test_protobuf_runtime_is_in_the_supported_range() -> None:
 
     major, minor = (int(part) for part in google.protobuf.__version__.split(".")[:2])
     assert (5, 29) <= (major, minor) < (8, 0), google.protobuf.__version__
+
+
+def test_localnet_settings_fit_a_real_home(tmp_path: Path) -> None:
+    # Every value LocalnetSettings writes is a key of CometBFT's own config.toml (a misspelt
+    # one is refused), and the gossip routines' sleep is the one asked for.
+    from chainmall.core.abci.localnet import LocalnetSettings
+
+    home = tmp_path / "home"
+    cometbft.init_home(cometbft_binary(), home)
+    cometbft.configure_home(home, LocalnetSettings(peer_gossip_sleep_ms=7).config_values())
+    config = tomllib.loads((home / "config" / "config.toml").read_text())
+    assert config["consensus"]["peer_gossip_sleep_duration"] == "7ms"
+    assert config["consensus"]["timeout_precommit"] == "30ms"
