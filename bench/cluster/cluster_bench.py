@@ -1,6 +1,6 @@
 """4 CometBFT validators on this machine: throughput, submit-to-final latency, CPU per tx.
 
-    .venv/bin/python bench/cluster/cluster_bench.py [--rate 2500] [--seconds 20]
+    .venv/bin/python bench/cluster/cluster_bench.py [--rate 2100] [--seconds 20]
         [--batch 200] [--envelope N] [--scenario steady|kill|both] [--setting NAME=INT]
 
 A localnet (`core/abci/localnet.py`, the one-host settings) of 4 validators,
@@ -734,7 +734,10 @@ def timeline_report(run: Run) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=2_500, help="offered tx/s")
+    # 5% above the 2,000 tx/s target: a run offered exactly the target cannot read it on
+    # the span figure (the last tx's latency is in the time); the latency is judged at it.
+    parser.add_argument("--rate", type=float, default=2_100,
+                        help="offered tx/s (default 2,100: 5%% above the target)")
     parser.add_argument("--seconds", type=float, default=20, help="how long to offer load")
     parser.add_argument("--batch", type=int, default=200, help="txs per JSON-RPC batch")
     parser.add_argument("--scenario", choices=("steady", "kill", "both"), default="both")
