@@ -624,7 +624,7 @@ def report(run: Run, kill: bool, nodes: int = 4) -> bool:
           f"supervisor): {(run.cpu['app'] - accounted) / committed * 1e6:.0f} us per tx")
     if threads:  # the nodes' own accounting, as of each node's last Commit
         print("app CPU per committed tx by thread (all nodes; MainThread is the event loop, "
-              "abci-app the ABCI calls, app-commit the deferred block write): " + ", ".join(
+              "abci-app the ABCI calls, chainmall-write the deferred block write): " + ", ".join(
                   f"{name} {seconds / committed * 1e6:.1f} us" for name, seconds in threads))
     node_cometbft = per_tx["cometbft"] / nodes
     node_app = per_tx["app"] / nodes

@@ -16,7 +16,6 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..block import Block, CommitCert
@@ -36,6 +35,7 @@ from ..state.machine import CheckTxResult as MachineCheckTxResult
 from ..state.machine import StateMachine
 from ..state.receipts import decode_receipts
 from ..state.root.proofs import prove_many
+from ..state.unwritten import UnwrittenView
 from ..store import Store, StoreView, height_key
 from ..tx import Tx
 from .block_sizer import BlockSizer
@@ -66,7 +66,7 @@ class StateReader:
 
     __slots__ = ("_view",)
 
-    def __init__(self, view: StoreView) -> None:
+    def __init__(self, view: StoreView | UnwrittenView) -> None:
         self._view = view
 
     def get(self, key: bytes) -> bytes | None:
@@ -177,11 +177,6 @@ class Application:
         # one's: `committed_block`.
         self._finalized_block: tuple[Block, tuple[int, ...]] | None = None
         self._committed_block: tuple[Block, tuple[int, ...]] | None = None
-        # Deferred durable writes (`defer_commits`): the writer thread, the write in hand,
-        # and a write's failure, kept (every later call raises it).
-        self._writer: ThreadPoolExecutor | None = None
-        self._writing: Future[None] | None = None
-        self._write_failed: BaseException | None = None
         for name, handler in (("/state", _state_keys), ("/account", _account_keys)):
             self.register_query(name, handler)
         for module in installed:
@@ -207,39 +202,30 @@ class Application:
 
     # --- deferred durable writes ------------------------------------------------------
 
-    def defer_commits(self) -> None:
+    def defer_commits(self, process: bool = False) -> None:
         """From now on `commit` hands the block's durable write (the store's one LMDB
-        transaction) to a writer thread and returns: CometBFT moves to the next height
-        (the proposer makes its proposal, the others check it) while the write runs.
-        Every call that needs committed state (`info`, CheckTx, FinalizeBlock, queries,
-        `committed_block`) first waits for it (`settle`); PrepareProposal and
-        ProcessProposal, whose checks are stateless, do not. Restart contract: until
-        the write is done the store (and `info`) is one block behind CometBFT's block
-        store, which CometBFT's handshake replays (never ahead). A failed write fails
-        every later call (the ABCI server then stops the node)."""
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="app-commit")
+        transaction) to the state machine's writer thread, or with `process` to its
+        writer process (`StateMachine.defer_writes`), and returns: CometBFT moves to
+        the next height while the write runs. The calls that execute or admit against
+        committed state (FinalizeBlock, CheckTx, the proposer lookup) read the unwritten
+        block through its changes (`StateMachine.committed_view`) and do not wait;
+        those that answer what is durable (`info`, queries, `committed_block`) wait for
+        the write (`settle`); PrepareProposal and ProcessProposal are stateless. At
+        most one block is unwritten: the next Commit waits for the write in hand.
+        Restart contract: until the write is done the store (and `info`) is one block
+        behind CometBFT's state, which CometBFT's handshake replays (never ahead). A
+        failed write fails every later call (the ABCI server then stops the node).
+        Once deferred, a second call changes nothing (the first one's writer stays)."""
+        self.machine.defer_writes(process=process)
 
     def settle(self) -> None:
         """Wait for the deferred durable write in hand, if any; raise a write's failure
         (then and at every later call: the app's state is no longer trusted)."""
-        writing, self._writing = self._writing, None
-        if writing is not None:
-            try:
-                writing.result()
-            except BaseException as error:
-                self._write_failed = error
-        if self._write_failed is not None:
-            raise self._write_failed
+        self.machine.settle()
 
     def close(self) -> None:
-        """Finish the write in hand and stop the writer thread (before the store closes)."""
-        try:
-            self.settle()
-        finally:
-            if self._writer is not None:
-                self._writer.shutdown(wait=True)
-                self._writer = None
+        """Finish the write in hand and stop the writer (before the store closes)."""
+        self.machine.close()
 
     # --- Info / InitChain -----------------------------------------------------------
 
@@ -288,9 +274,9 @@ class Application:
         a NEW check admitted count as arrivals for sizing proposals (`proposal_txs`),
         unless `arriving` is False (a check before the tx goes to the mempool, which
         checks it again). Those admitted (arriving) stay decoded in `decoded` for the
-        proposals and the block that take them.
+        proposals and the block that take them. A deferred write is not waited for:
+        admission reads the committed state through the unwritten block.
         """
-        self.settle()
         flat, counts = flatten(txs)
         if arriving and kind is CheckTxKind.NEW:
             self._arrived += len(flat)
@@ -395,7 +381,7 @@ class Application:
         lookup = self._proposer_lookup
         if lookup is None:
             return self._proposers.get(address, bytes(HASH_BYTES))
-        with self.store.reader() as view:
+        with self.machine.committed_view() as view:  # an unwritten block's changes too
             key = lookup(StateReader(view), address)
         return bytes(HASH_BYTES) if key is None else key
 
@@ -407,9 +393,9 @@ class Application:
         carried tx (and per plain tx), `envelopes` says how to group them back.
         `decoded` (the in-process engine's mempool txs) is `request.txs` decoded already,
         plain txs in the same order: they are not decoded again (their checks are the
-        same: the signature cache or the batch check, by their bytes).
+        same: the signature cache or the batch check, by their bytes). A deferred write
+        of the previous block is not waited for: the block executes over its changes.
         """
-        self.settle()
         began = time.perf_counter()
         self._finalized_txs = 0
         self._finalized_block = None
@@ -438,7 +424,6 @@ class Application:
     def attach_commit(self, commit: CommitCert) -> Block:
         """Store the in-process engine's commit certificate with the pending block; that
         block, with the certificate."""
-        self.settle()
         block = self.machine.attach_commit(commit)
         if self._finalized_block is not None:
             self._finalized_block = (block, self._finalized_block[1])
@@ -448,32 +433,31 @@ class Application:
                ) -> CommitResult:
         """Make the finalized block durable (one LMDB transaction), then call `then` (if
         given) with the block and its receipt codes (`committed_block`'s answer). With
-        `defer_commits` the write and `then` run on the writer thread after this returns.
+        `defer_commits` the write and `then` run on the writer thread after this returns
+        (only once the block is durable: a tx is told final only then).
 
         The retain height is 0 (the engine keeps every block): chainmall keeps
         its own record of every block, and peers may need the engine's. The block's
-        FinalizeBlock + Commit time sizes this node's next proposals.
+        FinalizeBlock + Commit time (to the end of its write) sizes this node's next
+        proposals.
         """
-        self.settle()
+        self.settle()  # the previous block's write (at most one unwritten block)
         began = time.perf_counter()
         self._committed_block = None
         finalized, self._finalized_block = self._finalized_block, None
         txs, self._finalized_txs = self._finalized_txs, 0
         self._arrived_last, self._arrived = self._arrived, 0
-        if self._writer is None:
-            self._write(finalized, txs, began, then)
-        else:
-            self._writing = self._writer.submit(self._write, finalized, txs, began, then)
-        return CommitResult(0)
+        finalize_ms = self._finalize_ms
 
-    def _write(self, finalized: tuple[Block, tuple[int, ...]] | None, txs: int, began: float,
-               then: Callable[[tuple[Block, tuple[int, ...]] | None], None] | None) -> None:
-        self.machine.commit()
-        self._committed_block = finalized
-        took_ms = self._finalize_ms + (time.perf_counter() - began) * 1000.0
-        self.proposal_sizer.observe(txs, took_ms)
-        if then is not None:
-            then(finalized)
+        def written() -> None:  # the block is durable (on the writer thread when deferred)
+            self._committed_block = finalized
+            self.proposal_sizer.observe(txs, finalize_ms
+                                        + (time.perf_counter() - began) * 1000.0)
+            if then is not None:
+                then(finalized)
+
+        self.machine.commit(written)
+        return CommitResult(0)
 
     def committed_block(self) -> tuple[Block, tuple[int, ...]] | None:
         """The block the last Commit made durable, as the store keeps it, and its txs'

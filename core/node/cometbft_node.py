@@ -108,8 +108,9 @@ def forwarded_txs(wires: Sequence[bytes]) -> list[bytes]:
 
 class CommitWatcher:
     """The application as the ABCI server serves it, telling listeners about every block
-    once it is durably committed (called on the application's thread, or on its writer
-    thread when the application defers its commits: `Application.defer_commits`)."""
+    once it is durably committed (called on the application's thread, or on the state
+    machine's writer thread when the application defers its commits:
+    `Application.defer_commits`)."""
 
     def __init__(self, app: Application) -> None:
         self.app = app
@@ -591,6 +592,11 @@ def run_cometbft_node(data_dir: Path, config: Config, *, version: str, restart: 
 
     def open_app() -> Application:
         app = open_application(data_dir, version, config.pruning.retain_heights, command)
+        try:  # the supervisor's own defer_commits() then keeps this writer
+            app.defer_commits(process=config.cometbft.block_writer == "process")
+        except BaseException:
+            app.store.close()
+            raise
         gc.collect()
         gc.freeze()  # what the app holds once open: never scanned again (as the node does)
         return app

@@ -61,6 +61,7 @@ RPC_TCP_LISTEN_DEFAULT = "127.0.0.1:8645"
 RPC_HTTP_LISTEN_DEFAULT = "127.0.0.1:8646"  # also serves the product page
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
+BLOCK_WRITERS = ("thread", "process")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -226,6 +227,11 @@ _BASE_SETTINGS = (
     Setting("cometbft.resubmit_ms", int, COMETBFT_RESUBMIT_MS,
             "(engine cometbft) A forwarded tx not final this long after it was last sent is "
             "sent again (CometBFT may drop a tx it acknowledged).", 100, U32_MAX),
+    Setting("cometbft.block_writer", str, "thread",
+            "(engine cometbft) Where a block's durable write runs while the next height "
+            "goes on: thread (a writer thread of the node process) or process (a writer "
+            "process with its own GIL). Either way a tx is told final only once its block "
+            "is written.", choices=BLOCK_WRITERS),
     Setting("log.level", str, "info", "Least severe log lines written.", choices=LOG_LEVELS),
     Setting("log.format", str, "text",
             "text: one human line per event; json: one JSON object per line.",
@@ -298,6 +304,7 @@ class CometbftSettings:
     submit_burst: int
     pending_txs_max: int
     resubmit_ms: int
+    block_writer: str
 
 
 @dataclass(frozen=True, slots=True)

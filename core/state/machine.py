@@ -522,10 +522,11 @@ class StateMachine:
         self._last_time_ms = self._read_last_time_ms(self._tip)
         self._pending: _Pending | None = None
         # Deferred writes (`defer_writes`): the writer thread, the write in hand, the block
-        # it writes (its parent's tip and its state changes), and a write's failure.
+        # it writes (its parent's tip, its state changes and what runs once it is written),
+        # and a write's failure.
         self._writer: ThreadPoolExecutor | None = None
         self._writing: Future[bool] | None = None
-        self._unwritten: tuple[ChainTip, BlockCommit] | None = None
+        self._unwritten: tuple[ChainTip, BlockCommit, Callable[[], None] | None] | None = None
         self._write_failed: BaseException | None = None
         self._writer_process: WriterProcess | None = None
 
@@ -602,12 +603,15 @@ class StateMachine:
         At most one block is unwritten: `commit` first waits for the write in hand.
         The next block reads the unwritten one's state through its changes
         (`UnwrittenView`) and its tree nodes from memory, so it executes on exactly
-        the state (and reaches exactly the roots) it would after a plain commit.
-        `info` and `tip` answer the committed block at once; everything else that
-        reads the store (`check_txs`, `prove`, `settle`) waits for the write. A crash
-        loses at most the unwritten block: the store holds every block before it,
-        whole (one transaction each), and an import resumes from there. A write's
-        failure is raised by the next call that waits, and by every one after it.
+        the state (and reaches exactly the roots) it would after a plain commit;
+        `check_txs` (and `committed_view`'s other readers) read through the same
+        view and do not wait either. `info` and `tip` answer the committed block at
+        once; what must answer from the durable store (`prove`, `settle`) waits for
+        the write. `commit(then)` runs `then` once the block is written (on the
+        writer thread). A crash loses at most the unwritten block: the store holds
+        every block before it, whole (one transaction each), and an import resumes
+        from there. A write's failure is raised by the next call that waits or reads
+        committed state once the write is over, and by every one after it.
 
         With `process`, the writer thread hands each write to a writer process
         (`core/state/writer.py`: its own GIL), which runs the store's commit.
@@ -633,6 +637,8 @@ class StateMachine:
                               "the store's tip is not the committed block")
                     if self._writer_process is not None:
                         self._writer_process.adopt(self.store.map_size_bytes)
+                    if unwritten[2] is not None:
+                        unwritten[2]()  # written now: what waited for it runs
             except BaseException as error:
                 self._write_failed = error
         if self._write_failed is not None:
@@ -650,19 +656,28 @@ class StateMachine:
                 self._writer_process.close()
                 self._writer_process = None
 
-    def _write(self, commit: BlockCommit, tip: ChainTip) -> bool:
-        """The writer thread's job: `commit`, without growing the map (False: full)."""
+    def _write(self, commit: BlockCommit, tip: ChainTip, then: Callable[[], None] | None,
+               ) -> bool:
+        """The writer thread's job: `commit`, without growing the map (False: full, nothing
+        written, `then` not run), then `then`."""
         written = (self.store.commit_block(commit, grow=False) if self._writer_process is None
                    else self._writer_process.write(commit))
         if not written:
             return False
         invariant(self.store.last() == tip, "the store's tip is not the committed block")
+        if then is not None:
+            then()
         return True
 
     @contextmanager
-    def _committed_view(self) -> Iterator[StoreView | UnwrittenView]:
-        """A read of the committed state: a store snapshot, with the unwritten block's
-        changes over it while its write runs (`defer_writes`)."""
+    def committed_view(self) -> Iterator[StoreView | UnwrittenView]:
+        """A read of the committed state (the last `commit`'s block, written or not): a
+        store snapshot, with the unwritten block's changes over it while its write runs
+        (`defer_writes`). A write that is over is settled first (without waiting), so its
+        failure is raised here."""
+        writing = self._writing
+        if writing is not None and writing.done():
+            self.settle()
         if self._write_failed is not None:
             raise self._write_failed
         with self.store.reader() as view:
@@ -777,12 +792,12 @@ class StateMachine:
 
     def check_txs(self, items: Sequence[bytes]) -> list[CheckTxResult]:
         """`check_tx` of each item, with one batch call for the stateless checks and one
-        store read transaction: what a consensus engine's stream of CheckTx asks for."""
-        self.settle()
+        read of the committed state (`committed_view`: a deferred write is not waited
+        for): what a consensus engine's stream of CheckTx asks for."""
         height = self._tip.height + 1
         codes, decoded = self.stateless_check([bytes(item) for item in items], height)
         results: list[CheckTxResult] = []
-        with self.store.reader() as view:
+        with self.committed_view() as view:
             for code, tx in zip(codes, decoded, strict=True):
                 if code != TX_OK or tx is None:
                     results.append(CheckTxResult(code, "stateless check failed", tx))
@@ -1046,7 +1061,7 @@ class StateMachine:
                                f"previous {self._last_time_ms} ms")
         codes, decoded = self.stateless_check(txs, height)
         block = self._block_context(height, timestamp_ms, proposer, misbehavior)
-        with self._committed_view() as view:
+        with self.committed_view() as view:
             run = self._execute(view, block, decoded, codes, strict=False)
         assert len(run.results) == len(txs)
         record = self._record(run)
@@ -1127,7 +1142,7 @@ class StateMachine:
         if checked is None or checked.block is not block:
             checked = self.check_block_txs(block)
         context = self._block_context(header.height, header.timestamp_ms, header.proposer)
-        with self._committed_view() as view:
+        with self.committed_view() as view:
             run = self._execute(view, context, block.txs, [TX_OK] * len(block.txs),
                                 strict=True, wire=wire_txs(block), tx_ids=checked.tx_ids)
         assert len(run.results) == len(block.txs)
@@ -1168,9 +1183,11 @@ class StateMachine:
 
     # --- ABCI: Commit ----------------------------------------------------------------
 
-    def commit(self) -> int:
-        """Make the pending block durable (one LMDB write txn); the new height. With
-        `defer_writes` the write runs on the writer thread after this returns."""
+    def commit(self, then: Callable[[], None] | None = None) -> int:
+        """Make the pending block durable (one LMDB write txn), then call `then` (if
+        given); the new height. With `defer_writes` the write, then `then`, run on the
+        writer thread after this returns (`then` on this thread instead when a full map
+        makes the write wait for `settle`); a `then` that raises fails like the write."""
         pending = self._pending
         if pending is None:
             raise InvalidBlock("commit without a finalized block")
@@ -1183,12 +1200,16 @@ class StateMachine:
             invariant(self.store.last() == tip, "the store's tip is not the committed block")
         else:
             self.settle()  # one unwritten block at most
-            self._writing = self._writer.submit(self._write, pending.commit, tip)
-            self._unwritten = (parent, pending.commit)
         self._pending = None
         self._recent_nodes = pending.commit.new_nodes
         self._tip = tip
         self._last_time_ms = header.timestamp_ms
+        if self._writer is None:
+            if then is not None:
+                then()
+        else:  # handed over once this thread's state names the block committed
+            self._unwritten = (parent, pending.commit, then)
+            self._writing = self._writer.submit(self._write, pending.commit, tip, then)
         return header.height
 
     # --- the single-validator producer -------------------------------------------------
@@ -1206,7 +1227,7 @@ class StateMachine:
         items = list(txs)
         codes, decoded = self.stateless_check(items, height)
         block = self._block_context(height, timestamp_ms, proposer)
-        with self._committed_view() as view:
+        with self.committed_view() as view:
             run = self._execute(view, block, decoded, codes, strict=False)
         return self._record(run)
 

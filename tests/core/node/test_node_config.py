@@ -117,3 +117,12 @@ def test_docs_list_every_setting() -> None:
     for setting in SETTINGS:
         key = "rpc.limits.*" if setting.key.startswith("rpc.limits.") else setting.key
         assert f"| `{key}` |" in doc, setting.key
+
+
+def test_the_block_writer_is_thread_or_process(tmp_path: Path) -> None:
+    assert load_config(tmp_path, environ={}).cometbft.block_writer == "thread"
+    config = load_config(tmp_path, environ={"CHAINMALL_COMETBFT_BLOCK_WRITER": "process"})
+    assert config.cometbft.block_writer == "process"
+    assert config.sources["cometbft.block_writer"] == "env CHAINMALL_COMETBFT_BLOCK_WRITER"
+    with pytest.raises(InvalidConfig, match="must be one of thread, process"):
+        load_config(tmp_path, environ={}, flags={"cometbft.block_writer": "fork"})

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from chainmall.core.block import decode_block
-from chainmall.core.errors import StorageError
+from chainmall.core.errors import TX_OK, NonceMismatch, StorageError
 from chainmall.core.genesis import make_genesis, write_genesis
 from chainmall.core.keys import KeyPair
 from chainmall.core.state.accounts import encode_transfer
@@ -105,6 +105,9 @@ def test_the_next_block_reads_the_unwritten_blocks_state(tmp_path) -> None:
             machine.commit()  # handed to the writer, which waits
             assert machine.info()[0] == 1
             assert store.last().height == 0  # not written yet
+            # CheckTx reads block 1's state too: KEYS[0]'s nonce 0 is used, 1 is next.
+            checked = machine.check_txs([_transfer(KEYS[0], nonce) for nonce in (0, 1)])
+            assert [r.code for r in checked] == [NonceMismatch.code, TX_OK]
             result = machine.finalize_block(decode_block(blocks[1]))
             assert result.app_hash == decode_block(blocks[1]).header.state_root
         finally:
@@ -113,6 +116,31 @@ def test_the_next_block_reads_the_unwritten_blocks_state(tmp_path) -> None:
         machine.settle()
         assert store.last() == machine.tip
         machine.close()
+
+
+def _transfer(sender: KeyPair, nonce: int) -> bytes:
+    return sign_tx(sender, CHAIN, 1, nonce, 1, 10**6, encode_transfer(KEYS[7].address, 5)
+                   ).encode()
+
+
+@pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
+def test_then_runs_once_its_block_is_written(tmp_path, process) -> None:
+    """`commit(then)`: each block's `then` runs once, in order, with the block in the store,
+    also for the blocks a full map left to the executing thread to write."""
+    blocks = _chain(tmp_path, 30)
+    with Store(tmp_path / "small", map_size_bytes=1 << 18) as store:
+        machine = StateMachine(store, GENESIS)
+        grown = store.grow_count
+        machine.defer_writes(process=process)
+        told: list[tuple[int, int]] = []
+        try:
+            for height, raw in enumerate(blocks, 1):
+                machine.finalize_block(decode_block(raw))
+                machine.commit(lambda height=height: told.append((height, store.last().height)))
+        finally:
+            machine.close()
+        assert store.grow_count > grown
+        assert told == [(height, height) for height in range(1, len(blocks) + 1)]
 
 
 def _hold_writes(store: Store):
