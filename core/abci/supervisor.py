@@ -139,8 +139,10 @@ class NodeSupervisor:
     def __init__(self, paths: NodePaths, binary: Path, *, restart: bool = False,
                  version: str = "", services: PairServices | None = None,
                  open_app: Callable[[], Application] | None = None,
-                 restarts_max: int = SUPERVISOR_RESTARTS_MAX) -> None:
+                 restarts_max: int = SUPERVISOR_RESTARTS_MAX,
+                 block_writer_process: bool = False) -> None:
         self.paths = paths
+        self.block_writer_process = block_writer_process
         self.binary = binary
         self.restart = restart
         self.version = version
@@ -192,7 +194,8 @@ class NodeSupervisor:
     async def _run_once(self) -> str | None:
         """One life of the pair: None after a requested stop, else what failed."""
         app = self.open_app()
-        app.defer_commits()  # the next height starts while a block's write runs
+        # The next height starts while a block's write runs (cometbft.block_writer).
+        app.defer_commits(process=self.block_writer_process)
         store = app.store
         executor = ThreadPoolExecutor(1, thread_name_prefix="abci-app")
         server: AbciServer | None = None
@@ -281,7 +284,8 @@ class NodeSupervisor:
 
 def run_supervised(paths: NodePaths, binary: Path, *, restart: bool, version: str,
                    services: PairServices | None = None,
-                   open_app: Callable[[], Application] | None = None) -> None:
+                   open_app: Callable[[], Application] | None = None,
+                   block_writer_process: bool = False) -> None:
     """Run a NodeSupervisor on a new event loop (uvloop when installed) until SIGINT or
     SIGTERM; SupervisedProcessFailed when the pair failed for good."""
     try:
@@ -292,7 +296,8 @@ def run_supervised(paths: NodePaths, binary: Path, *, restart: bool, version: st
 
     async def main() -> None:
         supervisor = NodeSupervisor(paths, binary, restart=restart, version=version,
-                                    services=services, open_app=open_app)
+                                    services=services, open_app=open_app,
+                                    block_writer_process=block_writer_process)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, supervisor.stop)

@@ -592,11 +592,6 @@ def run_cometbft_node(data_dir: Path, config: Config, *, version: str, restart: 
 
     def open_app() -> Application:
         app = open_application(data_dir, version, config.pruning.retain_heights, command)
-        try:  # the supervisor's own defer_commits() then keeps this writer
-            app.defer_commits(process=config.cometbft.block_writer == "process")
-        except BaseException:
-            app.store.close()
-            raise
         gc.collect()
         gc.freeze()  # what the app holds once open: never scanned again (as the node does)
         return app
@@ -606,4 +601,5 @@ def run_cometbft_node(data_dir: Path, config: Config, *, version: str, restart: 
     # tx/s, interleaved rounds, bench/README.md).
     gc.set_threshold(*GC_THRESHOLDS)
     run_supervised(NodePaths(data_dir, home, proxy_app), binary, restart=restart,
-                   version=version, services=services, open_app=open_app)
+                   version=version, services=services, open_app=open_app,
+                   block_writer_process=config.cometbft.block_writer == "process")
