@@ -22,15 +22,15 @@ the pure-Python reference. Without cargo these tests skip.
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import platform
 import random
+import runpy
 import subprocess
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from types import SimpleNamespace
 
 import pytest
 from chainmall.core import ed25519
@@ -60,16 +60,8 @@ VARIANTS = ("simd", "serial")
 EXTRA_CFGS = {"simd": (), "serial": ('sha2_backend="soft"',)}
 
 
-def _load_cargo_build() -> ModuleType:
-    path = ROOT / "ext" / "ed25519" / "cargo_build.py"
-    spec = importlib.util.spec_from_file_location("chainmall_ed25519_cargo_build", path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-cargo_build = _load_cargo_build()
+# The install's own build recipe (not in a package: setup.py loads it by path too).
+cargo_build = SimpleNamespace(**runpy.run_path(str(ROOT / "ext" / "ed25519" / "cargo_build.py")))
 
 
 def _cpu_flags() -> set[str]:

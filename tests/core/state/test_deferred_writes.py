@@ -295,7 +295,9 @@ _CRASHING_IMPORT = textwrap.dedent("""
 """)
 
 
-def test_a_crash_inside_a_deferred_write_loses_only_unwritten_blocks(tmp_path) -> None:
+def _crash_setup(tmp_path, script_name: str, script_text: str):
+    """A 12-block chain's plain import (what every later import must equal), its genesis
+    and blocks as files, and the import script a subprocess runs over them."""
     blocks = _chain(tmp_path, 12)
     with Store(tmp_path / "plain") as plain:
         expected = dict(_import(plain, blocks, defer=False))
@@ -305,9 +307,14 @@ def test_a_crash_inside_a_deferred_write_loses_only_unwritten_blocks(tmp_path) -
     blocks_dir.mkdir()
     for height, raw in enumerate(blocks, 1):
         (blocks_dir / f"{height}.block").write_bytes(raw)
-    script = tmp_path / "crashing_import.py"
-    script.write_text(_CRASHING_IMPORT)
-    data = tmp_path / "data"
+    script = tmp_path / script_name
+    script.write_text(script_text)
+    return blocks, expected, genesis_path, blocks_dir, script, tmp_path / "data"
+
+
+def test_a_crash_inside_a_deferred_write_loses_only_unwritten_blocks(tmp_path) -> None:
+    blocks, expected, genesis_path, blocks_dir, script, data = _crash_setup(
+        tmp_path, "crashing_import.py", _CRASHING_IMPORT)
 
     def run(crash_at: int) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, str(script), str(genesis_path), str(blocks_dir),
@@ -357,18 +364,8 @@ _PROCESS_IMPORT = textwrap.dedent("""
 def test_a_writer_process_dying_inside_its_write_loses_only_unwritten_blocks(tmp_path) -> None:
     """The writer process exits inside block 7's transaction (a failpoint): the import
     fails, the store holds blocks 1-6 whole, and the next import finishes the chain."""
-    blocks = _chain(tmp_path, 12)
-    with Store(tmp_path / "plain") as plain:
-        expected = dict(_import(plain, blocks, defer=False))
-    genesis_path = tmp_path / "genesis.json"
-    write_genesis(genesis_path, GENESIS)
-    blocks_dir = tmp_path / "blocks"
-    blocks_dir.mkdir()
-    for height, raw in enumerate(blocks, 1):
-        (blocks_dir / f"{height}.block").write_bytes(raw)
-    script = tmp_path / "process_import.py"
-    script.write_text(_PROCESS_IMPORT)
-    data = tmp_path / "data"
+    _, expected, genesis_path, blocks_dir, script, data = _crash_setup(
+        tmp_path, "process_import.py", _PROCESS_IMPORT)
 
     def run(stop: int, failpoint: str = "") -> subprocess.CompletedProcess[str]:
         env = {key: value for key, value in os.environ.items() if key != "CHAINMALL_FAILPOINT"}
