@@ -25,9 +25,6 @@ are told the node stops, the writer stops; the owner then closes the store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
-import ctypes.util
 import functools
 import logging
 import operator
@@ -43,6 +40,7 @@ from ..store import ChainTip
 from .admission import Admission, Admitted
 from .config import Config
 from .engine import ProducedBlock, SingleValidatorEngine
+from .engine import name_os_thread as _name_os_thread
 from .finality import (
     CommittedBlock,
     Finality,
@@ -57,7 +55,6 @@ log = logging.getLogger("chainmall.node")
 T = TypeVar("T")
 _U64 = struct.Struct(">Q")
 READ_THREADS = 2
-_PR_SET_NAME = 15  # prctl(2)
 # A committed block's check that its results are its reaped txs, in C loops (once per tx).
 _PENDING_TX_ID = operator.attrgetter("tx.tx_id")
 _TX_ID = operator.attrgetter("tx_id")
@@ -283,12 +280,4 @@ class Node(LedgerReads):
         txs, size = self._in_flight()
         return NodeStatus(self.app.genesis.chain_id, tip.height, tip.app_hash, tip.block_hash,
                           self._written_time_ms, txs, size, self.version, self.validator_key)
-
-
-def _name_os_thread(name: str) -> None:
-    """Give the calling thread `name` in the OS (`top -H`, /proc/PID/task/*/comm), where
-    Python's own thread names do not appear. Linux only; elsewhere nothing happens."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
