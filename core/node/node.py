@@ -58,6 +58,7 @@ READ_THREADS = 2
 # A committed block's check that its results are its reaped txs, in C loops (once per tx).
 _PENDING_TX_ID = operator.attrgetter("tx.tx_id")
 _TX_ID = operator.attrgetter("tx_id")
+_WIRE = operator.attrgetter("wire")
 _IS_NONE = functools.partial(operator.is_, None)  # `is None` as a C call (not `==`)
 
 
@@ -90,6 +91,9 @@ class Node(LedgerReads):
         # it by the block whose write is in hand.
         self._written_tip: ChainTip = app.machine.tip
         self._written_time_ms = app.machine.last_time_ms
+        # The txs of committed blocks not written yet (height -> tx id -> wire): out of the
+        # pool, not final, so still pending for `tx_status`.
+        self._unwritten_txs: dict[int, dict[bytes, bytes]] = {}
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -103,6 +107,7 @@ class Node(LedgerReads):
         self._executors = [block_thread, admission_thread, self._read_executor]
         node = self.config.node
         if node.block_writer != "inline":  # the next block executes while one is written
+            self.app.queries_settle = False  # reads answer the last block written, at once
             await asyncio.get_running_loop().run_in_executor(
                 None, functools.partial(self.app.defer_commits,
                                         process=node.block_writer == "process"))
@@ -166,6 +171,8 @@ class Node(LedgerReads):
             self.finality.dropped(
                 TxStatus(result.tx_id, TxState.UNKNOWN, code=result.code, log=result.log)
                 for result in results if result.tx_id not in recorded)
+        self._unwritten_txs[block.header.height] = dict(
+            zip(map(_PENDING_TX_ID, reaped), map(_WIRE, reaped), strict=True))
         self.mempool.remove_reaped(reaped)
         # The recheck from what the block changed (no reads): a pending sender's account
         # entry is either among the changes or the same as the one the pool holds.
@@ -198,6 +205,7 @@ class Node(LedgerReads):
         self._written_tip = ChainTip(self._written_tip.chain_id, self._written_tip.genesis_hash,
                                      height, header.state_root, produced.result.block_hash)
         self._written_time_ms = header.timestamp_ms
+        self._unwritten_txs.pop(height, None)
         self.finality.committed(CommittedBlock(block, produced.receipts), finals)
         log.info("block committed", extra={"fields": {
             "height": height, "txs": len(block.txs), "not_recorded": len(reaped) - len(finals),
@@ -264,7 +272,13 @@ class Node(LedgerReads):
 
     def _pending_wire(self, tx_id: bytes) -> bytes | None:
         pending = self.mempool.get(tx_id)
-        return None if pending is None else pending.wire
+        if pending is not None:
+            return pending.wire
+        for wires in self._unwritten_txs.values():  # a block whose write is in hand
+            wire = wires.get(tx_id)
+            if wire is not None:
+                return wire
+        return None
 
     def _in_flight(self) -> tuple[int, int]:
         return len(self.mempool), self.mempool.bytes_total

@@ -94,6 +94,12 @@ def test_nothing_is_final_until_its_block_is_written(tmp_path: Path, mode: str) 
                 assert not wait_first.done() and heard == []
                 assert node.status().height == 0
                 assert node.finality.recent(decode_tx(first).tx_id) is None
+                # Reads answer what is written, at once: the tx is pending, the sender's
+                # account as at height 0.
+                pending = await node.tx_status(decode_tx(first).tx_id)
+                assert pending.state is TxState.PENDING and pending.tx == first
+                account = await asyncio.wait_for(node.account(KEYS[0].address), 1.0)
+                assert account.height == 0 and account.nonce == 0
                 with pytest.raises(TimeoutError):
                     await asyncio.wait_for(blocks.__anext__(), 0.05)
                 gate.set()
@@ -111,6 +117,9 @@ def test_nothing_is_final_until_its_block_is_written(tmp_path: Path, mode: str) 
                 assert stored is not None
                 assert [tx.encode() for tx in stored.block.txs] == [second]
                 assert (await blocks.__anext__()).block.header.height == 1
+                account = await node.account(KEYS[0].address)
+                assert account.height == 2 and account.nonce == 2
+                assert (await node.tx_status(decode_tx(first).tx_id)).height == 1
             finally:
                 await node.stop()
 

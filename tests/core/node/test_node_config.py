@@ -126,7 +126,7 @@ def test_the_node_s_block_writer_is_inline_thread_or_process(tmp_path: Path) -> 
     assert config.sources["node.block_writer"] == "env CHAINMALL_NODE_BLOCK_WRITER"
     assert load_config(tmp_path, environ={}, flags={"node.block_writer": "process"}
                        ).node.block_writer == "process"
-    with pytest.raises(InvalidConfig, match="node.block_writer"):
+    with pytest.raises(InvalidConfig, match="must be one of inline, thread, process"):
         load_config(tmp_path, environ={}, flags={"node.block_writer": "fork"})
 
 
