@@ -1219,16 +1219,27 @@ class StateMachine:
         tip = ChainTip(parent.chain_id, parent.genesis_hash, header.height,
                        pending.commit.app_hash, pending.commit.block_hash)
         if self._writer is None:
-            self.store.commit_block(pending.commit)
-            invariant(self.store.last() == tip, "the store's tip is not the committed block")
+            # Other threads' `committed_view` reads the block through its changes while
+            # the store writes it (a snapshot then shows the parent or the block, both
+            # named here), as with a deferred write.
+            with self._tip_lock:
+                self._tip = tip
+                self._unwritten = (parent, pending.commit, None)
+            try:
+                self.store.commit_block(pending.commit)
+                invariant(self.store.last() == tip, "the store's tip is not the committed block")
+            except BaseException:
+                with self._tip_lock:
+                    self._tip, self._unwritten = parent, None
+                raise
+            with self._tip_lock:
+                self._unwritten = None
         else:
             self.settle()  # one unwritten block at most
         self._pending = None
         self._recent_nodes = pending.commit.new_nodes
         self._last_time_ms = header.timestamp_ms
         if self._writer is None:
-            with self._tip_lock:
-                self._tip = tip
             if then is not None:
                 then()
         else:  # handed over once this thread's state names the block committed

@@ -243,3 +243,48 @@ def test_a_failed_write_stops_the_node_with_status_1(tmp_path: Path, mode: str) 
             return status
 
     assert run(main()) == 1
+
+
+@pytest.mark.parametrize("mode", BLOCK_WRITERS)
+def test_admission_s_reads_agree_with_the_tip_while_blocks_commit(tmp_path: Path,
+                                                                   mode: str) -> None:
+    """A thread reads the senders' committed accounts the way admission does while the
+    block thread commits block after block: every read succeeds, at one height, with
+    that height's nonce (each block holds the sender's next tx)."""
+    from chainmall.core.node.admission import read_accounts
+    from chainmall.core.node.engine import SingleValidatorEngine
+    from chainmall.core.state.accounts import account_key
+
+    with Store(tmp_path / "ledger") as store:
+        app = Application(store, genesis(), version="test")
+        if mode != "inline":
+            app.defer_commits(process=mode == "process")
+        engine = SingleValidatorEngine(app, VALIDATOR)
+        sender = [(KEYS[0].public_key, account_key(KEYS[0].address))]
+        stop = threading.Event()
+        errors: list[BaseException] = []
+        seen: list[int] = []
+
+        def reader() -> None:
+            while not stop.is_set():
+                try:
+                    height, accounts = read_accounts(app.machine, sender)
+                    account = accounts[KEYS[0].public_key]
+                    assert account is not None and account[1] == height
+                    seen.append(height)
+                except BaseException as error:
+                    errors.append(error)
+                    return
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        try:
+            for nonce in range(40):
+                produced = engine.make_block([transfer(KEYS[0], nonce)], 5_000 + nonce)
+            produced.written.result(DEADLINE_S)
+        finally:
+            stop.set()
+            thread.join()
+            app.close()
+        assert not errors, errors[0]
+        assert seen == sorted(seen) and seen[-1] >= 1
