@@ -288,3 +288,33 @@ def test_admission_s_reads_agree_with_the_tip_while_blocks_commit(tmp_path: Path
             app.close()
         assert not errors, errors[0]
         assert seen == sorted(seen) and seen[-1] >= 1
+
+
+def test_the_writer_process_outlives_a_terminal_s_interrupt(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group: the writer process ignores SIGINT and
+    SIGTERM, the node goes on writing blocks and stops cleanly when told."""
+    import multiprocessing
+    import os
+    import signal
+
+    async def main() -> None:
+        with Store(tmp_path / "ledger") as store:
+            app = Application(store, genesis(), version="test")
+            node = Node(app, VALIDATOR, config(node__block_writer="process"), version="test")
+            await node.start()
+            try:
+                _, status = await node.submit_wait(transfer(KEYS[0], 0), DEADLINE_S)
+                assert status.state is TxState.FINAL
+                [writer] = multiprocessing.active_children()
+                assert writer.pid is not None
+                os.kill(writer.pid, signal.SIGINT)
+                os.kill(writer.pid, signal.SIGTERM)
+                _, status = await node.submit_wait(transfer(KEYS[0], 1), DEADLINE_S)
+                assert status.state is TxState.FINAL and status.height == 2
+                assert writer.is_alive()
+            finally:
+                await node.stop()
+            assert not writer.is_alive() and writer.exitcode == 0
+            assert store.last().height == 2
+
+    run(main())
