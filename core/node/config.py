@@ -181,11 +181,11 @@ _BASE_SETTINGS = (
             "waits for it, in microseconds (Python's own default: 5000). Shorter lets the "
             "block thread, which hands the GIL away at every ledger read, get it back "
             "sooner.", SWITCH_INTERVAL_US_MIN, SWITCH_INTERVAL_US_MAX),
-    Setting("node.block_writer", str, "thread",
-            "Where a block's durable write runs: thread (a writer thread: the next block is "
-            "reaped and executed while it runs), process (a writer process with its own "
-            "GIL, likewise) or inline (on the block thread, before the next block). Either "
-            "way a tx is told final only once its block is written.",
+    Setting("node.block_writer", str, "process",
+            "Where a block's durable write runs: process (a writer process with its own "
+            "GIL: the next block is reaped and executed while it runs), thread (a writer "
+            "thread, likewise, sharing the GIL) or inline (on the block thread, before the "
+            "next block). Either way a tx is told final only once its block is written.",
             choices=NODE_BLOCK_WRITERS),
     Setting("mempool.txs_max", int, MEMPOOL_TXS_DEFAULT,
             "Pending txs kept, all senders together; when full, a tx with a higher fee "

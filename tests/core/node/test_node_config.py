@@ -120,12 +120,12 @@ def test_docs_list_every_setting() -> None:
 
 
 def test_the_node_s_block_writer_is_inline_thread_or_process(tmp_path: Path) -> None:
-    assert load_config(tmp_path, environ={}).node.block_writer == "thread"
+    assert load_config(tmp_path, environ={}).node.block_writer == "process"
     config = load_config(tmp_path, environ={"CHAINMALL_NODE_BLOCK_WRITER": "inline"})
     assert config.node.block_writer == "inline"
     assert config.sources["node.block_writer"] == "env CHAINMALL_NODE_BLOCK_WRITER"
-    assert load_config(tmp_path, environ={}, flags={"node.block_writer": "process"}
-                       ).node.block_writer == "process"
+    assert load_config(tmp_path, environ={}, flags={"node.block_writer": "thread"}
+                       ).node.block_writer == "thread"
     with pytest.raises(InvalidConfig, match="must be one of inline, thread, process"):
         load_config(tmp_path, environ={}, flags={"node.block_writer": "fork"})
 
