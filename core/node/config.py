@@ -62,6 +62,7 @@ RPC_HTTP_LISTEN_DEFAULT = "127.0.0.1:8646"  # also serves the product page
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 BLOCK_WRITERS = ("thread", "process")
+NODE_BLOCK_WRITERS = ("inline", *BLOCK_WRITERS)
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -180,6 +181,12 @@ _BASE_SETTINGS = (
             "waits for it, in microseconds (Python's own default: 5000). Shorter lets the "
             "block thread, which hands the GIL away at every ledger read, get it back "
             "sooner.", SWITCH_INTERVAL_US_MIN, SWITCH_INTERVAL_US_MAX),
+    Setting("node.block_writer", str, "process",
+            "Where a block's durable write runs: process (a writer process with its own "
+            "GIL: the next block is reaped and executed while it runs), thread (a writer "
+            "thread, likewise, sharing the GIL) or inline (on the block thread, before the "
+            "next block). Either way a tx is told final only once its block is written.",
+            choices=NODE_BLOCK_WRITERS),
     Setting("mempool.txs_max", int, MEMPOOL_TXS_DEFAULT,
             "Pending txs kept, all senders together; when full, a tx with a higher fee "
             "evicts the lowest-fee one.", 1, MEMPOOL_TXS_MAX),
@@ -265,6 +272,7 @@ class NodeSettings:
     empty_blocks: bool
     block_txs_max: int
     switch_interval_us: int
+    block_writer: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import multiprocessing
 import pickle
+import signal
 from typing import Any
 
 from ..errors import StorageError
@@ -34,7 +35,11 @@ _START_TIMEOUT_S = 120.0
 
 
 def _serve(path: str, map_size_bytes: int, retain_heights: int, connection: Any) -> None:
-    """The writer process: answer each message until "stop" or the pipe closes."""
+    """The writer process: answer each message until "stop" or the pipe closes. It ignores
+    SIGINT and SIGTERM (a terminal's Ctrl-C reaches the whole process group): the
+    executing process decides when it stops, and its end closes the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with Store(path, map_size_bytes=map_size_bytes, create=False,
                retain_heights=retain_heights) as store:
         connection.send_bytes(pickle.dumps(("ready",)))
