@@ -35,8 +35,6 @@ from typing import TypeVar
 
 from ..abci.app import Application
 from ..keys import KeyPair
-from ..rpc.services import NodeStatus
-from ..store import ChainTip
 from .admission import Admission, Admitted
 from .config import Config
 from .engine import ProducedBlock, SingleValidatorEngine
@@ -87,10 +85,6 @@ class Node(LedgerReads):
         self._read_executor: ThreadPoolExecutor | None = None
         self._block_listeners: list[Callable[[ProducedBlock], None]] = []
         self._stopped = False
-        # The last block written (what `status` reports): the machine's tip runs ahead of
-        # it by the block whose write is in hand.
-        self._written_tip: ChainTip = app.machine.tip
-        self._written_time_ms = app.machine.last_time_ms
         # The txs of committed blocks not written yet (height -> tx id -> wire): out of the
         # pool, not final, so still pending for `tx_status`.
         self._unwritten_txs: dict[int, dict[bytes, bytes]] = {}
@@ -153,7 +147,8 @@ class Node(LedgerReads):
             log.error("the block writer failed", extra={"fields": {"error": str(error)}})
         for executor in self._executors:
             await loop.run_in_executor(None, executor.shutdown, True)
-        log.info("node stopped", extra={"fields": {"height": self._written_tip.height}})
+        log.info("node stopped", extra={"fields": {
+            "height": self.app.machine.written_tip()[0].height}})
 
     # --- blocks ----------------------------------------------------------------------------
 
@@ -202,9 +197,6 @@ class Node(LedgerReads):
                     finals.append(TxStatus(result.tx_id, final, height, index, result.code,
                                            result.log, result.events))
             finals.sort(key=lambda status: status.index)
-        self._written_tip = ChainTip(self._written_tip.chain_id, self._written_tip.genesis_hash,
-                                     height, header.state_root, produced.result.block_hash)
-        self._written_time_ms = header.timestamp_ms
         self._unwritten_txs.pop(height, None)
         self.finality.committed(CommittedBlock(block, produced.receipts), finals)
         log.info("block committed", extra={"fields": {
@@ -286,12 +278,4 @@ class Node(LedgerReads):
     @property
     def validator_key(self) -> bytes:
         return self.engine.public_key
-
-    def status(self) -> NodeStatus:
-        """Height, hashes, block time, txs in flight, version and validator (no I/O): the
-        last block written, not one whose write is in hand."""
-        tip = self._written_tip
-        txs, size = self._in_flight()
-        return NodeStatus(self.app.genesis.chain_id, tip.height, tip.app_hash, tip.block_hash,
-                          self._written_time_ms, txs, size, self.version, self.validator_key)
 

@@ -139,12 +139,13 @@ class LedgerReads:
         return await self._read(self.app.query, request)
 
     def status(self) -> NodeStatus:
-        """Height, hashes, block time, txs in flight, version and validator (no I/O)."""
-        machine = self.app.machine
-        tip = machine.tip
+        """Height, hashes, block time, txs in flight, version and validator (no I/O): the
+        last block written (`StateMachine.written_tip`), not one whose deferred write is in
+        hand."""
+        tip, time_ms = self.app.machine.written_tip()
         txs, size = self._in_flight()
         return NodeStatus(self.app.genesis.chain_id, tip.height, tip.app_hash, tip.block_hash,
-                          machine.last_time_ms, txs, size, self.version, self.validator_key)
+                          time_ms, txs, size, self.version, self.validator_key)
 
     # --- subscriptions ---------------------------------------------------------------------
 

@@ -537,6 +537,9 @@ class StateMachine:
         # the tip and the unwritten block change together (`committed_view` reads both).
         self._settling = threading.Lock()
         self._tip_lock = threading.Lock()
+        # The last block the store holds and its block time (`written_tip`), set by whichever
+        # thread wrote it, before what waits for the write is told.
+        self._written: tuple[ChainTip, int] = (self._tip, self._last_time_ms)
 
     # --- extension points --------------------------------------------------------------
 
@@ -650,6 +653,7 @@ class StateMachine:
                         self.store.commit_block(unwritten[1])
                         invariant(self.store.last() == self._tip,
                                   "the store's tip is not the committed block")
+                        self._stored(self._tip, self._last_time_ms)
                         if self._writer_process is not None:
                             self._writer_process.adopt(self.store.map_size_bytes)
                         if unwritten[2] is not None:
@@ -674,8 +678,8 @@ class StateMachine:
                 self._writer_process.close()
                 self._writer_process = None
 
-    def _write(self, commit: BlockCommit, tip: ChainTip, then: Callable[[], None] | None,
-               ) -> bool:
+    def _write(self, commit: BlockCommit, tip: ChainTip, time_ms: int,
+               then: Callable[[], None] | None) -> bool:
         """The writer thread's job: `commit`, without growing the map (False: full, nothing
         written, `then` not run), then `then`."""
         written = (self.store.commit_block(commit, grow=False) if self._writer_process is None
@@ -683,6 +687,7 @@ class StateMachine:
         if not written:
             return False
         invariant(self.store.last() == tip, "the store's tip is not the committed block")
+        self._stored(tip, time_ms)
         if then is not None:
             then()
         return True
@@ -1215,7 +1220,8 @@ class StateMachine:
         if pending is None:
             raise InvalidBlock("commit without a finalized block")
         header = pending.block.header
-        parent = self._tip
+        parent, parent_time_ms = self._tip, self._last_time_ms
+        time_ms = header.timestamp_ms
         tip = ChainTip(parent.chain_id, parent.genesis_hash, header.height,
                        pending.commit.app_hash, pending.commit.block_hash)
         if self._writer is None:
@@ -1223,31 +1229,45 @@ class StateMachine:
             # the store writes it (a snapshot then shows the parent or the block, both
             # named here), as with a deferred write.
             with self._tip_lock:
-                self._tip = tip
+                self._tip, self._last_time_ms = tip, time_ms
                 self._unwritten = (parent, pending.commit, None)
             try:
                 self.store.commit_block(pending.commit)
                 invariant(self.store.last() == tip, "the store's tip is not the committed block")
             except BaseException:
                 with self._tip_lock:
-                    self._tip, self._unwritten = parent, None
+                    self._tip, self._last_time_ms = parent, parent_time_ms
+                    self._unwritten = None
                 raise
             with self._tip_lock:
                 self._unwritten = None
+                self._written = (tip, time_ms)
         else:
             self.settle()  # one unwritten block at most
         self._pending = None
         self._recent_nodes = pending.commit.new_nodes
-        self._last_time_ms = header.timestamp_ms
         if self._writer is None:
             if then is not None:
                 then()
         else:  # handed over once this thread's state names the block committed
             with self._tip_lock:
-                self._tip = tip
+                self._tip, self._last_time_ms = tip, time_ms
                 self._unwritten = (parent, pending.commit, then)
-                self._writing = self._writer.submit(self._write, pending.commit, tip, then)
+                self._writing = self._writer.submit(self._write, pending.commit, tip, time_ms,
+                                                    then)
         return header.height
+
+    def written_tip(self) -> tuple[ChainTip, int]:
+        """The last block the store holds (written: what a node reports as its height) and
+        its block time; the tip and `last_time_ms` run ahead of it by the block whose
+        (deferred, or inline on another thread) write is in hand. Any thread may call it."""
+        with self._tip_lock:
+            return self._written
+
+    def _stored(self, tip: ChainTip, time_ms: int) -> None:
+        """The store holds block `tip` now (before what waits for its write is told)."""
+        with self._tip_lock:
+            self._written = (tip, time_ms)
 
     @property
     def writing(self) -> Future[bool] | None:
