@@ -55,7 +55,9 @@ from ..errors import InvalidConfig
 from ..rpc.config import RpcLimits  # the RPC layer owns these limits and their defaults
 
 # node.read_processes (core/node/read_pool.py): reader processes; 0 = read threads only.
-READ_PROCESSES_DEFAULT = 2
+# 0 until a quiet host shows the readers pay (bench/README.md "Reads in reader processes":
+# on a busy host they did not).
+READ_PROCESSES_DEFAULT = 0
 READ_PROCESSES_MAX = 64
 
 CONFIG_FILE = "config.toml"

@@ -48,7 +48,7 @@ from .finality import (
 from .mempool import Dropped, Mempool, MempoolLimits, PendingTx
 from .page import PageReader
 from .producer import Producer, wall_clock_ms
-from .read_pool import PAGE_METHODS, ReadPool, ReadServer, encode_query
+from .read_pool import PAGE_METHODS, U64_LIMIT, ReadPool, ReadServer, encode_query
 from .reads import LedgerReads
 
 log = logging.getLogger("chainmall.node")
@@ -249,7 +249,7 @@ class Node(LedgerReads):
 
     async def _read_block(self, height: int, block_hash: bytes | None) -> CommittedBlock | None:
         pool = self._read_pool
-        if pool is not None:
+        if pool is not None and height < U64_LIMIT:
             return await pool.block(height, block_hash)
         return await super()._read_block(height, block_hash)
 

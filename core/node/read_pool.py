@@ -35,9 +35,11 @@ Failures: a reader that ends (crash, kill) is replaced; each request it held is
 sent once more (to another reader, or to the read threads), and a request
 whose second attempt is lost too is a StorageError. A reader that dies before
 it is ready three times in a row stops the replacing: the read threads serve.
-A reader exits when its socket reaches EOF (the node closed it, or died) and
-is killed by the kernel when the node's thread that started it ends
-(PR_SET_PDEATHSIG), so `kill -9` of the node leaves no reader behind.
+Readers run at a lower priority (READER_NICE) than the node, so they take idle
+cores but leave busy ones to the write path. A reader exits when its socket
+reaches EOF (the node closed it, or died) and is killed by the kernel when the
+node's thread that started it ends (PR_SET_PDEATHSIG), so `kill -9` of the
+node leaves no reader behind.
 `ReadPool.close` ends them; the node then clears LMDB's reader slots of any
 reader that was killed with a snapshot open.
 
@@ -71,12 +73,17 @@ from ..errors import StorageError
 from ..genesis import Genesis
 from ..store import Store
 from .finality import CommittedBlock
+from .reads import committed_block
 
 log = logging.getLogger("chainmall.node.read_pool")
 
 READER_NAME = "cm-reader"  # the reader processes' name in the OS (ps, top, /proc/PID/comm)
 READER_START_FAILURES_MAX = 3  # readers in a row that die before ready: replacing stops
 READER_STOP_TIMEOUT_S = 5.0  # `close` waits this long for a reader to exit, then kills it
+# Readers yield the cores to the node's write path when both want them (measured on a busy
+# host, bench/README.md "Reads in reader processes": at equal priority the readers slowed
+# the write path's p50; at this, not), and take idle cores whole.
+READER_NICE = 10
 PAGE_METHODS = frozenset({"info", "products", "product", "item_trace"})
 
 _OP_QUERY = 0x51  # b"Q"
@@ -90,7 +97,7 @@ _ANSWER_HEAD = struct.Struct(">qQIII")  # code, height, log length, root length,
 _ENTRY_HEAD = struct.Struct(">III")  # key length, value length, proof length
 _BLOCK_HEAD = struct.Struct(">BQ")  # op, height
 _ABSENT = 0xFFFFFFFF
-_U64_LIMIT = 1 << 64
+U64_LIMIT = 1 << 64
 _PATH_BYTES_MAX = 0xFFFF
 _PR_SET_NAME = 15  # prctl(2)
 _PR_SET_PDEATHSIG = 1
@@ -103,7 +110,7 @@ def encode_query(request: QueryRequest) -> bytes | None:
     """A query's request frame; None for a request the frame cannot carry (a height
     outside u64, a path over 64 KiB, wrong types): the read threads answer those."""
     path, data, height, prove = request.path, request.data, request.height, request.prove
-    if (type(path) is not str or type(height) is not int or not 0 <= height < _U64_LIMIT
+    if (type(path) is not str or type(height) is not int or not 0 <= height < U64_LIMIT
             or type(prove) is not bool or not isinstance(data, bytes | bytearray)):
         return None
     raw_path = path.encode("utf-8", "surrogatepass")
@@ -170,8 +177,6 @@ def encode_block(height: int, block_hash: bytes | None) -> bytes:
 
 def decode_block_answer(frame: bytes) -> CommittedBlock | None:
     """The committed block a block answer carries, None if there was none."""
-    from .reads import committed_block  # reads.py imports this module's users
-
     if frame[:1] != _OK:
         raise _failure(frame)
     if len(frame) == 1:
@@ -287,6 +292,7 @@ def reader_main(fd: int, parent_pid: int) -> None:
     if os.getppid() != parent_pid:  # the node ended before the line above ran
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the node; the node stops us
+    os.nice(READER_NICE)
     connection = Connection(fd)
     try:
         setup: ReaderSetup = pickle.loads(connection.recv_bytes())
