@@ -62,7 +62,7 @@ import struct
 import subprocess
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,12 +91,13 @@ _OP_BLOCK = 0x42  # b"B"
 _OP_PAGE = 0x50  # b"P"
 _OK = b"\x00"
 _FAILED = b"\x01"
-_LENGTH = struct.Struct(">I")  # a frame's length (as multiprocessing.connection's "!i")
+_LENGTH = struct.Struct(">I")  # a frame's length
 _QUERY_HEAD = struct.Struct(">BBQH")  # op, prove, height, path length
 _ANSWER_HEAD = struct.Struct(">qQIII")  # code, height, log length, root length, entries
 _ENTRY_HEAD = struct.Struct(">III")  # key length, value length, proof length
 _BLOCK_HEAD = struct.Struct(">BQ")  # op, height
 _ABSENT = 0xFFFFFFFF
+_RECV_BYTES = 1 << 16
 U64_LIMIT = 1 << 64
 _PATH_BYTES_MAX = 0xFFFF
 _PR_SET_NAME = 15  # prctl(2)
@@ -284,8 +285,6 @@ class ReaderSetup:
 def reader_main(fd: int, parent_pid: int) -> None:
     """A reader process: die with the node, open the ledger read-only, answer frames from
     socket `fd` until EOF."""
-    from multiprocessing.connection import Connection
-
     _set_process_name(READER_NAME)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -293,36 +292,57 @@ def reader_main(fd: int, parent_pid: int) -> None:
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the node; the node stops us
     os.nice(READER_NICE)
-    connection = Connection(fd)
+    sock = socket.socket(fileno=fd)
+    frames = _frames(sock)
     try:
-        setup: ReaderSetup = pickle.loads(connection.recv_bytes())
-    except (EOFError, OSError):
-        return
-    try:
+        setup: ReaderSetup = pickle.loads(next(frames))
         store = Store(setup.store_path, map_size_bytes=setup.map_size_bytes, readonly=True,
                       create=False, follow_map=True)
-        server = ReadServer(Application(store, setup.genesis, version=setup.version))
+    except (StopIteration, OSError):
+        return  # the node ended before it sent the set-up
     except Exception as error:
         with contextlib.suppress(OSError):
-            connection.send_bytes(_failed(error))
+            _send(sock, _failed(error))
         return
-    import gc
-
-    gc.collect()
-    gc.freeze()  # the application's own objects: never scanned again
-    answer = server.answer
     try:
-        connection.send_bytes(_OK)
-        while True:
-            try:
-                frame = connection.recv_bytes()
-            except (EOFError, OSError):
-                return  # the node closed the socket, or ended
-            connection.send_bytes(answer(frame))
-    except OSError:
-        return
+        server = ReadServer(Application(store, setup.genesis, version=setup.version))
+        import gc
+
+        gc.collect()
+        gc.freeze()  # the application's own objects: never scanned again
+        answer = server.answer
+        _send(sock, _OK)
+        for frame in frames:
+            _send(sock, answer(frame))
+    except Exception as error:
+        with contextlib.suppress(OSError):
+            _send(sock, _failed(error))
     finally:
         store.close()
+
+
+def _frames(sock: socket.socket) -> Iterator[bytes]:
+    """The frames that arrive on `sock` until EOF (or a broken socket): usually one
+    `recv` per request."""
+    buffer = b""
+    while True:
+        while len(buffer) >= 4:
+            size = _LENGTH.unpack_from(buffer)[0]
+            if len(buffer) - 4 < size:
+                break
+            yield buffer[4:4 + size]
+            buffer = buffer[4 + size:]
+        try:
+            chunk = sock.recv(_RECV_BYTES)
+        except OSError:
+            return
+        if not chunk:
+            return
+        buffer = buffer + chunk if buffer else chunk
+
+
+def _send(sock: socket.socket, frame: bytes) -> None:
+    sock.sendall(_LENGTH.pack(len(frame)) + frame)
 
 
 def _set_process_name(name: str) -> None:
