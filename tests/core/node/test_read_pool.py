@@ -4,6 +4,7 @@ a killed reader replaced, no reader outliving the node, the readers following ma
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -23,7 +24,7 @@ from chainmall.core.node.config import config_template, load_config
 from chainmall.core.node.node import Node
 from chainmall.core.node.page import PageReader
 from chainmall.core.node.process import NodeProcess
-from chainmall.core.node.read_pool import ReadPool, reader_pids_of
+from chainmall.core.node.read_pool import READER_START_FAILURES_MAX, ReadPool, reader_pids_of
 from chainmall.core.node.reads import LedgerReads
 from chainmall.core.rpc.client import RpcClient
 from chainmall.core.state.accounts import account_key
@@ -271,8 +272,8 @@ def test_readers_follow_the_map_as_it_grows(tmp_path: Path) -> None:
 
 def test_the_setting_and_its_default(tmp_path: Path) -> None:
     """`node.read_processes`: a flag, a variable and a config.toml key like every setting;
-    0 (the default) keeps the read threads and starts no reader."""
-    assert load_config(environ={}).node.read_processes == 0
+    0 keeps the read threads and starts no reader."""
+    assert load_config(environ={}).node.read_processes == 2
     by_env = load_config(environ={"CHAINMALL_NODE_READ_PROCESSES": "3"})
     assert by_env.node.read_processes == 3
     assert by_env.sources["node.read_processes"] == "env CHAINMALL_NODE_READ_PROCESSES"
@@ -281,11 +282,35 @@ def test_the_setting_and_its_default(tmp_path: Path) -> None:
     for bad in ("-1", "65", "two"):
         with pytest.raises(InvalidConfig):
             load_config(environ={"CHAINMALL_NODE_READ_PROCESSES": bad})
-    assert "\nread_processes = 0\n" in config_template()
+    assert "\nread_processes = 2\n" in config_template()
 
     async def body() -> None:
-        async with running_node(tmp_path / "ledger") as node:
+        async with running_node(tmp_path / "ledger", config(node__read_processes="0")) as node:
             assert node.read_pool() is None
             assert (await node.account(KEYS[0].address)).balance > 0
+
+    run(body())
+
+
+def test_readers_that_cannot_open_the_ledger_leave_the_reads_to_the_threads(
+        tmp_path: Path) -> None:
+    """Readers that end before they are ready (here: pointed at a directory without a ledger)
+    are replaced READER_START_FAILURES_MAX times, then no more; every read is answered by
+    the read threads meanwhile and after."""
+
+    async def body() -> None:
+        async with running_node(tmp_path / "ledger", config(node__read_processes="2")) as node:
+            pool = _pool(node)
+            pool._setup = dataclasses.replace(pool._setup, store_path=str(tmp_path / "none"))
+            expected = await LedgerReads._read_query(
+                node, QueryRequest("/account", KEYS[0].address, 0, True))
+            assert await node.query(QueryRequest("/account", KEYS[0].address, 0, True)) \
+                == expected  # the first read starts the readers; the threads answer it
+            await _until(lambda: not pool.pids(), "the readers to stop being replaced")
+            assert pool.ready_count() == 0 and pool.replaced == READER_START_FAILURES_MAX - 1
+            local = pool.served_local
+            assert await node.query(QueryRequest("/account", KEYS[0].address, 0, True)) \
+                == expected
+            assert pool.served_local == local + 1
 
     run(body())
