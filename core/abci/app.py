@@ -177,6 +177,10 @@ class Application:
         # one's: `committed_block`.
         self._finalized_block: tuple[Block, tuple[int, ...]] | None = None
         self._committed_block: tuple[Block, tuple[int, ...]] | None = None
+        # Whether `query` waits for a deferred write in hand (CometBFT's Query answers the
+        # height its last Commit made); the in-process node turns it off: its reads answer
+        # the last block written, from a store snapshot, without waiting.
+        self.queries_settle = True
         for name, handler in (("/state", _state_keys), ("/account", _account_keys)):
             self.register_query(name, handler)
         for module in installed:
@@ -471,9 +475,12 @@ class Application:
     def query(self, request: QueryRequest) -> QueryResult:
         """Read at a committed height (0: the latest), with proofs when asked.
 
-        Errors come back as a non-zero code, never as an exception.
+        Errors come back as a non-zero code, never as an exception. With a deferred write
+        in hand it waits for it, unless `queries_settle` is off: then it answers the last
+        block written (the store's snapshot holds only whole written blocks).
         """
-        self.settle()
+        if self.queries_settle:
+            self.settle()
         try:
             return self._query(request)
         except ChainmallError as exc:

@@ -83,8 +83,10 @@ _UNDECIDED = Admitted(b"", -1, "undecided")
 def read_accounts(machine: StateMachine,
                   senders: list[tuple[bytes, bytes]]) -> tuple[int, dict[bytes, Account | None]]:
     """(committed height, {public key: (balance, nonce) or None}) from one read snapshot;
-    `senders` are (public key, account state key) pairs."""
-    with machine.store.reader() as view:
+    `senders` are (public key, account state key) pairs. The committed state includes a
+    block whose durable write still runs (`StateMachine.committed_view`): the mempool was
+    rechecked against that block's changes already, so its senders must be read with them."""
+    with machine.committed_view() as view:
         height = view.last().height
         # One call for every key (a C loop over one table), not one read call per sender.
         raws = view.get_states([state_key for _, state_key in senders])

@@ -68,6 +68,7 @@ RPC_HTTP_LISTEN_DEFAULT = "127.0.0.1:8646"  # also serves the product page
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 BLOCK_WRITERS = ("thread", "process")
+NODE_BLOCK_WRITERS = ("inline", *BLOCK_WRITERS)
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -191,6 +192,12 @@ _BASE_SETTINGS = (
             "queries, blocks, the product page), each with its own GIL and a read-only "
             "handle on the ledger, started at the first read; 0 answers them in the node "
             "process's read threads.", 0, READ_PROCESSES_MAX),
+    Setting("node.block_writer", str, "process",
+            "Where a block's durable write runs: process (a writer process with its own "
+            "GIL: the next block is reaped and executed while it runs), thread (a writer "
+            "thread, likewise, sharing the GIL) or inline (on the block thread, before the "
+            "next block). Either way a tx is told final only once its block is written.",
+            choices=NODE_BLOCK_WRITERS),
     Setting("mempool.txs_max", int, MEMPOOL_TXS_DEFAULT,
             "Pending txs kept, all senders together; when full, a tx with a higher fee "
             "evicts the lowest-fee one.", 1, MEMPOOL_TXS_MAX),
@@ -277,6 +284,7 @@ class NodeSettings:
     block_txs_max: int
     switch_interval_us: int
     read_processes: int
+    block_writer: str
 
 
 @dataclass(frozen=True, slots=True)

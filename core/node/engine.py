@@ -1,37 +1,54 @@
-"""The in-process single-validator engine: one block, from txs to a durable commit.
+"""The in-process single-validator engine: one block, from txs to its hand-off for a durable write.
 
 Drives the ABCI `Application` the way a consensus engine would, for a chain
 whose only validator is this node: FinalizeBlock with the block's height,
 time and txs; the validator's signature over the record's hash
 (`commit_sign_bytes`) as the block's commit certificate (`attach_commit`);
-Commit. Then it reads the committed block back and checks it is the one it
-signed. Synchronous and CPU-bound: the producer runs it in a worker thread.
+Commit. Synchronous and CPU-bound: the producer runs it in a worker thread.
+
+Commit writes the block inline, or (with the application's deferred commits,
+`node.block_writer` thread or process) hands the write to the state machine's
+writer and returns, so the next block executes while this one is written
+(it reads this one's state through its changes). Either way the block's
+`written` future completes only once the block is durable and read back
+from the store byte for byte as signed: that is when its txs are final.
 """
 
 from __future__ import annotations
 
-import struct
+import contextlib
+import ctypes
+import ctypes.util
+import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from ..abci.app import Application
-from ..abci.types import BlockRequest, FinalizeBlockResult, QueryRequest, validator_address
+from ..abci.types import BlockRequest, FinalizeBlockResult, validator_address
 from ..block import Block, CommitCert, CommitSig, commit_sign_bytes
 from ..errors import InvalidConfig, StorageError
 from ..keys import KeyPair
+from ..store import Store
 from ..tx import Tx
 
-_U64 = struct.Struct(">Q")
 COMMIT_ROUND = 0  # one validator: every block is decided in round 0
+WRITER_THREAD_NAME = "cm-write"  # the OS name of the thread that tells a block written
+_PR_SET_NAME = 15  # prctl(2)
+_thread_named = threading.local()
+_MACHINE_WRITER_PREFIX = "chainmall-write"  # StateMachine.defer_writes's writer thread
 
 
 @dataclass(frozen=True, slots=True)
 class ProducedBlock:
-    """A committed block: the stored record (with its certificate), the FinalizeBlock result
-    (one entry per requested tx, in request order), the receipt of each recorded tx, how
-    long execution and the commit took, and the state entries the block changed (key ->
-    new value, None: deleted; what the mempool's recheck needs of the new state)."""
+    """A committed block: the record (with its certificate), the FinalizeBlock result (one
+    entry per requested tx, in request order), the receipt of each recorded tx, how long
+    execution and the Commit call took (with a deferred write: the wait for the previous
+    block's write and the hand-off), the state entries the block changed (key -> new value,
+    None: deleted; what the mempool's recheck needs of the new state), and `written`: its
+    result is the write's milliseconds once the block is durable and read back as signed,
+    its exception the write's or the read-back's failure."""
 
     block: Block
     result: FinalizeBlockResult
@@ -39,6 +56,7 @@ class ProducedBlock:
     finalize_ms: float
     commit_ms: float
     changes: Mapping[bytes, bytes | None] = field(default_factory=dict)
+    written: Future[float] = field(default_factory=Future)
 
 
 class SingleValidatorEngine:
@@ -69,8 +87,9 @@ class SingleValidatorEngine:
         time `now_ms` (the block time never goes below the previous block's); `decoded`,
         when given, is `txs` decoded already (the mempool's), not decoded again."""
         app = self.app
-        height = app.info().last_block_height + 1
-        time_ms = max(now_ms, app.machine.last_time_ms)
+        machine = app.machine
+        height = machine.tip.height + 1  # committed, written or not (`info` would wait)
+        time_ms = max(now_ms, machine.last_time_ms)
         started = time.perf_counter()
         result = app.finalize_block(BlockRequest(height, time_ms, tuple(txs), self._proposer),
                                     decoded)
@@ -79,11 +98,37 @@ class SingleValidatorEngine:
         commit = CommitCert(height, COMMIT_ROUND, result.block_hash,
                             (CommitSig(self._validator_index, signature),))
         block = app.attach_commit(commit)
-        changes = app.machine.pending_changes  # a view that outlives the commit
+        changes = machine.pending_changes  # a view that outlives the commit
+        written: Future[float] = Future()
+        handed: list[float] = []
+
+        def durable(_: object) -> None:  # the writer thread (or this one, when inline)
+            write_ms = (time.perf_counter() - handed[0]) * 1000.0 if handed else 0.0
+            if not getattr(_thread_named, "done", False):
+                # The machine's writer thread: its CPU apart from the block thread's (in
+                # the OS it carries the name of the thread that started it).
+                _thread_named.done = True
+                if threading.current_thread().name.startswith(_MACHINE_WRITER_PREFIX):
+                    name_os_thread(WRITER_THREAD_NAME)
+            try:
+                _read_back(app.store, height, block)
+            except BaseException as error:
+                written.set_exception(error)
+                raise  # fails the write: every later call of the machine raises it
+            written.set_result(write_ms)
+
         finalized = time.perf_counter()
-        app.commit()
+        handed.append(finalized)
+        app.commit(durable)
         committed = time.perf_counter()
-        self._read_back(height, block)
+        writing = machine.writing
+        if writing is not None:  # deferred: a failed write fails `written`
+            writing.add_done_callback(lambda done: _failed(done, written))
+        elif not written.done():  # another thread's read settled the write already
+            try:
+                machine.settle()
+            except BaseException as error:
+                _fail(written, error)
         results = result.tx_results
         if len(results) == len(block.txs):  # every tx recorded, in request order
             receipts = tuple(r.code for r in results)
@@ -91,13 +136,42 @@ class SingleValidatorEngine:
             by_id = {r.tx_id: r.code for r in results}
             receipts = tuple(by_id[tx.tx_id] for tx in block.txs)
         return ProducedBlock(block, result, receipts, (finalized - started) * 1000.0,
-                             (committed - finalized) * 1000.0, changes)
+                             (committed - finalized) * 1000.0, changes, written)
 
-    def _read_back(self, height: int, block: Block) -> None:
-        """StorageError unless the committed block, as stored, is byte for byte the block
-        just signed (its encoding is kept from execution: no decode of the stored copy)."""
-        raw = self.app.query(QueryRequest("/block", _U64.pack(height))).value
-        if not raw:
-            raise StorageError(f"block {height} is not stored after its commit")
-        if raw != block.encode():
-            raise StorageError(f"the stored block {height} is not the block just committed")
+
+def _failed(writing: Future[bool], written: Future[float]) -> None:
+    """The machine's write is over: its failure is the block's (a success completed
+    `written` already; a full map leaves it to the write `settle` makes)."""
+    error = writing.exception()
+    if error is not None:
+        _fail(written, error)
+
+
+def _fail(written: Future[float], error: BaseException) -> None:
+    if not written.done():
+        written.set_exception(error)
+
+
+def stored_block_bytes(store: Store, height: int) -> bytes | None:
+    """The block at `height` as the store holds it (None: not stored)."""
+    with store.reader() as view:
+        return view.block(height)
+
+
+def _read_back(store: Store, height: int, block: Block) -> None:
+    """StorageError unless the written block, as stored, is byte for byte the block just
+    signed (its encoding is kept from execution: no decode of the stored copy). It reads
+    the store, not `Application.query`: a query waits for the write in hand, this one."""
+    raw = stored_block_bytes(store, height)
+    if not raw:
+        raise StorageError(f"block {height} is not stored after its commit")
+    if raw != block.encode():
+        raise StorageError(f"the stored block {height} is not the block just committed")
+
+
+def name_os_thread(name: str) -> None:
+    """Give the calling thread `name` in the OS (`top -H`, /proc/PID/task/*/comm), where
+    Python's own thread names do not appear. Linux only; elsewhere nothing happens."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)

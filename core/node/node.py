@@ -7,24 +7,27 @@ is split by thread so the event loop stays responsive at full load:
 
 * the event loop: request bookkeeping, mempool rules, finality, subscriptions;
 * one admission thread: batch stateless checks (GIL released in the kernel);
-* one block thread: FinalizeBlock, signing, Commit (one LMDB write txn); the
-  recheck after it needs no reads (the block's state changes say what moved);
+* one block thread: FinalizeBlock, signing, Commit; the recheck after it needs
+  no reads (the block's state changes say what moved);
+* the block's durable write (one LMDB write txn): on the block thread
+  (`node.block_writer = inline`), or on the state machine's writer thread or
+  process while the next block is reaped and executed (`thread`, `process`).
+  The pool drops the block's txs and is rechecked as soon as Commit returns;
+  its txs are told final, its subscribers and block listeners told, and
+  `status` moves to it only once it is written;
 * read threads: block, account, proof and query reads (LMDB read snapshots);
   with `node.read_processes` N > 0, those reads and the product page's go to
   N reader processes instead (read_pool.py: each opens the ledger read-only
   and has its own GIL), the read threads answering only while none is ready.
 
 Lifecycle: `start()`, then `stop()`: no new submits, the block in hand is
-committed and its txs reported final, waiters and subscriptions are told the
-node stops; the owner then closes the store.
+committed and written and its txs reported final, waiters and subscriptions
+are told the node stops, the writer stops; the owner then closes the store.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
-import ctypes.util
 import functools
 import logging
 import operator
@@ -36,9 +39,12 @@ from typing import TypeVar
 from ..abci.app import Application
 from ..abci.types import QueryRequest, QueryResult
 from ..keys import KeyPair
+from ..rpc.services import NodeStatus
+from ..store import ChainTip
 from .admission import Admission, Admitted
 from .config import Config
 from .engine import ProducedBlock, SingleValidatorEngine
+from .engine import name_os_thread as _name_os_thread
 from .finality import (
     CommittedBlock,
     Finality,
@@ -55,10 +61,10 @@ log = logging.getLogger("chainmall.node")
 T = TypeVar("T")
 _U64 = struct.Struct(">Q")
 READ_THREADS = 2
-_PR_SET_NAME = 15  # prctl(2)
 # A committed block's check that its results are its reaped txs, in C loops (once per tx).
 _PENDING_TX_ID = operator.attrgetter("tx.tx_id")
 _TX_ID = operator.attrgetter("tx_id")
+_WIRE = operator.attrgetter("wire")
 _IS_NONE = functools.partial(operator.is_, None)  # `is None` as a C call (not `==`)
 
 
@@ -88,6 +94,13 @@ class Node(LedgerReads):
         self._read_pool: ReadPool | None = None
         self._block_listeners: list[Callable[[ProducedBlock], None]] = []
         self._stopped = False
+        # The last block written (what `status` reports): the machine's tip runs ahead of
+        # it by the block whose write is in hand.
+        self._written_tip: ChainTip = app.machine.tip
+        self._written_time_ms = app.machine.last_time_ms
+        # The txs of committed blocks not written yet (height -> tx id -> wire): out of the
+        # pool, not final, so still pending for `tx_status`.
+        self._unwritten_txs: dict[int, dict[bytes, bytes]] = {}
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -104,9 +117,14 @@ class Node(LedgerReads):
             server = ReadServer(self.app)
             self._read_pool = ReadPool(self.app, node.read_processes,
                                        functools.partial(self._read, server.answer))
+        if node.block_writer != "inline":  # the next block executes while one is written
+            self.app.queries_settle = False  # reads answer the last block written, at once
+            await asyncio.get_running_loop().run_in_executor(
+                None, functools.partial(self.app.defer_commits,
+                                        process=node.block_writer == "process"))
         self._producer = Producer(self.engine, self.mempool, block_thread,
                                   node.block_interval_ms, node.block_txs_max, node.empty_blocks,
-                                  self._on_block, self._clock_ms)
+                                  self._on_block, self._clock_ms, on_written=self._on_written)
         self._admission = Admission(self.app.machine, self.mempool, admission_thread,
                                     self.config.mempool.admission_window_ms,
                                     self._producer.wake, self._on_dropped,
@@ -115,7 +133,7 @@ class Node(LedgerReads):
         self._producer_task = self._producer.start()
         log.info("node started", extra={"fields": {
             "chain_id": self.app.genesis.chain_id, "height": self.app.info().last_block_height,
-            "validator": self.engine.public_key.hex()}})
+            "validator": self.engine.public_key.hex(), "block_writer": node.block_writer}})
 
     @property
     def producer_task(self) -> asyncio.Task[None]:
@@ -124,12 +142,13 @@ class Node(LedgerReads):
         return self._producer_task
 
     def add_block_listener(self, listener: Callable[[ProducedBlock], None]) -> None:
-        """Call `listener(produced)` on the event loop after each committed block."""
+        """Call `listener(produced)` on the event loop after each committed block, once it
+        is written."""
         self._block_listeners.append(listener)
 
     async def stop(self) -> None:
-        """Stop taking submits, commit the block in hand, end waiters and subscriptions,
-        and shut the worker threads down (idempotent)."""
+        """Stop taking submits, commit and write the block in hand, end waiters and
+        subscriptions, stop the writer and shut the worker threads down (idempotent)."""
         if self._stopped:
             return
         self._stopped = True
@@ -141,22 +160,45 @@ class Node(LedgerReads):
         if self._read_pool is not None:
             await self._read_pool.close()
         loop = asyncio.get_running_loop()
+        try:  # the write in hand finished (the producer waited for it) and the writer ended
+            await loop.run_in_executor(None, self.app.close)
+        except Exception as error:  # a failed write: the producer's task ended with it
+            log.error("the block writer failed", extra={"fields": {"error": str(error)}})
         for executor in self._executors:
             await loop.run_in_executor(None, executor.shutdown, True)
-        log.info("node stopped", extra={"fields": {"height": self.app.info().last_block_height}})
+        log.info("node stopped", extra={"fields": {"height": self._written_tip.height}})
 
     # --- blocks ----------------------------------------------------------------------------
 
     async def _on_block(self, produced: ProducedBlock, reaped: list[PendingTx],
                         read: object = None) -> None:
-        """A block was committed: settle its txs, tell waiters, recheck the pool against the
-        state entries the block changed (`produced.changes`)."""
+        """A block was committed (its write may still run): take its txs out of the pool,
+        tell the ones it did not record that they are dropped, and recheck the pool against
+        the state entries the block changed (`produced.changes`), before the next reap.
+        Admission reads the same committed state (`StateMachine.committed_view`)."""
         block = produced.block
-        height = block.header.height
-        finals: list[TxStatus] = []
-        dropped: list[TxStatus] = []
         results = produced.result.tx_results
         assert len(results) == len(reaped)
+        if len(block.txs) != len(reaped):  # a tx failed admission at execution
+            recorded = {tx.tx_id for tx in block.txs}
+            self.finality.dropped(
+                TxStatus(result.tx_id, TxState.UNKNOWN, code=result.code, log=result.log)
+                for result in results if result.tx_id not in recorded)
+        self._unwritten_txs[block.header.height] = dict(
+            zip(map(_PENDING_TX_ID, reaped), map(_WIRE, reaped), strict=True))
+        self.mempool.remove_reaped(reaped)
+        # The recheck from what the block changed (no reads): a pending sender's account
+        # entry is either among the changes or the same as the one the pool holds.
+        self._on_dropped(self.mempool.recheck_changed(block.header.height, produced.changes))
+
+    def _on_written(self, produced: ProducedBlock, reaped: list[PendingTx],
+                    write_ms: float) -> None:
+        """A block is written (durable, read back as signed): its txs are final; tell
+        waiters, subscribers and block listeners, and move `status` to it."""
+        block = produced.block
+        header = block.header
+        height = header.height
+        results = produced.result.tx_results
         final = TxState.FINAL
         if len(block.txs) == len(reaped):  # all recorded, in reaped order (the usual case)
             finals = [TxStatus(result.tx_id, final, height, index, result.code, result.log,
@@ -165,30 +207,25 @@ class Node(LedgerReads):
             assert list(map(_PENDING_TX_ID, reaped)) == list(map(_TX_ID, results))
         else:
             index_of = {tx.tx_id: index for index, tx in enumerate(block.txs)}
+            finals = []
             for pending, result in zip(reaped, results, strict=True):
-                tx_id = pending.tx.tx_id
-                assert result.tx_id == tx_id
-                index = index_of.get(tx_id)
-                if index is None:  # failed admission at execution: not recorded, not final
-                    dropped.append(TxStatus(tx_id, TxState.UNKNOWN, code=result.code,
-                                            log=result.log))
-                else:
-                    finals.append(TxStatus(tx_id, final, height, index, result.code,
+                assert result.tx_id == pending.tx.tx_id
+                index = index_of.get(result.tx_id)
+                if index is not None:
+                    finals.append(TxStatus(result.tx_id, final, height, index, result.code,
                                            result.log, result.events))
             finals.sort(key=lambda status: status.index)
-        self.mempool.remove_reaped(reaped)
+        self._written_tip = ChainTip(self._written_tip.chain_id, self._written_tip.genesis_hash,
+                                     height, header.state_root, produced.result.block_hash)
+        self._written_time_ms = header.timestamp_ms
+        self._unwritten_txs.pop(height, None)
         self.finality.committed(CommittedBlock(block, produced.receipts), finals)
-        self.finality.dropped(dropped)
-        # The recheck against the new committed state, from what the block changed (no
-        # reads): a pending sender's account entry is either among the changes or the
-        # same as the one the pool holds. No await between finality and the recheck (an
-        # admission in between would see the senders' accounts as they were before).
-        self._on_dropped(self.mempool.recheck_changed(height, produced.changes))
         log.info("block committed", extra={"fields": {
-            "height": height, "txs": len(block.txs), "not_recorded": len(dropped),
-            "app_hash": block.header.state_root.hex(),
+            "height": height, "txs": len(block.txs), "not_recorded": len(reaped) - len(finals),
+            "app_hash": header.state_root.hex(),
             "finalize_ms": round(produced.finalize_ms, 1),
-            "commit_ms": round(produced.commit_ms, 1), "mempool_txs": len(self.mempool),
+            "commit_ms": round(produced.commit_ms, 1), "write_ms": round(write_ms, 1),
+            "mempool_txs": len(self.mempool),
             "block_txs_cap": self._producer.block_txs if self._producer else 0}})
         for listener in self._block_listeners:
             listener(produced)
@@ -273,7 +310,13 @@ class Node(LedgerReads):
 
     def _pending_wire(self, tx_id: bytes) -> bytes | None:
         pending = self.mempool.get(tx_id)
-        return None if pending is None else pending.wire
+        if pending is not None:
+            return pending.wire
+        for wires in self._unwritten_txs.values():  # a block whose write is in hand
+            wire = wires.get(tx_id)
+            if wire is not None:
+                return wire
+        return None
 
     def _in_flight(self) -> tuple[int, int]:
         return len(self.mempool), self.mempool.bytes_total
@@ -282,11 +325,11 @@ class Node(LedgerReads):
     def validator_key(self) -> bytes:
         return self.engine.public_key
 
-
-def _name_os_thread(name: str) -> None:
-    """Give the calling thread `name` in the OS (`top -H`, /proc/PID/task/*/comm), where
-    Python's own thread names do not appear. Linux only; elsewhere nothing happens."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+    def status(self) -> NodeStatus:
+        """Height, hashes, block time, txs in flight, version and validator (no I/O): the
+        last block written, not one whose write is in hand."""
+        tip = self._written_tip
+        txs, size = self._in_flight()
+        return NodeStatus(self.app.genesis.chain_id, tip.height, tip.app_hash, tip.block_hash,
+                          self._written_time_ms, txs, size, self.version, self.validator_key)
 

@@ -13,13 +13,21 @@ instead of one block that holds it all. While idle, the first tx that
 arrives after the interval has passed gets a block right away. At most two
 blocks are in hand: when a block's commit returns and the next one is due
 already, the next one is reaped and handed to the block thread before the
-event loop settles the committed one (mempool removal, finality, recheck),
-so the block thread does not wait for that. The next block's reap skips the
+event loop settles the committed one (mempool removal, recheck), so the
+block thread does not wait for that. The next block's reap skips the
 committed block's txs (still in the pool, marked as in a block), and the
 recheck leaves the next block's txs to that block's outcome. A read the
 event loop needs from the new committed state can be made in the block thread
 right after the commit (`after_commit`), before the next block starts (the
 node needs none: its recheck works from the block's state changes).
+
+With a deferred write (`node.block_writer` thread or process) the commit
+returns once the write is handed over, and the next block executes while it
+runs; `on_block` (the pool's part) runs at once, and `on_written` (finality:
+a tx is final only once its block is durable) when the block's `written`
+future completes, handed to the event loop by `asyncio.wrap_future` (the
+loop's `call_soon_threadsafe`), in height order. A failed write ends the
+producer with its error. `stop` waits for the write in hand and its notice.
 
 The producer is woken by admission only when that can change its decision:
 a block's worth of txs is ready, or it is idle (past the interval with no
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -57,7 +66,9 @@ class Producer:
                  interval_ms: int, block_txs_max: int, empty_blocks: bool,
                  on_block: Callable[[ProducedBlock, list[PendingTx], Any], Awaitable[None]],
                  clock_ms: Callable[[], int] = wall_clock_ms,
-                 after_commit: Callable[[], Callable[[], Any]] | None = None) -> None:
+                 after_commit: Callable[[], Callable[[], Any]] | None = None,
+                 on_written: Callable[[ProducedBlock, list[PendingTx], float], None] | None
+                 = None) -> None:
         self._engine = engine
         self._mempool = mempool
         self._executor = executor
@@ -67,6 +78,9 @@ class Producer:
         self._on_block = on_block
         self._clock_ms = clock_ms
         self._after_commit = after_commit
+        self._on_written = on_written
+        self._writes: list[asyncio.Future[float]] = []  # blocks not told written yet
+        self._failure: BaseException | None = None  # a write's (or its notice's) failure
         self._wake = asyncio.Event()
         self._idle = False  # past the interval with nothing to reap: any tx wakes it
         self._stopping = False
@@ -104,6 +118,7 @@ class Producer:
         loop = asyncio.get_running_loop()
         deadline = started + self._interval_s
         while not self._stopping:
+            self._raise_failure()
             waiting = self._mempool.unreaped
             now = loop.time()
             if waiting >= self.block_txs:
@@ -144,7 +159,43 @@ class Producer:
             self._executor, _make_block, self._engine, wires, decoded, self._clock_ms(), after)
         return reaped, made
 
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _track(self, produced: ProducedBlock, reaped: list[PendingTx]) -> None:
+        """Tell `on_written` once the block is durable (on the event loop, in order)."""
+        written = asyncio.wrap_future(produced.written)
+        self._writes.append(written)
+        written.add_done_callback(functools.partial(self._written, produced, reaped))
+
+    def _written(self, produced: ProducedBlock, reaped: list[PendingTx],
+                 written: asyncio.Future[float]) -> None:
+        self._writes.remove(written)
+        if self._failure is not None:
+            return  # a failed write before this one: nothing after it is told final
+        try:
+            write_ms = written.result()
+            if self._on_written is not None:
+                self._on_written(produced, reaped, write_ms)
+        except BaseException as error:
+            self._failure = error
+            self._wake.set()
+
     async def _run(self) -> None:
+        try:
+            await self._produce()
+        finally:
+            # The write in hand: waited for (a full map's write made now), and its notice
+            # given, before the producer ends.
+            with contextlib.suppress(BaseException):
+                await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self._engine.app.settle)
+            if self._writes:
+                await asyncio.gather(*self._writes, return_exceptions=True)
+        self._raise_failure()
+
+    async def _produce(self) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time() - self._interval_s  # the first block may come at once
         in_hand = None  # the block being made: its reaped txs and the block thread's future
@@ -167,6 +218,8 @@ class Producer:
                 raise
             self.blocks += 1
             self.sizer.observe(len(reaped), produced.finalize_ms + produced.commit_ms)
+            self._track(produced, reaped)
+            self._raise_failure()
             # Pipelined: when the next block is due already, the block thread starts it now
             # and the event loop settles this one meanwhile (its reap skips this block's
             # txs, still in the pool; the recheck leaves the next block's txs alone).

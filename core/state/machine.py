@@ -194,6 +194,9 @@ class TxResult:
 
 
 _TX_SUCCESS = TxResult(TX_OK)
+# `committed_view`'s reads of the tip and a snapshot that agree: a block is committed far
+# less often than a snapshot opens, so a second try succeeds.
+_COMMITTED_VIEW_TRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -529,6 +532,11 @@ class StateMachine:
         self._unwritten: tuple[ChainTip, BlockCommit, Callable[[], None] | None] | None = None
         self._write_failed: BaseException | None = None
         self._writer_process: WriterProcess | None = None
+        # Threads other than the committing one read committed state while a write runs
+        # (the in-process node's admission and read threads): one settles at a time, and
+        # the tip and the unwritten block change together (`committed_view` reads both).
+        self._settling = threading.Lock()
+        self._tip_lock = threading.Lock()
 
     # --- extension points --------------------------------------------------------------
 
@@ -623,24 +631,34 @@ class StateMachine:
 
     def settle(self) -> None:
         """Wait for the deferred write in hand, if any (the store then holds every committed
-        block); raise a write's failure, then and at every later call."""
-        writing, self._writing = self._writing, None
-        unwritten, self._unwritten = self._unwritten, None
-        if writing is not None:
-            assert unwritten is not None
-            try:
-                if not writing.result():
-                    # The map was full: the writer may not grow it while this thread reads
-                    # (growing closes open snapshots). No snapshot is open here: write it now.
-                    self.store.commit_block(unwritten[1])
-                    invariant(self.store.last() == self._tip,
-                              "the store's tip is not the committed block")
-                    if self._writer_process is not None:
-                        self._writer_process.adopt(self.store.map_size_bytes)
-                    if unwritten[2] is not None:
-                        unwritten[2]()  # written now: what waited for it runs
-            except BaseException as error:
-                self._write_failed = error
+        block); raise a write's failure, then and at every later call. Any thread may call
+        it (one waits at a time)."""
+        self._settle(None)
+
+    def _settle(self, only: Future[bool] | None) -> None:
+        """`settle`; with `only`, settle only that write (nothing when another is in hand:
+        a reader that saw `only` over must not wait for the next block's write)."""
+        with self._settling:
+            writing, unwritten = self._writing, self._unwritten
+            if writing is not None and (only is None or writing is only):
+                assert unwritten is not None
+                try:
+                    if not writing.result():
+                        # The map was full: the writer may not grow it while this thread
+                        # reads (growing closes open snapshots). No snapshot is open here:
+                        # write it now.
+                        self.store.commit_block(unwritten[1])
+                        invariant(self.store.last() == self._tip,
+                                  "the store's tip is not the committed block")
+                        if self._writer_process is not None:
+                            self._writer_process.adopt(self.store.map_size_bytes)
+                        if unwritten[2] is not None:
+                            unwritten[2]()  # written now: what waited for it runs
+                except BaseException as error:
+                    self._write_failed = error
+                finally:
+                    with self._tip_lock:
+                        self._writing = self._unwritten = None
         if self._write_failed is not None:
             raise self._write_failed
 
@@ -677,18 +695,23 @@ class StateMachine:
         failure is raised here."""
         writing = self._writing
         if writing is not None and writing.done():
-            self.settle()
+            self._settle(writing)
         if self._write_failed is not None:
             raise self._write_failed
-        with self.store.reader() as view:
-            last = view.last()
-            unwritten = self._unwritten
-            if unwritten is None or last == self._tip:  # nothing unwritten, or written now
-                invariant(last == self._tip, "the store moved under the state machine")
-                yield view
-            else:
-                invariant(last == unwritten[0], "the store moved under the state machine")
-                yield UnwrittenView(view, unwritten[1].state_changes, self._tip)
+        # Another thread may commit the next block between the tip's read and the
+        # snapshot's: the snapshot is then a block ahead of what was read, and is read again.
+        for _ in range(_COMMITTED_VIEW_TRIES):
+            with self._tip_lock:
+                tip, unwritten = self._tip, self._unwritten
+            with self.store.reader() as view:
+                last = view.last()
+                if last == tip:  # nothing unwritten, or written now
+                    yield view
+                    return
+                if unwritten is not None and last == unwritten[0]:
+                    yield UnwrittenView(view, unwritten[1].state_changes, tip)
+                    return
+        invariant(False, "the store moved under the state machine")
 
     # --- ABCI: Info ----------------------------------------------------------------
 
@@ -1196,21 +1219,41 @@ class StateMachine:
         tip = ChainTip(parent.chain_id, parent.genesis_hash, header.height,
                        pending.commit.app_hash, pending.commit.block_hash)
         if self._writer is None:
-            self.store.commit_block(pending.commit)
-            invariant(self.store.last() == tip, "the store's tip is not the committed block")
+            # Other threads' `committed_view` reads the block through its changes while
+            # the store writes it (a snapshot then shows the parent or the block, both
+            # named here), as with a deferred write.
+            with self._tip_lock:
+                self._tip = tip
+                self._unwritten = (parent, pending.commit, None)
+            try:
+                self.store.commit_block(pending.commit)
+                invariant(self.store.last() == tip, "the store's tip is not the committed block")
+            except BaseException:
+                with self._tip_lock:
+                    self._tip, self._unwritten = parent, None
+                raise
+            with self._tip_lock:
+                self._unwritten = None
         else:
             self.settle()  # one unwritten block at most
         self._pending = None
         self._recent_nodes = pending.commit.new_nodes
-        self._tip = tip
         self._last_time_ms = header.timestamp_ms
         if self._writer is None:
             if then is not None:
                 then()
         else:  # handed over once this thread's state names the block committed
-            self._unwritten = (parent, pending.commit, then)
-            self._writing = self._writer.submit(self._write, pending.commit, tip, then)
+            with self._tip_lock:
+                self._tip = tip
+                self._unwritten = (parent, pending.commit, then)
+                self._writing = self._writer.submit(self._write, pending.commit, tip, then)
         return header.height
+
+    @property
+    def writing(self) -> Future[bool] | None:
+        """The deferred write in hand (its result: True written, False left to `settle` by
+        a full map; its exception: the write's failure), or None."""
+        return self._writing
 
     # --- the single-validator producer -------------------------------------------------
 

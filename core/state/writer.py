@@ -12,16 +12,25 @@ answered "full" (nothing written), the executing process writes that block
 itself, growing its map, and tells the writer the new size (`adopt`), so no
 snapshot of either process is ever open across a growth. A failure in the
 process is raised here, and the process's end (killed, crashed) is a
-StorageError; when the executing process ends, the writer sees its pipe close
-and exits after the transaction in hand (a block is written whole or not at all).
+StorageError. When the executing process stops the writer (`close`), or only
+closes the pipe, the writer exits after the transaction in hand. When the
+executing process dies (kill -9, a crash), the kernel kills the writer with it
+(PR_SET_PDEATHSIG): the transaction in hand is aborted, as the executing
+process's own would be (a block is written whole or not at all), so no write of
+a dead node's writer can land under a node restarted on the same data dir. The
+parent-death signal follows the thread that started the process: make the
+`WriterProcess` in a thread that outlives it (the main thread, in every caller).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import multiprocessing
+import os
 import pickle
+import signal
 from typing import Any
 
 from ..errors import StorageError
@@ -31,10 +40,25 @@ __all__ = ["WriterProcess"]
 
 _FIELDS = tuple(field.name for field in dataclasses.fields(BlockCommit))
 _START_TIMEOUT_S = 120.0
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
-def _serve(path: str, map_size_bytes: int, retain_heights: int, connection: Any) -> None:
-    """The writer process: answer each message until "stop" or the pipe closes."""
+def _die_with(parent_pid: int) -> bool:
+    """Have the kernel kill this process when its parent dies; False if it died already."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    return os.getppid() == parent_pid
+
+
+def _serve(path: str, map_size_bytes: int, retain_heights: int, connection: Any,
+           parent_pid: int) -> None:
+    """The writer process: answer each message until "stop" or the pipe closes. It dies
+    with the executing process (`_die_with`) and ignores SIGINT and SIGTERM (a terminal's
+    Ctrl-C reaches the whole process group): the executing process decides when it stops."""
+    if not _die_with(parent_pid):
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with Store(path, map_size_bytes=map_size_bytes, create=False,
                retain_heights=retain_heights) as store:
         connection.send_bytes(pickle.dumps(("ready",)))
@@ -74,7 +98,8 @@ class WriterProcess:
         self._connection, theirs = context.Pipe()
         self._process = context.Process(
             target=_serve, name="chainmall-writer", daemon=True,
-            args=(str(store.path), store.map_size_bytes, store.retain_heights, theirs))
+            args=(str(store.path), store.map_size_bytes, store.retain_heights, theirs,
+                  os.getpid()))
         self._process.start()
         theirs.close()
         if not self._connection.poll(_START_TIMEOUT_S):

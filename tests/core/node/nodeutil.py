@@ -34,10 +34,16 @@ def transfer(key: KeyPair, nonce: int, amount: int = 5, fee: int = 1, expiry: in
     return sign_tx(key, CHAIN, TX_TYPE_TRANSFER, nonce, fee, expiry, payload).encode()
 
 
+BLOCK_WRITERS = ("inline", "thread", "process")
+# The block writer `config` sets unless told (the tests that run in every mode set it).
+block_writer = {"mode": "thread"}
+
+
 def config(**flags: str) -> Config:
-    """A fast test configuration: 20 ms blocks, 1 ms admission window, plus `flags`
-    (setting key with dots as '__' -> text)."""
-    values = {"node.block_interval_ms": "20", "mempool.admission_window_ms": "1"}
+    """A fast test configuration: 20 ms blocks, 1 ms admission window, the block writer
+    `block_writer["mode"]`, plus `flags` (setting key with dots as '__' -> text)."""
+    values = {"node.block_interval_ms": "20", "mempool.admission_window_ms": "1",
+              "node.block_writer": block_writer["mode"]}
     values.update({key.replace("__", "."): text for key, text in flags.items()})
     return load_config(environ={}, flags=values)
 

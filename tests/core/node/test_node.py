@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import contextlib
 from pathlib import Path
 
 import pytest
 from chainmall.core.abci.app import Application
-from chainmall.core.abci.types import QueryRequest, QueryResult
+from chainmall.core.abci.types import QueryRequest
 from chainmall.core.block import commit_sign_bytes
 from chainmall.core.errors import (
     TX_OK,
@@ -20,12 +20,32 @@ from chainmall.core.errors import (
     TxAlreadyPending,
 )
 from chainmall.core.keys import verify_signature
+from chainmall.core.node import engine as engine_module
 from chainmall.core.node.engine import SingleValidatorEngine
 from chainmall.core.node.finality import TxState
 from chainmall.core.state.root import decode_proof, verify_proof
 from chainmall.core.store import Store
 from chainmall.core.tx import decode_tx
-from nodeutil import BALANCE, KEYS, VALIDATOR, config, genesis, run, running_node, transfer
+from nodeutil import (
+    BALANCE,
+    BLOCK_WRITERS,
+    KEYS,
+    VALIDATOR,
+    block_writer,
+    config,
+    genesis,
+    run,
+    running_node,
+    transfer,
+)
+
+
+@pytest.fixture(autouse=True, params=BLOCK_WRITERS)
+def writer_mode(request: pytest.FixtureRequest) -> object:
+    """Every test here runs with each block writer (node.block_writer)."""
+    block_writer["mode"] = request.param
+    yield request.param
+    block_writer["mode"] = "thread"
 
 
 def test_submit_and_wait_until_final(tmp_path: Path) -> None:
@@ -271,28 +291,37 @@ def test_wait_many_ends_when_all_are_final(tmp_path: Path) -> None:
 
 
 def test_the_engine_refuses_a_stored_block_that_is_not_the_one_it_signed(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The read-back after the commit compares the stored bytes with the signed block's."""
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer_mode: str) -> None:
+    """The read-back after the write compares the stored bytes with the signed block's; a
+    difference fails the block's `written` (and the write: every later call fails)."""
     with Store(tmp_path / "ledger") as store:
         app = Application(store, genesis(), version="test")
-        engine = SingleValidatorEngine(app, VALIDATOR)
-        produced = engine.make_block([transfer(KEYS[0], 0)], 5_000)
-        assert produced.block.encode() == app.query(QueryRequest(
-            "/block", (1).to_bytes(8, "big"))).value
-        query = app.query
+        if writer_mode != "inline":
+            app.defer_commits(process=writer_mode == "process")
+        try:
+            engine = SingleValidatorEngine(app, VALIDATOR)
+            produced = engine.make_block([transfer(KEYS[0], 0)], 5_000)
+            assert produced.written.result(30.0) >= 0.0
+            assert produced.block.encode() == app.query(QueryRequest(
+                "/block", (1).to_bytes(8, "big"))).value
+            stored = engine_module.stored_block_bytes
 
-        def altered(request: QueryRequest) -> QueryResult:
-            result = query(request)
-            if request.path != "/block":
-                return result
-            value = bytearray(result.value or b"")
-            value[-1] ^= 1
-            return dataclasses.replace(result, entries=(dataclasses.replace(
-                result.entries[0], value=bytes(value)),))
+            def altered(store: Store, height: int) -> bytes | None:
+                value = bytearray(stored(store, height) or b"")
+                value[-1] ^= 1
+                return bytes(value)
 
-        monkeypatch.setattr(app, "query", altered)
-        with pytest.raises(StorageError, match="not the block just committed"):
-            engine.make_block([transfer(KEYS[0], 1)], 6_000)
+            monkeypatch.setattr(engine_module, "stored_block_bytes", altered)
+            with pytest.raises(StorageError, match="not the block just committed"):
+                produced = engine.make_block([transfer(KEYS[0], 1)], 6_000)
+                produced.written.result(30.0)
+            if writer_mode != "inline":  # the machine's state is no longer trusted
+                with pytest.raises(StorageError, match="not the block just committed"):
+                    app.settle()
+        finally:
+            with pytest.raises(StorageError) if writer_mode != "inline" else \
+                    contextlib.nullcontext():
+                app.close()
 
 
 def test_the_recheck_works_from_the_block_s_changes_without_reads(

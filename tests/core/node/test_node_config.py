@@ -119,6 +119,17 @@ def test_docs_list_every_setting() -> None:
         assert f"| `{key}` |" in doc, setting.key
 
 
+def test_the_node_s_block_writer_is_inline_thread_or_process(tmp_path: Path) -> None:
+    assert load_config(tmp_path, environ={}).node.block_writer == "process"
+    config = load_config(tmp_path, environ={"CHAINMALL_NODE_BLOCK_WRITER": "inline"})
+    assert config.node.block_writer == "inline"
+    assert config.sources["node.block_writer"] == "env CHAINMALL_NODE_BLOCK_WRITER"
+    assert load_config(tmp_path, environ={}, flags={"node.block_writer": "thread"}
+                       ).node.block_writer == "thread"
+    with pytest.raises(InvalidConfig, match="must be one of inline, thread, process"):
+        load_config(tmp_path, environ={}, flags={"node.block_writer": "fork"})
+
+
 def test_the_block_writer_is_thread_or_process(tmp_path: Path) -> None:
     assert load_config(tmp_path, environ={}).cometbft.block_writer == "thread"
     config = load_config(tmp_path, environ={"CHAINMALL_COMETBFT_BLOCK_WRITER": "process"})

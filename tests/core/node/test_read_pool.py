@@ -239,7 +239,10 @@ def test_readers_follow_the_map_as_it_grows(tmp_path: Path) -> None:
     async def body() -> None:
         with Store(tmp_path / "ledger", map_size_bytes=1 << 20) as store:
             app = Application(store, genesis(), version="test")
-            node = Node(app, VALIDATOR, config(node__read_processes="1"), version="test")
+            # The block's write inline: the node's own store grows the map (a writer process
+            # leaves a full map to it too, docs/node.md; the readers' case is the same).
+            cfg = config(node__read_processes="1", node__block_writer="inline")
+            node = Node(app, VALIDATOR, cfg, version="test")
             await node.start()
             try:
                 pool = await _ready(node)

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -391,3 +392,79 @@ def test_a_writer_process_dying_inside_its_write_loses_only_unwritten_blocks(tmp
     assert resumed.stdout.splitlines()[-1] == "done 12"
     with Store(data) as store:
         assert store.last().app_hash == expected[12]
+
+
+
+_WRITER_PARENT = textwrap.dedent("""
+    import multiprocessing, os, sys, time
+    from chainmall.core.block import decode_block
+    from chainmall.core.genesis import load_genesis
+    from chainmall.core.state.machine import StateMachine
+    from chainmall.core.store import Store
+
+    if __name__ == "__mp_main__":  # the writer process: each write hangs, after a mark
+        commit_block = Store.commit_block
+
+        def hanging(self, *args, **kwargs):
+            open(os.environ["WRITING_MARK"], "w").close()
+            time.sleep(float(os.environ["WRITE_HANG_S"]))
+            return commit_block(self, *args, **kwargs)
+
+        Store.commit_block = hanging
+
+    if __name__ == "__main__":
+        genesis_path, first_block, data = sys.argv[1:4]
+        with Store(data) as store:
+            machine = StateMachine(store, load_genesis(genesis_path))
+            machine.defer_writes(process=True)
+            [writer] = multiprocessing.active_children()
+            machine.finalize_block(decode_block(open(first_block, "rb").read()))
+            machine.commit()  # handed to the writer, which hangs inside the write
+            print("writer", writer.pid, flush=True)
+            sys.stdin.read()  # until killed
+""")
+WRITE_HANG_S = 3 * PROCESS_DEADLINE_S
+
+
+def _process_gone(pid: int) -> bool:
+    """Whether `pid` no longer runs (gone, or a zombie nobody has reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_a_killed_process_takes_its_writer_process_with_it(tmp_path) -> None:
+    """kill -9 of the executing process while its writer process is inside a block's
+    write kills the writer too: the write is aborted, not finished under a process
+    restarted on the same data dir, and the store holds the blocks before it."""
+    genesis_path = tmp_path / "genesis.json"
+    write_genesis(genesis_path, GENESIS)
+    first_block = tmp_path / "1.block"
+    first_block.write_bytes(_chain(tmp_path, 1)[0])
+    script = tmp_path / "writer_parent.py"
+    script.write_text(_WRITER_PARENT)
+    mark = tmp_path / "writing"
+    env = dict(os.environ, WRITING_MARK=str(mark), WRITE_HANG_S=str(WRITE_HANG_S))
+    parent = subprocess.Popen([sys.executable, str(script), str(genesis_path),
+                               str(first_block), str(tmp_path / "data")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert parent.stdout is not None
+        line = parent.stdout.readline()
+        assert line.startswith("writer "), line
+        writer_pid = int(line.split()[1])
+        deadline = time.monotonic() + PROCESS_DEADLINE_S
+        while not mark.exists():  # the writer is inside block 1's write
+            assert time.monotonic() < deadline, "the writer never began the write"
+            time.sleep(0.01)
+    finally:
+        parent.kill()
+        parent.wait(PROCESS_DEADLINE_S)
+    deadline = time.monotonic() + PROCESS_DEADLINE_S
+    while not _process_gone(writer_pid):
+        assert time.monotonic() < deadline, "the writer process outlived its parent"
+        time.sleep(0.01)
+    with Store(tmp_path / "data") as store:
+        assert store.last().height == 0
