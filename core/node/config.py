@@ -55,8 +55,8 @@ from ..errors import InvalidConfig
 from ..rpc.config import RpcLimits  # the RPC layer owns these limits and their defaults
 
 # node.read_processes (core/node/read_pool.py): reader processes; 0 = read threads only.
-# 2: one per closed-loop reader of loadgen.py; niced, they lowered its p50 in 6 of 7
-# interleaved pairs on a busy host (bench/README.md "Reads in reader processes").
+# 2: one per closed-loop reader of loadgen.py; niced, they lowered its p50 in 9 of 10
+# interleaved pairs (bench/README.md "Reads in reader processes").
 READ_PROCESSES_DEFAULT = 2
 READ_PROCESSES_MAX = 64
 
