@@ -45,7 +45,9 @@ Issue targets (this 2-core machine, load generator included):
   past the window to judge (see `_soak_past_window` for why the rules hold);
 * "read queries (account with proof) per second while the write load runs":
   `--readers` connections each ask for a random account with its proof in
-  a loop.
+  a loop (after WARM_READS_S of reads before the load, which start a node's
+  reader processes); the node's CPU includes its child processes' (the
+  reader processes, `cm-reader (process)` among the threads).
 
 All txs are signed before the run (in two processes); the chain's accounts
 (`--accounts`) send round-robin to random receivers among them, so a tx's
@@ -109,6 +111,7 @@ SAMPLE_EVERY_S = 30.0
 WAIT_S = 30.0  # each submit-and-wait's own time-out
 DRAIN_S = 40.0  # after the run, in-flight waits get this long
 TICK_S = 0.005  # the pacer's step
+WARM_READS_S = 2.0  # reads before the load (`warm_reads`)
 # The steady-window rate counts the txs that became final from this fraction of the offer
 # time (the warm-up before it: the first blocks, the pool filling) to the offer's end.
 STEADY_FROM = 0.10
@@ -222,16 +225,35 @@ class Tally:
     reads_per_s: float = 0.0
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process used so far."""
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU time a process used so far; with `children`, its running child
+    processes' too (the node's reader processes: they do the node's work)."""
     with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    if children:
+        for child in child_pids(pid):
+            with contextlib.suppress(OSError):
+                seconds += cpu_seconds(child)
+    return seconds
 
 
-def thread_cpu_seconds(pid: int) -> Counter[str]:
+def child_pids(pid: int) -> list[int]:
+    """The running child processes of process `pid`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid and fields[0] != "Z":
+                    found.append(int(entry.name))
+    return found
+
+
+def thread_cpu_seconds(pid: int, children: bool = False) -> Counter[str]:
     """CPU seconds used so far by each thread name of a process (OpenMP workers carry the
-    name of the thread that started them)."""
+    name of the thread that started them); with `children`, its running child processes'
+    threads too, named `NAME (process)` (the node's reader processes: `cm-reader`)."""
     result: Counter[str] = Counter()
     ticks = os.sysconf("SC_CLK_TCK")
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -240,6 +262,10 @@ def thread_cpu_seconds(pid: int) -> Counter[str]:
             name = raw[raw.index("(") + 1:raw.rindex(")")]
             fields = raw.rsplit(")", 1)[1].split()
             result[name] += (int(fields[11]) + int(fields[12])) / ticks
+    if children:
+        for child in child_pids(pid):
+            for name, seconds in thread_cpu_seconds(child).items():
+                result[f"{name} (process)"] += seconds
     return result
 
 
@@ -497,6 +523,19 @@ async def run_load(address: str, lines: list[bytes], batch: int, rate: float,
         await client.close()
 
 
+async def warm_reads(address: str, accounts: int, seconds: float = WARM_READS_S) -> None:
+    """Reads for `seconds` before the load and its CPU count start: a node that serves reads
+    from reader processes starts them at its first read (core/node/read_pool.py)."""
+    client = await RpcClient.connect(address)
+    try:
+        addresses = _addresses(accounts)
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            await client.account(random.choice(addresses), prove=True)
+    finally:
+        await client.close()
+
+
 def steady_rate(final_times: list[float], load_start: float, duration_s: float,
                 from_fraction: float = STEADY_FROM) -> tuple[float, float, float]:
     """(final tx/s, window start s, window end s): the txs whose final answer came inside
@@ -590,13 +629,15 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         tally = Tally()
         try:
             sample(0.0)
-            node_cpu, own_cpu = cpu_seconds(node.proc.pid), time.process_time()
-            threads_before = thread_cpu_seconds(node.proc.pid)
+            if args.readers:
+                uvloop.run(warm_reads(address, args.accounts))
+            node_cpu, own_cpu = cpu_seconds(node.proc.pid, True), time.process_time()
+            threads_before = thread_cpu_seconds(node.proc.pid, True)
             uvloop.run(run_load(address, lines, args.batch, rate, duration, args.connections,
                                 args.readers, args.accounts, tally, sample,
                                 args.sample_every))
-            node_cpu = cpu_seconds(node.proc.pid) - node_cpu
-            by_thread = thread_cpu_seconds(node.proc.pid)
+            node_cpu = cpu_seconds(node.proc.pid, True) - node_cpu
+            by_thread = thread_cpu_seconds(node.proc.pid, True)
             by_thread.subtract(threads_before)
             own_cpu = time.process_time() - own_cpu
             sample(duration)

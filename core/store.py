@@ -537,17 +537,25 @@ class Store:
     environment is closed (it releases a data directory's lock). A ledger of
     an older store format is StoreFormatOutdated, unless `migrate_format`
     (writable only) upgrades it (format 3 -> 4, one write transaction).
+    `follow_map=True` (read-only, used by one thread: the node's reader
+    processes) follows another process's map growth: a snapshot that finds
+    the data grown past this process's map (MDB_MAP_RESIZED) takes the new
+    size and opens again.
     """
 
     def __init__(self, path: str | os.PathLike[str],
                  map_size_bytes: int = MAP_SIZE_BYTES_DEFAULT, *, readonly: bool = False,
                  lmdb_lock: bool = True, create: bool = True,
                  on_close: Callable[[], None] | None = None, retain_heights: int = 0,
-                 migrate_format: bool = False) -> None:
+                 migrate_format: bool = False, follow_map: bool = False) -> None:
         if not 0 < map_size_bytes <= MAP_SIZE_BYTES_MAX:
             raise ValueError(f"map size must be in (0, {MAP_SIZE_BYTES_MAX}], got {map_size_bytes}")
         if not (lmdb_lock or readonly):
             raise ValueError("only a read-only store may open without LMDB's lock")
+        if follow_map and not readonly:
+            raise ValueError("only a read-only store follows another process's map growth")
+        # Read-only, one thread: take the map size the writing process grew the map to.
+        self._follow_map = follow_map
         if type(retain_heights) is not int or not 0 <= retain_heights <= U32_MAX:
             raise ValueError(f"retain_heights must be in [0, {U32_MAX}], got {retain_heights!r}")
         # Pruning: keep the state trees of the last `retain_heights` heights (0: all of them).
@@ -697,10 +705,33 @@ class Store:
         """A read snapshot: `with store.reader() as view:`; never blocks the writer."""
         try:
             txn = self._env.begin(write=False)
+        except lmdb.MapResizedError as exc:
+            if not self._follow_map:
+                raise read_error(exc, self.path) from exc
+            txn = self._begin_after_growth()
         except lmdb.Error as exc:
             raise read_error(exc, self.path) from exc
         with txn:
             yield StoreView(txn, self._dbs, self.path, self._node_order)
+
+    def _begin_after_growth(self) -> lmdb.Transaction:
+        """Another process grew the map past ours: take its size (LMDB reads it from the
+        file; no snapshot of this process is open) and begin the snapshot again."""
+        try:
+            self._env.set_mapsize(0)
+            self._map_size_bytes = self._env.info()["map_size"]
+            return self._env.begin(write=False)
+        except lmdb.Error as exc:
+            raise read_error(exc, self.path) from exc
+
+    def clear_stale_readers(self) -> int:
+        """Free LMDB's reader slots of processes that ended with a snapshot open (a
+        killed reader process): their slots would keep old pages from reuse. The
+        number freed."""
+        try:
+            return int(self._env.reader_check())
+        except lmdb.Error as exc:
+            raise read_error(exc, self.path) from exc
 
     def is_initialised(self) -> bool:
         """Whether this data directory holds a chain."""

@@ -54,6 +54,12 @@ from ..constants import (
 from ..errors import InvalidConfig
 from ..rpc.config import RpcLimits  # the RPC layer owns these limits and their defaults
 
+# node.read_processes (core/node/read_pool.py): reader processes; 0 = read threads only.
+# 2: one per closed-loop reader of loadgen.py; niced, they lowered its p50 in 9 of 10
+# interleaved pairs (bench/README.md "Reads in reader processes").
+READ_PROCESSES_DEFAULT = 2
+READ_PROCESSES_MAX = 64
+
 CONFIG_FILE = "config.toml"
 CONFIG_FILE_BYTES_MAX = 1 << 20
 ENV_PREFIX = "CHAINMALL_"
@@ -181,6 +187,11 @@ _BASE_SETTINGS = (
             "waits for it, in microseconds (Python's own default: 5000). Shorter lets the "
             "block thread, which hands the GIL away at every ledger read, get it back "
             "sooner.", SWITCH_INTERVAL_US_MIN, SWITCH_INTERVAL_US_MAX),
+    Setting("node.read_processes", int, READ_PROCESSES_DEFAULT,
+            "Reader processes that answer reads of committed state (accounts, proofs, "
+            "queries, blocks, the product page), each with its own GIL and a read-only "
+            "handle on the ledger, started at the first read; 0 answers them in the node "
+            "process's read threads.", 0, READ_PROCESSES_MAX),
     Setting("node.block_writer", str, "process",
             "Where a block's durable write runs: process (a writer process with its own "
             "GIL: the next block is reaped and executed while it runs), thread (a writer "
@@ -272,6 +283,7 @@ class NodeSettings:
     empty_blocks: bool
     block_txs_max: int
     switch_interval_us: int
+    read_processes: int
     block_writer: str
 
 

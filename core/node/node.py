@@ -15,7 +15,10 @@ is split by thread so the event loop stays responsive at full load:
   The pool drops the block's txs and is rechecked as soon as Commit returns;
   its txs are told final, its subscribers and block listeners told, and
   `status` moves to it only once it is written;
-* read threads: block, account, proof and query reads (LMDB read snapshots).
+* read threads: block, account, proof and query reads (LMDB read snapshots);
+  with `node.read_processes` N > 0, those reads and the product page's go to
+  N reader processes instead (read_pool.py: each opens the ledger read-only
+  and has its own GIL), the read threads answering only while none is ready.
 
 Lifecycle: `start()`, then `stop()`: no new submits, the block in hand is
 committed and written and its txs reported final, waiters and subscriptions
@@ -34,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from ..abci.app import Application
+from ..abci.types import QueryRequest, QueryResult
 from ..keys import KeyPair
 from .admission import Admission, Admitted
 from .config import Config
@@ -46,7 +50,9 @@ from .finality import (
     TxStatus,
 )
 from .mempool import Dropped, Mempool, MempoolLimits, PendingTx
+from .page import PageReader
 from .producer import Producer, wall_clock_ms
+from .read_pool import PAGE_METHODS, U64_LIMIT, ReadPool, ReadServer, encode_query
 from .reads import LedgerReads
 
 log = logging.getLogger("chainmall.node")
@@ -83,6 +89,7 @@ class Node(LedgerReads):
         self._producer_task: asyncio.Task[None] | None = None
         self._executors: list[ThreadPoolExecutor] = []
         self._read_executor: ThreadPoolExecutor | None = None
+        self._read_pool: ReadPool | None = None
         self._block_listeners: list[Callable[[ProducedBlock], None]] = []
         self._stopped = False
         # The txs of committed blocks not written yet (height -> tx id -> wire): out of the
@@ -100,6 +107,10 @@ class Node(LedgerReads):
                                                  ("cm-read",))
         self._executors = [block_thread, admission_thread, self._read_executor]
         node = self.config.node
+        if node.read_processes > 0:  # the readers start at the first read (read_pool.py)
+            server = ReadServer(self.app)
+            self._read_pool = ReadPool(self.app, node.read_processes,
+                                       functools.partial(self._read, server.answer))
         if node.block_writer != "inline":  # the next block executes while one is written
             self.app.queries_settle = False  # reads answer the last block written, at once
             await asyncio.get_running_loop().run_in_executor(
@@ -140,6 +151,8 @@ class Node(LedgerReads):
         if self._producer is not None:
             await self._producer.stop()
         self.finality.close()
+        if self._read_pool is not None:
+            await self._read_pool.close()
         loop = asyncio.get_running_loop()
         try:  # the write in hand finished (the producer waited for it) and the writer ended
             await loop.run_in_executor(None, self.app.close)
@@ -255,10 +268,35 @@ class Node(LedgerReads):
             return function(*args)
         return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
 
+    async def _read_query(self, request: QueryRequest) -> QueryResult:
+        pool = self._read_pool
+        if pool is not None:
+            frame = encode_query(request)
+            if frame is not None:
+                return await pool.query(request, frame)
+        return await super()._read_query(request)
+
+    async def _read_block(self, height: int, block_hash: bytes | None) -> CommittedBlock | None:
+        pool = self._read_pool
+        if pool is not None and height < U64_LIMIT:
+            return await pool.block(height, block_hash)
+        return await super()._read_block(height, block_hash)
+
     async def read(self, function: Callable[..., T], *args: object) -> T:
         """`function(*args)`, a read of committed state, run in a read thread (the product
-        page's reads: core/node/page.py)."""
+        page's reads: core/node/page.py); with reader processes, a `PageReader`'s reads
+        over this node's application run there."""
+        pool = self._read_pool
+        page = getattr(function, "__self__", None)
+        if (pool is not None and type(page) is PageReader and page.app is self.app
+                and page.anchors is None and function.__name__ in PAGE_METHODS):
+            return await pool.page(function.__name__, args,  # type: ignore[no-any-return]
+                                   page.alter_event)
         return await self._read(function, *args)
+
+    def read_pool(self) -> ReadPool | None:
+        """The reader processes (None: `node.read_processes` is 0)."""
+        return self._read_pool
 
     # --- what the shared reads need (reads.py) -----------------------------------------------
 

@@ -7,7 +7,9 @@ where a tx waits before it is final and how a read is run; each node says
 so through four members:
 
 * `_read(function, *args)`: run a read of committed state (the in-process
-  node: its read threads; the CometBFT node: the ABCI server's lock);
+  node: its read threads; the CometBFT node: the ABCI server's lock); the
+  in-process node may serve the two kinds of reads, `_read_query` and
+  `_read_block`, from its reader processes instead (read_pool.py);
 * `_pending_wire(tx_id)`: the bytes of a tx this node holds, not final yet
   (the mempool, or the txs forwarded to CometBFT), else None;
 * `_in_flight()`: how many such txs and their bytes (for `status`);
@@ -55,6 +57,14 @@ class LedgerReads:
     async def _read(self, function: Callable[..., T], *args: object) -> T:
         raise NotImplementedError
 
+    async def _read_query(self, request: QueryRequest) -> QueryResult:
+        """`app.query(request)`, run as this node runs reads."""
+        return await self._read(self.app.query, request)
+
+    async def _read_block(self, height: int, block_hash: bytes | None) -> CommittedBlock | None:
+        """`stored_block(store, height, block_hash)`, run as this node runs reads."""
+        return await self._read(stored_block, self.app.store, height, block_hash)
+
     def _pending_wire(self, tx_id: bytes) -> bytes | None:
         raise NotImplementedError
 
@@ -98,10 +108,8 @@ class LedgerReads:
         recent = self.finality.recent(tx_id)
         if recent is not None:
             return recent
-        return await self._read(self._stored_tx_status, bytes(tx_id))
-
-    def _stored_tx_status(self, tx_id: bytes) -> TxStatus:
-        result = self.app.query(QueryRequest("/tx", tx_id))
+        tx_id = bytes(tx_id)
+        result = await self._read_query(QueryRequest("/tx", tx_id))
         raise_for(result)
         if not result.value:
             return TxStatus(tx_id, TxState.UNKNOWN)
@@ -112,16 +120,13 @@ class LedgerReads:
         """The committed block at `height` (>= 1) and its receipts; None above the tip."""
         if type(height) is not int or height < 1:
             raise InvalidInput(f"a block height is an integer >= 1, got {height!r}")
-        return await self._read(self._stored_block, height, None)
+        return await self._read_block(height, None)
 
     async def block_by_hash(self, block_hash: bytes) -> CommittedBlock | None:
         """The committed block whose header hashes to `block_hash`; None if there is none."""
         if len(block_hash) != HASH_BYTES:
             raise InvalidInput(f"a block hash is {HASH_BYTES} bytes")
-        return await self._read(self._stored_block, 0, bytes(block_hash))
-
-    def _stored_block(self, height: int, block_hash: bytes | None) -> CommittedBlock | None:
-        return stored_block(self.app.store, height, block_hash)
+        return await self._read_block(0, bytes(block_hash))
 
     async def account(self, address: bytes, height: int = 0, prove: bool = False) -> AccountInfo:
         """The account of a 20-byte address at `height` (0: the latest committed)."""
@@ -136,7 +141,7 @@ class LedgerReads:
 
     async def query(self, request: QueryRequest) -> QueryResult:
         """An ABCI query (docs/abci.md); errors come back as a non-zero code."""
-        return await self._read(self.app.query, request)
+        return await self._read_query(request)
 
     def status(self) -> NodeStatus:
         """Height, hashes, block time, txs in flight, version and validator (no I/O): the
@@ -190,7 +195,12 @@ def stored_block(store: Store, height: int,
         receipts = view.receipts(height)
     if raw is None:
         return None
-    return CommittedBlock(decode_block(raw), tuple(decode_receipts(receipts or b"")))
+    return committed_block(raw, receipts or b"")
+
+
+def committed_block(raw: bytes, receipts: bytes) -> CommittedBlock:
+    """A stored block's bytes and its receipts' as the node's `CommittedBlock`."""
+    return CommittedBlock(decode_block(raw), tuple(decode_receipts(receipts)))
 
 
 def raise_for(result: QueryResult) -> None:
