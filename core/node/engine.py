@@ -19,9 +19,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -75,6 +76,11 @@ class SingleValidatorEngine:
         self._validator_index = 0
         self._proposer = validator_address(validator.public_key)
         self._chain_id = app.genesis.chain_id
+        # How to run a job on the thread that makes blocks (the producer's executor), where
+        # a deferred write that met a full map is made: growing the map closes the
+        # process's open snapshots, so it may not happen on the writer's thread while the
+        # next block executes. None: the next block's Commit makes it (no other trigger).
+        self.on_block_thread: Callable[[Callable[[], None]], object] | None = None
 
     @property
     def public_key(self) -> bytes:
@@ -123,7 +129,7 @@ class SingleValidatorEngine:
         committed = time.perf_counter()
         writing = machine.writing
         if writing is not None:  # deferred: a failed write fails `written`
-            writing.add_done_callback(lambda done: _failed(done, written))
+            writing.add_done_callback(functools.partial(self._write_over, written))
         elif not written.done():  # another thread's read settled the write already
             try:
                 machine.settle()
@@ -139,11 +145,24 @@ class SingleValidatorEngine:
                              (committed - finalized) * 1000.0, changes, written)
 
 
-def _failed(writing: Future[bool], written: Future[float]) -> None:
-    """The machine's write is over: its failure is the block's (a success completed
-    `written` already; a full map leaves it to the write `settle` makes)."""
-    error = writing.exception()
-    if error is not None:
+    def _write_over(self, written: Future[float], writing: Future[bool]) -> None:
+        """The machine's write is over (on its writer thread): its failure is the block's;
+        a success completed `written` already; a full map (nothing written) leaves the
+        write to `settle`, handed to the block thread at once (a node with no next block
+        would otherwise never make it)."""
+        error = writing.exception()
+        if error is not None:
+            _fail(written, error)
+        elif not writing.result() and self.on_block_thread is not None:
+            self.on_block_thread(functools.partial(_settle, self.app, written))
+
+
+def _settle(app: Application, written: Future[float]) -> None:
+    """Make the deferred write in hand (a full map's: grown on this thread); its failure
+    is the block's."""
+    try:
+        app.settle()
+    except BaseException as error:
         _fail(written, error)
 
 

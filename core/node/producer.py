@@ -70,6 +70,7 @@ class Producer:
                  on_written: Callable[[ProducedBlock, list[PendingTx], float], None] | None
                  = None) -> None:
         self._engine = engine
+        engine.on_block_thread = executor.submit  # a full map's deferred write (engine.py)
         self._mempool = mempool
         self._executor = executor
         self._interval_s = interval_ms / 1000.0

@@ -29,7 +29,7 @@ from chainmall.core.node.reads import LedgerReads
 from chainmall.core.rpc.client import RpcClient
 from chainmall.core.state.accounts import account_key
 from chainmall.core.store import Store
-from nodeutil import KEYS, VALIDATOR, config, genesis, run, running_node, transfer
+from nodeutil import BLOCK_WRITERS, KEYS, VALIDATOR, config, genesis, run, running_node, transfer
 
 DEADLINE_S = 60.0
 
@@ -232,16 +232,17 @@ def test_no_reader_outlives_a_killed_node(tmp_path: Path) -> None:
         time.sleep(0.02)
 
 
-def test_readers_follow_the_map_as_it_grows(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", BLOCK_WRITERS)
+def test_readers_follow_the_map_as_it_grows(tmp_path: Path, mode: str) -> None:
     """The node's store starts with a small map and doubles it while readers are open: their
-    next snapshots see MDB_MAP_RESIZED, take the new size and answer as the read threads."""
+    next snapshots see MDB_MAP_RESIZED, take the new size and answer as the read threads.
+    With every block writer: a deferred write that meets the full map is made at once on
+    the block thread (growing the map), so every tx is final without a next block."""
 
     async def body() -> None:
         with Store(tmp_path / "ledger", map_size_bytes=1 << 20) as store:
             app = Application(store, genesis(), version="test")
-            # The block's write inline: the node's own store grows the map (a writer process
-            # leaves a full map to it too, docs/node.md; the readers' case is the same).
-            cfg = config(node__read_processes="1", node__block_writer="inline")
+            cfg = config(node__read_processes="1", node__block_writer=mode)
             node = Node(app, VALIDATOR, cfg, version="test")
             await node.start()
             try:
