@@ -73,7 +73,7 @@ from ..errors import StorageError
 from ..genesis import Genesis
 from ..store import Store
 from .finality import CommittedBlock
-from .reads import committed_block
+from .reads import committed_block, stored_block_records
 
 log = logging.getLogger("chainmall.node.read_pool")
 
@@ -247,18 +247,11 @@ class ReadServer:
 
     def _block(self, frame: bytes) -> bytes:
         height = _BLOCK_HEAD.unpack_from(frame)[1]
-        block_hash = frame[_BLOCK_HEAD.size:] or None
-        with self.app.store.reader() as view:
-            if block_hash is not None:
-                found = view.height_of(block_hash)
-                if found is None:
-                    return _OK
-                height = found
-            raw = view.block(height)
-            receipts = view.receipts(height)
-        if raw is None:
+        records = stored_block_records(self.app.store, height, frame[_BLOCK_HEAD.size:] or None)
+        if records is None:
             return _OK
-        return b"".join((_OK, _LENGTH.pack(len(raw)), raw, receipts or b""))
+        raw, receipts = records
+        return b"".join((_OK, _LENGTH.pack(len(raw)), raw, receipts))
 
     def _page(self, alter_event: bytes | None) -> Any:
         page = self._pages.get(alter_event)

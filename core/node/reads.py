@@ -181,10 +181,10 @@ class LedgerReads:
         return self.finality.subscribe_address(encode_address(bytes(address)))
 
 
-def stored_block(store: Store, height: int,
-                 block_hash: bytes | None = None) -> CommittedBlock | None:
-    """The committed block at `height` (or, given `block_hash`, the one whose header hashes
-    to it) and its receipts, from one read snapshot; None if there is none."""
+def stored_block_records(store: Store, height: int,
+                         block_hash: bytes | None = None) -> tuple[bytes, bytes] | None:
+    """The stored block record at `height` (or, given `block_hash`, the one whose header
+    hashes to it) and its encoded receipts, from one read snapshot; None if there is none."""
     with store.reader() as view:
         if block_hash is not None:
             found = view.height_of(block_hash)
@@ -193,9 +193,15 @@ def stored_block(store: Store, height: int,
             height = found
         raw = view.block(height)
         receipts = view.receipts(height)
-    if raw is None:
-        return None
-    return committed_block(raw, receipts or b"")
+    return None if raw is None else (raw, receipts or b"")
+
+
+def stored_block(store: Store, height: int,
+                 block_hash: bytes | None = None) -> CommittedBlock | None:
+    """The committed block at `height` (or, given `block_hash`, the one whose header hashes
+    to it) and its receipts, decoded (`stored_block_records`); None if there is none."""
+    records = stored_block_records(store, height, block_hash)
+    return None if records is None else committed_block(*records)
 
 
 def committed_block(raw: bytes, receipts: bytes) -> CommittedBlock:
