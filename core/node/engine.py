@@ -16,9 +16,6 @@ from the store byte for byte as signed: that is when its txs are final.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
 import functools
 import threading
 import time
@@ -31,12 +28,12 @@ from ..abci.types import BlockRequest, FinalizeBlockResult, validator_address
 from ..block import Block, CommitCert, CommitSig, commit_sign_bytes
 from ..errors import InvalidConfig, StorageError
 from ..keys import KeyPair
+from ..osproc import name_os_thread
 from ..store import Store
 from ..tx import Tx
 
 COMMIT_ROUND = 0  # one validator: every block is decided in round 0
 WRITER_THREAD_NAME = "cm-write"  # the OS name of the thread that tells a block written
-_PR_SET_NAME = 15  # prctl(2)
 _thread_named = threading.local()
 _MACHINE_WRITER_PREFIX = "chainmall-write"  # StateMachine.defer_writes's writer thread
 
@@ -186,11 +183,3 @@ def _read_back(store: Store, height: int, block: Block) -> None:
         raise StorageError(f"block {height} is not stored after its commit")
     if raw != block.encode():
         raise StorageError(f"the stored block {height} is not the block just committed")
-
-
-def name_os_thread(name: str) -> None:
-    """Give the calling thread `name` in the OS (`top -H`, /proc/PID/task/*/comm), where
-    Python's own thread names do not appear. Linux only; elsewhere nothing happens."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)

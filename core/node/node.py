@@ -39,10 +39,10 @@ from typing import TypeVar
 from ..abci.app import Application
 from ..abci.types import QueryRequest, QueryResult
 from ..keys import KeyPair
+from ..osproc import name_os_thread as _name_os_thread
 from .admission import Admission, Admitted
 from .config import Config
 from .engine import ProducedBlock, SingleValidatorEngine
-from .engine import name_os_thread as _name_os_thread
 from .finality import (
     CommittedBlock,
     Finality,

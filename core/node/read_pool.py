@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import pickle
@@ -71,6 +70,7 @@ from ..abci.app import Application
 from ..abci.types import ProvenEntry, QueryRequest, QueryResult
 from ..errors import StorageError
 from ..genesis import Genesis
+from ..osproc import die_with_parent, name_os_thread
 from ..store import Store
 from .finality import CommittedBlock
 from .reads import committed_block, stored_block_records
@@ -100,8 +100,6 @@ _ABSENT = 0xFFFFFFFF
 _RECV_BYTES = 1 << 16
 U64_LIMIT = 1 << 64
 _PATH_BYTES_MAX = 0xFFFF
-_PR_SET_NAME = 15  # prctl(2)
-_PR_SET_PDEATHSIG = 1
 
 
 # --- the frames ----------------------------------------------------------------------------
@@ -278,10 +276,8 @@ class ReaderSetup:
 def reader_main(fd: int, parent_pid: int) -> None:
     """A reader process: die with the node, open the ledger read-only, answer frames from
     socket `fd` until EOF."""
-    _set_process_name(READER_NAME)
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent_pid:  # the node ended before the line above ran
+    name_os_thread(READER_NAME)
+    if not die_with_parent(parent_pid):  # the node ended before the reader could ask
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the node; the node stops us
     os.nice(READER_NICE)
@@ -336,11 +332,6 @@ def _frames(sock: socket.socket) -> Iterator[bytes]:
 
 def _send(sock: socket.socket, frame: bytes) -> None:
     sock.sendall(_LENGTH.pack(len(frame)) + frame)
-
-
-def _set_process_name(name: str) -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
 # --- the node's side ----------------------------------------------------------------------

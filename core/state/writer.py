@@ -25,7 +25,6 @@ parent-death signal follows the thread that started the process: make the
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import multiprocessing
 import os
@@ -34,28 +33,19 @@ import signal
 from typing import Any
 
 from ..errors import StorageError
+from ..osproc import die_with_parent
 from ..store import BlockCommit, Store
 
 __all__ = ["WriterProcess"]
 
 _FIELDS = tuple(field.name for field in dataclasses.fields(BlockCommit))
 _START_TIMEOUT_S = 120.0
-_PR_SET_PDEATHSIG = 1  # prctl(2)
-
-
-def _die_with(parent_pid: int) -> bool:
-    """Have the kernel kill this process when its parent dies; False if it died already."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    return os.getppid() == parent_pid
-
-
 def _serve(path: str, map_size_bytes: int, retain_heights: int, connection: Any,
            parent_pid: int) -> None:
     """The writer process: answer each message until "stop" or the pipe closes. It dies
-    with the executing process (`_die_with`) and ignores SIGINT and SIGTERM (a terminal's
+    with the executing process (`die_with_parent`) and ignores SIGINT and SIGTERM (a terminal's
     Ctrl-C reaches the whole process group): the executing process decides when it stops."""
-    if not _die_with(parent_pid):
+    if not die_with_parent(parent_pid):
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
