@@ -189,7 +189,8 @@ class Node(LedgerReads):
     def _on_written(self, produced: ProducedBlock, reaped: list[PendingTx],
                     write_ms: float) -> None:
         """A block is written (durable, read back as signed): its txs are final; tell
-        waiters, subscribers and block listeners, and move `status` to it."""
+        waiters, subscribers and block listeners (`status` has moved to it already: it reads
+        `StateMachine.written_tip`)."""
         block = produced.block
         header = block.header
         height = header.height
