@@ -38,6 +38,7 @@ from ..constants import NODE_MAP_SIZE_BYTES, SWITCH_INTERVAL_US_DEFAULT
 from ..datadir import open_ledger
 from ..keys import KeyPair
 from ..keystore import KeyStore
+from ..osproc import fix_malloc_mmap_threshold
 from .config import Config
 from .logs import setup_logging
 from .node import Node
@@ -74,7 +75,8 @@ FrontendFactory = Callable[[Node], Frontend]
 
 def tune_interpreter(switch_interval_us: int = SWITCH_INTERVAL_US_DEFAULT) -> None:
     """The node process's interpreter settings: the collector's thresholds
-    (`GC_THRESHOLDS`) and the GIL's switch interval (`node.switch_interval_us`).
+    (`GC_THRESHOLDS`), the GIL's switch interval (`node.switch_interval_us`) and a fixed
+    malloc mmap threshold (`fix_malloc_mmap_threshold`).
 
     The block thread hands the GIL away at every LMDB call (several per tx) and
     waits to get it back while the event loop or admission runs Python: up to
@@ -82,6 +84,7 @@ def tune_interpreter(switch_interval_us: int = SWITCH_INTERVAL_US_DEFAULT) -> No
     bound that wait; the other threads pay a few more switches per second."""
     gc.set_threshold(*GC_THRESHOLDS)
     sys.setswitchinterval(switch_interval_us / 1e6)
+    fix_malloc_mmap_threshold()
 
 
 def open_application(data_dir: Path, version: str, retain_heights: int = 0,

@@ -570,6 +570,7 @@ def run_cometbft_node(data_dir: Path, config: Config, *, version: str, restart: 
     from ..abci.cometbft import check_cometbft
     from ..abci.localnet import COMETBFT_DIR, read_validator_key
     from ..abci.supervisor import NodePaths, run_supervised
+    from ..osproc import fix_malloc_mmap_threshold
     from .app import GC_THRESHOLDS, open_application
     from .light_store import LIGHT_STORE_FILE
     from .logs import setup_logging
@@ -600,6 +601,7 @@ def run_cometbft_node(data_dir: Path, config: Config, *, version: str, restart: 
     # CPU per tx under CometBFT fell about 13 % (212-217 -> 186-188 us per node at 600
     # tx/s, interleaved rounds, bench/README.md).
     gc.set_threshold(*GC_THRESHOLDS)
+    fix_malloc_mmap_threshold()  # as the in-process node (core/node/app.py: tune_interpreter)
     run_supervised(NodePaths(data_dir, home, proxy_app), binary, restart=restart,
                    version=version, services=services, open_app=open_app,
                    block_writer_process=config.cometbft.block_writer == "process")
