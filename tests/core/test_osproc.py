@@ -9,8 +9,8 @@ import textwrap
 import pytest
 
 # A child process frees a 16 MiB buffer (which, by glibc's default, lifts the mmap threshold
-# to 16 MiB), then allocates 1 MiB: with the threshold pinned, that MiB is a mapping of its
-# own, returned to the kernel when freed; without it, it comes from the heap.
+# to 16 MiB), then allocates 2 MiB: with the threshold pinned (1 MiB), those 2 MiB are a
+# mapping of their own, returned to the kernel when freed; without it, they come from the heap.
 _CHILD = textwrap.dedent("""
     import sys
     from chainmall.core.osproc import fix_malloc_mmap_threshold
@@ -26,20 +26,20 @@ _CHILD = textwrap.dedent("""
     big = bytearray(16 << 20)
     del big
     before = mappings()
-    buffer = bytearray(1 << 20)
+    buffer = bytearray(2 << 20)
     print("own-mapping" if mappings() - before else "heap")
 """)
 
 
-def _where_a_mebibyte_goes(mode: str) -> str:
+def _where_two_mebibytes_go(mode: str) -> str:
     run = subprocess.run([sys.executable, "-c", _CHILD, mode], capture_output=True, text=True,
                          check=True, timeout=60)
     return run.stdout.strip()
 
 
 def test_a_pinned_threshold_keeps_large_blocks_in_their_own_mappings() -> None:
-    pinned = _where_a_mebibyte_goes("pin")
+    pinned = _where_two_mebibytes_go("pin")
     if pinned == "no-mallopt":
         pytest.skip("no glibc mallopt here")
     assert pinned == "own-mapping"
-    assert _where_a_mebibyte_goes("default") == "heap"  # what the pin prevents
+    assert _where_two_mebibytes_go("default") == "heap"  # what the pin prevents
