@@ -17,7 +17,7 @@ _PR_SET_NAME = 15
 _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 1 << 20
 """Blocks at least this large come from their own mappings: above a block's own buffers
-(a mapping per 128 KiB buffer, glibc's starting threshold, cost the block thread ~12% more
+(a mapping per 128 KiB buffer, glibc's starting threshold, cost the block thread ~13% more
 CPU), below the capped caches' tables (several MiB)."""
 
 
