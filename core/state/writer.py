@@ -40,6 +40,8 @@ __all__ = ["WriterProcess"]
 
 _FIELDS = tuple(field.name for field in dataclasses.fields(BlockCommit))
 _START_TIMEOUT_S = 120.0
+
+
 def _serve(path: str, map_size_bytes: int, retain_heights: int, connection: Any,
            parent_pid: int) -> None:
     """The writer process: answer each message until "stop" or the pipe closes. It dies
